@@ -1,0 +1,36 @@
+/**
+ * Fetch (key 6). The broker answers when at least minBytes are available across the
+ * requested partitions or maxWaitMs has passed. Each partition's records are whole batches,
+ * exactly as stored, recordsBytes long, in the data section in control order.
+ * A partition returns at least one whole batch even when it exceeds partitionMaxBytes, so a
+ * consumer always makes progress; the response total is otherwise bounded by maxBytes.
+ */
+import type { Schema } from '../schema.ts';
+
+export interface FetchPartition { partition: number; fetchOffset: number; partitionMaxBytes: number }
+export interface FetchTopic { topic: string; partitions: FetchPartition[] }
+export interface FetchRequest { maxWaitMs: number; minBytes: number; maxBytes: number; topics: FetchTopic[] }
+export interface FetchPartitionResult { partition: number; errorCode: number; highWatermark: number; logStartOffset: number; recordsBytes: number }
+export interface FetchTopicResult { topic: string; partitions: FetchPartitionResult[] }
+export interface FetchResponse { topics: FetchTopicResult[] }
+
+export const fetchRequestSchema: Schema = {
+  fields: {
+    maxWaitMs: 'int',
+    minBytes: 'int',
+    maxBytes: 'int',
+    topics: { array: { fields: { topic: 'string', partitions: { array: { fields: { partition: 'int', fetchOffset: 'int', partitionMaxBytes: 'int' } } } } } },
+  },
+};
+export const fetchResponseSchema: Schema = {
+  fields: {
+    topics: {
+      array: {
+        fields: {
+          topic: 'string',
+          partitions: { array: { fields: { partition: 'int', errorCode: 'int', highWatermark: 'int', logStartOffset: 'int', recordsBytes: 'int' } } },
+        },
+      },
+    },
+  },
+};

@@ -1,0 +1,87 @@
+/**
+ * The one error catalogue shared by the broker, the clients and SPEC.md.
+ * Codes are stable wire values: never renumber, only append.
+ * `retriable` tells a client whether the same request may succeed later
+ * (after a metadata refresh or a backoff) without any change on its side.
+ */
+export const ErrorCode = {
+  NONE: 0,
+  UNKNOWN_SERVER_ERROR: 1,
+  CORRUPT_MESSAGE: 2,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  OFFSET_OUT_OF_RANGE: 4,
+  FRAME_TOO_LARGE: 5,
+  UNSUPPORTED_VERSION: 6,
+  UNKNOWN_API: 7,
+  MALFORMED_REQUEST: 8,
+  NOT_LEADER: 9,
+  TOPIC_ALREADY_EXISTS: 10,
+  INVALID_TOPIC: 11,
+  INVALID_PARTITIONS: 12,
+  INVALID_CONFIG: 13,
+  RECORD_BATCH_TOO_LARGE: 14,
+  INVALID_REQUIRED_ACKS: 15,
+  REQUEST_TIMED_OUT: 16,
+  NOT_ENOUGH_REPLICAS: 17,
+  STORAGE_ERROR: 18,
+  BROKER_SHUTTING_DOWN: 19,
+  UNSUPPORTED_COMPRESSION: 20,
+  INVALID_REPLICATION_FACTOR: 21,
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorInfo {
+  readonly code: ErrorCode;
+  readonly name: string;
+  readonly retriable: boolean;
+  readonly message: string;
+}
+
+const table: ErrorInfo[] = [
+  { code: 0, name: 'NONE', retriable: false, message: 'Success.' },
+  { code: 1, name: 'UNKNOWN_SERVER_ERROR', retriable: false, message: 'The broker hit an unexpected error while handling the request; it is logged on the broker.' },
+  { code: 2, name: 'CORRUPT_MESSAGE', retriable: false, message: 'A record batch failed validation: bad CRC-32C, wrong magic, impossible length or record count.' },
+  { code: 3, name: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true, message: 'The topic or partition does not exist on this broker.' },
+  { code: 4, name: 'OFFSET_OUT_OF_RANGE', retriable: false, message: 'The requested offset is below the log start offset or above the log end offset.' },
+  { code: 5, name: 'FRAME_TOO_LARGE', retriable: false, message: 'The frame length exceeds the broker limit; the connection is closed after this response.' },
+  { code: 6, name: 'UNSUPPORTED_VERSION', retriable: false, message: 'The API version is not supported by this broker; see ApiVersions.' },
+  { code: 7, name: 'UNKNOWN_API', retriable: false, message: 'The API key is not known to this broker.' },
+  { code: 8, name: 'MALFORMED_REQUEST', retriable: false, message: 'The request header or control section could not be decoded, or a field has the wrong type.' },
+  { code: 9, name: 'NOT_LEADER', retriable: true, message: 'This broker is not the leader of the partition; refresh metadata.' },
+  { code: 10, name: 'TOPIC_ALREADY_EXISTS', retriable: false, message: 'A topic with this name already exists.' },
+  { code: 11, name: 'INVALID_TOPIC', retriable: false, message: 'The topic name is empty, too long, or has characters outside [a-zA-Z0-9._-].' },
+  { code: 12, name: 'INVALID_PARTITIONS', retriable: false, message: 'The partition count is not an integer in the allowed range.' },
+  { code: 13, name: 'INVALID_CONFIG', retriable: false, message: 'A topic config key is unknown or its value is invalid.' },
+  { code: 14, name: 'RECORD_BATCH_TOO_LARGE', retriable: false, message: 'A record batch is larger than the topic max.message.bytes.' },
+  { code: 15, name: 'INVALID_REQUIRED_ACKS', retriable: false, message: 'acks must be 0, 1 or -1 (all).' },
+  { code: 16, name: 'REQUEST_TIMED_OUT', retriable: true, message: 'The request did not complete within its timeout.' },
+  { code: 17, name: 'NOT_ENOUGH_REPLICAS', retriable: true, message: 'Fewer in-sync replicas than min.insync.replicas; the write was refused.' },
+  { code: 18, name: 'STORAGE_ERROR', retriable: true, message: 'The broker failed to read or write its log on disk.' },
+  { code: 19, name: 'BROKER_SHUTTING_DOWN', retriable: true, message: 'The broker is shutting down and takes no new work.' },
+  { code: 20, name: 'UNSUPPORTED_COMPRESSION', retriable: false, message: 'The batch uses a compression codec this broker does not accept.' },
+  { code: 21, name: 'INVALID_REPLICATION_FACTOR', retriable: false, message: 'The replication factor is larger than the number of brokers or below 1.' },
+];
+
+const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));
+
+export function errorInfo(code: number): ErrorInfo {
+  return byCode.get(code) ?? { code: code as ErrorCode, name: `UNKNOWN_ERROR_${code}`, retriable: false, message: `Error code ${code} is not in this client's catalogue.` };
+}
+
+export function allErrors(): readonly ErrorInfo[] {
+  return table;
+}
+
+/** An error that carries a wire code, thrown by both the broker and the clients. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  constructor(code: ErrorCode, detail?: string) {
+    const info = errorInfo(code);
+    super(detail ? `${info.name}: ${detail}` : `${info.name}: ${info.message}`);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.retriable = info.retriable;
+  }
+}

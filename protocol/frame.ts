@@ -1,0 +1,78 @@
+/**
+ * Framing: every request and response is a 4-byte big-endian unsigned length N followed by
+ * N bytes. FrameDecoder turns a byte stream into whole frames without copying a frame that
+ * arrived in one chunk, and assembles a split frame into one buffer sized once.
+ */
+
+export const FRAME_LENGTH_BYTES = 4;
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+export class FrameTooLargeError extends Error {
+  constructor(readonly length: number, readonly maxBytes: number) {
+    super(`frame of ${length} bytes exceeds the limit of ${maxBytes}`);
+  }
+}
+
+export class FrameDecoder {
+  private lenBuf = Buffer.alloc(FRAME_LENGTH_BYTES);
+  private lenHave = 0;
+  private frame: Buffer | null = null;
+  private frameHave = 0;
+
+  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, private readonly minFrameBytes = 0) {}
+
+  /** True when no partial frame is buffered. */
+  get idle(): boolean {
+    return this.lenHave === 0 && this.frame === null;
+  }
+
+  /**
+   * Feeds a chunk; calls onFrame for each completed frame in order. Throws FrameTooLargeError
+   * (or RangeError for a frame below the minimum) and then must not be fed again.
+   */
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    let pos = 0;
+    const n = chunk.length;
+    while (pos < n) {
+      if (this.frame === null) {
+        if (this.lenHave === 0 && n - pos >= FRAME_LENGTH_BYTES) {
+          const len = chunk.readUInt32BE(pos);
+          this.check(len);
+          pos += FRAME_LENGTH_BYTES;
+          if (n - pos >= len) {
+            onFrame(chunk.subarray(pos, pos + len));
+            pos += len;
+            continue;
+          }
+          this.frame = Buffer.allocUnsafe(len);
+          this.frameHave = 0;
+        } else {
+          const take = Math.min(FRAME_LENGTH_BYTES - this.lenHave, n - pos);
+          chunk.copy(this.lenBuf, this.lenHave, pos, pos + take);
+          this.lenHave += take;
+          pos += take;
+          if (this.lenHave < FRAME_LENGTH_BYTES) return;
+          const len = this.lenBuf.readUInt32BE(0);
+          this.lenHave = 0;
+          this.check(len);
+          this.frame = Buffer.allocUnsafe(len);
+          this.frameHave = 0;
+        }
+      }
+      const f: Buffer = this.frame;
+      const take = Math.min(f.length - this.frameHave, n - pos);
+      chunk.copy(f, this.frameHave, pos, pos + take);
+      this.frameHave += take;
+      pos += take;
+      if (this.frameHave === f.length) {
+        this.frame = null;
+        onFrame(f);
+      }
+    }
+  }
+
+  private check(len: number): void {
+    if (len > this.maxFrameBytes) throw new FrameTooLargeError(len, this.maxFrameBytes);
+    if (len < this.minFrameBytes) throw new RangeError(`frame of ${len} bytes is shorter than the ${this.minFrameBytes}-byte minimum`);
+  }
+}

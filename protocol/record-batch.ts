@@ -1,0 +1,397 @@
+/**
+ * RecordBatch v2 (Kafka "magic 2"), the unit producers send, the log stores and consumers
+ * receive, byte for byte. Layout (all big-endian):
+ *
+ *   off size field
+ *     0   8  baseOffset            rewritten by the broker on append (outside the CRC)
+ *     8   4  batchLength           bytes after this field: total size - 12
+ *    12   4  partitionLeaderEpoch  outside the CRC; -1 from producers
+ *    16   1  magic                 always 2
+ *    17   4  crc                   CRC-32C (Castagnoli) of bytes [21, end)
+ *    21   2  attributes            bits 0-2 codec (0 = none), 3 timestamp type, 4 transactional, 5 control
+ *    23   4  lastOffsetDelta       recordCount - 1
+ *    27   8  baseTimestamp         first record's timestamp, ms since epoch
+ *    35   8  maxTimestamp          largest record timestamp
+ *    43   8  producerId            -1 without the idempotent producer
+ *    51   2  producerEpoch         -1
+ *    53   4  baseSequence          -1
+ *    57   4  recordCount
+ *    61      records               recordCount records, see below
+ *
+ * Record (varints are zig-zag, see varint.ts):
+ *   length varint (bytes after this field), attributes int8 (0), timestampDelta varint,
+ *   offsetDelta varint (= index in batch), keyLength varint (-1 = null), key,
+ *   valueLength varint (-1 = null), value, headerCount varint,
+ *   then per header: keyLength varint, key (UTF-8), valueLength varint (-1 = null), value.
+ */
+import { crc32c } from './crc32c.ts';
+import { ErrorCode } from './errors.ts';
+import { readVarint, varintEnd, varintSize, writeVarint } from './varint.ts';
+
+export const BATCH_HEADER_BYTES = 61;
+/** The first 12 bytes (baseOffset, batchLength) frame a batch; the rest is "batchLength". */
+export const BATCH_LOG_OVERHEAD = 12;
+export const MAGIC = 2;
+/** Smallest possible record: length, attributes, tsDelta, offsetDelta, key, value, headers: 1 byte each. */
+export const RECORD_MIN_BYTES = 7;
+
+export const Off = {
+  baseOffset: 0,
+  batchLength: 8,
+  partitionLeaderEpoch: 12,
+  magic: 16,
+  crc: 17,
+  attributes: 21,
+  lastOffsetDelta: 23,
+  baseTimestamp: 27,
+  maxTimestamp: 35,
+  producerId: 43,
+  producerEpoch: 51,
+  baseSequence: 53,
+  recordCount: 57,
+  records: 61,
+} as const;
+
+const TWO_32 = 0x1_0000_0000;
+
+export function readInt64(b: Uint8Array, pos: number): number {
+  const hi = (b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!;
+  const lo = ((b[pos + 4]! << 24) | (b[pos + 5]! << 16) | (b[pos + 6]! << 8) | b[pos + 7]!) >>> 0;
+  return hi * TWO_32 + lo;
+}
+
+export function writeInt64(b: Uint8Array, pos: number, v: number): void {
+  const hi = Math.floor(v / TWO_32);
+  const lo = v - hi * TWO_32;
+  writeInt32(b, pos, hi | 0);
+  writeInt32(b, pos + 4, lo | 0);
+}
+
+export function readInt32(b: Uint8Array, pos: number): number {
+  return (b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!;
+}
+
+export function writeInt32(b: Uint8Array, pos: number, v: number): void {
+  b[pos] = v >>> 24;
+  b[pos + 1] = v >>> 16;
+  b[pos + 2] = v >>> 8;
+  b[pos + 3] = v;
+}
+
+/** Total bytes of the batch starting at pos (batchLength + 12); needs 12 readable bytes. */
+export function batchSizeAt(b: Uint8Array, pos: number): number {
+  return readInt32(b, pos + Off.batchLength) + BATCH_LOG_OVERHEAD;
+}
+
+export function baseOffsetAt(b: Uint8Array, pos: number): number {
+  return readInt64(b, pos + Off.baseOffset);
+}
+
+export function lastOffsetAt(b: Uint8Array, pos: number): number {
+  return readInt64(b, pos) + readInt32(b, pos + Off.lastOffsetDelta);
+}
+
+export function maxTimestampAt(b: Uint8Array, pos: number): number {
+  return readInt64(b, pos + Off.maxTimestamp);
+}
+
+/** What validateBatch learned about a batch; reused between calls so validation allocates nothing. */
+export interface BatchInfo {
+  size: number;
+  recordCount: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  /** Detail for the error code validateBatch returned, for logs and error messages. */
+  problem: string;
+}
+
+export function newBatchInfo(): BatchInfo {
+  return { size: 0, recordCount: 0, lastOffsetDelta: 0, baseTimestamp: 0, maxTimestamp: 0, problem: '' };
+}
+
+function fail(info: BatchInfo, code: ErrorCode, problem: string): ErrorCode {
+  info.problem = problem;
+  return code;
+}
+
+/**
+ * Checks one batch at b[pos, end): framing, magic, CRC-32C, counts, and the framing of every
+ * record (lengths and offset deltas, walked without copying anything). Returns ErrorCode.NONE
+ * and fills info, or the error code with info.problem set. This is the broker's only gate
+ * between a socket and the log, and the consumer's check of what it received.
+ */
+export function validateBatch(b: Uint8Array, pos: number, end: number, info: BatchInfo): ErrorCode {
+  if (end - pos < BATCH_HEADER_BYTES) return fail(info, ErrorCode.CORRUPT_MESSAGE, `batch shorter than the ${BATCH_HEADER_BYTES}-byte header`);
+  const batchLength = readInt32(b, pos + Off.batchLength);
+  const size = batchLength + BATCH_LOG_OVERHEAD;
+  if (batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD || size > end - pos) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `batchLength ${batchLength} does not fit the ${end - pos} bytes available`);
+  }
+  const batchEnd = pos + size;
+  if (b[pos + Off.magic] !== MAGIC) return fail(info, ErrorCode.CORRUPT_MESSAGE, `magic ${b[pos + Off.magic]} is not 2`);
+  const storedCrc = readInt32(b, pos + Off.crc) >>> 0;
+  const actualCrc = crc32c(b, pos + Off.attributes, batchEnd);
+  if (storedCrc !== actualCrc) return fail(info, ErrorCode.CORRUPT_MESSAGE, `CRC-32C mismatch: stored ${storedCrc.toString(16)}, computed ${actualCrc.toString(16)}`);
+  const attributes = (b[pos + Off.attributes]! << 8) | b[pos + Off.attributes + 1]!;
+  if ((attributes & 0x07) !== 0) return fail(info, ErrorCode.UNSUPPORTED_COMPRESSION, `compression codec ${attributes & 7} is not supported`);
+  if ((attributes & ~0x07) !== 0) return fail(info, ErrorCode.CORRUPT_MESSAGE, `attributes 0x${attributes.toString(16)}: timestamp type, transactional and control bits are not accepted`);
+  const recordCount = readInt32(b, pos + Off.recordCount);
+  const lastOffsetDelta = readInt32(b, pos + Off.lastOffsetDelta);
+  const recordsBytes = size - BATCH_HEADER_BYTES;
+  if (recordCount < 1 || recordCount * RECORD_MIN_BYTES > recordsBytes) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `recordCount ${recordCount} is impossible in ${recordsBytes} bytes`);
+  }
+  if (lastOffsetDelta !== recordCount - 1) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `lastOffsetDelta ${lastOffsetDelta} != recordCount - 1 (${recordCount - 1})`);
+  }
+  const problem = walkRecords(b, pos + BATCH_HEADER_BYTES, batchEnd, recordCount);
+  if (problem) return fail(info, ErrorCode.CORRUPT_MESSAGE, problem);
+  info.size = size;
+  info.recordCount = recordCount;
+  info.lastOffsetDelta = lastOffsetDelta;
+  info.baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
+  info.maxTimestamp = readInt64(b, pos + Off.maxTimestamp);
+  info.problem = '';
+  return ErrorCode.NONE;
+}
+
+/** Walks record framing; returns a problem description or '' when every record is well formed. */
+function walkRecords(b: Uint8Array, pos: number, end: number, count: number): string {
+  try {
+    for (let i = 0; i < count; i++) {
+      const len = readVarint(b, pos, end);
+      pos = varintEnd;
+      const recEnd = pos + len;
+      if (len < RECORD_MIN_BYTES - 1 || recEnd > end) return `record ${i} length ${len} overruns the batch`;
+      pos++; // attributes
+      readVarint(b, pos, recEnd); // timestampDelta
+      const offsetDelta = readVarint(b, varintEnd, recEnd);
+      if (offsetDelta !== i) return `record ${i} has offsetDelta ${offsetDelta}`;
+      pos = varintEnd;
+      const keyLen = readVarint(b, pos, recEnd);
+      pos = varintEnd + (keyLen > 0 ? keyLen : 0);
+      if (keyLen < -1 || pos > recEnd) return `record ${i} key length ${keyLen} is invalid`;
+      const valueLen = readVarint(b, pos, recEnd);
+      pos = varintEnd + (valueLen > 0 ? valueLen : 0);
+      if (valueLen < -1 || pos > recEnd) return `record ${i} value length ${valueLen} is invalid`;
+      const headerCount = readVarint(b, pos, recEnd);
+      pos = varintEnd;
+      if (headerCount < 0 || headerCount * 2 > recEnd - pos) return `record ${i} header count ${headerCount} is invalid`;
+      for (let h = 0; h < headerCount; h++) {
+        const hk = readVarint(b, pos, recEnd);
+        pos = varintEnd + (hk > 0 ? hk : 0);
+        if (hk < 0 || pos > recEnd) return `record ${i} header ${h} key length ${hk} is invalid`;
+        const hv = readVarint(b, pos, recEnd);
+        pos = varintEnd + (hv > 0 ? hv : 0);
+        if (hv < -1 || pos > recEnd) return `record ${i} header ${h} value length ${hv} is invalid`;
+      }
+      if (pos !== recEnd) return `record ${i} has ${recEnd - pos} bytes past its last header`;
+    }
+  } catch (e) {
+    return `record framing: ${(e as Error).message}`;
+  }
+  if (pos !== end) return `${end - pos} bytes after the last record`;
+  return '';
+}
+
+export interface RecordHeader {
+  key: string;
+  value: Uint8Array | null;
+}
+
+/** A record as a client builds it. key/value are raw bytes; strings are the caller's to encode. */
+export interface RecordInput {
+  key?: Uint8Array | null;
+  value: Uint8Array | null;
+  headers?: RecordHeader[];
+  timestamp?: number;
+}
+
+/** A record as a consumer reads it; key and value are views into the received bytes. */
+export interface DecodedRecord {
+  offset: number;
+  timestamp: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: RecordHeader[];
+}
+
+const EMPTY_HEADERS: RecordHeader[] = [];
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder();
+
+/**
+ * Builds one batch in place, record by record, into a buffer that grows by doubling.
+ * The producer keeps one builder per partition while it fills; finish() seals the header
+ * and CRC and returns the bytes that go on the wire unchanged.
+ */
+export class BatchBuilder {
+  private buf: Uint8Array;
+  private pos = BATCH_HEADER_BYTES;
+  private count = 0;
+  private baseTimestamp = 0;
+  private maxTimestamp = 0;
+
+  constructor(initialBytes = 16 * 1024) {
+    this.buf = new Uint8Array(Math.max(initialBytes, BATCH_HEADER_BYTES + 64));
+  }
+
+  get recordCount(): number {
+    return this.count;
+  }
+
+  /** Bytes the batch would have if finished now. */
+  get sizeBytes(): number {
+    return this.pos;
+  }
+
+  /** Bytes a record would add, for callers that must decide before appending. */
+  static recordSizeBytes(keyLen: number, valueLen: number, headersBytes: number, offsetDelta: number, tsDelta: number): number {
+    const body = 1 + varintSize(tsDelta) + varintSize(offsetDelta) + varintSize(keyLen) + Math.max(keyLen, 0) + varintSize(valueLen) + Math.max(valueLen, 0) + headersBytes;
+    return varintSize(body) + body;
+  }
+
+  append(key: Uint8Array | null | undefined, value: Uint8Array | null, timestamp: number, headers: RecordHeader[] = EMPTY_HEADERS): void {
+    if (this.count === 0) {
+      this.baseTimestamp = timestamp;
+      this.maxTimestamp = timestamp;
+    } else if (timestamp > this.maxTimestamp) {
+      this.maxTimestamp = timestamp;
+    }
+    const tsDelta = timestamp - this.baseTimestamp;
+    const keyLen = key == null ? -1 : key.length;
+    const valueLen = value == null ? -1 : value.length;
+    let headerBytes: Uint8Array[] | null = null;
+    let headersSize = varintSize(headers.length);
+    if (headers.length > 0) {
+      headerBytes = headers.map((h) => utf8.encode(h.key));
+      for (let i = 0; i < headers.length; i++) {
+        const hk = headerBytes[i]!.length;
+        const hv = headers[i]!.value == null ? -1 : headers[i]!.value!.length;
+        headersSize += varintSize(hk) + hk + varintSize(hv) + Math.max(hv, 0);
+      }
+    }
+    const body = 1 + varintSize(tsDelta) + varintSize(this.count) + varintSize(keyLen) + Math.max(keyLen, 0) + varintSize(valueLen) + Math.max(valueLen, 0) + headersSize;
+    this.ensure(varintSize(body) + body);
+    const b = this.buf;
+    let p = writeVarint(b, this.pos, body);
+    b[p++] = 0;
+    p = writeVarint(b, p, tsDelta);
+    p = writeVarint(b, p, this.count);
+    p = writeVarint(b, p, keyLen);
+    if (key) {
+      b.set(key, p);
+      p += keyLen;
+    }
+    p = writeVarint(b, p, valueLen);
+    if (value) {
+      b.set(value, p);
+      p += valueLen;
+    }
+    p = writeVarint(b, p, headers.length);
+    if (headerBytes) {
+      for (let i = 0; i < headers.length; i++) {
+        const hk = headerBytes[i]!;
+        p = writeVarint(b, p, hk.length);
+        b.set(hk, p);
+        p += hk.length;
+        const hv = headers[i]!.value;
+        p = writeVarint(b, p, hv == null ? -1 : hv.length);
+        if (hv) {
+          b.set(hv, p);
+          p += hv.length;
+        }
+      }
+    }
+    this.pos = p;
+    this.count++;
+  }
+
+  /** Seals the header and CRC. The returned view stays valid until reset(). */
+  finish(): Uint8Array {
+    if (this.count === 0) throw new Error('an empty batch cannot be finished');
+    const b = this.buf;
+    writeInt64(b, Off.baseOffset, 0);
+    writeInt32(b, Off.batchLength, this.pos - BATCH_LOG_OVERHEAD);
+    writeInt32(b, Off.partitionLeaderEpoch, -1);
+    b[Off.magic] = MAGIC;
+    b[Off.attributes] = 0;
+    b[Off.attributes + 1] = 0;
+    writeInt32(b, Off.lastOffsetDelta, this.count - 1);
+    writeInt64(b, Off.baseTimestamp, this.baseTimestamp);
+    writeInt64(b, Off.maxTimestamp, this.maxTimestamp);
+    writeInt64(b, Off.producerId, -1);
+    b[Off.producerEpoch] = 0xff;
+    b[Off.producerEpoch + 1] = 0xff;
+    writeInt32(b, Off.baseSequence, -1);
+    writeInt32(b, Off.recordCount, this.count);
+    writeInt32(b, Off.crc, crc32c(b, Off.attributes, this.pos));
+    return b.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = BATCH_HEADER_BYTES;
+    this.count = 0;
+  }
+
+  private ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + extra) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+}
+
+/** Builds a finished batch from records in one call (tests, admin tools, small producers). */
+export function buildBatch(records: RecordInput[], now = Date.now()): Uint8Array {
+  const builder = new BatchBuilder();
+  for (const r of records) builder.append(r.key, r.value, r.timestamp ?? now, r.headers);
+  return builder.finish().slice();
+}
+
+/**
+ * Decodes the records of a batch that validateBatch accepted. Keys and values are views
+ * into b: copy them if b will be reused.
+ */
+export function decodeRecords(b: Uint8Array, pos: number, out: DecodedRecord[] = []): DecodedRecord[] {
+  const baseOffset = readInt64(b, pos);
+  const baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
+  const count = readInt32(b, pos + Off.recordCount);
+  const end = pos + batchSizeAt(b, pos);
+  let p = pos + BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    readVarint(b, p, end);
+    p = varintEnd + 1; // skip attributes
+    const tsDelta = readVarint(b, p, end);
+    const offsetDelta = readVarint(b, varintEnd, end);
+    const keyLen = readVarint(b, varintEnd, end);
+    p = varintEnd;
+    const key = keyLen < 0 ? null : b.subarray(p, p + keyLen);
+    p += Math.max(keyLen, 0);
+    const valueLen = readVarint(b, p, end);
+    p = varintEnd;
+    const value = valueLen < 0 ? null : b.subarray(p, p + valueLen);
+    p += Math.max(valueLen, 0);
+    const headerCount = readVarint(b, p, end);
+    p = varintEnd;
+    let headers = EMPTY_HEADERS;
+    if (headerCount > 0) {
+      headers = [];
+      for (let h = 0; h < headerCount; h++) {
+        const hk = readVarint(b, p, end);
+        p = varintEnd;
+        const hkey = utf8d.decode(b.subarray(p, p + hk));
+        p += hk;
+        const hv = readVarint(b, p, end);
+        p = varintEnd;
+        headers.push({ key: hkey, value: hv < 0 ? null : b.subarray(p, p + hv) });
+        p += Math.max(hv, 0);
+      }
+    }
+    out.push({ offset: baseOffset + offsetDelta, timestamp: baseTimestamp + tsDelta, key, value, headers });
+  }
+  return out;
+}
