@@ -22,5 +22,5 @@ if (chosen.length === 0) {
   console.error('no test files match', filters);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...chosen], { cwd: root, stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=300000', ...chosen], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -147,17 +147,27 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   }
   const problem = walkRecords(b, pos + BATCH_HEADER_BYTES, batchEnd, recordCount);
   if (problem) return fail(info, ErrorCode.CORRUPT_MESSAGE, problem);
+  const baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
+  const maxTimestamp = readInt64(b, pos + Off.maxTimestamp);
+  // Retention and timestamp lookups trust maxTimestamp, so it must be what the records say.
+  if (maxTimestamp !== baseTimestamp + walkedMaxTimestampDelta) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `maxTimestamp ${maxTimestamp} != baseTimestamp + largest timestampDelta (${baseTimestamp + walkedMaxTimestampDelta})`);
+  }
   info.size = size;
   info.recordCount = recordCount;
   info.lastOffsetDelta = lastOffsetDelta;
-  info.baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
-  info.maxTimestamp = readInt64(b, pos + Off.maxTimestamp);
+  info.baseTimestamp = baseTimestamp;
+  info.maxTimestamp = maxTimestamp;
   info.problem = '';
   return ErrorCode.NONE;
 }
 
+/** Largest timestampDelta seen by the last walkRecords call (a slot, to allocate nothing). */
+let walkedMaxTimestampDelta = 0;
+
 /** Walks record framing; returns a problem description or '' when every record is well formed. */
 function walkRecords(b: Uint8Array, pos: number, end: number, count: number): string {
+  walkedMaxTimestampDelta = -Infinity;
   try {
     for (let i = 0; i < count; i++) {
       const len = readVarint(b, pos, end);
@@ -165,7 +175,8 @@ function walkRecords(b: Uint8Array, pos: number, end: number, count: number): st
       const recEnd = pos + len;
       if (len < RECORD_MIN_BYTES - 1 || recEnd > end) return `record ${i} length ${len} overruns the batch`;
       pos++; // attributes
-      readVarint(b, pos, recEnd); // timestampDelta
+      const tsDelta = readVarint(b, pos, recEnd);
+      if (tsDelta > walkedMaxTimestampDelta) walkedMaxTimestampDelta = tsDelta;
       const offsetDelta = readVarint(b, varintEnd, recEnd);
       if (offsetDelta !== i) return `record ${i} has offsetDelta ${offsetDelta}`;
       pos = varintEnd;

@@ -1,0 +1,92 @@
+/**
+ * Fetch: the read path from disk to socket. Each partition's records are whole stored
+ * batches read from one segment file and passed to the socket as data sections, untouched.
+ * When less than minBytes is available the request parks in DelayedFetches (long polling)
+ * and reads again when an append wakes it or maxWaitMs runs out.
+ */
+import type { FetchPartitionResult, FetchRequest, FetchResponse, FetchTopicResult } from '../../protocol/apis/fetch.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { DelayedFetches } from '../fetch/delayed-fetches.ts';
+import type { HandlerResult } from '../network/reply.ts';
+import type { BrokerContext } from './context.ts';
+
+interface ReadResult {
+  response: FetchResponse;
+  sections: Buffer[];
+  bytes: number;
+  anyError: boolean;
+}
+
+async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
+  let budget = Math.max(req.maxBytes, 0);
+  let bytes = 0;
+  let anyError = false;
+  const sections: Buffer[] = [];
+  const topics: FetchTopicResult[] = [];
+  for (const t of req.topics) {
+    const partitions: FetchPartitionResult[] = [];
+    for (const p of t.partitions) {
+      const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
+      partitions.push(result);
+      const log = ctx.topics.partition(t.topic, p.partition);
+      if (!log) {
+        result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        anyError = true;
+        continue;
+      }
+      result.highWatermark = log.logEndOffset;
+      result.logStartOffset = log.logStartOffset;
+      // Once the response budget is spent, later partitions answer empty: still correct.
+      const maxBytes = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
+      if (maxBytes === 0 && bytes > 0) continue;
+      try {
+        const read = await log.read(p.fetchOffset, Math.max(maxBytes, 1));
+        result.highWatermark = read.highWatermark;
+        result.logStartOffset = read.logStartOffset;
+        if (read.records.length > 0) {
+          result.recordsBytes = read.records.length;
+          sections.push(read.records);
+          bytes += read.records.length;
+          budget = Math.max(budget - read.records.length, 0);
+        }
+      } catch (e) {
+        if (!(e instanceof SluiceError)) throw e;
+        result.errorCode = e.code;
+        anyError = true;
+      }
+    }
+    topics.push({ topic: t.topic, partitions });
+  }
+  return { response: { topics }, sections, bytes, anyError };
+}
+
+function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
+  for (const t of req.topics) for (const p of t.partitions) {
+    const log = ctx.topics.partition(t.topic, p.partition);
+    if (!log || p.fetchOffset !== log.logEndOffset) return true; // data, or an error to report
+  }
+  return false;
+}
+
+export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promise<HandlerResult> {
+  const waitMs = Math.min(Math.max(req.maxWaitMs, 0), ctx.config.fetchWaitMsMax);
+  const deadline = Date.now() + waitMs;
+  const keys: string[] = [];
+  for (const t of req.topics) for (const p of t.partitions) keys.push(DelayedFetches.key(t.topic, p.partition));
+  for (;;) {
+    // Cheap check first: with nothing new anywhere, park without touching the disk.
+    if (hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
+      const r = await readAll(ctx, req);
+      const remaining = deadline - Date.now();
+      if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown) {
+        return { control: r.response, sections: r.sections };
+      }
+    }
+    const parked = ctx.delayedFetches.wait(keys, deadline - Date.now());
+    if (parked === null) {
+      const r = await readAll(ctx, req);
+      return { control: r.response, sections: r.sections };
+    }
+    await parked;
+  }
+}

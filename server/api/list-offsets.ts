@@ -1,0 +1,41 @@
+/** ListOffsets: earliest (-2), latest (-1) or the first offset at or after a timestamp. */
+import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, type ListOffsetsPartitionResult, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/apis/list-offsets.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { HandlerResult } from '../network/reply.ts';
+import type { BrokerContext } from './context.ts';
+
+export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequest): Promise<HandlerResult> {
+  const response: ListOffsetsResponse = { topics: [] };
+  for (const t of req.topics) {
+    const partitions: ListOffsetsPartitionResult[] = [];
+    for (const p of t.partitions) {
+      const log = ctx.topics.partition(t.topic, p.partition);
+      const r: ListOffsetsPartitionResult = { partition: p.partition, errorCode: 0, offset: -1, timestamp: -1 };
+      partitions.push(r);
+      if (!log) {
+        r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      } else if (p.timestamp === EARLIEST_TIMESTAMP) {
+        r.offset = log.logStartOffset;
+      } else if (p.timestamp === LATEST_TIMESTAMP) {
+        r.offset = log.logEndOffset;
+      } else if (p.timestamp < 0) {
+        r.errorCode = ErrorCode.MALFORMED_REQUEST;
+      } else {
+        try {
+          const found = await log.offsetForTimestamp(p.timestamp);
+          if (found) {
+            r.offset = found.offset;
+            r.timestamp = found.timestamp;
+          } else {
+            r.offset = log.logEndOffset;
+          }
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          r.errorCode = e.code;
+        }
+      }
+    }
+    response.topics.push({ topic: t.topic, partitions });
+  }
+  return { control: response };
+}

@@ -1,0 +1,67 @@
+/**
+ * Produce: the append path from socket to disk. Each partition's record set is a slice of
+ * the request frame; PartitionLog.append validates it, rewrites baseOffset in place and
+ * writes those same bytes. Nothing here decodes a record.
+ */
+import type { ProduceRequest, ProduceResponse, ProducePartitionResult, ProduceTopicResult } from '../../protocol/apis/produce.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { DelayedFetches } from '../fetch/delayed-fetches.ts';
+import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.ts';
+import type { BrokerContext } from './context.ts';
+
+export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, data: Buffer): Promise<HandlerResult> {
+  let total = 0;
+  for (const t of req.topics) for (const p of t.partitions) {
+    if (p.recordsBytes < 0) throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `recordsBytes ${p.recordsBytes} is negative`);
+    total += p.recordsBytes;
+  }
+  if (total !== data.length) {
+    throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `recordsBytes add up to ${total} but the data section has ${data.length} bytes`);
+  }
+  const acksValid = req.acks === 0 || req.acks === 1 || req.acks === -1;
+  const waits: Promise<void>[] = [];
+  const topics: ProduceTopicResult[] = [];
+  let failed = false;
+  let pos = 0;
+  for (const t of req.topics) {
+    const partitions: ProducePartitionResult[] = [];
+    for (const p of t.partitions) {
+      const records = data.subarray(pos, pos + p.recordsBytes);
+      pos += p.recordsBytes;
+      const result: ProducePartitionResult = { partition: p.partition, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null };
+      partitions.push(result);
+      const log = ctx.topics.partition(t.topic, p.partition);
+      if (!acksValid) {
+        result.errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
+      } else if (ctx.shuttingDown) {
+        result.errorCode = ErrorCode.BROKER_SHUTTING_DOWN;
+      } else if (!log) {
+        result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        result.errorMessage = `${t.topic}/${p.partition} does not exist`;
+      } else {
+        try {
+          const appended = log.append(records);
+          result.baseOffset = appended.baseOffset;
+          result.logStartOffset = log.logStartOffset;
+          ctx.delayedFetches.notify(DelayedFetches.key(t.topic, p.partition));
+          if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(log.waitForFlush(appended.lastOffset));
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          result.errorCode = e.code;
+          result.errorMessage = e.message;
+          ctx.log.debug('produce refused', { topic: t.topic, partition: p.partition, error: e });
+        }
+      }
+      if (result.errorCode !== 0) failed = true;
+    }
+    topics.push({ topic: t.topic, partitions });
+  }
+  if (req.acks === 0) {
+    // As in Kafka: no response for acks=0; closing is the only way to tell the producer.
+    if (failed) throw new CloseConnection();
+    return NO_REPLY;
+  }
+  if (waits.length > 0) await Promise.all(waits);
+  const response: ProduceResponse = { topics };
+  return { control: response };
+}

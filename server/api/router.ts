@@ -1,0 +1,55 @@
+/**
+ * Dispatch: checks the API key and version, decodes and type-checks the control section,
+ * and calls the handler. Request-level problems become a response with a header errorCode;
+ * the connection stays open.
+ */
+import { ApiKey, supportedVersions } from '../../protocol/api-keys.ts';
+import type { CreateTopicsRequest, DeleteTopicsRequest, DescribeTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest } from '../../protocol/apis/index.ts';
+import { requestSchemas } from '../../protocol/apis/index.ts';
+import { decodeBody } from '../../protocol/body.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { RequestHeader } from '../../protocol/header.ts';
+import { check } from '../../protocol/schema.ts';
+import type { HandlerResult } from '../network/reply.ts';
+import type { BrokerContext } from './context.ts';
+import { handleFetch } from './fetch.ts';
+import { handleListOffsets } from './list-offsets.ts';
+import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
+import { handleProduce } from './produce.ts';
+import { handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
+
+export function createRouter(ctx: BrokerContext, clusterId: () => string) {
+  return function route(header: RequestHeader, frame: Buffer): Promise<HandlerResult> | HandlerResult {
+    const range = supportedVersions[header.apiKey];
+    if (!range) {
+      return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} is not known to this broker` } };
+    }
+    if (header.apiVersion < range.min || header.apiVersion > range.max) {
+      return {
+        errorCode: ErrorCode.UNSUPPORTED_VERSION,
+        control: { message: `API key ${header.apiKey} version ${header.apiVersion} is not supported (${range.min}-${range.max})`, ...apiVersions() },
+      };
+    }
+    const body = decodeBody(frame, header.bodyOffset);
+    const control = check<unknown>(requestSchemas[header.apiKey]!, body.control);
+    switch (header.apiKey) {
+      case ApiKey.PRODUCE:
+        return handleProduce(ctx, control as ProduceRequest, body.data);
+      case ApiKey.FETCH:
+        return handleFetch(ctx, control as FetchRequest);
+      case ApiKey.LIST_OFFSETS:
+        return handleListOffsets(ctx, control as ListOffsetsRequest);
+      case ApiKey.METADATA:
+        return handleMetadata(ctx, control as MetadataRequest, clusterId());
+      case ApiKey.API_VERSIONS:
+        return handleApiVersions();
+      case ApiKey.CREATE_TOPICS:
+        return handleCreateTopics(ctx, control as CreateTopicsRequest);
+      case ApiKey.DELETE_TOPICS:
+        return handleDeleteTopics(ctx, control as DeleteTopicsRequest);
+      case ApiKey.DESCRIBE_TOPICS:
+        return handleDescribeTopics(ctx, control as DescribeTopicsRequest);
+    }
+    return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
+  };
+}

@@ -1,0 +1,61 @@
+/** Topic administration: CreateTopics, DeleteTopics, DescribeTopics. */
+import type { CreateTopicResult, CreateTopicsRequest, CreateTopicsResponse } from '../../protocol/apis/create-topics.ts';
+import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../../protocol/apis/delete-topics.ts';
+import type { DescribeTopicsRequest, DescribeTopicsResponse, TopicDescription } from '../../protocol/apis/describe-topics.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { HandlerResult } from '../network/reply.ts';
+import type { BrokerContext } from './context.ts';
+
+function codeOf(e: unknown): { errorCode: number; errorMessage: string } {
+  if (e instanceof SluiceError) return { errorCode: e.code, errorMessage: e.message };
+  throw e;
+}
+
+export async function handleCreateTopics(ctx: BrokerContext, req: CreateTopicsRequest): Promise<HandlerResult> {
+  const topics: CreateTopicResult[] = [];
+  for (const t of req.topics) {
+    try {
+      await ctx.topics.create(t.topic, t.partitions, t.replicationFactor, t.configs, req.validateOnly);
+      topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
+    } catch (e) {
+      topics.push({ topic: t.topic, ...codeOf(e) });
+    }
+  }
+  const response: CreateTopicsResponse = { topics };
+  return { control: response };
+}
+
+export async function handleDeleteTopics(ctx: BrokerContext, req: DeleteTopicsRequest): Promise<HandlerResult> {
+  const response: DeleteTopicsResponse = { topics: [] };
+  for (const name of req.topics) {
+    try {
+      await ctx.topics.delete(name);
+      response.topics.push({ topic: name, errorCode: 0 });
+    } catch (e) {
+      response.topics.push({ topic: name, errorCode: codeOf(e).errorCode });
+    }
+  }
+  return { control: response };
+}
+
+export function handleDescribeTopics(ctx: BrokerContext, req: DescribeTopicsRequest): HandlerResult {
+  const names = req.topics ?? ctx.topics.names();
+  const topics: TopicDescription[] = names.map((name) => {
+    const t = ctx.topics.get(name);
+    if (!t) return { topic: name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, configs: {}, partitions: [] };
+    return {
+      topic: name,
+      errorCode: 0,
+      configs: ctx.topics.configStrings(name),
+      partitions: t.partitions.map((log, partition) => ({
+        partition,
+        logStartOffset: log.logStartOffset,
+        logEndOffset: log.logEndOffset,
+        sizeBytes: log.sizeBytes,
+        segments: log.segmentCount,
+      })),
+    };
+  });
+  const response: DescribeTopicsResponse = { topics };
+  return { control: response };
+}

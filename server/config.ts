@@ -1,0 +1,42 @@
+/** Broker settings, with units in their names, and the command-line flags that set them. */
+export interface BrokerConfig {
+  brokerId: number;
+  dataDir: string;
+  host: string;
+  port: number;
+  /** Host and port put in Metadata; defaults to host (127.0.0.1 when host is a wildcard) and port. */
+  advertisedHost: string;
+  advertisedPort: number;
+  maxFrameBytes: number;
+  pipelinedRequestsMax: number;
+  writeBufferBytesMax: number;
+  /** Longest a Fetch may wait for data, whatever the client asks. */
+  fetchWaitMsMax: number;
+  retentionCheckIntervalMs: number;
+  partitionsMax: number;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_PORT = 9292;
+
+export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+  const host = overrides.host ?? '127.0.0.1';
+  const port = overrides.port ?? DEFAULT_PORT;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return {
+    brokerId: 0,
+    dataDir: './data',
+    maxFrameBytes: 64 * 1024 * 1024,
+    pipelinedRequestsMax: 256,
+    writeBufferBytesMax: 64 * 1024 * 1024,
+    fetchWaitMsMax: 30_000,
+    retentionCheckIntervalMs: 60_000,
+    partitionsMax: 10_000,
+    shutdownGraceMs: 5_000,
+    ...overrides,
+    host,
+    port,
+    advertisedHost: overrides.advertisedHost ?? (wildcard ? '127.0.0.1' : host),
+    advertisedPort: overrides.advertisedPort ?? port,
+  };
+}

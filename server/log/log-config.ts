@@ -1,0 +1,124 @@
+/**
+ * Topic configuration as the log sees it: the string keys Kafka users know, parsed once into
+ * a typed LogConfig whose field names carry their units.
+ *
+ * Invariants:
+ * - A LogConfig is complete (every field set) and valid; it is only produced by
+ *   parseLogConfig or DEFAULT_LOG_CONFIG, so the log never re-checks values.
+ * - Parsing is all-or-nothing: an unknown key or a bad value throws
+ *   SluiceError(INVALID_CONFIG) naming the key, and nothing is returned.
+ * - topicConfigToStrings(parseLogConfig(x)) lists every key, so describe output shows the
+ *   effective value, defaults included; parsing that output gives the same LogConfig.
+ * - Sizes are at most 2^31 - 1 bytes: segment positions are stored as uint32 in the offset
+ *   index, and Kafka uses the same int32 bounds, so configs move between the two unchanged.
+ */
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+
+export type CleanupPolicy = 'delete';
+
+export interface LogConfig {
+  /** Segments whose newest timestamp is older than this are deleted; -1 keeps them forever. */
+  readonly retentionMs: number;
+  /** Per partition; oldest segments are deleted while the rest still hold this much; -1 = unlimited. */
+  readonly retentionBytes: number;
+  /** The active segment rolls before an append would make it larger than this. */
+  readonly segmentBytes: number;
+  /** The active segment rolls once its first batch is this old. */
+  readonly segmentMs: number;
+  /** One offset-index entry per this many log bytes; 0 indexes every batch. */
+  readonly indexIntervalBytes: number;
+  /** fsync once this many messages are unflushed. */
+  readonly flushMessages: number;
+  /** fsync once the oldest unflushed message waited this long. */
+  readonly flushMs: number;
+  /** Acknowledge a produce only after an fsync covers it. */
+  readonly flushBeforeAck: boolean;
+  /** Largest record batch accepted, header included. */
+  readonly maxMessageBytes: number;
+  readonly cleanupPolicy: CleanupPolicy;
+}
+
+const INT32_MAX = 2_147_483_647;
+
+export const DEFAULT_LOG_CONFIG: LogConfig = Object.freeze({
+  retentionMs: 1_209_600_000,
+  retentionBytes: -1,
+  segmentBytes: 1_073_741_824,
+  segmentMs: 604_800_000,
+  indexIntervalBytes: 4096,
+  flushMessages: 50_000,
+  flushMs: 1000,
+  flushBeforeAck: false,
+  maxMessageBytes: 8_388_608,
+  cleanupPolicy: 'delete',
+});
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface KeySpec {
+  field: keyof LogConfig;
+  parse(value: string, key: string): LogConfig[keyof LogConfig];
+}
+
+function integer(min: number, max: number) {
+  return (value: string, key: string): number => {
+    // Strict decimal only: Number('') is 0 and Number('1e3') is 1000, neither is a config value.
+    if (!/^-?\d{1,16}$/.test(value)) throw invalid(key, value, 'not an integer');
+    const n = Number(value);
+    if (n < min || n > max) throw invalid(key, value, `must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+function boolean(value: string, key: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw invalid(key, value, 'must be true or false');
+}
+
+function cleanupPolicy(value: string, key: string): CleanupPolicy {
+  if (value === 'delete') return value;
+  throw invalid(key, value, 'only "delete" is supported');
+}
+
+function invalid(key: string, value: string, why: string): SluiceError {
+  return new SluiceError(ErrorCode.INVALID_CONFIG, `${key}=${JSON.stringify(value)}: ${why}`);
+}
+
+// A Map, not an object literal, so that keys like "__proto__" or "toString" are simply unknown.
+const KEYS = new Map<string, KeySpec>([
+  ['retention.ms', { field: 'retentionMs', parse: integer(-1, Number.MAX_SAFE_INTEGER) }],
+  ['retention.bytes', { field: 'retentionBytes', parse: integer(-1, Number.MAX_SAFE_INTEGER) }],
+  ['segment.bytes', { field: 'segmentBytes', parse: integer(1024, INT32_MAX) }],
+  ['segment.ms', { field: 'segmentMs', parse: integer(1, Number.MAX_SAFE_INTEGER) }],
+  ['index.interval.bytes', { field: 'indexIntervalBytes', parse: integer(0, INT32_MAX) }],
+  ['flush.messages', { field: 'flushMessages', parse: integer(1, Number.MAX_SAFE_INTEGER) }],
+  ['flush.ms', { field: 'flushMs', parse: integer(0, Number.MAX_SAFE_INTEGER) }],
+  ['flush.before.ack', { field: 'flushBeforeAck', parse: boolean }],
+  ['max.message.bytes', { field: 'maxMessageBytes', parse: integer(0, INT32_MAX) }],
+  ['cleanup.policy', { field: 'cleanupPolicy', parse: cleanupPolicy }],
+]);
+
+export const LOG_CONFIG_KEYS: readonly string[] = [...KEYS.keys()];
+
+/**
+ * Parses topic config strings over `base` (the defaults unless the broker has its own).
+ * Keys absent from `strings` keep their value from `base`.
+ */
+export function parseLogConfig(strings: Readonly<Record<string, string>>, base: LogConfig = DEFAULT_LOG_CONFIG): LogConfig {
+  const out: Mutable<LogConfig> = { ...base };
+  for (const [key, value] of Object.entries(strings)) {
+    const spec = KEYS.get(key);
+    if (!spec) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown topic config key ${JSON.stringify(key)}`);
+    if (typeof value !== 'string') throw invalid(key, String(value), 'must be a string');
+    (out as Record<string, unknown>)[spec.field] = spec.parse(value, key);
+  }
+  return Object.freeze(out);
+}
+
+/** Every key with its effective value, for DescribeConfigs-style output. */
+export function topicConfigToStrings(cfg: LogConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, spec] of KEYS) out[key] = String(cfg[spec.field]);
+  return out;
+}

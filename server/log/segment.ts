@@ -1,0 +1,320 @@
+/**
+ * LogSegment: one contiguous slice of a partition's log. A segment is
+ * `<baseOffset, 20 digits zero-padded>.log` plus its `.index` (offset -> position) and
+ * `.timeindex` (timestamp -> offset).
+ *
+ * Invariants:
+ * - The .log holds whole, validated batches with increasing base offsets, all >= baseOffset.
+ *   Offsets are contiguous except where recovery dropped a corrupt batch.
+ * - Appends are synchronous (fs.writeSync) on purpose: sizeBytes, the readable size, only
+ *   advances after the write returned, so a reader that stops at sizeBytes never sees half a
+ *   batch. A failed write is cut back off the file before the error is thrown.
+ * - Index entries are added after the bytes they point at are written.
+ * - Index files on disk are trusted only for sealed segments: they are written after the .log
+ *   was fsynced (or at clean close), and a segment that becomes active deletes them, so after a
+ *   crash a missing index file marks a segment that needs a recovery scan.
+ * - The fd is closed only once no read or fsync is using it (a reference count), so a
+ *   retention delete during a fetch cannot make that fetch read another file through a
+ *   reused descriptor.
+ * - Not safe for concurrent appends; PartitionLog is the only writer.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, lastOffsetAt, maxTimestampAt } from '../../protocol/record-batch.ts';
+import type { Logger } from '../logger.ts';
+import { fdatasync, unlinkIfExistsSync } from './durable-file.ts';
+import { OffsetIndex } from './offset-index.ts';
+import { readFullySync, recoverSegmentFile } from './recovery.ts';
+import { TimeIndex } from './time-index.ts';
+
+export const LOG_SUFFIX = '.log';
+export const INDEX_SUFFIX = '.index';
+export const TIME_INDEX_SUFFIX = '.timeindex';
+/** Positions are uint32 in the offset index. */
+export const SEGMENT_BYTES_MAX = 0xffff_ffff;
+
+export function segmentFileName(baseOffset: number, suffix: string): string {
+  return String(baseOffset).padStart(20, '0') + suffix;
+}
+
+export interface SegmentOpenOptions {
+  /** Scan and repair the .log and rebuild the indexes instead of loading them. */
+  recover: boolean;
+  indexIntervalBytes: number;
+  nowMs: number;
+  logger: Logger;
+}
+
+export class LogSegment {
+  readonly baseOffset: number;
+  readonly logPath: string;
+  private offsetIdx: OffsetIndex;
+  private timeIdx: TimeIndex;
+  private fd: number;
+  private size = 0;
+  private next: number;
+  private largestTimestamp = -1;
+  private offsetOfLargestTimestamp = -1;
+  private created = -1;
+  private bytesSinceIndexEntry = 0;
+  private wasRecovered = false;
+  private refs = 0;
+  private closeRequested = false;
+  private fdClosed = false;
+
+  private constructor(dir: string, baseOffset: number, fd: number) {
+    this.baseOffset = baseOffset;
+    this.next = baseOffset;
+    this.logPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
+    this.offsetIdx = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
+    this.timeIdx = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
+    this.fd = fd;
+  }
+
+  /** A new, empty segment. The file must not exist yet. */
+  static create(dir: string, baseOffset: number): LogSegment {
+    const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'wx+');
+    return new LogSegment(dir, baseOffset, fd);
+  }
+
+  /** An existing segment: indexes loaded, or rebuilt by a recovery scan when asked or when they fail their check. */
+  static open(dir: string, baseOffset: number, opts: SegmentOpenOptions): LogSegment {
+    const seg = new LogSegment(dir, baseOffset, -1);
+    let problem = '';
+    if (!opts.recover) {
+      const fd = fs.openSync(seg.logPath, 'r+');
+      problem = seg.loadIndexes(fs.fstatSync(fd).size) || seg.scanTailHeaders(fd);
+      if (problem) {
+        fs.closeSync(fd);
+        opts.logger.warn('segment index unusable, rebuilding it from the log', { segment: seg.logPath, problem });
+      } else {
+        seg.fd = fd;
+      }
+    }
+    if (opts.recover || problem) {
+      seg.offsetIdx = new OffsetIndex(seg.offsetIdx.path, baseOffset);
+      seg.timeIdx = new TimeIndex(seg.timeIdx.path, baseOffset);
+      const result = recoverSegmentFile(seg.logPath, baseOffset, opts.logger, (b) => {
+        seg.indexBatch(b.baseOffset, b.lastOffset, b.maxTimestampMs, b.position, b.sizeBytes, opts.indexIntervalBytes);
+        if (b.position === 0) seg.created = b.maxTimestampMs;
+      });
+      seg.size = result.sizeBytes;
+      seg.next = result.nextOffset;
+      seg.wasRecovered = true;
+      // Opened after recovery: a rewrite renamed a new file over the old one.
+      seg.fd = fs.openSync(seg.logPath, 'r+');
+    }
+    // Age for segment.ms: a restart cannot know when the first batch went in; its timestamp is the best guess.
+    seg.created = seg.size > 0 ? Math.min(opts.nowMs, seg.created) : -1;
+    return seg;
+  }
+
+  get offsetIndex(): OffsetIndex {
+    return this.offsetIdx;
+  }
+
+  get timeIndex(): TimeIndex {
+    return this.timeIdx;
+  }
+
+  get sizeBytes(): number {
+    return this.size;
+  }
+
+  /** Offset after the last batch; baseOffset while empty. */
+  get nextOffset(): number {
+    return this.next;
+  }
+
+  /** Largest batch maxTimestamp in the segment, -1 while empty. */
+  get largestTimestampMs(): number {
+    return this.largestTimestamp;
+  }
+
+  /** When the first batch went in (for segment.ms), -1 while empty. */
+  get createdMs(): number {
+    return this.created;
+  }
+
+  /** Opened through a recovery scan: its indexes exist only in memory until persisted. */
+  get recovered(): boolean {
+    return this.wasRecovered;
+  }
+
+  get isOpen(): boolean {
+    return !this.closeRequested;
+  }
+
+  /**
+   * Appends whole batches that LogValidator accepted and gave offsets. Synchronous; throws
+   * SluiceError(STORAGE_ERROR) with the file cut back to its previous size when the write fails.
+   */
+  append(records: Uint8Array, indexIntervalBytes: number, nowMs: number): void {
+    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    if (this.size + records.length > SEGMENT_BYTES_MAX) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} would pass ${SEGMENT_BYTES_MAX} bytes`);
+    try {
+      let written = 0;
+      while (written < records.length) written += fs.writeSync(this.fd, records, written, records.length - written, this.size + written);
+    } catch (e) {
+      // Bytes past `size` are invisible to readers, but the next append must not land after them.
+      try {
+        fs.ftruncateSync(this.fd, this.size);
+      } catch {
+        // The next append writes at `size` anyway (positional writes); recovery cuts any leftover.
+      }
+      throw new SluiceError(ErrorCode.STORAGE_ERROR, `write to ${this.logPath} failed: ${(e as Error).message}`);
+    }
+    if (this.size === 0) this.created = nowMs;
+    for (let p = 0; p < records.length; p += batchSizeAt(records, p)) {
+      this.indexBatch(baseOffsetAt(records, p), lastOffsetAt(records, p), maxTimestampAt(records, p), this.size + p, batchSizeAt(records, p), indexIntervalBytes);
+    }
+    this.size += records.length;
+  }
+
+  /**
+   * Reads [position, position + lengthBytes) clipped to the readable size into a fresh Buffer;
+   * null when the segment was closed or deleted before the read started.
+   */
+  async read(position: number, lengthBytes: number): Promise<Buffer | null> {
+    if (this.closeRequested) return null;
+    const len = Math.max(0, Math.min(lengthBytes, this.size - position));
+    const buf = Buffer.allocUnsafe(len);
+    this.refs++;
+    try {
+      let done = 0;
+      while (done < len) {
+        const n = await readAsync(this.fd, buf, done, len - done, position + done);
+        if (n === 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} ends before ${position + done}`);
+        done += n;
+      }
+      return buf;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** fdatasync of the .log; a no-op once closed (close and delete make their own guarantees). */
+  async flush(): Promise<void> {
+    if (this.closeRequested) return;
+    this.refs++;
+    try {
+      await fdatasync(this.fd);
+    } finally {
+      this.release();
+    }
+  }
+
+  async persistIndexes(): Promise<void> {
+    await this.offsetIndex.persist();
+    await this.timeIndex.persist();
+  }
+
+  persistIndexesSync(): void {
+    this.offsetIndex.persistSync();
+    this.timeIndex.persistSync();
+  }
+
+  /** The segment became the active one: its index files would go stale with the next append. */
+  deleteIndexFilesSync(): void {
+    unlinkIfExistsSync(this.offsetIndex.path);
+    unlinkIfExistsSync(this.timeIndex.path);
+  }
+
+  /** Closes the fd once in-flight reads and fsyncs are done. Does not flush. */
+  close(): void {
+    this.closeRequested = true;
+    if (this.refs === 0) this.closeFd();
+  }
+
+  /** Removes the files now (open fds keep working on POSIX) and closes the fd when idle. */
+  deleteFiles(): void {
+    this.close();
+    unlinkIfExistsSync(this.logPath);
+    this.deleteIndexFilesSync();
+  }
+
+  private release(): void {
+    this.refs--;
+    if (this.refs === 0 && this.closeRequested) this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.fdClosed || this.fd < 0) return;
+    this.fdClosed = true;
+    fs.closeSync(this.fd);
+  }
+
+  /** Index and stats bookkeeping for one batch written at `position`. */
+  private indexBatch(baseOffset: number, lastOffset: number, maxTimestampMs: number, position: number, sizeBytes: number, indexIntervalBytes: number): void {
+    if (maxTimestampMs > this.largestTimestamp) {
+      this.largestTimestamp = maxTimestampMs;
+      this.offsetOfLargestTimestamp = baseOffset;
+    }
+    // Position 0 needs no entry: an empty lookup already answers "start of the segment".
+    if (position > 0 && this.bytesSinceIndexEntry >= indexIntervalBytes) {
+      this.offsetIndex.append(baseOffset, position);
+      this.timeIndex.maybeAppend(this.largestTimestamp, this.offsetOfLargestTimestamp);
+      this.bytesSinceIndexEntry = 0;
+    }
+    this.bytesSinceIndexEntry += sizeBytes;
+    this.next = lastOffset + 1;
+  }
+
+  /** Loads both index files; returns a problem description, '' when both are usable. */
+  private loadIndexes(logSizeBytes: number): string {
+    const offsets = OffsetIndex.load(this.offsetIndex.path, this.baseOffset, logSizeBytes);
+    if (!offsets.index) return `${this.offsetIndex.path}: ${offsets.problem}`;
+    const times = TimeIndex.load(this.timeIndex.path, this.baseOffset);
+    if (!times.index) return `${this.timeIndex.path}: ${times.problem}`;
+    this.offsetIdx = offsets.index;
+    this.timeIdx = times.index;
+    return '';
+  }
+
+  /**
+   * After loading trusted indexes: walks batch headers from the last index entry to the end of
+   * the file to learn size, next offset and largest timestamp without reading the whole log.
+   * Returns a problem when the headers do not end exactly at the end of the file.
+   */
+  private scanTailHeaders(fd: number): string {
+    const fileSize = fs.fstatSync(fd).size;
+    if (fileSize === 0) return '';
+    if (fileSize < BATCH_HEADER_BYTES) return `file of ${fileSize} bytes holds no whole batch`;
+    const header = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
+    readFullySync(fd, header, 0);
+    const firstBatchTimestampMs = maxTimestampAt(header, 0);
+    const last = this.offsetIdx.lastEntry();
+    let pos = last ? last.position : 0;
+    let largest = this.timeIdx.lastTimestampMs;
+    let offsetOfLargest = this.timeIdx.lastEntryOffset;
+    let next = last ? last.offset : this.baseOffset;
+    while (pos < fileSize) {
+      if (fileSize - pos < BATCH_HEADER_BYTES) return `${fileSize - pos} bytes at ${pos} are not a whole batch`;
+      readFullySync(fd, header, pos);
+      const size = batchSizeAt(header, 0);
+      const base = baseOffsetAt(header, 0);
+      if (size < BATCH_HEADER_BYTES || pos + size > fileSize) return `batch at ${pos} of ${size} bytes overruns the file`;
+      if (base < next) return `batch at ${pos} has base offset ${base} below ${next}`;
+      if (last && pos === last.position && base !== last.offset) return `index says offset ${last.offset} at ${pos}, the log has ${base}`;
+      if (maxTimestampAt(header, 0) > largest) {
+        largest = maxTimestampAt(header, 0);
+        offsetOfLargest = base;
+      }
+      next = lastOffsetAt(header, 0) + 1;
+      pos += size;
+    }
+    if (this.timeIdx.lastEntryOffset >= next) return `time index points at offset ${this.timeIdx.lastEntryOffset}, past the log end ${next}`;
+    this.size = fileSize;
+    this.next = next;
+    this.largestTimestamp = largest;
+    this.offsetOfLargestTimestamp = offsetOfLargest;
+    this.created = firstBatchTimestampMs;
+    this.bytesSinceIndexEntry = last ? fileSize - last.position : fileSize;
+    return '';
+  }
+}
+
+function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
