@@ -16,14 +16,18 @@ export class FrameTooLargeError extends Error {
 export class FrameDecoder {
   private lenBuf = Buffer.alloc(FRAME_LENGTH_BYTES);
   private lenHave = 0;
-  private frame: Buffer | null = null;
-  private frameHave = 0;
+  /** Length of the frame being assembled, -1 when none. */
+  private need = -1;
+  // Parts of a split frame, joined once complete: memory follows the bytes that actually
+  // arrived, so announcing a huge frame costs a peer nothing until it sends the bytes.
+  private parts: Buffer[] = [];
+  private have = 0;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, private readonly minFrameBytes = 0) {}
 
   /** True when no partial frame is buffered. */
   get idle(): boolean {
-    return this.lenHave === 0 && this.frame === null;
+    return this.lenHave === 0 && this.need < 0;
   }
 
   /**
@@ -34,39 +38,45 @@ export class FrameDecoder {
     let pos = 0;
     const n = chunk.length;
     while (pos < n) {
-      if (this.frame === null) {
+      if (this.need < 0) {
         if (this.lenHave === 0 && n - pos >= FRAME_LENGTH_BYTES) {
           const len = chunk.readUInt32BE(pos);
           this.check(len);
           pos += FRAME_LENGTH_BYTES;
           if (n - pos >= len) {
+            // The common case: the whole frame is in this chunk, handed out without a copy.
             onFrame(chunk.subarray(pos, pos + len));
             pos += len;
             continue;
           }
-          this.frame = Buffer.allocUnsafe(len);
-          this.frameHave = 0;
+          this.need = len;
         } else {
           const take = Math.min(FRAME_LENGTH_BYTES - this.lenHave, n - pos);
           chunk.copy(this.lenBuf, this.lenHave, pos, pos + take);
           this.lenHave += take;
           pos += take;
           if (this.lenHave < FRAME_LENGTH_BYTES) return;
-          const len = this.lenBuf.readUInt32BE(0);
           this.lenHave = 0;
+          const len = this.lenBuf.readUInt32BE(0);
           this.check(len);
-          this.frame = Buffer.allocUnsafe(len);
-          this.frameHave = 0;
+          this.need = len;
+        }
+        if (this.need === 0) {
+          this.need = -1;
+          onFrame(Buffer.alloc(0));
+          continue;
         }
       }
-      const f: Buffer = this.frame;
-      const take = Math.min(f.length - this.frameHave, n - pos);
-      chunk.copy(f, this.frameHave, pos, pos + take);
-      this.frameHave += take;
+      const take = Math.min(this.need - this.have, n - pos);
+      this.parts.push(chunk.subarray(pos, pos + take));
+      this.have += take;
       pos += take;
-      if (this.frameHave === f.length) {
-        this.frame = null;
-        onFrame(f);
+      if (this.have === this.need) {
+        const frame = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.need);
+        this.parts = [];
+        this.have = 0;
+        this.need = -1;
+        onFrame(frame);
       }
     }
   }

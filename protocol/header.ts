@@ -46,6 +46,7 @@ export function requestHeaderSize(clientIdBytes: Buffer | null): number {
 }
 
 export function writeRequestHeader(buf: Buffer, pos: number, apiKey: number, apiVersion: number, correlationId: number, clientIdBytes: Buffer | null): number {
+  if (clientIdBytes && clientIdBytes.length > CLIENT_ID_MAX_BYTES) throw new RangeError(`clientId of ${clientIdBytes.length} bytes exceeds ${CLIENT_ID_MAX_BYTES}`);
   buf.writeInt16BE(apiKey, pos);
   buf.writeInt16BE(apiVersion, pos + 2);
   buf.writeInt32BE(correlationId, pos + 4);
@@ -56,6 +57,12 @@ export function writeRequestHeader(buf: Buffer, pos: number, apiKey: number, api
   buf.writeInt16BE(clientIdBytes.length, pos + 8);
   clientIdBytes.copy(buf, pos + REQUEST_HEADER_MIN_BYTES);
   return pos + REQUEST_HEADER_MIN_BYTES + clientIdBytes.length;
+}
+
+export function writeResponseHeader(buf: Buffer, pos: number, correlationId: number, errorCode: number): number {
+  buf.writeInt32BE(correlationId, pos);
+  buf.writeInt16BE(errorCode, pos + 4);
+  return pos + RESPONSE_HEADER_BYTES;
 }
 
 export function decodeResponseHeader(frame: Buffer): ResponseHeader {

@@ -53,7 +53,7 @@ export function check<T>(schema: Schema, v: unknown, path = ''): T {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) bad(path, 'map', v);
   const obj = v as Record<string, unknown>;
   for (const [k, s] of Object.entries(schema.fields)) {
-    if (!(k in obj) || obj[k] === undefined) {
+    if (!Object.hasOwn(obj, k) || obj[k] === undefined) {
       if (schema.optional?.includes(k)) continue;
       bad(`${path}.${k}`, 'a value', undefined);
     }

@@ -36,14 +36,16 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       }
       result.highWatermark = log.logEndOffset;
       result.logStartOffset = log.logStartOffset;
-      // Once the response budget is spent, later partitions answer empty: still correct.
-      const maxBytes = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
-      if (maxBytes === 0 && bytes > 0) continue;
+      // A partition's first batch may exceed partitionMaxBytes if it fits in the response
+      // budget, or exceed both while the response is still empty: that keeps consumers moving
+      // and bounds a response by max(maxBytes, one batch).
+      const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
+      if (allowed === 0 && bytes > 0) continue;
       try {
-        const read = await log.read(p.fetchOffset, Math.max(maxBytes, 1));
+        const read = await log.read(p.fetchOffset, Math.max(allowed, 1));
         result.highWatermark = read.highWatermark;
         result.logStartOffset = read.logStartOffset;
-        if (read.records.length > 0) {
+        if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
           result.recordsBytes = read.records.length;
           sections.push(read.records);
           bytes += read.records.length;

@@ -9,6 +9,24 @@ import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 
+/** Waits for an fsync up to timeoutMs; on timeout or failure the partition's result says so. */
+async function durable(flushed: Promise<void>, result: ProducePartitionResult, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(timeoutMs, 0))));
+  try {
+    const outcome = await Promise.race([flushed, timedOut]);
+    if (outcome === 'timeout') {
+      result.errorCode = ErrorCode.REQUEST_TIMED_OUT;
+      result.errorMessage = `appended at ${result.baseOffset} but not yet fsynced after ${timeoutMs} ms`;
+    }
+  } catch (e) {
+    result.errorCode = e instanceof SluiceError ? e.code : ErrorCode.STORAGE_ERROR;
+    result.errorMessage = (e as Error).message;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, data: Buffer): Promise<HandlerResult> {
   let total = 0;
   for (const t of req.topics) for (const p of t.partitions) {
@@ -44,7 +62,7 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
           result.baseOffset = appended.baseOffset;
           result.logStartOffset = log.logStartOffset;
           ctx.delayedFetches.notify(DelayedFetches.key(t.topic, p.partition));
-          if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(log.waitForFlush(appended.lastOffset));
+          if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(durable(log.waitForFlush(appended.lastOffset), result, req.timeoutMs));
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;
           result.errorCode = e.code;

@@ -14,7 +14,7 @@ import type net from 'node:net';
 import { encodeControl, CONTROL_LENGTH_BYTES } from '../../protocol/body.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { FrameDecoder, FrameTooLargeError, FRAME_LENGTH_BYTES } from '../../protocol/frame.ts';
-import { decodeRequestHeader, REQUEST_HEADER_MIN_BYTES, RESPONSE_HEADER_BYTES, type RequestHeader } from '../../protocol/header.ts';
+import { decodeRequestHeader, REQUEST_HEADER_MIN_BYTES, RESPONSE_HEADER_BYTES, writeResponseHeader, type RequestHeader } from '../../protocol/header.ts';
 import type { Logger } from '../logger.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult, type Reply } from './reply.ts';
 
@@ -151,8 +151,7 @@ export class ClientConnection {
     for (const s of sections) dataBytes += s.length;
     const prefix = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + RESPONSE_HEADER_BYTES + CONTROL_LENGTH_BYTES + control.length);
     prefix.writeUInt32BE(prefix.length - FRAME_LENGTH_BYTES + dataBytes, 0);
-    prefix.writeInt32BE(correlationId, 4);
-    prefix.writeInt16BE(reply.errorCode ?? 0, 8);
+    writeResponseHeader(prefix, FRAME_LENGTH_BYTES, correlationId, reply.errorCode ?? 0);
     prefix.writeUInt32BE(control.length, 10);
     prefix.set(control, 14);
     if (sections.length === 0) {
@@ -172,8 +171,7 @@ export class ClientConnection {
     const control = encodeControl({ message });
     const out = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + RESPONSE_HEADER_BYTES + CONTROL_LENGTH_BYTES + control.length);
     out.writeUInt32BE(out.length - FRAME_LENGTH_BYTES, 0);
-    out.writeInt32BE(-1, 4);
-    out.writeInt16BE(code, 8);
+    writeResponseHeader(out, FRAME_LENGTH_BYTES, -1, code);
     out.writeUInt32BE(control.length, 10);
     out.set(control, 14);
     this.socket.end(out);

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import { requestSchemas, responseSchemas } from '../../protocol/apis/index.ts';
+import { CONTROL_MAX_BYTES, decodeBody, encodeControl, encodeControlSection } from '../../protocol/body.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { check, type Schema } from '../../protocol/schema.ts';
+
+/** A valid example of every request and response control, by API key. */
+const GOOD_REQUESTS: Record<number, unknown> = {
+  [ApiKey.API_VERSIONS]: {},
+  [ApiKey.METADATA]: { topics: null },
+  [ApiKey.CREATE_TOPICS]: { topics: [{ topic: 't', partitions: 3, replicationFactor: 1, configs: { 'retention.ms': '1000' } }], validateOnly: false },
+  [ApiKey.DELETE_TOPICS]: { topics: ['t'] },
+  [ApiKey.DESCRIBE_TOPICS]: { topics: ['a', 'b'] },
+  [ApiKey.PRODUCE]: { acks: -1, timeoutMs: 30000, topics: [{ topic: 't', partitions: [{ partition: 0, recordsBytes: 87 }] }] },
+  [ApiKey.FETCH]: { maxWaitMs: 500, minBytes: 1, maxBytes: 1 << 20, topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 2 ** 40, partitionMaxBytes: 1 << 20 }] }] },
+  [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -2 }] }] },
+};
+
+const GOOD_RESPONSES: Record<number, unknown> = {
+  [ApiKey.API_VERSIONS]: { apis: [{ apiKey: 0, minVersion: 0, maxVersion: 0 }], brokerVersion: '0.1.0' },
+  [ApiKey.METADATA]: { clusterId: 'c', controllerId: 0, brokers: [{ nodeId: 0, host: '127.0.0.1', port: 9292 }], topics: [{ topic: 't', errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0] }] }] },
+  [ApiKey.CREATE_TOPICS]: { topics: [{ topic: 't', errorCode: 0, errorMessage: null }, { topic: 'u', errorCode: 10, errorMessage: 'exists' }] },
+  [ApiKey.DELETE_TOPICS]: { topics: [{ topic: 't', errorCode: 3 }] },
+  [ApiKey.DESCRIBE_TOPICS]: { topics: [{ topic: 't', errorCode: 0, configs: { 'cleanup.policy': 'delete' }, partitions: [{ partition: 0, logStartOffset: 0, logEndOffset: 5, sizeBytes: 400, segments: 1 }] }] },
+  [ApiKey.PRODUCE]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, baseOffset: 0, logStartOffset: 0, errorMessage: null }] }] },
+  [ApiKey.FETCH]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, highWatermark: 2, logStartOffset: 0, recordsBytes: 87 }] }] },
+  [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, offset: 5, timestamp: -1 }] }] },
+};
+
+/** Encodes and decodes through the wire path, as a receiver sees a control. */
+function wire(control: unknown): unknown {
+  const section = encodeControlSection(control);
+  return decodeBody(Buffer.concat([Buffer.alloc(3), section]), 3).control;
+}
+
+function assertMalformed(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof SluiceError, `expected SluiceError, got ${String(e)}`);
+    assert.equal(e.code, ErrorCode.MALFORMED_REQUEST);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+describe('schema check: good shapes', () => {
+  for (const key of Object.values(ApiKey)) {
+    test(`request and response of API ${key} pass after a wire round-trip`, () => {
+      assert.deepEqual(check(requestSchemas[key]!, wire(GOOD_REQUESTS[key])), GOOD_REQUESTS[key]);
+      assert.deepEqual(check(responseSchemas[key]!, wire(GOOD_RESPONSES[key])), GOOD_RESPONSES[key]);
+    });
+  }
+
+  test('unknown keys are ignored at every level', () => {
+    const c = { acks: 1, timeoutMs: 0, future: [1, 2], topics: [{ topic: 't', extra: { x: null }, partitions: [{ partition: 0, recordsBytes: 0, crc: true }] }] };
+    assert.doesNotThrow(() => check(requestSchemas[ApiKey.PRODUCE]!, wire(c)));
+  });
+
+  test('nullable arrays accept nil; empty arrays are not nil', () => {
+    assert.equal(check(requestSchemas[ApiKey.METADATA]!, wire({ topics: null })) !== null, true);
+    assert.deepEqual(check(requestSchemas[ApiKey.METADATA]!, wire({ topics: [] })), { topics: [] });
+  });
+
+  test('integers of every MessagePack width up to 2^53-1 pass', () => {
+    for (const v of [0, 127, -32, 255, -128, 65535, -32768, 2 ** 32 - 1, -(2 ** 31), 2 ** 53 - 1, -(2 ** 53 - 1)]) {
+      assert.doesNotThrow(() => check('int', wire(v)), `int ${v}`);
+    }
+  });
+});
+
+describe('schema check: bad shapes name the path', () => {
+  const produce = requestSchemas[ApiKey.PRODUCE]!;
+  const good = GOOD_REQUESTS[ApiKey.PRODUCE] as { acks: number; timeoutMs: number; topics: { topic: string; partitions: { partition: number; recordsBytes: number }[] }[] };
+  const withPartition = (p: unknown) => ({ ...good, topics: [{ topic: 't', partitions: [p] }] });
+
+  test('a control that is not a map', () => {
+    for (const v of [null, 1, 'x', [], true, new Uint8Array(2)]) assertMalformed(() => check(produce, v), /^MALFORMED_REQUEST: control: expected map/);
+  });
+
+  test('a missing field', () => {
+    assertMalformed(() => check(produce, { acks: 1, topics: [] }), /\.timeoutMs: expected a value, got undefined/);
+    assertMalformed(() => check(produce, withPartition({ partition: 0 })), /\.topics\[0\]\.partitions\[0\]\.recordsBytes: expected a value/);
+  });
+
+  test('wrong types', () => {
+    assertMalformed(() => check(produce, { ...good, acks: '1' }), /\.acks: expected integer, got string/);
+    assertMalformed(() => check(produce, { ...good, acks: null }), /\.acks: expected integer, got null/);
+    assertMalformed(() => check(produce, { ...good, topics: {} }), /\.topics: expected array, got object/);
+    assertMalformed(() => check(produce, { ...good, topics: null }), /\.topics: expected array, got null/);
+    assertMalformed(() => check(produce, withPartition({ partition: 0, recordsBytes: 'x' })), /\.topics\[0\]\.partitions\[0\]\.recordsBytes: expected integer, got string/);
+    assertMalformed(() => check(requestSchemas[ApiKey.CREATE_TOPICS]!, { topics: [], validateOnly: 0 }), /\.validateOnly: expected boolean, got number/);
+    assertMalformed(() => check(requestSchemas[ApiKey.DELETE_TOPICS]!, { topics: ['a', 1] }), /\.topics\[1\]: expected string, got number/);
+    assertMalformed(() => check(requestSchemas[ApiKey.FETCH]!, { maxWaitMs: 1, minBytes: 1, maxBytes: 1, topics: [{ topic: 7, partitions: [] }] }), /\.topics\[0\]\.topic: expected string/);
+  });
+
+  test('integers that are not safe, or not integers', () => {
+    for (const v of [2 ** 53, -(2 ** 53), 1.5, Number.NaN, Infinity]) {
+      assertMalformed(() => check(produce, { ...good, timeoutMs: v }), /\.timeoutMs: expected integer/);
+    }
+    // Through the wire: a uint64 of 2^53 + 2 decodes to an unsafe number and is rejected.
+    assertMalformed(() => check(produce, wire({ ...good, timeoutMs: 2 ** 53 + 2 })), /\.timeoutMs: expected integer/);
+  });
+
+  test('string maps must hold strings', () => {
+    const create = requestSchemas[ApiKey.CREATE_TOPICS]!;
+    const topic = { topic: 't', partitions: 1, replicationFactor: 1 };
+    assertMalformed(() => check(create, { topics: [{ ...topic, configs: { 'retention.ms': 1000 } }], validateOnly: false }), /\.topics\[0\]\.configs\.retention\.ms: expected string, got number/);
+    assertMalformed(() => check(create, { topics: [{ ...topic, configs: ['a'] }], validateOnly: false }), /\.configs: expected map of strings, got array/);
+    assertMalformed(() => check(create, { topics: [{ ...topic, configs: null }], validateOnly: false }), /\.configs: expected map of strings, got null/);
+  });
+
+  test('nullable scalars: nil passes, a wrong type does not', () => {
+    const s: Schema = { fields: { m: 'string?', n: 'int?' } };
+    assert.doesNotThrow(() => check(s, { m: null, n: null }));
+    assertMalformed(() => check(s, { m: 1, n: null }), /\.m: expected string/);
+    assertMalformed(() => check(s, { m: null, n: 'x' }), /\.n: expected integer/);
+  });
+});
+
+describe('decodeBody', () => {
+  test('splits control and data; encodeControlSection writes the length', () => {
+    const section = encodeControlSection({ a: 1 });
+    assert.equal(section.readUInt32BE(0), section.length - 4);
+    assert.deepEqual(section.subarray(4), Buffer.from(encodeControl({ a: 1 })));
+    const frame = Buffer.concat([Buffer.from([9, 9]), section, Buffer.from('DATA')]);
+    const body = decodeBody(frame, 2);
+    assert.deepEqual(body.control, { a: 1 });
+    assert.equal(body.data.toString(), 'DATA');
+  });
+
+  test('omits undefined fields when encoding', () => {
+    assert.deepEqual(Buffer.from(encodeControl({ a: undefined, b: 1 })), Buffer.from([0x81, 0xa1, 0x62, 0x01]));
+  });
+
+  test('rejects a body too short for controlLength', () => {
+    for (let n = 0; n < 4; n++) assertMalformed(() => decodeBody(Buffer.alloc(n), 0), /body shorter than its control length/);
+  });
+
+  test('rejects a controlLength past the frame or above 16 MiB', () => {
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 2, 0x80]), 0), /control length 2 overruns the 1 bytes left/);
+    const huge = Buffer.alloc(8);
+    huge.writeUInt32BE(CONTROL_MAX_BYTES + 1, 0);
+    assertMalformed(() => decodeBody(huge, 0), /control length 16777217/);
+    huge.writeUInt32BE(0xffffffff, 0);
+    assertMalformed(() => decodeBody(huge, 0), /control length 4294967295/);
+  });
+
+  test('rejects invalid MessagePack, trailing bytes inside the control, and an empty control', () => {
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 1, 0xc1]), 0), /not valid MessagePack/);
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 2, 0x80, 0x80]), 0), /not valid MessagePack: Extra/);
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 2, 0x82, 0xa1]), 0), /not valid MessagePack/);
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 0]), 0), /not valid MessagePack/);
+  });
+
+  test('rejects ext values and the __proto__ key, as SPEC.md §4.2 says', () => {
+    assertMalformed(() => decodeBody(Buffer.from([0, 0, 0, 6, 0xd6, 0xff, 0, 0, 0, 1]), 0), /not valid MessagePack/);
+    // A look-alike key is an ordinary unknown key ...
+    assert.doesNotThrow(() => decodeBody(encodeControlSection({ __proto__x: 1 }), 0));
+    // ... but __proto__ itself is refused by the decoder, whatever its value.
+    const bad = Buffer.concat([Buffer.from([0x81, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x80])]);
+    assertMalformed(() => decodeBody(Buffer.concat([Buffer.from([0, 0, 0, bad.length]), bad]), 0), /__proto__/);
+  });
+
+  test('limits: a string over 1 MiB and a map over 10000 entries are rejected', () => {
+    const longStr = encodeControlSection({ s: 'x'.repeat(1024 * 1024 + 1) });
+    assertMalformed(() => decodeBody(longStr, 0), /not valid MessagePack/);
+    const bigMap = encodeControlSection(Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, 0])));
+    assertMalformed(() => decodeBody(bigMap, 0), /not valid MessagePack/);
+  });
+});

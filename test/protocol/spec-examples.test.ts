@@ -1,0 +1,197 @@
+/**
+ * Keeps protocol/SPEC.md honest: its worked examples, error table, varint examples, murmur2
+ * vectors and CRC check value must match what the protocol code does today. When a test here
+ * fails after a deliberate wire change, regenerate the blocks with
+ *   node --import tsx test/fixtures/spec-examples.ts --write
+ * and review the diff of SPEC.md.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import { requestSchemas, responseSchemas, type FetchResponse, type ProduceRequest } from '../../protocol/apis/index.ts';
+import { decodeBody } from '../../protocol/body.ts';
+import { crc32c } from '../../protocol/crc32c.ts';
+import { allErrors, ErrorCode } from '../../protocol/errors.ts';
+import { FrameDecoder } from '../../protocol/frame.ts';
+import { decodeRequestHeader, decodeResponseHeader } from '../../protocol/header.ts';
+import { murmur2 } from '../../protocol/murmur2.ts';
+import { decodeRecords, newBatchInfo, validateBatch } from '../../protocol/record-batch.ts';
+import { check } from '../../protocol/schema.ts';
+import { writeVarint } from '../../protocol/varint.ts';
+import { allExamples, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
+import { refVarint, utf8 } from './helpers.ts';
+
+const spec = readFileSync(SPEC_PATH, 'utf8');
+
+function block(name: string): string {
+  const m = markerPattern(name).exec(spec);
+  assert.ok(m, `SPEC.md lacks the <!-- BEGIN ${name} --> ... <!-- END ${name} --> block`);
+  return m[2]!;
+}
+
+/** Bytes of the first ```hex block of a marked region: everything before `#` on each line. */
+function hexBlockBytes(name: string): Buffer {
+  const m = /```hex\n([\s\S]*?)```/.exec(block(name));
+  assert.ok(m, `${name}: no \`\`\`hex block`);
+  const out: number[] = [];
+  for (const line of m[1]!.split('\n')) {
+    const data = line.split('#')[0]!.trim();
+    if (data === '') continue;
+    for (const pair of data.split(/\s+/)) {
+      assert.match(pair, /^[0-9a-f]{2}$/, `${name}: bad hex "${pair}" in line "${line}"`);
+      out.push(parseInt(pair, 16));
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** Bytes of the plain ```text hex block of a marked region. */
+function plainHexBytes(name: string): Buffer {
+  const m = /```text\n([0-9a-f\n]+)```/.exec(block(name));
+  assert.ok(m, `${name}: no plain hex block`);
+  return Buffer.from(m[1]!.replace(/\n/g, ''), 'hex');
+}
+
+/** The one frame in bytes, through the real decoder. */
+function onlyFrame(bytes: Buffer): Buffer {
+  const frames: Buffer[] = [];
+  const dec = new FrameDecoder();
+  dec.push(bytes, (f) => frames.push(Buffer.from(f)));
+  assert.equal(frames.length, 1);
+  assert.ok(dec.idle);
+  return frames[0]!;
+}
+
+describe('SPEC.md generated blocks', () => {
+  for (const [name, text] of generatedBlocks()) {
+    test(`${name} is exactly what the code generates`, () => {
+      assert.equal(block(name).trimEnd(), text.trimEnd(), `regenerate with: node --import tsx test/fixtures/spec-examples.ts --write`);
+    });
+  }
+
+  for (const ex of allExamples()) {
+    test(`${ex.name}: annotated and plain hex both equal the bytes the protocol code builds`, () => {
+      assert.deepEqual(hexBlockBytes(`example:${ex.name}`), ex.bytes);
+      assert.deepEqual(plainHexBytes(`example:${ex.name}`), ex.bytes);
+    });
+  }
+});
+
+describe('SPEC.md worked examples decode with the protocol code', () => {
+  test('produce request', () => {
+    const frame = onlyFrame(hexBlockBytes('example:produce-request'));
+    const h = decodeRequestHeader(frame);
+    assert.deepEqual({ ...h }, { apiKey: ApiKey.PRODUCE, apiVersion: 0, correlationId: 7, clientId: 'spec', bodyOffset: 14 });
+    const body = decodeBody(frame, h.bodyOffset);
+    const req = check<ProduceRequest>(requestSchemas[ApiKey.PRODUCE]!, body.control);
+    assert.equal(req.acks, 1);
+    assert.equal(req.timeoutMs, 30_000);
+    const p = req.topics[0]!.partitions[0]!;
+    assert.equal(req.topics[0]!.topic, 'events');
+    assert.equal(p.partition, 0);
+    assert.equal(p.recordsBytes, body.data.length);
+    const info = newBatchInfo();
+    assert.equal(validateBatch(body.data, 0, body.data.length, info), ErrorCode.NONE, info.problem);
+    assert.equal(info.size, body.data.length);
+    const records = decodeRecords(body.data, 0);
+    assert.deepEqual(records.map((r) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key && Buffer.from(r.key).toString(), value: r.value && Buffer.from(r.value).toString() })), [
+      { offset: 0, timestamp: 1_700_000_000_000, key: 'k1', value: 'hello' },
+      { offset: 1, timestamp: 1_700_000_000_000, key: null, value: 'world' },
+    ]);
+  });
+
+  test('produce response', () => {
+    const frame = onlyFrame(hexBlockBytes('example:produce-response'));
+    assert.deepEqual(decodeResponseHeader(frame), { correlationId: 7, errorCode: 0 });
+    const body = decodeBody(frame, 6);
+    check(responseSchemas[ApiKey.PRODUCE]!, body.control);
+    assert.equal(body.data.length, 0);
+  });
+
+  test('fetch request', () => {
+    const frame = onlyFrame(hexBlockBytes('example:fetch-request'));
+    const h = decodeRequestHeader(frame);
+    assert.equal(h.apiKey, ApiKey.FETCH);
+    assert.equal(h.correlationId, 8);
+    const body = decodeBody(frame, h.bodyOffset);
+    check(requestSchemas[ApiKey.FETCH]!, body.control);
+    assert.equal(body.data.length, 0);
+  });
+
+  test('fetch response carries the produced batch byte for byte', () => {
+    const frame = onlyFrame(hexBlockBytes('example:fetch-response'));
+    assert.deepEqual(decodeResponseHeader(frame), { correlationId: 8, errorCode: 0 });
+    const body = decodeBody(frame, 6);
+    const res = check<FetchResponse>(responseSchemas[ApiKey.FETCH]!, body.control);
+    const p = res.topics[0]!.partitions[0]!;
+    assert.deepEqual({ ...p }, { partition: 0, errorCode: 0, highWatermark: 2, logStartOffset: 0, recordsBytes: body.data.length });
+    assert.equal(validateBatch(body.data, 0, body.data.length, newBatchInfo()), ErrorCode.NONE);
+    const produced = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
+    assert.deepEqual(body.data, produced);
+  });
+
+  test('the CRC quoted in §11 is the example batch CRC', () => {
+    const data = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
+    const crc = crc32c(data, 21, data.length).toString(16).padStart(8, '0');
+    assert.ok(spec.includes(`attributes to the end of the batch is 0x${crc}`), `SPEC.md §11 should quote 0x${crc}`);
+  });
+});
+
+describe('SPEC.md error table', () => {
+  const rows = block('errors').split('\n').filter((l) => /^\| \d+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  test('lists every code of errors.ts with the same name and retriability, and nothing else', () => {
+    const listed = rows.map((c) => ({ code: Number(c[1]), name: c[2]!.replace(/`/g, ''), retriable: c[3] === 'yes' }));
+    const expected = allErrors().map((e) => ({ code: e.code, name: e.name, retriable: e.retriable }));
+    assert.deepEqual(listed, expected);
+  });
+  test('the catalogue and the ErrorCode constants agree', () => {
+    assert.deepEqual(Object.entries(ErrorCode).map(([name, code]) => ({ name, code })), allErrors().map((e) => ({ name: e.name, code: e.code })));
+  });
+  test('every code name the prose of SPEC.md mentions with a number is the right one', () => {
+    for (const m of spec.matchAll(/`([A-Z_]+)` \((\d+)\)/g)) {
+      const info = allErrors().find((e) => e.name === m[1]);
+      assert.ok(info, `SPEC.md mentions unknown error ${m[1]}`);
+      assert.equal(info.code, Number(m[2]), `SPEC.md gives ${m[1]} the code ${m[2]}`);
+    }
+  });
+});
+
+describe('SPEC.md tables of examples', () => {
+  test('varint table: the reference algorithm and writeVarint agree with every row', () => {
+    const section = spec.slice(spec.indexOf('### 1.2'), spec.indexOf('### 1.3'));
+    const rows = [...section.matchAll(/^\| (.+?) \| (.+?) \| `([0-9a-f ]+)` \|$/gm)];
+    assert.ok(rows.length >= 15, 'varint rows not found');
+    const value = (s: string): bigint => {
+      const t = s.includes('=') ? s.split('=').at(-1)!.trim() : s.trim();
+      const pow = /^(-?)2\^(\d+)$/.exec(t);
+      if (pow) return (pow[1] ? -1n : 1n) * 2n ** BigInt(pow[2]!);
+      return BigInt(t);
+    };
+    for (const [, v, , bytes] of rows) {
+      const n = value(v!);
+      const want = bytes!.replace(/ /g, '');
+      assert.equal(Buffer.from(refVarint(n)).toString('hex'), want, `reference encoding of ${v}`);
+      if (n >= -(2n ** 52n) && n <= 2n ** 52n) {
+        const buf = new Uint8Array(10);
+        const end = writeVarint(buf, 0, Number(n));
+        assert.equal(Buffer.from(buf.subarray(0, end)).toString('hex'), want, `writeVarint(${v})`);
+      }
+    }
+  });
+
+  test('murmur2 vectors', () => {
+    const section = spec.slice(spec.indexOf('## 10.'), spec.indexOf('## 11.'));
+    const rows = [...section.matchAll(/^\| (`[^`]*`|\(empty\)) \| (-?\d+) \|$/gm)];
+    assert.ok(rows.length >= 10, 'murmur2 rows not found');
+    for (const [, key, want] of rows) {
+      const k = key === '(empty)' ? '' : key!.slice(1, -1);
+      assert.equal(murmur2(utf8.encode(k)), Number(want), `murmur2("${k}")`);
+    }
+  });
+
+  test('CRC-32C check value', () => {
+    assert.ok(spec.includes('**0xE3069283**'));
+    assert.equal(crc32c(utf8.encode('123456789')), 0xe3069283);
+  });
+});
