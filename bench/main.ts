@@ -1,0 +1,37 @@
+/**
+ * `sluice bench produce|consume|e2e`: throughput and latency measurements against a running
+ * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
+ * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
+ */
+import { formatError, exitWhenDrained } from '../client/cli/main.ts';
+import { benchConsume } from './consume.ts';
+import { benchE2e } from './e2e.ts';
+import { benchHelp, parseBenchOptions } from './options.ts';
+import { benchProduce } from './produce.ts';
+import { formatResult, type BenchResult } from './report.ts';
+import { ensureTopic } from './topic.ts';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = argv[0] === 'bench' ? argv.slice(1) : argv;
+  try {
+    const opts = parseBenchOptions(args);
+    if (opts === null) {
+      process.stdout.write(benchHelp);
+      return 0;
+    }
+    const partitions = await ensureTopic(opts);
+    let r: BenchResult;
+    if (opts.mode === 'produce') r = await benchProduce(opts);
+    else if (opts.mode === 'consume') r = await benchConsume(opts, partitions);
+    else r = await benchE2e(opts, partitions);
+    process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+    return 0;
+  } catch (e) {
+    process.stderr.write(formatError('bench', e));
+    return 1;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await exitWhenDrained(await run(argv));
+}

@@ -1,0 +1,80 @@
+/**
+ * `sluice` client commands: topic, produce, consume. bin/sluice.mjs routes every subcommand
+ * except `broker` and `bench` here. Each command group lives in its own file; this one only
+ * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
+ */
+import { SluiceError } from '../../protocol/errors.ts';
+import { ConnectionError } from '../connection.ts';
+import { UsageError } from './args.ts';
+import { consumeCommand, consumeHelp } from './consume.ts';
+import { processIo, type Io } from './io.ts';
+import { produceCommand, produceHelp } from './produce.ts';
+import { topicCommand, topicHelp } from './topic.ts';
+
+export const mainHelp = `Usage: sluice COMMAND [options]
+
+Commands:
+  broker                 run a broker (sluice broker --help)
+  topic create|list|describe|delete
+                         manage topics (sluice topic --help)
+  produce TOPIC          send stdin lines as messages (sluice produce --help)
+  consume TOPIC          print messages to stdout (sluice consume --help)
+  bench produce|consume|e2e
+                         measure throughput and latency (sluice bench --help)
+
+Every client command takes --bootstrap H:P (default 127.0.0.1:9092).
+`;
+
+const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
+  topic: { run: topicCommand, help: topicHelp },
+  produce: { run: produceCommand, help: produceHelp },
+  consume: { run: consumeCommand, help: consumeHelp },
+};
+
+/** Runs one command; returns the exit code. Never throws. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topicName = name === 'help' ? rest[0] : undefined;
+    io.out(topicName && commands[topicName] ? commands[topicName].help : mainHelp);
+    return name === undefined ? 1 : 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    io.err(`sluice: unknown command ${JSON.stringify(name)}\n\n${mainHelp}`);
+    return 1;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    io.err(formatError(name, e));
+    return 1;
+  }
+}
+
+export function formatError(command: string, e: unknown): string {
+  if (e instanceof UsageError) return `sluice ${command}: ${e.message}\n(see sluice ${command} --help)\n`;
+  if (e instanceof SluiceError || e instanceof ConnectionError) return `sluice ${command}: ${e.message}\n`;
+  const err = e as Error;
+  return `sluice ${command}: ${err?.message ?? String(e)}\n${process.env.SLUICE_DEBUG ? `${err?.stack}\n` : ''}`;
+}
+
+/** Entry point from bin/sluice.mjs. Exits the process once stdout and stderr are drained. */
+export async function main(argv: string[]): Promise<void> {
+  const code = await run(argv, processIo());
+  await exitWhenDrained(code);
+}
+
+/** Exits with code after pending stdout/stderr writes complete (process.exit would drop them). */
+export async function exitWhenDrained(code: number): Promise<never> {
+  await Promise.all([drain(process.stdout), drain(process.stderr)]);
+  process.exit(code);
+}
+
+function drain(s: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed || s.writableLength === 0) return resolve();
+    s.write('', () => resolve());
+    s.once('error', () => resolve());
+  });
+}

@@ -1,0 +1,100 @@
+/** `sluice topic create|list|describe|delete`: topic lifecycle through the Admin client. */
+import { Admin } from '../admin.ts';
+import { DEFAULT_BOOTSTRAP, UsageError, int, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import type { Io } from './io.ts';
+
+export const topicHelp = `Usage: sluice topic SUBCOMMAND [options]
+
+Subcommands:
+  create NAME [--partitions N] [--config key=value]...
+                         create a topic (default 1 partition); --config may repeat
+  list                   print every topic name, one per line
+  describe NAME          print the topic's config and, per partition, its log start
+                         and end offsets, size and segment count
+  delete NAME            delete a topic and all its data
+
+Options:
+  --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP})
+  --help                 show this help
+`;
+
+const common: FlagSpecs = { bootstrap: { type: 'string' }, help: { type: 'boolean' } };
+const createFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, config: { type: 'string', multiple: true } };
+
+export async function topicCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === 'help') {
+    io.out(topicHelp);
+    return sub === undefined ? 1 : 0;
+  }
+  const p = parseArgs(rest, sub === 'create' ? createFlags : common);
+  if (p.flags.has('help')) {
+    io.out(topicHelp);
+    return 0;
+  }
+  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  let action: (admin: Admin) => Promise<void>;
+  switch (sub) {
+    case 'create': {
+      const [name] = positionals(p, ['NAME'], 'sluice topic create NAME [--partitions N] [--config key=value]...');
+      const partitions = int(p, 'partitions', 1);
+      const configs = parseConfigs(strs(p, 'config'));
+      action = async (admin) => {
+        await admin.createTopics([{ topic: name!, partitions, configs }]);
+        io.out(`Created topic ${name} with ${partitions} partition${partitions === 1 ? '' : 's'}.\n`);
+      };
+      break;
+    }
+    case 'list':
+      positionals(p, [], 'sluice topic list');
+      action = async (admin) => {
+        const names = await admin.listTopics();
+        io.out(names.map((n) => `${n}\n`).join(''));
+      };
+      break;
+    case 'describe': {
+      const [name] = positionals(p, ['NAME'], 'sluice topic describe NAME');
+      action = async (admin) => {
+        const [d] = await admin.describeTopics([name!]);
+        if (!d) throw new Error(`the broker did not describe topic ${name}`);
+        const lines = [`Topic: ${d.topic}\tPartitions: ${d.partitions.length}`, 'Configs:'];
+        for (const k of Object.keys(d.configs).sort()) lines.push(`  ${k}=${d.configs[k]}`);
+        lines.push('Partition\tLogStartOffset\tLogEndOffset\tSizeBytes\tSegments');
+        for (const part of [...d.partitions].sort((a, b) => a.partition - b.partition)) {
+          lines.push(`${part.partition}\t${part.logStartOffset}\t${part.logEndOffset}\t${part.sizeBytes}\t${part.segments}`);
+        }
+        io.out(lines.join('\n') + '\n');
+      };
+      break;
+    }
+    case 'delete': {
+      const [name] = positionals(p, ['NAME'], 'sluice topic delete NAME');
+      action = async (admin) => {
+        await admin.deleteTopics([name!]);
+        io.out(`Deleted topic ${name}.\n`);
+      };
+      break;
+    }
+    default:
+      throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}: create, list, describe or delete`);
+  }
+  const admin = new Admin({ bootstrap, clientId: 'sluice-cli-admin' });
+  try {
+    await action(admin);
+  } finally {
+    await admin.close();
+  }
+  return 0;
+}
+
+function parseConfigs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new UsageError(`--config wants key=value, not ${JSON.stringify(kv)}`);
+    const key = kv.slice(0, i);
+    if (key in out) throw new UsageError(`--config ${key} given more than once`);
+    out[key] = kv.slice(i + 1);
+  }
+  return out;
+}

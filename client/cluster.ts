@@ -1,0 +1,145 @@
+/**
+ * The client's view of the cluster: bootstrap addresses, cached metadata, and one shared
+ * connection per broker. Producer, consumer and admin all route through it, so a
+ * NOT_LEADER or UNKNOWN_TOPIC answer anywhere is handled by refreshing the same cache.
+ */
+import { ApiKey } from '../protocol/api-keys.ts';
+import type { BrokerInfo, MetadataRequest, MetadataResponse, TopicMetadata } from '../protocol/apis/metadata.ts';
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import { Connection, ConnectionError, type ConnectionOptions } from './connection.ts';
+
+export interface ClusterOptions extends ConnectionOptions {
+  /** Comma-separated host:port list, or an array of them. */
+  bootstrap: string | string[];
+  /** Cached metadata older than this is refreshed on the next lookup. */
+  metadataMaxAgeMs?: number;
+}
+
+export function parseBootstrap(bootstrap: string | string[]): Array<{ host: string; port: number }> {
+  const list = Array.isArray(bootstrap) ? bootstrap : bootstrap.split(',');
+  const out = list.map((s) => s.trim()).filter(Boolean).map((s) => {
+    const i = s.lastIndexOf(':');
+    const host = i > 0 ? s.slice(0, i).replace(/^\[|\]$/g, '') : s;
+    const port = i > 0 ? Number(s.slice(i + 1)) : 9092;
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad bootstrap address ${JSON.stringify(s)}`);
+    return { host, port };
+  });
+  if (out.length === 0) throw new Error('bootstrap list is empty');
+  return out;
+}
+
+export class Cluster {
+  readonly options: ClusterOptions;
+  private readonly bootstrap: Array<{ host: string; port: number }>;
+  private brokers = new Map<number, BrokerInfo>();
+  private topics = new Map<string, TopicMetadata>();
+  private metadataAt = 0;
+  private readonly connections = new Map<string, Promise<Connection>>();
+  private inflightMetadata: Promise<MetadataResponse> | null = null;
+  private closed = false;
+
+  constructor(options: ClusterOptions) {
+    this.options = options;
+    this.bootstrap = parseBootstrap(options.bootstrap);
+  }
+
+  /** A live connection to host:port, opened on first use and replaced when it dies. */
+  async connectionTo(host: string, port: number): Promise<Connection> {
+    if (this.closed) throw new ConnectionError('client is closed');
+    const key = `${host}:${port}`;
+    let p = this.connections.get(key);
+    if (p) {
+      const c = await p.catch(() => null);
+      if (c && !c.closed) return c;
+      if (this.connections.get(key) === p) this.connections.delete(key);
+    }
+    p = Connection.connect(host, port, this.options);
+    this.connections.set(key, p);
+    p.then(
+      (c) => c.onClose(() => { if (this.connections.get(key) === p) this.connections.delete(key); }),
+      () => { if (this.connections.get(key) === p) this.connections.delete(key); },
+    );
+    return p;
+  }
+
+  async connectionToNode(nodeId: number): Promise<Connection> {
+    const b = this.brokers.get(nodeId);
+    if (!b) throw new SluiceError(ErrorCode.NOT_LEADER, `broker ${nodeId} is not in the cached metadata`);
+    return this.connectionTo(b.host, b.port);
+  }
+
+  /** Any broker that answers: known brokers first, then the bootstrap list. */
+  async anyConnection(): Promise<Connection> {
+    const candidates = [...this.brokers.values(), ...this.bootstrap];
+    let last: Error | null = null;
+    for (const c of candidates) {
+      try {
+        return await this.connectionTo(c.host, c.port);
+      } catch (e) {
+        last = e as Error;
+      }
+    }
+    throw last ?? new ConnectionError('no broker reachable');
+  }
+
+  /** Fetches metadata for the given topics (null: all) and merges it into the cache. */
+  refreshMetadata(topics: string[] | null = null): Promise<MetadataResponse> {
+    if (this.inflightMetadata && topics === null) return this.inflightMetadata;
+    const p = (async () => {
+      const conn = await this.anyConnection();
+      const req: MetadataRequest = { topics };
+      const res = await conn.send<MetadataResponse>(ApiKey.METADATA, req);
+      const md = res.control;
+      this.brokers = new Map(md.brokers.map((b) => [b.nodeId, b]));
+      if (topics === null) this.topics.clear();
+      for (const t of md.topics) {
+        if (t.errorCode === ErrorCode.NONE) this.topics.set(t.topic, t);
+        else this.topics.delete(t.topic);
+      }
+      this.metadataAt = Date.now();
+      return md;
+    })();
+    if (topics === null) {
+      this.inflightMetadata = p;
+      p.finally(() => { if (this.inflightMetadata === p) this.inflightMetadata = null; }).catch(() => {});
+    }
+    return p;
+  }
+
+  /** Cached topic metadata, refreshed when missing or stale; throws UNKNOWN_TOPIC_OR_PARTITION. */
+  async topic(name: string, forceRefresh = false): Promise<TopicMetadata> {
+    const maxAge = this.options.metadataMaxAgeMs ?? 300_000;
+    let t = this.topics.get(name);
+    if (!t || forceRefresh || Date.now() - this.metadataAt > maxAge) {
+      const md = await this.refreshMetadata([name]);
+      const entry = md.topics.find((x) => x.topic === name);
+      if (!entry || entry.errorCode !== ErrorCode.NONE) {
+        throw new SluiceError((entry?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${name}`);
+      }
+      t = entry;
+    }
+    return t;
+  }
+
+  cachedTopic(name: string): TopicMetadata | undefined {
+    return this.topics.get(name);
+  }
+
+  async leaderConnection(topic: string, partition: number): Promise<Connection> {
+    const t = await this.topic(topic);
+    const p = t.partitions.find((x) => x.partition === partition);
+    if (!p) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}/${partition}`);
+    if (p.leader < 0) throw new SluiceError(ErrorCode.NOT_LEADER, `${topic}/${partition} has no leader`);
+    return this.connectionToNode(p.leader);
+  }
+
+  leaderOf(topic: string, partition: number): number {
+    return this.topics.get(topic)?.partitions.find((x) => x.partition === partition)?.leader ?? -1;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.connections.values()) p.then((c) => c.close(), () => {});
+    this.connections.clear();
+  }
+}

@@ -1,0 +1,652 @@
+/**
+ * The producer: send() encodes a record once into its partition's open batch (see
+ * record-accumulator.ts) and returns a promise for its offset; the sender combines every
+ * ready batch led by the same broker into one Produce request, keeps at most maxInFlight
+ * requests per broker, retries retriable failures with capped exponential backoff (refreshing
+ * metadata when leadership may have moved), and settles each record's promise.
+ *
+ * Ordering: records to one partition are appended and sent in send() order. As in Kafka
+ * without idempotence, a retried batch can land after a later batch that was already in
+ * flight; set maxInFlight: 1 when strict per-partition order under retries matters.
+ *
+ * Back-pressure: records hold bufferMemory from send() until their batch completes. When a
+ * record does not fit, it (and every later send, to keep order) waits in a FIFO until
+ * completions free space; the promise simply settles later. Metadata for a topic not yet
+ * known is fetched the same way: the send waits, like Kafka's send() blocking on metadata.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApiKey } from '../protocol/api-keys.ts';
+import type { ProduceRequest, ProduceResponse, ProduceTopic, TopicMetadata } from '../protocol/apis/index.ts';
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import type { RecordHeader } from '../protocol/record-batch.ts';
+import { Cluster } from './cluster.ts';
+import { ConnectionError, type Connection } from './connection.ts';
+import { toBytes, type BytesInput } from './codec.ts';
+import { partitionForKey } from './partitioner.ts';
+import {
+  estimateRecordBytes,
+  RecordAccumulator,
+  type DeliverySink,
+  type ProducerBatch,
+  type RecordMetadata,
+  type TopicQueue,
+} from './record-accumulator.ts';
+
+export type { RecordMetadata } from './record-accumulator.ts';
+
+export type Acks = 0 | 1 | -1 | 'all';
+
+/**
+ * Presets for batchSize, lingerMs and maxInFlight. Options given explicitly override them.
+ *
+ * - `'throughput'`: batchSize 1 MiB, lingerMs 10, maxInFlight 5. Each partition's batch
+ *   fills for up to 10 ms, so requests are few and large: the highest msgs/s and the least
+ *   broker CPU per record, at the cost of up to ~10 ms added latency per record.
+ * - `'latency'`: batchSize 16 KiB, lingerMs 0, maxInFlight 10. A batch holds only what was
+ *   sent in the same turn of the event loop and goes out on the next turn; more small
+ *   requests may be pipelined. Lowest latency per record; more requests and CPU per record.
+ * - none (default): batchSize 64 KiB, lingerMs 5, maxInFlight 5, a middle ground close to
+ *   Kafka's current defaults.
+ */
+export type ProducerProfile = 'throughput' | 'latency';
+
+export interface ProducerOptions {
+  /** Comma-separated host:port list, or an array of them. */
+  bootstrap: string | string[];
+  clientId?: string;
+  /** 0: no response awaited, offsets are -1; 1: leader wrote it; -1/'all': all in-sync replicas. Default 1. */
+  acks?: Acks;
+  profile?: ProducerProfile;
+  /** Upper bound of one partition's batch in bytes; a record larger than it travels alone. */
+  batchSize?: number;
+  /** How long a batch may stay open waiting for more records; 0 = until the event loop turns. */
+  lingerMs?: number;
+  /** Bytes of records buffered or in flight before send() waits for space. Default 32 MiB. */
+  bufferMemory?: number;
+  /** Produce requests awaiting a response per broker connection. Default 5 (profile). */
+  maxInFlight?: number;
+  /** Further attempts after a retriable failure. Default 5. */
+  retries?: number;
+  /** First retry delay; doubles per attempt, with ±20 % jitter, up to retryBackoffMaxMs. Default 100. */
+  retryBackoffMs?: number;
+  /** Cap of the retry delay. Default 1000. */
+  retryBackoffMaxMs?: number;
+  /** How long a request may wait for its response (and the broker for acks). Default 30000. */
+  requestTimeoutMs?: number;
+  /** Upper bound of one Produce request's record bytes (several batches). Default 8 MiB or batchSize. */
+  maxRequestBytes?: number;
+}
+
+/** What send() takes. key/value: strings are sent as UTF-8. */
+export interface ProducerMessage {
+  topic: string;
+  key?: BytesInput;
+  value: BytesInput;
+  /** Header values as strings (UTF-8) or bytes; null is a null header value. */
+  headers?: Record<string, BytesInput> | ReadonlyArray<{ key: string; value: BytesInput }>;
+  /** Explicit partition; overrides the key. */
+  partition?: number;
+  /** Record timestamp in ms since the epoch; default Date.now(). */
+  timestamp?: number;
+}
+
+const PROFILES: Record<ProducerProfile | 'default', { batchSize: number; lingerMs: number; maxInFlight: number }> = {
+  throughput: { batchSize: 1024 * 1024, lingerMs: 10, maxInFlight: 5 },
+  latency: { batchSize: 16 * 1024, lingerMs: 0, maxInFlight: 10 },
+  default: { batchSize: 64 * 1024, lingerMs: 5, maxInFlight: 5 },
+};
+
+const MAX_REQUEST_BYTES_DEFAULT = 8 * 1024 * 1024;
+const CLOSED = 'producer is closed';
+
+// One executor shared by every send(): no closure per message beyond the promise's own.
+let capturedResolve: (m: RecordMetadata) => void = () => {};
+let capturedReject: (e: Error) => void = () => {};
+function capture(resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** The promise of one send(). */
+class SingleSink implements DeliverySink {
+  constructor(private readonly resolve: (m: RecordMetadata) => void, private readonly reject: (e: Error) => void) {}
+  delivered(_slot: number, topic: string, partition: number, offset: number): void {
+    this.resolve({ topic, partition, offset });
+  }
+  failed(_slot: number, err: Error): void {
+    this.reject(err);
+  }
+}
+
+/** The promise of one sendBatch(): results by input index; rejects on the first failure. */
+class BulkSink implements DeliverySink {
+  private remaining: number;
+  private settled = false;
+  readonly results: RecordMetadata[];
+  constructor(n: number, private readonly resolve: (r: RecordMetadata[]) => void, private readonly reject: (e: Error) => void) {
+    this.remaining = n;
+    this.results = new Array<RecordMetadata>(n);
+  }
+  delivered(slot: number, topic: string, partition: number, offset: number): void {
+    this.results[slot] = { topic, partition, offset };
+    if (--this.remaining === 0 && !this.settled) {
+      this.settled = true;
+      this.resolve(this.results);
+    }
+  }
+  failed(_slot: number, err: Error): void {
+    this.remaining--;
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(err);
+  }
+}
+
+/** A send that could not be appended yet (no metadata, no buffer space) or a flush marker. */
+interface Waiting {
+  msg: ProducerMessage | null;
+  sink: DeliverySink | null;
+  slot: number;
+  flush: (() => void) | null;
+}
+
+interface NodeState {
+  id: number;
+  conn: Connection | null;
+  connecting: boolean;
+  inFlight: number;
+}
+
+/** One Produce request's batches, grouped as its control lists them. */
+interface InFlightRequest {
+  topics: Map<string, Map<number, ProducerBatch[]>>;
+  batches: ProducerBatch[];
+}
+
+function normalizeAcks(acks: Acks | undefined): number {
+  if (acks === undefined) return 1;
+  if (acks === 'all') return -1;
+  if (acks === 0 || acks === 1 || acks === -1) return acks;
+  throw new SluiceError(ErrorCode.INVALID_REQUIRED_ACKS, `acks ${String(acks)}`);
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function encodeHeaders(h: ProducerMessage['headers']): { headers: RecordHeader[] | undefined; bytes: number } {
+  if (h === undefined || h === null) return { headers: undefined, bytes: 0 };
+  const out: RecordHeader[] = [];
+  let bytes = 0;
+  const add = (key: string, value: BytesInput) => {
+    const v = toBytes(value);
+    out.push({ key, value: v });
+    bytes += key.length * 3 + (v === null ? 0 : v.length) + 10;
+  };
+  if (Array.isArray(h)) for (const e of h as ReadonlyArray<{ key: string; value: BytesInput }>) add(e.key, e.value);
+  else for (const k of Object.keys(h)) add(k, (h as Record<string, BytesInput>)[k]);
+  return { headers: out.length > 0 ? out : undefined, bytes };
+}
+
+export class Producer {
+  readonly acks: number;
+  readonly batchSize: number;
+  readonly lingerMs: number;
+  readonly bufferMemory: number;
+  readonly maxInFlight: number;
+  readonly retries: number;
+  readonly retryBackoffMs: number;
+  readonly retryBackoffMaxMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxRequestBytes: number;
+  readonly cluster: Cluster;
+  private readonly acc: RecordAccumulator;
+  /** FIFO of sends waiting for metadata or space; [head, length) are live. */
+  private waiting: Array<Waiting | undefined> = [];
+  private waitingHead = 0;
+  private readonly loading = new Set<string>();
+  private readonly topicErrors = new Map<string, Error>();
+  private readonly nodes = new Map<number, NodeState>();
+  private lastTopicName = '';
+  private lastTopic: TopicQueue | undefined = undefined;
+  private drainScheduled = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryTimerAtMs = 0;
+  private metadataRefreshing = false;
+  private metadataAgain = false;
+  private closing = false;
+  private closed = false;
+
+  constructor(options: ProducerOptions) {
+    const profile = PROFILES[options.profile ?? 'default'];
+    if (!profile) throw new RangeError(`unknown producer profile ${String(options.profile)}`);
+    this.acks = normalizeAcks(options.acks);
+    this.batchSize = positiveInt('batchSize', options.batchSize ?? profile.batchSize);
+    this.lingerMs = options.lingerMs ?? profile.lingerMs;
+    if (!Number.isFinite(this.lingerMs) || this.lingerMs < 0) throw new RangeError(`lingerMs must be >= 0, got ${this.lingerMs}`);
+    this.bufferMemory = positiveInt('bufferMemory', options.bufferMemory ?? 32 * 1024 * 1024);
+    this.maxInFlight = positiveInt('maxInFlight', options.maxInFlight ?? profile.maxInFlight);
+    this.retries = options.retries ?? 5;
+    if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError(`retries must be an integer >= 0, got ${this.retries}`);
+    this.retryBackoffMs = positiveInt('retryBackoffMs', options.retryBackoffMs ?? 100);
+    this.retryBackoffMaxMs = Math.max(this.retryBackoffMs, options.retryBackoffMaxMs ?? 1000);
+    this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
+    this.maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? Math.max(MAX_REQUEST_BYTES_DEFAULT, this.batchSize));
+    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs });
+    this.acc = new RecordAccumulator({
+      batchSizeBytes: this.batchSize,
+      lingerMs: this.lingerMs,
+      bufferMemoryBytes: this.bufferMemory,
+      onReady: () => this.scheduleDrain(),
+    });
+  }
+
+  /** Sends one record; resolves with its partition and offset once acknowledged (offset -1 with acks 0). */
+  send(msg: ProducerMessage): Promise<RecordMetadata> {
+    const p = new Promise<RecordMetadata>(capture);
+    this.accept(msg, new SingleSink(capturedResolve, capturedReject), 0);
+    return p;
+  }
+
+  /**
+   * Sends many records with one promise: resolves with each record's metadata, in input
+   * order, when all are acknowledged; rejects with the first failure.
+   */
+  sendBatch(msgs: readonly ProducerMessage[]): Promise<RecordMetadata[]> {
+    if (msgs.length === 0) return Promise.resolve([]);
+    let sink: BulkSink | null = null;
+    const p = new Promise<RecordMetadata[]>((resolve, reject) => {
+      sink = new BulkSink(msgs.length, resolve, reject);
+    });
+    for (let i = 0; i < msgs.length; i++) this.accept(msgs[i]!, sink!, i);
+    return p;
+  }
+
+  /** Resolves when every record sent before this call has been acknowledged or has failed. */
+  flush(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.waitingHead === this.waiting.length) {
+        this.acc.sealAll();
+        this.acc.whenSealedComplete(resolve);
+      } else {
+        this.waiting.push({ msg: null, sink: null, slot: 0, flush: resolve });
+      }
+    });
+  }
+
+  /** Flushes, then closes the connections. Sends after close() begins are rejected. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.flush();
+    this.closed = true;
+    this.acc.stop();
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.cluster.close();
+  }
+
+  // ---- accepting records -------------------------------------------------------------
+
+  private accept(msg: ProducerMessage, sink: DeliverySink, slot: number): void {
+    if (this.closing) {
+      sink.failed(slot, new Error(CLOSED));
+      return;
+    }
+    const name = msg.topic;
+    const t = name === this.lastTopicName ? this.lastTopic : this.acc.topic(name);
+    if (t !== undefined && this.waitingHead === this.waiting.length) {
+      if (this.tryAppend(t, msg, sink, slot)) {
+        this.lastTopicName = name;
+        this.lastTopic = t;
+        return;
+      }
+      // No room: make every open batch sendable so completions can free space.
+      this.acc.sealAll();
+    } else if (t === undefined) {
+      if (typeof name !== 'string' || name.length === 0) {
+        sink.failed(slot, new SluiceError(ErrorCode.INVALID_TOPIC, `topic ${JSON.stringify(name)}`));
+        return;
+      }
+      if (!this.loading.has(name)) void this.loadTopic(name);
+    }
+    this.waiting.push({ msg, sink, slot, flush: null });
+  }
+
+  /** Encodes and appends msg if the buffer has room; false (nothing done) otherwise. Failures settle the sink. */
+  private tryAppend(t: TopicQueue, msg: ProducerMessage, sink: DeliverySink, slot: number): boolean {
+    let key: Uint8Array | null;
+    let value: Uint8Array | null;
+    let headers: RecordHeader[] | undefined;
+    let headersBytes = 0;
+    try {
+      key = toBytes(msg.key);
+      value = toBytes(msg.value);
+      if (msg.headers !== undefined) {
+        const h = encodeHeaders(msg.headers);
+        headers = h.headers;
+        headersBytes = h.bytes;
+      }
+    } catch (e) {
+      sink.failed(slot, e as Error);
+      return true;
+    }
+    const size = estimateRecordBytes(key, value, headersBytes);
+    if (!this.acc.hasRoom(size)) return false;
+    const n = t.partitions.length;
+    let partition = -1;
+    if (msg.partition !== undefined && msg.partition !== null) {
+      partition = msg.partition;
+      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
+        sink.failed(slot, new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${t.name}/${partition}: the topic has ${n} partitions`));
+        return true;
+      }
+    } else if (key !== null) {
+      partition = partitionForKey(key, n);
+    }
+    const ts = msg.timestamp ?? Date.now();
+    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot);
+    return true;
+  }
+
+  /** Appends waiting sends in order until one must wait again. */
+  private drainWaiting(): void {
+    const w = this.waiting;
+    while (this.waitingHead < w.length) {
+      const e = w[this.waitingHead]!;
+      if (e.flush !== null) {
+        this.acc.sealAll();
+        this.acc.whenSealedComplete(e.flush);
+      } else {
+        const msg = e.msg!;
+        const t = this.acc.topic(msg.topic);
+        if (t === undefined) {
+          const err = this.topicErrors.get(msg.topic);
+          if (err === undefined) {
+            if (!this.loading.has(msg.topic)) void this.loadTopic(msg.topic);
+            break;
+          }
+          e.sink!.failed(e.slot, err);
+        } else if (!this.tryAppend(t, msg, e.sink!, e.slot)) {
+          this.acc.sealAll();
+          break;
+        }
+      }
+      w[this.waitingHead++] = undefined;
+    }
+    if (this.waitingHead === w.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 4096 && this.waitingHead * 2 > w.length) {
+      this.waiting = w.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+
+  // ---- metadata ------------------------------------------------------------------------
+
+  private applyTopic(tm: TopicMetadata): void {
+    const leaders: number[] = [];
+    for (const p of tm.partitions) leaders[p.partition] = p.errorCode === ErrorCode.NONE ? p.leader : -1;
+    for (let i = 0; i < leaders.length; i++) if (leaders[i] === undefined) leaders[i] = -1;
+    this.acc.setTopic(tm.topic, leaders);
+  }
+
+  /** Fetches a topic's metadata, retrying retriable failures; then lets waiting sends through (or fail). */
+  private async loadTopic(name: string): Promise<void> {
+    this.loading.add(name);
+    this.topicErrors.delete(name);
+    for (let attempt = 0; ; attempt++) {
+      let err: Error;
+      try {
+        const md = await this.cluster.refreshMetadata([name]);
+        const tm = md.topics.find((x) => x.topic === name);
+        if (tm && tm.errorCode === ErrorCode.NONE && tm.partitions.length > 0) {
+          this.applyTopic(tm);
+          break;
+        }
+        err = new SluiceError((tm && tm.errorCode !== ErrorCode.NONE ? tm.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${name}`);
+      } catch (e) {
+        err = e as Error;
+      }
+      if (this.closed || attempt >= this.retries || !isRetriable(err)) {
+        this.topicErrors.set(name, err);
+        break;
+      }
+      await delay(this.backoffMs(attempt));
+    }
+    this.loading.delete(name);
+    this.drainWaiting();
+    // The error only answers the sends that were waiting for this load; a later send retries.
+    this.topicErrors.delete(name);
+  }
+
+  /** Refreshes every known topic's leaders (after NOT_LEADER, unknown partition, a lost connection). */
+  private refreshMetadata(): void {
+    if (this.metadataRefreshing) {
+      this.metadataAgain = true;
+      return;
+    }
+    this.metadataRefreshing = true;
+    const names = this.acc.topicNames();
+    this.cluster.refreshMetadata(names).then(
+      (md) => {
+        for (const tm of md.topics) if (tm.errorCode === ErrorCode.NONE) this.applyTopic(tm);
+      },
+      () => {},
+    ).finally(async () => {
+      // Rate-limit refreshes: a leaderless partition must not spin.
+      await delay(this.retryBackoffMs);
+      this.metadataRefreshing = false;
+      if (this.metadataAgain && !this.closed) {
+        this.metadataAgain = false;
+        this.refreshMetadata();
+      }
+      this.scheduleDrain();
+    });
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.closed) return;
+    this.drainScheduled = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  /** Sends what is ready, within each broker's in-flight limit. */
+  private drain(): void {
+    this.drainScheduled = false;
+    if (this.closed) return;
+    const now = Date.now();
+    const leaders = new Set<number>();
+    const nextRetryMs = this.acc.readyNodes(now, leaders);
+    for (const id of leaders) {
+      if (id < 0) {
+        // Leaderless partitions: each pass counts as an attempt, so they fail after `retries`.
+        const batches = this.acc.drainNode(-1, now, Number.MAX_SAFE_INTEGER);
+        this.retryOrFail(batches, new SluiceError(ErrorCode.NOT_LEADER, 'partition has no known leader'));
+        this.refreshMetadata();
+        continue;
+      }
+      const node = this.node(id);
+      if (node.conn === null || node.conn.closed) {
+        node.conn = null;
+        if (!node.connecting) this.connect(node);
+        continue;
+      }
+      while (node.inFlight < this.maxInFlight) {
+        const batches = this.acc.drainNode(id, now, this.maxRequestBytes);
+        if (batches.length === 0) break;
+        this.sendProduce(node, node.conn, batches);
+      }
+    }
+    if (nextRetryMs >= 0) this.armRetry(nextRetryMs, now);
+  }
+
+  private armRetry(atMs: number, nowMs: number): void {
+    if (this.retryTimer !== null && this.retryTimerAtMs <= atMs) return;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimerAtMs = atMs;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.scheduleDrain();
+    }, Math.max(1, atMs - nowMs));
+  }
+
+  private node(id: number): NodeState {
+    let n = this.nodes.get(id);
+    if (!n) {
+      n = { id, conn: null, connecting: false, inFlight: 0 };
+      this.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  private connect(node: NodeState): void {
+    node.connecting = true;
+    this.cluster.connectionToNode(node.id).then(
+      (c) => {
+        node.connecting = false;
+        node.conn = c;
+        this.scheduleDrain();
+      },
+      (err: Error) => {
+        node.connecting = false;
+        // Count the failure against every batch waiting for this broker, so an unreachable
+        // broker ends in errors after `retries` attempts instead of waiting forever.
+        const batches = this.acc.drainNode(node.id, Date.now(), Number.MAX_SAFE_INTEGER);
+        this.retryOrFail(batches, err instanceof SluiceError ? err : new ConnectionError(err.message));
+        this.refreshMetadata();
+        this.scheduleDrain();
+      },
+    );
+  }
+
+  private sendProduce(node: NodeState, conn: Connection, batches: ProducerBatch[]): void {
+    const req: InFlightRequest = { topics: new Map(), batches };
+    for (const b of batches) {
+      const q = b.queue;
+      let parts = req.topics.get(q.topic.name);
+      if (!parts) {
+        parts = new Map();
+        req.topics.set(q.topic.name, parts);
+      }
+      const list = parts.get(q.partition);
+      if (list) list.push(b);
+      else parts.set(q.partition, [b]);
+    }
+    const topics: ProduceTopic[] = [];
+    const data: Uint8Array[] = [];
+    for (const [topic, parts] of req.topics) {
+      const partitions = [];
+      for (const [partition, list] of parts) {
+        let recordsBytes = 0;
+        for (const b of list) {
+          recordsBytes += b.bytes!.length;
+          data.push(b.bytes!);
+        }
+        partitions.push({ partition, recordsBytes });
+      }
+      topics.push({ topic, partitions });
+    }
+    const control: ProduceRequest = { acks: this.acks, timeoutMs: this.requestTimeoutMs, topics };
+    node.inFlight++;
+    if (this.acks === 0) {
+      conn.send(ApiKey.PRODUCE, control, data, false).then(
+        () => {
+          node.inFlight--;
+          for (const b of batches) this.acc.complete(b, -1);
+          this.afterCompletion();
+        },
+        (err: Error) => {
+          node.inFlight--;
+          this.onRequestError(batches, err);
+        },
+      );
+      return;
+    }
+    conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.requestTimeoutMs + 5_000).then(
+      (res) => {
+        node.inFlight--;
+        this.onResponse(req, res.control);
+      },
+      (err: Error) => {
+        node.inFlight--;
+        this.onRequestError(batches, err);
+      },
+    );
+  }
+
+  private onResponse(req: InFlightRequest, res: ProduceResponse): void {
+    let refresh = false;
+    for (const tr of res.topics) {
+      const parts = req.topics.get(tr.topic);
+      if (!parts) continue;
+      for (const pr of tr.partitions) {
+        const list = parts.get(pr.partition);
+        if (!list) continue;
+        parts.delete(pr.partition);
+        if (pr.errorCode === ErrorCode.NONE) {
+          // The partition's batches were appended in order, with consecutive offsets.
+          let base = pr.baseOffset;
+          for (const b of list) {
+            this.acc.complete(b, base);
+            base += b.recordCount;
+          }
+          continue;
+        }
+        const err = new SluiceError(pr.errorCode as ErrorCode, `${tr.topic}/${pr.partition}${pr.errorMessage ? `: ${pr.errorMessage}` : ''}`);
+        if (pr.errorCode === ErrorCode.NOT_LEADER || pr.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) refresh = true;
+        this.retryOrFail(list, err);
+      }
+    }
+    // Partitions the broker did not answer for.
+    for (const [topic, parts] of req.topics) {
+      for (const [partition, list] of parts) {
+        const err = new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${topic}/${partition} in the produce response`);
+        for (const b of list) this.acc.fail(b, err);
+      }
+    }
+    if (refresh) this.refreshMetadata();
+    this.afterCompletion();
+  }
+
+  private onRequestError(batches: ProducerBatch[], err: Error): void {
+    this.retryOrFail(batches, err);
+    if (err instanceof ConnectionError || (err instanceof SluiceError && err.code === ErrorCode.REQUEST_TIMED_OUT)) this.refreshMetadata();
+    this.afterCompletion();
+  }
+
+  /** Requeues retriable failures with backoff while attempts remain; fails the rest. */
+  private retryOrFail(batches: ProducerBatch[], err: Error): void {
+    const now = Date.now();
+    const retriable = isRetriable(err) && !this.closed;
+    for (const b of batches) {
+      if (retriable && b.attempts < this.retries) {
+        const at = now + this.backoffMs(b.attempts);
+        b.attempts++;
+        this.acc.requeue(b, at);
+        this.armRetry(at, now);
+      } else {
+        this.acc.fail(b, err);
+      }
+    }
+  }
+
+  private afterCompletion(): void {
+    if (this.waitingHead < this.waiting.length) this.drainWaiting();
+    this.scheduleDrain();
+  }
+
+  /** Delay before retry number attempt+1: exponential from retryBackoffMs, capped, ±20 % jitter. */
+  private backoffMs(attempt: number): number {
+    const base = Math.min(this.retryBackoffMaxMs, this.retryBackoffMs * 2 ** Math.min(attempt, 30));
+    return Math.max(1, Math.round(base * (0.8 + 0.4 * Math.random())));
+  }
+}
+
+function isRetriable(err: Error): boolean {
+  if (err instanceof SluiceError) return err.retriable;
+  return err instanceof ConnectionError;
+}

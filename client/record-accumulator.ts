@@ -1,0 +1,430 @@
+/**
+ * The producer's buffer: records are appended into one open RecordBatch per partition, and a
+ * batch is sealed when the next record would take it past `batchSizeBytes`, when it has been
+ * open for `lingerMs`, or when the producer asks (flush, memory exhausted). Sealed batches wait
+ * in their partition's `ready` queue, in append order, until the sender takes them; a batch
+ * that failed retriably goes back to its place in that queue (ordered by `seq`).
+ *
+ * Invariants:
+ *  - a partition has at most one open batch; records in a partition's batches are in send order;
+ *  - `bufferUsedBytes` is the sum of `reservedBytes` of every batch not yet completed, and a
+ *    record is admitted only when it fits under `bufferMemoryBytes` (or the buffer is empty,
+ *    so a single oversized record cannot wedge the producer);
+ *  - a batch's bytes (a view into its BatchBuilder) stay valid until the batch is completed,
+ *    so retries resend the same bytes; the builder then returns to a bounded pool.
+ * Not re-entrant: everything runs on the event loop thread.
+ */
+import { setImmediate } from 'node:timers';
+import { BatchBuilder, type RecordHeader } from '../protocol/record-batch.ts';
+import { nextStickyPartition } from './partitioner.ts';
+
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  /** Offset the broker assigned; -1 with acks = 0. */
+  offset: number;
+}
+
+/** Receives the outcome of records. `slot` is whatever the sink was given on append. */
+export interface DeliverySink {
+  delivered(slot: number, topic: string, partition: number, offset: number): void;
+  failed(slot: number, err: Error): void;
+}
+
+export interface AccumulatorOptions {
+  batchSizeBytes: number;
+  lingerMs: number;
+  bufferMemoryBytes: number;
+  /** Called when at least one batch became ready; the producer schedules a send. */
+  onReady: () => void;
+  random?: () => number;
+}
+
+/** Resolves once every batch it was attached to has completed. */
+interface FlushWaiter {
+  remaining: number;
+  resolve: () => void;
+}
+
+/**
+ * Upper bound of a record's framing beyond its key, value and headers: length (5),
+ * attributes (1), timestampDelta (5), offsetDelta (5), keyLength (5), valueLength (5),
+ * headerCount (5). Used for size checks without computing every varint.
+ */
+export const RECORD_OVERHEAD_MAX_BYTES = 31;
+/** Free builders kept for reuse; more are left to the GC. */
+const BUILDER_POOL_MAX = 16;
+const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
+
+export class ProducerBatch {
+  readonly sinks: DeliverySink[] = [];
+  readonly slots: number[] = [];
+  /** Sealed bytes, a view into `builder`; null while open. */
+  bytes: Uint8Array | null = null;
+  reservedBytes = 0;
+  /** Failed attempts so far. */
+  attempts = 0;
+  /** Not to be sent before this time (retry backoff). */
+  retryAtMs = 0;
+  waiters: FlushWaiter[] | null = null;
+
+  constructor(
+    readonly queue: PartitionQueue,
+    /** Position among the partition's batches; retries keep their place by it. */
+    readonly seq: number,
+    readonly createdMs: number,
+    public builder: BatchBuilder,
+  ) {}
+
+  get recordCount(): number {
+    return this.sinks.length;
+  }
+}
+
+export class PartitionQueue {
+  /** Leader broker id from metadata; -1 when unknown. */
+  leader = -1;
+  open: ProducerBatch | null = null;
+  /** Sealed batches not in flight, by seq. */
+  readonly ready: ProducerBatch[] = [];
+  nextSeq = 0;
+  inOpenList = false;
+  inReadyList = false;
+  constructor(readonly topic: TopicQueue, readonly partition: number) {}
+}
+
+export class TopicQueue {
+  readonly partitions: PartitionQueue[] = [];
+  /** Where keyless records go (KIP-480). */
+  sticky = 0;
+  constructor(readonly name: string) {}
+}
+
+export class RecordAccumulator {
+  readonly batchSizeBytes: number;
+  readonly lingerMs: number;
+  readonly bufferMemoryBytes: number;
+  bufferUsedBytes = 0;
+  private readonly topics = new Map<string, TopicQueue>();
+  /** Partitions that may have an open batch (pruned lazily). */
+  private openList: PartitionQueue[] = [];
+  /** Partitions that may have ready batches (pruned lazily). */
+  private readyList: PartitionQueue[] = [];
+  private readonly incomplete = new Set<ProducerBatch>();
+  private readonly pool: BatchBuilder[] = [];
+  private readonly onReady: () => void;
+  private readonly random: () => number;
+  private lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  private immediateArmed = false;
+  private drainCursor = 0;
+
+  constructor(opts: AccumulatorOptions) {
+    if (!(opts.batchSizeBytes > 0)) throw new RangeError(`batchSizeBytes must be > 0, got ${opts.batchSizeBytes}`);
+    if (!(opts.lingerMs >= 0)) throw new RangeError(`lingerMs must be >= 0, got ${opts.lingerMs}`);
+    if (!(opts.bufferMemoryBytes > 0)) throw new RangeError(`bufferMemoryBytes must be > 0, got ${opts.bufferMemoryBytes}`);
+    this.batchSizeBytes = opts.batchSizeBytes;
+    this.lingerMs = opts.lingerMs;
+    this.bufferMemoryBytes = opts.bufferMemoryBytes;
+    this.onReady = opts.onReady;
+    this.random = opts.random ?? Math.random;
+  }
+
+  topic(name: string): TopicQueue | undefined {
+    return this.topics.get(name);
+  }
+
+  topicNames(): string[] {
+    return [...this.topics.keys()];
+  }
+
+  /** Creates or updates a topic from metadata: leaders[p] is partition p's leader (-1 unknown). */
+  setTopic(name: string, leaders: readonly number[]): TopicQueue {
+    let t = this.topics.get(name);
+    if (!t) {
+      t = new TopicQueue(name);
+      this.topics.set(name, t);
+      t.sticky = Math.floor(this.random() * leaders.length);
+    }
+    // Partitions only grow (as in Kafka); a shorter answer leaves the extra ones leaderless.
+    for (let p = t.partitions.length; p < leaders.length; p++) t.partitions.push(new PartitionQueue(t, p));
+    for (let p = 0; p < t.partitions.length; p++) t.partitions[p]!.leader = p < leaders.length ? leaders[p]! : -1;
+    return t;
+  }
+
+  /** True when a record of `bytes` may be appended now. */
+  hasRoom(bytes: number): boolean {
+    return this.bufferUsedBytes === 0 || this.bufferUsedBytes + bytes <= this.bufferMemoryBytes;
+  }
+
+  /**
+   * Appends one record. partition < 0 means "keyless": the topic's sticky partition, which
+   * moves on when its batch is sealed. `sizeBytes` is the caller's estimate (see
+   * estimateRecordBytes) and is what the record holds of bufferMemory until completion.
+   * Returns the partition used.
+   */
+  append(
+    t: TopicQueue,
+    partition: number,
+    key: Uint8Array | null,
+    value: Uint8Array | null,
+    headers: RecordHeader[] | undefined,
+    timestampMs: number,
+    sizeBytes: number,
+    sink: DeliverySink,
+    slot: number,
+  ): number {
+    let q: PartitionQueue;
+    if (partition >= 0) {
+      q = t.partitions[partition]!;
+    } else {
+      q = t.partitions[t.sticky]!;
+      const open = q.open;
+      // KIP-480: a record that does not fit seals the sticky batch and goes to the next sticky partition.
+      if (open !== null && open.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
+        this.seal(q);
+        q = t.partitions[t.sticky]!;
+      }
+    }
+    let b = q.open;
+    if (b === null) {
+      b = this.openBatch(q, timestampMs);
+    } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
+      this.seal(q);
+      b = this.openBatch(q, timestampMs);
+    }
+    b.builder.append(key, value, timestampMs, headers);
+    b.sinks.push(sink);
+    b.slots.push(slot);
+    b.reservedBytes += sizeBytes;
+    this.bufferUsedBytes += sizeBytes;
+    // A lone record larger than a batch is sent at once rather than after lingerMs.
+    if (b.builder.sizeBytes >= this.batchSizeBytes) this.seal(q);
+    return q.partition;
+  }
+
+  private openBatch(q: PartitionQueue, nowMs: number): ProducerBatch {
+    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
+    const b = new ProducerBatch(q, q.nextSeq++, nowMs, builder);
+    q.open = b;
+    if (!q.inOpenList) {
+      q.inOpenList = true;
+      this.openList.push(q);
+    }
+    this.armLinger();
+    return b;
+  }
+
+  /** Seals q's open batch, if any, and queues it for sending. */
+  seal(q: PartitionQueue): void {
+    const b = q.open;
+    if (b === null) return;
+    q.open = null;
+    b.bytes = b.builder.finish();
+    q.ready.push(b);
+    this.incomplete.add(b);
+    if (!q.inReadyList) {
+      q.inReadyList = true;
+      this.readyList.push(q);
+    }
+    const t = q.topic;
+    if (t.sticky === q.partition) t.sticky = nextStickyPartition(q.partition, t.partitions.length, this.random);
+    this.onReady();
+  }
+
+  /** Seals every open batch (flush, memory exhausted, close). */
+  sealAll(): void {
+    const list = this.openList;
+    this.openList = [];
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
+      q.inOpenList = false;
+      this.seal(q);
+    }
+  }
+
+  /** Seals open batches at least lingerMs old; returns the age deadline of the oldest left, or -1. */
+  sealExpired(nowMs: number): number {
+    const list = this.openList;
+    this.openList = [];
+    let nextDeadlineMs = -1;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
+      const b = q.open;
+      if (b === null) {
+        q.inOpenList = false;
+      } else if (nowMs - b.createdMs >= this.lingerMs) {
+        q.inOpenList = false;
+        this.seal(q);
+      } else {
+        this.openList.push(q);
+        const deadline = b.createdMs + this.lingerMs;
+        if (nextDeadlineMs < 0 || deadline < nextDeadlineMs) nextDeadlineMs = deadline;
+      }
+    }
+    return nextDeadlineMs;
+  }
+
+  private armLinger(): void {
+    if (this.lingerMs === 0) {
+      // Batch only what arrives in this turn of the event loop.
+      if (this.immediateArmed) return;
+      this.immediateArmed = true;
+      setImmediate(() => {
+        this.immediateArmed = false;
+        this.sealAll();
+      });
+      return;
+    }
+    if (this.lingerTimer !== null) return;
+    this.lingerTimer = setTimeout(() => this.onLinger(), this.lingerMs);
+  }
+
+  private onLinger(): void {
+    this.lingerTimer = null;
+    const now = Date.now();
+    const next = this.sealExpired(now);
+    if (next >= 0 && this.lingerTimer === null) this.lingerTimer = setTimeout(() => this.onLinger(), Math.max(1, next - now));
+  }
+
+  /**
+   * Takes the sendable ready batches whose partitions `nodeId` leads, up to maxBytes in all
+   * (at least one batch), whole partitions' queues in order. Batches in retry backoff stop
+   * their partition (later batches must not overtake them).
+   */
+  drainNode(nodeId: number, nowMs: number, maxBytes: number): ProducerBatch[] {
+    const out: ProducerBatch[] = [];
+    let bytes = 0;
+    const list = this.readyList;
+    // Start one partition further each time so a partition with a backlog cannot starve the rest.
+    const start = list.length > 0 ? this.drainCursor++ % list.length : 0;
+    for (let k = 0; k < list.length; k++) {
+      const q = list[(start + k) % list.length]!;
+      if (q.leader !== nodeId) continue;
+      const ready = q.ready;
+      while (ready.length > 0) {
+        const b = ready[0]!;
+        if (b.retryAtMs > nowMs) break;
+        const n = b.bytes!.length;
+        if (out.length > 0 && bytes + n > maxBytes) return this.pruneReady(out);
+        ready.shift();
+        out.push(b);
+        bytes += n;
+      }
+    }
+    return this.pruneReady(out);
+  }
+
+  private pruneReady(out: ProducerBatch[]): ProducerBatch[] {
+    let w = 0;
+    const list = this.readyList;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
+      if (q.ready.length > 0) list[w++] = q;
+      else q.inReadyList = false;
+    }
+    list.length = w;
+    return out;
+  }
+
+  /**
+   * Leaders with sendable batches now, partitions waiting for a leader (-1 in the set), and
+   * the earliest retry time among backed-off batches (-1 when none).
+   */
+  readyNodes(nowMs: number, out: Set<number>): number {
+    let nextRetryMs = -1;
+    for (let i = 0; i < this.readyList.length; i++) {
+      const q = this.readyList[i]!;
+      const head = q.ready[0];
+      if (head === undefined) continue;
+      if (head.retryAtMs > nowMs) {
+        if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
+        continue;
+      }
+      out.add(q.leader);
+    }
+    return nextRetryMs;
+  }
+
+  /** Puts a batch that failed retriably back in its partition's queue, in seq order. */
+  requeue(b: ProducerBatch, retryAtMs: number): void {
+    b.retryAtMs = retryAtMs;
+    const q = b.queue;
+    const ready = q.ready;
+    let i = 0;
+    while (i < ready.length && ready[i]!.seq < b.seq) i++;
+    ready.splice(i, 0, b);
+    if (!q.inReadyList) {
+      q.inReadyList = true;
+      this.readyList.push(q);
+    }
+  }
+
+  /** Resolves every record of b; baseOffset < 0 (acks = 0) gives every record offset -1. */
+  complete(b: ProducerBatch, baseOffset: number): void {
+    const topic = b.queue.topic.name;
+    const partition = b.queue.partition;
+    const sinks = b.sinks;
+    const slots = b.slots;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.delivered(slots[i]!, topic, partition, baseOffset < 0 ? -1 : baseOffset + i);
+    this.release(b);
+  }
+
+  /** Rejects every record of b. */
+  fail(b: ProducerBatch, err: Error): void {
+    const sinks = b.sinks;
+    const slots = b.slots;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.failed(slots[i]!, err);
+    this.release(b);
+  }
+
+  private release(b: ProducerBatch): void {
+    this.bufferUsedBytes -= b.reservedBytes;
+    b.reservedBytes = 0;
+    this.incomplete.delete(b);
+    const builder = b.builder;
+    builder.reset();
+    if (this.pool.length < BUILDER_POOL_MAX) this.pool.push(builder);
+    b.bytes = null;
+    const waiters = b.waiters;
+    if (waiters !== null) {
+      b.waiters = null;
+      for (const w of waiters) if (--w.remaining === 0) w.resolve();
+    }
+  }
+
+  /** Calls resolve once every batch sealed so far has completed (open batches are not waited for). */
+  whenSealedComplete(resolve: () => void): void {
+    if (this.incomplete.size === 0) {
+      resolve();
+      return;
+    }
+    const w: FlushWaiter = { remaining: this.incomplete.size, resolve };
+    for (const b of this.incomplete) (b.waiters ??= []).push(w);
+  }
+
+  /** Sealed batches not yet completed (ready or in flight). */
+  get incompleteBatches(): number {
+    return this.incomplete.size;
+  }
+
+  /** Fails every batch, open or sealed but not in flight (close without flush). */
+  failAll(err: Error): void {
+    this.sealAll();
+    for (const q of this.readyList) {
+      const ready = q.ready.splice(0);
+      q.inReadyList = false;
+      for (const b of ready) this.fail(b, err);
+    }
+    this.readyList.length = 0;
+  }
+
+  stop(): void {
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+  }
+}
+
+/** The bufferMemory charge of a record: its payload plus the framing upper bound. */
+export function estimateRecordBytes(key: Uint8Array | null, value: Uint8Array | null, headersBytes: number): number {
+  return (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + headersBytes + RECORD_OVERHEAD_MAX_BYTES;
+}

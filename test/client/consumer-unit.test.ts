@@ -1,0 +1,318 @@
+/**
+ * Consumer behaviour against a scripted in-process broker (no real broker needed): CRC check
+ * of received batches, skipping records below the fetch offset, OFFSET_OUT_OF_RANGE policies,
+ * seek discarding prefetched data, and the pipelined prefetch.
+ * The fake speaks the real wire format (frames, headers, MessagePack control, data sections)
+ * and serves one partition per topic from an in-memory list of batches.
+ */
+import { strict as assert } from 'node:assert';
+import net from 'node:net';
+import { test } from 'node:test';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import type { FetchRequest, ListOffsetsRequest, MetadataRequest } from '../../protocol/apis/index.ts';
+import { encodeControl, decodeBody } from '../../protocol/body.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { FrameDecoder } from '../../protocol/frame.ts';
+import { decodeRequestHeader } from '../../protocol/header.ts';
+import { Off, baseOffsetAt, buildBatch, lastOffsetAt, writeInt64 } from '../../protocol/record-batch.ts';
+import { Consumer } from '../../client/consumer.ts';
+
+interface FakeTopic {
+  /** Batches with their base offsets already assigned. */
+  batches: Buffer[];
+  logStart: number;
+}
+
+class FakeBroker {
+  readonly topics = new Map<string, FakeTopic>();
+  readonly fetches: FetchRequest[] = [];
+  /** Holds Fetch responses of empty partitions until data arrives or maxWaitMs passes. */
+  private parked: Array<() => void> = [];
+  private server!: net.Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = net.createServer((s) => this.serve(s));
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  get bootstrap(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Appends a batch of `values` to topic/0, assigning offsets. */
+  append(topic: string, values: string[]): void {
+    const t = this.topics.get(topic) ?? { batches: [], logStart: 0 };
+    this.topics.set(topic, t);
+    const last = t.batches.at(-1);
+    const base = last ? lastOffsetAt(last, 0) + 1 : t.logStart;
+    const b = Buffer.from(buildBatch(values.map((v) => ({ key: null, value: Buffer.from(v) }))));
+    writeInt64(b, Off.baseOffset, base);
+    t.batches.push(b);
+    const p = this.parked;
+    this.parked = [];
+    for (const f of p) f();
+  }
+
+  endOffset(t: FakeTopic): number {
+    const last = t.batches.at(-1);
+    return last ? lastOffsetAt(last, 0) + 1 : t.logStart;
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  private serve(socket: net.Socket): void {
+    const decoder = new FrameDecoder(1 << 30);
+    // Responses leave in request order, as the real broker's do (the client asserts it).
+    let chain: Promise<void> = Promise.resolve();
+    socket.on('error', () => {});
+    socket.on('data', (chunk) =>
+      decoder.push(chunk, (frame) => {
+        const h = decodeRequestHeader(frame);
+        const body = decodeBody(frame, h.bodyOffset);
+        const answer = this.handle(h.apiKey, body.control);
+        chain = chain.then(() => answer).then(([control, data]) => {
+          const c = encodeControl(control);
+          const head = Buffer.alloc(4 + 6 + 4);
+          const dataLen = data.reduce((n, d) => n + d.length, 0);
+          head.writeUInt32BE(6 + 4 + c.length + dataLen, 0);
+          head.writeInt32BE(h.correlationId, 4);
+          head.writeInt16BE(0, 8);
+          head.writeUInt32BE(c.length, 10);
+          if (!socket.destroyed) socket.write(Buffer.concat([head, c, ...data]));
+        });
+      }),
+    );
+  }
+
+  private async handle(apiKey: number, control: unknown): Promise<[unknown, Buffer[]]> {
+    switch (apiKey) {
+      case ApiKey.METADATA: {
+        const req = control as MetadataRequest;
+        const names = req.topics ?? [...this.topics.keys()];
+        return [
+          {
+            clusterId: 'fake',
+            controllerId: 0,
+            brokers: [{ nodeId: 0, host: '127.0.0.1', port: this.port }],
+            topics: names.map((topic) =>
+              this.topics.has(topic)
+                ? { topic, errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0] }] }
+                : { topic, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, partitions: [] },
+            ),
+          },
+          [],
+        ];
+      }
+      case ApiKey.LIST_OFFSETS: {
+        const req = control as ListOffsetsRequest;
+        return [
+          {
+            topics: req.topics.map((t) => {
+              const ft = this.topics.get(t.topic)!;
+              return { topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, offset: p.timestamp === -2 ? ft.logStart : this.endOffset(ft), timestamp: -1 })) };
+            }),
+          },
+          [],
+        ];
+      }
+      case ApiKey.FETCH: {
+        const req = control as FetchRequest;
+        this.fetches.push(req);
+        const answer = (): [unknown, Buffer[]] | null => {
+          const data: Buffer[] = [];
+          const topics = req.topics.map((t) => {
+            const ft = this.topics.get(t.topic)!;
+            return {
+              topic: t.topic,
+              partitions: t.partitions.map((p) => {
+                const end = this.endOffset(ft);
+                if (p.fetchOffset < ft.logStart || p.fetchOffset > end) {
+                  return { partition: p.partition, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, highWatermark: end, logStartOffset: ft.logStart, recordsBytes: 0 };
+                }
+                // Whole batches from the one containing fetchOffset, as the real broker does.
+                const chosen = ft.batches.filter((b) => lastOffsetAt(b, 0) >= p.fetchOffset);
+                const bytes = Buffer.concat(chosen);
+                data.push(bytes);
+                return { partition: p.partition, errorCode: 0, highWatermark: end, logStartOffset: ft.logStart, recordsBytes: bytes.length };
+              }),
+            };
+          });
+          const any = data.some((d) => d.length > 0) || topics.some((t) => t.partitions.some((p) => p.errorCode !== 0));
+          return any ? [{ topics }, data] : null;
+        };
+        const now = answer();
+        if (now) return now;
+        // Long poll: wait for an append or maxWaitMs.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, req.maxWaitMs);
+          this.parked.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        return answer() ?? [{ topics: req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, highWatermark: 0, logStartOffset: 0, recordsBytes: 0 })) })) }, []];
+      }
+    }
+    throw new Error(`fake broker: api ${apiKey} not scripted`);
+  }
+}
+
+async function withFake(fn: (b: FakeBroker) => Promise<void>): Promise<void> {
+  const b = new FakeBroker();
+  await b.start();
+  try {
+    await fn(b);
+  } finally {
+    await b.close();
+  }
+}
+
+async function pollUntil(c: Consumer, n: number, timeoutMs = 5000): Promise<string[]> {
+  const out: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (out.length < n) {
+    if (Date.now() > deadline) throw new Error(`got ${out.length} of ${n} messages`);
+    for (const m of await c.poll(200)) out.push(`${m.offset}:${m.value?.toString()}`);
+  }
+  return out;
+}
+
+test('consumer rejects a batch whose CRC does not match with CORRUPT_MESSAGE', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b', 'c']);
+    broker.topics.get('t')!.batches[0]![Off.records + 5]! ^= 0xff; // flip a byte inside the records
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50 });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      await assert.rejects(c.poll(2000), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.CORRUPT_MESSAGE && /CRC/.test(e.message));
+      assert.equal(c.position('t', 0), 0, 'position does not move past a corrupt batch');
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('checkCrcs false skips the CRC but still decodes', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['abc']);
+    const b = broker.topics.get('t')!.batches[0]!;
+    b[b.length - 2] = 'x'.charCodeAt(0); // last value byte ('c' -> 'x'); the header count byte follows
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, checkCrcs: false });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      assert.deepEqual(await pollUntil(c, 1), ['0:abx']);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('records below the requested offset are skipped', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['m0', 'm1', 'm2', 'm3', 'm4']);
+    broker.append('t', ['m5', 'm6']);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50 });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 3 }]);
+      assert.deepEqual(await pollUntil(c, 4), ['3:m3', '4:m4', '5:m5', '6:m6']);
+      assert.equal(c.position('t', 0), 7);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('assign resolves earliest and latest; default autoOffsetReset is latest', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b']);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50 });
+    try {
+      await c.assign([{ topic: 't', partition: 0 }]);
+      assert.equal(c.position('t', 0), 2);
+      await c.assign([{ topic: 't', partition: 0, offset: 'earliest' }]);
+      assert.equal(c.position('t', 0), 0);
+      await assert.rejects(c.assign([{ topic: 'missing', partition: 0 }]), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('OFFSET_OUT_OF_RANGE: none throws until seek, earliest resets', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b']);
+    const none = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, autoOffsetReset: 'none' });
+    try {
+      await none.assign([{ topic: 't', partition: 0, offset: 10 }]);
+      await assert.rejects(pollUntil(none, 1), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.OFFSET_OUT_OF_RANGE);
+      none.seek('t', 0, 1);
+      assert.deepEqual(await pollUntil(none, 1), ['1:b']);
+    } finally {
+      await none.close();
+    }
+    const earliest = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, autoOffsetReset: 'earliest' });
+    try {
+      await earliest.assign([{ topic: 't', partition: 0, offset: 10 }]);
+      assert.deepEqual(await pollUntil(earliest, 2), ['0:a', '1:b']);
+    } finally {
+      await earliest.close();
+    }
+  });
+});
+
+test('seek discards prefetched data and restarts at the new offset', async () => {
+  await withFake(async (broker) => {
+    for (let i = 0; i < 5; i++) broker.append('t', [`v${2 * i}`, `v${2 * i + 1}`]);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, partitionMaxBytes: 1 });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      const first = await pollUntil(c, 1);
+      assert.equal(first[0], '0:v0');
+      c.seek('t', 0, 7);
+      const next = await pollUntil(c, 3);
+      assert.deepEqual(next, ['7:v7', '8:v8', '9:v9']);
+      c.seek('t', 0, 'earliest');
+      assert.deepEqual((await pollUntil(c, 1))[0], '0:v0');
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('the next Fetch is in flight while the application holds the previous result', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a']);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 2000 });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      assert.deepEqual(await pollUntil(c, 1), ['0:a']);
+      // The prefetch from offset 1 was sent when the first response arrived, before poll returned.
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(broker.fetches.length >= 2, `fetches sent: ${broker.fetches.length}`);
+      assert.equal(broker.fetches[1]!.topics[0]!.partitions[0]!.fetchOffset, 1);
+      broker.append('t', ['b']);
+      assert.deepEqual(await pollUntil(c, 1), ['1:b']);
+      assert.equal(baseOffsetAt(broker.topics.get('t')!.batches[1]!, 0), 1);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('async iterator yields messages in order and ends on close', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b', 'c']);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50 });
+    await c.assign([{ topic: 't', partition: 0, offset: 'earliest' }]);
+    const seen: string[] = [];
+    for await (const m of c) {
+      seen.push(m.value!.toString());
+      if (seen.length === 3) await c.close();
+    }
+    assert.deepEqual(seen, ['a', 'b', 'c']);
+  });
+});
