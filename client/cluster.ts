@@ -6,6 +6,7 @@
 import { ApiKey } from '../protocol/api-keys.ts';
 import type { BrokerInfo, MetadataRequest, MetadataResponse, TopicMetadata } from '../protocol/apis/metadata.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import { DEFAULT_PORT } from '../protocol/frame.ts';
 import { Connection, ConnectionError, type ConnectionOptions } from './connection.ts';
 
 export interface ClusterOptions extends ConnectionOptions {
@@ -20,7 +21,7 @@ export function parseBootstrap(bootstrap: string | string[]): Array<{ host: stri
   const out = list.map((s) => s.trim()).filter(Boolean).map((s) => {
     const i = s.lastIndexOf(':');
     const host = i > 0 ? s.slice(0, i).replace(/^\[|\]$/g, '') : s;
-    const port = i > 0 ? Number(s.slice(i + 1)) : 9092;
+    const port = i > 0 ? Number(s.slice(i + 1)) : DEFAULT_PORT;
     if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad bootstrap address ${JSON.stringify(s)}`);
     return { host, port };
   });

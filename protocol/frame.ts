@@ -4,6 +4,8 @@
  * arrived in one chunk, and assembles a split frame into one buffer sized once.
  */
 
+/** The broker's TCP port unless configured otherwise. */
+export const DEFAULT_PORT = 9292;
 export const FRAME_LENGTH_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 

@@ -1,4 +1,8 @@
 /** Broker settings, with units in their names, and the command-line flags that set them. */
+import { DEFAULT_PORT } from '../protocol/frame.ts';
+
+export { DEFAULT_PORT };
+
 export interface BrokerConfig {
   brokerId: number;
   dataDir: string;
@@ -17,7 +21,6 @@ export interface BrokerConfig {
   shutdownGraceMs: number;
 }
 
-export const DEFAULT_PORT = 9292;
 
 export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfig {
   const host = overrides.host ?? '127.0.0.1';

@@ -3,6 +3,7 @@
  * flags; anything undeclared is an error (a typo must not be silently ignored).
  * Accepted forms: `--name value`, `--name=value`, `--flag` for booleans; `--` ends flags.
  */
+import { DEFAULT_PORT } from '../../protocol/frame.ts';
 
 export type FlagType = 'string' | 'int' | 'boolean';
 
@@ -110,4 +111,4 @@ export function parseAcks(raw: string): 0 | 1 | -1 {
   throw new UsageError(`--acks must be 0, 1 or all, not ${JSON.stringify(raw)}`);
 }
 
-export const DEFAULT_BOOTSTRAP = '127.0.0.1:9092';
+export const DEFAULT_BOOTSTRAP = `127.0.0.1:${DEFAULT_PORT}`;

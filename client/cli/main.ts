@@ -1,5 +1,5 @@
 /**
- * `sluice` client commands: topic, produce, consume. bin/sluice.mjs routes every subcommand
+ * `sluice` client commands: topic, produce, consume, health. bin/sluice.mjs routes every subcommand
  * except `broker` and `bench` here. Each command group lives in its own file; this one only
  * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
  */
@@ -7,6 +7,7 @@ import { SluiceError } from '../../protocol/errors.ts';
 import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
 import { consumeCommand, consumeHelp } from './consume.ts';
+import { healthCommand, healthHelp } from './health.ts';
 import { processIo, type Io } from './io.ts';
 import { produceCommand, produceHelp } from './produce.ts';
 import { topicCommand, topicHelp } from './topic.ts';
@@ -21,14 +22,16 @@ Commands:
   consume TOPIC          print messages to stdout (sluice consume --help)
   bench produce|consume|e2e
                          measure throughput and latency (sluice bench --help)
+  health                 exit 0 when a broker answers (sluice health --help)
 
-Every client command takes --bootstrap H:P (default 127.0.0.1:9092).
+Every client command takes --bootstrap H:P (default 127.0.0.1:9292).
 `;
 
 const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
   topic: { run: topicCommand, help: topicHelp },
   produce: { run: produceCommand, help: produceHelp },
   consume: { run: consumeCommand, help: consumeHelp },
+  health: { run: healthCommand, help: healthHelp },
 };
 
 /** Runs one command; returns the exit code. Never throws. */

@@ -116,3 +116,12 @@ test('usage errors and help', async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /127\.0\.0\.1:1/);
 });
+
+test('health: 0 against a live broker, 1 against nothing', async (t) => {
+  const b = await broker(t);
+  let r = await sluice(['health', '--bootstrap', b.bootstrap]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ok: broker /);
+  r = await sluice(['health', '--bootstrap', '127.0.0.1:1', '--timeout-ms', '1000']);
+  assert.equal(r.code, 1);
+});
