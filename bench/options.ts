@@ -1,5 +1,5 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from '../client/cli/args.ts';
+import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
 export type BenchMode = 'produce' | 'consume' | 'e2e';
 
@@ -10,6 +10,8 @@ export interface BenchOptions {
   messages: number;
   sizeBytes: number;
   partitions: number;
+  /** Topic config overrides used when the bench creates the topic. */
+  configs: Record<string, string>;
   acks: 0 | 1 | -1;
   profile: 'throughput' | 'latency';
   /** Messages per second to send at; Infinity for unthrottled. */
@@ -35,6 +37,8 @@ Options:
   --messages N           number of messages
   --size BYTES           value size in bytes
   --partitions N         partitions when creating the topic (default 1)
+  --config key=value     topic config when creating the topic (repeatable), e.g.
+                         --config flush.before.ack=true for fsync-before-ack
   --acks 0|1|all         producer acks (default 1)
   --profile throughput|latency
                          producer profile (default throughput)
@@ -53,6 +57,7 @@ const flags: FlagSpecs = {
   messages: { type: 'int', min: 1 },
   size: { type: 'int', min: 0 },
   partitions: { type: 'int', min: 1 },
+  config: { type: 'string', multiple: true },
   acks: { type: 'string' },
   profile: { type: 'string' },
   rate: { type: 'int', min: 1 },
@@ -86,6 +91,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     messages,
     sizeBytes,
     partitions: int(p, 'partitions', 1),
+    configs: parseConfigs(strs(p, 'config')),
     acks: parseAcks(str(p, 'acks', '1')),
     profile,
     rateMsgsPerSec: int(p, 'rate', Infinity),

@@ -8,7 +8,7 @@ export async function ensureTopic(opts: BenchOptions): Promise<number[]> {
   const admin = new Admin({ bootstrap: opts.bootstrap, clientId: 'sluice-bench' });
   try {
     try {
-      await admin.createTopics([{ topic: opts.topic, partitions: opts.partitions }]);
+      await admin.createTopics([{ topic: opts.topic, partitions: opts.partitions, configs: opts.configs }]);
     } catch (e) {
       if (!(e instanceof SluiceError && e.code === ErrorCode.TOPIC_ALREADY_EXISTS)) throw e;
     }

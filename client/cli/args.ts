@@ -112,3 +112,16 @@ export function parseAcks(raw: string): 0 | 1 | -1 {
 }
 
 export const DEFAULT_BOOTSTRAP = `127.0.0.1:${DEFAULT_PORT}`;
+
+/** `--config key=value` flags as a map; a key given twice is a usage error. */
+export function parseConfigs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new UsageError(`--config wants key=value, not ${JSON.stringify(kv)}`);
+    const key = kv.slice(0, i);
+    if (key in out) throw new UsageError(`--config ${key} given more than once`);
+    out[key] = kv.slice(i + 1);
+  }
+  return out;
+}

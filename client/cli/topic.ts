@@ -1,6 +1,6 @@
 /** `sluice topic create|list|describe|delete`: topic lifecycle through the Admin client. */
 import { Admin } from '../admin.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, int, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, UsageError, int, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const topicHelp = `Usage: sluice topic SUBCOMMAND [options]
@@ -85,16 +85,4 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
     await admin.close();
   }
   return 0;
-}
-
-function parseConfigs(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new UsageError(`--config wants key=value, not ${JSON.stringify(kv)}`);
-    const key = kv.slice(0, i);
-    if (key in out) throw new UsageError(`--config ${key} given more than once`);
-    out[key] = kv.slice(i + 1);
-  }
-  return out;
 }
