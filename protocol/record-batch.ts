@@ -9,7 +9,7 @@
  *    16   1  magic                 always 2
  *    17   4  crc                   CRC-32C (Castagnoli) of bytes [21, end)
  *    21   2  attributes            bits 0-2 codec (0 = none), 3 timestamp type, 4 transactional, 5 control
- *    23   4  lastOffsetDelta       recordCount - 1
+ *    23   4  lastOffsetDelta       recordCount - 1 (larger after compaction removed records)
  *    27   8  baseTimestamp         first record's timestamp, ms since epoch
  *    35   8  maxTimestamp          largest record timestamp
  *    43   8  producerId            -1 without the idempotent producer
@@ -20,7 +20,7 @@
  *
  * Record (varints are zig-zag, see varint.ts):
  *   length varint (bytes after this field), attributes int8 (0), timestampDelta varint,
- *   offsetDelta varint (= index in batch), keyLength varint (-1 = null), key,
+ *   offsetDelta varint (= index in batch; increasing with gaps after compaction), keyLength varint (-1 = null), key,
  *   valueLength varint (-1 = null), value, headerCount varint,
  *   then per header: keyLength varint, key (UTF-8), valueLength varint (-1 = null), value.
  */
@@ -120,8 +120,12 @@ function fail(info: BatchInfo, code: ErrorCode, problem: string): ErrorCode {
  * record (lengths and offset deltas, walked without copying anything). Returns ErrorCode.NONE
  * and fills info, or the error code with info.problem set. This is the broker's only gate
  * between a socket and the log, and the consumer's check of what it received.
+ *
+ * `stored` relaxes one rule for batches read back from a log: compaction removes records
+ * from a batch and keeps the survivors' offset deltas, so deltas need only increase and stay
+ * within lastOffsetDelta. A producer's batch (stored = false) must number its records 0..n-1.
  */
-export function validateBatch(b: Uint8Array, pos: number, end: number, info: BatchInfo): ErrorCode {
+export function validateBatch(b: Uint8Array, pos: number, end: number, info: BatchInfo, stored = false): ErrorCode {
   if (end - pos < BATCH_HEADER_BYTES) return fail(info, ErrorCode.CORRUPT_MESSAGE, `batch shorter than the ${BATCH_HEADER_BYTES}-byte header`);
   const batchLength = readInt32(b, pos + Off.batchLength);
   const size = batchLength + BATCH_LOG_OVERHEAD;
@@ -142,10 +146,10 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   if (recordCount < 1 || recordCount * RECORD_MIN_BYTES > recordsBytes) {
     return fail(info, ErrorCode.CORRUPT_MESSAGE, `recordCount ${recordCount} is impossible in ${recordsBytes} bytes`);
   }
-  if (lastOffsetDelta !== recordCount - 1) {
-    return fail(info, ErrorCode.CORRUPT_MESSAGE, `lastOffsetDelta ${lastOffsetDelta} != recordCount - 1 (${recordCount - 1})`);
+  if (stored ? lastOffsetDelta < recordCount - 1 : lastOffsetDelta !== recordCount - 1) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `lastOffsetDelta ${lastOffsetDelta} ${stored ? '<' : '!='} recordCount - 1 (${recordCount - 1})`);
   }
-  const problem = walkRecords(b, pos + BATCH_HEADER_BYTES, batchEnd, recordCount);
+  const problem = walkRecords(b, pos + BATCH_HEADER_BYTES, batchEnd, recordCount, stored ? lastOffsetDelta : -1);
   if (problem) return fail(info, ErrorCode.CORRUPT_MESSAGE, problem);
   const baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
   const maxTimestamp = readInt64(b, pos + Off.maxTimestamp);
@@ -165,9 +169,13 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
 /** Largest timestampDelta seen by the last walkRecords call (a slot, to allocate nothing). */
 let walkedMaxTimestampDelta = 0;
 
-/** Walks record framing; returns a problem description or '' when every record is well formed. */
-function walkRecords(b: Uint8Array, pos: number, end: number, count: number): string {
+/**
+ * Walks record framing; returns a problem description or '' when every record is well formed.
+ * lastOffsetDelta < 0: deltas must be 0..count-1; otherwise increasing and <= lastOffsetDelta.
+ */
+function walkRecords(b: Uint8Array, pos: number, end: number, count: number, lastOffsetDelta: number): string {
   walkedMaxTimestampDelta = -Infinity;
+  let previousDelta = -1;
   try {
     for (let i = 0; i < count; i++) {
       const len = readVarint(b, pos, end);
@@ -178,7 +186,10 @@ function walkRecords(b: Uint8Array, pos: number, end: number, count: number): st
       const tsDelta = readVarint(b, pos, recEnd);
       if (tsDelta > walkedMaxTimestampDelta) walkedMaxTimestampDelta = tsDelta;
       const offsetDelta = readVarint(b, varintEnd, recEnd);
-      if (offsetDelta !== i) return `record ${i} has offsetDelta ${offsetDelta}`;
+      if (lastOffsetDelta < 0 ? offsetDelta !== i : offsetDelta <= previousDelta || offsetDelta > lastOffsetDelta) {
+        return `record ${i} has offsetDelta ${offsetDelta}`;
+      }
+      previousDelta = offsetDelta;
       pos = varintEnd;
       const keyLen = readVarint(b, pos, recEnd);
       pos = varintEnd + (keyLen > 0 ? keyLen : 0);

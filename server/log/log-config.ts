@@ -14,7 +14,20 @@
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 
-export type CleanupPolicy = 'delete';
+/**
+ * Kafka's forms: `delete` drops old segments (retention), `compact` keeps the latest record of
+ * every key (log-cleaner.ts), `compact,delete` does both. "delete,compact" parses to the latter.
+ */
+export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete';
+
+export function compacts(policy: CleanupPolicy): boolean {
+  return policy !== 'delete';
+}
+
+/** Whether retention.ms / retention.bytes delete segments; a `compact`-only log keeps them all. */
+export function deletes(policy: CleanupPolicy): boolean {
+  return policy !== 'compact';
+}
 
 export interface LogConfig {
   /** Segments whose newest timestamp is older than this are deleted; -1 keeps them forever. */
@@ -36,6 +49,10 @@ export interface LogConfig {
   /** Largest record batch accepted, header included. */
   readonly maxMessageBytes: number;
   readonly cleanupPolicy: CleanupPolicy;
+  /** Compacted logs: a tombstone (null value) is removed once its timestamp is this old. */
+  readonly deleteRetentionMs: number;
+  /** Compacted logs: a segment is cleaned only once its newest record is this old. */
+  readonly minCompactionLagMs: number;
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -51,6 +68,8 @@ export const DEFAULT_LOG_CONFIG: LogConfig = Object.freeze({
   flushBeforeAck: false,
   maxMessageBytes: 8_388_608,
   cleanupPolicy: 'delete',
+  deleteRetentionMs: 86_400_000,
+  minCompactionLagMs: 0,
 });
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -77,8 +96,11 @@ function boolean(value: string, key: string): boolean {
 }
 
 function cleanupPolicy(value: string, key: string): CleanupPolicy {
-  if (value === 'delete') return value;
-  throw invalid(key, value, 'only "delete" is supported');
+  const parts = new Set(value.split(',').map((s) => s.trim()));
+  const known = [...parts].every((p) => p === 'delete' || p === 'compact');
+  if (!known || value.split(',').length !== parts.size) throw invalid(key, value, 'must be "delete", "compact" or "compact,delete"');
+  if (parts.size === 2) return 'compact,delete';
+  return parts.has('compact') ? 'compact' : 'delete';
 }
 
 function invalid(key: string, value: string, why: string): SluiceError {
@@ -97,6 +119,8 @@ const KEYS = new Map<string, KeySpec>([
   ['flush.before.ack', { field: 'flushBeforeAck', parse: boolean }],
   ['max.message.bytes', { field: 'maxMessageBytes', parse: integer(0, INT32_MAX) }],
   ['cleanup.policy', { field: 'cleanupPolicy', parse: cleanupPolicy }],
+  ['delete.retention.ms', { field: 'deleteRetentionMs', parse: integer(0, Number.MAX_SAFE_INTEGER) }],
+  ['min.compaction.lag.ms', { field: 'minCompactionLagMs', parse: integer(0, Number.MAX_SAFE_INTEGER) }],
 ]);
 
 export const LOG_CONFIG_KEYS: readonly string[] = [...KEYS.keys()];

@@ -12,6 +12,9 @@
  * - Background work: a retention check every retentionCheckIntervalMs and a flush check
  *   (PartitionLog.maybeFlush) every flushCheckIntervalMs. Both only start work; a slow fsync
  *   never stacks up calls, because a partition runs at most one flush cycle at a time.
+ * - Compaction of logs whose cleanup.policy includes compact every cleanerIntervalMs: one
+ *   partition after another, never two passes at once (a pass still running when the timer
+ *   fires again is not doubled), each partition bounded by cleanerBytesPerRunMax.
  * - Directory names are only made from validated topic names ([a-zA-Z0-9._-], not "." or
  *   ".."), so a name can never point outside dataDir.
  */
@@ -21,17 +24,24 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
 import { fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
 import type { LogConfig } from './log-config.ts';
+import { CLEANER_BYTES_PER_RUN_DEFAULT, emptyCompactionResult, type CompactionResult } from './log-cleaner.ts';
+import { compacts } from './log-config.ts';
 import { PartitionLog } from './partition-log.ts';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export const RETENTION_CHECK_INTERVAL_MS_DEFAULT = 60_000;
 export const FLUSH_CHECK_INTERVAL_MS_DEFAULT = 100;
+export const CLEANER_INTERVAL_MS_DEFAULT = 30_000;
 const PARTITION_DIR = /^([a-zA-Z0-9._-]+)-(\d{1,9})$/;
 
 export interface LogManagerOptions {
   logger: Logger;
   retentionCheckIntervalMs?: number;
   flushCheckIntervalMs?: number;
+  /** Between compaction passes over the compacted partitions. */
+  cleanerIntervalMs?: number;
+  /** Segment bytes one partition may rewrite per compaction pass (at least one segment). */
+  cleanerBytesPerRunMax?: number;
 }
 
 export class LogManager {
@@ -41,6 +51,9 @@ export class LogManager {
   private readonly logger: Logger;
   private readonly retentionCheckIntervalMs: number;
   private readonly flushCheckIntervalMs: number;
+  private readonly cleanerIntervalMs: number;
+  private readonly cleanerBytesPerRunMax: number;
+  private compactionPass: Promise<CompactionResult> | null = null;
   private readonly logs = new Map<string, PartitionLog>();
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private closed = false;
@@ -50,7 +63,10 @@ export class LogManager {
     this.logger = opts.logger;
     this.retentionCheckIntervalMs = opts.retentionCheckIntervalMs ?? RETENTION_CHECK_INTERVAL_MS_DEFAULT;
     this.flushCheckIntervalMs = opts.flushCheckIntervalMs ?? FLUSH_CHECK_INTERVAL_MS_DEFAULT;
-    if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0)) throw new Error('check intervals must be positive');
+    this.cleanerIntervalMs = opts.cleanerIntervalMs ?? CLEANER_INTERVAL_MS_DEFAULT;
+    this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
+    if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
+    if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
     fs.mkdirSync(dataDir, { recursive: true });
     this.cleanShutdown = unlinkIfExistsSync(path.join(dataDir, CLEAN_SHUTDOWN_FILE));
     fsyncDirSync(dataDir);
@@ -126,6 +142,7 @@ export class LogManager {
     if (this.timers.length > 0 || this.closed) return;
     this.timers.push(setInterval(() => this.runRetention(Date.now()), this.retentionCheckIntervalMs));
     this.timers.push(setInterval(() => this.runFlushChecks(Date.now()), this.flushCheckIntervalMs));
+    this.timers.push(setInterval(() => void this.runCompaction(Date.now()), this.cleanerIntervalMs));
     // Background checks must not keep a process alive on their own (Node and Bun have unref).
     for (const t of this.timers) (t as { unref?: () => void }).unref?.();
   }
@@ -141,6 +158,40 @@ export class LogManager {
       }
     }
     return deleted;
+  }
+
+  /**
+   * One compaction pass over every loaded compacted partition, one at a time; returns the
+   * totals. Joins the pass in progress if there is one. Never rejects: failures are logged.
+   */
+  runCompaction(nowMs: number): Promise<CompactionResult> {
+    this.compactionPass ??= this.compactAll(nowMs).finally(() => {
+      this.compactionPass = null;
+    });
+    return this.compactionPass;
+  }
+
+  private async compactAll(nowMs: number): Promise<CompactionResult> {
+    const total = emptyCompactionResult();
+    for (const log of [...this.logs.values()]) {
+      if (this.closed) break;
+      if (!compacts(log.config.cleanupPolicy)) continue;
+      try {
+        const r = await log.compact(nowMs, { maxBytesPerRun: this.cleanerBytesPerRunMax });
+        total.segmentsRewritten += r.segmentsRewritten;
+        total.segmentsDeleted += r.segmentsDeleted;
+        total.recordsRemoved += r.recordsRemoved;
+        total.batchesRemoved += r.batchesRemoved;
+        total.bytesBefore += r.bytesBefore;
+        total.bytesAfter += r.bytesAfter;
+        total.complete &&= r.complete;
+        total.nextDueMs = Math.min(total.nextDueMs, r.nextDueMs);
+      } catch (error) {
+        total.complete = false;
+        this.logger.error('compaction failed', { dir: log.dir, error });
+      }
+    }
+    return total;
   }
 
   runFlushChecks(nowMs: number): void {

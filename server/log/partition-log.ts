@@ -21,6 +21,11 @@
  *   dirty pages, so retrying and reporting success could lie.
  * - Single-threaded by construction (one event loop); append is synchronous, so appends never
  *   interleave. Reads and flushes are async and run alongside appends.
+ * - Compacted logs (log-cleaner.ts): at most one compaction runs at a time. It swaps a segment
+ *   only when no flush cycle is running and the segment is sealed, so a cycle never persists
+ *   the old segment's indexes over the new ones. Compaction leaves gaps in the offsets (and
+ *   may remove a whole segment other than the first); reads skip them like recovery gaps.
+ *   A read whose segment was swapped or removed while it waited retries on the new array.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,10 +33,11 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, batchSizeAt, decodeRecords, lastOffsetAt, maxTimestampAt, Off } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
 import { fsyncDir, fsyncDirSync, TMP_SUFFIX, unlinkIfExistsSync } from './durable-file.ts';
-import type { LogConfig } from './log-config.ts';
+import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog, type CleanerLimits, type CompactionResult } from './log-cleaner.ts';
+import { compacts, deletes, type LogConfig } from './log-config.ts';
 import { validateAndAssignOffsets } from './log-validator.ts';
 import { RECOVERING_SUFFIX } from './recovery.ts';
-import { INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './segment.ts';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './segment.ts';
 
 /** Relative offsets are uint32 in both indexes. */
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
@@ -41,6 +47,8 @@ const TIMESTAMP_SCAN_CHUNK_BYTES = 64 * 1024;
 const HEADER_TO_LAST_OFFSET_BYTES = Off.lastOffsetDelta + 4;
 const SEGMENT_FILE = /^(\d{20})\.log$/;
 const EMPTY = Buffer.alloc(0);
+/** A read retries this often when compaction or retention swapped its segments while it waited. */
+const READ_RETRIES_MAX = 3;
 
 export interface PartitionLogOpenOptions {
   /** False after a crash: the active segment (and any without usable indexes) is scanned and repaired. */
@@ -99,6 +107,11 @@ export class PartitionLog {
   private flushLoop: Promise<void> | null = null;
   private fsyncs = 0;
 
+  // Compaction state: the running run, and when another one could find work without appends.
+  private compaction: Promise<CompactionResult> | null = null;
+  private compactedAtEnd = -1;
+  private compactAgainAtMs = Infinity;
+
   private constructor(dir: string, config: LogConfig, logger: Logger, segments: LogSegment[]) {
     this.dir = dir;
     this.cfg = config;
@@ -119,7 +132,7 @@ export class PartitionLog {
       const m = SEGMENT_FILE.exec(name);
       if (m) bases.push(Number(m[1]));
       // Leftovers of an interrupted atomic write or recovery rewrite: the original is intact.
-      else if (name.endsWith(TMP_SUFFIX) || name.endsWith(RECOVERING_SUFFIX)) unlinkIfExistsSync(path.join(dir, name));
+      else if (name.endsWith(TMP_SUFFIX) || name.endsWith(RECOVERING_SUFFIX) || name.endsWith(CLEANED_SUFFIX)) unlinkIfExistsSync(path.join(dir, name));
     }
     bases.sort((a, b) => a - b);
     const baseSet = new Set(bases);
@@ -157,6 +170,7 @@ export class PartitionLog {
   /** New settings apply from the next append, roll, read or retention check. */
   setConfig(config: LogConfig): void {
     this.cfg = config;
+    this.compactedAtEnd = -1; // delete.retention.ms or the lag may have changed
   }
 
   get logStartOffset(): number {
@@ -207,6 +221,11 @@ export class PartitionLog {
   append(recordSet: Uint8Array, nowMs: number = Date.now()): AppendResult {
     this.checkWritable();
     const set = validateAndAssignOffsets(recordSet, this.endOffset, this.cfg.maxMessageBytes);
+    // Compaction keeps the latest record per key, so a keyless record has no meaning here (Kafka refuses it too).
+    // Only now, after validation made the walk safe; the baseOffsets written into recordSet are then moot.
+    if (compacts(this.cfg.cleanupPolicy) && firstKeylessOffset(recordSet) >= 0) {
+      throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'compacted topics need a key on every record');
+    }
     if (this.shouldRoll(recordSet.length, set.lastOffset, nowMs)) this.roll();
     const active = this.active;
     active.append(recordSet, this.cfg.indexIntervalBytes, nowMs);
@@ -247,20 +266,26 @@ export class PartitionLog {
    * Empty at the log end; OFFSET_OUT_OF_RANGE below logStartOffset or above logEndOffset.
    */
   async read(fetchOffset: number, maxBytes: number): Promise<ReadResult> {
-    this.checkReadable();
-    const segments = this.segments;
-    if (fetchOffset < segments[0]!.baseOffset || fetchOffset > this.endOffset) throw this.outOfRange(fetchOffset);
-    if (fetchOffset < this.endOffset) {
-      for (let i = this.segmentIndexFor(segments, fetchOffset); i < segments.length; i++) {
+    for (let attempt = 0; ; attempt++) {
+      this.checkReadable();
+      const segments = this.segments;
+      if (fetchOffset < segments[0]!.baseOffset || fetchOffset > this.endOffset) throw this.outOfRange(fetchOffset);
+      if (fetchOffset === this.endOffset) break;
+      let swapped = false;
+      for (let i = this.segmentIndexFor(segments, fetchOffset); i < segments.length && !swapped; i++) {
         const records = await this.readFromSegment(segments[i]!, fetchOffset, Math.max(0, maxBytes));
-        // null: the segment was deleted by retention (or the log closed) while this read waited.
         if (records === null) {
-          this.checkReadable(); // closed or deleted meanwhile
-          throw this.outOfRange(fetchOffset);
+          // The segment was closed while this read waited: the log closed, retention deleted it,
+          // or compaction replaced it. The current segments array has the answer, if any.
+          this.checkReadable();
+          if (this.segments === segments || attempt >= READ_RETRIES_MAX) throw this.outOfRange(fetchOffset);
+          swapped = true;
+        } else if (records.length > 0) {
+          return { records, highWatermark: this.endOffset, logStartOffset: this.logStartOffset };
         }
-        if (records.length > 0) return { records, highWatermark: this.endOffset, logStartOffset: this.logStartOffset };
-        // Nothing at or after fetchOffset here (a gap left by recovery): the next segment has it.
+        // Nothing at or after fetchOffset here (a gap left by recovery or compaction): the next segment has it.
       }
+      if (!swapped) break;
     }
     return { records: EMPTY, highWatermark: this.endOffset, logStartOffset: this.logStartOffset };
   }
@@ -317,27 +342,39 @@ export class PartitionLog {
    * is older. The time index narrows the scan; one batch is then decoded.
    */
   async offsetForTimestamp(timestampMs: number): Promise<TimestampLookup | null> {
-    this.checkReadable();
-    for (const seg of this.segments) {
-      if (seg.largestTimestampMs < timestampMs) continue;
-      const found = await this.scanSegmentForTimestamp(seg, timestampMs);
-      if (found) return found;
+    for (let attempt = 0; ; attempt++) {
+      this.checkReadable();
+      const segments = this.segments;
+      let swapped = false;
+      for (const seg of segments) {
+        if (seg.largestTimestampMs < timestampMs) continue;
+        const found = await this.scanSegmentForTimestamp(seg, timestampMs);
+        // undefined: the segment was closed while the scan waited (see read()); start over on the new array.
+        if (found === undefined) {
+          this.checkReadable();
+          swapped = this.segments !== segments && attempt < READ_RETRIES_MAX;
+          if (swapped) break;
+          continue;
+        }
+        if (found) return found;
+      }
+      if (!swapped) return null;
     }
-    return null;
   }
 
-  private async scanSegmentForTimestamp(seg: LogSegment, timestampMs: number): Promise<TimestampLookup | null> {
+  /** The first record at or after timestampMs in seg; null when none, undefined when seg was closed meanwhile. */
+  private async scanSegmentForTimestamp(seg: LogSegment, timestampMs: number): Promise<TimestampLookup | null | undefined> {
     const endPosition = seg.sizeBytes;
     let position = seg.offsetIndex.lookup(seg.timeIndex.lookup(timestampMs)).position;
     while (position < endPosition) {
       const buf = await seg.read(position, Math.min(TIMESTAMP_SCAN_CHUNK_BYTES, endPosition - position));
-      if (!buf) return null;
+      if (!buf) return undefined;
       let p = 0;
       while (p + BATCH_HEADER_BYTES <= buf.length) {
         const size = this.storedBatchSize(seg, buf, p, position);
         if (maxTimestampAt(buf, p) >= timestampMs) {
           const batch = p + size <= buf.length ? buf.subarray(p, p + size) : await seg.read(position + p, size);
-          if (!batch) return null;
+          if (!batch) return undefined;
           for (const r of decodeRecords(batch, 0)) if (r.timestamp >= timestampMs) return { offset: r.offset, timestamp: r.timestamp };
         }
         p += size;
@@ -451,7 +488,7 @@ export class PartitionLog {
    * of segments deleted.
    */
   applyRetention(nowMs: number): number {
-    if (this.state !== 'open') return 0;
+    if (this.state !== 'open' || !deletes(this.cfg.cleanupPolicy)) return 0;
     const segments = this.segments;
     const active = this.active;
     // An empty active segment is the log's end: it always stays.
@@ -477,11 +514,68 @@ export class PartitionLog {
     return count;
   }
 
+  /**
+   * One compaction run (see log-cleaner.ts) when cleanup.policy includes compact; a no-op
+   * otherwise, and a quick one when nothing was appended since the last complete run and no
+   * tombstone or lag deadline passed. Joins the run in progress if there is one.
+   */
+  compact(nowMs: number = Date.now(), limits: CleanerLimits = {}): Promise<CompactionResult> {
+    if (this.compaction) return this.compaction;
+    if (this.state !== 'open' || this.failure || !compacts(this.cfg.cleanupPolicy)) return Promise.resolve(emptyCompactionResult());
+    if (this.compactedAtEnd === this.endOffset && nowMs < this.compactAgainAtMs) return Promise.resolve(emptyCompactionResult());
+    const endAtStart = this.endOffset;
+    const run = cleanLog(this.cleanable(), nowMs, limits).then((result) => {
+      this.compactedAtEnd = result.complete ? endAtStart : -1;
+      this.compactAgainAtMs = result.nextDueMs;
+      return result;
+    });
+    this.compaction = run;
+    const done = () => {
+      if (this.compaction === run) this.compaction = null;
+    };
+    run.then(done, done);
+    return run;
+  }
+
+  /** The view of this log that the cleaner works through. */
+  private cleanable(): CleanableLog {
+    return {
+      dir: this.dir,
+      config: this.cfg,
+      logger: this.logger,
+      currentSegments: () => this.segments,
+      isSealed: (seg) => !this.dirty.has(seg) && seg !== this.active,
+      stopping: () => this.state !== 'open' || this.failure !== null,
+      replaceSegment: (old, replacement) => this.replaceSegment(old, replacement),
+    };
+  }
+
+  /** See CleanableLog.replaceSegment. The swap itself is synchronous, after any flush cycle ended. */
+  private async replaceSegment(old: LogSegment, replacement: LogSegment): Promise<'replaced' | 'deleted' | null> {
+    // A cycle in progress may be about to persist old's indexes; let it finish first.
+    while (this.flushLoop) await this.flushLoop;
+    const at = this.segments.indexOf(old);
+    if (this.state !== 'open' || this.failure || at < 0 || old === this.active || this.dirty.has(old)) return null;
+    if (replacement.sizeBytes === 0 && at > 0) {
+      // Nothing left, and not the segment that holds logStartOffset: drop it rather than keep an empty file.
+      this.segments = this.segments.filter((s) => s !== old);
+      old.deleteFiles();
+      return 'deleted';
+    }
+    replacement.commitReplacement();
+    this.segments = this.segments.map((s) => (s === old ? replacement : s));
+    // Reads in flight on old finish on its fd, which still holds the old file.
+    old.close();
+    return 'replaced';
+  }
+
   /** Flushes, persists the active segment's indexes and closes every file. */
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
     try {
+      // A compaction sees 'closing' at its next step and discards its work.
+      await this.compaction?.catch(() => undefined);
       await this.flush();
       await this.flushLoop;
       this.active.persistIndexesSync();
@@ -495,6 +589,7 @@ export class PartitionLog {
   /** Closes without flushing and removes the directory. */
   async delete(): Promise<void> {
     this.state = 'deleted';
+    await this.compaction?.catch(() => undefined);
     await this.flushLoop;
     for (const seg of this.segments) seg.close();
     fs.rmSync(this.dir, { recursive: true, force: true });

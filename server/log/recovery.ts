@@ -98,7 +98,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
       const size = readInt32(head.buf, head.off + Off.batchLength) + BATCH_LOG_OVERHEAD;
       const whole = size >= BATCH_HEADER_BYTES ? reader.view(pos, size) : null;
       if (!whole) return { ok: false, framedSizeBytes: -1, problem: `batch length ${size} does not fit the file` };
-      const code = validateBatch(whole.buf, whole.off, whole.off + size, info);
+      const code = validateBatch(whole.buf, whole.off, whole.off + size, info, true);
       if (code !== ErrorCode.NONE) return { ok: false, framedSizeBytes: size, problem: info.problem };
       const base = baseOffsetAt(whole.buf, whole.off);
       if (base < minBaseOffset) return { ok: false, framedSizeBytes: size, problem: `base offset ${base} is below the expected ${minBaseOffset}` };

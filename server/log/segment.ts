@@ -17,13 +17,19 @@
  *   retention delete during a fetch cannot make that fetch read another file through a
  *   reused descriptor.
  * - Not safe for concurrent appends; PartitionLog is the only writer.
+ * - Compaction writes a replacement beside the live file (`<name>.log.cleaned`, see
+ *   createReplacement). Its indexes stay in memory until commitReplacement has renamed it over
+ *   the live .log; the live index files are removed before that rename, so a crash at any
+ *   point leaves the old or the new .log, either without indexes (rebuilt by a scan at open)
+ *   or with indexes that describe it. Leftover `.cleaned` files are garbage PartitionLog.open
+ *   deletes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, lastOffsetAt, maxTimestampAt } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
-import { fdatasync, unlinkIfExistsSync } from './durable-file.ts';
+import { fdatasync, fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { readFullySync, recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
@@ -31,6 +37,8 @@ import { TimeIndex } from './time-index.ts';
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
 export const TIME_INDEX_SUFFIX = '.timeindex';
+/** A compacted copy of a segment's .log being written; see createReplacement. */
+export const CLEANED_SUFFIX = '.cleaned';
 /** Positions are uint32 in the offset index. */
 export const SEGMENT_BYTES_MAX = 0xffff_ffff;
 
@@ -48,7 +56,8 @@ export interface SegmentOpenOptions {
 
 export class LogSegment {
   readonly baseOffset: number;
-  readonly logPath: string;
+  private readonly dir: string;
+  private path: string;
   private offsetIdx: OffsetIndex;
   private timeIdx: TimeIndex;
   private fd: number;
@@ -65,8 +74,9 @@ export class LogSegment {
 
   private constructor(dir: string, baseOffset: number, fd: number) {
     this.baseOffset = baseOffset;
+    this.dir = dir;
     this.next = baseOffset;
-    this.logPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
+    this.path = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
     this.offsetIdx = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
     this.timeIdx = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
     this.fd = fd;
@@ -108,6 +118,47 @@ export class LogSegment {
     // Age for segment.ms: a restart cannot know when the first batch went in; its timestamp is the best guess.
     seg.created = seg.size > 0 ? Math.min(opts.nowMs, seg.created) : -1;
     return seg;
+  }
+
+  /**
+   * An empty segment written at `<name>.log.cleaned` (a leftover one is truncated), to receive
+   * the compacted batches of the live segment with the same base offset. Append to it, flush
+   * it, then commitReplacement() or abandonReplacement().
+   */
+  static createReplacement(dir: string, baseOffset: number): LogSegment {
+    const cleanedPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX + CLEANED_SUFFIX));
+    const seg = new LogSegment(dir, baseOffset, fs.openSync(cleanedPath, 'w+'));
+    seg.path = cleanedPath;
+    return seg;
+  }
+
+  get logPath(): string {
+    return this.path;
+  }
+
+  /**
+   * Makes this replacement the segment on disk: removes the live index files (they describe
+   * the old .log), renames `.cleaned` over the live .log, fsyncs the directory, then persists
+   * this segment's indexes. The caller flushed the replacement first and closes the old
+   * segment object afterwards; reads in flight on the old fd keep the old file's bytes.
+   */
+  commitReplacement(): void {
+    if (!this.path.endsWith(CLEANED_SUFFIX)) throw new Error(`${this.path} is not a replacement segment`);
+    const live = path.join(this.dir, segmentFileName(this.baseOffset, LOG_SUFFIX));
+    // Indexes first: a crash after the rename must find no index that describes the old file.
+    this.deleteIndexFilesSync();
+    fsyncDirSync(this.dir);
+    fs.renameSync(this.path, live);
+    fsyncDirSync(this.dir);
+    this.path = live;
+    this.persistIndexesSync();
+  }
+
+  /** Drops an uncommitted replacement: closes it and removes its `.cleaned` file, never the live files. */
+  abandonReplacement(): void {
+    if (!this.path.endsWith(CLEANED_SUFFIX)) throw new Error(`${this.path} is not a replacement segment`);
+    this.close();
+    unlinkIfExistsSync(this.path);
   }
 
   get offsetIndex(): OffsetIndex {

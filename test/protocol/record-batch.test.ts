@@ -283,3 +283,54 @@ describe('validateBatch rejects', () => {
     assert.deepEqual(out[1]!.headers, [{ key: 'h', value: null }]);
   });
 });
+
+describe('validateBatch on stored batches (compacted logs, SPEC.md §9)', () => {
+  const k = utf8.encode('k');
+  const v = utf8.encode('v');
+  /** A batch as compaction leaves it: the records of the given deltas survive, lastOffsetDelta kept. */
+  function compacted(deltas: number[], lastOffsetDelta: number): Uint8Array {
+    const b = rawBatch(bytesOf(...deltas.map((d) => record(...simpleRecordBody(d, k, v)))), deltas.length);
+    writeInt32(b, Off.lastOffsetDelta, lastOffsetDelta);
+    return reseal(b);
+  }
+  const check = (b: Uint8Array, stored: boolean) => {
+    const info = newBatchInfo();
+    return { code: validateBatch(b, 0, b.length, info, stored), info };
+  };
+
+  test('gaps in increasing offset deltas within lastOffsetDelta are accepted when stored, refused when produced', () => {
+    for (const [deltas, last] of [[[0, 2, 5], 5], [[3], 9], [[1, 4], 7], [[0, 1, 2], 2]] as [number[], number][]) {
+      const b = compacted(deltas, last);
+      const stored = check(b, true);
+      assert.equal(stored.code, ErrorCode.NONE, `${deltas} / ${last}: ${stored.info.problem}`);
+      assert.equal(stored.info.lastOffsetDelta, last);
+      assert.equal(stored.info.recordCount, deltas.length);
+      const contiguous = deltas.every((d, i) => d === i) && last === deltas.length - 1;
+      assert.equal(check(b, false).code, contiguous ? ErrorCode.NONE : ErrorCode.CORRUPT_MESSAGE);
+      // Offsets are baseOffset + offsetDelta, gaps included; the batch still ends at lastOffsetDelta.
+      writeInt64(b, Off.baseOffset, 100);
+      assert.deepEqual(decodeRecords(b, 0).map((r) => r.offset), deltas.map((d) => 100 + d));
+      assert.equal(lastOffsetAt(b, 0), 100 + last);
+    }
+  });
+
+  test('stored: deltas that repeat, decrease, go negative or pass lastOffsetDelta are refused', () => {
+    for (const [deltas, last, bad] of [[[0, 0], 3, 1], [[2, 1], 3, 1], [[-1, 2], 3, 0], [[0, 4], 3, 1]] as [number[], number, number][]) {
+      const r = check(compacted(deltas, last), true);
+      assert.equal(r.code, ErrorCode.CORRUPT_MESSAGE, `${deltas} / ${last}`);
+      assert.match(r.info.problem, new RegExp(`record ${bad} has offsetDelta ${deltas[bad]}`));
+    }
+  });
+
+  test('stored: lastOffsetDelta below recordCount - 1 is refused; the other checks still apply', () => {
+    const r = check(compacted([0, 1, 2], 1), true);
+    assert.equal(r.code, ErrorCode.CORRUPT_MESSAGE);
+    assert.match(r.info.problem, /lastOffsetDelta 1 < recordCount - 1 \(2\)/);
+    const b = compacted([0, 2], 4);
+    b[b.length - 1] ^= 1;
+    assert.match(check(b, true).info.problem, /CRC-32C mismatch/);
+    const m = compacted([0, 2], 4);
+    writeInt64(m, Off.maxTimestamp, T0 + 1);
+    assert.match(check(reseal(m), true).info.problem, /maxTimestamp/);
+  });
+});

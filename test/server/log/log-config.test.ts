@@ -41,6 +41,6 @@ test('rejects unknown keys and bad values with INVALID_CONFIG', () => {
   invalidConfig(() => parseLogConfig({ 'segment.bytes': '' }), /not an integer/);
   invalidConfig(() => parseLogConfig({ 'retention.ms': '-2' }), /retention\.ms/);
   invalidConfig(() => parseLogConfig({ 'flush.before.ack': 'yes' }), /true or false/);
-  invalidConfig(() => parseLogConfig({ 'cleanup.policy': 'compact' }), /delete/);
+  invalidConfig(() => parseLogConfig({ 'cleanup.policy': 'compaction' }), /delete/);
   invalidConfig(() => parseLogConfig({ 'max.message.bytes': '99999999999' }), /between/);
 });
