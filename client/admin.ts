@@ -1,12 +1,35 @@
 /**
- * Admin client: topic lifecycle and cluster inspection. Every call is one request (plus a
- * metadata lookup where routing needs it); a per-topic error in the answer is thrown as a
- * SluiceError carrying the broker's error code, naming the topic.
+ * Admin client: topic lifecycle, cluster inspection and consumer-group administration.
+ * Every call is one request (plus a metadata lookup where routing needs it); a per-topic or
+ * per-group error in the answer is thrown as a SluiceError carrying the broker's error code,
+ * naming the topic or group.
+ *
+ * Group requests go to the group's coordinator, found with FindCoordinator and cached per
+ * group. A NOT_COORDINATOR answer (or a dead connection) drops the cache entry and the
+ * request is sent once more to the coordinator asked anew; COORDINATOR_NOT_AVAILABLE (the
+ * coordinator is still loading) is retried after a pause, at most COORDINATOR_RETRIES_MAX times.
+ * Offsets committed by this client are committed "as no member" (memberId '', epoch -1),
+ * which the coordinator accepts only while the group has no members (NON_EMPTY_GROUP).
  */
 import { ApiKey } from '../protocol/api-keys.ts';
 import {
   EARLIEST_TIMESTAMP,
   LATEST_TIMESTAMP,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
+  type DeleteGroupsRequest,
+  type DeleteGroupsResponse,
+  type DescribedGroup,
+  type DescribeGroupsRequest,
+  type DescribeGroupsResponse,
+  type FindCoordinatorRequest,
+  type FindCoordinatorResponse,
+  type ListedGroup,
+  type ListGroupsResponse,
+  type OffsetCommitRequest,
+  type OffsetCommitResponse,
+  type OffsetFetchRequest,
+  type OffsetFetchResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
   type DeleteTopicsRequest,
@@ -20,7 +43,7 @@ import {
 } from '../protocol/apis/index.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { Cluster } from './cluster.ts';
-import type { Connection } from './connection.ts';
+import { ConnectionError, type Connection } from './connection.ts';
 
 export interface AdminOptions {
   bootstrap: string | string[];
@@ -40,8 +63,59 @@ export interface NewTopic {
 /** 'earliest' (log start), 'latest' (log end: the next offset), or a timestamp in ms. */
 export type OffsetSpec = 'earliest' | 'latest' | number;
 
+/** One committed offset: the next offset the group reads in the partition; -1 when none is committed. */
+export interface GroupOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata: string | null;
+  commitTimestampMs: number;
+}
+
+export interface OffsetToCommit {
+  topic: string;
+  partition: number;
+  /** The next offset the group should read. */
+  offset: number;
+  metadata?: string | null;
+}
+
+/** Where resetOffsets moves a group: log start, log end, an offset (clamped to the log), or the first record at or after a time. */
+export type ResetTarget = { earliest: true } | { latest: true } | { offset: number } | { datetime: Date };
+
+export interface TopicPartitionOffsetResult {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** One partition's progress in a group. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  /** -1 when the group has committed nothing for the partition. */
+  committedOffset: number;
+  /** -1 when the topic no longer exists. */
+  logEndOffset: number;
+  /** logEndOffset - committedOffset; null when either is unknown. */
+  lag: number | null;
+  /** The member that owns the partition now, null when none does. */
+  owner: string | null;
+}
+
+/** FindCoordinator / group request attempts while the coordinator answers COORDINATOR_NOT_AVAILABLE. */
+const COORDINATOR_RETRIES_MAX = 10;
+const COORDINATOR_RETRY_BACKOFF_MS = 200;
+/** memberId and memberEpoch of a commit made on behalf of no member (accepted only in an empty group). */
+const NO_MEMBER_ID = '';
+const NO_MEMBER_EPOCH = -1;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class Admin {
   readonly cluster: Cluster;
+  /** Coordinator address per group id, from FindCoordinator; dropped on NOT_COORDINATOR. */
+  private readonly coordinators = new Map<string, { host: string; port: number }>();
 
   constructor(options: AdminOptions) {
     this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: options.clientId ?? 'sluice-admin', requestTimeoutMs: options.requestTimeoutMs ?? 30_000 });
@@ -107,8 +181,273 @@ export class Admin {
     return r.offset;
   }
 
+  /** Raises the topic's partition count to `count` (never lowers it: INVALID_PARTITIONS). */
+  async createPartitions(topic: string, count: number, opts: { validateOnly?: boolean } = {}): Promise<void> {
+    if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`partition count must be a positive integer, not ${count}`);
+    const req: CreatePartitionsRequest = { topics: [{ topic, count }], validateOnly: opts.validateOnly ?? false };
+    const res = await (await this.controller()).send<CreatePartitionsResponse>(ApiKey.CREATE_PARTITIONS, req);
+    for (const r of res.control.topics) {
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `topic ${r.topic}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+    }
+    // The cached partition list is now short; later calls on this client must see the new one.
+    await this.cluster.refreshMetadata([topic]).catch(() => {});
+  }
+
+  // ---- consumer groups ----
+
+  /** The broker coordinating the group (host, port, node id), asked anew. */
+  async findCoordinator(groupId: string): Promise<{ nodeId: number; host: string; port: number }> {
+    const req: FindCoordinatorRequest = { key: groupId, keyType: 'group' };
+    for (let attempt = 1; ; attempt++) {
+      const res = await (await this.cluster.anyConnection()).send<FindCoordinatorResponse>(ApiKey.FIND_COORDINATOR, req);
+      const r = res.control;
+      if (r.errorCode === ErrorCode.NONE) {
+        this.coordinators.set(groupId, { host: r.host, port: r.port });
+        return { nodeId: r.nodeId, host: r.host, port: r.port };
+      }
+      if (r.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE && attempt < COORDINATOR_RETRIES_MAX) {
+        await sleep(COORDINATOR_RETRY_BACKOFF_MS);
+        continue;
+      }
+      throw new SluiceError(r.errorCode as ErrorCode, `group ${groupId}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+    }
+  }
+
+  /** Every group of every broker, sorted by id. */
+  async listGroups(): Promise<ListedGroup[]> {
+    const md = await this.cluster.refreshMetadata([]);
+    const conns = md.brokers.length > 0 ? await Promise.all(md.brokers.map((b) => this.cluster.connectionTo(b.host, b.port))) : [await this.cluster.anyConnection()];
+    const answers = await Promise.all(conns.map((c) => c.send<ListGroupsResponse>(ApiKey.LIST_GROUPS, {})));
+    const byId = new Map<string, ListedGroup>();
+    for (const a of answers) for (const g of a.control.groups) byId.set(g.groupId, g);
+    return [...byId.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /** State, epochs, assignor and members of each group, in the order asked; throws GROUP_ID_NOT_FOUND and other per-group errors. */
+  async describeGroups(groupIds: readonly string[]): Promise<DescribedGroup[]> {
+    return Promise.all(
+      groupIds.map(async (groupId) => {
+        const req: DescribeGroupsRequest = { groupIds: [groupId] };
+        const res = await this.groupRequest<DescribeGroupsResponse>(groupId, ApiKey.DESCRIBE_GROUPS, req, (r) => r.groups[0]?.errorCode ?? ErrorCode.NONE);
+        const g = res.groups.find((x) => x.groupId === groupId);
+        if (!g) throw new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for group ${groupId} in the describe-groups response`);
+        if (g.errorCode !== ErrorCode.NONE) throw new SluiceError(g.errorCode as ErrorCode, `group ${groupId}`);
+        return g;
+      }),
+    );
+  }
+
+  /** Deletes empty groups and their committed offsets; throws the first per-group error (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND). */
+  async deleteGroups(groupIds: readonly string[]): Promise<void> {
+    const results = await Promise.allSettled(
+      groupIds.map(async (groupId) => {
+        const req: DeleteGroupsRequest = { groupIds: [groupId] };
+        const res = await this.groupRequest<DeleteGroupsResponse>(groupId, ApiKey.DELETE_GROUPS, req, (r) => r.groups[0]?.errorCode ?? ErrorCode.NONE);
+        const g = res.groups.find((x) => x.groupId === groupId);
+        if (!g) throw new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for group ${groupId} in the delete-groups response`);
+        if (g.errorCode !== ErrorCode.NONE) throw new SluiceError(g.errorCode as ErrorCode, `group ${groupId}`);
+      }),
+    );
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /**
+   * The group's committed offsets, sorted by topic and partition. Without `topics`, every
+   * partition the group has an offset for; with them, every partition of those topics
+   * (offset -1 where nothing is committed).
+   */
+  async fetchOffsets(groupId: string, topics?: readonly string[]): Promise<GroupOffset[]> {
+    let wanted: OffsetFetchRequest['topics'] = null;
+    if (topics !== undefined) {
+      wanted = [];
+      for (const topic of topics) {
+        const md = await this.cluster.topic(topic, true);
+        wanted.push({ topic, partitions: md.partitions.map((p) => p.partition).sort((a, b) => a - b) });
+      }
+    }
+    const req: OffsetFetchRequest = { groupId, memberId: null, memberEpoch: NO_MEMBER_EPOCH, topics: wanted };
+    const res = await this.groupRequest<OffsetFetchResponse>(groupId, ApiKey.OFFSET_FETCH, req, (r) => r.errorCode);
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    const out: GroupOffset[] = [];
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `group ${groupId}, ${t.topic}/${p.partition}`);
+        out.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata, commitTimestampMs: p.commitTimestampMs });
+      }
+    }
+    return out.sort(byTopicPartition);
+  }
+
+  /**
+   * Commits offsets on behalf of no member (memberId '', epoch -1). The coordinator accepts
+   * that only while the group has no members: NON_EMPTY_GROUP otherwise.
+   */
+  async commitOffsets(groupId: string, offsets: readonly OffsetToCommit[]): Promise<void> {
+    const topics = new Map<string, OffsetCommitRequest['topics'][number]>();
+    for (const o of offsets) {
+      if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new RangeError(`offset for ${o.topic}/${o.partition} must be a non-negative integer, not ${o.offset}`);
+      let t = topics.get(o.topic);
+      if (!t) topics.set(o.topic, (t = { topic: o.topic, partitions: [] }));
+      t.partitions.push({ partition: o.partition, offset: o.offset, metadata: o.metadata ?? null });
+    }
+    const req: OffsetCommitRequest = { groupId, memberId: NO_MEMBER_ID, memberEpoch: NO_MEMBER_EPOCH, topics: [...topics.values()] };
+    const res = await this.groupRequest<OffsetCommitResponse>(groupId, ApiKey.OFFSET_COMMIT, req, (r) => r.errorCode);
+    if (res.errorCode === ErrorCode.NON_EMPTY_GROUP) {
+      throw new SluiceError(ErrorCode.NON_EMPTY_GROUP, `group ${groupId} has active members; its offsets can only be changed while it has none (stop its consumers first)`);
+    }
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `group ${groupId}, ${t.topic}/${p.partition}`);
+      }
+    }
+  }
+
+  /**
+   * Moves the group's committed offsets for every partition of `topic` and returns them.
+   * { offset } is clamped to each partition's [log start, log end], as Kafka's tool does;
+   * { datetime } is the first offset whose record timestamp is at or after it (the log end
+   * when there is none). The group must have no members (NON_EMPTY_GROUP).
+   */
+  async resetOffsets(groupId: string, topic: string, to: ResetTarget): Promise<TopicPartitionOffsetResult[]> {
+    const md = await this.cluster.topic(topic, true);
+    const tps = md.partitions.map((p) => ({ topic, partition: p.partition })).sort(byTopicPartition);
+    let offsets: number[];
+    if ('earliest' in to) {
+      offsets = await this.offsetsAt(tps, EARLIEST_TIMESTAMP);
+    } else if ('latest' in to) {
+      offsets = await this.offsetsAt(tps, LATEST_TIMESTAMP);
+    } else if ('offset' in to) {
+      if (!Number.isSafeInteger(to.offset) || to.offset < 0) throw new RangeError(`offset must be a non-negative integer, not ${to.offset}`);
+      const [starts, ends] = await Promise.all([this.offsetsAt(tps, EARLIEST_TIMESTAMP), this.offsetsAt(tps, LATEST_TIMESTAMP)]);
+      offsets = tps.map((_, i) => Math.min(Math.max(to.offset, starts[i]!), ends[i]!));
+    } else {
+      const ms = to.datetime.getTime();
+      if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`datetime ${String(to.datetime)} is not a valid time after 1970`);
+      offsets = await this.offsetsAt(tps, ms);
+    }
+    const result = tps.map((tp, i) => ({ ...tp, offset: offsets[i]! }));
+    await this.commitOffsets(groupId, result);
+    return result;
+  }
+
+  /**
+   * Per partition of every topic the group has committed offsets for or its members
+   * subscribe to: committed offset, log end offset, lag and owning member. `group` may be
+   * passed when the caller has just described it.
+   */
+  async groupLag(groupId: string, group?: DescribedGroup): Promise<PartitionLag[]> {
+    const g = group ?? (await this.describeGroups([groupId]))[0]!;
+    const committed = await this.fetchOffsets(groupId);
+    const owners = new Map<string, string>();
+    const topics = new Set<string>(committed.map((c) => c.topic));
+    for (const m of g.members) {
+      for (const t of m.subscribedTopicNames) topics.add(t);
+      for (const a of m.assignment) {
+        topics.add(a.topic);
+        for (const p of a.partitions) owners.set(`${a.topic}\u0000${p}`, m.memberId);
+      }
+    }
+    const committedBy = new Map(committed.map((c) => [`${c.topic}\u0000${c.partition}`, c.offset]));
+    const tps: Array<{ topic: string; partition: number }> = [];
+    const gone: Array<{ topic: string; partition: number }> = [];
+    if (topics.size > 0) {
+      const md = await this.cluster.refreshMetadata([...topics]);
+      const known = new Set<string>();
+      for (const t of md.topics) {
+        if (t.errorCode !== ErrorCode.NONE) continue;
+        known.add(t.topic);
+        for (const p of t.partitions) tps.push({ topic: t.topic, partition: p.partition });
+      }
+      for (const c of committed) if (!known.has(c.topic)) gone.push({ topic: c.topic, partition: c.partition });
+    }
+    const ends = await this.offsetsAt(tps, LATEST_TIMESTAMP);
+    const rows: PartitionLag[] = [];
+    const row = (tp: { topic: string; partition: number }, logEndOffset: number): PartitionLag => {
+      const key = `${tp.topic}\u0000${tp.partition}`;
+      const committedOffset = committedBy.get(key) ?? -1;
+      const lag = committedOffset >= 0 && logEndOffset >= 0 ? Math.max(0, logEndOffset - committedOffset) : null;
+      return { topic: tp.topic, partition: tp.partition, committedOffset, logEndOffset, lag, owner: owners.get(key) ?? null };
+    };
+    tps.forEach((tp, i) => rows.push(row(tp, ends[i]!)));
+    for (const tp of gone) rows.push(row(tp, -1));
+    return rows.sort(byTopicPartition);
+  }
+
   async close(): Promise<void> {
     this.cluster.close();
+  }
+
+  /**
+   * Sends one group request to the group's coordinator. On NOT_COORDINATOR (as the answer's
+   * error code, or as a request-level error) or a dead connection, asks FindCoordinator
+   * again and resends once; on COORDINATOR_NOT_AVAILABLE, resends after a pause, bounded.
+   * Other error codes are the caller's to interpret.
+   */
+  private async groupRequest<T>(groupId: string, apiKey: number, req: unknown, errorCodeOf: (res: T) => number): Promise<T> {
+    let refreshed = false;
+    for (let attempt = 1; ; attempt++) {
+      let code: number;
+      let res: T | null = null;
+      try {
+        const known = this.coordinators.get(groupId) ?? (await this.findCoordinator(groupId));
+        const conn = await this.cluster.connectionTo(known.host, known.port);
+        res = (await conn.send<T>(apiKey, req)).control;
+        code = errorCodeOf(res);
+      } catch (e) {
+        if (e instanceof ConnectionError) code = ErrorCode.NOT_COORDINATOR;
+        else if (e instanceof SluiceError && (e.code === ErrorCode.NOT_COORDINATOR || e.code === ErrorCode.COORDINATOR_NOT_AVAILABLE)) code = e.code;
+        else throw e;
+        if (refreshed && code === ErrorCode.NOT_COORDINATOR) throw e;
+        if (code === ErrorCode.COORDINATOR_NOT_AVAILABLE && attempt >= COORDINATOR_RETRIES_MAX) throw e;
+      }
+      if (code === ErrorCode.NOT_COORDINATOR && !refreshed) {
+        refreshed = true;
+        this.coordinators.delete(groupId);
+        continue;
+      }
+      if (code === ErrorCode.COORDINATOR_NOT_AVAILABLE && attempt < COORDINATOR_RETRIES_MAX) {
+        await sleep(COORDINATOR_RETRY_BACKOFF_MS);
+        continue;
+      }
+      if (res === null) throw new SluiceError(code as ErrorCode, `group ${groupId}`);
+      return res;
+    }
+  }
+
+  /** ListOffsets for many partitions at one timestamp, one request per leader; results in input order. */
+  private async offsetsAt(tps: ReadonlyArray<{ topic: string; partition: number }>, timestamp: number): Promise<number[]> {
+    for (const topic of new Set(tps.map((tp) => tp.topic))) await this.cluster.topic(topic);
+    const byLeader = new Map<number, number[]>();
+    tps.forEach((tp, i) => {
+      const leader = this.cluster.leaderOf(tp.topic, tp.partition);
+      if (leader < 0) throw new SluiceError(ErrorCode.NOT_LEADER, `${tp.topic}/${tp.partition} has no leader`);
+      const list = byLeader.get(leader);
+      if (list) list.push(i);
+      else byLeader.set(leader, [i]);
+    });
+    const out = new Array<number>(tps.length);
+    await Promise.all(
+      [...byLeader].map(async ([leader, indexes]) => {
+        const topics = new Map<string, ListOffsetsRequest['topics'][number]>();
+        for (const i of indexes) {
+          const tp = tps[i]!;
+          let t = topics.get(tp.topic);
+          if (!t) topics.set(tp.topic, (t = { topic: tp.topic, partitions: [] }));
+          t.partitions.push({ partition: tp.partition, timestamp });
+        }
+        const req: ListOffsetsRequest = { topics: [...topics.values()] };
+        const res = await (await this.cluster.connectionToNode(leader)).send<ListOffsetsResponse>(ApiKey.LIST_OFFSETS, req);
+        for (const i of indexes) {
+          const tp = tps[i]!;
+          const r = res.control.topics.find((t) => t.topic === tp.topic)?.partitions.find((p) => p.partition === tp.partition);
+          if (!r) throw new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${tp.topic}/${tp.partition} in the list-offsets response`);
+          if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `${tp.topic}/${tp.partition}`);
+          out[i] = r.offset;
+        }
+      }),
+    );
+    return out;
   }
 
   /** The controller (topic changes go there); any broker when metadata does not name one. */
@@ -117,4 +456,8 @@ export class Admin {
     if (md.controllerId >= 0 && md.brokers.some((b) => b.nodeId === md.controllerId)) return this.cluster.connectionToNode(md.controllerId);
     return this.cluster.anyConnection();
   }
+}
+
+function byTopicPartition(a: { topic: string; partition: number }, b: { topic: string; partition: number }): number {
+  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
 }

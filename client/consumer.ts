@@ -15,9 +15,9 @@
  * BUFFERED_FETCHES_PER_LEADER_MAX responses buffered per leader; a Fetch response is at most
  * maxBytes (plus one batch per partition, which the broker always returns whole).
  *
- * Groups (a later issue) plug in above this: a coordinator decides the assignment and calls
- * the same internal assignment code, and commits `position`s; nothing here assumes manual
- * assignment beyond assign() being the only caller of setAssignment().
+ * Groups plug in above this (GroupConsumer, group-consumer.ts): the coordinator decides the
+ * assignment, which arrives here through addPartitions()/unassign(), and the group commits
+ * `position`s. pause()/resume() let it hold back one partition (retry topics not yet due).
  *
  * Not safe for concurrent poll() calls: one poll at a time (the async iterator obeys this).
  */
@@ -129,13 +129,15 @@ class PartitionState {
   needsSeek = false;
   /** An error to throw from the next poll(). */
   error: Error | null = null;
+  /** Set by pause(): no fetching and nothing returned until resume(). */
+  paused = false;
 
   constructor(readonly topic: string, readonly partition: number) {
     this.key = partitionKey(topic, partition);
   }
 
   get fetchable(): boolean {
-    return this.resetting === null && !this.needsSeek && this.leader >= 0;
+    return this.resetting === null && !this.needsSeek && !this.paused && this.leader >= 0;
   }
 
   /** Moves both cursors and invalidates everything buffered or in flight. */
@@ -222,6 +224,54 @@ export class Consumer {
    * UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster does not have.
    */
   async assign(partitions: TopicPartitionOffset[]): Promise<void> {
+    await this.applyAssignment(partitions, true);
+  }
+
+  /**
+   * Adds partitions to the assignment, leaving the others untouched (for GroupConsumer, whose
+   * coordinator hands out partitions incrementally). Offsets as for assign().
+   */
+  async addPartitions(partitions: TopicPartitionOffset[]): Promise<void> {
+    await this.applyAssignment(partitions, false);
+  }
+
+  /**
+   * Removes partitions from the assignment at once (synchronously): nothing more of them is
+   * fetched or returned by poll(). Partitions not assigned are ignored.
+   */
+  unassign(partitions: ReadonlyArray<{ topic: string; partition: number }>): void {
+    const next = new Map(this.assigned);
+    for (const tp of partitions) next.delete(partitionKey(tp.topic, tp.partition));
+    this.setAssignment(next);
+  }
+
+  /**
+   * Stops fetching an assigned partition and drops what is buffered for it; poll() returns
+   * nothing of it until resume(). Its position stays where it is. Unassigned: ignored.
+   */
+  pause(topic: string, partition: number): void {
+    const state = this.assigned.get(partitionKey(topic, partition));
+    if (!state || state.paused) return;
+    state.paused = true;
+    state.epoch++;
+    state.fetchOffset = state.position;
+    this.dropCompleted(state);
+  }
+
+  /** Undoes pause(); fetching continues from the position. Unassigned or not paused: ignored. */
+  resume(topic: string, partition: number): void {
+    const state = this.assigned.get(partitionKey(topic, partition));
+    if (!state || !state.paused) return;
+    state.paused = false;
+    this.pump();
+  }
+
+  /** Whether the partition is assigned and paused. */
+  isPaused(topic: string, partition: number): boolean {
+    return this.assigned.get(partitionKey(topic, partition))?.paused ?? false;
+  }
+
+  private async applyAssignment(partitions: TopicPartitionOffset[], replace: boolean): Promise<void> {
     this.assertOpen();
     const next = new Map<string, PartitionState>();
     const toResolve: Array<{ state: PartitionState; spec: 'earliest' | 'latest' }> = [];
@@ -248,6 +298,10 @@ export class Consumer {
         state.resetting = spec;
         toResolve.push({ state, spec });
       }
+    }
+    if (!replace) {
+      // Merged into the assignment as it is now: it may have changed during the lookups above.
+      for (const [key, state] of this.assigned) if (!next.has(key)) next.set(key, state);
     }
     this.setAssignment(next);
     await Promise.all(toResolve.map(({ state, spec }) => this.resetOffset(state, spec, true)));
@@ -371,7 +425,7 @@ export class Consumer {
     return this.autoOffsetReset;
   }
 
-  /** The single place the assignment changes (groups will call this too). */
+  /** The single place the assignment changes (assign, addPartitions, unassign). */
   private setAssignment(next: Map<string, PartitionState>): void {
     for (const [key, state] of this.assigned) {
       if (!next.has(key)) {
@@ -449,7 +503,7 @@ export class Consumer {
   /** Checks one batch; null when it may be decoded. */
   private checkBatch(data: Buffer, pos: number): { code: ErrorCode; detail: string } | null {
     if (this.checkCrcs) {
-      const code = validateBatch(data, pos, data.length, this.batchInfo);
+      const code = validateBatch(data, pos, data.length, this.batchInfo, true);
       return code === ErrorCode.NONE ? null : { code, detail: this.batchInfo.problem };
     }
     // Without CRC checks only the framing decodeRecords relies on is checked.

@@ -8,6 +8,14 @@ export const ApiKey = {
   PRODUCE: 5,
   FETCH: 6,
   LIST_OFFSETS: 7,
+  FIND_COORDINATOR: 8,
+  CONSUMER_GROUP_HEARTBEAT: 9,
+  OFFSET_COMMIT: 10,
+  OFFSET_FETCH: 11,
+  LIST_GROUPS: 12,
+  DESCRIBE_GROUPS: 13,
+  DELETE_GROUPS: 14,
+  CREATE_PARTITIONS: 15,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -26,4 +34,12 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.PRODUCE]: { min: 0, max: 0 },
   [ApiKey.FETCH]: { min: 0, max: 0 },
   [ApiKey.LIST_OFFSETS]: { min: 0, max: 0 },
+  [ApiKey.FIND_COORDINATOR]: { min: 0, max: 0 },
+  [ApiKey.CONSUMER_GROUP_HEARTBEAT]: { min: 0, max: 0 },
+  [ApiKey.OFFSET_COMMIT]: { min: 0, max: 0 },
+  [ApiKey.OFFSET_FETCH]: { min: 0, max: 0 },
+  [ApiKey.LIST_GROUPS]: { min: 0, max: 0 },
+  [ApiKey.DESCRIBE_GROUPS]: { min: 0, max: 0 },
+  [ApiKey.DELETE_GROUPS]: { min: 0, max: 0 },
+  [ApiKey.CREATE_PARTITIONS]: { min: 0, max: 0 },
 };

@@ -27,6 +27,19 @@ export const ErrorCode = {
   BROKER_SHUTTING_DOWN: 19,
   UNSUPPORTED_COMPRESSION: 20,
   INVALID_REPLICATION_FACTOR: 21,
+  COORDINATOR_NOT_AVAILABLE: 22,
+  NOT_COORDINATOR: 23,
+  INVALID_GROUP_ID: 24,
+  UNKNOWN_MEMBER_ID: 25,
+  FENCED_MEMBER_EPOCH: 26,
+  STALE_MEMBER_EPOCH: 27,
+  NON_EMPTY_GROUP: 28,
+  GROUP_ID_NOT_FOUND: 29,
+  GROUP_MAX_SIZE_REACHED: 30,
+  UNSUPPORTED_ASSIGNOR: 31,
+  INVALID_REGULAR_EXPRESSION: 32,
+  INVALID_COMMIT_OFFSET: 33,
+  INVALID_SESSION_TIMEOUT: 34,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -50,7 +63,7 @@ const table: ErrorInfo[] = [
   { code: 8, name: 'MALFORMED_REQUEST', retriable: false, message: 'The request header or control section could not be decoded, or a field has the wrong type.' },
   { code: 9, name: 'NOT_LEADER', retriable: true, message: 'This broker is not the leader of the partition; refresh metadata.' },
   { code: 10, name: 'TOPIC_ALREADY_EXISTS', retriable: false, message: 'A topic with this name already exists.' },
-  { code: 11, name: 'INVALID_TOPIC', retriable: false, message: 'The topic name is empty, longer than 249 characters, "." or "..", or has characters outside [a-zA-Z0-9._-].' },
+  { code: 11, name: 'INVALID_TOPIC', retriable: false, message: 'The topic name is empty, longer than 249 characters, "." or "..", has characters outside [a-zA-Z0-9._-], or the topic is internal (names starting with "__" belong to the broker).' },
   { code: 12, name: 'INVALID_PARTITIONS', retriable: false, message: 'The partition count is not an integer in the allowed range.' },
   { code: 13, name: 'INVALID_CONFIG', retriable: false, message: 'A topic config key is unknown or its value is invalid.' },
   { code: 14, name: 'RECORD_BATCH_TOO_LARGE', retriable: false, message: 'A record batch is larger than the topic max.message.bytes.' },
@@ -61,6 +74,19 @@ const table: ErrorInfo[] = [
   { code: 19, name: 'BROKER_SHUTTING_DOWN', retriable: true, message: 'The broker is shutting down and takes no new work.' },
   { code: 20, name: 'UNSUPPORTED_COMPRESSION', retriable: false, message: 'The batch uses a compression codec this broker does not accept.' },
   { code: 21, name: 'INVALID_REPLICATION_FACTOR', retriable: false, message: 'The replication factor is larger than the number of brokers or below 1.' },
+  { code: 22, name: 'COORDINATOR_NOT_AVAILABLE', retriable: true, message: 'The group coordinator is not ready (still loading committed offsets); retry shortly.' },
+  { code: 23, name: 'NOT_COORDINATOR', retriable: true, message: 'This broker is not the coordinator of the group; ask FindCoordinator again.' },
+  { code: 24, name: 'INVALID_GROUP_ID', retriable: false, message: 'The group id is empty or longer than 249 characters.' },
+  { code: 25, name: 'UNKNOWN_MEMBER_ID', retriable: false, message: 'The member is not in the group (it left or was removed after its session timed out); rejoin with memberEpoch 0.' },
+  { code: 26, name: 'FENCED_MEMBER_EPOCH', retriable: false, message: 'The member epoch is not the current one: the member was fenced; rejoin with memberEpoch 0.' },
+  { code: 27, name: 'STALE_MEMBER_EPOCH', retriable: false, message: 'An offset commit or fetch carried a member epoch that is neither the member\'s current nor its previous one; retry with the current epoch.' },
+  { code: 28, name: 'NON_EMPTY_GROUP', retriable: false, message: 'The group has active members; the operation needs an empty group.' },
+  { code: 29, name: 'GROUP_ID_NOT_FOUND', retriable: false, message: 'The group does not exist.' },
+  { code: 30, name: 'GROUP_MAX_SIZE_REACHED', retriable: false, message: 'The group already has the largest number of members the broker allows.' },
+  { code: 31, name: 'UNSUPPORTED_ASSIGNOR', retriable: false, message: 'The requested partition assignor is not one of uniform, range or round-robin.' },
+  { code: 32, name: 'INVALID_REGULAR_EXPRESSION', retriable: false, message: 'The subscription regular expression does not compile.' },
+  { code: 33, name: 'INVALID_COMMIT_OFFSET', retriable: false, message: 'A committed offset is negative or the metadata string is too long.' },
+  { code: 34, name: 'INVALID_SESSION_TIMEOUT', retriable: false, message: 'The session or rebalance timeout is outside the range the broker allows.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

@@ -10,6 +10,8 @@ import type { BrokerContext } from './api/context.ts';
 import { createRouter } from './api/router.ts';
 import type { BrokerConfig } from './config.ts';
 import { DelayedFetches } from './fetch/delayed-fetches.ts';
+import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from './group/group-coordinator.ts';
+import { OffsetStore } from './group/offset-store.ts';
 import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
@@ -24,6 +26,7 @@ export class Broker {
   private metadata!: MetadataStore;
   private logs!: LogManager;
   private ctx!: BrokerContext;
+  private coordinator!: GroupCoordinator;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig) {
@@ -39,7 +42,11 @@ export class Broker {
     const topics = new TopicManager(this.metadata, this.logs, this.config.partitionsMax, this.log.child('topics'));
     topics.load();
     this.logs.start();
-    this.ctx = { config: this.config, topics, delayedFetches: new DelayedFetches(), log: this.log, shuttingDown: false };
+    const offsets = new OffsetStore(topics, this.log.child('offsets'));
+    await offsets.load();
+    this.coordinator = new GroupCoordinator(topics, offsets, { ...DEFAULT_COORDINATOR_CONFIG, ...this.config.coordinator }, this.log.child('groups'));
+    this.coordinator.start();
+    this.ctx = { config: this.config, topics, delayedFetches: new DelayedFetches(), groups: this.coordinator, log: this.log, shuttingDown: false };
     const route = createRouter(this.ctx, () => this.metadata.clusterId());
     const limits = {
       maxFrameBytes: this.config.maxFrameBytes,
@@ -78,6 +85,7 @@ export class Broker {
     for (const c of this.connections) c.shutdown(this.config.shutdownGraceMs);
     await Promise.race([closed, new Promise((r) => setTimeout(r, this.config.shutdownGraceMs))]);
     for (const c of this.connections) c.socket.destroy();
+    this.coordinator.stop();
     await this.logs.close();
     await this.metadata.close();
     this.log.info('stopped cleanly');

@@ -1,5 +1,6 @@
 /** Broker settings, with units in their names, and the command-line flags that set them. */
 import { DEFAULT_PORT } from '../protocol/frame.ts';
+import type { CoordinatorConfig } from './group/group-coordinator.ts';
 
 export { DEFAULT_PORT };
 
@@ -19,6 +20,8 @@ export interface BrokerConfig {
   retentionCheckIntervalMs: number;
   partitionsMax: number;
   shutdownGraceMs: number;
+  /** Group coordinator overrides (timeouts, limits); defaults in group-coordinator.ts. */
+  coordinator: Partial<CoordinatorConfig>;
 }
 
 
@@ -36,6 +39,7 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
     retentionCheckIntervalMs: 60_000,
     partitionsMax: 10_000,
     shutdownGraceMs: 5_000,
+    coordinator: {},
     ...overrides,
     host,
     port,

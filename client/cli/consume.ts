@@ -2,6 +2,9 @@
  * `sluice consume TOPIC`: prints messages, one per line. Output is written per poll() as one
  * chunk and honours stdout backpressure, so `| head` and slow pipes work; a closed pipe
  * (EPIPE) or SIGINT/SIGTERM ends the command cleanly with exit code 0.
+ * With --group the messages come from a GroupConsumer (the group assigns the partitions and
+ * the consumer commits what was printed, at least once); without, from a Consumer reading
+ * the partitions by hand.
  */
 import { Cluster } from '../cluster.ts';
 import { Consumer, type Message, type OffsetSpec } from '../consumer.ts';
@@ -15,9 +18,18 @@ Without --partition every partition is read. Starts at the end of each partition
 messages only) unless --from-beginning or --offset says otherwise. Runs until
 --max-messages, --idle-timeout-ms, Ctrl-C or a closed output pipe.
 
+With --group G the command joins consumer group G: the group shares TOPIC's partitions
+among its members, and each partition starts at G's committed offset. The offsets of
+printed messages are committed as it goes and on exit (at least once: after a crash
+some messages may print again). A partition G has no offset for starts at the end,
+or at the beginning with --from-beginning. --partition and --offset cannot be used
+with --group.
+
 Options:
   --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP})
-  --from-beginning       start at the earliest retained message
+  --group G              consume as a member of consumer group G
+  --from-beginning       start at the earliest retained message (with --group: where
+                         the group has no committed offset)
   --partition N          read only partition N
   --offset O             with --partition: start at offset O (a number, earliest or latest)
   --max-messages N       exit after N messages
@@ -29,6 +41,7 @@ Options:
 
 const flags: FlagSpecs = {
   bootstrap: { type: 'string' },
+  group: { type: 'string' },
   'from-beginning': { type: 'boolean' },
   partition: { type: 'int', min: 0 },
   offset: { type: 'string' },
@@ -54,12 +67,16 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   const idleTimeoutMs = int(p, 'idle-timeout-ms');
   const printKey = bool(p, 'print-key');
   const printOffset = bool(p, 'print-offset');
+  const group = str(p, 'group');
+  if (group !== undefined && (partition !== undefined || offsetRaw !== undefined)) {
+    throw new UsageError('--partition and --offset cannot be used with --group: the group assigns the partitions and starts at its committed offsets');
+  }
+  if (group === '') throw new UsageError('--group must not be empty');
   if (offsetRaw !== undefined && partition === undefined) throw new UsageError('--offset needs --partition');
   if (offsetRaw !== undefined && fromBeginning) throw new UsageError('--offset and --from-beginning exclude each other');
   const start: OffsetSpec = offsetRaw !== undefined ? parseOffset(offsetRaw) : fromBeginning ? 'earliest' : 'latest';
 
-  const partitions = partition !== undefined ? [partition] : await partitionsOf(bootstrap, topic!);
-  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest' });
+  const consumer = group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, io) : await manualSource(bootstrap, topic!, partition, start, fromBeginning);
   let stopped = false;
   const stop = (): void => {
     stopped = true;
@@ -75,7 +92,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   process.on('SIGTERM', stop);
   let count = 0;
   try {
-    await consumer.assign(partitions.map((partition) => ({ topic: topic!, partition, offset: start })));
+    await consumer.start();
     let lastMessageAt = Date.now();
     while (!stopped && count < maxMessages) {
       let wait = 500;
@@ -90,6 +107,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
       lastMessageAt = Date.now();
       const take = Math.min(batch.length, maxMessages - count);
       count += take;
+      consumer.printed(batch, take);
       const text = format(batch, take, printKey, printOffset);
       if (!out.write(text)) await drainOrStop(out, () => stopped);
     }
@@ -101,6 +119,76 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   }
   io.err(`Processed a total of ${count} messages\n`);
   return 0;
+}
+
+/** What the loop reads from: a hand-assigned Consumer or a GroupConsumer. */
+interface Source {
+  start(): Promise<void>;
+  poll(timeoutMs: number): Promise<Message[]>;
+  /** The first n messages of the batch poll() returned were written out. */
+  printed(batch: readonly Message[], n: number): void;
+  /** Idempotent; safe while a poll() is pending. */
+  close(): Promise<void>;
+}
+
+async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean): Promise<Source> {
+  const partitions = partition !== undefined ? [partition] : await partitionsOf(bootstrap, topic);
+  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest' });
+  return {
+    start: () => consumer.assign(partitions.map((p) => ({ topic, partition: p, offset: start }))),
+    poll: (timeoutMs) => consumer.poll(timeoutMs),
+    printed: () => {},
+    close: () => consumer.close(),
+  };
+}
+
+/**
+ * A group member, at least once: the next poll() marks the previous batch consumed (and
+ * auto-commit commits it). The last batch is committed on close as far as it was printed,
+ * for partitions this member still owns: --max-messages may stop in the middle of a batch,
+ * and its unprinted rest must stay for the group to read.
+ */
+async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, io: Io): Promise<Source> {
+  // Loaded only here: plain consume does not pay for the group machinery.
+  const { GroupConsumer } = await import('../group-consumer.ts');
+  const consumer = new GroupConsumer({
+    bootstrap,
+    groupId,
+    clientId: 'sluice-cli-consumer',
+    topics: [topic],
+    autoOffsetReset: fromBeginning ? 'earliest' : 'latest',
+    deliveryMode: 'at-least-once',
+    // A partition handed to another member must not get our stale offset at close.
+    onAssignmentChange: (e) => {
+      for (const tp of e.revoked) if (tp.topic === topic) printedNext.delete(tp.partition);
+    },
+  });
+  const printedNext = new Map<number, number>();
+  let closing: Promise<void> | null = null;
+  const commitPrinted = async (): Promise<void> => {
+    const offsets = consumer
+      .assignment()
+      .filter((tp) => tp.topic === topic && printedNext.has(tp.partition))
+      .map((tp) => ({ topic, partition: tp.partition, offset: printedNext.get(tp.partition)! }));
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(offsets);
+    } catch (e) {
+      io.err(`sluice consume: could not commit the offsets of group ${groupId}; the last messages may be delivered again: ${(e as Error).message}\n`);
+    }
+  };
+  return {
+    start: async () => {},
+    poll: (timeoutMs) => consumer.poll(timeoutMs),
+    printed: (batch, n) => {
+      for (let i = 0; i < n; i++) printedNext.set(batch[i]!.partition, batch[i]!.offset + 1);
+    },
+    close: () =>
+      (closing ??= (async () => {
+        await commitPrinted();
+        await consumer.close();
+      })()),
+  };
 }
 
 function format(batch: Message[], n: number, printKey: boolean, printOffset: boolean): string {

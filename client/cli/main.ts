@@ -1,5 +1,5 @@
 /**
- * `sluice` client commands: topic, produce, consume, health. bin/sluice.mjs routes every subcommand
+ * `sluice` client commands: topic, produce, consume, group, dlq, health. bin/sluice.mjs routes every subcommand
  * except `broker` and `bench` here. Each command group lives in its own file; this one only
  * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
  */
@@ -7,6 +7,8 @@ import { SluiceError } from '../../protocol/errors.ts';
 import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
 import { consumeCommand, consumeHelp } from './consume.ts';
+import { dlqCommand, dlqHelp } from './dlq.ts';
+import { groupCommand, groupHelp } from './group.ts';
 import { healthCommand, healthHelp } from './health.ts';
 import { processIo, type Io } from './io.ts';
 import { produceCommand, produceHelp } from './produce.ts';
@@ -16,10 +18,15 @@ export const mainHelp = `Usage: sluice COMMAND [options]
 
 Commands:
   broker                 run a broker (sluice broker --help)
-  topic create|list|describe|delete
+  topic create|list|describe|alter|delete
                          manage topics (sluice topic --help)
   produce TOPIC          send stdin lines as messages (sluice produce --help)
-  consume TOPIC          print messages to stdout (sluice consume --help)
+  consume TOPIC          print messages to stdout, alone or in a consumer group
+                         (sluice consume --help)
+  group list|describe|reset-offsets|delete
+                         manage consumer groups (sluice group --help)
+  dlq list|replay        inspect and replay a group's dead-lettered messages
+                         (sluice dlq --help)
   bench produce|consume|e2e
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
@@ -31,6 +38,8 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   topic: { run: topicCommand, help: topicHelp },
   produce: { run: produceCommand, help: produceHelp },
   consume: { run: consumeCommand, help: consumeHelp },
+  group: { run: groupCommand, help: groupHelp },
+  dlq: { run: dlqCommand, help: dlqHelp },
   health: { run: healthCommand, help: healthHelp },
 };
 

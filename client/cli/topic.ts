@@ -1,4 +1,4 @@
-/** `sluice topic create|list|describe|delete`: topic lifecycle through the Admin client. */
+/** `sluice topic create|list|describe|alter|delete`: topic lifecycle through the Admin client. */
 import { Admin } from '../admin.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, int, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
@@ -11,6 +11,10 @@ Subcommands:
   list                   print every topic name, one per line
   describe NAME          print the topic's config and, per partition, its log start
                          and end offsets, size and segment count
+  alter NAME --partitions N
+                         raise the partition count to N (it can never be lowered; keys
+                         then map to other partitions, and consumer groups are assigned
+                         the new partitions)
   delete NAME            delete a topic and all its data
 
 Options:
@@ -20,6 +24,7 @@ Options:
 
 const common: FlagSpecs = { bootstrap: { type: 'string' }, help: { type: 'boolean' } };
 const createFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, config: { type: 'string', multiple: true } };
+const alterFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 } };
 
 export async function topicCommand(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
@@ -27,7 +32,7 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
     io.out(topicHelp);
     return sub === undefined ? 1 : 0;
   }
-  const p = parseArgs(rest, sub === 'create' ? createFlags : common);
+  const p = parseArgs(rest, sub === 'create' ? createFlags : sub === 'alter' ? alterFlags : common);
   if (p.flags.has('help')) {
     io.out(topicHelp);
     return 0;
@@ -67,6 +72,16 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
       };
       break;
     }
+    case 'alter': {
+      const [name] = positionals(p, ['NAME'], 'sluice topic alter NAME --partitions N');
+      const partitions = int(p, 'partitions');
+      if (partitions === undefined) throw new UsageError('--partitions is required; usage: sluice topic alter NAME --partitions N');
+      action = async (admin) => {
+        await admin.createPartitions(name!, partitions);
+        io.out(`Topic ${name} now has ${partitions} partition${partitions === 1 ? '' : 's'}.\n`);
+      };
+      break;
+    }
     case 'delete': {
       const [name] = positionals(p, ['NAME'], 'sluice topic delete NAME');
       action = async (admin) => {
@@ -76,7 +91,7 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
       break;
     }
     default:
-      throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}: create, list, describe or delete`);
+      throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}: create, list, describe, alter or delete`);
   }
   const admin = new Admin({ bootstrap, clientId: 'sluice-cli-admin' });
   try {

@@ -9,6 +9,12 @@ import { fetchRequestSchema, fetchResponseSchema } from './fetch.ts';
 import { listOffsetsRequestSchema, listOffsetsResponseSchema } from './list-offsets.ts';
 import { metadataRequestSchema, metadataResponseSchema } from './metadata.ts';
 import { produceRequestSchema, produceResponseSchema } from './produce.ts';
+import { consumerGroupHeartbeatRequestSchema, consumerGroupHeartbeatResponseSchema } from './consumer-group-heartbeat.ts';
+import { createPartitionsRequestSchema, createPartitionsResponseSchema } from './create-partitions.ts';
+import { findCoordinatorRequestSchema, findCoordinatorResponseSchema } from './find-coordinator.ts';
+import { deleteGroupsRequestSchema, deleteGroupsResponseSchema, describeGroupsRequestSchema, describeGroupsResponseSchema, listGroupsRequestSchema, listGroupsResponseSchema } from './groups.ts';
+import { offsetCommitRequestSchema, offsetCommitResponseSchema } from './offset-commit.ts';
+import { offsetFetchRequestSchema, offsetFetchResponseSchema } from './offset-fetch.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -19,6 +25,14 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.PRODUCE]: produceRequestSchema,
   [ApiKey.FETCH]: fetchRequestSchema,
   [ApiKey.LIST_OFFSETS]: listOffsetsRequestSchema,
+  [ApiKey.FIND_COORDINATOR]: findCoordinatorRequestSchema,
+  [ApiKey.CONSUMER_GROUP_HEARTBEAT]: consumerGroupHeartbeatRequestSchema,
+  [ApiKey.OFFSET_COMMIT]: offsetCommitRequestSchema,
+  [ApiKey.OFFSET_FETCH]: offsetFetchRequestSchema,
+  [ApiKey.LIST_GROUPS]: listGroupsRequestSchema,
+  [ApiKey.DESCRIBE_GROUPS]: describeGroupsRequestSchema,
+  [ApiKey.DELETE_GROUPS]: deleteGroupsRequestSchema,
+  [ApiKey.CREATE_PARTITIONS]: createPartitionsRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -30,6 +44,14 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.PRODUCE]: produceResponseSchema,
   [ApiKey.FETCH]: fetchResponseSchema,
   [ApiKey.LIST_OFFSETS]: listOffsetsResponseSchema,
+  [ApiKey.FIND_COORDINATOR]: findCoordinatorResponseSchema,
+  [ApiKey.CONSUMER_GROUP_HEARTBEAT]: consumerGroupHeartbeatResponseSchema,
+  [ApiKey.OFFSET_COMMIT]: offsetCommitResponseSchema,
+  [ApiKey.OFFSET_FETCH]: offsetFetchResponseSchema,
+  [ApiKey.LIST_GROUPS]: listGroupsResponseSchema,
+  [ApiKey.DESCRIBE_GROUPS]: describeGroupsResponseSchema,
+  [ApiKey.DELETE_GROUPS]: deleteGroupsResponseSchema,
+  [ApiKey.CREATE_PARTITIONS]: createPartitionsResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -40,3 +62,9 @@ export * from './fetch.ts';
 export * from './list-offsets.ts';
 export * from './metadata.ts';
 export * from './produce.ts';
+export * from './consumer-group-heartbeat.ts';
+export * from './create-partitions.ts';
+export * from './find-coordinator.ts';
+export * from './groups.ts';
+export * from './offset-commit.ts';
+export * from './offset-fetch.ts';

@@ -1,6 +1,7 @@
 /** What request handlers may touch: the broker's parts, passed explicitly. */
 import type { BrokerConfig } from '../config.ts';
 import type { DelayedFetches } from '../fetch/delayed-fetches.ts';
+import type { GroupCoordinator } from '../group/group-coordinator.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../topic-manager.ts';
 
@@ -8,6 +9,7 @@ export interface BrokerContext {
   config: BrokerConfig;
   topics: TopicManager;
   delayedFetches: DelayedFetches;
+  groups: GroupCoordinator;
   log: Logger;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;

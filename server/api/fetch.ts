@@ -8,6 +8,7 @@ import type { FetchPartitionResult, FetchRequest, FetchResponse, FetchTopicResul
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import type { HandlerResult } from '../network/reply.ts';
+import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
 
 interface ReadResult {
@@ -29,8 +30,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
       partitions.push(result);
       const log = ctx.topics.partition(t.topic, p.partition);
-      if (!log) {
-        result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      if (!log || isInternalTopic(t.topic)) {
+        result.errorCode = log ? ErrorCode.INVALID_TOPIC : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         anyError = true;
         continue;
       }
@@ -65,7 +66,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
 function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
   for (const t of req.topics) for (const p of t.partitions) {
     const log = ctx.topics.partition(t.topic, p.partition);
-    if (!log || p.fetchOffset !== log.logEndOffset) return true; // data, or an error to report
+    if (!log || isInternalTopic(t.topic) || p.fetchOffset !== log.logEndOffset) return true; // data, or an error to report
   }
   return false;
 }

@@ -2,6 +2,7 @@
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, type ListOffsetsPartitionResult, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/apis/list-offsets.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { HandlerResult } from '../network/reply.ts';
+import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
 
 export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequest): Promise<HandlerResult> {
@@ -14,6 +15,8 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       partitions.push(r);
       if (!log) {
         r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      } else if (isInternalTopic(t.topic)) {
+        r.errorCode = ErrorCode.INVALID_TOPIC;
       } else if (p.timestamp === EARLIEST_TIMESTAMP) {
         r.offset = log.logStartOffset;
       } else if (p.timestamp === LATEST_TIMESTAMP) {

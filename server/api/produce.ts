@@ -7,6 +7,7 @@ import type { ProduceRequest, ProduceResponse, ProducePartitionResult, ProduceTo
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.ts';
+import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
 
 /** Waits for an fsync up to timeoutMs; on timeout or failure the partition's result says so. */
@@ -53,6 +54,9 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
         result.errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
       } else if (ctx.shuttingDown) {
         result.errorCode = ErrorCode.BROKER_SHUTTING_DOWN;
+      } else if (isInternalTopic(t.topic)) {
+        result.errorCode = ErrorCode.INVALID_TOPIC;
+        result.errorMessage = `${t.topic} is written by the broker only`;
       } else if (!log) {
         result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         result.errorMessage = `${t.topic}/${p.partition} does not exist`;

@@ -4,7 +4,22 @@
  * the connection stays open.
  */
 import { ApiKey, supportedVersions } from '../../protocol/api-keys.ts';
-import type { CreateTopicsRequest, DeleteTopicsRequest, DescribeTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest } from '../../protocol/apis/index.ts';
+import type {
+  ConsumerGroupHeartbeatRequest,
+  CreatePartitionsRequest,
+  CreateTopicsRequest,
+  DeleteGroupsRequest,
+  DeleteTopicsRequest,
+  DescribeGroupsRequest,
+  DescribeTopicsRequest,
+  FetchRequest,
+  FindCoordinatorRequest,
+  ListOffsetsRequest,
+  MetadataRequest,
+  OffsetCommitRequest,
+  OffsetFetchRequest,
+  ProduceRequest,
+} from '../../protocol/apis/index.ts';
 import { requestSchemas } from '../../protocol/apis/index.ts';
 import { decodeBody } from '../../protocol/body.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
@@ -13,13 +28,14 @@ import { check } from '../../protocol/schema.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 import { handleFetch } from './fetch.ts';
+import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch } from './groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
 import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleProduce } from './produce.ts';
-import { handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
+import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext, clusterId: () => string) {
-  return function route(header: RequestHeader, frame: Buffer): Promise<HandlerResult> | HandlerResult {
+  return function route(header: RequestHeader, frame: Buffer, remoteHost: string): Promise<HandlerResult> | HandlerResult {
     const range = supportedVersions[header.apiKey];
     if (!range) {
       return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} is not known to this broker` } };
@@ -49,6 +65,22 @@ export function createRouter(ctx: BrokerContext, clusterId: () => string) {
         return handleDeleteTopics(ctx, control as DeleteTopicsRequest);
       case ApiKey.DESCRIBE_TOPICS:
         return handleDescribeTopics(ctx, control as DescribeTopicsRequest);
+      case ApiKey.CREATE_PARTITIONS:
+        return handleCreatePartitions(ctx, control as CreatePartitionsRequest);
+      case ApiKey.FIND_COORDINATOR:
+        return handleFindCoordinator(ctx, control as FindCoordinatorRequest);
+      case ApiKey.CONSUMER_GROUP_HEARTBEAT:
+        return handleHeartbeat(ctx, control as ConsumerGroupHeartbeatRequest, header.clientId ?? '', remoteHost);
+      case ApiKey.OFFSET_COMMIT:
+        return handleOffsetCommit(ctx, control as OffsetCommitRequest);
+      case ApiKey.OFFSET_FETCH:
+        return handleOffsetFetch(ctx, control as OffsetFetchRequest);
+      case ApiKey.LIST_GROUPS:
+        return handleListGroups(ctx);
+      case ApiKey.DESCRIBE_GROUPS:
+        return handleDescribeGroups(ctx, control as DescribeGroupsRequest);
+      case ApiKey.DELETE_GROUPS:
+        return handleDeleteGroups(ctx, control as DeleteGroupsRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

@@ -1,4 +1,5 @@
-/** Topic administration: CreateTopics, DeleteTopics, DescribeTopics. */
+/** Topic administration: CreateTopics, CreatePartitions, DeleteTopics, DescribeTopics. */
+import type { CreatePartitionsRequest, CreatePartitionsResponse } from '../../protocol/apis/create-partitions.ts';
 import type { CreateTopicResult, CreateTopicsRequest, CreateTopicsResponse } from '../../protocol/apis/create-topics.ts';
 import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../../protocol/apis/delete-topics.ts';
 import type { DescribeTopicsRequest, DescribeTopicsResponse, TopicDescription } from '../../protocol/apis/describe-topics.ts';
@@ -22,6 +23,19 @@ export async function handleCreateTopics(ctx: BrokerContext, req: CreateTopicsRe
     }
   }
   const response: CreateTopicsResponse = { topics };
+  return { control: response };
+}
+
+export async function handleCreatePartitions(ctx: BrokerContext, req: CreatePartitionsRequest): Promise<HandlerResult> {
+  const response: CreatePartitionsResponse = { topics: [] };
+  for (const t of req.topics) {
+    try {
+      await ctx.topics.addPartitions(t.topic, t.count, req.validateOnly);
+      response.topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
+    } catch (e) {
+      response.topics.push({ topic: t.topic, ...codeOf(e) });
+    }
+  }
   return { control: response };
 }
 

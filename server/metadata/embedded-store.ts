@@ -59,6 +59,17 @@ export class EmbeddedMetadataStore implements MetadataStore {
     });
   }
 
+  updateTopic(topic: TopicRecord): Promise<void> {
+    return this.serial(() => {
+      const i = this.doc.topics.findIndex((t) => t.name === topic.name && t.id === topic.id);
+      if (i < 0) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
+      const topics = this.doc.topics.slice();
+      topics[i] = topic;
+      this.doc = { ...this.doc, topics };
+      this.persist();
+    });
+  }
+
   deleteTopic(name: string): Promise<boolean> {
     return this.serial(() => {
       const topics = this.doc.topics.filter((t) => t.name !== name);

@@ -24,6 +24,8 @@ export interface MetadataStore {
   listTopics(): TopicRecord[];
   getTopic(name: string): TopicRecord | undefined;
   createTopic(topic: TopicRecord): Promise<void>;
+  /** Replaces a topic's record (same name and id); fails with UNKNOWN_TOPIC_OR_PARTITION. */
+  updateTopic(topic: TopicRecord): Promise<void>;
   /** Resolves false when no such topic existed. */
   deleteTopic(name: string): Promise<boolean>;
   close(): Promise<void>;

@@ -24,7 +24,7 @@ export interface ConnectionLimits {
   writeBufferBytesMax: number;
 }
 
-export type RequestHandler = (header: RequestHeader, frame: Buffer, conn: ClientConnection) => Promise<HandlerResult> | HandlerResult;
+export type RequestHandler = (header: RequestHeader, frame: Buffer, remoteHost: string) => Promise<HandlerResult> | HandlerResult;
 
 interface Slot {
   correlationId: number;
@@ -100,7 +100,7 @@ export class ClientConnection {
     if (this.slots.length >= this.limits.pipelinedRequestsMax) this.pause();
     let pending: Promise<HandlerResult> | HandlerResult;
     try {
-      pending = this.handler(header, frame, this);
+      pending = this.handler(header, frame, this.socket.remoteAddress ?? '');
     } catch (e) {
       this.complete(slot, e);
       return;

@@ -98,6 +98,13 @@ const SEED_FRAMES: Buffer[] = [
   requestFrame(ApiKey.DELETE_TOPICS, { topics: ['a', 'b'] }),
   requestFrame(ApiKey.DESCRIBE_TOPICS, { topics: ['a'] }),
   requestFrame(ApiKey.LIST_OFFSETS, { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -2 }, { partition: 1, timestamp: T0 }] }] }),
+  requestFrame(ApiKey.FIND_COORDINATOR, { key: 'g', keyType: 'group' }),
+  requestFrame(ApiKey.CONSUMER_GROUP_HEARTBEAT, { groupId: 'g', memberId: 'm', memberEpoch: 3, ownedPartitions: [{ topic: 't', partitions: [0, 2] }] }),
+  requestFrame(ApiKey.OFFSET_COMMIT, { groupId: 'g', memberId: 'm', memberEpoch: 3, topics: [{ topic: 't', partitions: [{ partition: 0, offset: 5, metadata: null }] }] }),
+  requestFrame(ApiKey.OFFSET_FETCH, { groupId: 'g', memberId: null, memberEpoch: -1, topics: [{ topic: 't', partitions: [0] }] }),
+  requestFrame(ApiKey.DESCRIBE_GROUPS, { groupIds: ['g'] }),
+  requestFrame(ApiKey.DELETE_GROUPS, { groupIds: ['g'] }),
+  requestFrame(ApiKey.CREATE_PARTITIONS, { topics: [{ topic: 't', count: 4 }], validateOnly: true }),
 ];
 
 /**

@@ -6,6 +6,8 @@ import { CONTROL_MAX_BYTES, decodeBody, encodeControl, encodeControlSection } fr
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { check, type Schema } from '../../protocol/schema.ts';
 
+const MEMBER = '3f1c2a9e-0000-4000-8000-000000000001';
+
 /** A valid example of every request and response control, by API key. */
 const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.API_VERSIONS]: {},
@@ -16,6 +18,21 @@ const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.PRODUCE]: { acks: -1, timeoutMs: 30000, topics: [{ topic: 't', partitions: [{ partition: 0, recordsBytes: 87 }] }] },
   [ApiKey.FETCH]: { maxWaitMs: 500, minBytes: 1, maxBytes: 1 << 20, topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 2 ** 40, partitionMaxBytes: 1 << 20 }] }] },
   [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -2 }] }] },
+  [ApiKey.FIND_COORDINATOR]: { key: 'billing', keyType: 'group' },
+  // A join: every field sent, ownedPartitions empty (SPEC.md §6.10).
+  [ApiKey.CONSUMER_GROUP_HEARTBEAT]: {
+    groupId: 'billing', memberId: MEMBER, memberEpoch: 0, rebalanceTimeoutMs: 30000, sessionTimeoutMs: 10000,
+    subscribedTopicNames: ['orders'], subscribedTopicRegex: null, assignor: 'uniform', ownedPartitions: [],
+  },
+  [ApiKey.OFFSET_COMMIT]: {
+    groupId: 'billing', memberId: MEMBER, memberEpoch: 3,
+    topics: [{ topic: 'orders', partitions: [{ partition: 0, offset: 42, metadata: null }, { partition: 1, offset: 2 ** 40, metadata: 'host-a' }] }],
+  },
+  [ApiKey.OFFSET_FETCH]: { groupId: 'billing', memberId: MEMBER, memberEpoch: 3, topics: [{ topic: 'orders', partitions: [0, 1] }] },
+  [ApiKey.LIST_GROUPS]: {},
+  [ApiKey.DESCRIBE_GROUPS]: { groupIds: ['billing', 'audit'] },
+  [ApiKey.DELETE_GROUPS]: { groupIds: ['old'] },
+  [ApiKey.CREATE_PARTITIONS]: { topics: [{ topic: 'orders', count: 6 }], validateOnly: false },
 };
 
 const GOOD_RESPONSES: Record<number, unknown> = {
@@ -27,6 +44,32 @@ const GOOD_RESPONSES: Record<number, unknown> = {
   [ApiKey.PRODUCE]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, baseOffset: 0, logStartOffset: 0, errorMessage: null }] }] },
   [ApiKey.FETCH]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, highWatermark: 2, logStartOffset: 0, recordsBytes: 87 }] }] },
   [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, offset: 5, timestamp: -1 }] }] },
+  [ApiKey.FIND_COORDINATOR]: { errorCode: 0, errorMessage: null, nodeId: 0, host: '127.0.0.1', port: 9292 },
+  [ApiKey.CONSUMER_GROUP_HEARTBEAT]: { errorCode: 0, errorMessage: null, memberId: MEMBER, memberEpoch: 1, heartbeatIntervalMs: 1000, assignment: [{ topic: 'orders', partitions: [0, 1] }] },
+  [ApiKey.OFFSET_COMMIT]: { errorCode: 0, errorMessage: null, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }, { partition: 1, errorCode: 33 }] }] },
+  [ApiKey.OFFSET_FETCH]: {
+    errorCode: 0, errorMessage: null,
+    topics: [{ topic: 'orders', partitions: [
+      { partition: 0, offset: 42, metadata: null, commitTimestampMs: 1_700_000_000_000, errorCode: 0 },
+      { partition: 1, offset: -1, metadata: null, commitTimestampMs: -1, errorCode: 0 },
+    ] }],
+  },
+  [ApiKey.LIST_GROUPS]: { groups: [{ groupId: 'billing', state: 'stable', members: 2 }, { groupId: 'old', state: 'empty', members: 0 }] },
+  [ApiKey.DESCRIBE_GROUPS]: {
+    groups: [
+      {
+        groupId: 'billing', errorCode: 0, state: 'reconciling', groupEpoch: 5, assignmentEpoch: 5, assignor: 'uniform',
+        members: [{
+          memberId: MEMBER, clientId: 'billing-svc', clientHost: '10.0.0.7', memberEpoch: 4,
+          subscribedTopicNames: ['orders'], subscribedTopicRegex: null,
+          assignment: [{ topic: 'orders', partitions: [0, 1] }], targetAssignment: [{ topic: 'orders', partitions: [0] }],
+        }],
+      },
+      { groupId: 'audit', errorCode: 29, state: 'empty', groupEpoch: 0, assignmentEpoch: 0, assignor: '', members: [] },
+    ],
+  },
+  [ApiKey.DELETE_GROUPS]: { groups: [{ groupId: 'old', errorCode: 0 }, { groupId: 'billing', errorCode: 28 }] },
+  [ApiKey.CREATE_PARTITIONS]: { topics: [{ topic: 'orders', errorCode: 0, errorMessage: null }, { topic: 'events', errorCode: 12, errorMessage: 'count 2 is below the current 4' }] },
 };
 
 /** Encodes and decodes through the wire path, as a receiver sees a control. */
@@ -62,6 +105,36 @@ describe('schema check: good shapes', () => {
     assert.deepEqual(check(requestSchemas[ApiKey.METADATA]!, wire({ topics: [] })), { topics: [] });
   });
 
+  test('every API key has a sample request and response', () => {
+    for (const key of Object.values(ApiKey)) {
+      assert.ok(GOOD_REQUESTS[key] !== undefined && GOOD_RESPONSES[key] !== undefined, `API ${key} lacks a sample`);
+      assert.ok(requestSchemas[key] && responseSchemas[key], `API ${key} lacks a schema`);
+    }
+  });
+
+  test('ConsumerGroupHeartbeat: a heartbeat may send the unchanged fields as nil or omit them', () => {
+    const hb = requestSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!;
+    const nils = {
+      groupId: 'billing', memberId: MEMBER, memberEpoch: 7, rebalanceTimeoutMs: null, sessionTimeoutMs: null,
+      subscribedTopicNames: null, subscribedTopicRegex: null, assignor: null, ownedPartitions: null,
+    };
+    assert.deepEqual(check(hb, wire(nils)), nils);
+    const minimal = { groupId: 'billing', memberId: MEMBER, memberEpoch: 7 };
+    assert.deepEqual(check(hb, wire(minimal)), minimal);
+    // A leave: epoch -1, nothing else.
+    assert.doesNotThrow(() => check(hb, wire({ groupId: 'billing', memberId: MEMBER, memberEpoch: -1 })));
+    // The response's assignment is nil only with an error.
+    assert.doesNotThrow(() => check(responseSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!, wire({ errorCode: 26, errorMessage: 'fenced', memberId: MEMBER, memberEpoch: -1, heartbeatIntervalMs: 1000, assignment: null })));
+  });
+
+  test('OffsetCommit: metadata may be nil or omitted; OffsetFetch: memberId and topics may be nil', () => {
+    const commit = requestSchemas[ApiKey.OFFSET_COMMIT]!;
+    const c = { groupId: 'g', memberId: '', memberEpoch: -1, topics: [{ topic: 't', partitions: [{ partition: 0, offset: 0 }] }] };
+    assert.deepEqual(check(commit, wire(c)), c);
+    const f = { groupId: 'g', memberId: null, memberEpoch: -1, topics: null };
+    assert.deepEqual(check(requestSchemas[ApiKey.OFFSET_FETCH]!, wire(f)), f);
+  });
+
   test('integers of every MessagePack width up to 2^53-1 pass', () => {
     for (const v of [0, 127, -32, 255, -128, 65535, -32768, 2 ** 32 - 1, -(2 ** 31), 2 ** 53 - 1, -(2 ** 53 - 1)]) {
       assert.doesNotThrow(() => check('int', wire(v)), `int ${v}`);
@@ -92,6 +165,23 @@ describe('schema check: bad shapes name the path', () => {
     assertMalformed(() => check(requestSchemas[ApiKey.CREATE_TOPICS]!, { topics: [], validateOnly: 0 }), /\.validateOnly: expected boolean, got number/);
     assertMalformed(() => check(requestSchemas[ApiKey.DELETE_TOPICS]!, { topics: ['a', 1] }), /\.topics\[1\]: expected string, got number/);
     assertMalformed(() => check(requestSchemas[ApiKey.FETCH]!, { maxWaitMs: 1, minBytes: 1, maxBytes: 1, topics: [{ topic: 7, partitions: [] }] }), /\.topics\[0\]\.topic: expected string/);
+  });
+
+  test('group APIs: missing required fields and wrong types', () => {
+    const hb = requestSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!;
+    const join = GOOD_REQUESTS[ApiKey.CONSUMER_GROUP_HEARTBEAT] as Record<string, unknown>;
+    assertMalformed(() => check(hb, { ...join, memberId: undefined }), /^MALFORMED_REQUEST: \.memberId: expected a value/);
+    assertMalformed(() => check(hb, { ...join, memberId: null }), /\.memberId: expected string, got null/);
+    assertMalformed(() => check(hb, { ...join, memberEpoch: null }), /\.memberEpoch: expected integer, got null/);
+    assertMalformed(() => check(hb, { ...join, subscribedTopicNames: 'orders' }), /\.subscribedTopicNames: expected array, got string/);
+    assertMalformed(() => check(hb, { ...join, ownedPartitions: [{ topic: 'orders', partitions: ['0'] }] }), /\.ownedPartitions\[0\]\.partitions\[0\]: expected integer, got string/);
+    const commit = requestSchemas[ApiKey.OFFSET_COMMIT]!;
+    assertMalformed(() => check(commit, { groupId: 'g', memberId: '', memberEpoch: -1, topics: [{ topic: 't', partitions: [{ partition: 0 }] }] }), /\.topics\[0\]\.partitions\[0\]\.offset: expected a value/);
+    assertMalformed(() => check(commit, { groupId: 'g', memberId: null, memberEpoch: -1, topics: [] }), /\.memberId: expected string, got null/);
+    assertMalformed(() => check(requestSchemas[ApiKey.OFFSET_FETCH]!, { groupId: 'g', memberId: null, topics: null }), /\.memberEpoch: expected a value/);
+    assertMalformed(() => check(requestSchemas[ApiKey.FIND_COORDINATOR]!, { key: 'g' }), /\.keyType: expected a value/);
+    assertMalformed(() => check(requestSchemas[ApiKey.DELETE_GROUPS]!, { groupIds: null }), /\.groupIds: expected array, got null/);
+    assertMalformed(() => check(requestSchemas[ApiKey.CREATE_PARTITIONS]!, { topics: [{ topic: 't', count: '3' }], validateOnly: false }), /\.topics\[0\]\.count: expected integer, got string/);
   });
 
   test('integers that are not safe, or not integers', () => {

@@ -8,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ApiKey } from '../../protocol/api-keys.ts';
-import { requestSchemas, responseSchemas, type FetchResponse, type ProduceRequest } from '../../protocol/apis/index.ts';
-import { decodeBody } from '../../protocol/body.ts';
+import { ApiKey, supportedVersions } from '../../protocol/api-keys.ts';
+import {
+  requestSchemas, responseSchemas, type ConsumerGroupHeartbeatRequest, type ConsumerGroupHeartbeatResponse, type FetchResponse, type ProduceRequest,
+} from '../../protocol/apis/index.ts';
+import { decodeBody, encodeControl } from '../../protocol/body.ts';
 import { crc32c } from '../../protocol/crc32c.ts';
 import { allErrors, ErrorCode } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
@@ -19,7 +21,7 @@ import { murmur2 } from '../../protocol/murmur2.ts';
 import { decodeRecords, newBatchInfo, validateBatch } from '../../protocol/record-batch.ts';
 import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
-import { allExamples, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
+import { allExamples, EXAMPLE_MEMBER_ID, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
@@ -131,6 +133,31 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     assert.deepEqual(body.data, produced);
   });
 
+  test('consumer group heartbeat request: a join with every field', () => {
+    const frame = onlyFrame(hexBlockBytes('example:consumer-group-heartbeat-request'));
+    const h = decodeRequestHeader(frame);
+    assert.deepEqual({ ...h }, { apiKey: ApiKey.CONSUMER_GROUP_HEARTBEAT, apiVersion: 0, correlationId: 42, clientId: 'spec', bodyOffset: 14 });
+    const body = decodeBody(frame, h.bodyOffset);
+    const req = check<ConsumerGroupHeartbeatRequest>(requestSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!, body.control);
+    assert.deepEqual(req, {
+      groupId: 'billing', memberId: EXAMPLE_MEMBER_ID, memberEpoch: 0, rebalanceTimeoutMs: 30_000, sessionTimeoutMs: 10_000,
+      subscribedTopicNames: ['orders'], subscribedTopicRegex: null, assignor: 'uniform', ownedPartitions: [],
+    });
+    assert.equal(body.data.length, 0);
+  });
+
+  test('consumer group heartbeat response: epoch 1 and partitions 0 and 1 of orders', () => {
+    const frame = onlyFrame(hexBlockBytes('example:consumer-group-heartbeat-response'));
+    assert.deepEqual(decodeResponseHeader(frame), { correlationId: 42, errorCode: 0 });
+    const body = decodeBody(frame, 6);
+    const res = check<ConsumerGroupHeartbeatResponse>(responseSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!, body.control);
+    assert.deepEqual(res, {
+      errorCode: 0, errorMessage: null, memberId: EXAMPLE_MEMBER_ID, memberEpoch: 1, heartbeatIntervalMs: 1000,
+      assignment: [{ topic: 'orders', partitions: [0, 1] }],
+    });
+    assert.equal(body.data.length, 0);
+  });
+
   test('the CRC quoted in §11 is the example batch CRC', () => {
     const data = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
     const crc = crc32c(data, 21, data.length).toString(16).padStart(8, '0');
@@ -154,6 +181,33 @@ describe('SPEC.md error table', () => {
       assert.ok(info, `SPEC.md mentions unknown error ${m[1]}`);
       assert.equal(info.code, Number(m[2]), `SPEC.md gives ${m[1]} the code ${m[2]}`);
     }
+  });
+});
+
+describe('SPEC.md API table', () => {
+  test('§6 lists every API key of api-keys.ts with its name and version range, and a section for each', () => {
+    const section = spec.slice(spec.indexOf('## 6. The APIs'), spec.indexOf('## 7.'));
+    const rows = [...section.matchAll(/^\| (\d+) \| (\w+) \| (\d+) \|/gm)].map((m) => ({ key: Number(m[1]), name: m[2]!, version: Number(m[3]) }));
+    assert.deepEqual(rows.map((r) => r.key), Object.values(ApiKey));
+    for (const r of rows) {
+      // The table says CamelCase, api-keys.ts UPPER_SNAKE: compare them letter for letter.
+      const constant = Object.entries(ApiKey).find(([, k]) => k === r.key)![0];
+      assert.equal(r.name.toUpperCase(), constant.replace(/_/g, ''), `apiKey ${r.key}`);
+      assert.equal(r.version, supportedVersions[r.key]!.max, `apiKey ${r.key} version`);
+      assert.match(section, new RegExp(`^### 6\\.\\d+ ${r.name} \\(apiKey ${r.key}\\)$`, 'm'), `no section for ${r.name}`);
+    }
+  });
+
+  test('the table of contents matches the section headings', () => {
+    const toc = spec.slice(spec.indexOf('Contents'), spec.indexOf('---'));
+    const entries = [...toc.matchAll(/^(\d+)\. (.+)$/gm)].map((m) => `${m[1]}. ${m[2]}`);
+    const headings = [...spec.matchAll(/^## (\d+)\. (.+)$/gm)].map((m) => `${m[1]}. ${m[2]}`);
+    assert.deepEqual(entries, headings);
+  });
+
+  test('every § reference points at a section that exists', () => {
+    const headings = new Set([...spec.matchAll(/^#{2,3} (\d+(?:\.\d+)?)\.? /gm)].map((m) => m[1]!));
+    for (const m of spec.matchAll(/§(\d+(?:\.\d+)?)/g)) assert.ok(headings.has(m[1]!), `§${m[1]} has no heading`);
   });
 });
 
@@ -188,6 +242,19 @@ describe('SPEC.md tables of examples', () => {
       const k = key === '(empty)' ? '' : key!.slice(1, -1);
       assert.equal(murmur2(utf8.encode(k)), Number(want), `murmur2("${k}")`);
     }
+  });
+
+  test('§7.4: the partition of group billing and the key and value bytes of a committed offset', () => {
+    const section = spec.slice(spec.indexOf('### 7.4'), spec.indexOf('## 8.'));
+    const h = murmur2(utf8.encode('billing'));
+    const partition = (h & 0x7fffffff) % 8;
+    const flat = section.replace(/\s+/g, ' ');
+    assert.ok(flat.includes(`murmur2(\`billing\`) = ${h}, so group \`billing\` is stored in partition ${partition}.`), `§7.4 should say murmur2 ${h}, partition ${partition}`);
+    const spaced = (b: Uint8Array) => Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    const key = encodeControl(['offset', 'billing', 'orders', 0]);
+    const value = encodeControl({ offset: 42, metadata: null, commitTimestampMs: 1_700_000_000_000 });
+    assert.ok(flat.includes(`Key (${key.length} bytes): \`${spaced(key)}\``), `§7.4 key should be ${spaced(key)}`);
+    assert.ok(flat.includes(`Value (${value.length} bytes): \`${spaced(value)}\``), `§7.4 value should be ${spaced(value)}`);
   });
 
   test('CRC-32C check value', () => {

@@ -1,0 +1,233 @@
+/**
+ * GroupRunner: the run loop behind GroupConsumer.run(), with retry topics and a dead-letter
+ * topic (names and headers: retry-policy.ts).
+ *
+ * Contract:
+ * - eachMessage is called for one message at a time, in offset order per partition. A message
+ *   is processed when the handler returned without calling ctx.nack(): it then counts as
+ *   consumed (committed by auto-commit; see GroupConsumer for the delivery modes).
+ * - A handler that throws, or calls ctx.nack(reason), fails the message. With `retry`
+ *   configured the runner republishes it (same key, value and original headers, plus the
+ *   sluice-* retry headers) to the next retry topic, or after the last one to the DLQ,
+ *   awaits the produce acknowledgement (acks=all), and only then counts the original as
+ *   processed. If the republish fails the partition is rewound to the message and run()
+ *   rejects: the message is not lost. Without `retry`, a failed message also rewinds its
+ *   partition and run() rejects with the handler's error (or SluiceError for a nack).
+ * - With delays [d1..dn] a message that always fails is handled n+1 times, then lands in
+ *   `<group>.<topic>.dlq`.
+ * - A message from a retry topic is not handled before its sluice-due-ms: its partition is
+ *   rewound to it and paused until then; other partitions and the main topics go on.
+ * - The runner subscribes the group to the main topics and their retry topics (not the
+ *   DLQ), creating missing retry/DLQ topics with the source topic's partition count. The
+ *   subscription must be topic names (a pattern cannot say which retry topics to create).
+ * - stop() finishes the message in hand, rewinds the rest of the batch, and resolves when
+ *   run() returned. The consumer stays open (close() it).
+ */
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import { Admin } from './admin.ts';
+import type { Message } from './consumer.ts';
+import type { GroupConsumer } from './group-consumer.ts';
+import { tpKey, type TopicPartition } from './group-membership.ts';
+import { Producer } from './producer.ts';
+import {
+  dueTimeMs,
+  failureReason,
+  nextDestination,
+  parseRetryTopic,
+  readRetryInfo,
+  retryTopicsFor,
+  validateRetryPolicy,
+  type RetryInfo,
+  type RetryPolicy,
+} from './retry-policy.ts';
+
+export interface EachMessageContext {
+  /** Fails the message (as throwing does) with a reason recorded in sluice-failure-reason. */
+  nack(reason?: string): void;
+  /** Failed attempts before this one: 0 on the main topic, n on retry topic n. */
+  attempt: number;
+  /** The retry headers, or null on the main topic. */
+  retry: RetryInfo | null;
+}
+
+export interface RunOptions {
+  eachMessage: (message: Message, ctx: EachMessageContext) => Promise<void> | void;
+  /** Retry topics with these delays, then the DLQ. Without it a failure stops run(). */
+  retry?: RetryPolicy;
+  /** Longest wait of one poll inside the loop. Default the consumer's maxWaitMs. */
+  pollTimeoutMs?: number;
+}
+
+/** The handler nack'ed the message (run() without retry rejects with this). */
+export class MessageNackedError extends Error {
+  constructor(readonly reason: string) {
+    super(`message nacked: ${reason}`);
+    this.name = 'MessageNackedError';
+  }
+}
+
+export class GroupRunner {
+  private stopped = false;
+  private done: Promise<void> | null = null;
+  private producer: Producer | null = null;
+  /** Partitions paused until their head message is due, with the resume timer. */
+  private readonly pausedUntil = new Map<string, { tp: TopicPartition; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly consumer: GroupConsumer, private readonly opts: RunOptions) {
+    if (typeof opts.eachMessage !== 'function') throw new TypeError('run() needs an eachMessage handler');
+    if (opts.retry) validateRetryPolicy(opts.retry);
+  }
+
+  run(): Promise<void> {
+    this.done ??= this.loop();
+    return this.done;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done?.catch(() => {});
+  }
+
+  /** Partitions left the member: their resume timers are moot. */
+  forget(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) {
+      const k = tpKey(tp.topic, tp.partition);
+      const p = this.pausedUntil.get(k);
+      if (p) clearTimeout(p.timer);
+      this.pausedUntil.delete(k);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      if (this.opts.retry) await this.prepareRetryTopics(this.opts.retry);
+      while (!this.stopped) {
+        const batch = await this.consumer._pollExplicit(this.opts.pollTimeoutMs);
+        await this.processBatch(batch);
+      }
+    } finally {
+      for (const p of this.pausedUntil.values()) {
+        clearTimeout(p.timer);
+        try {
+          this.consumer.resume(p.tp.topic, p.tp.partition);
+        } catch {
+          // closed
+        }
+      }
+      this.pausedUntil.clear();
+      const producer = this.producer;
+      this.producer = null;
+      await producer?.close().catch(() => {});
+    }
+  }
+
+  private async processBatch(batch: Message[]): Promise<void> {
+    const skip = new Set<string>();
+    let i = 0;
+    try {
+      for (; i < batch.length; i++) {
+        const m = batch[i]!;
+        const key = tpKey(m.topic, m.partition);
+        if (skip.has(key)) continue;
+        if (this.stopped) break;
+        if (!this.consumer._isActive(m.topic, m.partition)) {
+          this.consumer._settleRevoking(m.topic, m.partition);
+          skip.add(key);
+          continue;
+        }
+        if (this.opts.retry && parseRetryTopic(this.consumer.groupId, m.topic)) {
+          const due = dueTimeMs(m.headers);
+          const now = Date.now();
+          if (due > now) {
+            this.holdUntil(m, due - now);
+            skip.add(key);
+            continue;
+          }
+        }
+        await this.handle(m);
+        this.consumer._markConsumed(m.topic, m.partition, m.offset + 1);
+      }
+    } finally {
+      // Whatever was not processed (stop, failure) is delivered again.
+      if (i < batch.length) this.consumer._rewind(batch.slice(i).filter((m) => !skip.has(tpKey(m.topic, m.partition))));
+      this.consumer._batchDone();
+    }
+  }
+
+  /** Rewinds the partition to m and pauses it until m is due. */
+  private holdUntil(m: Message, delayMs: number): void {
+    const key = tpKey(m.topic, m.partition);
+    this.consumer.seek(m.topic, m.partition, m.offset);
+    this.consumer.pause(m.topic, m.partition);
+    const prev = this.pausedUntil.get(key);
+    if (prev) clearTimeout(prev.timer);
+    const tp = { topic: m.topic, partition: m.partition };
+    const timer = setTimeout(() => {
+      if (this.pausedUntil.get(key)?.timer !== timer) return;
+      this.pausedUntil.delete(key);
+      try {
+        this.consumer.resume(tp.topic, tp.partition);
+      } catch {
+        // closed meanwhile
+      }
+    }, delayMs);
+    this.pausedUntil.set(key, { tp, timer });
+  }
+
+  /** Runs the handler; on failure republishes (or rethrows without a retry policy). */
+  private async handle(m: Message): Promise<void> {
+    let nacked: string | null = null;
+    let thrown: unknown = undefined;
+    const info = this.opts.retry ? readRetryInfo(m.headers) : null;
+    const ctx: EachMessageContext = {
+      nack: (reason?: string) => { nacked = reason ?? 'nacked by the handler'; },
+      attempt: info?.attempt ?? 0,
+      retry: info,
+    };
+    try {
+      await this.opts.eachMessage(m, ctx);
+    } catch (e) {
+      thrown = e;
+      nacked = failureReason(e);
+    }
+    if (nacked === null) return;
+    if (!this.opts.retry) throw thrown ?? new MessageNackedError(nacked);
+    const dest = nextDestination(this.consumer.groupId, this.opts.retry, m, nacked, Date.now());
+    this.producer ??= new Producer({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-retry`, acks: 'all', profile: 'latency' });
+    await this.producer.send({
+      topic: dest.topic,
+      partition: dest.partition,
+      key: m.key,
+      value: m.value,
+      headers: dest.headers.map((h) => ({ key: h.key, value: h.value })),
+    });
+  }
+
+  /** Creates missing retry/DLQ topics and subscribes the group to the main and retry topics. */
+  private async prepareRetryTopics(policy: RetryPolicy): Promise<void> {
+    const sub = this.consumer.subscriptionOf();
+    if (!sub || !('topics' in sub)) throw new TypeError('run() with retry needs a subscription by topic names, not a pattern');
+    const main = sub.topics.filter((t) => !parseRetryTopic(this.consumer.groupId, t));
+    const admin = new Admin({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-admin` });
+    const wanted: string[] = [...main];
+    try {
+      const md = await admin.metadata(main);
+      for (const topic of main) {
+        const t = md.topics.find((x) => x.topic === topic);
+        if (!t || t.errorCode !== ErrorCode.NONE) throw new SluiceError((t?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${topic} (needed to size its retry topics)`);
+        const { retry, dlq } = retryTopicsFor(this.consumer.groupId, topic, policy);
+        for (const name of [...retry, dlq]) {
+          try {
+            await admin.createTopics([{ topic: name, partitions: t.partitions.length }]);
+          } catch (e) {
+            if (!(e instanceof SluiceError && e.code === ErrorCode.TOPIC_ALREADY_EXISTS)) throw e;
+          }
+        }
+        wanted.push(...retry);
+      }
+    } finally {
+      await admin.close();
+    }
+    this.consumer.subscribe(wanted);
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * FindCoordinator (key 8): which broker coordinates a consumer group. Clients send group
+ * requests (heartbeat, offset commit/fetch) to that broker and ask again on NOT_COORDINATOR.
+ */
+import type { Schema } from '../schema.ts';
+
+export interface FindCoordinatorRequest { key: string; keyType: 'group' }
+export interface FindCoordinatorResponse { errorCode: number; errorMessage: string | null; nodeId: number; host: string; port: number }
+
+export const findCoordinatorRequestSchema: Schema = { fields: { key: 'string', keyType: 'string' } };
+export const findCoordinatorResponseSchema: Schema = {
+  fields: { errorCode: 'int', errorMessage: 'string?', nodeId: 'int', host: 'string', port: 'int' },
+};

@@ -1,0 +1,373 @@
+/**
+ * The group coordinator: consumer-group membership (ConsumerGroupHeartbeat), committed
+ * offsets (OffsetCommit/OffsetFetch) and group administration. On a single broker it
+ * coordinates every group.
+ *
+ * Timers: a sweep every `sweepIntervalMs` removes members whose session expired (no
+ * heartbeat for sessionTimeoutMs) or who kept revoked partitions past rebalanceTimeoutMs;
+ * an expiry pass every `expiryCheckIntervalMs` deletes offsets of groups without members
+ * whose last commit is older than `offsetsRetentionMs` (Kafka's offsets.retention.minutes).
+ * Bounds: groupMembersMax members per group; timeouts within the configured range.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import { LEAVE_GROUP_MEMBER_EPOCH, JOIN_GROUP_MEMBER_EPOCH } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse } from '../../protocol/apis/groups.ts';
+import { OFFSET_METADATA_MAX_CHARS, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
+import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { Logger } from '../logger.ts';
+import type { TopicManager } from '../topic-manager.ts';
+import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
+import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
+import type { OffsetEntry, OffsetStore } from './offset-store.ts';
+import { fromWire, toWire } from './topic-partition-set.ts';
+
+export interface CoordinatorConfig {
+  heartbeatIntervalMs: number;
+  sessionTimeoutMsMin: number;
+  sessionTimeoutMsMax: number;
+  sessionTimeoutMsDefault: number;
+  rebalanceTimeoutMsDefault: number;
+  rebalanceTimeoutMsMax: number;
+  groupMembersMax: number;
+  offsetsRetentionMs: number;
+  sweepIntervalMs: number;
+  expiryCheckIntervalMs: number;
+}
+
+export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
+  heartbeatIntervalMs: 1000,
+  sessionTimeoutMsMin: 1000,
+  sessionTimeoutMsMax: 300_000,
+  sessionTimeoutMsDefault: 10_000,
+  rebalanceTimeoutMsDefault: 30_000,
+  rebalanceTimeoutMsMax: 600_000,
+  groupMembersMax: 1000,
+  offsetsRetentionMs: 7 * 24 * 3600 * 1000,
+  sweepIntervalMs: 250,
+  expiryCheckIntervalMs: 60_000,
+};
+
+const GROUP_ID_MAX_CHARS = 249;
+
+function validateGroupId(groupId: string): void {
+  if (groupId.length === 0 || groupId.length > GROUP_ID_MAX_CHARS) {
+    throw new SluiceError(ErrorCode.INVALID_GROUP_ID, `group id must be 1-${GROUP_ID_MAX_CHARS} characters`);
+  }
+}
+
+function heartbeatError(code: ErrorCode, message: string, req: ConsumerGroupHeartbeatRequest): ConsumerGroupHeartbeatResponse {
+  return { errorCode: code, errorMessage: message, memberId: req.memberId, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
+}
+
+export class GroupCoordinator {
+  private readonly groups = new Map<string, ConsumerGroup>();
+  private readonly topicsView: TopicsView;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly topics: TopicManager,
+    private readonly offsets: OffsetStore,
+    private readonly config: CoordinatorConfig,
+    private readonly log: Logger,
+  ) {
+    this.topicsView = { topicNames: () => topics.names(), partitionCount: (t) => topics.partitionCount(t) };
+  }
+
+  start(): void {
+    this.timers.push(setInterval(() => this.sweep(Date.now()), this.config.sweepIntervalMs));
+    this.timers.push(setInterval(() => void this.expireOffsets(Date.now()).catch((e) => this.log.error('offset expiry failed', { error: e as Error })), this.config.expiryCheckIntervalMs));
+    for (const t of this.timers) t.unref();
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  heartbeat(req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs = Date.now()): ConsumerGroupHeartbeatResponse {
+    try {
+      validateGroupId(req.groupId);
+      if (req.memberEpoch === LEAVE_GROUP_MEMBER_EPOCH) return this.leave(req);
+      const group = this.groupFor(req.groupId, req.memberEpoch === JOIN_GROUP_MEMBER_EPOCH);
+      let member: Member;
+      if (req.memberEpoch === JOIN_GROUP_MEMBER_EPOCH) {
+        member = this.join(group, req, clientId, clientHost, nowMs);
+      } else {
+        const existing = group?.members.get(req.memberId);
+        if (!group || !existing) return heartbeatError(ErrorCode.UNKNOWN_MEMBER_ID, `member ${req.memberId} is not in group ${req.groupId}; rejoin with memberEpoch 0`, req);
+        if (req.memberEpoch !== existing.memberEpoch && req.memberEpoch !== existing.previousMemberEpoch) {
+          return heartbeatError(ErrorCode.FENCED_MEMBER_EPOCH, `member epoch ${req.memberEpoch} is not current (${existing.memberEpoch}); rejoin with memberEpoch 0`, req);
+        }
+        member = existing;
+        this.update(group, member, req);
+      }
+      member.lastHeartbeatMs = nowMs;
+      const g = this.groups.get(req.groupId)!;
+      g.refresh(this.topicsView);
+      g.reconcile(member, req.ownedPartitions ? fromWire(req.ownedPartitions) : null, nowMs);
+      return {
+        errorCode: 0,
+        errorMessage: null,
+        memberId: member.memberId,
+        memberEpoch: member.memberEpoch,
+        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+        assignment: toWire(member.assigned),
+      };
+    } catch (e) {
+      if (e instanceof SluiceError) return heartbeatError(e.code, e.message, req);
+      throw e;
+    }
+  }
+
+  private groupFor(groupId: string, create: boolean): ConsumerGroup | undefined {
+    let g = this.groups.get(groupId);
+    if (!g && create) this.groups.set(groupId, (g = new ConsumerGroup(groupId)));
+    return g;
+  }
+
+  private join(group: ConsumerGroup | undefined, req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs: number): Member {
+    const g = group!;
+    const memberId = req.memberId || randomUUID();
+    if (g.members.has(memberId)) {
+      // A member rejoining (after being fenced, or a restart with a kept id) starts over.
+      g.remove(memberId);
+    } else if (g.members.size >= this.config.groupMembersMax) {
+      throw new SluiceError(ErrorCode.GROUP_MAX_SIZE_REACHED, `group ${req.groupId} has ${g.members.size} members`);
+    }
+    if (req.subscribedTopicNames === null && req.subscribedTopicRegex === null) {
+      throw new SluiceError(ErrorCode.MALFORMED_REQUEST, 'a joining member must send subscribedTopicNames or subscribedTopicRegex');
+    }
+    const member: Member = {
+      memberId,
+      clientId,
+      clientHost,
+      memberEpoch: 0,
+      previousMemberEpoch: 0,
+      subscribedTopicNames: [],
+      subscribedTopicRegex: null,
+      regex: null,
+      assignor: 'uniform',
+      sessionTimeoutMs: this.config.sessionTimeoutMsDefault,
+      rebalanceTimeoutMs: this.config.rebalanceTimeoutMsDefault,
+      lastHeartbeatMs: nowMs,
+      assigned: new Set(),
+      pendingRevocation: new Set(),
+      revocationDeadlineMs: 0,
+    };
+    this.applySettings(member, req);
+    g.add(member);
+    this.log.info('member joined', { group: req.groupId, member: memberId, client: clientId, members: g.members.size });
+    return member;
+  }
+
+  private update(group: ConsumerGroup, member: Member, req: ConsumerGroupHeartbeatRequest): void {
+    const before = JSON.stringify([member.subscribedTopicNames, member.subscribedTopicRegex, member.assignor]);
+    this.applySettings(member, req);
+    if (JSON.stringify([member.subscribedTopicNames, member.subscribedTopicRegex, member.assignor]) !== before) {
+      group.markChanged();
+      this.log.info('member changed subscription', { group: req.groupId, member: member.memberId });
+    }
+  }
+
+  /**
+   * Validates every optional field of a heartbeat first, then applies them: a refused
+   * heartbeat changes nothing. null means unchanged; names and regex are one setting, so
+   * sending one kind of subscription replaces the other.
+   */
+  private applySettings(member: Member, req: ConsumerGroupHeartbeatRequest): void {
+    const c = this.config;
+    if (req.sessionTimeoutMs != null && (req.sessionTimeoutMs < c.sessionTimeoutMsMin || req.sessionTimeoutMs > c.sessionTimeoutMsMax)) {
+      throw new SluiceError(ErrorCode.INVALID_SESSION_TIMEOUT, `sessionTimeoutMs must be ${c.sessionTimeoutMsMin}-${c.sessionTimeoutMsMax}, got ${req.sessionTimeoutMs}`);
+    }
+    if (req.rebalanceTimeoutMs != null && (req.rebalanceTimeoutMs < 0 || req.rebalanceTimeoutMs > c.rebalanceTimeoutMsMax)) {
+      throw new SluiceError(ErrorCode.INVALID_SESSION_TIMEOUT, `rebalanceTimeoutMs must be 0-${c.rebalanceTimeoutMsMax}, got ${req.rebalanceTimeoutMs}`);
+    }
+    if (req.assignor != null && !(ASSIGNOR_NAMES as readonly string[]).includes(req.assignor)) {
+      throw new SluiceError(ErrorCode.UNSUPPORTED_ASSIGNOR, `assignor ${JSON.stringify(req.assignor)}`);
+    }
+    let regex: RegExp | null = null;
+    if (req.subscribedTopicRegex != null) {
+      try {
+        regex = new RegExp(`^(?:${req.subscribedTopicRegex})$`);
+      } catch (e) {
+        throw new SluiceError(ErrorCode.INVALID_REGULAR_EXPRESSION, (e as Error).message);
+      }
+    }
+    if (req.sessionTimeoutMs != null) member.sessionTimeoutMs = req.sessionTimeoutMs;
+    if (req.rebalanceTimeoutMs != null) member.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
+    if (req.assignor != null) member.assignor = req.assignor as AssignorName;
+    if (req.subscribedTopicNames != null || req.subscribedTopicRegex != null) {
+      member.subscribedTopicNames = [...new Set(req.subscribedTopicNames ?? [])].sort();
+      member.subscribedTopicRegex = req.subscribedTopicRegex;
+      member.regex = regex;
+    }
+  }
+
+  private leave(req: ConsumerGroupHeartbeatRequest): ConsumerGroupHeartbeatResponse {
+    const g = this.groups.get(req.groupId);
+    if (g?.remove(req.memberId)) this.log.info('member left', { group: req.groupId, member: req.memberId, members: g.members.size });
+    return { errorCode: 0, errorMessage: null, memberId: req.memberId, memberEpoch: LEAVE_GROUP_MEMBER_EPOCH, heartbeatIntervalMs: 0, assignment: [] };
+  }
+
+  /** Removes members whose session expired or who held revoked partitions too long. */
+  sweep(nowMs: number): void {
+    for (const g of this.groups.values()) {
+      for (const m of [...g.members.values()]) {
+        const expired = nowMs - m.lastHeartbeatMs > m.sessionTimeoutMs;
+        const stuck = m.pendingRevocation.size > 0 && nowMs > m.revocationDeadlineMs;
+        if (expired || stuck) {
+          g.remove(m.memberId);
+          this.log.info(expired ? 'member session expired' : 'member did not release revoked partitions in time', { group: g.groupId, member: m.memberId, members: g.members.size });
+        }
+      }
+      if (g.members.size === 0 && !this.offsets.hasGroup(g.groupId)) this.groups.delete(g.groupId);
+    }
+  }
+
+  /** Checks who may commit or read: a member at its current or previous epoch, or anyone for an empty group. */
+  private checkMember(groupId: string, memberId: string, memberEpoch: number): void {
+    const g = this.groups.get(groupId);
+    if (memberId === '' && memberEpoch < 0) {
+      if (g && g.members.size > 0) throw new SluiceError(ErrorCode.NON_EMPTY_GROUP, `group ${groupId} has ${g.members.size} members; commit as a member`);
+      return;
+    }
+    const m = g?.members.get(memberId);
+    if (!m) throw new SluiceError(ErrorCode.UNKNOWN_MEMBER_ID, `member ${memberId} is not in group ${groupId}`);
+    if (memberEpoch !== m.memberEpoch && memberEpoch !== m.previousMemberEpoch) {
+      throw new SluiceError(ErrorCode.STALE_MEMBER_EPOCH, `member epoch ${memberEpoch} is not current (${m.memberEpoch})`);
+    }
+  }
+
+  async commitOffsets(req: OffsetCommitRequest, nowMs = Date.now()): Promise<OffsetCommitResponse> {
+    const results: OffsetCommitResponse['topics'] = req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0 })) }));
+    try {
+      validateGroupId(req.groupId);
+      this.checkMember(req.groupId, req.memberId, req.memberEpoch);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      for (const t of results) for (const p of t.partitions) p.errorCode = e.code;
+      return { errorCode: e.code, errorMessage: e.message, topics: results };
+    }
+    const entries: OffsetEntry[] = [];
+    req.topics.forEach((t, ti) =>
+      t.partitions.forEach((p, pi) => {
+        const r = results[ti]!.partitions[pi]!;
+        const count = this.topics.partitionCount(t.topic);
+        if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (p.offset < 0 || (p.metadata?.length ?? 0) > OFFSET_METADATA_MAX_CHARS) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
+        else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
+      }),
+    );
+    this.groupFor(req.groupId, true);
+    try {
+      await this.offsets.commit(req.groupId, entries);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      for (const t of results) for (const p of t.partitions) if (p.errorCode === 0) p.errorCode = e.code;
+      return { errorCode: e.code, errorMessage: e.message, topics: results };
+    }
+    return { errorCode: 0, errorMessage: null, topics: results };
+  }
+
+  fetchOffsets(req: OffsetFetchRequest): OffsetFetchResponse {
+    try {
+      validateGroupId(req.groupId);
+      if (req.memberId !== null) this.checkMember(req.groupId, req.memberId, req.memberEpoch);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      return { errorCode: e.code, errorMessage: e.message, topics: [] };
+    }
+    const wanted = req.topics ?? toWire(this.offsets.entries(req.groupId).map(([k]) => k));
+    return {
+      errorCode: 0,
+      errorMessage: null,
+      topics: wanted.map((t) => ({
+        topic: t.topic,
+        partitions: t.partitions.map((partition) => {
+          const c = this.offsets.get(req.groupId, t.topic, partition);
+          return { partition, offset: c?.offset ?? -1, metadata: c?.metadata ?? null, commitTimestampMs: c?.commitTimestampMs ?? -1, errorCode: 0 };
+        }),
+      })),
+    };
+  }
+
+  listGroups(): ListGroupsResponse {
+    const ids = new Set([...[...this.groups.values()].filter((g) => g.members.size > 0).map((g) => g.groupId), ...this.offsets.groupIds()]);
+    return {
+      groups: [...ids].sort().map((groupId) => {
+        const g = this.groups.get(groupId);
+        return { groupId, state: g?.state ?? 'empty', members: g?.members.size ?? 0 };
+      }),
+    };
+  }
+
+  describeGroups(groupIds: string[]): DescribeGroupsResponse {
+    return {
+      groups: groupIds.map((groupId): DescribedGroup => {
+        const g = this.groups.get(groupId);
+        if (!g && !this.offsets.hasGroup(groupId)) {
+          return { groupId, errorCode: ErrorCode.GROUP_ID_NOT_FOUND, state: 'empty', groupEpoch: 0, assignmentEpoch: 0, assignor: '', members: [] };
+        }
+        if (!g) return { groupId, errorCode: 0, state: 'empty', groupEpoch: 0, assignmentEpoch: 0, assignor: 'uniform', members: [] };
+        return {
+          groupId,
+          errorCode: 0,
+          state: g.state,
+          groupEpoch: g.groupEpoch,
+          assignmentEpoch: g.assignmentEpoch,
+          assignor: g.assignor,
+          members: [...g.members.values()].map((m) => ({
+            memberId: m.memberId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            memberEpoch: m.memberEpoch,
+            subscribedTopicNames: m.subscribedTopicNames,
+            subscribedTopicRegex: m.subscribedTopicRegex,
+            assignment: toWire(m.assigned),
+            targetAssignment: toWire(g.targetOf(m.memberId)),
+          })),
+        };
+      }),
+    };
+  }
+
+  async deleteGroups(groupIds: string[]): Promise<DeleteGroupsResponse> {
+    const out: DeleteGroupsResponse = { groups: [] };
+    for (const groupId of groupIds) {
+      const g = this.groups.get(groupId);
+      if (g && g.members.size > 0) {
+        out.groups.push({ groupId, errorCode: ErrorCode.NON_EMPTY_GROUP });
+      } else if (!g && !this.offsets.hasGroup(groupId)) {
+        out.groups.push({ groupId, errorCode: ErrorCode.GROUP_ID_NOT_FOUND });
+      } else {
+        try {
+          await this.offsets.remove(groupId);
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          out.groups.push({ groupId, errorCode: e.code });
+          continue;
+        }
+        this.groups.delete(groupId);
+        this.log.info('group deleted', { group: groupId });
+        out.groups.push({ groupId, errorCode: 0 });
+      }
+    }
+    return out;
+  }
+
+  /** Deletes the offsets of member-less groups whose commits are older than the retention. */
+  async expireOffsets(nowMs: number): Promise<number> {
+    let removed = 0;
+    for (const groupId of this.offsets.groupIds()) {
+      if ((this.groups.get(groupId)?.members.size ?? 0) > 0) continue;
+      const old = this.offsets.entries(groupId).filter(([, c]) => nowMs - c.commitTimestampMs > this.config.offsetsRetentionMs).map(([k]) => k);
+      if (old.length > 0) {
+        removed += await this.offsets.remove(groupId, old);
+        this.log.info('expired committed offsets', { group: groupId, partitions: old.length });
+      }
+    }
+    return removed;
+  }
+}
