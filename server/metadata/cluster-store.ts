@@ -1,0 +1,115 @@
+/**
+ * The metadata a cluster of brokers shares on top of MetadataStore: which brokers are
+ * alive, who is the controller, and each partition's leadership. Implemented by the etcd
+ * store (etcd-store.ts); the embedded store implements it for one broker that is always
+ * alive, always the controller and always every partition's leader.
+ *
+ * Invariants every implementation keeps:
+ * - A broker is live while its registration holds; a dead broker's registration expires
+ *   within its TTL without anyone deleting it.
+ * - controllerEpoch strictly increases across successive controllers, also across
+ *   controller crashes, so it can fence requests from a deposed controller.
+ * - A partition's partitionEpoch increases by exactly one on every write of its state, and
+ *   a write only succeeds when the caller names the current epoch: a stale controller or
+ *   leader can never overwrite newer state.
+ * - Synchronous getters read a cache that the store keeps current; they can lag a write
+ *   made elsewhere by the time a change notification takes, never a write made through
+ *   this store (its promise resolves only once the cache has it).
+ */
+import type { MetadataStore, TopicRecord } from './metadata-store.ts';
+
+/** No leader (yet): every replica is offline, or the controller has not chosen one. */
+export const NO_LEADER = -1;
+
+export interface PartitionState {
+  /** Broker id of the leader, or NO_LEADER. */
+  leader: number;
+  /** Bumped on every leader change; followers and clients fence on it. */
+  leaderEpoch: number;
+  /** Assigned replicas, preferred leader first. */
+  replicas: number[];
+  /** In-sync replicas; always a subset of replicas, contains the leader when there is one. */
+  isr: number[];
+  /** Bumped on every write of this state (leader or ISR change); the CAS token. */
+  partitionEpoch: number;
+}
+
+export interface BrokerRegistration {
+  brokerId: number;
+  host: string;
+  port: number;
+  startedAtMs: number;
+}
+
+export interface ControllerInfo {
+  brokerId: number;
+  controllerEpoch: number;
+}
+
+export interface ControllerCallbacks {
+  /** This broker is now the controller; controllerEpoch is higher than any before it. */
+  onElected(controllerEpoch: number): void;
+  /** This broker is no longer the controller (lost its registration, or the campaign ended). */
+  onResigned(): void;
+}
+
+export interface Campaign {
+  /** Leaves the campaign; resigns first (onResigned is called) if this broker is controller. */
+  cancel(): Promise<void>;
+}
+
+export type ClusterEvent =
+  | { kind: 'topic'; name: string; record: TopicRecord | undefined }
+  | { kind: 'partition'; topic: string; partition: number; state: PartitionState | undefined }
+  | { kind: 'broker'; brokerId: number; registration: BrokerRegistration | undefined }
+  | { kind: 'controller'; controller: ControllerInfo | undefined }
+  /** This store's own registration was lost (e.g. the session expired) and made again. */
+  | { kind: 'reregistered'; brokerId: number };
+
+export interface PartitionWriteOptions {
+  /**
+   * Fence: the write only succeeds while this is still the current controllerEpoch, so a
+   * deposed controller cannot write even a partition the new controller has not touched.
+   */
+  controllerEpoch?: number;
+}
+
+export interface ClusterMetadataStore extends MetadataStore {
+  /**
+   * As MetadataStore.createTopic, and writes each partition's initial state in the same
+   * atomic step. Without initialPartitions every partition starts leaderless with no replicas
+   * (NO_LEADER, epochs 0), for the controller to assign. Given, its length must equal
+   * topic.partitions.
+   */
+  createTopic(topic: TopicRecord, initialPartitions?: readonly PartitionState[]): Promise<void>;
+
+  /** Registers this broker as live until close() or until the registration expires (ttlSeconds). */
+  registerBroker(info: BrokerRegistration, ttlSeconds: number): Promise<void>;
+  /** Live brokers by id (cache). */
+  liveBrokers(): BrokerRegistration[];
+  /** The current controller (cache), if any. */
+  controller(): ControllerInfo | undefined;
+  /** Campaigns until cancel() or close(); requires registerBroker first (a dead broker is never controller). */
+  campaignController(brokerId: number, callbacks: ControllerCallbacks): Campaign;
+
+  /** The partition's state read from the authority (not the cache). */
+  getPartitionState(topic: string, partition: number): Promise<PartitionState | undefined>;
+  /** The partition's state from the cache. */
+  partitionState(topic: string, partition: number): PartitionState | undefined;
+  /**
+   * Writes next (with partitionEpoch = expectedPartitionEpoch + 1, whatever next says) if the
+   * stored partitionEpoch is expectedPartitionEpoch (and, with opts.controllerEpoch, that
+   * controller is still current). Resolves false, writing nothing, otherwise or when the
+   * partition does not exist.
+   */
+  compareAndSetPartitionState(
+    topic: string,
+    partition: number,
+    expectedPartitionEpoch: number,
+    next: Omit<PartitionState, 'partitionEpoch'>,
+    opts?: PartitionWriteOptions,
+  ): Promise<boolean>;
+
+  /** Calls listener for every change the cache applies; returns an unsubscribe function. */
+  watch(listener: (event: ClusterEvent) => void): () => void;
+}
