@@ -2,19 +2,18 @@
  * bench consume: reads N messages from the start of the topic (producing the shortfall first),
  * timed from assign() to the Nth message. Messages are decoded (poll) unless --raw, which
  * counts the records of validated batches (pollBatches), the decoding-free upper bound.
+ * With --group the readers are GroupConsumers instead (group-consume.ts).
  */
 import { Consumer } from '../client/consumer.ts';
 import type { BenchOptions } from './options.ts';
+import { benchGroupConsume } from './group-consume.ts';
 import { benchProduce } from './produce.ts';
 import { Progress, result, type BenchResult } from './report.ts';
 import { retainedMessages } from './topic.ts';
 
 export async function benchConsume(opts: BenchOptions, partitions: number[]): Promise<BenchResult> {
-  const have = await retainedMessages(opts, partitions);
-  if (have < opts.messages) {
-    process.stderr.write(`[consume] topic holds ${have} messages; producing ${opts.messages - have} first\n`);
-    await benchProduce({ ...opts, messages: opts.messages - have, producers: 1, rateMsgsPerSec: Infinity }, true);
-  }
+  await produceShortfall(opts, partitions);
+  if (opts.group !== null) return benchGroupConsume(opts, opts.group, partitions);
   const consumer = new Consumer({ bootstrap: opts.bootstrap, clientId: 'sluice-bench-consumer', autoOffsetReset: 'earliest' });
   let received = 0;
   const progress = new Progress('consume', opts.messages, () => received);
@@ -34,5 +33,14 @@ export async function benchConsume(opts: BenchOptions, partitions: number[]): Pr
   } finally {
     progress.stop();
     await consumer.close();
+  }
+}
+
+/** Makes the topic hold at least opts.messages messages. */
+async function produceShortfall(opts: BenchOptions, partitions: number[]): Promise<void> {
+  const have = await retainedMessages(opts, partitions);
+  if (have < opts.messages) {
+    process.stderr.write(`[consume] topic holds ${have} messages; producing ${opts.messages - have} first\n`);
+    await benchProduce({ ...opts, messages: opts.messages - have, producers: 1, rateMsgsPerSec: Infinity }, true);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `sluice bench produce|consume|e2e`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance`: throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
@@ -8,7 +8,8 @@ import { benchConsume } from './consume.ts';
 import { benchE2e } from './e2e.ts';
 import { benchHelp, parseBenchOptions } from './options.ts';
 import { benchProduce } from './produce.ts';
-import { formatResult, type BenchResult } from './report.ts';
+import { benchRebalance } from './rebalance.ts';
+import { formatResult, type BenchResult, type RebalanceResult } from './report.ts';
 import { ensureTopic } from './topic.ts';
 
 export async function run(argv: string[]): Promise<number> {
@@ -20,9 +21,10 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const partitions = await ensureTopic(opts);
-    let r: BenchResult;
+    let r: BenchResult | RebalanceResult;
     if (opts.mode === 'produce') r = await benchProduce(opts);
     else if (opts.mode === 'consume') r = await benchConsume(opts, partitions);
+    else if (opts.mode === 'rebalance') r = await benchRebalance(opts, partitions);
     else r = await benchE2e(opts, partitions);
     process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
     return 0;

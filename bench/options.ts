@@ -1,7 +1,7 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
-export type BenchMode = 'produce' | 'consume' | 'e2e';
+export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance';
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -20,9 +20,23 @@ export interface BenchOptions {
   json: boolean;
   /** consume: count records from raw batches (pollBatches) instead of decoded messages. */
   raw: boolean;
+  /** consume: read as members of this consumer group (null: one manually assigned Consumer). */
+  group: string | null;
+  /** consume --group: GroupConsumers in this process, each with its own connections. */
+  consumers: number;
+  /** rebalance: member processes started before the joining one. */
+  members: number;
+  /** rebalance, consume --group: the members' session timeout. */
+  sessionTimeoutMs: number;
 }
 
+/** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
+export const REBALANCE_RATE_DEFAULT = 2000;
+export const SESSION_TIMEOUT_MS_DEFAULT = 10_000;
+
 export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --messages N --size BYTES [options]
+       sluice bench consume --topic T --messages N --size BYTES --group G --consumers K [options]
+       sluice bench rebalance --topic T --partitions P --members M [--session-timeout-ms MS]
 
 Modes:
   produce   send N messages of BYTES random bytes; time until all are acknowledged
@@ -30,6 +44,16 @@ Modes:
   e2e       one paced producer and one consumer in this process; reports throughput and
             end-to-end latency (consume time - send time embedded in the value; the
             record timestamp when --size < 8) as p50/p99/p99.9/max
+  consume --group G --consumers K
+            K group members (one process, own connections each) of a fresh group G
+            (G's committed offsets are deleted first) read the N messages from the
+            start; timed from the first poll (the join) until their union holds N
+  rebalance M member processes consume the topic while a producer sends --rate msgs/s
+            (default ${REBALANCE_RATE_DEFAULT}, round-robin over the partitions); reports
+            joinToStableMs: spawn of one more member until the group is stable with every
+              member owning its fair share (floor or ceil of partitions/members)
+            killToResumedMs: SIGKILL of a member until each partition it owned had a
+              message consumed by another member (bounded below by the session timeout)
 
 Options:
   --bootstrap H:P        broker address (default ${DEFAULT_BOOTSTRAP})
@@ -42,9 +66,16 @@ Options:
   --acks 0|1|all         producer acks (default 1)
   --profile throughput|latency
                          producer profile (default throughput)
-  --rate MSGS_PER_S      pace the producer(s) at this total rate (default unthrottled)
+  --rate MSGS_PER_S      pace the producer(s) at this total rate (default unthrottled;
+                         rebalance ${REBALANCE_RATE_DEFAULT})
   --producers K          produce: K concurrent producers, one connection each, sharing N
   --raw                  consume: count records of raw batches instead of decoding messages
+  --group G              consume: read as consumer group G (see above)
+  --consumers K          consume --group: group members in this process (default 1)
+  --members M            rebalance: member processes before the join (default 3)
+  --session-timeout-ms MS
+                         rebalance, consume --group: member session timeout (default
+                         ${SESSION_TIMEOUT_MS_DEFAULT}, 1000-300000)
   --json                 last stdout line is one JSON object with the results
   --help                 show this help
 
@@ -63,6 +94,10 @@ const flags: FlagSpecs = {
   rate: { type: 'int', min: 1 },
   producers: { type: 'int', min: 1 },
   raw: { type: 'boolean' },
+  group: { type: 'string' },
+  consumers: { type: 'int', min: 1 },
+  members: { type: 'int', min: 1 },
+  'session-timeout-ms': { type: 'int', min: 1000 },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 };
@@ -71,19 +106,33 @@ const flags: FlagSpecs = {
 export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const p = parseArgs(argv, flags);
   if (bool(p, 'help')) return null;
-  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e [options]');
-  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e') throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume or e2e`);
+  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance [options]');
+  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance') {
+    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e or rebalance`);
+  }
+  const rebalance = mode === 'rebalance';
   const topic = str(p, 'topic');
-  const messages = int(p, 'messages');
-  const sizeBytes = int(p, 'size');
+  // rebalance runs until its measurements are done: --messages does not apply, --size has a default.
+  if (rebalance && p.flags.has('messages')) throw new UsageError('--messages does not apply to bench rebalance');
+  const messages = rebalance ? 0 : int(p, 'messages');
+  const sizeBytes = rebalance ? int(p, 'size', 100) : int(p, 'size');
   if (topic === undefined) throw new UsageError('--topic is required');
   if (messages === undefined) throw new UsageError('--messages is required');
   if (sizeBytes === undefined) throw new UsageError('--size is required');
+  const group = str(p, 'group') ?? null;
+  if (group !== null && mode !== 'consume') throw new UsageError('--group applies to bench consume only');
+  if (group === '') throw new UsageError('--group must not be empty');
+  if (p.flags.has('consumers') && group === null) throw new UsageError('--consumers needs --group');
+  if (group !== null && bool(p, 'raw')) throw new UsageError('--raw applies to the manually assigned consumer only (without --group)');
+  if (p.flags.has('members') && !rebalance) throw new UsageError('--members applies to bench rebalance only');
+  if (p.flags.has('session-timeout-ms') && !rebalance && group === null) throw new UsageError('--session-timeout-ms applies to bench rebalance and consume --group only');
+  const sessionTimeoutMs = int(p, 'session-timeout-ms', SESSION_TIMEOUT_MS_DEFAULT);
+  if (sessionTimeoutMs > 300_000) throw new UsageError(`--session-timeout-ms must be <= 300000, not ${sessionTimeoutMs}`);
   const profile = str(p, 'profile', 'throughput');
   if (profile !== 'throughput' && profile !== 'latency') throw new UsageError(`--profile must be throughput or latency, not ${JSON.stringify(profile)}`);
   const producers = int(p, 'producers', 1);
   if (producers > 1 && mode !== 'produce') throw new UsageError('--producers applies to bench produce only');
-  if (producers > messages) throw new UsageError('--producers cannot exceed --messages');
+  if (mode === 'produce' && producers > messages) throw new UsageError('--producers cannot exceed --messages');
   return {
     mode,
     bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
@@ -94,9 +143,13 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     configs: parseConfigs(strs(p, 'config')),
     acks: parseAcks(str(p, 'acks', '1')),
     profile,
-    rateMsgsPerSec: int(p, 'rate', Infinity),
+    rateMsgsPerSec: int(p, 'rate', rebalance ? REBALANCE_RATE_DEFAULT : Infinity),
     producers,
     json: bool(p, 'json'),
     raw: bool(p, 'raw'),
+    group,
+    consumers: int(p, 'consumers', 1),
+    members: int(p, 'members', 3),
+    sessionTimeoutMs,
   };
 }

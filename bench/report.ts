@@ -2,7 +2,7 @@
 import type { BenchMode } from './options.ts';
 
 export interface BenchResult {
-  mode: BenchMode;
+  mode: Exclude<BenchMode, 'rebalance'>;
   messages: number;
   sizeBytes: number;
   seconds: number;
@@ -13,11 +13,42 @@ export interface BenchResult {
   p99Ms?: number;
   p999Ms?: number;
   maxMs?: number;
+  /** consume --group: the group, and the messages each member received (duplicates included). */
+  group?: string;
+  consumers?: number;
+  memberMessages?: number[];
+  /** consume --group: messages delivered more than once (sum of memberMessages - messages). */
+  duplicates?: number;
+  /** consume --group: first poll until every member owned its fair share of the partitions. */
+  joinMs?: number;
+  /** consume --group: msgs/s of the union after joinMs (the group's rate without its formation). */
+  afterJoinMsgsPerSec?: number;
+}
+
+/** bench rebalance: see rebalance.ts. Times in ms. */
+export interface RebalanceResult {
+  mode: 'rebalance';
+  /** Spawn of the joining member until the group is stable, every member owning its fair share. */
+  joinToStableMs: number;
+  /** Spawn of the joining member until every partition was consumed by its (new) owner. */
+  joinToConsumingMs: number;
+  /** Spawn of the joining member until it was running (the process start, tsx included). */
+  joinProcessStartMs: number;
+  /** SIGKILL of a member until each partition it owned had a message consumed by another member. */
+  killToResumedMs: number;
+  /** The members' session timeout: the floor under killToResumedMs. */
+  sessionTimeoutMs: number;
+  /** Members before the join (one more joins; one is killed). */
+  members: number;
+  partitions: number;
+  /** Partitions the killed member owned. */
+  killedOwned: number;
+  rateMsgsPerSec: number;
 }
 
 const MiB = 1024 * 1024;
 
-export function result(mode: BenchMode, messages: number, sizeBytes: number, seconds: number, extra: Partial<BenchResult> = {}): BenchResult {
+export function result(mode: BenchResult['mode'], messages: number, sizeBytes: number, seconds: number, extra: Partial<BenchResult> = {}): BenchResult {
   const s = Math.max(seconds, 1e-9);
   return {
     mode,
@@ -35,13 +66,24 @@ export function round(v: number, digits: number): number {
   return Math.round(v * f) / f;
 }
 
-export function formatResult(r: BenchResult): string {
+export function formatResult(r: BenchResult | RebalanceResult): string {
+  if (r.mode === 'rebalance') {
+    return [
+      `rebalance: ${r.partitions} partitions, ${r.members} members + 1 joining, producer at ${r.rateMsgsPerSec.toLocaleString('en-US')} msgs/s`,
+      `  join -> stable (fair share each): ${r.joinToStableMs} ms (process start ${r.joinProcessStartMs} ms; every partition consumed again ${r.joinToConsumingMs} ms)`,
+      `  kill -9 -> its ${r.killedOwned} partition(s) consumed by others: ${r.killToResumedMs} ms (session timeout ${r.sessionTimeoutMs} ms)`,
+    ].join('\n') + '\n';
+  }
   const lines = [
     `${r.mode}: ${r.messages.toLocaleString('en-US')} messages of ${r.sizeBytes} B in ${r.seconds.toFixed(3)} s`,
     `  ${r.msgsPerSec.toLocaleString('en-US')} msgs/s, ${r.mbPerSec.toFixed(2)} MB/s`,
   ];
   if (r.p50Ms !== undefined) {
     lines.push(`  latency ms: p50 ${r.p50Ms.toFixed(3)}, p99 ${r.p99Ms!.toFixed(3)}, p99.9 ${r.p999Ms!.toFixed(3)}, max ${r.maxMs!.toFixed(3)}`);
+  }
+  if (r.memberMessages !== undefined) {
+    lines.push(`  group ${r.group}: ${r.consumers} members received ${r.memberMessages.map((n) => n.toLocaleString('en-US')).join(' / ')} (duplicates ${r.duplicates})`,
+      `  group formed (fair share each) after ${r.joinMs} ms; ${r.afterJoinMsgsPerSec?.toLocaleString('en-US') ?? '-'} msgs/s from then on`);
   }
   return lines.join('\n') + '\n';
 }

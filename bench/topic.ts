@@ -41,3 +41,30 @@ export async function retainedMessages(opts: BenchOptions, partitions: number[])
     await admin.close();
   }
 }
+
+/** The log start offset of each partition, indexed by partition id. */
+export async function logStartOffsets(opts: BenchOptions, partitions: number[]): Promise<number[]> {
+  const admin = new Admin({ bootstrap: opts.bootstrap, clientId: 'sluice-bench' });
+  try {
+    const out: number[] = [];
+    for (const p of partitions) out[p] = await admin.listOffsets(opts.topic, p, 'earliest');
+    return out;
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Deletes the group's committed offsets so the bench starts it fresh; refuses a group with members. */
+export async function freshGroup(opts: BenchOptions, groupId: string): Promise<void> {
+  const admin = new Admin({ bootstrap: opts.bootstrap, clientId: 'sluice-bench' });
+  try {
+    await admin.deleteGroups([groupId]);
+    process.stderr.write(`[bench] deleted the committed offsets of existing group ${groupId}: it starts fresh\n`);
+  } catch (e) {
+    if (e instanceof SluiceError && e.code === ErrorCode.GROUP_ID_NOT_FOUND) return;
+    if (e instanceof SluiceError && e.code === ErrorCode.NON_EMPTY_GROUP) throw new Error(`group ${groupId} has active members; the bench needs a group of its own`);
+    throw e;
+  } finally {
+    await admin.close();
+  }
+}

@@ -384,6 +384,19 @@ export class GroupConsumer {
 
   // ---- poll ----
 
+  /** Ownership is checked once per run of messages from one partition, not per message (hot path). */
+  private someInactive(msgs: Message[]): boolean {
+    let topic: string | null = null;
+    let partition = -1;
+    for (const m of msgs) {
+      if (m.partition === partition && m.topic === topic) continue;
+      topic = m.topic;
+      partition = m.partition;
+      if (!this._isActive(topic, partition)) return true;
+    }
+    return false;
+  }
+
   private async pollInternal(timeoutMs: number, markHeld: boolean): Promise<Message[]> {
     this.assertOpen();
     if (this.polling) throw new Error('poll() is already running: call it again after it resolves');
@@ -403,7 +416,7 @@ export class GroupConsumer {
       }
       let msgs = await this.engine.poll(Math.max(0, deadline - Date.now()));
       if (this.closed) return [];
-      if (msgs.some((m) => !this._isActive(m.topic, m.partition))) msgs = msgs.filter((m) => this._isActive(m.topic, m.partition));
+      if (this.someInactive(msgs)) msgs = msgs.filter((m) => this._isActive(m.topic, m.partition));
       if (msgs.length > 0 && this.deliveryMode === 'at-most-once') await this.commitBeforeReturn(msgs);
       this.holding = msgs.length > 0;
       return msgs;

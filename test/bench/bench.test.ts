@@ -49,3 +49,38 @@ test('bench produce, consume and e2e report positive JSON results', async (t) =>
     }
   }
 });
+
+test('bench consume --group and bench rebalance report positive JSON results', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const positive = (res: Record<string, unknown>, keys: string[]): void => {
+    for (const k of keys) assert.ok(typeof res[k] === 'number' && (res[k] as number) > 0, `${res.mode}.${k} = ${res[k]}`);
+  };
+
+  // Two members of a fresh group read 20000 messages produced first to a 4-partition topic.
+  const c = await bench(['consume', '--bootstrap', b.bootstrap, '--topic', 'bg', '--partitions', '4', '--messages', '20000', '--size', '100', '--group', 'bg-g', '--consumers', '2', '--json']);
+  assert.equal(c.code, 0, `consume --group: ${c.stderr}`);
+  const cr = JSON.parse(c.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  assert.equal(cr.mode, 'consume');
+  assert.equal(cr.messages, 20000);
+  assert.equal(cr.group, 'bg-g');
+  assert.equal(cr.consumers, 2);
+  positive(cr, ['seconds', 'msgsPerSec', 'mbPerSec', 'joinMs']);
+  const counts = cr.memberMessages as number[];
+  assert.equal(counts.length, 2);
+  assert.ok(counts.every((n) => Number.isInteger(n) && n >= 0), `memberMessages = ${counts}`);
+  assert.ok(counts.reduce((a, x) => a + x, 0) >= 20000, `memberMessages = ${counts}`);
+
+  // Two members, one joins, one is killed; a short session timeout keeps the kill phase short.
+  const r = await bench(['rebalance', '--bootstrap', b.bootstrap, '--topic', 'br', '--partitions', '4', '--members', '2', '--session-timeout-ms', '2000', '--rate', '1000', '--json']);
+  assert.equal(r.code, 0, `rebalance: ${r.stderr}`);
+  const rr = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  assert.equal(rr.mode, 'rebalance');
+  assert.equal(rr.sessionTimeoutMs, 2000);
+  assert.equal(rr.members, 2);
+  assert.equal(rr.partitions, 4);
+  positive(rr, ['joinToStableMs', 'joinToConsumingMs', 'joinProcessStartMs', 'killToResumedMs', 'killedOwned']);
+});
