@@ -281,7 +281,9 @@ export class Consumer {
       }
       const key = partitionKey(tp.topic, tp.partition);
       if (next.has(key)) throw new TypeError(`${tp.topic}/${tp.partition} is listed twice`);
-      const md = await this.cluster.topic(tp.topic);
+      let md = await this.cluster.topic(tp.topic);
+      // A partition added since the metadata was cached: look once more before giving up.
+      if (!md.partitions.some((p) => p.partition === tp.partition)) md = await this.cluster.topic(tp.topic, true);
       const pmd = md.partitions.find((p) => p.partition === tp.partition);
       if (!pmd) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${tp.topic} has no partition ${tp.partition}`);
       const old = this.assigned.get(key);
