@@ -30,6 +30,11 @@
  *   segment, so progress is certain); reads go READ_CHUNK_BYTES at a time. The key map holds
  *   one entry per distinct key of the log (memory grows with the key space, as Kafka's
  *   dedupe buffer would without its cap).
+ * - Replication: only committed data counts. Records at or above the high watermark (read
+ *   once, at the start of the run) do not enter the key map, and only segments that end at or
+ *   below it are cleaned: a record above it may still be truncated away by a follower's
+ *   truncation, and must not have removed the older record of its key. Without replication
+ *   the high watermark is the log end, so this changes nothing.
  * - Runs on the event loop alongside appends and reads: it only reads segments through their
  *   reference-counted LogSegment.read and leaves the swap to the log, which re-checks at that
  *   moment that the segment is still there and the log still open.
@@ -56,7 +61,9 @@ export interface CleanableLog {
   currentSegments(): readonly LogSegment[];
   /** Fsynced and indexed by a flush cycle; a segment still waiting for one is not cleaned. */
   isSealed(seg: LogSegment): boolean;
-  /** The log is closing, closed, deleted or failed: stop and discard the replacement. */
+  /** Offsets at or above this may still be truncated (replication); the log end without replication. */
+  highWatermark(): number;
+  /** The log is closing, closed, deleted, failed or truncating: stop and discard the replacement. */
   stopping(): boolean;
   /**
    * Swaps the flushed replacement in for `old` ('replaced'), or deletes `old` when the
@@ -243,14 +250,15 @@ function rewriteBatch(b: Buffer, p: number, kept: readonly boolean[], keptCount:
   return out;
 }
 
-/** key -> offset of its latest record, over every segment as far as it was written when read. */
-async function buildLatestOffsetMap(segments: readonly LogSegment[]): Promise<Map<string, number>> {
+/** key -> offset of its latest record below highWatermark, over every segment as far as it was written when read. */
+async function buildLatestOffsetMap(segments: readonly LogSegment[], highWatermark: number): Promise<Map<string, number>> {
   const latest = new Map<string, number>();
   for (const seg of segments) {
+    if (seg.baseOffset >= highWatermark) break;
     await forEachBatch(seg, seg.sizeBytes, (b, p) => {
       const baseOffset = readInt64(b, p + Off.baseOffset);
       forEachRecord(b, p, (r) => {
-        if (r.keyLength >= 0) latest.set(keyOf(b, r), baseOffset + r.offsetDelta);
+        if (r.keyLength >= 0 && baseOffset + r.offsetDelta < highWatermark) latest.set(keyOf(b, r), baseOffset + r.offsetDelta);
       });
     });
   }
@@ -263,9 +271,10 @@ export async function cleanLog(log: CleanableLog, nowMs: number, limits: Cleaner
   const cfg = log.config;
   const result = emptyCompactionResult();
   const segments = log.currentSegments();
+  const highWatermark = log.highWatermark();
   let latest: Map<string, number>;
   try {
-    latest = await buildLatestOffsetMap(segments);
+    latest = await buildLatestOffsetMap(segments, highWatermark);
   } catch (e) {
     if (e instanceof Stopped) return { ...result, complete: false };
     throw e;
@@ -278,6 +287,8 @@ export async function cleanLog(log: CleanableLog, nowMs: number, limits: Cleaner
       result.complete = false;
       break;
     }
+    // Not all committed yet; the log reruns compaction when the high watermark moves.
+    if (seg.nextOffset > highWatermark) break;
     if (cfg.minCompactionLagMs > 0 && nowMs - seg.largestTimestampMs < cfg.minCompactionLagMs) {
       result.nextDueMs = Math.min(result.nextDueMs, seg.largestTimestampMs + cfg.minCompactionLagMs);
       break;

@@ -119,6 +119,16 @@ export class LogManager {
     fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
   }
 
+  /** Closes and deletes one partition's log (a replica moved to another broker). */
+  async deletePartition(topic: string, partition: number): Promise<void> {
+    const name = LogManager.dirName(topic, partition);
+    const log = this.logs.get(name);
+    this.logs.delete(name);
+    if (log) await log.delete();
+    else fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
+    fsyncDirSync(this.dataDir);
+  }
+
   /** Deletes the topic's loaded partitions and any directory of partitions 0..partitionCount-1. */
   async deleteTopic(topic: string, partitionCount = 0): Promise<void> {
     const names = new Set<string>();

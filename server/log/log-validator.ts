@@ -8,11 +8,15 @@
  *   protocol's validateBatch, and size <= max.message.bytes) before any byte is changed, so
  *   a set with one bad batch leaves the buffer untouched and nothing is appended.
  * - Offsets are assigned contiguously from nextOffset by rewriting each batch's baseOffset
- *   (bytes 0..8). That field is outside the CRC, and no other byte changes, so the stored
- *   batches still validate and are served to consumers byte for byte.
+ *   (bytes 0..8). That field is outside the CRC, and so is partitionLeaderEpoch (bytes
+ *   12..16), which a leader stamps with its epoch the same way; no other byte changes, so the
+ *   stored batches still validate and are served to consumers byte for byte.
+ * - A follower's record set (validateReplicatedRecordSet) already carries the leader's offsets
+ *   and epochs: it is checked, never changed. Its batches are validated as stored batches
+ *   (compaction on the leader may have left offset gaps inside and between them).
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_LOG_OVERHEAD, batchSizeAt, newBatchInfo, Off, readInt32, validateBatch, writeInt64 } from '../../protocol/record-batch.ts';
+import { BATCH_LOG_OVERHEAD, baseOffsetAt, batchSizeAt, newBatchInfo, Off, readInt32, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
 
 export interface ValidatedRecordSet {
   batchCount: number;
@@ -27,11 +31,12 @@ export interface ValidatedRecordSet {
 }
 
 /**
- * Validates `recordSet` and assigns offsets nextOffset, nextOffset + 1, ... in place.
+ * Validates `recordSet` and assigns offsets nextOffset, nextOffset + 1, ... in place; with a
+ * partitionLeaderEpoch >= 0, also stamps it into every batch (-1: the producer's value stays).
  * Throws SluiceError (CORRUPT_MESSAGE, UNSUPPORTED_COMPRESSION or RECORD_BATCH_TOO_LARGE)
  * naming the batch; in that case the buffer is unchanged.
  */
-export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: number, maxMessageBytes: number): ValidatedRecordSet {
+export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: number, maxMessageBytes: number, partitionLeaderEpoch = -1): ValidatedRecordSet {
   if (recordSet.length === 0) throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'empty record set');
   const info = newBatchInfo();
   let recordCount = 0;
@@ -57,8 +62,44 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
   let offset = nextOffset;
   for (let pos = 0; pos < recordSet.length; pos += batchSizeAt(recordSet, pos)) {
     writeInt64(recordSet, pos, offset);
+    if (partitionLeaderEpoch >= 0) writeInt32(recordSet, pos + Off.partitionLeaderEpoch, partitionLeaderEpoch);
     // validateBatch proved lastOffsetDelta == recordCount - 1 for every batch.
     offset += readInt32(recordSet, pos + Off.lastOffsetDelta) + 1;
   }
   return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length };
+}
+
+/**
+ * Checks a record set a follower fetched from its leader: every batch valid as a stored batch
+ * (CRC-32C included), base offsets increasing, the first at or after logEndOffset. Offsets may
+ * have gaps (compaction on the leader). Nothing is changed. Throws SluiceError:
+ * OFFSET_OUT_OF_RANGE when the first batch starts below logEndOffset (the fetcher must
+ * truncate first), CORRUPT_MESSAGE or UNSUPPORTED_COMPRESSION for a bad batch.
+ * max.message.bytes is not applied: the leader accepted the batch, and a follower that refused
+ * it could never catch up.
+ */
+export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset: number): ValidatedRecordSet {
+  if (recordSet.length === 0) throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'empty record set');
+  const info = newBatchInfo();
+  let recordCount = 0;
+  let batchCount = 0;
+  let maxTimestampMs = -1;
+  let firstOffset = -1;
+  let nextOffsetMin = logEndOffset;
+  for (let pos = 0; pos < recordSet.length; pos += info.size) {
+    const code = validateBatch(recordSet, pos, recordSet.length, info, true);
+    if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${pos}: ${info.problem}`);
+    const baseOffset = baseOffsetAt(recordSet, pos);
+    if (baseOffset < nextOffsetMin) {
+      if (batchCount === 0) throw new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `replicated batch at offset ${baseOffset} is below the log end offset ${logEndOffset}: truncate the log first`);
+      throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, `batch ${batchCount} at offset ${baseOffset} overlaps the previous batch, which ends at ${nextOffsetMin - 1}`);
+    }
+    if (!Number.isSafeInteger(baseOffset + info.lastOffsetDelta + 1)) throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, `batch ${batchCount} at offset ${baseOffset} passes 2^53`);
+    if (batchCount === 0) firstOffset = baseOffset;
+    nextOffsetMin = baseOffset + info.lastOffsetDelta + 1;
+    recordCount += info.recordCount;
+    if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
+    batchCount++;
+  }
+  return { batchCount, recordCount, firstOffset, lastOffset: nextOffsetMin - 1, maxTimestampMs, sizeBytes: recordSet.length };
 }

@@ -90,6 +90,12 @@ export class OffsetIndex {
     this.count = 0;
   }
 
+  /** Drops the entries for offsets >= offset (a truncated log removed their batches). */
+  truncateTo(offset: number): void {
+    const relative = offset - this.baseOffset;
+    while (this.count > 0 && this.relativeOffsets[this.count - 1]! >= relative) this.count--;
+  }
+
   toBytes(): Buffer {
     const out = Buffer.allocUnsafe(this.count * OFFSET_INDEX_ENTRY_BYTES);
     for (let i = 0; i < this.count; i++) {

@@ -17,6 +17,10 @@
  *   retention delete during a fetch cannot make that fetch read another file through a
  *   reused descriptor.
  * - Not safe for concurrent appends; PartitionLog is the only writer.
+ * - Truncation (replication: a follower cutting back a divergent tail) removes whole batches
+ *   from the end, fsyncs, and bumps truncationCount. A read that awaited I/O across a
+ *   truncation may have read bytes that were cut or rewritten since; it compares the count
+ *   before and after and throws its bytes away when it changed (see PartitionLog.read).
  * - Compaction writes a replacement beside the live file (`<name>.log.cleaned`, see
  *   createReplacement). Its indexes stay in memory until commitReplacement has renamed it over
  *   the live .log; the live index files are removed before that rename, so a crash at any
@@ -41,6 +45,8 @@ export const TIME_INDEX_SUFFIX = '.timeindex';
 export const CLEANED_SUFFIX = '.cleaned';
 /** Positions are uint32 in the offset index. */
 export const SEGMENT_BYTES_MAX = 0xffff_ffff;
+/** Bytes read at a time by scanHeadersSync; a batch larger than this costs one read per header. */
+const HEADER_SCAN_CHUNK_BYTES = 64 * 1024;
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, '0') + suffix;
@@ -68,6 +74,7 @@ export class LogSegment {
   private created = -1;
   private bytesSinceIndexEntry = 0;
   private wasRecovered = false;
+  private truncations = 0;
   private refs = 0;
   private closeRequested = false;
   private fdClosed = false;
@@ -197,6 +204,11 @@ export class LogSegment {
     return !this.closeRequested;
   }
 
+  /** How many truncations removed bytes from this segment; see the invariants at the top. */
+  get truncationCount(): number {
+    return this.truncations;
+  }
+
   /**
    * Appends whole batches that LogValidator accepted and gave offsets. Synchronous; throws
    * SluiceError(STORAGE_ERROR) with the file cut back to its previous size when the write fails.
@@ -225,17 +237,20 @@ export class LogSegment {
 
   /**
    * Reads [position, position + lengthBytes) clipped to the readable size into a fresh Buffer;
-   * null when the segment was closed or deleted before the read started.
+   * null when the segment was closed or deleted before the read started, or truncated under
+   * it (callers also compare truncationCount: a truncation may rewrite without shortening).
    */
   async read(position: number, lengthBytes: number): Promise<Buffer | null> {
     if (this.closeRequested) return null;
     const len = Math.max(0, Math.min(lengthBytes, this.size - position));
     const buf = Buffer.allocUnsafe(len);
+    const truncations = this.truncations;
     this.refs++;
     try {
       let done = 0;
       while (done < len) {
         const n = await readAsync(this.fd, buf, done, len - done, position + done);
+        if (n === 0 && this.truncations !== truncations) return null;
         if (n === 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} ends before ${position + done}`);
         done += n;
       }
@@ -243,6 +258,68 @@ export class LogSegment {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Walks batch headers from `fromPosition` (a batch start) to the readable end, reading
+   * HEADER_SCAN_CHUNK_BYTES at a time. fn sees each header (BATCH_HEADER_BYTES of it at
+   * header[at]) and the batch's position, and returns false to stop there. Returns where the
+   * walk stopped: that batch's position, or sizeBytes. Synchronous: for truncation and for
+   * rebuilding the leader epoch cache at open. Throws STORAGE_ERROR on a size that makes no sense.
+   */
+  scanHeadersSync(fromPosition: number, fn: (header: Buffer, at: number, position: number) => boolean): number {
+    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    let chunk = Buffer.alloc(0);
+    let chunkStart = 0;
+    let position = fromPosition;
+    while (position < this.size) {
+      if (this.size - position < BATCH_HEADER_BYTES) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: ${this.size - position} bytes at ${position} are not a whole batch`);
+      if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length || position < chunkStart) {
+        chunk = Buffer.allocUnsafe(Math.min(HEADER_SCAN_CHUNK_BYTES, this.size - position));
+        readFullySync(this.fd, chunk, position);
+        chunkStart = position;
+      }
+      const at = position - chunkStart;
+      const sizeBytes = batchSizeAt(chunk, at);
+      if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > this.size) {
+        throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position} of ${sizeBytes} bytes overruns the segment`);
+      }
+      if (!fn(chunk, at, position)) return position;
+      position += sizeBytes;
+    }
+    return position;
+  }
+
+  /**
+   * Removes every batch whose last offset is >= offset: a batch that holds offset goes whole,
+   * so nextOffset becomes the end of the last batch kept (the segment's base offset when none
+   * is). Cuts the file, fdatasyncs it, drops the index entries of removed batches and
+   * recomputes size, next offset and largest timestamp from what is left (a walk from the last
+   * index entry, bounded by index.interval.bytes). Returns whether anything was removed.
+   * Index files on disk are the caller's: it deletes them first when this becomes the active
+   * segment, as only an active segment is ever cut.
+   */
+  truncateTo(offset: number): boolean {
+    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    if (offset >= this.next) return false;
+    let cutBaseOffset = -1;
+    const cut = this.scanHeadersSync(this.offsetIdx.lookup(offset).position, (h, at) => {
+      if (lastOffsetAt(h, at) < offset) return true;
+      cutBaseOffset = baseOffsetAt(h, at);
+      return false;
+    });
+    if (cut >= this.size) return false;
+    this.truncations++;
+    this.offsetIdx.truncateTo(cutBaseOffset);
+    this.timeIdx.truncateTo(cutBaseOffset);
+    fs.ftruncateSync(this.fd, cut);
+    fs.fdatasyncSync(this.fd);
+    const createdMs = this.created;
+    const problem = this.scanTailHeaders(this.fd);
+    if (problem) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} after truncation to ${cut} bytes: ${problem}`);
+    // Still the segment that was created then (segment.ms); an empty one starts afresh with its next append.
+    this.created = this.size > 0 ? createdMs : -1;
+    return true;
   }
 
   /** fdatasync of the .log; a no-op once closed (close and delete make their own guarantees). */
@@ -330,7 +407,15 @@ export class LogSegment {
    */
   private scanTailHeaders(fd: number): string {
     const fileSize = fs.fstatSync(fd).size;
-    if (fileSize === 0) return '';
+    if (fileSize === 0) {
+      this.size = 0;
+      this.next = this.baseOffset;
+      this.largestTimestamp = -1;
+      this.offsetOfLargestTimestamp = -1;
+      this.created = -1;
+      this.bytesSinceIndexEntry = 0;
+      return '';
+    }
     if (fileSize < BATCH_HEADER_BYTES) return `file of ${fileSize} bytes holds no whole batch`;
     const header = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
     readFullySync(fd, header, 0);
