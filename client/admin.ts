@@ -11,6 +11,7 @@
  * Offsets committed by this client are committed "as no member" (memberId '', epoch -1),
  * which the coordinator accepts only while the group has no members (NON_EMPTY_GROUP).
  */
+import type { AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse } from '../protocol/apis/alter-partition-reassignments.ts';
 import { ApiKey } from '../protocol/api-keys.ts';
 import {
   EARLIEST_TIMESTAMP,
@@ -191,6 +192,21 @@ export class Admin {
     }
     // The cached partition list is now short; later calls on this client must see the new one.
     await this.cluster.refreshMetadata([topic]).catch(() => {});
+  }
+
+  /**
+   * Moves partitions to new replica sets (replicas null cancels a move in progress). The
+   * controller adds the new replicas, lets them catch up at most throttleBytesPerSec each
+   * (0: unlimited), and drops the old ones once the new set is in sync.
+   */
+  async reassignPartitions(moves: Array<{ topic: string; partition: number; replicas: number[] | null }>, throttleBytesPerSec = 0): Promise<void> {
+    const req: AlterPartitionReassignmentsRequest = { partitions: moves.map((m) => ({ ...m, throttleBytesPerSec })) };
+    const res = await (await this.controller()).send<AlterPartitionReassignmentsResponse>(ApiKey.ALTER_PARTITION_REASSIGNMENTS, req);
+    const failed = res.control.partitions.filter((p) => p.errorCode !== ErrorCode.NONE);
+    if (failed.length > 0) {
+      const f = failed[0]!;
+      throw new SluiceError(f.errorCode as ErrorCode, `${f.topic}/${f.partition}${f.errorMessage ? `: ${f.errorMessage}` : ''}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}`);
+    }
   }
 
   // ---- consumer groups ----

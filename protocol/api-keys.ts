@@ -16,6 +16,8 @@ export const ApiKey = {
   DESCRIBE_GROUPS: 13,
   DELETE_GROUPS: 14,
   CREATE_PARTITIONS: 15,
+  OFFSET_FOR_LEADER_EPOCH: 16,
+  ALTER_PARTITION_REASSIGNMENTS: 17,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -42,4 +44,6 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.DESCRIBE_GROUPS]: { min: 0, max: 0 },
   [ApiKey.DELETE_GROUPS]: { min: 0, max: 0 },
   [ApiKey.CREATE_PARTITIONS]: { min: 0, max: 0 },
+  [ApiKey.OFFSET_FOR_LEADER_EPOCH]: { min: 0, max: 0 },
+  [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: { min: 0, max: 0 },
 };

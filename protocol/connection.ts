@@ -5,13 +5,13 @@
  * rejects everything in flight, and the connection is then dead: callers open a new one.
  */
 import net from 'node:net';
-import { decodeBody, encodeControl, CONTROL_LENGTH_BYTES } from '../protocol/body.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { FrameDecoder, FRAME_LENGTH_BYTES } from '../protocol/frame.ts';
-import { decodeResponseHeader, RESPONSE_HEADER_BYTES, requestHeaderSize, writeRequestHeader } from '../protocol/header.ts';
-import { check } from '../protocol/schema.ts';
-import { responseSchemas } from '../protocol/apis/index.ts';
-import { supportedVersions } from '../protocol/api-keys.ts';
+import { decodeBody, encodeControl, CONTROL_LENGTH_BYTES } from './body.ts';
+import { ErrorCode, SluiceError } from './errors.ts';
+import { FrameDecoder, FRAME_LENGTH_BYTES } from './frame.ts';
+import { decodeResponseHeader, RESPONSE_HEADER_BYTES, requestHeaderSize, writeRequestHeader } from './header.ts';
+import { check } from './schema.ts';
+import { responseSchemas } from './apis/index.ts';
+import { supportedVersions } from './api-keys.ts';
 
 export interface ConnectionOptions {
   clientId?: string;

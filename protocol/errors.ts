@@ -40,6 +40,9 @@ export const ErrorCode = {
   INVALID_REGULAR_EXPRESSION: 32,
   INVALID_COMMIT_OFFSET: 33,
   INVALID_SESSION_TIMEOUT: 34,
+  NOT_CONTROLLER: 35,
+  FENCED_LEADER_EPOCH: 36,
+  UNKNOWN_LEADER_EPOCH: 37,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -87,6 +90,9 @@ const table: ErrorInfo[] = [
   { code: 32, name: 'INVALID_REGULAR_EXPRESSION', retriable: false, message: 'The subscription regular expression does not compile.' },
   { code: 33, name: 'INVALID_COMMIT_OFFSET', retriable: false, message: 'A committed offset is negative or the metadata string is too long.' },
   { code: 34, name: 'INVALID_SESSION_TIMEOUT', retriable: false, message: 'The session or rebalance timeout is outside the range the broker allows.' },
+  { code: 35, name: 'NOT_CONTROLLER', retriable: true, message: 'This broker is not the controller; topic changes go to the controller named in Metadata.' },
+  { code: 36, name: 'FENCED_LEADER_EPOCH', retriable: true, message: 'The request carried an older leader epoch than the partition has; refresh metadata.' },
+  { code: 37, name: 'UNKNOWN_LEADER_EPOCH', retriable: true, message: 'The request carried a newer leader epoch than this broker knows yet; retry shortly.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

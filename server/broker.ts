@@ -1,21 +1,27 @@
 /**
- * A broker: the metadata store, the partition logs, and the TCP listener, started and
- * stopped in that order and the reverse. Clean stop: refuse new work, answer parked
+ * A broker: the metadata store (embedded, or etcd in a cluster), the partition logs with their
+ * replica roles, the group coordinator, and the TCP listener, started and stopped in that
+ * order and the reverse. Every broker registers itself and campaigns to be controller; on a
+ * single broker it simply is. Clean stop: refuse new work, answer parked
  * fetches, let connections flush, close every log (flush + indexes), then mark the data
  * dir clean so the next start skips recovery.
  */
 import net from 'node:net';
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { BrokerContext } from './api/context.ts';
 import { createRouter } from './api/router.ts';
+import { Controller } from './cluster/controller.ts';
+import { ReplicaFetchers } from './cluster/replica-fetchers.ts';
+import { ReplicaManager } from './cluster/replica-manager.ts';
 import type { BrokerConfig } from './config.ts';
 import { DelayedFetches } from './fetch/delayed-fetches.ts';
 import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from './group/group-coordinator.ts';
-import { OffsetStore } from './group/offset-store.ts';
+import { OFFSETS_TOPIC, OffsetStore } from './group/offset-store.ts';
 import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
+import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
-import type { MetadataStore } from './metadata/metadata-store.ts';
 import { ClientConnection } from './network/client-connection.ts';
 import { TopicManager } from './topic-manager.ts';
 
@@ -23,31 +29,79 @@ export class Broker {
   readonly log: Logger;
   private server: net.Server | null = null;
   private readonly connections = new Set<ClientConnection>();
-  private metadata!: MetadataStore;
+  private store!: ClusterMetadataStore;
   private logs!: LogManager;
+  private topics!: TopicManager;
+  private replicas!: ReplicaManager;
   private ctx!: BrokerContext;
   private coordinator!: GroupCoordinator;
+  private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
   }
 
-  /** Resolves with the port actually bound (useful with port 0). */
+  /** The embedded store by default; etcd for clusters, loaded only then (it brings gRPC along). */
+  private async openStore(): Promise<ClusterMetadataStore> {
+    const c = this.config;
+    if (!c.metadataUrl) {
+      const store = new EmbeddedMetadataStore(c.dataDir, c.brokerId);
+      await store.open();
+      return store;
+    }
+    const { EtcdMetadataStore } = await import('./metadata/etcd-store.ts');
+    const store = new EtcdMetadataStore(c.metadataUrl, { log: this.log.child('etcd') });
+    await store.open();
+    return store;
+  }
+
+  /**
+   * Starts everything and resolves with the port actually bound (useful with port 0) once the
+   * broker is registered and, when it is the controller, after its first reconciliation.
+   */
   async start(): Promise<number> {
-    mkdirSync(this.config.dataDir, { recursive: true });
-    this.metadata = new EmbeddedMetadataStore(this.config.dataDir);
-    await this.metadata.open();
-    this.logs = new LogManager(this.config.dataDir, { logger: this.log.child('log'), retentionCheckIntervalMs: this.config.retentionCheckIntervalMs });
-    const topics = new TopicManager(this.metadata, this.logs, this.config.partitionsMax, this.log.child('topics'));
-    topics.load();
+    const c = this.config;
+    mkdirSync(c.dataDir, { recursive: true });
+    this.store = await this.openStore();
+    this.logs = new LogManager(c.dataDir, { logger: this.log.child('log'), retentionCheckIntervalMs: c.retentionCheckIntervalMs });
+    this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
+    const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
+      fetchMaxWaitMs: c.replicaFetchWaitMsMax,
+      fetchMaxBytes: 16 * 1024 * 1024,
+      partitionMaxBytes: 4 * 1024 * 1024,
+      backoffMs: 100,
+      backoffMsMax: 2000,
+    }, this.log.child('fetcher'));
+    this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMaxMs, isrCheckIntervalMs: 250 }, this.log.child('replicas'));
+    const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
+    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), { ...DEFAULT_COORDINATOR_CONFIG, ...c.coordinator }, this.log.child('groups'));
+    const delayedFetches = new DelayedFetches();
+    this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
+    this.replicas.onLeadership = (topic, partition, leader) => {
+      if (topic !== OFFSETS_TOPIC) return;
+      if (leader) offsets.loadPartition(partition).catch((e) => this.log.error('failed to load committed offsets', { partition, error: e as Error }));
+      else this.coordinator.unloadPartition(partition);
+    };
+    this.topics.setReplicaListener(this.replicas);
+    this.topics.load();
     this.logs.start();
-    const offsets = new OffsetStore(topics, this.log.child('offsets'));
-    await offsets.load();
-    this.coordinator = new GroupCoordinator(topics, offsets, { ...DEFAULT_COORDINATOR_CONFIG, ...this.config.coordinator }, this.log.child('groups'));
+    this.replicas.start();
     this.coordinator.start();
-    this.ctx = { config: this.config, topics, delayedFetches: new DelayedFetches(), groups: this.coordinator, log: this.log, shuttingDown: false };
-    const route = createRouter(this.ctx, () => this.metadata.clusterId());
+    const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, log: this.log, shuttingDown: false };
+    const port = await this.listen();
+    if (c.advertisedPort === 0) c.advertisedPort = port;
+    await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);
+    this.campaign = this.store.campaignController(c.brokerId, controller);
+    await controller.whenIdle();
+    await offsets.whenLoaded();
+    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });
+    return port;
+  }
+
+  private async listen(): Promise<number> {
+    const route = createRouter(this.ctx);
     const limits = {
       maxFrameBytes: this.config.maxFrameBytes,
       pipelinedRequestsMax: this.config.pipelinedRequestsMax,
@@ -66,10 +120,33 @@ export class Broker {
       });
     });
     server.on('error', (e) => this.log.error('listener error', { error: e }));
-    const port = (server.address() as net.AddressInfo).port;
-    if (this.config.advertisedPort === 0) this.config.advertisedPort = port;
-    this.log.info('started', { dataDir: this.config.dataDir, host: this.config.host, port, topics: topics.names().length });
-    return port;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** Commits to the offsets topic are appended as its leader and acknowledged like acks=all with fsync. */
+  private async appendOffsets(partition: number, records: Buffer): Promise<void> {
+    try {
+      this.replicas.leaderReplica(OFFSETS_TOPIC, partition);
+      const log = this.topics.partition(OFFSETS_TOPIC, partition)!;
+      const appended = log.append(records, Date.now(), { leaderEpoch: this.replicas.leaderEpoch(OFFSETS_TOPIC, partition) });
+      this.replicas.afterLeaderAppend(OFFSETS_TOPIC, partition);
+      await Promise.all([log.waitForFlush(appended.lastOffset), this.replicas.waitForHighWatermark(OFFSETS_TOPIC, partition, appended.lastOffset + 1, 30_000)]);
+    } catch (e) {
+      // To a group member, losing leadership of the offsets partition means another coordinator.
+      if (e instanceof SluiceError && (e.code === ErrorCode.NOT_LEADER || e.code === ErrorCode.FENCED_LEADER_EPOCH)) {
+        throw new SluiceError(ErrorCode.NOT_COORDINATOR, e.message);
+      }
+      throw e;
+    }
+  }
+
+  /** The controller creates __consumer_offsets once enough brokers are live for its replication factor. */
+  private async ensureInternalTopics(offsets: OffsetStore): Promise<void> {
+    if (this.topics.get(OFFSETS_TOPIC)) return;
+    const live = this.store.liveBrokers().length;
+    const factor = this.config.metadataUrl ? this.config.offsetsTopicReplicationFactor : 1;
+    if (live < factor) return;
+    await offsets.ensureTopic(factor);
   }
 
   stop(): Promise<void> {
@@ -86,8 +163,11 @@ export class Broker {
     await Promise.race([closed, new Promise((r) => setTimeout(r, this.config.shutdownGraceMs))]);
     for (const c of this.connections) c.socket.destroy();
     this.coordinator.stop();
+    this.replicas.stop();
+    this.topics.stop();
+    await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
-    await this.metadata.close();
+    await this.store.close();
     this.log.info('stopped cleanly');
   }
 }

@@ -22,6 +22,16 @@ export interface BrokerConfig {
   shutdownGraceMs: number;
   /** Group coordinator overrides (timeouts, limits); defaults in group-coordinator.ts. */
   coordinator: Partial<CoordinatorConfig>;
+  /** etcd://host:port[,host:port…] for cluster mode; null for the embedded single-broker store. */
+  metadataUrl: string | null;
+  /** A broker whose registration is not renewed for this long is dead to the cluster. */
+  brokerSessionTtlSeconds: number;
+  /** A follower that has not caught up with the leader's log end for this long leaves the ISR. */
+  replicaLagTimeMaxMs: number;
+  /** Long-poll wait of a follower's fetch. */
+  replicaFetchWaitMsMax: number;
+  /** Replication factor of __consumer_offsets; the controller creates it once this many brokers are live (1 on a single broker). */
+  offsetsTopicReplicationFactor: number;
 }
 
 
@@ -40,6 +50,11 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
     partitionsMax: 10_000,
     shutdownGraceMs: 5_000,
     coordinator: {},
+    metadataUrl: null,
+    brokerSessionTtlSeconds: 6,
+    replicaLagTimeMaxMs: 10_000,
+    replicaFetchWaitMsMax: 500,
+    offsetsTopicReplicationFactor: 3,
     ...overrides,
     host,
     port,

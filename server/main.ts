@@ -6,7 +6,9 @@ import { Broker } from './broker.ts';
 import { DEFAULT_PORT, defaultBrokerConfig, type BrokerConfig } from './config.ts';
 
 const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--broker-id N]
-                     [--advertised-host H] [--advertised-port P] [--max-frame-bytes N]
+                     [--metadata etcd://H:P[,H:P...]] [--advertised-host H] [--advertised-port P]
+                     [--max-frame-bytes N] [--broker-session-ttl-seconds S]
+                     [--replica-lag-time-max-ms T] [--offsets-topic-replication-factor N]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -15,6 +17,17 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
   --advertised-host H     host clients are told to connect to (default: --host, or 127.0.0.1 for a wildcard)
   --advertised-port P     port clients are told to connect to (default: the bound port)
   --max-frame-bytes N     largest request accepted (default 67108864)
+  --metadata URL          cluster mode: etcd://host:port[,host:port...] of the etcd cluster that
+                          holds membership, controller election and metadata (default: embedded,
+                          a single broker with its metadata in the data dir)
+  --broker-session-ttl-seconds S
+                          the broker is dead to the cluster S seconds after its last lease
+                          renewal (default 6)
+  --replica-lag-time-max-ms T
+                          a follower that has not caught up for T ms leaves the ISR (default 10000)
+  --offsets-topic-replication-factor N
+                          replicas of __consumer_offsets in a cluster; created once N brokers are
+                          live (default 3)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -35,6 +48,14 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--advertised-host': out.advertisedHost = value; i++; break;
       case '--advertised-port': out.advertisedPort = num(flag, value); i++; break;
       case '--max-frame-bytes': out.maxFrameBytes = num(flag, value); i++; break;
+      case '--metadata':
+        if (!value?.startsWith('etcd://')) throw new Error(`--metadata takes etcd://host:port[,host:port...], got ${JSON.stringify(value)}`);
+        out.metadataUrl = value;
+        i++;
+        break;
+      case '--broker-session-ttl-seconds': out.brokerSessionTtlSeconds = num(flag, value); i++; break;
+      case '--replica-lag-time-max-ms': out.replicaLagTimeMaxMs = num(flag, value); i++; break;
+      case '--offsets-topic-replication-factor': out.offsetsTopicReplicationFactor = num(flag, value); i++; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
@@ -75,6 +96,10 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // A closed stdout or stderr (a pipe whose reader left) must not turn every log line into an
+  // error that is itself logged: the broker keeps running and simply stops printing.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   // Every client-facing path catches its own errors; anything reaching here is a bug. Log it
   // loudly rather than take down every other client's connection with it.
   process.on('uncaughtException', (e) => broker.log.error('uncaught exception', { error: e, stack: e.stack ?? '' }));

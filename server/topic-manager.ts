@@ -1,17 +1,22 @@
 /**
- * Topics as the broker knows them: the metadata store says which topics exist (and with
- * which config overrides), the log manager holds their partitions on disk. This file keeps
- * the two in step: creation writes metadata first and then makes the partition logs;
- * deletion removes metadata first, so a crash in between leaves at worst orphan
- * directories, which startup removes.
+ * Topics as this broker knows them. The metadata store is the authority: which topics exist,
+ * their config, and each partition's replicas and leader. This broker holds a local log for
+ * exactly the partitions it is a replica of, and keeps that set in step with the store by
+ * following its change events (topics created or deleted anywhere in the cluster, replicas
+ * moved). Creation writes metadata, with the replica placement, in one atomic step; deletion
+ * removes metadata first, so a crash in between leaves at worst orphan directories, which
+ * load() removes.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import { DEFAULT_REPLICATION_CONFIG, replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
+import { placeReplicas } from './cluster/placement.ts';
 import { parseLogConfig, topicConfigToStrings, type LogConfig } from './log/log-config.ts';
 import type { LogManager } from './log/log-manager.ts';
 import type { PartitionLog } from './log/partition-log.ts';
 import type { Logger } from './logger.ts';
-import type { MetadataStore, TopicRecord } from './metadata/metadata-store.ts';
+import type { ClusterEvent, ClusterMetadataStore, PartitionState } from './metadata/cluster-store.ts';
+import type { TopicRecord } from './metadata/metadata-store.ts';
 
 export const TOPIC_NAME_MAX_CHARS = 249;
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
@@ -28,38 +33,128 @@ export function isInternalTopic(name: string): boolean {
   return name.startsWith(INTERNAL_TOPIC_PREFIX);
 }
 
-interface LiveTopic {
+export interface LiveTopic {
   record: TopicRecord;
   config: LogConfig;
-  partitions: PartitionLog[];
+  replication: ReplicationConfig;
+  /** Local replicas by partition number; partitions this broker does not hold are absent. */
+  logs: Map<number, PartitionLog>;
+}
+
+/** Told when this broker starts or stops holding a replica, and when a partition's state changes. */
+export interface ReplicaListener {
+  onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void;
+  onReplicaRemoved(topic: string, partition: number): void;
 }
 
 export class TopicManager {
   private readonly live = new Map<string, LiveTopic>();
+  /** Replicas being deleted (moved away); one coming back waits for the deletion to finish. */
+  private readonly deleting = new Map<string, Promise<void>>();
+  private listener: ReplicaListener | null = null;
+  private unwatch: (() => void) | null = null;
 
   constructor(
-    private readonly metadata: MetadataStore,
+    private readonly store: ClusterMetadataStore,
     private readonly logs: LogManager,
+    private readonly brokerId: number,
     private readonly partitionsMax: number,
     private readonly log: Logger,
   ) {}
 
-  /** Opens every topic in the metadata store and removes partition dirs no topic owns. */
+  setReplicaListener(listener: ReplicaListener): void {
+    this.listener = listener;
+  }
+
+  /**
+   * Opens every local replica the store assigns to this broker, removes partition dirs no
+   * topic owns, and from then on follows the store's change events.
+   */
   load(): void {
-    for (const record of this.metadata.listTopics()) {
-      const config = parseLogConfig(record.configs);
-      const partitions: PartitionLog[] = [];
-      for (let p = 0; p < record.partitions; p++) partitions.push(this.logs.loadPartition(record.name, p, config));
-      this.live.set(record.name, { record, config, partitions });
-    }
+    for (const record of this.store.listTopics()) this.syncTopic(record);
     const owned = new Set<string>();
-    for (const t of this.live.values()) for (let p = 0; p < t.record.partitions; p++) owned.add(`${t.record.name}-${p}`);
+    for (const t of this.live.values()) for (const p of t.logs.keys()) owned.add(`${t.record.name}-${p}`);
     for (const dir of this.logs.partitionDirs()) {
       if (!owned.has(dir)) {
-        this.log.warn('removing partition directory no topic owns (interrupted delete?)', { dir });
+        this.log.warn('removing partition directory this broker does not hold (deleted topic or moved replica)', { dir });
         this.logs.removeDir(dir);
       }
     }
+    this.unwatch = this.store.watch((e) => this.onEvent(e));
+  }
+
+  stop(): void {
+    this.unwatch?.();
+    this.unwatch = null;
+  }
+
+  private onEvent(e: ClusterEvent): void {
+    try {
+      if (e.kind === 'topic') {
+        if (e.record) this.syncTopic(e.record);
+        else void this.dropTopic(e.name);
+      } else if (e.kind === 'partition') {
+        const record = this.store.getTopic(e.topic);
+        if (record) this.syncPartition(record, e.partition, e.state);
+      }
+    } catch (err) {
+      this.log.error('failed to apply a metadata change', { event: e.kind, error: err as Error });
+    }
+  }
+
+  private syncTopic(record: TopicRecord): void {
+    let t = this.live.get(record.name);
+    if (t && t.record.id !== record.id) {
+      // Deleted and re-created under the same name while we were not looking.
+      void this.dropTopic(record.name);
+      t = undefined;
+    }
+    if (!t) {
+      const { replication, log } = splitReplicationConfig(record.configs);
+      t = { record, config: parseLogConfig(log), replication, logs: new Map() };
+      this.live.set(record.name, t);
+    } else {
+      t.record = record;
+    }
+    for (let p = 0; p < record.partitions; p++) this.syncPartition(record, p, this.store.partitionState(record.name, p));
+  }
+
+  private syncPartition(record: TopicRecord, partition: number, state: PartitionState | undefined): void {
+    const t = this.live.get(record.name);
+    if (!t || t.record.id !== record.id) return;
+    const mine = !!state && state.replicas.includes(this.brokerId);
+    let log = t.logs.get(partition);
+    const name = `${record.name}-${partition}`;
+    if (mine && !log) {
+      const pending = this.deleting.get(name);
+      if (pending) {
+        // Moved away and back before its files were gone: start afresh once they are.
+        void pending.then(() => this.syncPartition(record, partition, this.store.partitionState(record.name, partition)));
+        return;
+      }
+      log = this.logs.loadPartition(record.name, partition, t.config);
+      t.logs.set(partition, log);
+    } else if (!mine && log) {
+      t.logs.delete(partition);
+      this.listener?.onReplicaRemoved(record.name, partition);
+      const deletion = this.logs
+        .deletePartition(record.name, partition)
+        .catch((e) => this.log.error('failed to delete a moved replica', { topic: record.name, partition, error: e as Error }))
+        .finally(() => this.deleting.delete(name));
+      this.deleting.set(name, deletion);
+      this.log.info('replica moved away, log deleted', { topic: record.name, partition });
+      return;
+    }
+    if (mine && log && state) this.listener?.onPartitionState(record.name, partition, state, log);
+  }
+
+  private async dropTopic(name: string): Promise<void> {
+    const t = this.live.get(name);
+    if (!t) return;
+    this.live.delete(name);
+    for (const p of t.logs.keys()) this.listener?.onReplicaRemoved(name, p);
+    await this.logs.deleteTopic(name, t.record.partitions);
+    this.log.info('topic removed', { topic: name });
   }
 
   async create(name: string, partitions: number, replicationFactor: number, configs: Record<string, string>, validateOnly = false, internal = false): Promise<void> {
@@ -70,26 +165,33 @@ export class TopicManager {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.partitionsMax) {
       throw new SluiceError(ErrorCode.INVALID_PARTITIONS, `partitions must be an integer from 1 to ${this.partitionsMax}, got ${partitions}`);
     }
-    if (replicationFactor !== 1 && replicationFactor !== -1) {
-      throw new SluiceError(ErrorCode.INVALID_REPLICATION_FACTOR, `a single broker supports replication factor 1, got ${replicationFactor}`);
+    const live = this.store.liveBrokers().map((b) => b.brokerId);
+    const factor = replicationFactor === -1 ? Math.min(3, live.length) : replicationFactor;
+    const states = placeReplicas(name, partitions, 0, factor, live); // checks the factor first
+    const { replication, log } = splitReplicationConfig(configs);
+    parseLogConfig(log);
+    if (replication.minInsyncReplicas > factor) {
+      throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }
-    const config = parseLogConfig(configs);
     if (this.live.has(name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
     if (validateOnly) return;
-    const record: TopicRecord = { name, id: randomUUID(), partitions, replicationFactor: 1, configs: { ...configs }, createdAtMs: Date.now() };
-    await this.metadata.createTopic(record);
-    const logs: PartitionLog[] = [];
-    for (let p = 0; p < partitions; p++) logs.push(this.logs.createPartition(name, p, config));
-    this.live.set(name, { record, config, partitions: logs });
-    this.log.info('topic created', { topic: name, partitions });
+    const record: TopicRecord = { name, id: randomUUID(), partitions, replicationFactor: factor, configs: { ...configs }, createdAtMs: Date.now() };
+    await this.store.createTopic(record, states);
+    this.syncTopic(record); // the store's event does the same; doing it here makes creation visible on return
+    this.log.info('topic created', { topic: name, partitions, replicationFactor: factor });
   }
 
-  /** Creates a broker-owned topic unless it exists (its config is the broker's to choose). */
-  async ensureInternal(name: string, partitions: number, configs: Record<string, string>): Promise<void> {
-    if (!this.live.has(name)) await this.create(name, partitions, 1, configs, false, true);
+  /** Creates a broker-owned topic unless it exists. */
+  async ensureInternal(name: string, partitions: number, configs: Record<string, string>, replicationFactor = -1): Promise<void> {
+    if (this.live.has(name)) return;
+    try {
+      await this.create(name, partitions, replicationFactor, configs, false, true);
+    } catch (e) {
+      if (!(e instanceof SluiceError && e.code === ErrorCode.TOPIC_ALREADY_EXISTS)) throw e;
+    }
   }
 
-  /** Raises the partition count; new partitions start empty. Never lowers it. */
+  /** Raises the partition count; new partitions start empty, placed like new topics. Never lowers it. */
   async addPartitions(name: string, count: number, validateOnly = false): Promise<void> {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
@@ -97,11 +199,11 @@ export class TopicManager {
     if (!Number.isInteger(count) || count <= t.record.partitions || count > this.partitionsMax) {
       throw new SluiceError(ErrorCode.INVALID_PARTITIONS, `topic ${name} has ${t.record.partitions} partitions; the new count must be larger and at most ${this.partitionsMax}, got ${count}`);
     }
+    const states = placeReplicas(name, count - t.record.partitions, t.record.partitions, t.record.replicationFactor, this.store.liveBrokers().map((b) => b.brokerId));
     if (validateOnly) return;
     const record: TopicRecord = { ...t.record, partitions: count };
-    await this.metadata.updateTopic(record);
-    for (let p = t.record.partitions; p < count; p++) t.partitions.push(this.logs.createPartition(name, p, t.config));
-    t.record = record;
+    await this.store.updateTopic(record, states);
+    this.syncTopic(record);
     this.log.info('partitions added', { topic: name, partitions: count });
   }
 
@@ -109,9 +211,8 @@ export class TopicManager {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
     if (isInternalTopic(name)) throw new SluiceError(ErrorCode.INVALID_TOPIC, `${name} is internal and cannot be deleted`);
-    this.live.delete(name);
-    await this.metadata.deleteTopic(name);
-    await this.logs.deleteTopic(name, t.record.partitions);
+    await this.store.deleteTopic(name);
+    await this.dropTopic(name);
     this.log.info('topic deleted', { topic: name });
   }
 
@@ -120,21 +221,28 @@ export class TopicManager {
     return [...this.live.keys()].filter((n) => includeInternal || !isInternalTopic(n)).sort();
   }
 
-  partitionCount(name: string): number | undefined {
-    return this.live.get(name)?.partitions.length;
-  }
-
   get(name: string): LiveTopic | undefined {
     return this.live.get(name);
   }
 
+  partitionCount(name: string): number | undefined {
+    return this.live.get(name)?.record.partitions;
+  }
+
+  /** The local replica's log, if this broker holds one. */
   partition(topic: string, partition: number): PartitionLog | undefined {
-    return this.live.get(topic)?.partitions[partition];
+    return this.live.get(topic)?.logs.get(partition);
+  }
+
+  partitionState(topic: string, partition: number): PartitionState | undefined {
+    return this.store.partitionState(topic, partition);
   }
 
   configStrings(name: string): Record<string, string> {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
-    return topicConfigToStrings(t.config);
+    return { ...topicConfigToStrings(t.config), ...replicationConfigToStrings(t.replication) };
   }
 }
+
+export { DEFAULT_REPLICATION_CONFIG };

@@ -6,6 +6,7 @@
 import { SluiceError } from '../../protocol/errors.ts';
 import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
+import { clusterCommand, clusterHelp } from './cluster.ts';
 import { consumeCommand, consumeHelp } from './consume.ts';
 import { dlqCommand, dlqHelp } from './dlq.ts';
 import { groupCommand, groupHelp } from './group.ts';
@@ -30,6 +31,7 @@ Commands:
   bench produce|consume|e2e
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
+  cluster describe       brokers, controller, and each partition's leader, replicas and ISR
 
 Every client command takes --bootstrap H:P (default 127.0.0.1:9292).
 `;
@@ -41,6 +43,7 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   group: { run: groupCommand, help: groupHelp },
   dlq: { run: dlqCommand, help: dlqHelp },
   health: { run: healthCommand, help: healthHelp },
+  cluster: { run: clusterCommand, help: clusterHelp },
 };
 
 /** Runs one command; returns the exit code. Never throws. */

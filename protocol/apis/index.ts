@@ -15,6 +15,8 @@ import { findCoordinatorRequestSchema, findCoordinatorResponseSchema } from './f
 import { deleteGroupsRequestSchema, deleteGroupsResponseSchema, describeGroupsRequestSchema, describeGroupsResponseSchema, listGroupsRequestSchema, listGroupsResponseSchema } from './groups.ts';
 import { offsetCommitRequestSchema, offsetCommitResponseSchema } from './offset-commit.ts';
 import { offsetFetchRequestSchema, offsetFetchResponseSchema } from './offset-fetch.ts';
+import { offsetForLeaderEpochRequestSchema, offsetForLeaderEpochResponseSchema } from './offset-for-leader-epoch.ts';
+import { alterPartitionReassignmentsRequestSchema, alterPartitionReassignmentsResponseSchema } from './alter-partition-reassignments.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -33,6 +35,8 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.DESCRIBE_GROUPS]: describeGroupsRequestSchema,
   [ApiKey.DELETE_GROUPS]: deleteGroupsRequestSchema,
   [ApiKey.CREATE_PARTITIONS]: createPartitionsRequestSchema,
+  [ApiKey.OFFSET_FOR_LEADER_EPOCH]: offsetForLeaderEpochRequestSchema,
+  [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: alterPartitionReassignmentsRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -52,6 +56,8 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.DESCRIBE_GROUPS]: describeGroupsResponseSchema,
   [ApiKey.DELETE_GROUPS]: deleteGroupsResponseSchema,
   [ApiKey.CREATE_PARTITIONS]: createPartitionsResponseSchema,
+  [ApiKey.OFFSET_FOR_LEADER_EPOCH]: offsetForLeaderEpochResponseSchema,
+  [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: alterPartitionReassignmentsResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -68,3 +74,5 @@ export * from './find-coordinator.ts';
 export * from './groups.ts';
 export * from './offset-commit.ts';
 export * from './offset-fetch.ts';
+export * from './offset-for-leader-epoch.ts';
+export * from './alter-partition-reassignments.ts';

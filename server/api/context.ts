@@ -3,11 +3,17 @@ import type { BrokerConfig } from '../config.ts';
 import type { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import type { GroupCoordinator } from '../group/group-coordinator.ts';
 import type { Logger } from '../logger.ts';
+import type { ReplicaManager } from '../cluster/replica-manager.ts';
+import type { Controller } from '../cluster/controller.ts';
+import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../topic-manager.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
   topics: TopicManager;
+  store: ClusterMetadataStore;
+  replicas: ReplicaManager;
+  controller: Controller;
   delayedFetches: DelayedFetches;
   groups: GroupCoordinator;
   log: Logger;

@@ -4,7 +4,7 @@
  * When less than minBytes is available the request parks in DelayedFetches (long polling)
  * and reads again when an append wakes it or maxWaitMs runs out.
  */
-import type { FetchPartitionResult, FetchRequest, FetchResponse, FetchTopicResult } from '../../protocol/apis/fetch.ts';
+import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import type { HandlerResult } from '../network/reply.ts';
@@ -18,7 +18,13 @@ interface ReadResult {
   anyError: boolean;
 }
 
+/** Followers read up to the log end; consumers only up to the high watermark. */
+function isReplica(req: FetchRequest): boolean {
+  return (req.replicaId ?? CONSUMER_REPLICA_ID) >= 0;
+}
+
 async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
+  const replica = isReplica(req);
   let budget = Math.max(req.maxBytes, 0);
   let bytes = 0;
   let anyError = false;
@@ -30,20 +36,29 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
       partitions.push(result);
       const log = ctx.topics.partition(t.topic, p.partition);
-      if (!log || isInternalTopic(t.topic)) {
-        result.errorCode = log ? ErrorCode.INVALID_TOPIC : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      const known = ctx.topics.partitionCount(t.topic);
+      if (known === undefined || p.partition < 0 || p.partition >= known || (isInternalTopic(t.topic) && !replica)) {
+        result.errorCode = known === undefined || !isInternalTopic(t.topic) ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.INVALID_TOPIC;
         anyError = true;
         continue;
       }
-      result.highWatermark = log.logEndOffset;
-      result.logStartOffset = log.logStartOffset;
+      try {
+        ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
+      } catch (e) {
+        if (!(e instanceof SluiceError)) throw e;
+        result.errorCode = e.code;
+        anyError = true;
+        continue;
+      }
+      result.highWatermark = log!.highWatermark;
+      result.logStartOffset = log!.logStartOffset;
       // A partition's first batch may exceed partitionMaxBytes if it fits in the response
       // budget, or exceed both while the response is still empty: that keeps consumers moving
       // and bounds a response by max(maxBytes, one batch).
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
       if (allowed === 0 && bytes > 0) continue;
       try {
-        const read = await log.read(p.fetchOffset, Math.max(allowed, 1));
+        const read = await log!.read(p.fetchOffset, Math.max(allowed, 1), { maxOffset: replica ? log!.logEndOffset : log!.highWatermark });
         result.highWatermark = read.highWatermark;
         result.logStartOffset = read.logStartOffset;
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
@@ -64,14 +79,30 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
 }
 
 function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
+  const replica = isReplica(req);
   for (const t of req.topics) for (const p of t.partitions) {
     const log = ctx.topics.partition(t.topic, p.partition);
-    if (!log || isInternalTopic(t.topic) || p.fetchOffset !== log.logEndOffset) return true; // data, or an error to report
+    if (!log || !ctx.replicas.isLeader(t.topic, p.partition) || (isInternalTopic(t.topic) && !replica)) return true; // an error to report
+    // A consumer at or above the high watermark (but within the log) waits, like one at the end.
+    if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < log.highWatermark || p.fetchOffset > log.logEndOffset) return true;
   }
   return false;
 }
 
 export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promise<HandlerResult> {
+  if (isReplica(req)) {
+    // A follower's fetch offset is its log end: everything below it is replicated.
+    const nowMs = Date.now();
+    for (const t of req.topics) for (const p of t.partitions) {
+      // Only a fetch the leader would serve counts: current epoch, offset within its log.
+      try {
+        const r = ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
+        if (p.fetchOffset <= r.log.logEndOffset) ctx.replicas.recordFollowerFetch(t.topic, p.partition, req.replicaId!, p.fetchOffset, nowMs);
+      } catch (e) {
+        if (!(e instanceof SluiceError)) throw e; // answered per partition by readAll
+      }
+    }
+  }
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), ctx.config.fetchWaitMsMax);
   const deadline = Date.now() + waitMs;
   const keys: string[] = [];

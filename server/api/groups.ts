@@ -5,14 +5,18 @@ import type { DeleteGroupsRequest, DescribeGroupsRequest } from '../../protocol/
 import type { OffsetCommitRequest } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest } from '../../protocol/apis/offset-fetch.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
+import { OFFSETS_TOPIC, offsetsPartitionFor } from '../group/offset-store.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 
+/** A group's coordinator is the leader of the offsets-topic partition its id hashes to. */
 export function handleFindCoordinator(ctx: BrokerContext, req: FindCoordinatorRequest): HandlerResult {
-  const response: FindCoordinatorResponse =
-    req.keyType === 'group'
-      ? { errorCode: 0, errorMessage: null, nodeId: ctx.config.brokerId, host: ctx.config.advertisedHost, port: ctx.config.advertisedPort }
-      : { errorCode: ErrorCode.MALFORMED_REQUEST, errorMessage: `keyType ${JSON.stringify(req.keyType)} is not 'group'`, nodeId: -1, host: '', port: -1 };
+  const fail = (code: ErrorCode, message: string): HandlerResult => ({ control: { errorCode: code, errorMessage: message, nodeId: -1, host: '', port: -1 } satisfies FindCoordinatorResponse });
+  if (req.keyType !== 'group') return fail(ErrorCode.MALFORMED_REQUEST, `keyType ${JSON.stringify(req.keyType)} is not 'group'`);
+  const state = ctx.topics.partitionState(OFFSETS_TOPIC, offsetsPartitionFor(req.key));
+  const broker = state && ctx.store.liveBrokers().find((b) => b.brokerId === state.leader);
+  if (!broker) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the offsets topic has no live leader for this group yet');
+  const response: FindCoordinatorResponse = { errorCode: 0, errorMessage: null, nodeId: broker.brokerId, host: broker.host, port: broker.port };
   return { control: response };
 }
 

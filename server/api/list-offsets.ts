@@ -13,24 +13,30 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       const log = ctx.topics.partition(t.topic, p.partition);
       const r: ListOffsetsPartitionResult = { partition: p.partition, errorCode: 0, offset: -1, timestamp: -1 };
       partitions.push(r);
-      if (!log) {
+      const count = ctx.topics.partitionCount(t.topic);
+      if (count === undefined || p.partition < 0 || p.partition >= count) {
         r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      } else if (!log) {
+        r.errorCode = ErrorCode.NOT_LEADER;
       } else if (isInternalTopic(t.topic)) {
         r.errorCode = ErrorCode.INVALID_TOPIC;
+      } else if (!ctx.replicas.isLeader(t.topic, p.partition)) {
+        r.errorCode = ErrorCode.NOT_LEADER;
       } else if (p.timestamp === EARLIEST_TIMESTAMP) {
         r.offset = log.logStartOffset;
       } else if (p.timestamp === LATEST_TIMESTAMP) {
-        r.offset = log.logEndOffset;
+        // What consumers can read up to: the high watermark (the log end on a single broker).
+        r.offset = log.highWatermark;
       } else if (p.timestamp < 0) {
         r.errorCode = ErrorCode.MALFORMED_REQUEST;
       } else {
         try {
           const found = await log.offsetForTimestamp(p.timestamp);
-          if (found) {
+          if (found && found.offset < log.highWatermark) {
             r.offset = found.offset;
             r.timestamp = found.timestamp;
           } else {
-            r.offset = log.logEndOffset;
+            r.offset = log.highWatermark;
           }
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;

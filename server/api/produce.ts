@@ -10,17 +10,21 @@ import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.
 import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
 
-/** Waits for an fsync up to timeoutMs; on timeout or failure the partition's result says so. */
-async function durable(flushed: Promise<void>, result: ProducePartitionResult, timeoutMs: number): Promise<void> {
+/**
+ * Waits for a condition of the acknowledgement (fsync, replication) up to timeoutMs; on
+ * timeout or failure the partition's result says so (the first failure wins).
+ */
+async function settle(done: Promise<void>, result: ProducePartitionResult, timeoutMs: number, what: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(timeoutMs, 0))));
   try {
-    const outcome = await Promise.race([flushed, timedOut]);
-    if (outcome === 'timeout') {
+    const outcome = await Promise.race([done, timedOut]);
+    if (outcome === 'timeout' && result.errorCode === 0) {
       result.errorCode = ErrorCode.REQUEST_TIMED_OUT;
-      result.errorMessage = `appended at ${result.baseOffset} but not yet fsynced after ${timeoutMs} ms`;
+      result.errorMessage = `appended at ${result.baseOffset} but not yet ${what} after ${timeoutMs} ms`;
     }
   } catch (e) {
+    if (result.errorCode !== 0) return;
     result.errorCode = e instanceof SluiceError ? e.code : ErrorCode.STORAGE_ERROR;
     result.errorMessage = (e as Error).message;
   } finally {
@@ -50,6 +54,7 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
       const result: ProducePartitionResult = { partition: p.partition, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null };
       partitions.push(result);
       const log = ctx.topics.partition(t.topic, p.partition);
+      const known = ctx.topics.partitionCount(t.topic);
       if (!acksValid) {
         result.errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
       } else if (ctx.shuttingDown) {
@@ -57,16 +62,21 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
       } else if (isInternalTopic(t.topic)) {
         result.errorCode = ErrorCode.INVALID_TOPIC;
         result.errorMessage = `${t.topic} is written by the broker only`;
-      } else if (!log) {
+      } else if (known === undefined || p.partition < 0 || p.partition >= known) {
         result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         result.errorMessage = `${t.topic}/${p.partition} does not exist`;
       } else {
         try {
-          const appended = log.append(records);
+          // Only the leader appends; acks=all is refused up front when too few replicas are in sync.
+          ctx.replicas.leaderReplica(t.topic, p.partition);
+          if (req.acks === -1) ctx.replicas.checkMinIsr(t.topic, p.partition, ctx.topics.get(t.topic)!.replication.minInsyncReplicas);
+          const appended = log!.append(records, Date.now(), { leaderEpoch: ctx.replicas.leaderEpoch(t.topic, p.partition) });
           result.baseOffset = appended.baseOffset;
-          result.logStartOffset = log.logStartOffset;
+          result.logStartOffset = log!.logStartOffset;
+          ctx.replicas.afterLeaderAppend(t.topic, p.partition);
           ctx.delayedFetches.notify(DelayedFetches.key(t.topic, p.partition));
-          if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(durable(log.waitForFlush(appended.lastOffset), result, req.timeoutMs));
+          if (req.acks !== 0 && log!.config.flushBeforeAck) waits.push(settle(log!.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));
+          if (req.acks === -1) waits.push(settle(ctx.replicas.waitForHighWatermark(t.topic, p.partition, appended.lastOffset + 1, req.timeoutMs), result, req.timeoutMs, 'replicated to every in-sync replica'));
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;
           result.errorCode = e.code;

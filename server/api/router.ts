@@ -5,6 +5,7 @@
  */
 import { ApiKey, supportedVersions } from '../../protocol/api-keys.ts';
 import type {
+  AlterPartitionReassignmentsRequest,
   ConsumerGroupHeartbeatRequest,
   CreatePartitionsRequest,
   CreateTopicsRequest,
@@ -18,6 +19,7 @@ import type {
   MetadataRequest,
   OffsetCommitRequest,
   OffsetFetchRequest,
+  OffsetForLeaderEpochRequest,
   ProduceRequest,
 } from '../../protocol/apis/index.ts';
 import { requestSchemas } from '../../protocol/apis/index.ts';
@@ -31,10 +33,12 @@ import { handleFetch } from './fetch.ts';
 import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch } from './groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
 import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
+import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { handleProduce } from './produce.ts';
+import { handleAlterPartitionReassignments } from './reassignments.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
-export function createRouter(ctx: BrokerContext, clusterId: () => string) {
+export function createRouter(ctx: BrokerContext) {
   return function route(header: RequestHeader, frame: Buffer, remoteHost: string): Promise<HandlerResult> | HandlerResult {
     const range = supportedVersions[header.apiKey];
     if (!range) {
@@ -56,7 +60,7 @@ export function createRouter(ctx: BrokerContext, clusterId: () => string) {
       case ApiKey.LIST_OFFSETS:
         return handleListOffsets(ctx, control as ListOffsetsRequest);
       case ApiKey.METADATA:
-        return handleMetadata(ctx, control as MetadataRequest, clusterId());
+        return handleMetadata(ctx, control as MetadataRequest);
       case ApiKey.API_VERSIONS:
         return handleApiVersions();
       case ApiKey.CREATE_TOPICS:
@@ -81,6 +85,10 @@ export function createRouter(ctx: BrokerContext, clusterId: () => string) {
         return handleDescribeGroups(ctx, control as DescribeGroupsRequest);
       case ApiKey.DELETE_GROUPS:
         return handleDeleteGroups(ctx, control as DeleteGroupsRequest);
+      case ApiKey.OFFSET_FOR_LEADER_EPOCH:
+        return handleOffsetForLeaderEpoch(ctx, control as OffsetForLeaderEpochRequest);
+      case ApiKey.ALTER_PARTITION_REASSIGNMENTS:
+        return handleAlterPartitionReassignments(ctx, control as AlterPartitionReassignmentsRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

@@ -12,10 +12,18 @@ function codeOf(e: unknown): { errorCode: number; errorMessage: string } {
   throw e;
 }
 
+/** Topic changes are the controller's: another broker answers NOT_CONTROLLER. */
+function checkController(ctx: BrokerContext): void {
+  if (!ctx.controller.active) {
+    throw new SluiceError(ErrorCode.NOT_CONTROLLER, `broker ${ctx.config.brokerId} is not the controller (${ctx.store.controller()?.brokerId ?? 'none elected'})`);
+  }
+}
+
 export async function handleCreateTopics(ctx: BrokerContext, req: CreateTopicsRequest): Promise<HandlerResult> {
   const topics: CreateTopicResult[] = [];
   for (const t of req.topics) {
     try {
+      checkController(ctx);
       await ctx.topics.create(t.topic, t.partitions, t.replicationFactor, t.configs, req.validateOnly);
       topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
     } catch (e) {
@@ -30,6 +38,7 @@ export async function handleCreatePartitions(ctx: BrokerContext, req: CreatePart
   const response: CreatePartitionsResponse = { topics: [] };
   for (const t of req.topics) {
     try {
+      checkController(ctx);
       await ctx.topics.addPartitions(t.topic, t.count, req.validateOnly);
       response.topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
     } catch (e) {
@@ -43,6 +52,7 @@ export async function handleDeleteTopics(ctx: BrokerContext, req: DeleteTopicsRe
   const response: DeleteTopicsResponse = { topics: [] };
   for (const name of req.topics) {
     try {
+      checkController(ctx);
       await ctx.topics.delete(name);
       response.topics.push({ topic: name, errorCode: 0 });
     } catch (e) {
@@ -61,13 +71,17 @@ export function handleDescribeTopics(ctx: BrokerContext, req: DescribeTopicsRequ
       topic: name,
       errorCode: 0,
       configs: ctx.topics.configStrings(name),
-      partitions: t.partitions.map((log, partition) => ({
-        partition,
-        logStartOffset: log.logStartOffset,
-        logEndOffset: log.logEndOffset,
-        sizeBytes: log.sizeBytes,
-        segments: log.segmentCount,
-      })),
+      // Log figures of the replicas this broker holds; -1 for partitions held elsewhere.
+      partitions: Array.from({ length: t.record.partitions }, (_, partition) => {
+        const log = t.logs.get(partition);
+        return {
+          partition,
+          logStartOffset: log?.logStartOffset ?? -1,
+          logEndOffset: log?.logEndOffset ?? -1,
+          sizeBytes: log?.sizeBytes ?? -1,
+          segments: log?.segmentCount ?? -1,
+        };
+      }),
     };
   });
   const response: DescribeTopicsResponse = { topics };

@@ -20,8 +20,8 @@ import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
 import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
-import type { OffsetEntry, OffsetStore } from './offset-store.ts';
-import { fromWire, toWire } from './topic-partition-set.ts';
+import { offsetsPartitionFor, type OffsetEntry, type OffsetStore } from './offset-store.ts';
+import { fromWire, sameSet, toWire } from './topic-partition-set.ts';
 
 export interface CoordinatorConfig {
   heartbeatIntervalMs: number;
@@ -50,6 +50,8 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
 };
 
 const GROUP_ID_MAX_CHARS = 249;
+/** Heartbeat interval told to a member whose assignment has not reached its target yet. */
+const RECONCILING_HEARTBEAT_INTERVAL_MS = 100;
 
 function validateGroupId(groupId: string): void {
   if (groupId.length === 0 || groupId.length > GROUP_ID_MAX_CHARS) {
@@ -69,6 +71,8 @@ export class GroupCoordinator {
   constructor(
     private readonly topics: TopicManager,
     private readonly offsets: OffsetStore,
+    /** Whether this broker leads the given offsets-topic partition now. */
+    private readonly leadsOffsetsPartition: (partition: number) => boolean,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
   ) {
@@ -86,9 +90,27 @@ export class GroupCoordinator {
     this.timers = [];
   }
 
+  /**
+   * A group is coordinated by the leader of its offsets-topic partition, once that leader has
+   * replayed the partition; elsewhere NOT_COORDINATOR, while replaying COORDINATOR_NOT_AVAILABLE.
+   */
+  private checkCoordinator(groupId: string): void {
+    const partition = offsetsPartitionFor(groupId);
+    if (this.offsets.isLoaded(partition)) return;
+    if (this.leadsOffsetsPartition(partition)) throw new SluiceError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `loading the offsets of group ${groupId}`);
+    throw new SluiceError(ErrorCode.NOT_COORDINATOR, `this broker does not coordinate group ${groupId}; ask FindCoordinator`);
+  }
+
+  /** Leadership of an offsets partition moved away: its groups' members will rejoin elsewhere. */
+  unloadPartition(partition: number): void {
+    this.offsets.unloadPartition(partition);
+    for (const id of [...this.groups.keys()]) if (offsetsPartitionFor(id) === partition) this.groups.delete(id);
+  }
+
   heartbeat(req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs = Date.now()): ConsumerGroupHeartbeatResponse {
     try {
       validateGroupId(req.groupId);
+      this.checkCoordinator(req.groupId);
       if (req.memberEpoch === LEAVE_GROUP_MEMBER_EPOCH) return this.leave(req);
       const group = this.groupFor(req.groupId, req.memberEpoch === JOIN_GROUP_MEMBER_EPOCH);
       let member: Member;
@@ -112,7 +134,9 @@ export class GroupCoordinator {
         errorMessage: null,
         memberId: member.memberId,
         memberEpoch: member.memberEpoch,
-        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+        // A member still waiting for partitions (their owner is releasing them) comes back
+        // soon, so a rebalance takes round trips, not heartbeat intervals.
+        heartbeatIntervalMs: sameSet(g.targetOf(member.memberId), member.assigned) ? this.config.heartbeatIntervalMs : Math.min(RECONCILING_HEARTBEAT_INTERVAL_MS, this.config.heartbeatIntervalMs),
         assignment: toWire(member.assigned),
       };
     } catch (e) {
@@ -244,6 +268,7 @@ export class GroupCoordinator {
     const results: OffsetCommitResponse['topics'] = req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0 })) }));
     try {
       validateGroupId(req.groupId);
+      this.checkCoordinator(req.groupId);
       this.checkMember(req.groupId, req.memberId, req.memberEpoch);
     } catch (e) {
       if (!(e instanceof SluiceError)) throw e;
@@ -274,6 +299,7 @@ export class GroupCoordinator {
   fetchOffsets(req: OffsetFetchRequest): OffsetFetchResponse {
     try {
       validateGroupId(req.groupId);
+      this.checkCoordinator(req.groupId);
       if (req.memberId !== null) this.checkMember(req.groupId, req.memberId, req.memberEpoch);
     } catch (e) {
       if (!(e instanceof SluiceError)) throw e;
@@ -306,6 +332,12 @@ export class GroupCoordinator {
   describeGroups(groupIds: string[]): DescribeGroupsResponse {
     return {
       groups: groupIds.map((groupId): DescribedGroup => {
+        try {
+          this.checkCoordinator(groupId);
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          return { groupId, errorCode: e.code, state: 'empty', groupEpoch: 0, assignmentEpoch: 0, assignor: '', members: [] };
+        }
         const g = this.groups.get(groupId);
         if (!g && !this.offsets.hasGroup(groupId)) {
           return { groupId, errorCode: ErrorCode.GROUP_ID_NOT_FOUND, state: 'empty', groupEpoch: 0, assignmentEpoch: 0, assignor: '', members: [] };
@@ -336,6 +368,13 @@ export class GroupCoordinator {
   async deleteGroups(groupIds: string[]): Promise<DeleteGroupsResponse> {
     const out: DeleteGroupsResponse = { groups: [] };
     for (const groupId of groupIds) {
+      try {
+        this.checkCoordinator(groupId);
+      } catch (e) {
+        if (!(e instanceof SluiceError)) throw e;
+        out.groups.push({ groupId, errorCode: e.code });
+        continue;
+      }
       const g = this.groups.get(groupId);
       if (g && g.members.size > 0) {
         out.groups.push({ groupId, errorCode: ErrorCode.NON_EMPTY_GROUP });

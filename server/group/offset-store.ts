@@ -38,37 +38,79 @@ export interface OffsetEntry extends CommittedOffset {
   partition: number;
 }
 
+/** Appends a record set to a partition of the offsets topic as its leader, resolving once it is durable (fsynced, and replicated to the ISR in a cluster). */
+export type DurableAppend = (partition: number, records: Buffer) => Promise<void>;
+
+export function offsetsPartitionFor(groupId: string): number {
+  return partitionForKey(utf8.encode(groupId), OFFSETS_TOPIC_PARTITIONS);
+}
+
 export class OffsetStore {
-  /** groupId -> tpKey -> committed offset. */
+  /** groupId -> tpKey -> committed offset, for groups of the loaded partitions only. */
   private readonly offsets = new Map<string, Map<string, CommittedOffset>>();
+  /** Offsets-topic partitions this broker leads and has replayed: it coordinates their groups. */
+  private readonly loaded = new Set<number>();
+  /** Partitions being replayed, so a second leadership event does not replay twice at once. */
+  private readonly loading = new Map<number, Promise<void>>();
 
   constructor(
     private readonly topics: TopicManager,
+    private readonly appendDurably: DurableAppend,
     private readonly log: Logger,
   ) {}
 
-  /** Creates the internal topic if needed and replays it into memory. */
-  async load(): Promise<void> {
-    await this.topics.ensureInternal(OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC_CONFIG);
+  /** Creates the internal topic when missing (the caller decides when a cluster is ready for it). */
+  async ensureTopic(replicationFactor: number): Promise<void> {
+    await this.topics.ensureInternal(OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC_CONFIG, replicationFactor);
+  }
+
+  /** Resolves when every replay in progress has finished. */
+  async whenLoaded(): Promise<void> {
+    await Promise.all(this.loading.values());
+  }
+
+  isLoaded(partition: number): boolean {
+    return this.loaded.has(partition);
+  }
+
+  /** This broker became the leader of an offsets partition: replay it and coordinate its groups. */
+  loadPartition(partition: number): Promise<void> {
+    const running = this.loading.get(partition);
+    if (running) return running;
+    const p = this.replay(partition).finally(() => this.loading.delete(partition));
+    this.loading.set(partition, p);
+    return p;
+  }
+
+  /** Leadership moved away: forget the partition's groups (their new coordinator replays them). */
+  unloadPartition(partition: number): void {
+    this.loaded.delete(partition);
+    for (const g of [...this.offsets.keys()]) if (offsetsPartitionFor(g) === partition) this.offsets.delete(g);
+  }
+
+  private async replay(partition: number): Promise<void> {
+    this.unloadPartition(partition);
+    const log = this.topics.partition(OFFSETS_TOPIC, partition);
+    if (!log) return;
     let records = 0;
-    for (let p = 0; p < OFFSETS_TOPIC_PARTITIONS; p++) {
-      const log = this.topics.partition(OFFSETS_TOPIC, p)!;
-      let offset = log.logStartOffset;
-      while (offset < log.logEndOffset) {
-        const { records: bytes } = await log.read(offset, REPLAY_READ_BYTES);
-        if (bytes.length === 0) break;
-        const decoded: DecodedRecord[] = [];
-        for (let pos = 0; pos < bytes.length; pos += batchSizeAt(bytes, pos)) decodeRecords(bytes, pos, decoded);
-        for (const r of decoded) {
-          if (r.offset < offset) continue;
-          this.apply(r.key, r.value);
-          records++;
-        }
-        // Continue after the last batch's range: compaction may have left offsets unused.
-        offset = lastOffsetOfRecordSet(bytes) + 1;
+    let offset = log.logStartOffset;
+    while (offset < log.logEndOffset) {
+      // The whole log: records above the high watermark were written by a previous leader and
+      // become committed as the followers catch up; a new coordinator must know them.
+      const { records: bytes } = await log.read(offset, REPLAY_READ_BYTES, { maxOffset: log.logEndOffset });
+      if (bytes.length === 0) break;
+      const decoded: DecodedRecord[] = [];
+      for (let pos = 0; pos < bytes.length; pos += batchSizeAt(bytes, pos)) decodeRecords(bytes, pos, decoded);
+      for (const r of decoded) {
+        if (r.offset < offset) continue;
+        this.apply(r.key, r.value);
+        records++;
       }
+      // Continue after the last batch's range: compaction may have left offsets unused.
+      offset = lastOffsetOfRecordSet(bytes) + 1;
     }
-    this.log.info('committed offsets loaded', { groups: this.offsets.size, records });
+    this.loaded.add(partition);
+    this.log.info('committed offsets loaded', { partition, records });
   }
 
   private apply(key: Uint8Array | null, value: Uint8Array | null): void {
@@ -115,14 +157,12 @@ export class OffsetStore {
   }
 
   private async append(groupId: string, records: Array<{ key: Uint8Array; value: Uint8Array | null }>): Promise<void> {
-    const partition = partitionForKey(utf8.encode(groupId), OFFSETS_TOPIC_PARTITIONS);
-    const log = this.topics.partition(OFFSETS_TOPIC, partition);
-    if (!log) throw new SluiceError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the offsets topic is not loaded');
+    const partition = offsetsPartitionFor(groupId);
+    if (!this.loaded.has(partition)) throw new SluiceError(ErrorCode.NOT_COORDINATOR, `this broker does not coordinate group ${groupId}`);
     const builder = new BatchBuilder();
     const now = Date.now();
     for (const r of records) builder.append(r.key, r.value, now);
-    const appended = log.append(Buffer.from(builder.finish()));
-    await log.waitForFlush(appended.lastOffset);
+    await this.appendDurably(partition, Buffer.from(builder.finish()));
   }
 
   get(groupId: string, topic: string, partition: number): CommittedOffset | undefined {

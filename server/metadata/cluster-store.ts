@@ -32,6 +32,13 @@ export interface PartitionState {
   isr: number[];
   /** Bumped on every write of this state (leader or ISR change); the CAS token. */
   partitionEpoch: number;
+  /**
+   * A reassignment in progress: the replica set the partition moves to. While set, replicas
+   * is the union of old and target; the controller drops the rest once the target is in sync.
+   */
+  targetReplicas?: number[];
+  /** Catch-up limit, bytes per second, for replicas joining through a reassignment; 0 = none. */
+  throttleBytesPerSec?: number;
 }
 
 export interface BrokerRegistration {
@@ -82,6 +89,12 @@ export interface ClusterMetadataStore extends MetadataStore {
    * topic.partitions.
    */
   createTopic(topic: TopicRecord, initialPartitions?: readonly PartitionState[]): Promise<void>;
+
+  /**
+   * As MetadataStore.updateTopic; partitions the update adds get addedPartitions' states (in
+   * order), or start leaderless for the controller to assign.
+   */
+  updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void>;
 
   /** Registers this broker as live until close() or until the registration expires (ttlSeconds). */
   registerBroker(info: BrokerRegistration, ttlSeconds: number): Promise<void>;

@@ -116,6 +116,11 @@ function initialPartitionState(): PartitionState {
 /** The stored form of a partition state: exactly these fields, invariants checked. */
 function checkedPartitionState(s: Omit<PartitionState, 'partitionEpoch'>, partitionEpoch: number): PartitionState {
   const state: PartitionState = { leader: s.leader, leaderEpoch: s.leaderEpoch, replicas: [...s.replicas], isr: [...s.isr], partitionEpoch };
+  if (s.targetReplicas) {
+    if (!s.targetReplicas.every((b) => s.replicas.includes(b))) throw new Error(`targetReplicas ${JSON.stringify(s.targetReplicas)} must be among replicas ${JSON.stringify(s.replicas)}`);
+    state.targetReplicas = [...s.targetReplicas];
+    state.throttleBytesPerSec = s.throttleBytesPerSec ?? 0;
+  }
   const ints = (xs: number[]): boolean => xs.every((x) => Number.isInteger(x) && x >= 0);
   if (!Number.isInteger(state.leaderEpoch) || state.leaderEpoch < 0) throw new Error(`leaderEpoch must be a non-negative integer, got ${state.leaderEpoch}`);
   if (!Number.isInteger(state.partitionEpoch) || state.partitionEpoch < 0) throw new Error(`partitionEpoch must be a non-negative integer, got ${state.partitionEpoch}`);
@@ -227,7 +232,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     await this.caughtUp(rev(res.header.revision));
   }
 
-  async updateTopic(topic: TopicRecord): Promise<void> {
+  async updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void> {
     for (let attempt = 1; attempt <= UPDATE_ATTEMPTS_MAX; attempt++) {
       const got = await this.ns.get(topicKey(topic.name)).exec();
       const kv = got.kvs[0];
@@ -235,7 +240,10 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       if (!kv || !current || current.id !== topic.id) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
       const ops = [this.ns.put(topicKey(topic.name)).value(JSON.stringify(topic))];
       // New partitions start leaderless; removed ones (never done by TopicManager) lose their state.
-      for (let p = current.partitions; p < topic.partitions; p++) ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(initialPartitionState())));
+      for (let p = current.partitions; p < topic.partitions; p++) {
+        const state = addedPartitions?.[p - current.partitions] ?? initialPartitionState();
+        ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(state)));
+      }
       const dels = [];
       for (let p = topic.partitions; p < current.partitions; p++) dels.push(this.ns.delete().key(partitionKey(topic.name, p)));
       const res = await this.ns.if(topicKey(topic.name), 'Mod', '==', kv.mod_revision).then(...ops, ...dels).commit();

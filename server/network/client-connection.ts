@@ -200,9 +200,15 @@ export class ClientConnection {
   /** Stops taking requests; the socket closes once queued responses are written. */
   shutdown(graceMs: number): void {
     this.socket.pause();
+    let finished = false;
     const finish = () => {
+      if (finished) return;
+      finished = true;
       this.closing = true;
       this.socket.end();
+      // Reading again lets the client's end of stream arrive (requests are ignored once
+      // closing), so the socket closes as soon as the client hangs up, not at the grace timeout.
+      this.socket.resume();
       setTimeout(() => this.socket.destroy(), graceMs).unref();
     };
     if (this.slots.length === 0) finish();

@@ -33,6 +33,15 @@ const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.DESCRIBE_GROUPS]: { groupIds: ['billing', 'audit'] },
   [ApiKey.DELETE_GROUPS]: { groupIds: ['old'] },
   [ApiKey.CREATE_PARTITIONS]: { topics: [{ topic: 'orders', count: 6 }], validateOnly: false },
+  // A follower (broker 2) asks where its latest epoch, 3, ended in the leader's log (SPEC.md §6.17).
+  [ApiKey.OFFSET_FOR_LEADER_EPOCH]: { replicaId: 2, topics: [{ topic: 'orders', partitions: [{ partition: 0, currentLeaderEpoch: 4, leaderEpoch: 3 }] }] },
+  // Move orders/0 to brokers 2, 3, 1 with catch-up limited to 1 MiB/s; cancel the move of orders/1 (SPEC.md §6.18).
+  [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: {
+    partitions: [
+      { topic: 'orders', partition: 0, replicas: [2, 3, 1], throttleBytesPerSec: 1 << 20 },
+      { topic: 'orders', partition: 1, replicas: null, throttleBytesPerSec: 0 },
+    ],
+  },
 };
 
 const GOOD_RESPONSES: Record<number, unknown> = {
@@ -70,6 +79,18 @@ const GOOD_RESPONSES: Record<number, unknown> = {
   },
   [ApiKey.DELETE_GROUPS]: { groups: [{ groupId: 'old', errorCode: 0 }, { groupId: 'billing', errorCode: 28 }] },
   [ApiKey.CREATE_PARTITIONS]: { topics: [{ topic: 'orders', errorCode: 0, errorMessage: null }, { topic: 'events', errorCode: 12, errorMessage: 'count 2 is below the current 4' }] },
+  [ApiKey.OFFSET_FOR_LEADER_EPOCH]: {
+    topics: [{ topic: 'orders', partitions: [
+      { partition: 0, errorCode: 0, leaderEpoch: 3, endOffset: 1200 },
+      { partition: 1, errorCode: 36, leaderEpoch: -1, endOffset: -1 },
+    ] }],
+  },
+  [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: {
+    partitions: [
+      { topic: 'orders', partition: 0, errorCode: 0, errorMessage: null },
+      { topic: 'orders', partition: 1, errorCode: 35, errorMessage: 'broker 1 is not the controller (2)' },
+    ],
+  },
 };
 
 /** Encodes and decodes through the wire path, as a receiver sees a control. */
@@ -125,6 +146,34 @@ describe('schema check: good shapes', () => {
     assert.doesNotThrow(() => check(hb, wire({ groupId: 'billing', memberId: MEMBER, memberEpoch: -1 })));
     // The response's assignment is nil only with an error.
     assert.doesNotThrow(() => check(responseSchemas[ApiKey.CONSUMER_GROUP_HEARTBEAT]!, wire({ errorCode: 26, errorMessage: 'fenced', memberId: MEMBER, memberEpoch: -1, heartbeatIntervalMs: 1000, assignment: null })));
+  });
+
+  test('Fetch: replicaId and currentLeaderEpoch may be omitted (a consumer) or sent (a follower), but not as nil', () => {
+    const fetch = requestSchemas[ApiKey.FETCH]!;
+    const follower = {
+      replicaId: 2, maxWaitMs: 500, minBytes: 1, maxBytes: 1 << 20,
+      topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 7, partitionMaxBytes: 1 << 20, currentLeaderEpoch: 3 }] }],
+    };
+    assert.deepEqual(check(fetch, wire(follower)), follower);
+    const consumer = { replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 0, topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 0, currentLeaderEpoch: -1 }] }] };
+    assert.deepEqual(check(fetch, wire(consumer)), consumer);
+    assertMalformed(() => check(fetch, wire({ ...follower, replicaId: null })), /\.replicaId: expected integer, got null/);
+    assertMalformed(
+      () => check(fetch, wire({ ...consumer, topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 0, currentLeaderEpoch: null }] }] })),
+      /\.topics\[0\]\.partitions\[0\]\.currentLeaderEpoch: expected integer, got null/,
+    );
+  });
+
+  test('OffsetForLeaderEpoch: every request field is required', () => {
+    const ofle = requestSchemas[ApiKey.OFFSET_FOR_LEADER_EPOCH]!;
+    assertMalformed(() => check(ofle, wire({ topics: [] })), /\.replicaId: expected a value/);
+    assertMalformed(() => check(ofle, wire({ replicaId: 1, topics: [{ topic: 't', partitions: [{ partition: 0, leaderEpoch: 0 }] }] })), /\.currentLeaderEpoch: expected a value/);
+  });
+
+  test('AlterPartitionReassignments: replicas may be nil (cancel) but not omitted', () => {
+    const apr = requestSchemas[ApiKey.ALTER_PARTITION_REASSIGNMENTS]!;
+    assert.doesNotThrow(() => check(apr, wire({ partitions: [{ topic: 't', partition: 0, replicas: null, throttleBytesPerSec: 0 }] })));
+    assertMalformed(() => check(apr, wire({ partitions: [{ topic: 't', partition: 0, throttleBytesPerSec: 0 }] })), /\.replicas: expected a value/);
   });
 
   test('OffsetCommit: metadata may be nil or omitted; OffsetFetch: memberId and topics may be nil', () => {

@@ -18,10 +18,10 @@ import { allErrors, ErrorCode } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
 import { decodeRequestHeader, decodeResponseHeader } from '../../protocol/header.ts';
 import { murmur2 } from '../../protocol/murmur2.ts';
-import { decodeRecords, newBatchInfo, validateBatch } from '../../protocol/record-batch.ts';
+import { decodeRecords, newBatchInfo, Off, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
 import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
-import { allExamples, EXAMPLE_MEMBER_ID, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
+import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MEMBER_ID, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
@@ -121,16 +121,23 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     assert.equal(body.data.length, 0);
   });
 
-  test('fetch response carries the produced batch byte for byte', () => {
+  test('fetch response carries the produced batch, with only baseOffset and partitionLeaderEpoch written by the broker', () => {
     const frame = onlyFrame(hexBlockBytes('example:fetch-response'));
     assert.deepEqual(decodeResponseHeader(frame), { correlationId: 8, errorCode: 0 });
     const body = decodeBody(frame, 6);
     const res = check<FetchResponse>(responseSchemas[ApiKey.FETCH]!, body.control);
     const p = res.topics[0]!.partitions[0]!;
     assert.deepEqual({ ...p }, { partition: 0, errorCode: 0, highWatermark: 2, logStartOffset: 0, recordsBytes: body.data.length });
-    assert.equal(validateBatch(body.data, 0, body.data.length, newBatchInfo()), ErrorCode.NONE);
+    // A stored batch: the CRC the producer computed still holds (§8.1), and so does every check of §9.
+    assert.equal(validateBatch(body.data, 0, body.data.length, newBatchInfo(), true), ErrorCode.NONE);
     const produced = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
-    assert.deepEqual(body.data, produced);
+    assert.equal(body.data.length, produced.length);
+    assert.equal(readInt32(produced, Off.partitionLeaderEpoch), -1, 'the producer sends partitionLeaderEpoch -1');
+    assert.equal(readInt32(body.data, Off.partitionLeaderEpoch), EXAMPLE_LEADER_EPOCH, 'the leader stamps its epoch');
+    assert.equal(readInt64(body.data, Off.baseOffset), 0);
+    // Every other byte is the producer's.
+    assert.deepEqual(body.data.subarray(Off.partitionLeaderEpoch + 4), produced.subarray(Off.partitionLeaderEpoch + 4));
+    assert.deepEqual(body.data.subarray(Off.batchLength, Off.partitionLeaderEpoch), produced.subarray(Off.batchLength, Off.partitionLeaderEpoch));
   });
 
   test('consumer group heartbeat request: a join with every field', () => {

@@ -47,9 +47,13 @@ async function readAll(c: Connection, topic: string, partition: number): Promise
   return out;
 }
 
-/** The batch bytes the producer sent, compared from batchLength on (baseOffset is the broker's). */
+/**
+ * The batch bytes the producer sent: all but baseOffset and partitionLeaderEpoch, the two
+ * fields (outside the CRC) the broker stamps.
+ */
 function sameBatch(stored: Buffer, sent: Uint8Array): boolean {
-  return Buffer.compare(stored.subarray(Off.batchLength), Buffer.from(sent).subarray(Off.batchLength)) === 0;
+  const s = Buffer.from(sent);
+  return stored.length === s.length && stored.readInt32BE(Off.batchLength) === s.readInt32BE(Off.batchLength) && Buffer.compare(stored.subarray(Off.magic), s.subarray(Off.magic)) === 0;
 }
 
 test('clean stop and restart keeps every batch and skips recovery', async () => {

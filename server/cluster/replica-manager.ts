@@ -1,0 +1,249 @@
+/**
+ * This broker's role for every partition it holds a replica of, driven by the partition
+ * states in the metadata store: leader (takes produce and fetch, tracks its followers, owns
+ * the high watermark and proposes ISR changes) or follower (copies the leader's log through a
+ * ReplicaFetcher).
+ *
+ * Invariants (leader side):
+ * - The high watermark is the smallest log end offset among the in-sync replicas (the leader
+ *   included); it never moves back. Consumers read below it only, so nothing a consumer was
+ *   shown can be lost by a failover to an in-sync replica.
+ * - A follower is in sync while it has fetched up to the leader's log end within
+ *   replicaLagTimeMaxMs. The leader shrinks and expands the ISR by compare-and-set on the
+ *   partition state (the epoch check makes a deposed leader's write fail), and acts on the
+ *   new ISR only once the store has it.
+ * - acks=all completes when the high watermark passes the batch, i.e. every ISR member has it;
+ *   it is refused before appending when the ISR is smaller than min.insync.replicas.
+ * On a single broker every partition has one replica: the leader is the ISR, and the high
+ * watermark follows the log end as before.
+ */
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { PartitionLog } from '../log/partition-log.ts';
+import type { Logger } from '../logger.ts';
+import type { ClusterMetadataStore, PartitionState } from '../metadata/cluster-store.ts';
+import type { ReplicaListener } from '../topic-manager.ts';
+import type { ReplicaFetchers } from './replica-fetchers.ts';
+
+export interface ReplicationSettings {
+  replicaLagTimeMaxMs: number;
+  /** How often the leader checks its followers for ISR changes. */
+  isrCheckIntervalMs: number;
+}
+
+interface FollowerProgress {
+  logEndOffset: number;
+  lastCaughtUpMs: number;
+}
+
+interface Replica {
+  topic: string;
+  partition: number;
+  log: PartitionLog;
+  state: PartitionState;
+  role: 'leader' | 'follower';
+  followers: Map<number, FollowerProgress>;
+  /** acks=all producers waiting for the high watermark, resolved in offset order. */
+  hwWaiters: Array<{ offset: number; resolve: () => void }>;
+  isrChangeInFlight: boolean;
+}
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+export class ReplicaManager implements ReplicaListener {
+  private readonly replicas = new Map<string, Replica>();
+  private timer: NodeJS.Timeout | null = null;
+  /** Called when a partition's high watermark advances (wakes long-polling consumers). */
+  onHighWatermark: (topic: string, partition: number) => void = () => {};
+  /** Called when this broker starts or stops leading a partition (the group coordinator follows its offsets partitions). */
+  onLeadership: (topic: string, partition: number, leader: boolean) => void = () => {};
+
+  constructor(
+    private readonly brokerId: number,
+    private readonly store: ClusterMetadataStore,
+    private readonly fetchers: ReplicaFetchers,
+    private readonly settings: ReplicationSettings,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.checkIsr(Date.now()), this.settings.isrCheckIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const r of this.replicas.values()) for (const w of r.hwWaiters) w.resolve();
+    this.fetchers.stopAll();
+  }
+
+  onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void {
+    const k = key(topic, partition);
+    const prev = this.replicas.get(k);
+    if (prev && prev.state.partitionEpoch > state.partitionEpoch) return; // a late, older event
+    const role = state.leader === this.brokerId ? 'leader' : 'follower';
+    const leaderChanged = !prev || prev.role !== role || prev.state.leaderEpoch !== state.leaderEpoch;
+    const wasLeader = prev?.role === 'leader';
+    const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), hwWaiters: [], isrChangeInFlight: false };
+    r.state = state;
+    r.role = role;
+    r.log = log;
+    this.replicas.set(k, r);
+    log.replicated = state.replicas.length > 1;
+    if (role === 'leader') {
+      if (leaderChanged) {
+        this.fetchers.remove(topic, partition);
+        r.followers = new Map();
+        // Record where this epoch starts before the first write, so followers asking where
+        // the previous epoch ended get the right answer at once.
+        if (log.latestEpoch() < state.leaderEpoch) log.beginLeaderEpoch(state.leaderEpoch);
+        this.log.info('became leader', { topic, partition, leaderEpoch: state.leaderEpoch, isr: state.isr.join(',') });
+      }
+      // Track exactly the current replicas (a reassignment adds and removes some); a newcomer
+      // gets a full lag window to show up before the leader may drop it.
+      const now = Date.now();
+      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now });
+      for (const b of [...r.followers.keys()]) if (!state.replicas.includes(b)) r.followers.delete(b);
+      this.maybeAdvanceHighWatermark(r);
+      if (!wasLeader) this.onLeadership(topic, partition, true);
+    } else {
+      if (wasLeader) this.onLeadership(topic, partition, false);
+      for (const w of r.hwWaiters) w.resolve();
+      r.hwWaiters = [];
+      // Catch-up of a replica joining through a reassignment is throttled until it is in sync.
+      const throttle = state.targetReplicas && !state.isr.includes(this.brokerId) ? (state.throttleBytesPerSec ?? 0) : 0;
+      if (leaderChanged) {
+        this.fetchers.remove(topic, partition);
+        if (state.leader >= 0) {
+          this.fetchers.add(state.leader, { topic, partition, log, leaderEpoch: state.leaderEpoch, throttleBytesPerSec: throttle });
+          this.log.info('following', { topic, partition, leader: state.leader, leaderEpoch: state.leaderEpoch });
+        }
+      } else {
+        this.fetchers.setThrottle(topic, partition, throttle);
+      }
+    }
+  }
+
+  onReplicaRemoved(topic: string, partition: number): void {
+    const r = this.replicas.get(key(topic, partition));
+    if (!r) return;
+    this.replicas.delete(key(topic, partition));
+    this.fetchers.remove(topic, partition);
+    for (const w of r.hwWaiters) w.resolve();
+    if (r.role === 'leader') this.onLeadership(topic, partition, false);
+  }
+
+  /** The replica if this broker leads the partition now; NOT_LEADER (or UNKNOWN_…) otherwise. */
+  leaderReplica(topic: string, partition: number, currentLeaderEpoch = -1): Replica {
+    const r = this.replicas.get(key(topic, partition));
+    if (!r) throw new SluiceError(ErrorCode.NOT_LEADER, `this broker holds no replica of ${topic}/${partition}`);
+    if (currentLeaderEpoch >= 0 && currentLeaderEpoch < r.state.leaderEpoch) throw new SluiceError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${currentLeaderEpoch} < ${r.state.leaderEpoch}`);
+    if (currentLeaderEpoch > r.state.leaderEpoch) throw new SluiceError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${currentLeaderEpoch} > ${r.state.leaderEpoch}`);
+    if (r.role !== 'leader') throw new SluiceError(ErrorCode.NOT_LEADER, `broker ${this.brokerId} is not the leader of ${topic}/${partition} (leader ${r.state.leader})`);
+    return r;
+  }
+
+  isLeader(topic: string, partition: number): boolean {
+    return this.replicas.get(key(topic, partition))?.role === 'leader';
+  }
+
+  leaderEpoch(topic: string, partition: number): number {
+    return this.replicas.get(key(topic, partition))?.state.leaderEpoch ?? -1;
+  }
+
+  /** Refuses acks=all before appending when too few replicas are in sync. */
+  checkMinIsr(topic: string, partition: number, minInsyncReplicas: number): void {
+    const r = this.leaderReplica(topic, partition);
+    if (r.state.isr.length < minInsyncReplicas) {
+      throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${topic}/${partition} has ${r.state.isr.length} in-sync replicas (${r.state.isr.join(',')}), min.insync.replicas is ${minInsyncReplicas}`);
+    }
+  }
+
+  /** Resolves when the high watermark reaches offset (or the replica stops leading: then rejects). */
+  waitForHighWatermark(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void> {
+    const r = this.leaderReplica(topic, partition);
+    if (r.log.highWatermark >= offset) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        r.hwWaiters = r.hwWaiters.filter((w) => w !== waiter);
+        reject(new SluiceError(ErrorCode.REQUEST_TIMED_OUT, `not replicated to every in-sync replica within ${timeoutMs} ms`));
+      }, Math.max(timeoutMs, 0));
+      const waiter = {
+        offset,
+        resolve: () => {
+          clearTimeout(timer);
+          if (r.role === 'leader' && r.log.highWatermark >= offset) resolve();
+          else reject(new SluiceError(ErrorCode.NOT_LEADER, `${topic}/${partition} lost leadership before the write was replicated`));
+        },
+      };
+      r.hwWaiters.push(waiter);
+    });
+  }
+
+  /** A follower fetched from fetchOffset: it has everything below it. */
+  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number): void {
+    const r = this.replicas.get(key(topic, partition));
+    if (!r || r.role !== 'leader') return;
+    const f = r.followers.get(replicaId);
+    if (!f) return;
+    f.logEndOffset = fetchOffset;
+    if (fetchOffset >= r.log.logEndOffset) f.lastCaughtUpMs = nowMs;
+    this.maybeAdvanceHighWatermark(r);
+    if (!r.state.isr.includes(replicaId) && fetchOffset >= r.log.highWatermark) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
+  }
+
+  /** After a leader append: with no followers in the ISR the high watermark moves at once. */
+  afterLeaderAppend(topic: string, partition: number): void {
+    const r = this.replicas.get(key(topic, partition));
+    if (r && r.role === 'leader') this.maybeAdvanceHighWatermark(r);
+  }
+
+  private maybeAdvanceHighWatermark(r: Replica): void {
+    let hw = r.log.logEndOffset;
+    for (const b of r.state.isr) {
+      if (b === this.brokerId) continue;
+      const f = r.followers.get(b);
+      hw = Math.min(hw, f ? Math.max(f.logEndOffset, 0) : 0);
+    }
+    if (hw <= r.log.highWatermark) return;
+    r.log.updateHighWatermark(hw);
+    const ready = r.hwWaiters.filter((w) => w.offset <= hw);
+    if (ready.length > 0) {
+      r.hwWaiters = r.hwWaiters.filter((w) => w.offset > hw);
+      for (const w of ready) w.resolve();
+    }
+    this.onHighWatermark(r.topic, r.partition);
+  }
+
+  /** Leader's periodic check: drop followers that fell behind for longer than the lag limit. */
+  private checkIsr(nowMs: number): void {
+    for (const r of this.replicas.values()) {
+      if (r.role !== 'leader' || r.isrChangeInFlight) continue;
+      const lagging = r.state.isr.filter((b) => {
+        if (b === this.brokerId) return false;
+        const f = r.followers.get(b);
+        return !f || nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
+      });
+      if (lagging.length > 0) this.proposeIsr(r, r.state.isr.filter((b) => !lagging.includes(b)), 'shrink');
+    }
+  }
+
+  private proposeIsr(r: Replica, isr: number[], why: 'shrink' | 'expand'): void {
+    if (r.isrChangeInFlight) return;
+    r.isrChangeInFlight = true;
+    const expected = r.state.partitionEpoch;
+    // Everything but the ISR stays as it is, a reassignment in progress included.
+    const { partitionEpoch: _, ...rest } = r.state;
+    const next = { ...rest, isr };
+    this.store
+      .compareAndSetPartitionState(r.topic, r.partition, expected, next)
+      .then((ok) => {
+        if (ok) this.log.info(why === 'shrink' ? 'ISR shrunk' : 'ISR expanded', { topic: r.topic, partition: r.partition, isr: isr.join(',') });
+        // The store's change event brings the new state (and a fresh high watermark check).
+      })
+      .catch((e) => this.log.warn('ISR change failed', { topic: r.topic, partition: r.partition, error: e as Error }))
+      .finally(() => {
+        r.isrChangeInFlight = false;
+      });
+  }
+}
