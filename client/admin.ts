@@ -55,7 +55,7 @@ export interface AdminOptions {
 export interface NewTopic {
   topic: string;
   partitions: number;
-  /** Default 1. */
+  /** Default -1: the broker's default, min(3, live brokers) (1 on a single broker). */
   replicationFactor?: number;
   /** Topic config overrides; values are strings on the wire, numbers are converted. */
   configs?: Record<string, string | number>;
@@ -128,7 +128,7 @@ export class Admin {
       topics: topics.map((t) => ({
         topic: t.topic,
         partitions: t.partitions,
-        replicationFactor: t.replicationFactor ?? 1,
+        replicationFactor: t.replicationFactor ?? -1,
         configs: Object.fromEntries(Object.entries(t.configs ?? {}).map(([k, v]) => [k, String(v)])),
       })),
       validateOnly: opts.validateOnly ?? false,

@@ -6,8 +6,9 @@ import type { Io } from './io.ts';
 export const topicHelp = `Usage: sluice topic SUBCOMMAND [options]
 
 Subcommands:
-  create NAME [--partitions N] [--config key=value]...
-                         create a topic (default 1 partition); --config may repeat
+  create NAME [--partitions N] [--replication-factor R] [--config key=value]...
+                         create a topic (default 1 partition; replication factor: the
+                         broker default, min(3, live brokers)); --config may repeat
   list                   print every topic name, one per line
   describe NAME          print the topic's config and, per partition, its log start
                          and end offsets, size and segment count
@@ -23,7 +24,7 @@ Options:
 `;
 
 const common: FlagSpecs = { bootstrap: { type: 'string' }, help: { type: 'boolean' } };
-const createFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, config: { type: 'string', multiple: true } };
+const createFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, 'replication-factor': { type: 'int', min: 1 }, config: { type: 'string', multiple: true } };
 const alterFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 } };
 
 export async function topicCommand(argv: string[], io: Io): Promise<number> {
@@ -43,9 +44,10 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
     case 'create': {
       const [name] = positionals(p, ['NAME'], 'sluice topic create NAME [--partitions N] [--config key=value]...');
       const partitions = int(p, 'partitions', 1);
+      const replicationFactor = int(p, 'replication-factor', -1);
       const configs = parseConfigs(strs(p, 'config'));
       action = async (admin) => {
-        await admin.createTopics([{ topic: name!, partitions, configs }]);
+        await admin.createTopics([{ topic: name!, partitions, replicationFactor, configs }]);
         io.out(`Created topic ${name} with ${partitions} partition${partitions === 1 ? '' : 's'}.\n`);
       };
       break;
