@@ -16,6 +16,9 @@ export interface ClusterOptions extends ConnectionOptions {
   metadataMaxAgeMs?: number;
 }
 
+/** How long a broker that failed a request is tried last. */
+const SUSPECT_MS = 10_000;
+
 export function parseBootstrap(bootstrap: string | string[]): Array<{ host: string; port: number }> {
   const list = Array.isArray(bootstrap) ? bootstrap : bootstrap.split(',');
   const out = list.map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -38,6 +41,7 @@ export class Cluster {
   private readonly connections = new Map<string, Promise<Connection>>();
   private inflightMetadata: Promise<MetadataResponse> | null = null;
   private closed = false;
+  private readonly suspectUntil = new Map<string, number>();
 
   constructor(options: ClusterOptions) {
     this.options = options;
@@ -69,18 +73,29 @@ export class Cluster {
     return this.connectionTo(b.host, b.port);
   }
 
-  /** Any broker that answers: known brokers first, then the bootstrap list. */
+  /**
+   * Any broker that answers: known brokers first, then the bootstrap list, brokers that
+   * recently failed (refused, timed out) last, so one hung broker cannot stall every refresh.
+   */
   async anyConnection(): Promise<Connection> {
-    const candidates = [...this.brokers.values(), ...this.bootstrap];
+    const now = Date.now();
+    const all = [...this.brokers.values(), ...this.bootstrap];
+    const candidates = [...all.filter((c) => !((this.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)), ...all.filter((c) => (this.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)];
     let last: Error | null = null;
     for (const c of candidates) {
       try {
         return await this.connectionTo(c.host, c.port);
       } catch (e) {
+        this.markSuspect(c.host, c.port);
         last = e as Error;
       }
     }
     throw last ?? new ConnectionError('no broker reachable');
+  }
+
+  /** Tried last by anyConnection for a while (SUSPECT_MS). */
+  markSuspect(host: string, port: number): void {
+    this.suspectUntil.set(`${host}:${port}`, Date.now() + SUSPECT_MS);
   }
 
   /** Fetches metadata for the given topics (null: all) and merges it into the cache. */
@@ -89,7 +104,10 @@ export class Cluster {
     const p = (async () => {
       const conn = await this.anyConnection();
       const req: MetadataRequest = { topics };
-      const res = await conn.send<MetadataResponse>(ApiKey.METADATA, req);
+      const res = await conn.send<MetadataResponse>(ApiKey.METADATA, req).catch((e: Error) => {
+        this.markSuspect(conn.host, conn.port);
+        throw e;
+      });
       const md = res.control;
       this.brokers = new Map(md.brokers.map((b) => [b.nodeId, b]));
       if (topics === null) this.topics.clear();

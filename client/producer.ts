@@ -239,6 +239,7 @@ export class Producer {
       lingerMs: this.lingerMs,
       bufferMemoryBytes: this.bufferMemory,
       onReady: () => this.scheduleDrain(),
+      strictOrder: this.maxInFlight === 1,
     });
   }
 

@@ -38,6 +38,8 @@ export interface AccumulatorOptions {
   /** Called when at least one batch became ready; the producer schedules a send. */
   onReady: () => void;
   random?: () => number;
+  /** At most one batch per partition in flight (the producer's maxInFlight 1). */
+  strictOrder?: boolean;
 }
 
 /** Resolves once every batch it was attached to has completed. */
@@ -88,6 +90,8 @@ export class PartitionQueue {
   /** Sealed batches not in flight, by seq. */
   readonly ready: ProducerBatch[] = [];
   nextSeq = 0;
+  /** Batches of this partition sent and not yet completed, failed or requeued. */
+  inFlight = 0;
   inOpenList = false;
   inReadyList = false;
   constructor(readonly topic: TopicQueue, readonly partition: number) {}
@@ -117,6 +121,12 @@ export class RecordAccumulator {
   private lingerTimer: ReturnType<typeof setTimeout> | null = null;
   private immediateArmed = false;
   private drainCursor = 0;
+  /**
+   * One batch per partition in flight at a time (maxInFlight 1): a partition is "muted"
+   * while a batch of it is out, so a retried batch can never land after a later one, even
+   * when the leader moves (Kafka mutes partitions the same way).
+   */
+  private readonly strictOrder: boolean;
 
   constructor(opts: AccumulatorOptions) {
     if (!(opts.batchSizeBytes > 0)) throw new RangeError(`batchSizeBytes must be > 0, got ${opts.batchSizeBytes}`);
@@ -127,6 +137,7 @@ export class RecordAccumulator {
     this.bufferMemoryBytes = opts.bufferMemoryBytes;
     this.onReady = opts.onReady;
     this.random = opts.random ?? Math.random;
+    this.strictOrder = opts.strictOrder ?? false;
   }
 
   topic(name: string): TopicQueue | undefined {
@@ -300,6 +311,9 @@ export class RecordAccumulator {
     for (let k = 0; k < list.length; k++) {
       const q = list[(start + k) % list.length]!;
       if (q.leader !== nodeId) continue;
+      // Several batches of one partition may share this request (the broker appends them
+      // together or not at all); only a batch still out in an earlier request mutes it.
+      if (this.strictOrder && q.inFlight > 0) continue;
       const ready = q.ready;
       while (ready.length > 0) {
         const b = ready[0]!;
@@ -307,6 +321,7 @@ export class RecordAccumulator {
         const n = b.bytes!.length;
         if (out.length > 0 && bytes + n > maxBytes) return this.pruneReady(out);
         ready.shift();
+        q.inFlight++;
         out.push(b);
         bytes += n;
       }
@@ -335,7 +350,7 @@ export class RecordAccumulator {
     for (let i = 0; i < this.readyList.length; i++) {
       const q = this.readyList[i]!;
       const head = q.ready[0];
-      if (head === undefined) continue;
+      if (head === undefined || (this.strictOrder && q.inFlight > 0)) continue;
       if (head.retryAtMs > nowMs) {
         if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
         continue;
@@ -349,6 +364,7 @@ export class RecordAccumulator {
   requeue(b: ProducerBatch, retryAtMs: number): void {
     b.retryAtMs = retryAtMs;
     const q = b.queue;
+    if (q.inFlight > 0) q.inFlight--;
     const ready = q.ready;
     let i = 0;
     while (i < ready.length && ready[i]!.seq < b.seq) i++;
@@ -378,6 +394,7 @@ export class RecordAccumulator {
   }
 
   private release(b: ProducerBatch): void {
+    if (b.queue.inFlight > 0) b.queue.inFlight--;
     this.bufferUsedBytes -= b.reservedBytes;
     b.reservedBytes = 0;
     this.incomplete.delete(b);

@@ -130,6 +130,8 @@ export class Broker {
       const log = this.topics.partition(OFFSETS_TOPIC, partition)!;
       const appended = log.append(records, Date.now(), { leaderEpoch: this.replicas.leaderEpoch(OFFSETS_TOPIC, partition) });
       this.replicas.afterLeaderAppend(OFFSETS_TOPIC, partition);
+      // Followers long-poll; wake them so the commit is replicated now, not after their wait.
+      this.ctx.delayedFetches.notify(DelayedFetches.key(OFFSETS_TOPIC, partition));
       await Promise.all([log.waitForFlush(appended.lastOffset), this.replicas.waitForHighWatermark(OFFSETS_TOPIC, partition, appended.lastOffset + 1, 30_000)]);
     } catch (e) {
       // To a group member, losing leadership of the offsets partition means another coordinator.
@@ -157,13 +159,15 @@ export class Broker {
   private async doStop(): Promise<void> {
     this.log.info('stopping');
     this.ctx.shuttingDown = true;
+    // No ISR changes from a broker on its way out: its followers' connections close during
+    // the grace period, and shrinking the ISR to itself would leave partitions leaderless.
+    this.replicas.stop();
     this.ctx.delayedFetches.wakeAll();
     const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
     for (const c of this.connections) c.shutdown(this.config.shutdownGraceMs);
     await Promise.race([closed, new Promise((r) => setTimeout(r, this.config.shutdownGraceMs))]);
     for (const c of this.connections) c.socket.destroy();
     this.coordinator.stop();
-    this.replicas.stop();
     this.topics.stop();
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();

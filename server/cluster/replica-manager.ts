@@ -42,6 +42,12 @@ interface Replica {
   state: PartitionState;
   role: 'leader' | 'follower';
   followers: Map<number, FollowerProgress>;
+  /**
+   * The log end when this broker became leader. A follower rejoins the ISR only once it has
+   * that much too: the high watermark may lag data acknowledged under the previous leader,
+   * and a follower short of it must not become electable (Kafka's KAFKA-7128).
+   */
+  leaderStartOffset: number;
   /** acks=all producers waiting for the high watermark, resolved in offset order. */
   hwWaiters: Array<{ offset: number; resolve: () => void }>;
   isrChangeInFlight: boolean;
@@ -84,7 +90,7 @@ export class ReplicaManager implements ReplicaListener {
     const role = state.leader === this.brokerId ? 'leader' : 'follower';
     const leaderChanged = !prev || prev.role !== role || prev.state.leaderEpoch !== state.leaderEpoch;
     const wasLeader = prev?.role === 'leader';
-    const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), hwWaiters: [], isrChangeInFlight: false };
+    const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), leaderStartOffset: 0, hwWaiters: [], isrChangeInFlight: false };
     r.state = state;
     r.role = role;
     r.log = log;
@@ -94,6 +100,7 @@ export class ReplicaManager implements ReplicaListener {
       if (leaderChanged) {
         this.fetchers.remove(topic, partition);
         r.followers = new Map();
+        r.leaderStartOffset = log.logEndOffset;
         // Record where this epoch starts before the first write, so followers asking where
         // the previous epoch ended get the right answer at once.
         if (log.latestEpoch() < state.leaderEpoch) log.beginLeaderEpoch(state.leaderEpoch);
@@ -189,7 +196,7 @@ export class ReplicaManager implements ReplicaListener {
     f.logEndOffset = fetchOffset;
     if (fetchOffset >= r.log.logEndOffset) f.lastCaughtUpMs = nowMs;
     this.maybeAdvanceHighWatermark(r);
-    if (!r.state.isr.includes(replicaId) && fetchOffset >= r.log.highWatermark) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
+    if (!r.state.isr.includes(replicaId) && fetchOffset >= Math.max(r.log.highWatermark, r.leaderStartOffset)) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
   }
 
   /** After a leader append: with no followers in the ISR the high watermark moves at once. */
