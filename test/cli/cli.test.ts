@@ -1,32 +1,9 @@
 /** The sluice CLI as a user runs it: a child process per command, against a real broker. */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sluice(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.once('error', reject);
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    p.stdin.end(stdin);
-  });
-}
+import { startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
+import { sluice } from '../helpers/cli.ts';
 
 async function broker(t: { after: (fn: () => Promise<void>) => void }): Promise<BrokerProcess> {
   const b = await startBroker();

@@ -1,0 +1,27 @@
+/** Runs the `sluice` command as a user would: a child process, stdin given, output collected. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './broker-process.ts';
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function sluice(args: string[], stdin = '', timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.once('error', reject);
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    p.stdin.end(stdin);
+  });
+}
