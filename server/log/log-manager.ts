@@ -95,7 +95,9 @@ export class LogManager {
   /** An existing partition, recovered first if the last shutdown was not clean. */
   loadPartition(topic: string, partition: number, config: LogConfig): PartitionLog {
     const name = this.unloaded(topic, partition);
-    if (!fs.existsSync(path.join(this.dataDir, name))) this.logger.warn('partition directory missing, starting it empty', { dir: name });
+    // A new replica (topic just created, or moved here) starts empty; after a data loss this
+    // line is the trace of it, and the followers' copy is what refills it.
+    if (!fs.existsSync(path.join(this.dataDir, name))) this.logger.info('partition directory created empty', { dir: name });
     return this.openLog(name, config);
   }
 
