@@ -38,7 +38,6 @@ import {
   newBatchInfo,
   readInt32,
   validateBatch,
-  type DecodedRecord,
   type RecordHeader,
 } from '../protocol/record-batch.ts';
 import { Cluster } from './cluster.ts';
@@ -191,7 +190,6 @@ export class Consumer {
   private readonly completed: CompletedFetch[] = [];
   private readonly leaders = new Map<number, LeaderState>();
   private readonly batchInfo = newBatchInfo();
-  private readonly decoded: DecodedRecord[] = [];
   private metadataRefresh: Promise<void> | null = null;
   private backoffTimer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
@@ -519,29 +517,22 @@ export class Consumer {
   }
 
   private decodeBatch(cf: CompletedFetch, pos: number, firstOffset: number, out: Message[]): void {
-    const records = this.decoded;
-    records.length = 0;
-    try {
-      decodeRecords(cf.data, pos, records);
-    } catch (e) {
-      // Only reachable with checkCrcs off: validateBatch walks the same framing.
-      records.length = 0;
-      this.failPartition(cf.state, new SluiceError(ErrorCode.CORRUPT_MESSAGE, `${cf.state.topic}/${cf.state.partition}: ${(e as Error).message}`));
-      return;
-    }
     const topic = cf.state.topic;
     const partition = cf.state.partition;
-    const n = records.length;
-    // Offsets in a validated batch are contiguous, so the records to skip are a prefix.
-    let i = firstOffset > records[0]!.offset ? firstOffset - records[0]!.offset : 0;
-    for (; i < n; i++) {
-      // The decoded record becomes the Message: two fields added, no second object.
-      const m = records[i] as DecodedRecord & { topic: string; partition: number };
-      m.topic = topic;
-      m.partition = partition;
-      out.push(m as unknown as Message);
+    const start = out.length;
+    try {
+      // Each record becomes its Message in one object literal (one shape, no second object).
+      decodeRecords(cf.data, pos, out, (offset, timestamp, key, value, headers): Message => ({ topic, partition, offset, timestamp, key: key as Buffer | null, value: value as Buffer | null, headers }));
+    } catch (e) {
+      // Only reachable with checkCrcs off: validateBatch walks the same framing.
+      out.length = start;
+      this.failPartition(cf.state, new SluiceError(ErrorCode.CORRUPT_MESSAGE, `${topic}/${partition}: ${(e as Error).message}`));
+      return;
     }
-    records.length = 0;
+    // The batch may begin before the fetch offset; offsets can have gaps after compaction.
+    let skip = 0;
+    while (start + skip < out.length && out[start + skip]!.offset < firstOffset) skip++;
+    if (skip > 0) out.splice(start, skip);
   }
 
   private throwPendingError(): void {

@@ -374,11 +374,18 @@ export function buildBatch(records: RecordInput[], now = Date.now()): Uint8Array
   return builder.finish().slice();
 }
 
+/** Builds the object a decoded record becomes (a consumer makes its message type in one step). */
+export type RecordFactory<T> = (offset: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: RecordHeader[]) => T;
+
+const decodedRecord: RecordFactory<DecodedRecord> = (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers });
+
 /**
  * Decodes the records of a batch that validateBatch accepted. Keys and values are views
- * into b: copy them if b will be reused.
+ * into b: copy them if b will be reused. `make` shapes each record (default DecodedRecord).
  */
-export function decodeRecords(b: Uint8Array, pos: number, out: DecodedRecord[] = []): DecodedRecord[] {
+export function decodeRecords(b: Uint8Array, pos: number, out?: DecodedRecord[]): DecodedRecord[];
+export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[], make: RecordFactory<T>): T[];
+export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[] = [], make: RecordFactory<T> = decodedRecord as unknown as RecordFactory<T>): T[] {
   const baseOffset = readInt64(b, pos);
   const baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
   const count = readInt32(b, pos + Off.recordCount);
@@ -413,7 +420,7 @@ export function decodeRecords(b: Uint8Array, pos: number, out: DecodedRecord[] =
         p += Math.max(hv, 0);
       }
     }
-    out.push({ offset: baseOffset + offsetDelta, timestamp: baseTimestamp + tsDelta, key, value, headers });
+    out.push(make(baseOffset + offsetDelta, baseTimestamp + tsDelta, key, value, headers));
   }
   return out;
 }
