@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { DEFAULT_REPLICATION_CONFIG, replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
+import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
 import { placeReplicas } from './cluster/placement.ts';
 import { parseLogConfig, topicConfigToStrings, type LogConfig } from './log/log-config.ts';
 import type { LogManager } from './log/log-manager.ts';
@@ -245,4 +245,3 @@ export class TopicManager {
   }
 }
 
-export { DEFAULT_REPLICATION_CONFIG };

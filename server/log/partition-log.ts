@@ -63,7 +63,7 @@ import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog,
 import { compacts, deletes, type LogConfig } from './log-config.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
 import { RECOVERING_SUFFIX } from './recovery.ts';
-import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './segment.ts';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './segment.ts';
 
 /** Relative offsets are uint32 in both indexes. */
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
