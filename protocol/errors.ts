@@ -79,7 +79,7 @@ const table: ErrorInfo[] = [
   { code: 21, name: 'INVALID_REPLICATION_FACTOR', retriable: false, message: 'The replication factor is larger than the number of brokers or below 1.' },
   { code: 22, name: 'COORDINATOR_NOT_AVAILABLE', retriable: true, message: 'The group coordinator is not ready (still loading committed offsets); retry shortly.' },
   { code: 23, name: 'NOT_COORDINATOR', retriable: true, message: 'This broker is not the coordinator of the group; ask FindCoordinator again.' },
-  { code: 24, name: 'INVALID_GROUP_ID', retriable: false, message: 'The group id is empty or longer than 249 characters.' },
+  { code: 24, name: 'INVALID_GROUP_ID', retriable: false, message: 'The group id is empty or longer than 249 bytes of UTF-8.' },
   { code: 25, name: 'UNKNOWN_MEMBER_ID', retriable: false, message: 'The member is not in the group (it left or was removed after its session timed out); rejoin with memberEpoch 0.' },
   { code: 26, name: 'FENCED_MEMBER_EPOCH', retriable: false, message: 'The member epoch is not the current one: the member was fenced; rejoin with memberEpoch 0.' },
   { code: 27, name: 'STALE_MEMBER_EPOCH', retriable: false, message: 'An offset commit or fetch carried a member epoch that is neither the member\'s current nor its previous one; retry with the current epoch.' },

@@ -8,7 +8,8 @@
  */
 import type { Schema } from '../schema.ts';
 
-export const OFFSET_METADATA_MAX_CHARS = 4096;
+/** UTF-8 bytes (SPEC §6.11). */
+export const OFFSET_METADATA_BYTES_MAX = 4096;
 
 export interface OffsetCommitPartition { partition: number; offset: number; metadata: string | null }
 export interface OffsetCommitTopic { topic: string; partitions: OffsetCommitPartition[] }

@@ -52,6 +52,11 @@ export function createRouter(ctx: BrokerContext) {
     }
     const body = decodeBody(frame, header.bodyOffset);
     const control = check<unknown>(requestSchemas[header.apiKey]!, body.control);
+    // Only Produce carries record sets (SPEC §4.1); stray bytes elsewhere mean the client
+    // framed the body wrongly, and guessing what it meant could act on a misread request.
+    if (header.apiKey !== ApiKey.PRODUCE && body.data.length > 0) {
+      return { errorCode: ErrorCode.MALFORMED_REQUEST, control: { message: `API key ${header.apiKey} carries no record sets, but its data section has ${body.data.length} bytes` } };
+    }
     switch (header.apiKey) {
       case ApiKey.PRODUCE:
         return handleProduce(ctx, control as ProduceRequest, body.data);

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../../protocol/apis/consumer-group-heartbeat.ts';
 import { LEAVE_GROUP_MEMBER_EPOCH, JOIN_GROUP_MEMBER_EPOCH } from '../../protocol/apis/consumer-group-heartbeat.ts';
 import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse } from '../../protocol/apis/groups.ts';
-import { OFFSET_METADATA_MAX_CHARS, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
+import { OFFSET_METADATA_BYTES_MAX, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
@@ -49,13 +49,14 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   expiryCheckIntervalMs: 60_000,
 };
 
-const GROUP_ID_MAX_CHARS = 249;
+/** Counted in UTF-8 bytes, as every length limit of SPEC.md is (§1.1). */
+const GROUP_ID_BYTES_MAX = 249;
 /** Heartbeat interval told to a member whose assignment has not reached its target yet. */
 const RECONCILING_HEARTBEAT_INTERVAL_MS = 100;
 
 function validateGroupId(groupId: string): void {
-  if (groupId.length === 0 || groupId.length > GROUP_ID_MAX_CHARS) {
-    throw new SluiceError(ErrorCode.INVALID_GROUP_ID, `group id must be 1-${GROUP_ID_MAX_CHARS} characters`);
+  if (groupId.length === 0 || Buffer.byteLength(groupId, 'utf8') > GROUP_ID_BYTES_MAX) {
+    throw new SluiceError(ErrorCode.INVALID_GROUP_ID, `group id must be 1-${GROUP_ID_BYTES_MAX} bytes of UTF-8`);
   }
 }
 
@@ -281,7 +282,7 @@ export class GroupCoordinator {
         const r = results[ti]!.partitions[pi]!;
         const count = this.topics.partitionCount(t.topic);
         if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (p.offset < 0 || (p.metadata?.length ?? 0) > OFFSET_METADATA_MAX_CHARS) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
+        else if (p.offset < 0 || Buffer.byteLength(p.metadata ?? '', 'utf8') > OFFSET_METADATA_BYTES_MAX) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
         else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
       }),
     );

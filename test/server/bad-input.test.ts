@@ -195,3 +195,33 @@ test('fast-check: random frames never crash the broker or change stored data', a
   assert.deepEqual(Buffer.from(stored.subarray(Off.magic)), Buffer.from(good.subarray(Off.magic)));
   s.close();
 });
+
+test('a request that owns no record sets but carries data bytes: MALFORMED_REQUEST, not acted on (SPEC §4.1)', async () => {
+  const s = await RawSocket.connect(broker.port);
+  s.write(requestFrame(ApiKey.CREATE_TOPICS, 0, 31, { topics: [{ topic: 'stray', partitions: 1, replicationFactor: 1, configs: {} }], validateOnly: false }, new Uint8Array([1, 2, 3])));
+  s.write(requestFrame(ApiKey.METADATA, 0, 32, { topics: ['stray'] }));
+  await s.waitFor(2);
+  assert.equal(s.responses[0]!.errorCode, ErrorCode.MALFORMED_REQUEST);
+  assert.match((s.responses[0]!.control as any).message, /data section has 3 bytes/);
+  assert.equal(s.responses[1]!.errorCode, 0, 'the connection stays usable');
+  const topic = (s.responses[1]!.control as any).topics[0];
+  assert.equal(topic.errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic was not created');
+  s.close();
+});
+
+test('length limits count UTF-8 bytes: group id and offset metadata (SPEC §1.1)', async () => {
+  const commit = (correlationId: number, groupId: string, metadata: string | null) =>
+    requestFrame(ApiKey.OFFSET_COMMIT, 0, correlationId, { groupId, memberId: '', memberEpoch: -1, topics: [{ topic: 'good', partitions: [{ partition: 0, offset: 0, metadata }] }] });
+  const s = await RawSocket.connect(broker.port);
+  s.write(commit(41, '€'.repeat(83), null)); // 249 bytes: valid
+  s.write(commit(42, '€'.repeat(84), null)); // 84 UTF-16 code units, 252 bytes: too long
+  s.write(commit(43, 'utf8-meta', 'é'.repeat(2048))); // 4096 bytes: valid
+  s.write(commit(44, 'utf8-meta', 'é'.repeat(2049))); // 2049 code units, 4098 bytes: too long
+  await s.waitFor(4);
+  const [ok, tooLong, metaOk, metaTooLong] = s.responses.map((r) => r.control as any);
+  assert.equal(ok.errorCode, 0);
+  assert.equal(tooLong.errorCode, ErrorCode.INVALID_GROUP_ID);
+  assert.equal(metaOk.topics[0].partitions[0].errorCode, 0);
+  assert.equal(metaTooLong.topics[0].partitions[0].errorCode, ErrorCode.INVALID_COMMIT_OFFSET);
+  s.close();
+});
