@@ -490,8 +490,11 @@ export class Consumer {
         const lastOffset = lastOffsetAt(data, pos);
         const state = cf.state;
         if (lastOffset >= state.position) {
+          const epoch = state.epoch;
           take(cf, pos, size, state.position);
-          state.position = lastOffset + 1;
+          // take() fails the partition (epoch bump) when the batch cannot be decoded: nothing
+          // of it was handed out, so the position must stay before it.
+          if (state.epoch === epoch) state.position = lastOffset + 1;
         }
       }
     } finally {

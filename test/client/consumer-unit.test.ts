@@ -211,6 +211,37 @@ test('checkCrcs false skips the CRC but still decodes', async () => {
   });
 });
 
+test('checkCrcs false: a batch whose records cannot be decoded fails the poll and the position stays before it', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b', 'c']);
+    broker.append('t', ['d']);
+    // A record count beyond the records present: the framing checks pass, decoding runs off the end.
+    broker.topics.get('t')!.batches[0]!.writeInt32BE(100, Off.recordCount);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, checkCrcs: false });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      // The error surfaces on the poll that decodes the batch or the next one; nothing of or
+      // after the batch is returned before it.
+      const nextError = async (): Promise<unknown> => {
+        for (let i = 0; i < 3; i++) {
+          const r = await c.poll(2000).catch((e: unknown) => e);
+          if (!Array.isArray(r)) return r;
+          assert.deepEqual(r.map((m) => m.offset), [], 'no records returned');
+        }
+        return null;
+      };
+      for (let round = 1; round <= 2; round++) {
+        const e = await nextError();
+        assert.ok(e instanceof SluiceError && e.code === ErrorCode.CORRUPT_MESSAGE, `round ${round}: CORRUPT_MESSAGE, not ${String(e)}`);
+        // Round 2: still stuck on the batch, not silently skipped after the first error.
+        assert.equal(c.position('t', 0), 0, `round ${round}: the position does not move past records that were never returned`);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test('records below the requested offset are skipped', async () => {
   await withFake(async (broker) => {
     broker.append('t', ['m0', 'm1', 'm2', 'm3', 'm4']);
