@@ -222,8 +222,10 @@ export class Consumer {
   /**
    * Replaces the assignment. Partitions assigned before and listed again without an offset
    * keep their position; others start at `offset`, or per autoOffsetReset when it is omitted.
-   * 'earliest'/'latest' are resolved with ListOffsets before this resolves. Throws
-   * UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster does not have.
+   * 'earliest'/'latest' are resolved with ListOffsets before this resolves; new partitions
+   * are fetched only once all their lookups answered, and if one fails (thrown) none of the
+   * new partitions is added. Throws UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster
+   * does not have.
    */
   async assign(partitions: TopicPartitionOffset[]): Promise<void> {
     await this.applyAssignment(partitions, true);
