@@ -10,6 +10,10 @@
  * - Every seek, reset or corruption bumps the partition's `epoch`; buffered data and in-flight
  *   responses carry the epoch they were fetched under and are dropped when it no longer
  *   matches, so a prefetch can never deliver data from before a seek.
+ * - `position` moves past a record only when poll() hands it out (or on seek/reset): data
+ *   that is dropped (stale epoch, corrupt, unassigned, paused) never advances it.
+ * - Partitions added by one assign()/addPartitions() call join the assignment together, with
+ *   known positions: none is fetched while another's start offset is still being looked up.
  *
  * Bounds: at most one Fetch in flight per leader broker, and at most
  * BUFFERED_FETCHES_PER_LEADER_MAX responses buffered per leader; a Fetch response is at most
@@ -218,8 +222,10 @@ export class Consumer {
   /**
    * Replaces the assignment. Partitions assigned before and listed again without an offset
    * keep their position; others start at `offset`, or per autoOffsetReset when it is omitted.
-   * 'earliest'/'latest' are resolved with ListOffsets before this resolves. Throws
-   * UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster does not have.
+   * 'earliest'/'latest' are resolved with ListOffsets before this resolves; new partitions
+   * are fetched only once all their lookups answered, and if one fails (thrown) none of the
+   * new partitions is added. Throws UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster
+   * does not have.
    */
   async assign(partitions: TopicPartitionOffset[]): Promise<void> {
     await this.applyAssignment(partitions, true);
@@ -272,7 +278,12 @@ export class Consumer {
   private async applyAssignment(partitions: TopicPartitionOffset[], replace: boolean): Promise<void> {
     this.assertOpen();
     const next = new Map<string, PartitionState>();
+    /** Already assigned partitions re-listed with 'earliest'/'latest': reset in place. */
     const toResolve: Array<{ state: PartitionState; spec: 'earliest' | 'latest' }> = [];
+    /** Already assigned partitions given a numeric offset. */
+    const toMove: Array<{ state: PartitionState; offset: number }> = [];
+    /** New partitions without an offset: looked up before any of them is fetched. */
+    const toLookUp: Array<{ state: PartitionState; spec: 'earliest' | 'latest' }> = [];
     for (const tp of partitions) {
       if (typeof tp.topic !== 'string' || !Number.isInteger(tp.partition) || tp.partition < 0) {
         throw new TypeError(`bad topic partition ${JSON.stringify(tp)}`);
@@ -292,12 +303,27 @@ export class Consumer {
       if (spec === null) continue;
       if (typeof spec === 'number') {
         if (!Number.isSafeInteger(spec) || spec < 0) throw new TypeError(`offset must be a non-negative integer, 'earliest' or 'latest', not ${spec}`);
-        state.moveTo(spec);
-      } else {
-        state.epoch++;
-        state.resetting = spec;
+        if (old) toMove.push({ state, offset: spec });
+        else state.moveTo(spec);
+      } else if (old) {
         toResolve.push({ state, spec });
+      } else {
+        toLookUp.push({ state, spec });
       }
+    }
+    // New partitions join the assignment only once ALL their start offsets are known. Were
+    // each made fetchable as its own lookup returned, a partition whose leader answered first
+    // would be fetched (its position moving past what poll() hands out) while another
+    // partition's leader is still slow; a caller that only accepts records once the whole
+    // call resolved (GroupConsumer) would then commit past records nobody received. A failed
+    // lookup leaves the new partitions out entirely, so a retry starts clean.
+    await Promise.all(toLookUp.map(async ({ state, spec }) => state.moveTo(await this.listOffset(state.topic, state.partition, spec))));
+    this.assertOpen();
+    // Assigned partitions change only now, so a failed call above left them untouched.
+    for (const { state, offset } of toMove) state.moveTo(offset);
+    for (const { state, spec } of toResolve) {
+      state.epoch++;
+      state.resetting = spec;
     }
     if (!replace) {
       // Merged into the assignment as it is now: it may have changed during the lookups above.
@@ -306,6 +332,11 @@ export class Consumer {
     this.setAssignment(next);
     await Promise.all(toResolve.map(({ state, spec }) => this.resetOffset(state, spec, true)));
     this.pump();
+  }
+
+  /** Whether the partition is in the assignment. */
+  isAssigned(topic: string, partition: number): boolean {
+    return this.assigned.has(partitionKey(topic, partition));
   }
 
   /** The current assignment with each partition's position (next offset poll() returns). */
@@ -490,8 +521,11 @@ export class Consumer {
         const lastOffset = lastOffsetAt(data, pos);
         const state = cf.state;
         if (lastOffset >= state.position) {
+          const epoch = state.epoch;
           take(cf, pos, size, state.position);
-          state.position = lastOffset + 1;
+          // take() fails the partition (epoch bump) when the batch cannot be decoded: nothing
+          // of it was handed out, so the position must stay before it.
+          if (state.epoch === epoch) state.position = lastOffset + 1;
         }
       }
     } finally {
@@ -805,13 +839,21 @@ export class Consumer {
   }
 
   private async listOffset(topic: string, partition: number, spec: 'earliest' | 'latest'): Promise<number> {
-    const conn = await this.cluster.leaderConnection(topic, partition);
-    const req: ListOffsetsRequest = { topics: [{ topic, partitions: [{ partition, timestamp: spec === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP }] }] };
-    const res = await conn.send<ListOffsetsResponse>(ApiKey.LIST_OFFSETS, req);
-    const p = res.control.topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition);
-    if (!p) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `ListOffsets returned nothing for ${topic}/${partition}`);
-    if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `ListOffsets ${topic}/${partition} ${spec}`);
-    return p.offset;
+    try {
+      const conn = await this.cluster.leaderConnection(topic, partition);
+      const req: ListOffsetsRequest = { topics: [{ topic, partitions: [{ partition, timestamp: spec === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP }] }] };
+      const res = await conn.send<ListOffsetsResponse>(ApiKey.LIST_OFFSETS, req);
+      const p = res.control.topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition);
+      if (!p) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `ListOffsets returned nothing for ${topic}/${partition}`);
+      if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `ListOffsets ${topic}/${partition} ${spec}`);
+      return p.offset;
+    } catch (e) {
+      // The leader may have moved or died (NOT_LEADER, timeout, connection refused): refresh
+      // the topic's metadata before failing, so the caller's retry asks the new leader
+      // instead of the cached one again and again.
+      if (!(e instanceof SluiceError) || e.retriable) await this.cluster.topic(topic, true).catch(() => {});
+      throw e;
+    }
   }
 
   /** Refreshes metadata for the assigned topics and updates leaders (one refresh at a time). */

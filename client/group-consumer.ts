@@ -28,6 +28,11 @@
  *   auto-commit in at-least-once mode, after the consumed offset was committed.
  * - A lost partition (fenced, session expired, left after maxPollIntervalMs) is dropped at
  *   once WITHOUT committing: this member is a zombie and its commits would be refused.
+ * - At-least-once commits only cover delivered records: `consumed` never passes `delivered`
+ *   (what poll() handed out, tracked here rather than read from the fetch engine, whose
+ *   position also moves on its own resets). Checked on every update (cheap), it throws if
+ *   broken. A record the engine returned but poll() does not hand out (its partition is not
+ *   active yet or any more) rewinds the engine to it when the engine still reads the partition.
  * - One poll() at a time.
  */
 import { randomUUID } from 'node:crypto';
@@ -73,7 +78,7 @@ export interface GroupConsumerOptions extends Omit<ConsumerOptions, 'autoOffsetR
 
 interface Revoking {
   tp: TopicPartition;
-  /** The engine's position when revocation started: what the application was handed. */
+  /** What the application was handed when revocation started (delivered.next). */
   position: number;
   /** The application said it will not process more of it (skipped the rest of its batch). */
   settled: boolean;
@@ -107,6 +112,12 @@ export class GroupConsumer {
 
   /** Next offset per owned partition that the application has consumed: what commits send. */
   private readonly consumed = new Map<string, number>();
+  /**
+   * Per owned partition: `next`, the offset after the last record handed to the application
+   * (or the start / seek offset), and `max`, the highest `next` since the partition was
+   * assigned: the bound at-least-once commits must stay within.
+   */
+  private readonly delivered = new Map<string, { next: number; max: number }>();
   private readonly revoking = new Map<string, Revoking>();
   /** poll() returned messages the application has not yet consumed. */
   private holding = false;
@@ -271,7 +282,9 @@ export class GroupConsumer {
 
   /** Moves the fetch position of an owned partition (the next poll() starts there). */
   seek(topic: string, partition: number, offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new TypeError(`offset must be a non-negative integer, not ${String(offset)}`);
     this.engine.seek(topic, partition, offset);
+    this.noteSeek(topic, partition, offset);
   }
 
   /** Offset of the next message poll() returns for an owned partition. */
@@ -348,7 +361,7 @@ export class GroupConsumer {
     if (this.deliveryMode !== 'at-least-once') return;
     const key = tpKey(topic, partition);
     if (!this.consumed.has(key)) return; // no longer owned
-    this.consumed.set(key, next);
+    this.setConsumed(key, next);
     if (this.progressWaiters.length > 0 && this.revoking.has(key)) this.notifyProgress();
   }
 
@@ -371,7 +384,7 @@ export class GroupConsumer {
       if (!f || m.offset < f.offset) first.set(k, m);
     }
     for (const m of first.values()) {
-      if (this._isActive(m.topic, m.partition)) this.engine.seek(m.topic, m.partition, m.offset);
+      if (this._isActive(m.topic, m.partition)) this.seek(m.topic, m.partition, m.offset);
       else this._settleRevoking(m.topic, m.partition);
     }
   }
@@ -416,8 +429,9 @@ export class GroupConsumer {
       }
       let msgs = await this.engine.poll(Math.max(0, deadline - Date.now()));
       if (this.closed) return [];
-      if (this.someInactive(msgs)) msgs = msgs.filter((m) => this._isActive(m.topic, m.partition));
+      if (this.someInactive(msgs)) msgs = this.dropInactive(msgs);
       if (msgs.length > 0 && this.deliveryMode === 'at-most-once') await this.commitBeforeReturn(msgs);
+      for (const m of msgs) this.noteDelivered(m);
       this.holding = msgs.length > 0;
       return msgs;
     } finally {
@@ -427,6 +441,28 @@ export class GroupConsumer {
         this.pollTimer.unref?.();
       }
     }
+  }
+
+  /**
+   * The messages of active partitions. The engine's position already moved past the others:
+   * where it still reads such a partition (its assignment is not complete yet), it is rewound
+   * to the first dropped record, so that record is fetched and handed out again later rather
+   * than skipped. Revoked and lost partitions left the engine; their commits use `delivered`.
+   */
+  private dropInactive(msgs: Message[]): Message[] {
+    const kept: Message[] = [];
+    const firstDropped = new Map<string, Message>();
+    for (const m of msgs) {
+      if (this._isActive(m.topic, m.partition)) kept.push(m);
+      else {
+        const k = tpKey(m.topic, m.partition);
+        if (!firstDropped.has(k)) firstDropped.set(k, m);
+      }
+    }
+    for (const m of firstDropped.values()) {
+      if (this.engine.isAssigned(m.topic, m.partition)) this.engine.seek(m.topic, m.partition, m.offset);
+    }
+    return kept;
   }
 
   /** at-most-once: commit the batch's end offsets, or rewind and throw. */
@@ -442,7 +478,7 @@ export class GroupConsumer {
       await this.committer.commitSync([...next.values()]);
     } catch (e) {
       for (const m of first.values()) {
-        if (this._isActive(m.topic, m.partition)) this.engine.seek(m.topic, m.partition, m.offset);
+        if (this._isActive(m.topic, m.partition)) this.seek(m.topic, m.partition, m.offset);
       }
       throw e;
     }
@@ -474,13 +510,35 @@ export class GroupConsumer {
   /** at-least-once: everything poll() returned so far is consumed. */
   private markHeldConsumed(): void {
     if (this.deliveryMode === 'at-least-once') {
-      for (const a of this.engine.assignment()) {
-        const k = tpKey(a.topic, a.partition);
-        if (this.consumed.has(k)) this.consumed.set(k, a.position);
-      }
-      for (const [k, r] of this.revoking) if (!r.settled && this.consumed.has(k)) this.consumed.set(k, r.position);
+      // What was handed out, not the engine's position: that may have run ahead of delivery.
+      for (const [k, d] of this.delivered) if (this.consumed.has(k) && !this.revoking.has(k)) this.setConsumed(k, d.next);
+      for (const [k, r] of this.revoking) if (!r.settled && this.consumed.has(k)) this.setConsumed(k, r.position);
     }
     this._batchDone();
+  }
+
+  /** The only place at-least-once progress is recorded; asserts it stays within what was delivered. */
+  private setConsumed(k: string, next: number): void {
+    const d = this.delivered.get(k);
+    if (d && next > d.max) {
+      throw new Error(`at-least-once violated: ${k.replace('\u0000', '/')} would be committed up to ${next}, past the last record delivered (next ${d.max})`);
+    }
+    this.consumed.set(k, next);
+  }
+
+  private noteDelivered(m: Message): void {
+    const d = this.delivered.get(tpKey(m.topic, m.partition));
+    if (!d) return;
+    d.next = m.offset + 1;
+    if (d.next > d.max) d.max = d.next;
+  }
+
+  /** An explicit seek moves what counts as handed out (a seek forward skips records on purpose). */
+  private noteSeek(topic: string, partition: number, offset: number): void {
+    const d = this.delivered.get(tpKey(topic, partition));
+    if (!d) return;
+    d.next = offset;
+    if (offset > d.max) d.max = offset;
   }
 
   private throwPendingError(): void {
@@ -562,17 +620,23 @@ export class GroupConsumer {
       this.engine.unassign(partitions);
       throw new SluiceError(ErrorCode.FENCED_MEMBER_EPOCH, 'lost while assigning');
     }
-    for (const tp of partitions) this.consumed.set(tpKey(tp.topic, tp.partition), this.engine.position(tp.topic, tp.partition));
+    for (const tp of partitions) {
+      // Nothing of these partitions was fetched yet (addPartitions makes them fetchable
+      // together, and this runs before any I/O): the position is the start offset.
+      const start = this.engine.position(tp.topic, tp.partition);
+      const k = tpKey(tp.topic, tp.partition);
+      this.delivered.set(k, { next: start, max: start });
+      this.consumed.set(k, start);
+    }
     this.wakeAssignment();
   }
 
   private async onRevoke(partitions: TopicPartition[]): Promise<void> {
     const gen = this.lossGeneration;
-    const engineOwned = new Map(this.engine.assignment().map((a) => [tpKey(a.topic, a.partition), a.position]));
     const entries: Revoking[] = [];
     for (const tp of partitions) {
       const k = tpKey(tp.topic, tp.partition);
-      const position = engineOwned.get(k) ?? this.consumed.get(k) ?? 0;
+      const position = this.delivered.get(k)?.next ?? this.consumed.get(k) ?? 0;
       const r: Revoking = { tp, position, settled: false };
       this.revoking.set(k, r);
       entries.push(r);
@@ -628,6 +692,7 @@ export class GroupConsumer {
       const k = tpKey(tp.topic, tp.partition);
       this.revoking.delete(k);
       this.consumed.delete(k);
+      this.delivered.delete(k);
     }
     this.committer.forget(partitions);
     this.runner?.forget(partitions);

@@ -26,6 +26,12 @@ interface FakeTopic {
 class FakeBroker {
   readonly topics = new Map<string, FakeTopic>();
   readonly fetches: FetchRequest[] = [];
+  /** This node's id; metadata names it the leader of its own topics. */
+  nodeId = 0;
+  /** Other fakes of the same cluster: metadata lists them and their topics (each leads its own). */
+  peers: FakeBroker[] = [];
+  /** Holds every ListOffsets answer this long: a slow (e.g. paused) leader. */
+  listOffsetsDelayMs = 0;
   /** Holds Fetch responses of empty partitions until data arrives or maxWaitMs passes. */
   private parked: Array<() => void> = [];
   private server!: net.Server;
@@ -92,23 +98,26 @@ class FakeBroker {
     switch (apiKey) {
       case ApiKey.METADATA: {
         const req = control as MetadataRequest;
-        const names = req.topics ?? [...this.topics.keys()];
+        const nodes = [this, ...this.peers];
+        const names = req.topics ?? nodes.flatMap((b) => [...b.topics.keys()]);
         return [
           {
             clusterId: 'fake',
             controllerId: 0,
-            brokers: [{ nodeId: 0, host: '127.0.0.1', port: this.port }],
-            topics: names.map((topic) =>
-              this.topics.has(topic)
-                ? { topic, errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0] }] }
-                : { topic, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, partitions: [] },
-            ),
+            brokers: nodes.map((b) => ({ nodeId: b.nodeId, host: '127.0.0.1', port: b.port })),
+            topics: names.map((topic) => {
+              const leader = nodes.find((b) => b.topics.has(topic))?.nodeId;
+              return leader !== undefined
+                ? { topic, errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader, leaderEpoch: 0, replicas: [leader], isr: [leader] }] }
+                : { topic, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, partitions: [] };
+            }),
           },
           [],
         ];
       }
       case ApiKey.LIST_OFFSETS: {
         const req = control as ListOffsetsRequest;
+        if (this.listOffsetsDelayMs > 0) await new Promise((r) => setTimeout(r, this.listOffsetsDelayMs));
         return [
           {
             topics: req.topics.map((t) => {
@@ -208,6 +217,79 @@ test('checkCrcs false skips the CRC but still decodes', async () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+test('checkCrcs false: a batch whose records cannot be decoded fails the poll and the position stays before it', async () => {
+  await withFake(async (broker) => {
+    broker.append('t', ['a', 'b', 'c']);
+    broker.append('t', ['d']);
+    // A record count beyond the records present: the framing checks pass, decoding runs off the end.
+    broker.topics.get('t')!.batches[0]!.writeInt32BE(100, Off.recordCount);
+    const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 50, checkCrcs: false });
+    try {
+      await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+      // The error surfaces on the poll that decodes the batch or the next one; nothing of or
+      // after the batch is returned before it.
+      const nextError = async (): Promise<unknown> => {
+        for (let i = 0; i < 3; i++) {
+          const r = await c.poll(2000).catch((e: unknown) => e);
+          if (!Array.isArray(r)) return r;
+          assert.deepEqual(r.map((m) => m.offset), [], 'no records returned');
+        }
+        return null;
+      };
+      for (let round = 1; round <= 2; round++) {
+        const e = await nextError();
+        assert.ok(e instanceof SluiceError && e.code === ErrorCode.CORRUPT_MESSAGE, `round ${round}: CORRUPT_MESSAGE, not ${String(e)}`);
+        // Round 2: still stuck on the batch, not silently skipped after the first error.
+        assert.equal(c.position('t', 0), 0, `round ${round}: the position does not move past records that were never returned`);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('partitions added in one call are fetched only once every start offset is known (one leader slow to answer ListOffsets)', async () => {
+  // Node 0 leads 'fast' and 'idle', node 1 leads 'slow' and answers ListOffsets after 1.5 s.
+  await withFake(async (fast) => {
+    await withFake(async (slow) => {
+      slow.nodeId = 1;
+      fast.peers = [slow];
+      slow.peers = [fast];
+      slow.listOffsetsDelayMs = 1500;
+      fast.append('fast', ['f0', 'f1', 'f2']);
+      slow.append('slow', ['s0']);
+      fast.topics.set('idle', { batches: [], logStart: 0 });
+      const c = new Consumer({ bootstrap: fast.bootstrap, maxWaitMs: 50, autoOffsetReset: 'earliest' });
+      try {
+        await c.assign([{ topic: 'idle', partition: 0, offset: 0 }]);
+        let added = false;
+        let fastPositionWhenAdded = -1;
+        const adding = c.addPartitions([{ topic: 'fast', partition: 0 }, { topic: 'slow', partition: 0 }]).then(() => {
+          added = true;
+          fastPositionWhenAdded = c.position('fast', 0);
+        });
+        // Poll while the slow lookup is pending: nothing of 'fast' may be handed out yet (a
+        // group member would drop it, not owning the partitions before the call resolves).
+        const early: string[] = [];
+        const got: string[] = [];
+        while (!added) {
+          for (const m of await c.poll(100)) {
+            if (!added) early.push(`${m.topic}:${m.offset}`);
+            got.push(`${m.offset}:${m.value?.toString()}`);
+          }
+        }
+        await adding;
+        assert.deepEqual(early, [], 'no records of partitions whose assignment call has not resolved');
+        assert.equal(fastPositionWhenAdded, 0, 'fast starts at its earliest offset when the call resolves');
+        if (got.length < 4) got.push(...(await pollUntil(c, 4 - got.length)));
+        assert.deepEqual(got.sort(), ['0:f0', '0:s0', '1:f1', '2:f2']);
+      } finally {
+        await c.close();
+      }
+    });
   });
 });
 
