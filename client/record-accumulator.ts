@@ -267,11 +267,13 @@ export class RecordAccumulator {
       }
     }
     let b = q.open;
+    // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
+    // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, timestampMs);
+      b = this.openBatch(q, Date.now());
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
       this.seal(q);
-      b = this.openBatch(q, timestampMs);
+      b = this.openBatch(q, Date.now());
     }
     b.builder.append(key, value, timestampMs, headers);
     b.sinks.push(sink);
