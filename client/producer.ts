@@ -81,8 +81,9 @@ export interface ProducerOptions {
   retries?: number;
   /**
    * Upper bound on the time from send() until the record is acknowledged or failed,
-   * retries included (Kafka's delivery.timeout.ms). A request already in flight is waited
-   * for (up to requestTimeoutMs) before its records fail. Default 120000.
+   * retries included (Kafka's delivery.timeout.ms). Counted, as in Kafka, from when the
+   * record's batch was opened (at most lingerMs before send()). A request already in flight
+   * is waited for (up to requestTimeoutMs) before its records fail. Default 120000.
    */
   deliveryTimeoutMs?: number;
   /** First retry delay; doubles per attempt, with ±20 % jitter, up to retryBackoffMaxMs. Default 100. */
@@ -520,7 +521,8 @@ export class Producer {
     const nextRetryMs = this.acc.readyNodes(now, leaders);
     for (const id of leaders) {
       if (id < 0) {
-        // Leaderless partitions: each pass counts as an attempt, so they fail after `retries`.
+        // Leaderless partitions: each pass counts as an attempt (with backoff) until a refresh
+        // finds a leader or the delivery timeout runs out.
         const batches = this.acc.drainNode(-1, now, Number.MAX_SAFE_INTEGER);
         this.retryOrFail(batches, new SluiceError(ErrorCode.NOT_LEADER, 'partition has no known leader'));
         this.refreshMetadata();
@@ -591,7 +593,8 @@ export class Producer {
         node.connecting = false;
         this.acc.setNodeUnavailable(node.id, Date.now() + NODE_UNAVAILABLE_MS);
         // Count the failure against every batch waiting for this broker, so an unreachable
-        // broker ends in errors after `retries` attempts instead of waiting forever.
+        // broker ends in errors at the delivery timeout instead of waiting forever (and the
+        // metadata refresh finds a new leader if there is one).
         const batches = this.acc.drainNode(node.id, Date.now(), Number.MAX_SAFE_INTEGER);
         this.retryOrFail(batches, err instanceof SluiceError ? err : new ConnectionError(err.message));
         this.refreshMetadata();
