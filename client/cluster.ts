@@ -70,7 +70,11 @@ export class Cluster {
   async connectionToNode(nodeId: number): Promise<Connection> {
     const b = this.brokers.get(nodeId);
     if (!b) throw new SluiceError(ErrorCode.NOT_LEADER, `broker ${nodeId} is not in the cached metadata`);
-    return this.connectionTo(b.host, b.port);
+    // A broker that refuses its partitions' traffic is also asked for metadata last.
+    return this.connectionTo(b.host, b.port).catch((e: Error) => {
+      this.markSuspect(b.host, b.port);
+      throw e;
+    });
   }
 
   /**

@@ -5,9 +5,21 @@
  * requests per broker, retries retriable failures with capped exponential backoff (refreshing
  * metadata when leadership may have moved), and settles each record's promise.
  *
- * Ordering: records to one partition are appended and sent in send() order. As in Kafka
- * without idempotence, a retried batch can land after a later batch that was already in
- * flight; set maxInFlight: 1 when strict per-partition order under retries matters.
+ * Failures (as Kafka's producer): a record is retried, with backoff and a metadata refresh
+ * after NOT_LEADER, an unknown partition or a lost/refused connection, until it is delivered,
+ * fails with a non-retriable error, or `deliveryTimeoutMs` (default 120 s) has passed since
+ * its batch was opened; `retries` can cap the attempts further. A send waiting for the
+ * topic's metadata waits up to deliveryTimeoutMs as well. A refused bootstrap or metadata
+ * broker is skipped (cluster.ts); a leader that cannot be reached is avoided by keyless
+ * records for a while, and each partition's batches are sent and retried on their own, so
+ * partitions with a live leader keep going while another waits for failover.
+ *
+ * Ordering: records to one partition are appended and sent in send() order. Once a batch
+ * of a partition has failed retriably, that partition has one request in flight until the
+ * retry got through, so later batches cannot overtake it. Batches that were already in flight
+ * concurrently when the failure happened can still land before the retry (as in Kafka
+ * without idempotence): set maxInFlight: 1 (one request per partition at any time) when
+ * strict per-partition order under every failure matters; `sluice produce` does.
  *
  * Back-pressure: records hold bufferMemory from send() until their batch completes. When a
  * record does not fit, it (and every later send, to keep order) waits in a FIFO until
@@ -65,8 +77,15 @@ export interface ProducerOptions {
   bufferMemory?: number;
   /** Produce requests awaiting a response per broker connection. Default 5 (profile). */
   maxInFlight?: number;
-  /** Further attempts after a retriable failure. Default 5. */
+  /** Further attempts after a retriable failure, at most. Default: unlimited (deliveryTimeoutMs bounds them). */
   retries?: number;
+  /**
+   * Upper bound on the time from send() until the record is acknowledged or failed,
+   * retries included (Kafka's delivery.timeout.ms). Counted, as in Kafka, from when the
+   * record's batch was opened (at most lingerMs before send()). A request already in flight
+   * is waited for (up to requestTimeoutMs) before its records fail. Default 120000.
+   */
+  deliveryTimeoutMs?: number;
   /** First retry delay; doubles per attempt, with ±20 % jitter, up to retryBackoffMaxMs. Default 100. */
   retryBackoffMs?: number;
   /** Cap of the retry delay. Default 1000. */
@@ -97,6 +116,17 @@ const PROFILES: Record<ProducerProfile | 'default', { batchSize: number; lingerM
 };
 
 const MAX_REQUEST_BYTES_DEFAULT = 8 * 1024 * 1024;
+/** Kafka's defaults: retries unbounded (int max), records bounded by delivery.timeout.ms. */
+const RETRIES_DEFAULT = 2_147_483_647;
+const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
+/**
+ * Metadata answers "no such topic" this many times before its sends fail: a broker that
+ * answers knows the topic list (there is no auto-creation), so waiting the whole delivery
+ * timeout would only hide a typo; a few tries cover a topic created a moment ago.
+ */
+const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
+/** How long keyless records avoid a broker that refused a connection (then it is tried again). */
+const NODE_UNAVAILABLE_MS = 5_000;
 const CLOSED = 'producer is closed';
 
 // One executor shared by every send(): no closure per message beyond the promise's own.
@@ -196,6 +226,7 @@ export class Producer {
   readonly bufferMemory: number;
   readonly maxInFlight: number;
   readonly retries: number;
+  readonly deliveryTimeoutMs: number;
   readonly retryBackoffMs: number;
   readonly retryBackoffMaxMs: number;
   readonly requestTimeoutMs: number;
@@ -213,10 +244,15 @@ export class Producer {
   private drainScheduled = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimerAtMs = 0;
+  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  private expiryTimerAtMs = 0;
   private metadataRefreshing = false;
   private metadataAgain = false;
   private closing = false;
   private closed = false;
+  private lastRetryReason: string | null = null;
+  private lastRetryAtMs = 0;
+  private retriesTotal = 0;
 
   constructor(options: ProducerOptions) {
     const profile = PROFILES[options.profile ?? 'default'];
@@ -227,8 +263,9 @@ export class Producer {
     if (!Number.isFinite(this.lingerMs) || this.lingerMs < 0) throw new RangeError(`lingerMs must be >= 0, got ${this.lingerMs}`);
     this.bufferMemory = positiveInt('bufferMemory', options.bufferMemory ?? 32 * 1024 * 1024);
     this.maxInFlight = positiveInt('maxInFlight', options.maxInFlight ?? profile.maxInFlight);
-    this.retries = options.retries ?? 5;
+    this.retries = options.retries ?? RETRIES_DEFAULT;
     if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError(`retries must be an integer >= 0, got ${this.retries}`);
+    this.deliveryTimeoutMs = positiveInt('deliveryTimeoutMs', options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS_DEFAULT);
     this.retryBackoffMs = positiveInt('retryBackoffMs', options.retryBackoffMs ?? 100);
     this.retryBackoffMaxMs = Math.max(this.retryBackoffMs, options.retryBackoffMaxMs ?? 1000);
     this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
@@ -240,7 +277,16 @@ export class Producer {
       bufferMemoryBytes: this.bufferMemory,
       onReady: () => this.scheduleDrain(),
       strictOrder: this.maxInFlight === 1,
+      deliveryTimeoutMs: this.deliveryTimeoutMs,
     });
+  }
+
+  /**
+   * What the producer is waiting on, for progress reports: the reason of the latest retry
+   * (null if none yet), when it happened (ms since the epoch) and the number of retries so far.
+   */
+  retryStatus(): { lastReason: string | null; lastAtMs: number; retries: number } {
+    return { lastReason: this.lastRetryReason, lastAtMs: this.lastRetryAtMs, retries: this.retriesTotal };
   }
 
   /** Sends one record; resolves with its partition and offset once acknowledged (offset -1 with acks 0). */
@@ -284,6 +330,7 @@ export class Producer {
     this.closed = true;
     this.acc.stop();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     this.cluster.close();
   }
 
@@ -397,6 +444,7 @@ export class Producer {
   private async loadTopic(name: string): Promise<void> {
     this.loading.add(name);
     this.topicErrors.delete(name);
+    const deadlineMs = Date.now() + this.deliveryTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       let err: Error;
       try {
@@ -410,11 +458,19 @@ export class Producer {
       } catch (e) {
         err = e as Error;
       }
-      if (this.closed || attempt >= this.retries || !isRetriable(err)) {
+      const unknown = err instanceof SluiceError && err.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      if (this.closed || attempt >= this.retries || !isRetriable(err) || (unknown && attempt + 1 >= UNKNOWN_TOPIC_ATTEMPTS_MAX)) {
         this.topicErrors.set(name, err);
         break;
       }
-      await delay(this.backoffMs(attempt));
+      const now = Date.now();
+      if (now >= deadlineMs) {
+        this.topicErrors.set(name, this.deliveryTimeout(attempt + 1, err));
+        break;
+      }
+      this.noteRetry(`metadata for ${name}: ${err.message}`);
+      // The last try is at the deadline, not a backoff before it.
+      await delay(Math.min(this.backoffMs(attempt), deadlineMs - now));
     }
     this.loading.delete(name);
     this.drainWaiting();
@@ -460,11 +516,13 @@ export class Producer {
     this.drainScheduled = false;
     if (this.closed) return;
     const now = Date.now();
+    const nextExpiryMs = this.acc.expire(now, (b) => this.acc.fail(b, this.deliveryTimeout(b.attempts, b.lastError)));
     const leaders = new Set<number>();
     const nextRetryMs = this.acc.readyNodes(now, leaders);
     for (const id of leaders) {
       if (id < 0) {
-        // Leaderless partitions: each pass counts as an attempt, so they fail after `retries`.
+        // Leaderless partitions: each pass counts as an attempt (with backoff) until a refresh
+        // finds a leader or the delivery timeout runs out.
         const batches = this.acc.drainNode(-1, now, Number.MAX_SAFE_INTEGER);
         this.retryOrFail(batches, new SluiceError(ErrorCode.NOT_LEADER, 'partition has no known leader'));
         this.refreshMetadata();
@@ -483,6 +541,9 @@ export class Producer {
       }
     }
     if (nextRetryMs >= 0) this.armRetry(nextRetryMs, now);
+    if (nextExpiryMs !== Infinity) this.armExpiry(nextExpiryMs, now);
+    // Expired batches freed buffer space for sends waiting for it.
+    if (this.waitingHead < this.waiting.length) this.drainWaiting();
   }
 
   private armRetry(atMs: number, nowMs: number): void {
@@ -493,6 +554,21 @@ export class Producer {
       this.retryTimer = null;
       this.scheduleDrain();
     }, Math.max(1, atMs - nowMs));
+  }
+
+  /**
+   * Wakes drain() at the next delivery deadline. Unref'd: it must not keep a process alive
+   * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
+   */
+  private armExpiry(atMs: number, nowMs: number): void {
+    if (this.expiryTimer !== null && this.expiryTimerAtMs <= atMs) return;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimerAtMs = atMs;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      this.scheduleDrain();
+    }, Math.max(1, atMs - nowMs));
+    this.expiryTimer.unref();
   }
 
   private node(id: number): NodeState {
@@ -510,12 +586,15 @@ export class Producer {
       (c) => {
         node.connecting = false;
         node.conn = c;
+        this.acc.setNodeUnavailable(node.id, 0);
         this.scheduleDrain();
       },
       (err: Error) => {
         node.connecting = false;
+        this.acc.setNodeUnavailable(node.id, Date.now() + NODE_UNAVAILABLE_MS);
         // Count the failure against every batch waiting for this broker, so an unreachable
-        // broker ends in errors after `retries` attempts instead of waiting forever.
+        // broker ends in errors at the delivery timeout instead of waiting forever (and the
+        // metadata refresh finds a new leader if there is one).
         const batches = this.acc.drainNode(node.id, Date.now(), Number.MAX_SAFE_INTEGER);
         this.retryOrFail(batches, err instanceof SluiceError ? err : new ConnectionError(err.message));
         this.refreshMetadata();
@@ -619,20 +698,45 @@ export class Producer {
     this.afterCompletion();
   }
 
-  /** Requeues retriable failures with backoff while attempts remain; fails the rest. */
+  /**
+   * Requeues retriable failures with backoff while attempts and delivery time remain; fails
+   * the rest (with a delivery-timeout error naming the last failure when time ran out).
+   */
   private retryOrFail(batches: ProducerBatch[], err: Error): void {
     const now = Date.now();
     const retriable = isRetriable(err) && !this.closed;
+    let retried = false;
     for (const b of batches) {
-      if (retriable && b.attempts < this.retries) {
-        const at = now + this.backoffMs(b.attempts);
+      b.lastError = err;
+      const deadlineMs = b.createdMs + this.deliveryTimeoutMs;
+      if (!retriable || b.attempts >= this.retries) {
+        this.acc.fail(b, err);
+      } else if (now >= deadlineMs) {
+        this.acc.fail(b, this.deliveryTimeout(b.attempts + 1, err));
+      } else {
+        // Not later than the deadline: drain() then expires it with the timeout error.
+        const at = Math.min(deadlineMs, now + this.backoffMs(b.attempts));
         b.attempts++;
         this.acc.requeue(b, at);
         this.armRetry(at, now);
-      } else {
-        this.acc.fail(b, err);
+        retried = true;
       }
     }
+    if (retried) this.noteRetry(err.message);
+  }
+
+  private noteRetry(reason: string): void {
+    this.lastRetryReason = reason;
+    this.lastRetryAtMs = Date.now();
+    this.retriesTotal++;
+  }
+
+  /** The error of a record whose delivery timeout ran out; `last` is why the last attempt failed. */
+  private deliveryTimeout(attempts: number, last: Error | null): SluiceError {
+    return new SluiceError(
+      ErrorCode.REQUEST_TIMED_OUT,
+      `not delivered within the delivery timeout of ${this.deliveryTimeoutMs} ms (${attempts} attempt(s)${last ? `; last error: ${last.message}` : ''})`,
+    );
   }
 
   private afterCompletion(): void {

@@ -11,7 +11,14 @@
  *    record is admitted only when it fits under `bufferMemoryBytes` (or the buffer is empty,
  *    so a single oversized record cannot wedge the producer);
  *  - a batch's bytes (a view into its BatchBuilder) stay valid until the batch is completed,
- *    so retries resend the same bytes; the builder then returns to a bounded pool.
+ *    so retries resend the same bytes; the builder then returns to a bounded pool;
+ *  - a sealed batch not in flight is failed by expire() once `deliveryTimeoutMs` has passed
+ *    since it was opened; `nextExpiryMs` is never later than the earliest such deadline, so a
+ *    batch stuck behind a dead broker or a leaderless partition cannot wait forever;
+ *  - a partition with a batch being retried has at most one request in flight (`retrying`),
+ *    so a retry is not overtaken by a later batch sent while it backs off;
+ *  - keyless records avoid (through the sticky partition) partitions without a leader or
+ *    whose leader was recently unreachable, when another partition is available.
  * Not re-entrant: everything runs on the event loop thread.
  */
 import { setImmediate } from 'node:timers';
@@ -40,6 +47,8 @@ export interface AccumulatorOptions {
   random?: () => number;
   /** At most one batch per partition in flight (the producer's maxInFlight 1). */
   strictOrder?: boolean;
+  /** A sealed batch not acknowledged this long after it was opened fails (expire()). Default: never. */
+  deliveryTimeoutMs?: number;
 }
 
 /** Resolves once every batch it was attached to has completed. */
@@ -68,6 +77,10 @@ export class ProducerBatch {
   attempts = 0;
   /** Not to be sent before this time (retry backoff). */
   retryAtMs = 0;
+  /** In a request now (taken by drainNode, not yet completed, failed or requeued). */
+  sent = false;
+  /** Why the last attempt failed (for the delivery-timeout error); null before any failure. */
+  lastError: Error | null = null;
   waiters: FlushWaiter[] | null = null;
 
   constructor(
@@ -94,6 +107,12 @@ export class PartitionQueue {
   inFlight = 0;
   inOpenList = false;
   inReadyList = false;
+  /**
+   * A batch of this partition failed retriably and has not been delivered since: the
+   * partition is muted while a request of it is in flight, so later batches cannot land
+   * before the retried one (they go together in its request instead).
+   */
+  retrying = false;
   constructor(readonly topic: TopicQueue, readonly partition: number) {}
 }
 
@@ -127,6 +146,11 @@ export class RecordAccumulator {
    * when the leader moves (Kafka mutes partitions the same way).
    */
   private readonly strictOrder: boolean;
+  readonly deliveryTimeoutMs: number;
+  /** Earliest delivery deadline among ready batches (a lower bound); Infinity when none. */
+  private nextExpiryMs = Infinity;
+  /** Brokers recently unreachable, until when (ms since the epoch): keyless records avoid them. */
+  private readonly unavailableUntilMs = new Map<number, number>();
 
   constructor(opts: AccumulatorOptions) {
     if (!(opts.batchSizeBytes > 0)) throw new RangeError(`batchSizeBytes must be > 0, got ${opts.batchSizeBytes}`);
@@ -138,6 +162,8 @@ export class RecordAccumulator {
     this.onReady = opts.onReady;
     this.random = opts.random ?? Math.random;
     this.strictOrder = opts.strictOrder ?? false;
+    this.deliveryTimeoutMs = opts.deliveryTimeoutMs ?? Infinity;
+    if (!(this.deliveryTimeoutMs > 0)) throw new RangeError(`deliveryTimeoutMs must be > 0, got ${opts.deliveryTimeoutMs}`);
   }
 
   topic(name: string): TopicQueue | undefined {
@@ -159,7 +185,51 @@ export class RecordAccumulator {
     // Partitions only grow (as in Kafka); a shorter answer leaves the extra ones leaderless.
     for (let p = t.partitions.length; p < leaders.length; p++) t.partitions.push(new PartitionQueue(t, p));
     for (let p = 0; p < t.partitions.length; p++) t.partitions[p]!.leader = p < leaders.length ? leaders[p]! : -1;
+    if (!this.available(t.partitions[t.sticky]!, Date.now())) t.sticky = this.nextSticky(t, t.sticky);
     return t;
+  }
+
+  /** A partition keyless records may go to: it has a leader not recently unreachable. */
+  private available(q: PartitionQueue, nowMs: number): boolean {
+    return q.leader >= 0 && !((this.unavailableUntilMs.get(q.leader) ?? 0) > nowMs);
+  }
+
+  /**
+   * The sticky partition after `previous`: as nextStickyPartition when every partition is
+   * available (the common case, and the same random draws), else a random available one
+   * (still `previous` only when it is the only one); when none is, any (the records wait).
+   */
+  private nextSticky(t: TopicQueue, previous: number): number {
+    const n = t.partitions.length;
+    const now = Date.now();
+    let availableCount = 0;
+    for (let p = 0; p < n; p++) if (this.available(t.partitions[p]!, now)) availableCount++;
+    if (availableCount === n || availableCount === 0) return nextStickyPartition(previous, n, this.random);
+    const others = availableCount - (previous >= 0 && previous < n && this.available(t.partitions[previous]!, now) ? 1 : 0);
+    if (others === 0) return previous;
+    let k = Math.floor(this.random() * others);
+    for (let p = 0; p < n; p++) {
+      if (p === previous || !this.available(t.partitions[p]!, now)) continue;
+      if (k-- === 0) return p;
+    }
+    return previous;
+  }
+
+  /**
+   * A broker could not be reached: until `untilMs`, keyless records go to partitions led by
+   * other brokers (as Kafka's partitioner skips unavailable partitions), so one dead leader
+   * does not collect records the others could take. Records already batched for it wait.
+   * untilMs <= now (e.g. after a successful connect) makes it available again.
+   */
+  setNodeUnavailable(nodeId: number, untilMs: number): void {
+    if (untilMs <= Date.now()) {
+      this.unavailableUntilMs.delete(nodeId);
+      return;
+    }
+    this.unavailableUntilMs.set(nodeId, untilMs);
+    for (const t of this.topics.values()) {
+      if (t.partitions[t.sticky]?.leader === nodeId) t.sticky = this.nextSticky(t, t.sticky);
+    }
   }
 
   /** True when a record of `bytes` may be appended now. */
@@ -197,11 +267,13 @@ export class RecordAccumulator {
       }
     }
     let b = q.open;
+    // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
+    // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, timestampMs);
+      b = this.openBatch(q, Date.now());
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
       this.seal(q);
-      b = this.openBatch(q, timestampMs);
+      b = this.openBatch(q, Date.now());
     }
     b.builder.append(key, value, timestampMs, headers);
     b.sinks.push(sink);
@@ -237,8 +309,10 @@ export class RecordAccumulator {
       q.inReadyList = true;
       this.readyList.push(q);
     }
+    const expiry = b.createdMs + this.deliveryTimeoutMs;
+    if (expiry < this.nextExpiryMs) this.nextExpiryMs = expiry;
     const t = q.topic;
-    if (t.sticky === q.partition) t.sticky = nextStickyPartition(q.partition, t.partitions.length, this.random);
+    if (t.sticky === q.partition) t.sticky = this.nextSticky(t, q.partition);
     this.onReady();
   }
 
@@ -313,7 +387,7 @@ export class RecordAccumulator {
       if (q.leader !== nodeId) continue;
       // Several batches of one partition may share this request (the broker appends them
       // together or not at all); only a batch still out in an earlier request mutes it.
-      if (this.strictOrder && q.inFlight > 0) continue;
+      if ((this.strictOrder || q.retrying) && q.inFlight > 0) continue;
       const ready = q.ready;
       while (ready.length > 0) {
         const b = ready[0]!;
@@ -322,6 +396,7 @@ export class RecordAccumulator {
         if (out.length > 0 && bytes + n > maxBytes) return this.pruneReady(out);
         ready.shift();
         q.inFlight++;
+        b.sent = true;
         out.push(b);
         bytes += n;
       }
@@ -350,7 +425,7 @@ export class RecordAccumulator {
     for (let i = 0; i < this.readyList.length; i++) {
       const q = this.readyList[i]!;
       const head = q.ready[0];
-      if (head === undefined || (this.strictOrder && q.inFlight > 0)) continue;
+      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0)) continue;
       if (head.retryAtMs > nowMs) {
         if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
         continue;
@@ -360,11 +435,38 @@ export class RecordAccumulator {
     return nextRetryMs;
   }
 
+  /**
+   * Fails (through `onExpired`) every ready batch whose delivery deadline has passed; returns
+   * the next deadline to check at (Infinity when no batch is ready). In-flight batches are
+   * checked when their request ends (the producer's retryOrFail).
+   */
+  expire(nowMs: number, onExpired: (b: ProducerBatch) => void): number {
+    if (nowMs < this.nextExpiryMs) return this.nextExpiryMs;
+    let next = Infinity;
+    const list = this.readyList;
+    for (let i = 0; i < list.length; i++) {
+      const ready = list[i]!.ready;
+      // Batches of a partition are ready in seq order, so also in order of creation: the
+      // expired ones are a prefix.
+      while (ready.length > 0 && ready[0]!.createdMs + this.deliveryTimeoutMs <= nowMs) onExpired(ready.shift()!);
+      if (ready.length > 0) next = Math.min(next, ready[0]!.createdMs + this.deliveryTimeoutMs);
+    }
+    this.nextExpiryMs = next;
+    this.pruneReady([]);
+    return next;
+  }
+
   /** Puts a batch that failed retriably back in its partition's queue, in seq order. */
   requeue(b: ProducerBatch, retryAtMs: number): void {
     b.retryAtMs = retryAtMs;
     const q = b.queue;
-    if (q.inFlight > 0) q.inFlight--;
+    q.retrying = true;
+    const expiry = b.createdMs + this.deliveryTimeoutMs;
+    if (expiry < this.nextExpiryMs) this.nextExpiryMs = expiry;
+    if (b.sent) {
+      b.sent = false;
+      q.inFlight--;
+    }
     const ready = q.ready;
     let i = 0;
     while (i < ready.length && ready[i]!.seq < b.seq) i++;
@@ -394,7 +496,13 @@ export class RecordAccumulator {
   }
 
   private release(b: ProducerBatch): void {
-    if (b.queue.inFlight > 0) b.queue.inFlight--;
+    // Only a batch in a request counts in inFlight (an expired or failAll'ed one was not sent).
+    if (b.sent) {
+      b.sent = false;
+      b.queue.inFlight--;
+    }
+    // The retried batch is done (delivered or failed): later batches may be pipelined again.
+    if (b.attempts > 0) b.queue.retrying = false;
     this.bufferUsedBytes -= b.reservedBytes;
     b.reservedBytes = 0;
     this.incomplete.delete(b);

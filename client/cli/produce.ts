@@ -1,26 +1,47 @@
 /**
  * `sluice produce TOPIC`: one message per stdin line, flushed at EOF. Sends are pipelined
- * (up to IN_FLIGHT_MAX unacknowledged) so a large file streams at producer speed; each failed
- * send is reported on stderr with its line number and makes the exit code 1.
+ * (up to IN_FLIGHT_MAX unacknowledged) so a large file streams at producer speed.
+ *
+ * Failures: the producer retries each message (backoff, metadata refresh, dead bootstrap
+ * brokers skipped) until --delivery-timeout-ms has passed; only then, or on a non-retriable
+ * error, does a message count as failed. While messages wait, a progress line goes to stderr
+ * every --progress-interval-ms ("N sent, M pending, retrying: <reason>"); at the end, if
+ * anything was retried or failed, a summary. Exit code 1 only if some message failed.
+ *
+ * Order: the producer runs with maxInFlight 1, so each partition's lines land in input
+ * order even across retries (a retry after a lost acknowledgement may still duplicate: at
+ * least once).
  */
 import readline from 'node:readline';
 import { Producer } from '../producer.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
+/** Kafka's delivery.timeout.ms default. */
+const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
+const PROGRESS_INTERVAL_MS_DEFAULT = 5_000;
+/** Upper bound of one request's wait (Kafka's request.timeout.ms default); less if the delivery timeout is shorter. */
+const REQUEST_TIMEOUT_MS_MAX = 30_000;
+
 export const produceHelp = `Usage: sluice produce TOPIC [options]
 
 Reads stdin and sends one message per line (without the line ending) to TOPIC;
-flushes and exits at end of input. Errors go to stderr; the exit code is 1 if any
-message failed.
+flushes and exits at end of input. A message that cannot be delivered (broker
+down, no leader) is retried until the delivery timeout; progress is reported on
+stderr meanwhile. Errors go to stderr; the exit code is 1 if any message failed.
 
 Options:
-  --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP})
+  --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP});
+                         unreachable ones are skipped
   --acks 0|1|all         acknowledgement level (default all)
   --key-separator SEP    split each line at the first SEP into key and value
                          (a line without SEP is an error and is skipped)
   --partition N          send every message to partition N (default: by key, or
                          sticky partitioning for keyless messages)
+  --delivery-timeout-ms T  give up on a message T ms after it was read, retries
+                         included (default ${DELIVERY_TIMEOUT_MS_DEFAULT})
+  --progress-interval-ms T  report progress on stderr every T ms while messages
+                         are pending (default ${PROGRESS_INTERVAL_MS_DEFAULT}; 0: never)
   --help                 show this help
 `;
 
@@ -29,6 +50,8 @@ const flags: FlagSpecs = {
   acks: { type: 'string' },
   'key-separator': { type: 'string' },
   partition: { type: 'int', min: 0 },
+  'delivery-timeout-ms': { type: 'int', min: 1 },
+  'progress-interval-ms': { type: 'int', min: 0 },
   help: { type: 'boolean' },
 };
 
@@ -36,6 +59,12 @@ const flags: FlagSpecs = {
 const IN_FLIGHT_MAX = 20_000;
 /** Per-line errors printed before the rest are only counted. */
 const ERRORS_PRINTED_MAX = 20;
+/** Bound on a reason quoted in a progress line or the summary. */
+const REASON_CHARS_MAX = 300;
+
+function clip(s: string): string {
+  return s.length > REASON_CHARS_MAX ? `${s.slice(0, REASON_CHARS_MAX)}…` : s;
+}
 
 export async function produceCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, flags);
@@ -48,16 +77,45 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
   const sep = str(p, 'key-separator');
   if (sep === '') throw new UsageError('--key-separator must not be empty');
   const partition = int(p, 'partition');
+  const deliveryTimeoutMs = int(p, 'delivery-timeout-ms', DELIVERY_TIMEOUT_MS_DEFAULT);
+  const progressIntervalMs = int(p, 'progress-interval-ms', PROGRESS_INTERVAL_MS_DEFAULT);
 
-  const producer = new Producer({ bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP), acks, profile: 'throughput', clientId: 'sluice-cli-producer' });
+  const producer = new Producer({
+    bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
+    acks,
+    profile: 'throughput',
+    clientId: 'sluice-cli-producer',
+    // One request per partition at a time: lines keep their order across retries.
+    maxInFlight: 1,
+    deliveryTimeoutMs,
+    requestTimeoutMs: Math.min(REQUEST_TIMEOUT_MS_MAX, deliveryTimeoutMs),
+  });
+  const startedMs = Date.now();
   let failed = 0;
   let sent = 0;
+  let read = 0;
+  let firstError: string | null = null;
+  let progressShown = false;
   const inFlight = new Set<Promise<unknown>>();
   const report = (msg: string): void => {
     failed++;
+    firstError ??= msg;
     if (failed <= ERRORS_PRINTED_MAX) io.err(`sluice produce: ${msg}\n`);
     else if (failed === ERRORS_PRINTED_MAX + 1) io.err('sluice produce: more errors; only counting from now on\n');
   };
+  let lastProgressMs = Date.now();
+  const progress = (): void => {
+    const now = Date.now();
+    const pending = read - sent - failed;
+    if (pending <= 0) return;
+    const status = producer.retryStatus();
+    // Quote the reason only if the producer retried since the previous report.
+    const retrying = status.lastReason !== null && status.lastAtMs >= lastProgressMs ? `, retrying: ${clip(status.lastReason)}` : '';
+    lastProgressMs = now;
+    progressShown = true;
+    io.err(`sluice produce: ${sent} sent, ${pending} pending${failed > 0 ? `, ${failed} failed` : ''}${retrying}\n`);
+  };
+  const timer = progressIntervalMs > 0 ? setInterval(progress, progressIntervalMs) : null;
   try {
     const rl = readline.createInterface({ input: io.stdin, crlfDelay: Infinity, terminal: false });
     let lineNo = 0;
@@ -75,6 +133,7 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
         value = line.slice(i + sep.length);
       }
       const n = lineNo;
+      read++;
       const sendP = producer
         .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}) })
         .then(
@@ -90,11 +149,14 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     await producer.flush();
     await Promise.all(inFlight);
   } finally {
+    if (timer !== null) clearInterval(timer);
     await producer.close();
   }
-  if (failed > 0) {
-    io.err(`sluice produce: ${failed} message(s) failed, ${sent} sent\n`);
-    return 1;
+  const retries = producer.retryStatus().retries;
+  if (failed > 0 || retries > 0 || progressShown) {
+    const secs = ((Date.now() - startedMs) / 1000).toFixed(1);
+    const why = failed > 0 && firstError !== null ? `; first error: ${clip(firstError)}` : '';
+    io.err(`sluice produce: done in ${secs} s: ${sent} sent, ${failed} failed, ${retries} retries${why}\n`);
   }
-  return 0;
+  return failed > 0 ? 1 : 0;
 }
