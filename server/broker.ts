@@ -79,6 +79,8 @@ export class Broker {
     const delayedFetches = new DelayedFetches();
     this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
     this.replicas.onLeadership = (topic, partition, leader) => {
+      // Fetches parked on a partition this broker no longer leads (deleted topic, moved leader) answer now.
+      if (!leader) delayedFetches.notify(DelayedFetches.key(topic, partition));
       if (topic !== OFFSETS_TOPIC) return;
       if (leader) offsets.loadPartition(partition).catch((e) => this.log.error('failed to load committed offsets', { partition, error: e as Error }));
       else this.coordinator.unloadPartition(partition);

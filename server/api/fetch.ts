@@ -108,8 +108,9 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promis
   const keys: string[] = [];
   for (const t of req.topics) for (const p of t.partitions) keys.push(DelayedFetches.key(t.topic, p.partition));
   for (;;) {
-    // Cheap check first: with nothing new anywhere, park without touching the disk.
-    if (hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
+    // Cheap check first: with nothing new anywhere, park without touching the disk. With
+    // minBytes <= 0 any answer satisfies the request, so it never parks (SPEC 6.7).
+    if (req.minBytes <= 0 || hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
       const r = await readAll(ctx, req);
       const remaining = deadline - Date.now();
       if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown) {
