@@ -15,6 +15,8 @@ export interface BrokerConfig {
   maxFrameBytes: number;
   pipelinedRequestsMax: number;
   writeBufferBytesMax: number;
+  /** Largest total of record bytes in one Fetch response, whatever its maxBytes (one batch is always allowed). */
+  fetchResponseBytesMax: number;
   /** Longest a Fetch may wait for data, whatever the client asks. */
   fetchWaitMsMax: number;
   retentionCheckIntervalMs: number;
@@ -45,6 +47,7 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
     maxFrameBytes: 64 * 1024 * 1024,
     pipelinedRequestsMax: 256,
     writeBufferBytesMax: 64 * 1024 * 1024,
+    fetchResponseBytesMax: 55 * 1024 * 1024,
     fetchWaitMsMax: 30_000,
     retentionCheckIntervalMs: 60_000,
     partitionsMax: 10_000,

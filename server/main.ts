@@ -9,6 +9,7 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                      [--metadata etcd://H:P[,H:P...]] [--advertised-host H] [--advertised-port P]
                      [--max-frame-bytes N] [--broker-session-ttl-seconds S]
                      [--replica-lag-time-max-ms T] [--offsets-topic-replication-factor N]
+                     [--fetch-response-bytes-max N]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -28,6 +29,9 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
   --offsets-topic-replication-factor N
                           replicas of __consumer_offsets in a cluster; created once N brokers are
                           live (default 3)
+  --fetch-response-bytes-max N
+                          most record bytes in one Fetch response, whatever its maxBytes; one
+                          batch is always returned even if larger (default 57671680, 55 MiB)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -56,6 +60,7 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--broker-session-ttl-seconds': out.brokerSessionTtlSeconds = num(flag, value); i++; break;
       case '--replica-lag-time-max-ms': out.replicaLagTimeMaxMs = num(flag, value); i++; break;
       case '--offsets-topic-replication-factor': out.offsetsTopicReplicationFactor = num(flag, value); i++; break;
+      case '--fetch-response-bytes-max': out.fetchResponseBytesMax = num(flag, value); i++; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
