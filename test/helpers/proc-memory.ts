@@ -42,3 +42,34 @@ export async function watchRss(pid: number, durationMs: number, limitMiB: number
   return max;
 }
 
+export interface MemoryReport {
+  rssBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+}
+
+/** Environment for startBroker that lets the broker's SIGUSR2 report run a full GC first. */
+export function gcEnv(): Record<string, string> {
+  return { NODE_OPTIONS: [process.env.NODE_OPTIONS, '--expose-gc'].filter(Boolean).join(' ') };
+}
+
+/**
+ * Sends SIGUSR2 to a broker process and returns the memory line it logs (process.memoryUsage()
+ * after a full GC when started with gcEnv()). `log` returns the broker's stderr so far.
+ */
+export async function memoryReport(pid: number, log: () => string, timeoutMs = 10_000): Promise<MemoryReport> {
+  const pattern = /INFO broker-\d+: memory rssBytes=(\d+) heapUsedBytes=(\d+) externalBytes=(\d+) arrayBuffersBytes=(\d+)/g;
+  const before = [...log().matchAll(pattern)].length;
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const all = [...log().matchAll(pattern)];
+    if (all.length > before) {
+      const m = all[all.length - 1]!;
+      return { rssBytes: Number(m[1]), heapUsedBytes: Number(m[2]), externalBytes: Number(m[3]), arrayBuffersBytes: Number(m[4]) };
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the broker did not log a memory report after SIGUSR2');
+}

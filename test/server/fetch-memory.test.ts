@@ -1,12 +1,15 @@
 // What one client can make the broker hold through Fetch (issue item 9), against a real broker
 // process whose RSS is read from /proc: a response is capped at fetchResponseBytesMax however
-// many times a request names a partition.
+// many times a request names a partition, and a client that pipelines Fetches without reading
+// stops being read once writeBufferBytesMax of responses wait for it, and leaves nothing
+// behind when it closes (its buffers after a full GC, from the broker's SIGUSR2 memory report).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { ApiKey } from '../../protocol/api-keys.ts';
 import { buildBatch } from '../../protocol/record-batch.ts';
 import { startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
-import { peakMiB, resetPeak, rssMiB, watchRss } from '../helpers/proc-memory.ts';
+import { gcEnv, memoryReport, peakMiB, resetPeak, rssMiB, watchRss } from '../helpers/proc-memory.ts';
 import { RawSocket, requestFrame } from '../helpers/raw-socket.ts';
 import { ResponseMeter } from '../helpers/response-meter.ts';
 
@@ -50,7 +53,7 @@ function fetchFrame(correlationId: number, maxBytes: number, partitions: number[
 }
 
 before(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ env: gcEnv() });
   const r = await call(broker.port, ApiKey.CREATE_TOPICS, { topics: [{ topic: 'big', partitions: 2, replicationFactor: 1, configs: {} }], validateOnly: false });
   assert.equal((r.control as any).topics[0].errorCode, 0);
   // 1 MiB batches (incompressible bytes), PARTITION_MiB of them in each partition.
@@ -112,4 +115,62 @@ test('the cap still lets one batch through when that batch alone exceeds it', as
   assert.equal(p.errorCode, 0);
   assert.equal(p.recordsBytes, batch.length, 'exactly one whole batch');
   assert.equal(f.data.length, batch.length);
+});
+
+/**
+ * 64 pipelined Fetches of a whole 32 MiB partition on a socket that is never read: 2 GiB of
+ * responses if the broker kept answering. Returns the broker's peak RSS.
+ */
+async function nonReadingClient(pid: number, limitMiB: number): Promise<number> {
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port: broker.port, host: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+  socket.on('error', () => {});
+  socket.pause(); // never read: the kernel buffers fill and the broker's writes stop
+  try {
+    for (let i = 0; i < 64; i++) socket.write(fetchFrame(i, PARTITION_MiB * MiB, [0]));
+    // Long enough for a broker without the bound to read and answer all 64 (it is caught by
+    // the limit long before); one with the bound settles within a second or two.
+    const peak = Math.max(await watchRss(pid, 8_000, limitMiB, 'non-reading pipelining client'), peakMiB(pid));
+    const held = (await memoryReport(pid, broker.log)).arrayBuffersBytes / MiB;
+    console.log(`# arrayBuffers while the client does not read: ${held.toFixed(1)} MiB`);
+    return peak;
+  } finally {
+    socket.destroy();
+  }
+}
+
+test('a client that pipelines 64 big Fetches and never reads holds at most writeBufferBytesMax plus one response, and nothing after it closes', async () => {
+  const pid = broker.proc.pid!;
+  const before = await memoryReport(pid, broker.log);
+  const base = rssMiB(pid);
+  resetPeak(pid);
+  const peak = await nonReadingClient(pid, base + GROWTH_BOUND_MiB);
+  console.log(`# non-reading client: broker RSS ${base.toFixed(0)} -> peak ${peak.toFixed(0)} MiB`);
+  assert.ok(peak - base < GROWTH_BOUND_MiB);
+  // Released: once the broker has seen the close, a full GC brings its buffers back down (V8
+  // frees dead ArrayBuffers' memory in the background after a GC, hence a few bounded tries).
+  let heldMiB = Infinity;
+  for (let i = 0; i < 50 && heldMiB >= 8; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    heldMiB = ((await memoryReport(pid, broker.log)).arrayBuffersBytes - before.arrayBuffersBytes) / MiB;
+  }
+  console.log(`# arrayBuffers after close: ${heldMiB.toFixed(1)} MiB above the start`);
+  assert.ok(heldMiB < 8, `${heldMiB.toFixed(1)} MiB of buffers still held after the client closed`);
+});
+
+test('backpressure, not loss: a pipelining client that reads late gets every response, in order', async () => {
+  const m = await ResponseMeter.connect(broker.port);
+  try {
+    m.socket.pause();
+    for (let i = 0; i < 8; i++) m.socket.write(fetchFrame(100 + i, PARTITION_MiB * MiB, [0]));
+    await new Promise((r) => setTimeout(r, 1000));
+    m.socket.resume();
+    await m.waitFor(8, 60_000);
+    assert.deepEqual(m.responses.map((r) => r.correlationId), [100, 101, 102, 103, 104, 105, 106, 107]);
+    for (const r of m.responses) assert.equal((r.control as any).topics[0].partitions[0].recordsBytes, PARTITION_MiB * batchBytes);
+  } finally {
+    m.close();
+  }
 });
