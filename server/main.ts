@@ -11,7 +11,7 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                      [--replica-lag-time-max-ms T] [--offsets-topic-replication-factor N]
                      [--fetch-response-bytes-max N] [--write-buffer-bytes-max N]
                      [--partial-frame-bytes-total-max N] [--partial-frame-timeout-ms T]
-                     [--connections-max N]
+                     [--connections-max N] [--groups-max N]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -45,6 +45,8 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                           (and completes no other frame meanwhile) gets REQUEST_TIMED_OUT and is
                           closed (default 60000)
   --connections-max N     open client connections; more are closed at once (default 4096)
+  --groups-max N          consumer groups this broker coordinates; a new one beyond gets
+                          GROUP_MAX_SIZE_REACHED (default 10000)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -78,6 +80,7 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--partial-frame-bytes-total-max': out.partialFrameBytesTotalMax = num(flag, value); i++; break;
       case '--partial-frame-timeout-ms': out.partialFrameTimeoutMs = num(flag, value); i++; break;
       case '--connections-max': out.connectionsMax = num(flag, value); i++; break;
+      case '--groups-max': out.coordinator = { ...out.coordinator, groupsMax: num(flag, value) }; i++; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
