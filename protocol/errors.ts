@@ -85,7 +85,7 @@ const table: ErrorInfo[] = [
   { code: 27, name: 'STALE_MEMBER_EPOCH', retriable: false, message: 'An offset commit or fetch carried a member epoch that is neither the member\'s current nor its previous one; retry with the current epoch.' },
   { code: 28, name: 'NON_EMPTY_GROUP', retriable: false, message: 'The group has active members; the operation needs an empty group.' },
   { code: 29, name: 'GROUP_ID_NOT_FOUND', retriable: false, message: 'The group does not exist.' },
-  { code: 30, name: 'GROUP_MAX_SIZE_REACHED', retriable: false, message: 'The group already has the largest number of members the broker allows.' },
+  { code: 30, name: 'GROUP_MAX_SIZE_REACHED', retriable: false, message: 'The group already has the largest number of members the broker allows, or it would be a new group beyond the coordinator\'s groupsMax.' },
   { code: 31, name: 'UNSUPPORTED_ASSIGNOR', retriable: false, message: 'The requested partition assignor is not one of uniform, range or round-robin.' },
   { code: 32, name: 'INVALID_REGULAR_EXPRESSION', retriable: false, message: 'The subscription regular expression does not compile.' },
   { code: 33, name: 'INVALID_COMMIT_OFFSET', retriable: false, message: 'A committed offset is negative or the metadata string is too long.' },

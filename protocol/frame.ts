@@ -32,6 +32,19 @@ export class FrameDecoder {
     return this.lenHave === 0 && this.need < 0;
   }
 
+  /** Bytes held for the frame being assembled (length prefix and payload so far). */
+  get bufferedBytes(): number {
+    return this.lenHave + this.have;
+  }
+
+  /** Drops a partial frame, e.g. when its connection closes, so its memory can be freed. */
+  reset(): void {
+    this.parts = [];
+    this.have = 0;
+    this.need = -1;
+    this.lenHave = 0;
+  }
+
   /**
    * Feeds a chunk; calls onFrame for each completed frame in order. Throws FrameTooLargeError
    * (or RangeError for a frame below the minimum) and then must not be fed again.

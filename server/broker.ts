@@ -23,6 +23,8 @@ import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
 import { ClientConnection } from './network/client-connection.ts';
+import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
+import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { TopicManager } from './topic-manager.ts';
 
 export class Broker {
@@ -79,6 +81,8 @@ export class Broker {
     const delayedFetches = new DelayedFetches();
     this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
     this.replicas.onLeadership = (topic, partition, leader) => {
+      // Fetches parked on a partition this broker no longer leads (deleted topic, moved leader) answer now.
+      if (!leader) delayedFetches.notify(DelayedFetches.key(topic, partition));
       if (topic !== OFFSETS_TOPIC) return;
       if (leader) offsets.loadPartition(partition).catch((e) => this.log.error('failed to load committed offsets', { partition, error: e as Error }));
       else this.coordinator.unloadPartition(partition);
@@ -106,11 +110,17 @@ export class Broker {
       maxFrameBytes: this.config.maxFrameBytes,
       pipelinedRequestsMax: this.config.pipelinedRequestsMax,
       writeBufferBytesMax: this.config.writeBufferBytesMax,
+      partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
     };
+    const frameBudget = new PartialFrameBudget(this.config.partialFrameBytesTotalMax);
     const server = net.createServer((socket) => {
-      const conn = new ClientConnection(socket, route, limits, this.log.child('net'), (c) => this.connections.delete(c));
+      const conn = new ClientConnection(socket, route, limits, this.log.child('net'), (c) => this.connections.delete(c), frameBudget);
       this.connections.add(conn);
     });
+    // Node closes connections beyond maxConnections as soon as they are accepted.
+    server.maxConnections = this.config.connectionsMax;
+    const dropped = new DroppedConnectionsLog(this.log.child('net'), this.config.connectionsMax);
+    server.on('drop', () => dropped.record());
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

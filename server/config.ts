@@ -14,7 +14,16 @@ export interface BrokerConfig {
   advertisedPort: number;
   maxFrameBytes: number;
   pipelinedRequestsMax: number;
+  /** Unsent response bytes per connection (finished responses + socket buffer) before the broker stops reading it. */
   writeBufferBytesMax: number;
+  /** Largest total of record bytes in one Fetch response, whatever its maxBytes (one batch is always allowed). */
+  fetchResponseBytesMax: number;
+  /** Bytes held in half-received request frames, all connections together, before reading pauses. */
+  partialFrameBytesTotalMax: number;
+  /** A started request frame must be complete within this long (or another frame completes meanwhile). */
+  partialFrameTimeoutMs: number;
+  /** Open client connections; the broker closes any beyond it at once. */
+  connectionsMax: number;
   /** Longest a Fetch may wait for data, whatever the client asks. */
   fetchWaitMsMax: number;
   retentionCheckIntervalMs: number;
@@ -45,6 +54,10 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
     maxFrameBytes: 64 * 1024 * 1024,
     pipelinedRequestsMax: 256,
     writeBufferBytesMax: 64 * 1024 * 1024,
+    fetchResponseBytesMax: 55 * 1024 * 1024,
+    partialFrameBytesTotalMax: 256 * 1024 * 1024,
+    partialFrameTimeoutMs: 60_000,
+    connectionsMax: 4096,
     fetchWaitMsMax: 30_000,
     retentionCheckIntervalMs: 60_000,
     partitionsMax: 10_000,

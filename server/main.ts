@@ -9,6 +9,9 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                      [--metadata etcd://H:P[,H:P...]] [--advertised-host H] [--advertised-port P]
                      [--max-frame-bytes N] [--broker-session-ttl-seconds S]
                      [--replica-lag-time-max-ms T] [--offsets-topic-replication-factor N]
+                     [--fetch-response-bytes-max N] [--write-buffer-bytes-max N]
+                     [--partial-frame-bytes-total-max N] [--partial-frame-timeout-ms T]
+                     [--connections-max N] [--groups-max N]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -28,6 +31,22 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
   --offsets-topic-replication-factor N
                           replicas of __consumer_offsets in a cluster; created once N brokers are
                           live (default 3)
+  --fetch-response-bytes-max N
+                          most record bytes in one Fetch response, whatever its maxBytes; one
+                          batch is always returned even if larger (default 57671680, 55 MiB)
+  --write-buffer-bytes-max N
+                          unsent response bytes per connection before the broker stops reading
+                          its requests until the client reads (default 67108864)
+  --partial-frame-bytes-total-max N
+                          bytes of half-received request frames, all connections together,
+                          before connections sending more pause (default 268435456)
+  --partial-frame-timeout-ms T
+                          a connection whose started request frame is not complete within T ms
+                          (and completes no other frame meanwhile) gets REQUEST_TIMED_OUT and is
+                          closed (default 60000)
+  --connections-max N     open client connections; more are closed at once (default 4096)
+  --groups-max N          consumer groups this broker coordinates; a new one beyond gets
+                          GROUP_MAX_SIZE_REACHED (default 10000)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -56,6 +75,12 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--broker-session-ttl-seconds': out.brokerSessionTtlSeconds = num(flag, value); i++; break;
       case '--replica-lag-time-max-ms': out.replicaLagTimeMaxMs = num(flag, value); i++; break;
       case '--offsets-topic-replication-factor': out.offsetsTopicReplicationFactor = num(flag, value); i++; break;
+      case '--fetch-response-bytes-max': out.fetchResponseBytesMax = num(flag, value); i++; break;
+      case '--write-buffer-bytes-max': out.writeBufferBytesMax = num(flag, value); i++; break;
+      case '--partial-frame-bytes-total-max': out.partialFrameBytesTotalMax = num(flag, value); i++; break;
+      case '--partial-frame-timeout-ms': out.partialFrameTimeoutMs = num(flag, value); i++; break;
+      case '--connections-max': out.connectionsMax = num(flag, value); i++; break;
+      case '--groups-max': out.coordinator = { ...out.coordinator, groupsMax: num(flag, value) }; i++; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
@@ -104,6 +129,13 @@ export async function main(argv: string[]): Promise<void> {
   // loudly rather than take down every other client's connection with it.
   process.on('uncaughtException', (e) => broker.log.error('uncaught exception', { error: e, stack: e.stack ?? '' }));
   process.on('unhandledRejection', (e) => broker.log.error('unhandled rejection', { error: e as Error, stack: (e as Error)?.stack ?? '' }));
+  // Diagnostics: SIGUSR2 logs the process's memory, after a full GC when node runs with
+  // --expose-gc, e.g. to check that a closed connection's buffers were released.
+  process.on('SIGUSR2', () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    broker.log.info('memory', { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers });
+  });
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 }

@@ -3,6 +3,11 @@
  * batches read from one segment file and passed to the socket as data sections, untouched.
  * When less than minBytes is available the request parks in DelayedFetches (long polling)
  * and reads again when an append wakes it or maxWaitMs runs out.
+ *
+ * Invariants: a response's record bytes are at most min(maxBytes, fetchResponseBytesMax), or
+ * one batch when the first batch alone is larger (so a consumer always makes progress);
+ * a partition named twice in one request is read once (later entries get no records), so
+ * repeating entries cannot multiply the response; minBytes <= 0 never waits.
  */
 import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
@@ -25,16 +30,21 @@ function isReplica(req: FetchRequest): boolean {
 
 async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
   const replica = isReplica(req);
-  let budget = Math.max(req.maxBytes, 0);
+  // The broker's own cap, whatever the client asks (Kafka's fetch.max.bytes).
+  let budget = Math.min(Math.max(req.maxBytes, 0), ctx.config.fetchResponseBytesMax);
   let bytes = 0;
   let anyError = false;
   const sections: Buffer[] = [];
   const topics: FetchTopicResult[] = [];
+  const seen = new Set<string>();
   for (const t of req.topics) {
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
       partitions.push(result);
+      const key = DelayedFetches.key(t.topic, p.partition);
+      const repeated = seen.has(key);
+      seen.add(key);
       const log = ctx.topics.partition(t.topic, p.partition);
       const known = ctx.topics.partitionCount(t.topic);
       if (known === undefined || p.partition < 0 || p.partition >= known || (isInternalTopic(t.topic) && !replica)) {
@@ -56,7 +66,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       // budget, or exceed both while the response is still empty: that keeps consumers moving
       // and bounds a response by max(maxBytes, one batch).
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
-      if (allowed === 0 && bytes > 0) continue;
+      if (repeated || (allowed === 0 && bytes > 0)) continue;
       try {
         const read = await log!.read(p.fetchOffset, Math.max(allowed, 1), { maxOffset: replica ? log!.logEndOffset : log!.highWatermark });
         result.highWatermark = read.highWatermark;
@@ -108,8 +118,9 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promis
   const keys: string[] = [];
   for (const t of req.topics) for (const p of t.partitions) keys.push(DelayedFetches.key(t.topic, p.partition));
   for (;;) {
-    // Cheap check first: with nothing new anywhere, park without touching the disk.
-    if (hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
+    // Cheap check first: with nothing new anywhere, park without touching the disk. With
+    // minBytes <= 0 any answer satisfies the request, so it never parks (SPEC 6.7).
+    if (req.minBytes <= 0 || hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
       const r = await readAll(ctx, req);
       const remaining = deadline - Date.now();
       if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown) {

@@ -7,7 +7,8 @@
  * heartbeat for sessionTimeoutMs) or who kept revoked partitions past rebalanceTimeoutMs;
  * an expiry pass every `expiryCheckIntervalMs` deletes offsets of groups without members
  * whose last commit is older than `offsetsRetentionMs` (Kafka's offsets.retention.minutes).
- * Bounds: groupMembersMax members per group; timeouts within the configured range.
+ * Bounds: groupMembersMax members per group; groupsMax groups (with members or committed
+ * offsets) per coordinator, GROUP_MAX_SIZE_REACHED for one more; timeouts within the configured range.
  */
 import { randomUUID } from 'node:crypto';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../../protocol/apis/consumer-group-heartbeat.ts';
@@ -31,6 +32,8 @@ export interface CoordinatorConfig {
   rebalanceTimeoutMsDefault: number;
   rebalanceTimeoutMsMax: number;
   groupMembersMax: number;
+  /** Groups this coordinator holds (members or committed offsets); a new group beyond it is refused. */
+  groupsMax: number;
   offsetsRetentionMs: number;
   sweepIntervalMs: number;
   expiryCheckIntervalMs: number;
@@ -44,6 +47,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   rebalanceTimeoutMsDefault: 30_000,
   rebalanceTimeoutMsMax: 600_000,
   groupMembersMax: 1000,
+  groupsMax: 10_000,
   offsetsRetentionMs: 7 * 24 * 3600 * 1000,
   sweepIntervalMs: 250,
   expiryCheckIntervalMs: 60_000,
@@ -148,8 +152,21 @@ export class GroupCoordinator {
 
   private groupFor(groupId: string, create: boolean): ConsumerGroup | undefined {
     let g = this.groups.get(groupId);
-    if (!g && create) this.groups.set(groupId, (g = new ConsumerGroup(groupId)));
+    if (!g && create) {
+      this.checkGroupsMax(groupId);
+      this.groups.set(groupId, (g = new ConsumerGroup(groupId)));
+    }
     return g;
+  }
+
+  /** Refuses a group that would be one more than groupsMax; exact count only near the bound. */
+  private checkGroupsMax(groupId: string): void {
+    if (this.offsets.hasGroup(groupId)) return;
+    const max = this.config.groupsMax;
+    if (this.groups.size + this.offsets.groupCount < max) return;
+    let count = this.groups.size;
+    for (const id of this.offsets.groupIds()) if (!this.groups.has(id)) count++;
+    if (count >= max) throw new SluiceError(ErrorCode.GROUP_MAX_SIZE_REACHED, `the coordinator already holds ${count} groups (groupsMax ${max})`);
   }
 
   private join(group: ConsumerGroup | undefined, req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs: number): Member {
@@ -271,6 +288,7 @@ export class GroupCoordinator {
       validateGroupId(req.groupId);
       this.checkCoordinator(req.groupId);
       this.checkMember(req.groupId, req.memberId, req.memberEpoch);
+      this.groupFor(req.groupId, true);
     } catch (e) {
       if (!(e instanceof SluiceError)) throw e;
       for (const t of results) for (const p of t.partitions) p.errorCode = e.code;
@@ -286,7 +304,6 @@ export class GroupCoordinator {
         else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
       }),
     );
-    this.groupFor(req.groupId, true);
     try {
       await this.offsets.commit(req.groupId, entries);
     } catch (e) {

@@ -178,6 +178,10 @@ export class OffsetStore {
     return [...this.offsets.keys()];
   }
 
+  get groupCount(): number {
+    return this.offsets.size;
+  }
+
   hasGroup(groupId: string): boolean {
     return this.offsets.has(groupId);
   }
