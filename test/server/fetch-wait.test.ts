@@ -91,3 +91,24 @@ test('a Fetch long-polling on a topic that is then deleted is answered at once w
     s.close();
   }
 });
+
+test('a Produce behind a parked Fetch on the same connection is appended at once and wakes that Fetch (SPEC 5.1)', async () => {
+  await createTopic('same-conn');
+  const { buildBatch } = await import('../../protocol/record-batch.ts');
+  const records = buildBatch([{ value: new TextEncoder().encode('hello') }]);
+  const s = await RawSocket.connect(broker.port);
+  try {
+    const t0 = Date.now();
+    s.write(fetchFrame(1, 'same-conn', 1));
+    s.write(requestFrame(ApiKey.PRODUCE, 0, 2, { acks: 1, timeoutMs: 5000, topics: [{ topic: 'same-conn', partitions: [{ partition: 0, recordsBytes: records.length }] }] }, records));
+    await s.waitFor(2, MAX_WAIT_MS + 10_000);
+    const elapsed = Date.now() - t0;
+    assert.deepEqual(s.responses.map((r) => r.correlationId), [1, 2], 'responses in request order');
+    const fetched = (s.responses[0]!.control as any).topics[0].partitions[0];
+    assert.equal(fetched.errorCode, 0);
+    assert.ok(fetched.recordsBytes > 0, 'the Fetch returned the record its own connection produced');
+    assert.ok(elapsed < AT_ONCE_MS, `answered after ${elapsed} ms, not at maxWaitMs`);
+  } finally {
+    s.close();
+  }
+});
