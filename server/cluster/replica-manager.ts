@@ -14,6 +14,10 @@
  *   new ISR only once the store has it.
  * - acks=all completes when the high watermark passes the batch, i.e. every ISR member has it;
  *   it is refused before appending when the ISR is smaller than min.insync.replicas.
+ * - Leadership needs the controller's word for THIS incarnation: this broker leads only while
+ *   it is registered and the state's leaderBrokerEpoch is its own broker epoch. Before its
+ *   registration (a restart) it takes no role at all: no produce as leader at an old epoch, no
+ *   ISR proposals, no fetching (activate() starts it).
  * On a single broker every partition has one replica: the leader is the ISR, and the high
  * watermark follows the log end as before.
  */
@@ -57,6 +61,9 @@ const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class ReplicaManager implements ReplicaListener {
   private readonly replicas = new Map<string, Replica>();
+  /** States received before this broker registered, applied by activate(). */
+  private readonly pending = new Map<string, { topic: string; partition: number; state: PartitionState; log: PartitionLog }>();
+  private unwatch: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Called when a partition's high watermark advances (wakes long-polling consumers). */
   onHighWatermark: (topic: string, partition: number) => void = () => {};
@@ -74,20 +81,46 @@ export class ReplicaManager implements ReplicaListener {
   start(): void {
     this.timer = setInterval(() => this.checkIsr(Date.now()), this.settings.isrCheckIntervalMs);
     this.timer.unref();
+    // A renewed session is a new incarnation: what this broker led under the old one it leads
+    // again only once the controller has elected it under the new broker epoch.
+    this.unwatch = this.store.watch((e) => {
+      if (e.kind === 'reregistered') this.reapplyAll();
+    });
+  }
+
+  /** Called once this broker is registered: takes up the roles its partitions' states give it. */
+  activate(): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) this.onPartitionState(p.topic, p.partition, p.state, p.log);
+  }
+
+  private reapplyAll(): void {
+    for (const r of [...this.replicas.values()]) this.onPartitionState(r.topic, r.partition, r.state, r.log);
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unwatch?.();
+    this.unwatch = null;
     for (const r of this.replicas.values()) for (const w of r.hwWaiters) w.resolve();
     this.fetchers.stopAll();
   }
 
   onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void {
     const k = key(topic, partition);
+    const ownEpoch = this.store.ownBrokerEpoch();
+    if (ownEpoch === undefined && !this.replicas.has(k)) {
+      this.pending.set(k, { topic, partition, state, log }); // not registered yet: no role at all
+      return;
+    }
     const prev = this.replicas.get(k);
     if (prev && prev.state.partitionEpoch > state.partitionEpoch) return; // a late, older event
-    const role = state.leader === this.brokerId ? 'leader' : 'follower';
+    // Named leader, but under a registration that is not ours (a previous incarnation's, or
+    // ours is being renewed): wait for the controller to elect this incarnation.
+    const confirmed = ownEpoch !== undefined && (state.leaderBrokerEpoch ?? 0) === ownEpoch;
+    const role = state.leader === this.brokerId && confirmed ? 'leader' : 'follower';
     const leaderChanged = !prev || prev.role !== role || prev.state.leaderEpoch !== state.leaderEpoch;
     const wasLeader = prev?.role === 'leader';
     const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), leaderStartOffset: 0, hwWaiters: [], isrChangeInFlight: false };
@@ -121,7 +154,9 @@ export class ReplicaManager implements ReplicaListener {
       const throttle = state.targetReplicas && !state.isr.includes(this.brokerId) ? (state.throttleBytesPerSec ?? 0) : 0;
       if (leaderChanged) {
         this.fetchers.remove(topic, partition);
-        if (state.leader >= 0) {
+        if (state.leader === this.brokerId) {
+          this.log.info('named leader under an earlier registration; waiting for the controller', { topic, partition, leaderEpoch: state.leaderEpoch, leaderBrokerEpoch: state.leaderBrokerEpoch ?? 0, brokerEpoch: ownEpoch ?? -1 });
+        } else if (state.leader >= 0) {
           this.fetchers.add(state.leader, { topic, partition, log, leaderEpoch: state.leaderEpoch, throttleBytesPerSec: throttle });
           this.log.info('following', { topic, partition, leader: state.leader, leaderEpoch: state.leaderEpoch });
         }
@@ -132,6 +167,7 @@ export class ReplicaManager implements ReplicaListener {
   }
 
   onReplicaRemoved(topic: string, partition: number): void {
+    this.pending.delete(key(topic, partition));
     const r = this.replicas.get(key(topic, partition));
     if (!r) return;
     this.replicas.delete(key(topic, partition));
