@@ -14,6 +14,10 @@
  *   new ISR only once the store has it.
  * - acks=all completes when the high watermark passes the batch, i.e. every ISR member has it;
  *   it is refused before appending when the ISR is smaller than min.insync.replicas.
+ * - A follower whose fetch connection closed (its process died: kill -9 closes the socket at
+ *   once) is dropped from the ISR right away instead of after replicaLagTimeMaxMs; one that
+ *   stopped fetching with its connection open (paused, partitioned) after the lag time. Either
+ *   way the shrink is in the store before the high watermark moves without it.
  * - Leadership needs the controller's word for THIS incarnation: this broker leads only while
  *   it is registered and the state's leaderBrokerEpoch is its own broker epoch. Before its
  *   registration (a restart) it takes no role at all: no produce as leader at an old epoch, no
@@ -37,6 +41,16 @@ export interface ReplicationSettings {
 interface FollowerProgress {
   logEndOffset: number;
   lastCaughtUpMs: number;
+  /** Time of the follower's previous fetch, and the leader's log end then (Kafka's caught-up rule). */
+  lastFetchMs: number;
+  lastFetchLeaderLogEnd: number;
+  /** Its fetch connection closed and no fetch came since: out of the ISR at the next check. */
+  disconnected: boolean;
+}
+
+/** The follower's fetch connection, as far as the leader needs it: to learn when it closes. */
+export interface FollowerConnection {
+  once(event: 'close', listener: () => void): unknown;
 }
 
 interface Replica {
@@ -63,6 +77,9 @@ export class ReplicaManager implements ReplicaListener {
   private readonly replicas = new Map<string, Replica>();
   /** States received before this broker registered, applied by activate(). */
   private readonly pending = new Map<string, { topic: string; partition: number; state: PartitionState; log: PartitionLog }>();
+  /** Per follower broker, the connection its latest fetch came on (one per leader-follower pair). */
+  private readonly followerConnections = new Map<number, FollowerConnection>();
+  private readonly watchedConnections = new WeakSet<FollowerConnection>();
   private unwatch: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Called when a partition's high watermark advances (wakes long-polling consumers). */
@@ -142,7 +159,7 @@ export class ReplicaManager implements ReplicaListener {
       // Track exactly the current replicas (a reassignment adds and removes some); a newcomer
       // gets a full lag window to show up before the leader may drop it.
       const now = Date.now();
-      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now });
+      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false });
       for (const b of [...r.followers.keys()]) if (!state.replicas.includes(b)) r.followers.delete(b);
       this.maybeAdvanceHighWatermark(r);
       if (!wasLeader) this.onLeadership(topic, partition, true);
@@ -153,7 +170,9 @@ export class ReplicaManager implements ReplicaListener {
       // Catch-up of a replica joining through a reassignment is throttled until it is in sync.
       const throttle = state.targetReplicas && !state.isr.includes(this.brokerId) ? (state.throttleBytesPerSec ?? 0) : 0;
       if (leaderChanged) {
-        this.fetchers.remove(topic, partition);
+        // add() replaces the entry in place when the leader broker stays (a new epoch), so
+        // the fetch connection it shares with other partitions stays open.
+        if (state.leader < 0 || state.leader === this.brokerId) this.fetchers.remove(topic, partition);
         if (state.leader === this.brokerId) {
           this.log.info('named leader under an earlier registration; waiting for the controller', { topic, partition, leaderEpoch: state.leaderEpoch, leaderBrokerEpoch: state.leaderBrokerEpoch ?? 0, brokerEpoch: ownEpoch ?? -1 });
         } else if (state.leader >= 0) {
@@ -223,14 +242,24 @@ export class ReplicaManager implements ReplicaListener {
     });
   }
 
-  /** A follower fetched from fetchOffset: it has everything below it. */
-  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number): void {
+  /**
+   * A follower fetched from fetchOffset: it has everything below it. conn: the connection the
+   * fetch came on; when it closes before another one brings a fetch, the follower is gone.
+   */
+  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number, conn?: FollowerConnection): void {
     const r = this.replicas.get(key(topic, partition));
     if (!r || r.role !== 'leader') return;
     const f = r.followers.get(replicaId);
     if (!f) return;
+    if (conn) this.trackConnection(replicaId, conn);
+    f.disconnected = false;
     f.logEndOffset = fetchOffset;
+    // Caught up: it has the whole log, or everything the leader had at its previous fetch (a
+    // follower under steady production is never quite at the end, yet not lagging either).
     if (fetchOffset >= r.log.logEndOffset) f.lastCaughtUpMs = nowMs;
+    else if (fetchOffset >= f.lastFetchLeaderLogEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs);
+    f.lastFetchMs = nowMs;
+    f.lastFetchLeaderLogEnd = r.log.logEndOffset;
     this.maybeAdvanceHighWatermark(r);
     if (!r.state.isr.includes(replicaId) && fetchOffset >= Math.max(r.log.highWatermark, r.leaderStartOffset)) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
   }
@@ -258,14 +287,36 @@ export class ReplicaManager implements ReplicaListener {
     this.onHighWatermark(r.topic, r.partition);
   }
 
-  /** Leader's periodic check: drop followers that fell behind for longer than the lag limit. */
+  private trackConnection(replicaId: number, conn: FollowerConnection): void {
+    this.followerConnections.set(replicaId, conn);
+    if (this.watchedConnections.has(conn)) return;
+    this.watchedConnections.add(conn);
+    conn.once('close', () => {
+      if (this.followerConnections.get(replicaId) !== conn) return; // it fetches on a newer one
+      this.followerConnections.delete(replicaId);
+      for (const r of this.replicas.values()) {
+        const f = r.role === 'leader' ? r.followers.get(replicaId) : undefined;
+        if (f) f.disconnected = true;
+      }
+      this.log.info('follower fetch connection closed; dropping it from the ISR', { follower: replicaId });
+      this.checkIsr(Date.now());
+    });
+  }
+
+  /**
+   * Leader's check (periodic, and at once when a follower's connection closes): drop
+   * followers whose connection closed, and followers that are behind the log end and were
+   * last caught up longer than the lag limit ago (one waiting at the end is in sync however
+   * long it waits).
+   */
   private checkIsr(nowMs: number): void {
     for (const r of this.replicas.values()) {
       if (r.role !== 'leader' || r.isrChangeInFlight) continue;
       const lagging = r.state.isr.filter((b) => {
         if (b === this.brokerId) return false;
         const f = r.followers.get(b);
-        return !f || nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
+        if (!f || f.disconnected) return true;
+        return f.logEndOffset < r.log.logEndOffset && nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
       });
       if (lagging.length > 0) this.proposeIsr(r, r.state.isr.filter((b) => !lagging.includes(b)), 'shrink');
     }

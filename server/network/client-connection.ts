@@ -24,7 +24,8 @@ export interface ConnectionLimits {
   writeBufferBytesMax: number;
 }
 
-export type RequestHandler = (header: RequestHeader, frame: Buffer, remoteHost: string) => Promise<HandlerResult> | HandlerResult;
+/** socket: the connection the request came on (a leader watches its followers' fetch connections close). */
+export type RequestHandler = (header: RequestHeader, frame: Buffer, remoteHost: string, socket: net.Socket) => Promise<HandlerResult> | HandlerResult;
 
 interface Slot {
   correlationId: number;
@@ -100,7 +101,7 @@ export class ClientConnection {
     if (this.slots.length >= this.limits.pipelinedRequestsMax) this.pause();
     let pending: Promise<HandlerResult> | HandlerResult;
     try {
-      pending = this.handler(header, frame, this.socket.remoteAddress ?? '');
+      pending = this.handler(header, frame, this.socket.remoteAddress ?? '', this.socket);
     } catch (e) {
       this.complete(slot, e);
       return;
