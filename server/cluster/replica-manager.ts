@@ -82,6 +82,8 @@ export class ReplicaManager implements ReplicaListener {
   private readonly watchedConnections = new WeakSet<FollowerConnection>();
   private unwatch: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** After stop(): no more ISR changes (followers' connections close while this broker shuts down). */
+  private stopped = false;
   /** Called when a partition's high watermark advances (wakes long-polling consumers). */
   onHighWatermark: (topic: string, partition: number) => void = () => {};
   /** Called when this broker starts or stops leading a partition (the group coordinator follows its offsets partitions). */
@@ -117,6 +119,7 @@ export class ReplicaManager implements ReplicaListener {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.unwatch?.();
@@ -292,7 +295,7 @@ export class ReplicaManager implements ReplicaListener {
     if (this.watchedConnections.has(conn)) return;
     this.watchedConnections.add(conn);
     conn.once('close', () => {
-      if (this.followerConnections.get(replicaId) !== conn) return; // it fetches on a newer one
+      if (this.stopped || this.followerConnections.get(replicaId) !== conn) return; // shutting down, or it fetches on a newer one
       this.followerConnections.delete(replicaId);
       for (const r of this.replicas.values()) {
         const f = r.role === 'leader' ? r.followers.get(replicaId) : undefined;
@@ -310,6 +313,7 @@ export class ReplicaManager implements ReplicaListener {
    * long it waits).
    */
   private checkIsr(nowMs: number): void {
+    if (this.stopped) return;
     for (const r of this.replicas.values()) {
       if (r.role !== 'leader' || r.isrChangeInFlight) continue;
       const lagging = r.state.isr.filter((b) => {
@@ -323,7 +327,7 @@ export class ReplicaManager implements ReplicaListener {
   }
 
   private proposeIsr(r: Replica, isr: number[], why: 'shrink' | 'expand'): void {
-    if (r.isrChangeInFlight) return;
+    if (r.isrChangeInFlight || this.stopped) return;
     r.isrChangeInFlight = true;
     const expected = r.state.partitionEpoch;
     // Everything but the ISR stays as it is, a reassignment in progress included.
