@@ -34,6 +34,15 @@ interface Result {
   controller: number;
   partitions: Array<{ partition: number; victimRole: 'leader' | 'follower' | 'none'; longestGapMs: number; resumed: boolean; acks: number }>;
   failedSends: number;
+  /** 'ISR shrunk' log lines of all brokers before the fault (spurious: every broker was healthy) and after it. */
+  isrShrinksBeforeFault: number;
+  isrShrinksAfterFault: number;
+}
+
+function isrShrinks(cluster: TestCluster): number {
+  let n = 0;
+  for (const b of cluster.brokers.values()) n += b.log().split('\n').filter((l) => l.includes('ISR shrunk')).length;
+  return n;
 }
 
 function argValue(name: string, fallback: number): number {
@@ -72,6 +81,7 @@ async function measure(fault: Fault, ttlSeconds: number, lagMs: number, observeM
     })();
     await waitFor('acknowledgements on every partition', () => acks.every((a) => a.length >= 50), 20_000);
     await sleep(2000); // steady state
+    const isrShrinksBeforeFault = isrShrinks(cluster);
     const faultAt = Date.now();
     const proc = cluster.brokers.get(victim)!;
     if (fault.endsWith('kill')) await cluster.kill(victim);
@@ -81,6 +91,7 @@ async function measure(fault: Fault, ttlSeconds: number, lagMs: number, observeM
     }
     await sleep(observeMs);
     const end = Date.now();
+    const isrShrinksAfterFault = isrShrinks(cluster) - isrShrinksBeforeFault;
     const partitions = initial.map((p) => {
       const times = acks[p.partition]!.filter((t) => t >= faultAt - 1000 && t <= end);
       let longest = 0;
@@ -94,7 +105,7 @@ async function measure(fault: Fault, ttlSeconds: number, lagMs: number, observeM
       const victimRole = p.leader === victim ? ('leader' as const) : p.replicas.includes(victim) ? ('follower' as const) : ('none' as const);
       return { partition: p.partition, victimRole, longestGapMs: longest, resumed, acks: times.length };
     });
-    return { fault, victim, controller, partitions, failedSends };
+    return { fault, victim, controller, partitions, failedSends, isrShrinksBeforeFault, isrShrinksAfterFault };
   } finally {
     stop = true;
     await producing.catch(() => {});
@@ -119,6 +130,7 @@ for (const fault of chosen.length ? chosen : FAULTS) {
     console.log(`${fault.padEnd(14)} victim ${r.victim} (controller ${r.controller}) partition ${p.partition} victim-role ${p.victimRole.padEnd(8)} longest gap ${String(p.longestGapMs).padStart(6)} ms${p.resumed ? '' : ' (NOT RESUMED)'}; ${p.acks} acks`);
   }
   if (r.failedSends) console.log(`${fault}: ${r.failedSends} sends failed`);
+  console.log(`${fault}: ISR shrinks logged before the fault ${r.isrShrinksBeforeFault} (all brokers healthy), after it ${r.isrShrinksAfterFault}`);
 }
 console.log(JSON.stringify({ ttlSeconds: ttl, replicaLagTimeMaxMs: lag, observeMs: observe, results }));
 process.exit(0);
