@@ -97,6 +97,8 @@ export class Broker {
     const port = await this.listen();
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);
+    // Only now, under this registration's broker epoch, may partitions be led or followed.
+    this.replicas.activate();
     this.campaign = this.store.campaignController(c.brokerId, controller);
     await controller.whenIdle();
     await offsets.whenLoaded();

@@ -11,6 +11,7 @@
  */
 import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import { isInternalTopic } from '../topic-manager.ts';
@@ -99,7 +100,8 @@ function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
   return false;
 }
 
-export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promise<HandlerResult> {
+/** conn: the connection a follower's fetch came on (its closing drops the follower from the ISR). */
+export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: FollowerConnection): Promise<HandlerResult> {
   if (isReplica(req)) {
     // A follower's fetch offset is its log end: everything below it is replicated.
     const nowMs = Date.now();
@@ -107,7 +109,7 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest): Promis
       // Only a fetch the leader would serve counts: current epoch, offset within its log.
       try {
         const r = ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
-        if (p.fetchOffset <= r.log.logEndOffset) ctx.replicas.recordFollowerFetch(t.topic, p.partition, req.replicaId!, p.fetchOffset, nowMs);
+        if (p.fetchOffset <= r.log.logEndOffset) ctx.replicas.recordFollowerFetch(t.topic, p.partition, req.replicaId!, p.fetchOffset, nowMs, conn);
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e; // answered per partition by readAll
       }

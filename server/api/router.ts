@@ -27,6 +27,7 @@ import { decodeBody } from '../../protocol/body.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { RequestHeader } from '../../protocol/header.ts';
 import { check } from '../../protocol/schema.ts';
+import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 import { handleFetch } from './fetch.ts';
@@ -39,7 +40,7 @@ import { handleAlterPartitionReassignments } from './reassignments.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext) {
-  return function route(header: RequestHeader, frame: Buffer, remoteHost: string): Promise<HandlerResult> | HandlerResult {
+  return function route(header: RequestHeader, frame: Buffer, remoteHost: string, socket?: FollowerConnection): Promise<HandlerResult> | HandlerResult {
     const range = supportedVersions[header.apiKey];
     if (!range) {
       return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} is not known to this broker` } };
@@ -61,7 +62,7 @@ export function createRouter(ctx: BrokerContext) {
       case ApiKey.PRODUCE:
         return handleProduce(ctx, control as ProduceRequest, body.data);
       case ApiKey.FETCH:
-        return handleFetch(ctx, control as FetchRequest);
+        return handleFetch(ctx, control as FetchRequest, socket);
       case ApiKey.LIST_OFFSETS:
         return handleListOffsets(ctx, control as ListOffsetsRequest);
       case ApiKey.METADATA:

@@ -7,6 +7,15 @@
  * outside the ISR) happens only for topics with unclean.leader.election.enable=true, and
  * loses the writes that replica lacks.
  *
+ * Broker epochs (Kafka's, KIP-380): every registration has a new broker epoch, and each
+ * partition state names the epoch of its leader's registration at election. A leader that
+ * is live under a different epoch restarted (or lost and renewed its session) since it was
+ * elected: it is a new incarnation that may lack what it wrote before the crash, and must
+ * never resume at the old leaderEpoch. The controller treats it like a failed leader: another
+ * in-sync replica takes over at leaderEpoch + 1 and the restarted broker leaves the ISR (it
+ * rejoins after catching up); when it is the only in-sync replica it is elected again, at
+ * leaderEpoch + 1.
+ *
  * Reassignment (adding a broker, draining one): the new replicas join first and catch up,
  * throttled; once every target replica is in sync the controller drops the others, moving
  * leadership first if the leader is leaving.
@@ -113,16 +122,21 @@ export class Controller {
   /** One pass over every partition; returns after writing whatever needed to change. */
   private async reconcile(): Promise<void> {
     const live = new Set(this.store.liveBrokers().map((b) => b.brokerId));
+    const brokerEpochs = new Map<number, number>();
+    for (const b of live) {
+      const epoch = this.store.brokerEpoch(b);
+      if (epoch !== undefined) brokerEpochs.set(b, epoch);
+    }
     for (const topic of this.store.listTopics()) {
       const unclean = splitReplicationConfig(topic.configs).replication.uncleanLeaderElection;
       for (let p = 0; p < topic.partitions; p++) {
         const state = this.store.partitionState(topic.name, p);
         if (!state) continue;
-        const next = decide(state, live, unclean) ?? completeReassignment(state);
+        const next = decide(state, live, unclean, brokerEpochs) ?? completeReassignment(state, brokerEpochs);
         if (!next) continue;
         const ok = await this.store.compareAndSetPartitionState(topic.name, p, state.partitionEpoch, next, { controllerEpoch: this.controllerEpoch });
         if (ok) {
-          this.log.info('partition state changed', { topic: topic.name, partition: p, leader: next.leader, leaderEpoch: next.leaderEpoch, isr: next.isr.join(',') });
+          this.log.info('partition state changed', { topic: topic.name, partition: p, leader: next.leader, leaderEpoch: next.leaderEpoch, leaderBrokerEpoch: next.leaderBrokerEpoch ?? 0, isr: next.isr.join(',') });
         } else {
           this.again = true; // someone (a leader's ISR change) moved first: look again
         }
@@ -133,6 +147,12 @@ export class Controller {
 
 type NextState = Omit<PartitionState, 'partitionEpoch'>;
 
+/** The leaderBrokerEpoch field for a state led by leader: kept as it was, or (elect) the leader's current one. */
+function leaderStamp(state: PartitionState, leader: number, brokerEpochs: ReadonlyMap<number, number> | undefined, elect: boolean): Pick<NextState, 'leaderBrokerEpoch'> {
+  const epoch = elect ? brokerEpochs?.get(leader) : state.leaderBrokerEpoch;
+  return epoch === undefined ? {} : { leaderBrokerEpoch: epoch };
+}
+
 /**
  * Starts (target) or cancels (null) a reassignment: the partition gets the union of its
  * replicas and the target, and reconcile() finishes the move once the target is in sync.
@@ -141,45 +161,60 @@ export function startReassignment(state: PartitionState, target: number[] | null
   if (target === null) {
     // Cancel: keep the original replicas that are still listed first, drop joiners not in sync.
     const replicas = state.replicas.filter((b) => !state.targetReplicas || !state.targetReplicas.includes(b) || state.isr.includes(b));
-    return { leader: state.leader, leaderEpoch: state.leaderEpoch, replicas, isr: state.isr.filter((b) => replicas.includes(b)) };
+    return { leader: state.leader, leaderEpoch: state.leaderEpoch, ...leaderStamp(state, state.leader, undefined, false), replicas, isr: state.isr.filter((b) => replicas.includes(b)) };
   }
   const replicas = [...state.replicas, ...target.filter((b) => !state.replicas.includes(b))];
-  return { leader: state.leader, leaderEpoch: state.leaderEpoch, replicas, isr: state.isr, targetReplicas: [...target], throttleBytesPerSec };
+  return { leader: state.leader, leaderEpoch: state.leaderEpoch, ...leaderStamp(state, state.leader, undefined, false), replicas, isr: state.isr, targetReplicas: [...target], throttleBytesPerSec };
 }
 
 /** Finishes a reassignment whose target replicas are all in sync; null while it is not there yet. */
-export function completeReassignment(state: PartitionState): NextState | null {
+export function completeReassignment(state: PartitionState, brokerEpochs?: ReadonlyMap<number, number>): NextState | null {
   const target = state.targetReplicas;
   if (!target || !target.every((b) => state.isr.includes(b))) return null;
   const isr = state.isr.filter((b) => target.includes(b));
   const leaderStays = target.includes(state.leader);
+  const leader = leaderStays ? state.leader : target.find((b) => isr.includes(b))!;
   return {
-    leader: leaderStays ? state.leader : target.find((b) => isr.includes(b))!,
+    leader,
     leaderEpoch: leaderStays ? state.leaderEpoch : state.leaderEpoch + 1,
+    ...leaderStamp(state, leader, brokerEpochs, !leaderStays),
     replicas: [...target],
     isr,
   };
 }
 
-/** What a partition's state should become given the live brokers, or null when it is fine. */
-export function decide(state: PartitionState, live: ReadonlySet<number>, unclean: boolean): NextState | null {
+/**
+ * What a partition's state should become given the live brokers, or null when it is fine.
+ * With brokerEpochs (live broker → broker epoch), a leader registered under another epoch
+ * than the state names is a restarted incarnation and is replaced (see the file comment);
+ * without, broker epochs are not checked.
+ */
+export function decide(state: PartitionState, live: ReadonlySet<number>, unclean: boolean, brokerEpochs?: ReadonlyMap<number, number>): NextState | null {
   const keep = state.targetReplicas ? { targetReplicas: state.targetReplicas, throttleBytesPerSec: state.throttleBytesPerSec ?? 0 } : {};
   const leaderLive = state.leader !== NO_LEADER && live.has(state.leader);
-  if (leaderLive) {
+  const restarted = leaderLive && brokerEpochs !== undefined && brokerEpochs.get(state.leader) !== (state.leaderBrokerEpoch ?? 0);
+  if (leaderLive && !restarted) {
     const isr = state.isr.filter((b) => live.has(b));
     if (isr.length === state.isr.length) return null;
-    return { leader: state.leader, leaderEpoch: state.leaderEpoch, replicas: state.replicas, isr, ...keep };
+    return { leader: state.leader, leaderEpoch: state.leaderEpoch, ...leaderStamp(state, state.leader, brokerEpochs, false), replicas: state.replicas, isr, ...keep };
   }
   const candidates = state.isr.filter((b) => b !== state.leader && live.has(b));
   // Prefer replica order (the preferred leader first) among in-sync candidates.
   const ordered = state.replicas.filter((b) => candidates.includes(b));
   if (ordered.length > 0) {
-    return { leader: ordered[0]!, leaderEpoch: state.leaderEpoch + 1, replicas: state.replicas, isr: state.isr.filter((b) => live.has(b)), ...keep };
+    // A restarted leader leaves the ISR too: its followers' progress is gone with the old
+    // leader's memory, and it rejoins once it has caught up with the new leader.
+    const isr = state.isr.filter((b) => live.has(b) && !(restarted && b === state.leader));
+    return { leader: ordered[0]!, leaderEpoch: state.leaderEpoch + 1, ...leaderStamp(state, ordered[0]!, brokerEpochs, true), replicas: state.replicas, isr, ...keep };
+  }
+  if (restarted && state.isr.includes(state.leader)) {
+    // The only live in-sync replica: it leads again, but at a newer epoch than any it served.
+    return { leader: state.leader, leaderEpoch: state.leaderEpoch + 1, ...leaderStamp(state, state.leader, brokerEpochs, true), replicas: state.replicas, isr: state.isr.filter((b) => live.has(b)), ...keep };
   }
   if (state.leader !== NO_LEADER && state.isr.includes(state.leader) && live.has(state.leader)) return null;
   if (unclean) {
     const any = state.replicas.find((b) => live.has(b));
-    if (any !== undefined) return { leader: any, leaderEpoch: state.leaderEpoch + 1, replicas: state.replicas, isr: [any], ...keep };
+    if (any !== undefined) return { leader: any, leaderEpoch: state.leaderEpoch + 1, ...leaderStamp(state, any, brokerEpochs, true), replicas: state.replicas, isr: [any], ...keep };
   }
   if (state.leader === NO_LEADER) return null;
   // Offline: keep the ISR as it was so that one of its members can lead cleanly when it returns.

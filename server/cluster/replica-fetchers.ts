@@ -165,7 +165,8 @@ class LeaderFetcher {
         const records = res.data.subarray(pos, pos + p.recordsBytes);
         pos += p.recordsBytes;
         const e = this.partitions.get(key(t.topic, p.partition));
-        if (!e) continue;
+        // Gone, or re-added (new leader epoch) while this fetch was out: it truncates first.
+        if (!e || e.needsTruncation) continue;
         if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
           if (e.log.logEndOffset < p.logStartOffset) {
             this.log.warn('replica is behind the leader log start; starting over there', { topic: t.topic, partition: p.partition, offset: p.logStartOffset });
@@ -204,7 +205,9 @@ export class ReplicaFetchers {
   ) {}
 
   add(leaderId: number, p: FollowedPartition): void {
-    this.remove(p.topic, p.partition);
+    // Leave the fetcher of this same leader running (only the entry is replaced): stopping it
+    // would close its connection, which the leader takes for this follower's death.
+    this.remove(p.topic, p.partition, leaderId);
     let f = this.fetchers.get(leaderId);
     if (!f) this.fetchers.set(leaderId, (f = new LeaderFetcher(leaderId, this.brokerId, this.store, this.settings, this.log)));
     f.partitions.set(key(p.topic, p.partition), { ...p, needsTruncation: true, nextFetchMs: 0 });
@@ -218,8 +221,10 @@ export class ReplicaFetchers {
     }
   }
 
-  remove(topic: string, partition: number): void {
+  /** Stops following the partition (except from keepLeaderId); a fetcher left without partitions stops. */
+  remove(topic: string, partition: number, keepLeaderId?: number): void {
     for (const [id, f] of this.fetchers) {
+      if (id === keepLeaderId) continue;
       if (f.partitions.delete(key(topic, partition)) && f.partitions.size === 0) {
         f.stop();
         this.fetchers.delete(id);

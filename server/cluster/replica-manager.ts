@@ -14,6 +14,14 @@
  *   new ISR only once the store has it.
  * - acks=all completes when the high watermark passes the batch, i.e. every ISR member has it;
  *   it is refused before appending when the ISR is smaller than min.insync.replicas.
+ * - A follower whose fetch connection closed (its process died: kill -9 closes the socket at
+ *   once) is dropped from the ISR right away instead of after replicaLagTimeMaxMs; one that
+ *   stopped fetching with its connection open (paused, partitioned) after the lag time. Either
+ *   way the shrink is in the store before the high watermark moves without it.
+ * - Leadership needs the controller's word for THIS incarnation: this broker leads only while
+ *   it is registered and the state's leaderBrokerEpoch is its own broker epoch. Before its
+ *   registration (a restart) it takes no role at all: no produce as leader at an old epoch, no
+ *   ISR proposals, no fetching (activate() starts it).
  * On a single broker every partition has one replica: the leader is the ISR, and the high
  * watermark follows the log end as before.
  */
@@ -33,6 +41,16 @@ export interface ReplicationSettings {
 interface FollowerProgress {
   logEndOffset: number;
   lastCaughtUpMs: number;
+  /** Time of the follower's previous fetch, and the leader's log end then (Kafka's caught-up rule). */
+  lastFetchMs: number;
+  lastFetchLeaderLogEnd: number;
+  /** Its fetch connection closed and no fetch came since: out of the ISR at the next check. */
+  disconnected: boolean;
+}
+
+/** The follower's fetch connection, as far as the leader needs it: to learn when it closes. */
+export interface FollowerConnection {
+  once(event: 'close', listener: () => void): unknown;
 }
 
 interface Replica {
@@ -57,7 +75,15 @@ const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class ReplicaManager implements ReplicaListener {
   private readonly replicas = new Map<string, Replica>();
+  /** States received before this broker registered, applied by activate(). */
+  private readonly pending = new Map<string, { topic: string; partition: number; state: PartitionState; log: PartitionLog }>();
+  /** Per follower broker, the connection its latest fetch came on (one per leader-follower pair). */
+  private readonly followerConnections = new Map<number, FollowerConnection>();
+  private readonly watchedConnections = new WeakSet<FollowerConnection>();
+  private unwatch: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** After stop(): no more ISR changes (followers' connections close while this broker shuts down). */
+  private stopped = false;
   /** Called when a partition's high watermark advances (wakes long-polling consumers). */
   onHighWatermark: (topic: string, partition: number) => void = () => {};
   /** Called when this broker starts or stops leading a partition (the group coordinator follows its offsets partitions). */
@@ -74,20 +100,47 @@ export class ReplicaManager implements ReplicaListener {
   start(): void {
     this.timer = setInterval(() => this.checkIsr(Date.now()), this.settings.isrCheckIntervalMs);
     this.timer.unref();
+    // A renewed session is a new incarnation: what this broker led under the old one it leads
+    // again only once the controller has elected it under the new broker epoch.
+    this.unwatch = this.store.watch((e) => {
+      if (e.kind === 'reregistered') this.reapplyAll();
+    });
+  }
+
+  /** Called once this broker is registered: takes up the roles its partitions' states give it. */
+  activate(): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) this.onPartitionState(p.topic, p.partition, p.state, p.log);
+  }
+
+  private reapplyAll(): void {
+    for (const r of [...this.replicas.values()]) this.onPartitionState(r.topic, r.partition, r.state, r.log);
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unwatch?.();
+    this.unwatch = null;
     for (const r of this.replicas.values()) for (const w of r.hwWaiters) w.resolve();
     this.fetchers.stopAll();
   }
 
   onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void {
     const k = key(topic, partition);
+    const ownEpoch = this.store.ownBrokerEpoch();
+    if (ownEpoch === undefined && !this.replicas.has(k)) {
+      this.pending.set(k, { topic, partition, state, log }); // not registered yet: no role at all
+      return;
+    }
     const prev = this.replicas.get(k);
     if (prev && prev.state.partitionEpoch > state.partitionEpoch) return; // a late, older event
-    const role = state.leader === this.brokerId ? 'leader' : 'follower';
+    // Named leader, but under a registration that is not ours (a previous incarnation's, or
+    // ours is being renewed): wait for the controller to elect this incarnation.
+    const confirmed = ownEpoch !== undefined && (state.leaderBrokerEpoch ?? 0) === ownEpoch;
+    const role = state.leader === this.brokerId && confirmed ? 'leader' : 'follower';
     const leaderChanged = !prev || prev.role !== role || prev.state.leaderEpoch !== state.leaderEpoch;
     const wasLeader = prev?.role === 'leader';
     const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), leaderStartOffset: 0, hwWaiters: [], isrChangeInFlight: false };
@@ -109,7 +162,7 @@ export class ReplicaManager implements ReplicaListener {
       // Track exactly the current replicas (a reassignment adds and removes some); a newcomer
       // gets a full lag window to show up before the leader may drop it.
       const now = Date.now();
-      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now });
+      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false });
       for (const b of [...r.followers.keys()]) if (!state.replicas.includes(b)) r.followers.delete(b);
       this.maybeAdvanceHighWatermark(r);
       if (!wasLeader) this.onLeadership(topic, partition, true);
@@ -120,8 +173,12 @@ export class ReplicaManager implements ReplicaListener {
       // Catch-up of a replica joining through a reassignment is throttled until it is in sync.
       const throttle = state.targetReplicas && !state.isr.includes(this.brokerId) ? (state.throttleBytesPerSec ?? 0) : 0;
       if (leaderChanged) {
-        this.fetchers.remove(topic, partition);
-        if (state.leader >= 0) {
+        // add() replaces the entry in place when the leader broker stays (a new epoch), so
+        // the fetch connection it shares with other partitions stays open.
+        if (state.leader < 0 || state.leader === this.brokerId) this.fetchers.remove(topic, partition);
+        if (state.leader === this.brokerId) {
+          this.log.info('named leader under an earlier registration; waiting for the controller', { topic, partition, leaderEpoch: state.leaderEpoch, leaderBrokerEpoch: state.leaderBrokerEpoch ?? 0, brokerEpoch: ownEpoch ?? -1 });
+        } else if (state.leader >= 0) {
           this.fetchers.add(state.leader, { topic, partition, log, leaderEpoch: state.leaderEpoch, throttleBytesPerSec: throttle });
           this.log.info('following', { topic, partition, leader: state.leader, leaderEpoch: state.leaderEpoch });
         }
@@ -132,6 +189,7 @@ export class ReplicaManager implements ReplicaListener {
   }
 
   onReplicaRemoved(topic: string, partition: number): void {
+    this.pending.delete(key(topic, partition));
     const r = this.replicas.get(key(topic, partition));
     if (!r) return;
     this.replicas.delete(key(topic, partition));
@@ -187,14 +245,24 @@ export class ReplicaManager implements ReplicaListener {
     });
   }
 
-  /** A follower fetched from fetchOffset: it has everything below it. */
-  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number): void {
+  /**
+   * A follower fetched from fetchOffset: it has everything below it. conn: the connection the
+   * fetch came on; when it closes before another one brings a fetch, the follower is gone.
+   */
+  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number, conn?: FollowerConnection): void {
     const r = this.replicas.get(key(topic, partition));
     if (!r || r.role !== 'leader') return;
     const f = r.followers.get(replicaId);
     if (!f) return;
+    if (conn) this.trackConnection(replicaId, conn);
+    f.disconnected = false;
     f.logEndOffset = fetchOffset;
+    // Caught up: it has the whole log, or everything the leader had at its previous fetch (a
+    // follower under steady production is never quite at the end, yet not lagging either).
     if (fetchOffset >= r.log.logEndOffset) f.lastCaughtUpMs = nowMs;
+    else if (fetchOffset >= f.lastFetchLeaderLogEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs);
+    f.lastFetchMs = nowMs;
+    f.lastFetchLeaderLogEnd = r.log.logEndOffset;
     this.maybeAdvanceHighWatermark(r);
     if (!r.state.isr.includes(replicaId) && fetchOffset >= Math.max(r.log.highWatermark, r.leaderStartOffset)) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
   }
@@ -222,21 +290,44 @@ export class ReplicaManager implements ReplicaListener {
     this.onHighWatermark(r.topic, r.partition);
   }
 
-  /** Leader's periodic check: drop followers that fell behind for longer than the lag limit. */
+  private trackConnection(replicaId: number, conn: FollowerConnection): void {
+    this.followerConnections.set(replicaId, conn);
+    if (this.watchedConnections.has(conn)) return;
+    this.watchedConnections.add(conn);
+    conn.once('close', () => {
+      if (this.stopped || this.followerConnections.get(replicaId) !== conn) return; // shutting down, or it fetches on a newer one
+      this.followerConnections.delete(replicaId);
+      for (const r of this.replicas.values()) {
+        const f = r.role === 'leader' ? r.followers.get(replicaId) : undefined;
+        if (f) f.disconnected = true;
+      }
+      this.log.info('follower fetch connection closed; dropping it from the ISR', { follower: replicaId });
+      this.checkIsr(Date.now());
+    });
+  }
+
+  /**
+   * Leader's check (periodic, and at once when a follower's connection closes): drop
+   * followers whose connection closed, and followers that are behind the log end and were
+   * last caught up longer than the lag limit ago (one waiting at the end is in sync however
+   * long it waits).
+   */
   private checkIsr(nowMs: number): void {
+    if (this.stopped) return;
     for (const r of this.replicas.values()) {
       if (r.role !== 'leader' || r.isrChangeInFlight) continue;
       const lagging = r.state.isr.filter((b) => {
         if (b === this.brokerId) return false;
         const f = r.followers.get(b);
-        return !f || nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
+        if (!f || f.disconnected) return true;
+        return f.logEndOffset < r.log.logEndOffset && nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
       });
       if (lagging.length > 0) this.proposeIsr(r, r.state.isr.filter((b) => !lagging.includes(b)), 'shrink');
     }
   }
 
   private proposeIsr(r: Replica, isr: number[], why: 'shrink' | 'expand'): void {
-    if (r.isrChangeInFlight) return;
+    if (r.isrChangeInFlight || this.stopped) return;
     r.isrChangeInFlight = true;
     const expected = r.state.partitionEpoch;
     // Everything but the ISR stays as it is, a reassignment in progress included.

@@ -26,6 +26,13 @@ export interface PartitionState {
   leader: number;
   /** Bumped on every leader change; followers and clients fence on it. */
   leaderEpoch: number;
+  /**
+   * The broker epoch (see ClusterMetadataStore.brokerEpoch) of the leader's registration when
+   * it was given leadership. A broker leads only while this names its current registration:
+   * one restarted (or re-registered) since is a new incarnation and waits for the controller
+   * to elect it again at a newer leaderEpoch. Absent means 0 (the embedded store's epoch).
+   */
+  leaderBrokerEpoch?: number;
   /** Assigned replicas, preferred leader first. */
   replicas: number[];
   /** In-sync replicas; always a subset of replicas, contains the leader when there is one. */
@@ -100,6 +107,14 @@ export interface ClusterMetadataStore extends MetadataStore {
   registerBroker(info: BrokerRegistration, ttlSeconds: number): Promise<void>;
   /** Live brokers by id (cache). */
   liveBrokers(): BrokerRegistration[];
+  /**
+   * The broker epoch of brokerId's live registration (cache), undefined when it is not live.
+   * Every registration gets a new, higher one (etcd: the key's create revision), so a broker
+   * that restarted or re-registered is told apart from its previous incarnation.
+   */
+  brokerEpoch(brokerId: number): number | undefined;
+  /** The broker epoch of this store's own registration; undefined until registered (and while registering again). */
+  ownBrokerEpoch(): number | undefined;
   /** The current controller (cache), if any. */
   controller(): ControllerInfo | undefined;
   /** Campaigns until cancel() or close(); requires registerBroker first (a dead broker is never controller). */

@@ -125,6 +125,15 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
     return this.registration ? [this.registration] : [];
   }
 
+  /** One broker, one incarnation that matters: its partition states name epoch 0 (or nothing). */
+  brokerEpoch(brokerId: number): number | undefined {
+    return this.registration?.brokerId === brokerId ? 0 : undefined;
+  }
+
+  ownBrokerEpoch(): number | undefined {
+    return this.registration ? 0 : undefined;
+  }
+
   controller(): ControllerInfo | undefined {
     return this.controllerInfo;
   }
@@ -166,6 +175,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
       if (!states || !current || current.partitionEpoch !== expectedPartitionEpoch) return false;
       if (opts.controllerEpoch !== undefined && opts.controllerEpoch !== this.doc.controllerEpoch) return false;
       const state: PartitionState = { leader: next.leader, leaderEpoch: next.leaderEpoch, replicas: [...next.replicas], isr: [...next.isr], partitionEpoch: expectedPartitionEpoch + 1 };
+      if (next.leaderBrokerEpoch !== undefined) state.leaderBrokerEpoch = next.leaderBrokerEpoch;
       if (next.targetReplicas) {
         state.targetReplicas = [...next.targetReplicas];
         state.throttleBytesPerSec = next.throttleBytesPerSec ?? 0;

@@ -10,6 +10,8 @@
  *                                   deleted with it in one txn
  *   brokers/<id>                    BrokerRegistration, attached to the broker's lease:
  *                                   the key exists exactly while the broker is live
+ *                                   its create revision is the broker epoch: new for every
+ *                                   registration, so a restarted broker is a new incarnation
  *   controller                      ControllerInfo, attached to the controller's broker lease
  *   controller-epoch                the last controllerEpoch handed out, a decimal string;
  *                                   never deleted, so epochs increase across controllers
@@ -116,6 +118,10 @@ function initialPartitionState(): PartitionState {
 /** The stored form of a partition state: exactly these fields, invariants checked. */
 function checkedPartitionState(s: Omit<PartitionState, 'partitionEpoch'>, partitionEpoch: number): PartitionState {
   const state: PartitionState = { leader: s.leader, leaderEpoch: s.leaderEpoch, replicas: [...s.replicas], isr: [...s.isr], partitionEpoch };
+  if (s.leaderBrokerEpoch !== undefined) {
+    if (!Number.isInteger(s.leaderBrokerEpoch) || s.leaderBrokerEpoch < 0) throw new Error(`leaderBrokerEpoch must be a non-negative integer, got ${s.leaderBrokerEpoch}`);
+    state.leaderBrokerEpoch = s.leaderBrokerEpoch;
+  }
   if (s.targetReplicas) {
     if (!s.targetReplicas.every((b) => s.replicas.includes(b))) throw new Error(`targetReplicas ${JSON.stringify(s.targetReplicas)} must be among replicas ${JSON.stringify(s.replicas)}`);
     state.targetReplicas = [...s.targetReplicas];
@@ -159,6 +165,8 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   private registrationTtlSeconds = 0;
   private lease: Lease | null = null;
   private leaseId: string | null = null;
+  /** Create revision of our own `brokers/<id>` key: this incarnation's broker epoch; null while unregistered. */
+  private ownEpoch: number | null = null;
   /** Bumped whenever the lease is lost; a controller elected under an older one has resigned. */
   private leaseGeneration = 0;
   private readonly campaigns = new Set<CampaignRunner>();
@@ -196,6 +204,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     const lease = this.lease;
     this.lease = null;
     this.leaseId = null;
+    this.ownEpoch = null;
     this.registration = null;
     if (lease) await lease.revoke().catch((e: unknown) => this.log?.warn('lease revoke failed; the registration expires with its TTL', { error: e }));
     await this.watcher?.cancel().catch(() => {});
@@ -224,7 +233,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     }
     const ops = [this.ns.put(topicKey(topic.name)).value(JSON.stringify(topic))];
     for (let p = 0; p < topic.partitions; p++) {
-      const s = initialPartitions?.[p] ?? initialPartitionState();
+      const s = this.stamped(initialPartitions?.[p] ?? initialPartitionState());
       ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(checkedPartitionState(s, s.partitionEpoch))));
     }
     const res = await this.ns.if(topicKey(topic.name), 'Create', '==', 0).then(...ops).commit();
@@ -241,7 +250,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       const ops = [this.ns.put(topicKey(topic.name)).value(JSON.stringify(topic))];
       // New partitions start leaderless; removed ones (never done by TopicManager) lose their state.
       for (let p = current.partitions; p < topic.partitions; p++) {
-        const state = addedPartitions?.[p - current.partitions] ?? initialPartitionState();
+        const state = this.stamped(addedPartitions?.[p - current.partitions] ?? initialPartitionState());
         ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(state)));
       }
       const dels = [];
@@ -289,6 +298,25 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     return [...this.brokers.values()].sort((a, b) => a.brokerId - b.brokerId);
   }
 
+  brokerEpoch(brokerId: number): number | undefined {
+    return this.brokers.has(brokerId) ? this.raw.get(brokerKey(brokerId))?.createRevision : undefined;
+  }
+
+  ownBrokerEpoch(): number | undefined {
+    return this.ownEpoch ?? undefined;
+  }
+
+  /**
+   * A new partition's initial state names its leader's current registration (TopicManager
+   * places replicas on live brokers only), so that leader may serve at once. Had it restarted
+   * meanwhile, the controller sees the mismatch and elects anew.
+   */
+  private stamped(s: PartitionState): PartitionState {
+    if (s.leader === NO_LEADER || s.leaderBrokerEpoch !== undefined) return s;
+    const epoch = this.brokerEpoch(s.leader);
+    return epoch === undefined ? s : { ...s, leaderBrokerEpoch: epoch };
+  }
+
   /** One registration attempt loop on a fresh lease; sets this.lease when done. */
   private async register(deadlineMs: number): Promise<void> {
     const reg = this.registration;
@@ -306,6 +334,8 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       const res = await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(JSON.stringify(reg)).lease(id)).commit();
       if (res.succeeded) {
         await this.caughtUp(rev(res.header.revision));
+        // The txn created the key, so its revision is the key's create revision.
+        this.ownEpoch = rev(res.header.revision);
         break;
       }
       if (Date.now() + backoff > deadlineMs || this.closed) {
@@ -330,6 +360,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     this.log?.warn('etcd lease lost; registering again', { error: err });
     this.lease = null;
     this.leaseId = null;
+    this.ownEpoch = null;
     this.leaseGeneration++;
     this.wakeWaiters(); // an elected controller resigns now
     for (let backoff = RETRY_BACKOFF_MS_MIN; !this.closed && this.registration; backoff = Math.min(backoff * 2, RETRY_BACKOFF_MS_MAX)) {

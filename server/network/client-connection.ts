@@ -40,7 +40,8 @@ export interface ConnectionLimits {
   partialFrameTimeoutMs: number;
 }
 
-export type RequestHandler = (header: RequestHeader, frame: Buffer, remoteHost: string) => Promise<HandlerResult> | HandlerResult;
+/** socket: the connection the request came on (a leader watches its followers' fetch connections close). */
+export type RequestHandler = (header: RequestHeader, frame: Buffer, remoteHost: string, socket: net.Socket) => Promise<HandlerResult> | HandlerResult;
 
 interface Slot {
   correlationId: number;
@@ -207,7 +208,7 @@ export class ClientConnection {
     if (isFetch) this.fetchRunning = true;
     let pending: Promise<HandlerResult> | HandlerResult;
     try {
-      pending = this.handler(header, frame, this.socket.remoteAddress ?? '');
+      pending = this.handler(header, frame, this.socket.remoteAddress ?? '', this.socket);
     } catch (e) {
       this.complete(slot, isFetch, e);
       return;

@@ -38,3 +38,20 @@ test('reassignment: union first, finish only once the target is in sync, leaders
   // Cancelling drops a joiner that is not in sync.
   assert.deepEqual(startReassignment(moving, null, 0).replicas, [1, 2]);
 });
+
+test('a leader live under a newer broker epoch restarted: another ISR member leads at a newer epoch, or it does when alone', () => {
+  const live = new Set([1, 2, 3]);
+  const epochs = new Map([[1, 40], [2, 20], [3, 30]]);
+  // Elected under broker epoch 10, now registered as 40: a new incarnation.
+  const bounced = state({ leaderBrokerEpoch: 10 });
+  assert.deepEqual(decide(bounced, live, false, epochs), { leader: 2, leaderEpoch: 4, leaderBrokerEpoch: 20, replicas: [1, 2, 3], isr: [2, 3] });
+  // The same incarnation: nothing to do; ISR cleanup keeps the stamp.
+  assert.equal(decide(state({ leaderBrokerEpoch: 40 }), live, false, epochs), null);
+  assert.deepEqual(decide(state({ leaderBrokerEpoch: 40 }), new Set([1, 2]), false, epochs), { leader: 1, leaderEpoch: 3, leaderBrokerEpoch: 40, replicas: [1, 2, 3], isr: [1, 2] });
+  // Alone in the ISR: elected again, never at the epoch it served before.
+  assert.deepEqual(decide(state({ leaderBrokerEpoch: 10, isr: [1] }), live, false, epochs), { leader: 1, leaderEpoch: 4, leaderBrokerEpoch: 40, replicas: [1, 2, 3], isr: [1] });
+  // A state without a stamp counts as broker epoch 0 (the embedded store's).
+  assert.equal(decide(state({}), live, false, new Map([[1, 0], [2, 5], [3, 6]])), null);
+  // A new leader elected after a failure gets its current broker epoch.
+  assert.equal(decide(state({ leaderBrokerEpoch: 40 }), new Set([2, 3]), false, epochs)?.leaderBrokerEpoch, 20);
+});
