@@ -120,6 +120,8 @@ export class Broker {
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);
     this.campaign = this.store.campaignController(c.brokerId, controller);
+    // The embedded store elects this broker as soon as the new controller epoch is on disk.
+    if (this.store instanceof EmbeddedMetadataStore) await this.store.settled();
     await controller.whenIdle();
     await offsets.whenLoaded();
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });

@@ -11,16 +11,13 @@ import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileS
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { ApiKey } from '../../protocol/api-keys.ts';
-import type { FetchResponse, ProduceResponse } from '../../protocol/apis/index.ts';
-import { batchSizeAt, buildBatch, Off } from '../../protocol/record-batch.ts';
 import { Connection } from '../../client/connection.ts';
 import { Broker } from '../../server/broker.ts';
 import { defaultBrokerConfig } from '../../server/config.ts';
 import { DataDirLockedError, LOCK_FILE, processStartTicks } from '../../server/data-dir-lock.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
+import { countMessages, createTopic, produceMessages } from '../helpers/messages.ts';
 
-const enc = new TextEncoder();
 const spawned = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of spawned) p.kill('SIGKILL');
@@ -67,43 +64,6 @@ async function stopProc(p: { proc: ChildProcess; exited: Promise<void> }, signal
   const t = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
   await p.exited;
   clearTimeout(t);
-}
-
-async function createTopic(c: Connection, topic: string): Promise<void> {
-  const r = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic, partitions: 1, replicationFactor: 1, configs: {} }], validateOnly: false });
-  assert.equal(r.control.topics[0].errorCode, 0, JSON.stringify(r.control));
-}
-
-/** Produces `count` messages, 100 per batch, each acknowledged (acks=all). */
-async function produceMessages(c: Connection, topic: string, count: number, tag: string): Promise<void> {
-  for (let i = 0; i < count; i += 100) {
-    const batch = buildBatch(Array.from({ length: Math.min(100, count - i) }, (_, j) => ({ value: enc.encode(`${tag}-${i + j}`) })));
-    const r = await c.send<ProduceResponse>(ApiKey.PRODUCE, { acks: -1, timeoutMs: 10_000, topics: [{ topic, partitions: [{ partition: 0, recordsBytes: batch.length }] }] }, [batch]);
-    const p = r.control.topics[0]!.partitions[0]!;
-    assert.equal(p.errorCode, 0, p.errorMessage ?? '');
-  }
-}
-
-/** Messages stored in partition 0, read back from offset 0. */
-async function countMessages(c: Connection, topic: string): Promise<number> {
-  let offset = 0;
-  let count = 0;
-  for (let i = 0; i < 10_000; i++) {
-    const r = await c.send<FetchResponse>(ApiKey.FETCH, { maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes: 1 << 20 }] }] });
-    const p = r.control.topics[0]!.partitions[0]!;
-    assert.equal(p.errorCode, 0);
-    if (p.recordsBytes === 0) break;
-    let pos = 0;
-    while (pos < r.data.length) {
-      const size = batchSizeAt(r.data, pos);
-      const base = Number(r.data.readBigInt64BE(pos));
-      const records = r.data.readInt32BE(pos + Off.lastOffsetDelta) + 1;
-      count += records;
-      offset = base + records;
-      pos += size;
-    }
-  }
-  return count;
 }
 
 /** Every file under dir (but `except`) with its size and content hash: "touched" shows as a difference. */
