@@ -11,11 +11,13 @@
  * - `.lock` only ever appears whole: its content is written to a private temp file, fsynced,
  *   and hard-linked to `.lock`. link() fails with EEXIST when `.lock` exists, so of two
  *   brokers started at the same instant exactly one gets it (an atomic test-and-set).
- * - A lock is stale only when its holder is provably gone: same machine (hostname) and either
- *   the pid is dead, or the pid belongs to a process that started at another time (pid reuse
- *   after kill -9: /proc/<pid>/stat start time), or the machine rebooted since (boot id).
- *   A lock from another host, or one whose liveness cannot be checked, is never stale: the
- *   broker refuses to start and says who holds it.
+ * - A lock is stale when its holder is provably gone: same host (hostname) and either the pid
+ *   is dead, or the pid belongs to a process that started at another time (pid reuse after
+ *   kill -9: /proc/<pid>/stat start time), or the machine rebooted since (boot id).
+ * - A lock from another hostname (another machine on a shared filesystem, or another
+ *   container: a re-created container gets a new hostname) cannot be checked that way, so the
+ *   holder renews the lock file's mtime every `lockRenewIntervalMs`; such a lock is stale
+ *   once it has not been renewed for `foreignLockExpiryMs`. Until then the broker refuses.
  * - A stale lock is taken over at once (a restart right after kill -9 must work), never by
  *   check-then-delete: it is renamed aside to a private name, and only if the file moved is
  *   the very lock judged stale (same token) is it discarded; otherwise it is linked back.
@@ -32,6 +34,10 @@ import { fsyncDirSync } from './log/durable-file.ts';
 export const LOCK_FILE = '.lock';
 /** Attempts at link/take-over before giving up; each loses only to another broker's progress. */
 const ACQUIRE_ATTEMPTS_MAX = 20;
+/** How often the holder touches the lock file (its mtime is its heartbeat for other hosts). */
+export const LOCK_RENEW_INTERVAL_MS = 2_000;
+/** A lock held from another hostname and not renewed for this long is stale. */
+export const FOREIGN_LOCK_EXPIRY_MS = 15_000;
 
 export interface LockHolder {
   pid: number;
@@ -95,8 +101,12 @@ function pidExists(pid: number): boolean {
 
 type Liveness = { alive: true; why: string } | { alive: false; why: string };
 
-function liveness(h: LockHolder): Liveness {
-  if (h.hostname !== os.hostname()) return { alive: true, why: `held from host ${h.hostname}, whose processes this broker cannot see` };
+function liveness(h: LockHolder, renewedAtMs: number): Liveness {
+  if (h.hostname !== os.hostname()) {
+    const ageMs = Date.now() - renewedAtMs;
+    if (ageMs > FOREIGN_LOCK_EXPIRY_MS) return { alive: false, why: `held from host ${h.hostname}, not renewed for ${Math.round(ageMs / 1000)} s` };
+    return { alive: true, why: `held from host ${h.hostname}, renewed ${Math.round(ageMs / 1000)} s ago; a lock not renewed for ${FOREIGN_LOCK_EXPIRY_MS / 1000} s is stale` };
+  }
   const bootId = readBootId();
   if (h.bootId && bootId && h.bootId !== bootId) return { alive: false, why: 'the machine rebooted since' };
   if (h.pid === process.pid) {
@@ -135,6 +145,15 @@ function readIfExists(file: string): string | null {
   }
 }
 
+function mtimeMsIfExists(file: string): number | null {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 function writeWhole(file: string, text: string): void {
   const fd = fs.openSync(file, 'wx');
   try {
@@ -155,11 +174,25 @@ export interface DataDirLockOptions {
 
 export class DataDirLock {
   private released = false;
+  private readonly renewTimer: NodeJS.Timeout;
 
   private constructor(
     readonly lockPath: string,
     private holder: LockHolder,
-  ) {}
+  ) {
+    this.renewTimer = setInterval(() => this.renew(), LOCK_RENEW_INTERVAL_MS);
+    this.renewTimer.unref();
+  }
+
+  /** Heartbeat for brokers on other hosts (see the invariants); best effort. */
+  private renew(): void {
+    try {
+      const now = new Date();
+      fs.utimesSync(this.lockPath, now, now);
+    } catch {
+      // A missing or unwritable lock file shows at the next start, not as a broker failure.
+    }
+  }
 
   /**
    * Takes the lock of dataDir (which must exist) or throws DataDirLockedError naming the
@@ -192,9 +225,11 @@ export class DataDirLock {
         }
         const text = readIfExists(lockPath);
         if (text === null) continue; // released in the meantime
+        const renewedAtMs = mtimeMsIfExists(lockPath);
+        if (renewedAtMs === null) continue;
         const current = parseHolder(text);
         // Every lock this code writes is whole JSON; anything else is not a live broker's.
-        const state: Liveness = current ? liveness(current) : { alive: false, why: 'the lock file is not a sluice lock (unreadable content)' };
+        const state: Liveness = current ? liveness(current, renewedAtMs) : { alive: false, why: 'the lock file is not a sluice lock (unreadable content)' };
         if (state.alive) {
           throw new DataDirLockedError(`data directory ${holder.dataDir} is in use by ${describe(current!)}; lock file ${lockPath} (${state.why})`, current);
         }
@@ -248,6 +283,7 @@ export class DataDirLock {
   release(): void {
     if (this.released) return;
     this.released = true;
+    clearInterval(this.renewTimer);
     heldInThisProcess.delete(this.holder.token);
     const text = readIfExists(this.lockPath);
     if (text !== null && parseHolder(text)?.token === this.holder.token) fs.rmSync(this.lockPath, { force: true });

@@ -7,14 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '../../client/connection.ts';
 import { Broker } from '../../server/broker.ts';
 import { defaultBrokerConfig } from '../../server/config.ts';
-import { DataDirLockedError, LOCK_FILE, processStartTicks } from '../../server/data-dir-lock.ts';
+import { DataDirLockedError, FOREIGN_LOCK_EXPIRY_MS, LOCK_FILE, LOCK_RENEW_INTERVAL_MS, processStartTicks } from '../../server/data-dir-lock.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
 import { countMessages, createTopic, produceMessages } from '../helpers/messages.ts';
 
@@ -223,6 +223,33 @@ test('two brokers in one process exclude each other too', async () => {
     await assert.rejects(b.start(), (e: unknown) => e instanceof DataDirLockedError && /held by this process/.test(e.message));
   } finally {
     await a.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a lock from another hostname (a re-created container, another machine) holds while renewed and is stale once not', async () => {
+  const dataDir = tempDir();
+  const lockPath = join(dataDir, LOCK_FILE);
+  const foreign = JSON.stringify({ pid: 1, hostname: `not-${os.hostname()}`, bootId: '', startTicks: 1, host: '10.0.0.9', port: 9292, dataDir, token: 'foreign', acquiredAtMs: 0 });
+  try {
+    writeFileSync(lockPath, foreign);
+    const refused = await launch(dataDir).outcome;
+    assert.equal(refused.listening, false, 'a freshly renewed foreign lock is held');
+    assert.match((refused as { stderr: string }).stderr, /in use by sluice broker pid 1 on host not-.* \(listening on 10\.0\.0\.9:9292.*renewed \d+ s ago/);
+    const old = new Date(Date.now() - FOREIGN_LOCK_EXPIRY_MS - 5_000);
+    utimesSync(lockPath, old, old);
+    const b = launch(dataDir);
+    try {
+      const started = await b.outcome;
+      assert.equal(started.listening, true, `an expired foreign lock must not block a start:\n${(started as { stderr?: string }).stderr ?? ''}`);
+      // The new holder renews its lock, so that a broker elsewhere sees it alive.
+      const before = statSync(lockPath).mtimeMs;
+      await new Promise((r) => setTimeout(r, LOCK_RENEW_INTERVAL_MS * 2 + 500));
+      assert.ok(statSync(lockPath).mtimeMs > before, 'the holder renews the lock file');
+    } finally {
+      await stopProc(b);
+    }
+  } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
