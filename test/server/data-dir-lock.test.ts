@@ -11,6 +11,8 @@ import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, utimesSync
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import type { ApiVersionsResponse } from '../../protocol/apis/api-versions.ts';
 import { Connection } from '../../client/connection.ts';
 import { Broker } from '../../server/broker.ts';
 import { defaultBrokerConfig } from '../../server/config.ts';
@@ -246,6 +248,41 @@ test('a lock from another hostname (a re-created container, another machine) hol
       const before = statSync(lockPath).mtimeMs;
       await new Promise((r) => setTimeout(r, LOCK_RENEW_INTERVAL_MS * 2 + 500));
       assert.ok(statSync(lockPath).mtimeMs > before, 'the holder renews the lock file');
+    } finally {
+      await stopProc(b);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a client that connects while the broker is still starting (port bound first) waits and is answered', async () => {
+  const dataDir = tempDir();
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  try {
+    // Many partitions after a kill -9: start-up recovers each, which takes a while.
+    const first = await startBroker({ dataDir });
+    const c0 = await Connection.connect(first.host, first.port);
+    await createTopic(c0, 'many', 200);
+    c0.close();
+    await first.kill();
+    const b = launch(dataDir, port);
+    let listeningAtMs = Infinity;
+    void b.outcome.then(() => (listeningAtMs = Date.now()));
+    try {
+      let c: Connection | undefined;
+      for (let i = 0; i < 2_000 && !c && listeningAtMs === Infinity; i++) {
+        c = await Connection.connect('127.0.0.1', port, { connectTimeoutMs: 1000, requestTimeoutMs: 60_000 }).catch(() => undefined);
+        if (!c) await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(c, 'connected');
+      assert.equal(listeningAtMs, Infinity, 'the port is bound before the logs are loaded, so the client got in during start-up');
+      const r = await c!.send<ApiVersionsResponse>(ApiKey.API_VERSIONS, {});
+      assert.ok(r.control.apis.length > 0);
+      c!.close();
     } finally {
       await stopProc(b);
     }
