@@ -222,7 +222,11 @@ test('two brokers in one process exclude each other too', async () => {
   try {
     await a.start();
     const b = new Broker(defaultBrokerConfig({ dataDir, port: 0 }));
-    await assert.rejects(b.start(), (e: unknown) => e instanceof DataDirLockedError && /held by this process/.test(e.message));
+    try {
+      await assert.rejects(b.start(), (e: unknown) => e instanceof DataDirLockedError && /held by this process/.test(e.message));
+    } finally {
+      await b.stop().catch(() => {}); // only does something if it wrongly started
+    }
   } finally {
     await a.stop();
     rmSync(dataDir, { recursive: true, force: true });
