@@ -5,6 +5,10 @@
  * single broker it simply is. Clean stop: refuse new work, answer parked
  * fetches, let connections flush, close every log (flush + indexes), then mark the data
  * dir clean so the next start skips recovery.
+ *
+ * Start-up order matters for the data dir: the directory lock is taken first and the
+ * listener bound second, both before any metadata or log file is opened, so a broker that
+ * cannot start (dir in use, port in use) has read, recovered or written nothing there.
  */
 import net from 'node:net';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
@@ -18,6 +22,7 @@ import type { BrokerConfig } from './config.ts';
 import { DelayedFetches } from './fetch/delayed-fetches.ts';
 import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from './group/group-coordinator.ts';
 import { OFFSETS_TOPIC, OffsetStore } from './group/offset-store.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
@@ -39,9 +44,16 @@ export class Broker {
   private coordinator!: GroupCoordinator;
   private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
+  private dirLock: DataDirLock | null = null;
+  /** Set once the broker can serve; connections accepted before wait, paused, in `early`. */
+  private route: ReturnType<typeof createRouter> | null = null;
+  private readonly early = new Set<net.Socket>();
+  /** Caps the bytes of half-received frames over all connections (SPEC §2.4). */
+  private readonly frameBudget: PartialFrameBudget;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
+    this.frameBudget = new PartialFrameBudget(config.partialFrameBytesTotalMax);
   }
 
   /** The embedded store by default; etcd for clusters, loaded only then (it brings gRPC along). */
@@ -65,6 +77,23 @@ export class Broker {
   async start(): Promise<number> {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
+    this.dirLock = DataDirLock.acquire(c.dataDir, {
+      host: c.host,
+      port: c.port,
+      onTakeover: (previous, why) => this.log.warn('took over a stale data dir lock', { holderPid: previous?.pid ?? -1, why }),
+    });
+    try {
+      return await this.startLocked();
+    } catch (e) {
+      await this.abortStart();
+      throw e;
+    }
+  }
+
+  private async startLocked(): Promise<number> {
+    const c = this.config;
+    const port = await this.listen();
+    this.dirLock!.updatePort(port);
     this.store = await this.openStore();
     this.logs = new LogManager(c.dataDir, { logger: this.log.child('log'), retentionCheckIntervalMs: c.retentionCheckIntervalMs });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
@@ -94,30 +123,33 @@ export class Broker {
     this.coordinator.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
     this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, log: this.log, shuttingDown: false };
-    const port = await this.listen();
+    this.serve();
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);
     // Only now, under this registration's broker epoch, may partitions be led or followed.
     this.replicas.activate();
     this.campaign = this.store.campaignController(c.brokerId, controller);
+    // The embedded store elects this broker as soon as the new controller epoch is on disk.
+    if (this.store instanceof EmbeddedMetadataStore) await this.store.settled();
     await controller.whenIdle();
     await offsets.whenLoaded();
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });
     return port;
   }
 
+  /**
+   * Binds the listener. Until serve() a connection is accepted but paused (its bytes wait in
+   * the kernel), at most `startupConnectionsQueuedMax` of them; more are closed.
+   */
   private async listen(): Promise<number> {
-    const route = createRouter(this.ctx);
-    const limits = {
-      maxFrameBytes: this.config.maxFrameBytes,
-      pipelinedRequestsMax: this.config.pipelinedRequestsMax,
-      writeBufferBytesMax: this.config.writeBufferBytesMax,
-      partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
-    };
-    const frameBudget = new PartialFrameBudget(this.config.partialFrameBytesTotalMax);
+    const startupConnectionsQueuedMax = 1024;
     const server = net.createServer((socket) => {
-      const conn = new ClientConnection(socket, route, limits, this.log.child('net'), (c) => this.connections.delete(c), frameBudget);
-      this.connections.add(conn);
+      if (this.route) return this.accept(socket);
+      if (this.early.size >= startupConnectionsQueuedMax) return socket.destroy();
+      socket.pause();
+      socket.on('error', () => {}); // a client giving up before start-up ends is not an error
+      socket.once('close', () => this.early.delete(socket));
+      this.early.add(socket);
     });
     // Node closes connections beyond maxConnections as soon as they are accepted.
     server.maxConnections = this.config.connectionsMax;
@@ -133,6 +165,39 @@ export class Broker {
     });
     server.on('error', (e) => this.log.error('listener error', { error: e }));
     return (server.address() as net.AddressInfo).port;
+  }
+
+  /** Starts handling requests, first those of the connections that waited for start-up. */
+  private serve(): void {
+    this.route = createRouter(this.ctx);
+    for (const socket of this.early) this.accept(socket);
+    this.early.clear();
+  }
+
+  private accept(socket: net.Socket): void {
+    const limits = {
+      maxFrameBytes: this.config.maxFrameBytes,
+      pipelinedRequestsMax: this.config.pipelinedRequestsMax,
+      writeBufferBytesMax: this.config.writeBufferBytesMax,
+      partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
+    };
+    const conn = new ClientConnection(socket, this.route!, limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
+    this.connections.add(conn);
+    socket.resume();
+  }
+
+  /** A failed start: close what was opened, in reverse, and give the data dir back. */
+  private async abortStart(): Promise<void> {
+    for (const socket of this.early) socket.destroy();
+    this.early.clear();
+    await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
+    for (const c of this.connections) c.socket.destroy();
+    this.replicas?.stop();
+    this.coordinator?.stop();
+    this.topics?.stop();
+    await this.logs?.close().catch(() => {});
+    await this.store?.close().catch(() => {});
+    this.dirLock?.release();
   }
 
   /** Commits to the offsets topic are appended as its leader and acknowledged like acks=all with fsync. */
@@ -184,6 +249,7 @@ export class Broker {
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
     await this.store.close();
+    this.dirLock?.release();
     this.log.info('stopped cleanly');
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Broker } from './broker.ts';
 import { DEFAULT_PORT, defaultBrokerConfig, type BrokerConfig } from './config.ts';
+import { DataDirLockedError } from './data-dir-lock.ts';
 
 const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--broker-id N]
                      [--metadata etcd://H:P[,H:P...]] [--advertised-host H] [--advertised-port P]
@@ -103,7 +104,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     port = await broker.start();
   } catch (e) {
-    process.stderr.write(`sluice broker: failed to start: ${(e as Error).stack ?? e}\n`);
+    // A data dir in use is an operator's mistake, not a bug: one line naming the holder.
+    const detail = e instanceof DataDirLockedError ? e.message : ((e as Error).stack ?? e);
+    process.stderr.write(`sluice broker: failed to start: ${detail}\n`);
     process.exit(1);
   }
   process.stdout.write(`sluice broker listening on ${config.host}:${port}\n`);

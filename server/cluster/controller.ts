@@ -85,6 +85,8 @@ export class Controller {
     for (let attempt = 0; attempt < 10; attempt++) {
       const state = this.store.partitionState(topic, partition);
       if (!state) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}/${partition}`);
+      // Nothing to move or cancel: a metadata write (and a reconciliation pass) would change nothing.
+      if (!state.targetReplicas && (target === null || sameOrder(target, state.replicas))) return;
       const next = startReassignment(state, target, Math.max(throttleBytesPerSec, 0));
       if (await this.store.compareAndSetPartitionState(topic, partition, state.partitionEpoch, next, { controllerEpoch: this.controllerEpoch })) {
         this.log.info(target ? 'reassignment started' : 'reassignment cancelled', { topic, partition, replicas: next.replicas.join(','), target: target?.join(',') ?? '' });
@@ -165,6 +167,10 @@ export function startReassignment(state: PartitionState, target: number[] | null
   }
   const replicas = [...state.replicas, ...target.filter((b) => !state.replicas.includes(b))];
   return { leader: state.leader, leaderEpoch: state.leaderEpoch, ...leaderStamp(state, state.leader, undefined, false), replicas, isr: state.isr, targetReplicas: [...target], throttleBytesPerSec };
+}
+
+function sameOrder(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Finishes a reassignment whose target replicas are all in sync; null while it is not there yet. */

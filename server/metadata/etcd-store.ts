@@ -67,6 +67,21 @@ const RETRY_BACKOFF_MS_MIN = 100;
 const RETRY_BACKOFF_MS_MAX = 2000;
 const UPDATE_ATTEMPTS_MAX = 5;
 
+/**
+ * A metadata write etcd refused (e.g. its space quota is exhausted) or did not answer is
+ * STORAGE_ERROR (retriable), per entry, as SPEC.md says; not an unexpected server error.
+ * Nothing was applied here either way: the caches follow only the watch. (A write etcd did
+ * receive before a timeout may still commit; the watch then shows it, like any other change.)
+ */
+async function metadataWrite<T>(what: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (e) {
+    if (e instanceof SluiceError) throw e;
+    throw new SluiceError(ErrorCode.STORAGE_ERROR, `${what}: etcd: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
 /** `etcd://h1:p1,h2:p2` (or `h1:p1,h2:p2`) → ['http://h1:p1', 'http://h2:p2']. */
 export function parseEtcdEndpoints(url: string): string[] {
   const list = url.startsWith('etcd://') ? url.slice('etcd://'.length) : url;
@@ -236,14 +251,14 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       const s = this.stamped(initialPartitions?.[p] ?? initialPartitionState());
       ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(checkedPartitionState(s, s.partitionEpoch))));
     }
-    const res = await this.ns.if(topicKey(topic.name), 'Create', '==', 0).then(...ops).commit();
+    const res = await metadataWrite(`create topic ${topic.name}`, this.ns.if(topicKey(topic.name), 'Create', '==', 0).then(...ops).commit());
     if (!res.succeeded) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${topic.name} already exists`);
     await this.caughtUp(rev(res.header.revision));
   }
 
   async updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void> {
     for (let attempt = 1; attempt <= UPDATE_ATTEMPTS_MAX; attempt++) {
-      const got = await this.ns.get(topicKey(topic.name)).exec();
+      const got = await metadataWrite(`update topic ${topic.name}`, this.ns.get(topicKey(topic.name)).exec());
       const kv = got.kvs[0];
       const current = kv ? (JSON.parse(kv.value.toString()) as TopicRecord) : undefined;
       if (!kv || !current || current.id !== topic.id) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
@@ -255,7 +270,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       }
       const dels = [];
       for (let p = topic.partitions; p < current.partitions; p++) dels.push(this.ns.delete().key(partitionKey(topic.name, p)));
-      const res = await this.ns.if(topicKey(topic.name), 'Mod', '==', kv.mod_revision).then(...ops, ...dels).commit();
+      const res = await metadataWrite(`update topic ${topic.name}`, this.ns.if(topicKey(topic.name), 'Mod', '==', kv.mod_revision).then(...ops, ...dels).commit());
       if (res.succeeded) {
         await this.caughtUp(rev(res.header.revision));
         return;
@@ -265,10 +280,13 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   }
 
   async deleteTopic(name: string): Promise<boolean> {
-    const res = await this.ns
-      .if(topicKey(name), 'Create', '>', 0)
-      .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)))
-      .commit();
+    const res = await metadataWrite(
+      `delete topic ${name}`,
+      this.ns
+        .if(topicKey(name), 'Create', '>', 0)
+        .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)))
+        .commit(),
+    );
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
     return res.succeeded;
   }
@@ -460,13 +478,13 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   ): Promise<boolean> {
     const stored = checkedPartitionState(next, expectedPartitionEpoch + 1);
     const key = partitionKey(topic, partition);
-    const kv = (await this.ns.get(key).exec()).kvs[0];
+    const kv = (await metadataWrite(`write ${topic}/${partition}`, this.ns.get(key).exec())).kvs[0];
     if (!kv) return false;
     const current = JSON.parse(kv.value.toString()) as PartitionState;
     if (current.partitionEpoch !== expectedPartitionEpoch) return false;
     let txn = this.ns.if(key, 'Mod', '==', kv.mod_revision);
     if (opts.controllerEpoch !== undefined) txn = txn.and(CONTROLLER_EPOCH_KEY, 'Value', '==', String(opts.controllerEpoch));
-    const res = await txn.then(this.ns.put(key).value(JSON.stringify(stored))).commit();
+    const res = await metadataWrite(`write ${topic}/${partition}`, txn.then(this.ns.put(key).value(JSON.stringify(stored))).commit());
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
     return res.succeeded;
   }

@@ -43,6 +43,8 @@ export interface EtcdProcess {
 
 export interface EtcdStartOptions {
   startTimeoutMs?: number;
+  /** More etcd flags, e.g. ['--quota-backend-bytes', '8388608'] for a small space quota. */
+  extraArgs?: string[];
 }
 
 export function etcdAvailable(): boolean {
@@ -56,7 +58,7 @@ export async function startEtcd(opts: EtcdStartOptions = {}): Promise<EtcdProces
   let lastError: Error | undefined;
   for (let attempt = 1; attempt <= START_ATTEMPTS_MAX; attempt++) {
     try {
-      return await startOnce(opts.startTimeoutMs ?? 20_000);
+      return await startOnce(opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
     } catch (e) {
       lastError = e as Error;
       if (!/address already in use/i.test(lastError.message)) throw lastError;
@@ -65,7 +67,7 @@ export async function startEtcd(opts: EtcdStartOptions = {}): Promise<EtcdProces
   throw new Error(`etcd did not start after ${START_ATTEMPTS_MAX} attempts (port conflicts): ${lastError?.message}`);
 }
 
-async function startOnce(startTimeoutMs: number): Promise<EtcdProcess> {
+async function startOnce(startTimeoutMs: number, extraArgs: string[]): Promise<EtcdProcess> {
   const [clientPort, peerPort] = await freePorts(2);
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-etcd-'));
   const name = `sluice-test-${process.pid}-${clientPort}`;
@@ -86,6 +88,7 @@ async function startOnce(startTimeoutMs: number): Promise<EtcdProcess> {
     '--election-timeout', '500',
     '--logger', 'zap',
     '--log-level', 'warn',
+    ...extraArgs,
   ];
   const proc = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(proc);
