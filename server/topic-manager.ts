@@ -6,6 +6,14 @@
  * moved). Creation writes metadata, with the replica placement, in one atomic step; deletion
  * removes metadata first, so a crash in between leaves at worst orphan directories, which
  * load() removes.
+ *
+ * Delete and re-create of one name (the topic id fences them, see log-manager.ts):
+ * - A topic is dropped only by its id: a late deletion (an event, or delete() resuming after
+ *   the store answered) never drops a newer topic of the same name.
+ * - Dropping detaches the logs and renames their directories aside synchronously, so a topic
+ *   created right after gets fresh, empty directories; delete() answers once the old files
+ *   are gone.
+ * - Local replicas are opened with the topic id; a directory left by another id is never reused.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
@@ -51,6 +59,8 @@ export class TopicManager {
   private readonly live = new Map<string, LiveTopic>();
   /** Replicas being deleted (moved away); one coming back waits for the deletion to finish. */
   private readonly deleting = new Map<string, Promise<void>>();
+  /** Local logs of dropped topics still being removed, by topic id. */
+  private readonly removals = new Map<string, Promise<void>>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
 
@@ -80,6 +90,8 @@ export class TopicManager {
         this.logs.removeDir(dir);
       }
     }
+    const leftovers = this.logs.removeDeletedDirs();
+    if (leftovers > 0) this.log.info('removing directories of deleted partitions left by an earlier run', { dirs: leftovers });
     this.unwatch = this.store.watch((e) => this.onEvent(e));
   }
 
@@ -91,7 +103,10 @@ export class TopicManager {
   private onEvent(e: ClusterEvent): void {
     try {
       if (e.kind === 'topic') {
-        if (e.record) this.syncTopic(e.record);
+        // A deletion event may be applied after a re-creation the store already holds (etcd
+        // applies a batch of changes, then emits them one by one): the store's current record wins.
+        const record = e.record ?? this.store.getTopic(e.name);
+        if (record) this.syncTopic(record);
         else void this.dropTopic(e.name);
       } else if (e.kind === 'partition') {
         const record = this.store.getTopic(e.topic);
@@ -106,7 +121,7 @@ export class TopicManager {
     let t = this.live.get(record.name);
     if (t && t.record.id !== record.id) {
       // Deleted and re-created under the same name while we were not looking.
-      void this.dropTopic(record.name);
+      void this.dropTopic(record.name, t.record.id);
       t = undefined;
     }
     if (!t) {
@@ -132,7 +147,7 @@ export class TopicManager {
         void pending.then(() => this.syncPartition(record, partition, this.store.partitionState(record.name, partition)));
         return;
       }
-      log = this.logs.loadPartition(record.name, partition, t.config);
+      log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       t.logs.set(partition, log);
     } else if (!mine && log) {
       t.logs.delete(partition);
@@ -148,13 +163,32 @@ export class TopicManager {
     if (mine && log && state) this.listener?.onPartitionState(record.name, partition, state, log);
   }
 
-  private async dropTopic(name: string): Promise<void> {
+  /**
+   * Forgets the topic (only if it still has topicId, when given) and deletes its local logs.
+   * Everything up to the directories' rename happens before this returns its promise, which
+   * resolves once the files are gone (or their removal failed, which is logged; never rejects). The promise of a drop in progress is kept in `removals`
+   * so that delete() can wait for a drop an event started.
+   */
+  private dropTopic(name: string, topicId?: string): Promise<void> {
     const t = this.live.get(name);
-    if (!t) return;
+    if (!t) return Promise.resolve();
+    if (topicId !== undefined && t.record.id !== topicId) return Promise.resolve();
     this.live.delete(name);
     for (const p of t.logs.keys()) this.listener?.onReplicaRemoved(name, p);
-    await this.logs.deleteTopic(name, t.record.partitions);
-    this.log.info('topic removed', { topic: name });
+    const id = t.record.id;
+    const removal = this.logs
+      .deleteTopic(name, t.record.partitions)
+      .then(
+        () => this.log.info('topic removed', { topic: name, topicId: id }),
+        // Never rejects (events drop topics without waiting). The metadata is gone already, and
+        // the files, renamed aside or not, can no longer be reused: load() removes leftovers.
+        (error: unknown) => this.log.error('failed to remove a deleted topic\'s files', { topic: name, topicId: id, error: error as Error }),
+      )
+      .finally(() => {
+        if (this.removals.get(id) === removal) this.removals.delete(id);
+      });
+    this.removals.set(id, removal);
+    return removal;
   }
 
   async create(name: string, partitions: number, replicationFactor: number, configs: Record<string, string>, validateOnly = false, internal = false): Promise<void> {
@@ -211,9 +245,11 @@ export class TopicManager {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
     if (isInternalTopic(name)) throw new SluiceError(ErrorCode.INVALID_TOPIC, `${name} is internal and cannot be deleted`);
+    const id = t.record.id;
     await this.store.deleteTopic(name);
-    await this.dropTopic(name);
-    this.log.info('topic deleted', { topic: name });
+    // The store's event usually dropped it already; either way, answer once its files are gone.
+    await (this.removals.get(id) ?? this.dropTopic(name, id));
+    this.log.info('topic deleted', { topic: name, topicId: id });
   }
 
   /** Topic names, internal ones only when asked for. */

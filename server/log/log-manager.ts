@@ -17,7 +17,16 @@
  *   fires again is not doubled), each partition bounded by cleanerBytesPerRunMax.
  * - Directory names are only made from validated topic names ([a-zA-Z0-9._-], not "." or
  *   ".."), so a name can never point outside dataDir.
+ * - Topic ids fence directories (Kafka's KIP-516): a partition dir holds `partition.metadata`
+ *   with the id of the topic that made it. A dir whose id is not the topic's being opened
+ *   belongs to a deleted topic of the same name; it is moved aside, never reused.
+ * - Deletion renames the partition dir to `<topic>-<partition>.<random>-delete` synchronously,
+ *   before deletePartition/deleteTopic return their promise: from then on `<topic>-<partition>`
+ *   is free for a new topic, and the background removal only ever touches the renamed dir, so
+ *   it cannot remove a new topic's files. Leftover `-delete` dirs (a crash during removal) are
+ *   removed by removeDeletedDirs().
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
@@ -33,6 +42,12 @@ export const RETENTION_CHECK_INTERVAL_MS_DEFAULT = 60_000;
 export const FLUSH_CHECK_INTERVAL_MS_DEFAULT = 100;
 export const CLEANER_INTERVAL_MS_DEFAULT = 30_000;
 const PARTITION_DIR = /^([a-zA-Z0-9._-]+)-(\d{1,9})$/;
+/** A partition dir renamed for removal; never matches PARTITION_DIR (it does not end in digits). */
+const DELETED_DIR = /^[a-zA-Z0-9._-]+-\d{1,9}\.[0-9a-f]{32}-delete$/;
+const DELETED_DIR_SUFFIX = '-delete';
+/** Holds the topic id of the topic that made the partition dir (Kafka's file name and format). */
+export const PARTITION_METADATA_FILE = 'partition.metadata';
+const PARTITION_METADATA_VERSION = 0;
 
 export interface LogManagerOptions {
   logger: Logger;
@@ -55,6 +70,8 @@ export class LogManager {
   private readonly cleanerBytesPerRunMax: number;
   private compactionPass: Promise<CompactionResult> | null = null;
   private readonly logs = new Map<string, PartitionLog>();
+  /** Removals of renamed-aside directories in progress. */
+  private readonly removing = new Set<Promise<void>>();
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private closed = false;
 
@@ -82,23 +99,36 @@ export class LogManager {
   }
 
   /** A new, empty partition. Leftover files of an earlier topic with the same name are removed. */
-  createPartition(topic: string, partition: number, config: LogConfig): PartitionLog {
+  createPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
     const dir = path.join(this.dataDir, name);
     if (fs.existsSync(dir)) {
       this.logger.warn('removing leftover directory before creating the partition', { dir });
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    return this.openLog(name, config);
+    return this.openLog(name, config, topicId);
   }
 
-  /** An existing partition, recovered first if the last shutdown was not clean. */
-  loadPartition(topic: string, partition: number, config: LogConfig): PartitionLog {
+  /**
+   * An existing partition, recovered first if the last shutdown was not clean. With a topicId,
+   * a directory made by another topic id (a deleted topic of the same name) is moved aside and
+   * the partition starts empty; one without partition.metadata (made before topic ids) is
+   * adopted.
+   */
+  loadPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
+    const dir = path.join(this.dataDir, name);
+    if (topicId !== undefined && fs.existsSync(dir)) {
+      const found = readPartitionTopicId(dir);
+      if (found !== null && found !== topicId) {
+        this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, dirTopicId: found, topicId });
+        void this.removeInBackground(this.renameForDeletion(name));
+      }
+    }
     // A new replica (topic just created, or moved here) starts empty; after a data loss this
     // line is the trace of it, and the followers' copy is what refills it.
-    if (!fs.existsSync(path.join(this.dataDir, name))) this.logger.info('partition directory created empty', { dir: name });
-    return this.openLog(name, config);
+    if (!fs.existsSync(dir)) this.logger.info('partition directory created empty', { dir: name });
+    return this.openLog(name, config, topicId);
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {
@@ -121,28 +151,83 @@ export class LogManager {
     fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
   }
 
-  /** Closes and deletes one partition's log (a replica moved to another broker). */
-  async deletePartition(topic: string, partition: number): Promise<void> {
-    const name = LogManager.dirName(topic, partition);
-    const log = this.logs.get(name);
-    this.logs.delete(name);
-    if (log) await log.delete();
-    else fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
-    fsyncDirSync(this.dataDir);
+  /**
+   * Closes and deletes one partition's log (a replica moved to another broker). The directory
+   * is renamed aside before this returns (see the top of the file); the promise resolves once
+   * it is gone.
+   */
+  deletePartition(topic: string, partition: number): Promise<void> {
+    return this.deleteDirs([LogManager.dirName(topic, partition)]);
   }
 
-  /** Deletes the topic's loaded partitions and any directory of partitions 0..partitionCount-1. */
-  async deleteTopic(topic: string, partitionCount = 0): Promise<void> {
+  /**
+   * Deletes the topic's loaded partitions and any directory of partitions 0..partitionCount-1.
+   * Every directory is renamed aside before this returns; the promise resolves once all are gone.
+   */
+  deleteTopic(topic: string, partitionCount = 0): Promise<void> {
     const names = new Set<string>();
     for (const name of this.logs.keys()) if (name.slice(0, name.lastIndexOf('-')) === topic) names.add(name);
     for (let p = 0; p < partitionCount; p++) names.add(LogManager.dirName(topic, p));
+    return this.deleteDirs([...names]);
+  }
+
+  /** The synchronous part (detach, rename) for every name first, then the removals. */
+  private deleteDirs(names: readonly string[]): Promise<void> {
+    const removals: Array<Promise<void>> = [];
     for (const name of names) {
       const log = this.logs.get(name);
       this.logs.delete(name);
-      if (log) await log.delete();
-      else fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
+      let renamed: string | null;
+      try {
+        renamed = this.renameForDeletion(name);
+      } catch (e) {
+        // The log stays detached and is closed, but its files stay: removing them by the old
+        // name could hit a new topic's. The next start removes them (orphan, or another topic id).
+        void log?.delete(null);
+        removals.push(Promise.reject(e));
+        continue;
+      }
+      if (log) removals.push(log.delete(renamed).then(() => this.removeInBackground(renamed)));
+      else removals.push(this.removeInBackground(renamed));
+    }
+    return Promise.all(removals).then(() => undefined);
+  }
+
+  /**
+   * Renames a partition dir to its `-delete` name and fsyncs the data dir, so the name is free
+   * for a new topic even across a crash. Null when the directory does not exist.
+   */
+  private renameForDeletion(name: string): string | null {
+    const from = path.join(this.dataDir, name);
+    const to = path.join(this.dataDir, `${name}.${randomUUID().replaceAll('-', '')}${DELETED_DIR_SUFFIX}`);
+    try {
+      fs.renameSync(from, to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
     }
     fsyncDirSync(this.dataDir);
+    return to;
+  }
+
+  /** Removes a renamed-aside directory without blocking the event loop; never rejects. close() waits for it. */
+  private removeInBackground(dir: string | null): Promise<void> {
+    if (dir === null) return Promise.resolve();
+    const removal = fs.promises.rm(dir, { recursive: true, force: true }).then(
+      () => undefined,
+      // Left for removeDeletedDirs at the next start; the name is already free.
+      (error: unknown) => this.logger.error('failed to remove a deleted partition directory', { dir, error }),
+    );
+    this.removing.add(removal);
+    void removal.finally(() => this.removing.delete(removal));
+    return removal;
+  }
+
+  /** Removes `-delete` dirs a crash left behind (in the background); returns how many there were. */
+  removeDeletedDirs(): number {
+    const dirs = fs.readdirSync(this.dataDir, { withFileTypes: true }).filter((e) => e.isDirectory() && DELETED_DIR.test(e.name));
+    for (const d of dirs) void this.removeInBackground(path.join(this.dataDir, d.name));
+    return dirs.length;
   }
 
   /** Applies a new config to every loaded partition of the topic. */
@@ -218,6 +303,7 @@ export class LogManager {
     this.timers = [];
     const results = await Promise.allSettled([...this.logs.values()].map((log) => log.close()));
     this.logs.clear();
+    await Promise.all(this.removing);
     const failed = results.filter((r) => r.status === 'rejected');
     for (const r of failed) this.logger.error('closing a partition log failed', { error: (r as PromiseRejectedResult).reason });
     if (failed.length > 0) return; // no marker: the next start recovers
@@ -231,9 +317,33 @@ export class LogManager {
     return name;
   }
 
-  private openLog(name: string, config: LogConfig): PartitionLog {
-    const log = PartitionLog.open(path.join(this.dataDir, name), config, { cleanShutdown: this.cleanShutdown, logger: this.logger });
+  private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
+    const dir = path.join(this.dataDir, name);
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger });
+    try {
+      if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
+    } catch (e) {
+      void log.close();
+      throw e;
+    }
     this.logs.set(name, log);
     return log;
   }
+}
+
+/** The topic id in a partition dir's partition.metadata; null when it has none (or an unreadable one). */
+export function readPartitionTopicId(dir: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, PARTITION_METADATA_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const m = /^version: (\d+)\ntopic_id: (\S+)\n?$/.exec(text);
+  return m && Number(m[1]) === PARTITION_METADATA_VERSION ? m[2]! : null;
+}
+
+function writePartitionTopicId(dir: string, topicId: string): void {
+  writeFileDurableSync(path.join(dir, PARTITION_METADATA_FILE), Buffer.from(`version: ${PARTITION_METADATA_VERSION}\ntopic_id: ${topicId}\n`));
 }

@@ -740,9 +740,10 @@ export class PartitionLog {
           await seg.flush();
           this.fsyncs++;
         }
-        if (syncDir) await fsyncDir(this.dir);
-        // Index files only after the .log is durable: their presence vouches for it.
-        for (const seg of segments) if (seg !== active && seg.isOpen) await seg.persistIndexes();
+        if (syncDir && this.state !== 'deleted') await fsyncDir(this.dir);
+        // Index files only after the .log is durable: their presence vouches for it. Not once
+        // deleted: they are written by path, and the path may now be a new topic's directory.
+        for (const seg of segments) if (seg !== active && seg.isOpen && this.state !== 'deleted') await seg.persistIndexes();
       } catch (e) {
         error = e as Error;
       }
@@ -977,14 +978,19 @@ export class PartitionLog {
     }
   }
 
-  /** Closes without flushing and removes the directory. */
-  async delete(): Promise<void> {
+  /**
+   * Closes without flushing and removes the directory. The state changes before the first
+   * await, so nothing new starts. `movedTo`: the caller already renamed the directory there
+   * (LogManager does, so that a new topic of the same name can take the old name at once);
+   * and this removes nothing: `dir` may by now be another log's (null: nothing to remove).
+   */
+  async delete(movedTo?: string | null): Promise<void> {
     this.state = 'deleted';
     await this.compaction?.catch(() => undefined);
     await this.flushLoop;
     await this.hwWrites;
     for (const seg of this.segments) seg.close();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (movedTo === undefined) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- helpers
