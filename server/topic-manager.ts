@@ -14,13 +14,18 @@
  *   created right after gets fresh, empty directories; delete() answers once the old files
  *   are gone.
  * - Local replicas are opened with the topic id; a directory left by another id is never reused.
+ *
+ * Creation never stores a topic this broker cannot open: the controller writes the directories
+ * of its own replicas first (LogManager.prepareNewPartitions, off the event loop), stores the
+ * topic only when that worked, and deletes it from the store again if opening them fails.
+ * One name is created by one request at a time.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
 import { placeReplicas } from './cluster/placement.ts';
 import { parseLogConfig, topicConfigToStrings, type LogConfig } from './log/log-config.ts';
-import type { LogManager } from './log/log-manager.ts';
+import { LogManager } from './log/log-manager.ts';
 import type { PartitionLog } from './log/partition-log.ts';
 import type { Logger } from './logger.ts';
 import type { ClusterEvent, ClusterMetadataStore, PartitionState } from './metadata/cluster-store.ts';
@@ -61,6 +66,8 @@ export class TopicManager {
   private readonly deleting = new Map<string, Promise<void>>();
   /** Local logs of dropped topics still being removed, by topic id. */
   private readonly removals = new Map<string, Promise<void>>();
+  /** Names a create() is working on (preparing directories, storing): a second one is refused. */
+  private readonly creating = new Set<string>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
 
@@ -208,11 +215,42 @@ export class TopicManager {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }
     if (this.live.has(name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    if (this.creating.has(name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} is being created`);
     if (validateOnly) return;
     const record: TopicRecord = { name, id: randomUUID(), partitions, replicationFactor: factor, configs: { ...configs }, createdAtMs: Date.now() };
-    await this.store.createTopic(record, states);
-    this.syncTopic(record); // the store's event does the same; doing it here makes creation visible on return
-    this.log.info('topic created', { topic: name, partitions, replicationFactor: factor });
+    const local = states.flatMap((s, p) => (s.replicas.includes(this.brokerId) ? [p] : []));
+    const startedAtMs = Date.now();
+    this.creating.add(name);
+    try {
+      try {
+        await this.logs.prepareNewPartitions(name, local, record.id);
+      } catch (e) {
+        throw this.storageError(`cannot create the ${local.length} local partition directories of topic ${name}`, e);
+      }
+      try {
+        await this.store.createTopic(record, states);
+      } catch (e) {
+        this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)));
+        throw e;
+      }
+      try {
+        this.syncTopic(record); // the store's event does the same; doing it here makes creation visible on return
+      } catch (e) {
+        // Stored, but not servable here: take it back rather than keep a topic that fails every start.
+        this.log.error('created topic cannot be opened; deleting it again', { topic: name, error: e as Error });
+        await this.store.deleteTopic(name).catch((error: unknown) => this.log.error('failed to delete a topic that could not be opened', { topic: name, error: error as Error }));
+        await this.dropTopic(name, record.id);
+        throw this.storageError(`cannot open the partitions of topic ${name}; the topic was not created`, e);
+      }
+    } finally {
+      this.creating.delete(name);
+    }
+    this.log.info('topic created', { topic: name, topicId: record.id, partitions, replicationFactor: factor, localPartitions: local.length, tookMs: Date.now() - startedAtMs });
+  }
+
+  private storageError(what: string, e: unknown): SluiceError {
+    if (e instanceof SluiceError) return e;
+    return new SluiceError(ErrorCode.STORAGE_ERROR, `${what}: ${(e as Error).message}`);
   }
 
   /** Creates a broker-owned topic unless it exists. */

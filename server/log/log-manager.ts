@@ -25,13 +25,21 @@
  *   is free for a new topic, and the background removal only ever touches the renamed dir, so
  *   it cannot remove a new topic's files. Leftover `-delete` dirs (a crash during removal) are
  *   removed by removeDeletedDirs().
+ * - Segment files hold no fd of their own: they share one FileHandleCache of at most
+ *   segmentFilesOpenMax fds (by default a quarter of the process's open-files limit), so the
+ *   number of partitions is bounded by disk and memory, not by `ulimit -n`.
+ * - New partitions are made by prepareNewPartitions before the topic is stored: the files of
+ *   an empty log are written and fsynced off the event loop, at most
+ *   PREPARE_CONCURRENCY_MAX partitions at a time, and opening them afterwards waits for no
+ *   fsync. A failure removes every directory it made, so nothing half made stays behind.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
-import { fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
+import { fsyncDir, fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
+import { FileHandleCache, openFilesSoftLimit, segmentFilesOpenMaxFor } from './file-handle-cache.ts';
 import type { LogConfig } from './log-config.ts';
 import { CLEANER_BYTES_PER_RUN_DEFAULT, emptyCompactionResult, type CompactionResult } from './log-cleaner.ts';
 import { compacts } from './log-config.ts';
@@ -48,6 +56,8 @@ const DELETED_DIR_SUFFIX = '-delete';
 /** Holds the topic id of the topic that made the partition dir (Kafka's file name and format). */
 export const PARTITION_METADATA_FILE = 'partition.metadata';
 const PARTITION_METADATA_VERSION = 0;
+/** New partition directories written at once by prepareNewPartitions (each holds at most one fd at a time). */
+export const PREPARE_CONCURRENCY_MAX = 8;
 
 export interface LogManagerOptions {
   logger: Logger;
@@ -57,6 +67,8 @@ export interface LogManagerOptions {
   cleanerIntervalMs?: number;
   /** Segment bytes one partition may rewrite per compaction pass (at least one segment). */
   cleanerBytesPerRunMax?: number;
+  /** Segment file fds kept open at most (see file-handle-cache.ts); default from the open-files limit. */
+  segmentFilesOpenMax?: number;
 }
 
 export class LogManager {
@@ -69,9 +81,13 @@ export class LogManager {
   private readonly cleanerIntervalMs: number;
   private readonly cleanerBytesPerRunMax: number;
   private compactionPass: Promise<CompactionResult> | null = null;
+  /** The fds of every segment file of this manager's logs. */
+  readonly files: FileHandleCache;
   private readonly logs = new Map<string, PartitionLog>();
   /** Removals of renamed-aside directories in progress. */
   private readonly removing = new Set<Promise<void>>();
+  /** Directories prepareNewPartitions wrote and no log opened yet: their first open needs no recovery. */
+  private readonly prepared = new Set<string>();
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private closed = false;
 
@@ -84,6 +100,7 @@ export class LogManager {
     this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
     if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
     if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
+    this.files = new FileHandleCache(opts.segmentFilesOpenMax ?? segmentFilesOpenMaxFor(openFilesSoftLimit()));
     fs.mkdirSync(dataDir, { recursive: true });
     this.cleanShutdown = unlinkIfExistsSync(path.join(dataDir, CLEAN_SHUTDOWN_FILE));
     fsyncDirSync(dataDir);
@@ -118,17 +135,78 @@ export class LogManager {
   loadPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
     const dir = path.join(this.dataDir, name);
+    let fresh = false;
     if (topicId !== undefined && fs.existsSync(dir)) {
       const found = readPartitionTopicId(dir);
       if (found !== null && found !== topicId) {
         this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, dirTopicId: found, topicId });
         void this.removeInBackground(this.renameForDeletion(name));
+      } else {
+        fresh = found === topicId && this.prepared.delete(name);
       }
     }
     // A new replica (topic just created, or moved here) starts empty; after a data loss this
     // line is the trace of it, and the followers' copy is what refills it.
     if (!fs.existsSync(dir)) this.logger.info('partition directory created empty', { dir: name });
-    return this.openLog(name, config, topicId);
+    return this.openLog(name, config, topicId, fresh);
+  }
+
+  /**
+   * Writes the directories of new, empty partitions of topicId (see the top of the file), off
+   * the event loop and PREPARE_CONCURRENCY_MAX at a time, then fsyncs the data dir. A directory
+   * of the same name with another topic id is moved aside first; one of this topic id is kept.
+   * On failure every directory made here is moved aside and removed, and the error is thrown.
+   */
+  async prepareNewPartitions(topic: string, partitions: readonly number[], topicId: string): Promise<void> {
+    if (this.closed) throw new SluiceError(ErrorCode.BROKER_SHUTTING_DOWN, 'log manager is closed');
+    const names = partitions.map((p) => LogManager.dirName(topic, p));
+    const made: string[] = [];
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < names.length && !failed) {
+        const name = names[next++]!;
+        if (this.logs.has(name)) continue; // open already: nothing to prepare
+        const dir = path.join(this.dataDir, name);
+        if (fs.existsSync(dir)) {
+          if (readPartitionTopicId(dir) === topicId) continue;
+          this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, topicId });
+          void this.removeInBackground(this.renameForDeletion(name));
+        }
+        made.push(name);
+        await fs.promises.mkdir(dir);
+        const files = [...PartitionLog.emptyLogFiles(), { name: PARTITION_METADATA_FILE, bytes: partitionMetadataBytes(topicId) }];
+        for (const f of files) await writeNewFile(path.join(dir, f.name), f.bytes);
+        await fsyncDir(dir);
+        this.prepared.add(name);
+      }
+    };
+    // Every worker ends before anything is discarded: none is left writing into a moved directory.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(PREPARE_CONCURRENCY_MAX, names.length) }, () => worker().catch((e: unknown) => {
+      failed = true;
+      throw e;
+    })));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    try {
+      if (failure) throw failure.reason;
+      await fsyncDir(this.dataDir);
+    } catch (e) {
+      this.discardPrepared(made);
+      throw e;
+    }
+  }
+
+  /** Removes directories prepareNewPartitions made that no log opened (the topic was not stored after all). */
+  discardPrepared(names: readonly string[]): void {
+    for (const name of names) {
+      if (this.logs.has(name)) continue;
+      this.prepared.delete(name);
+      try {
+        void this.removeInBackground(this.renameForDeletion(name));
+      } catch (error) {
+        this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
+      }
+    }
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {
@@ -317,9 +395,10 @@ export class LogManager {
     return name;
   }
 
-  private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
+  private openLog(name: string, config: LogConfig, topicId: string | undefined, fresh = false): PartitionLog {
     const dir = path.join(this.dataDir, name);
-    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger });
+    // A directory prepareNewPartitions wrote in this run was fsynced whole: nothing to recover.
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown || fresh, logger: this.logger, files: this.files });
     try {
       if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
     } catch (e) {
@@ -344,6 +423,25 @@ export function readPartitionTopicId(dir: string): string | null {
   return m && Number(m[1]) === PARTITION_METADATA_VERSION ? m[2]! : null;
 }
 
+function partitionMetadataBytes(topicId: string): Buffer {
+  return Buffer.from(`version: ${PARTITION_METADATA_VERSION}\ntopic_id: ${topicId}\n`);
+}
+
 function writePartitionTopicId(dir: string, topicId: string): void {
-  writeFileDurableSync(path.join(dir, PARTITION_METADATA_FILE), Buffer.from(`version: ${PARTITION_METADATA_VERSION}\ntopic_id: ${topicId}\n`));
+  writeFileDurableSync(path.join(dir, PARTITION_METADATA_FILE), partitionMetadataBytes(topicId));
+}
+
+/**
+ * Writes a file that must not exist yet, in a directory nobody reads yet, and fdatasyncs it
+ * (an empty one needs no sync: the directory's fsync makes its entry durable).
+ */
+async function writeNewFile(filePath: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.promises.open(filePath, 'wx');
+  try {
+    let written = 0;
+    while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written, written)).bytesWritten;
+    if (bytes.length > 0) await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,0 +1,77 @@
+// A broker with thousands of partitions under a low open-files limit, as a real process
+// (`ulimit -n` set by sh before exec): creating them must succeed (or be refused with nothing
+// stored), every partition must take writes and serve reads, and the broker must start again
+// on that data dir. Segment files are opened lazily through a bounded handle cache, so the
+// number of partitions is not bounded by the fd limit.
+//
+// Regression: every segment held an fd from open to close, so 2,000 partitions under
+// `ulimit -n 256` failed part way with "too many open files", the topic was stored anyway,
+// and the broker then failed at every start.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import type { FetchResponse, ProduceResponse } from '../../protocol/apis/index.ts';
+import { batchSizeAt, buildBatch, decodeRecords } from '../../protocol/record-batch.ts';
+import { Connection } from '../../client/connection.ts';
+import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
+
+const FD_LIMIT = 256;
+const PARTITIONS = 2000;
+const TOPIC = 'wide';
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+/** node bin/sluice.mjs under `ulimit -n FD_LIMIT`; startBroker appends `broker --data-dir ...`. */
+const lowFdRuntime = ['sh', '-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, join(repoRoot, 'bin/sluice.mjs')];
+
+async function produce(c: Connection, partition: number, value: string): Promise<void> {
+  const batch = buildBatch([{ key: null, value: enc.encode(value) }]);
+  const r = await c.send<ProduceResponse>(ApiKey.PRODUCE, { acks: 1, timeoutMs: 5000, topics: [{ topic: TOPIC, partitions: [{ partition, recordsBytes: batch.length }] }] }, [batch]);
+  const p = r.control.topics[0]!.partitions[0]!;
+  assert.equal(p.errorCode, 0, `produce to ${partition}: ${p.errorCode} ${p.errorMessage}`);
+}
+
+async function values(c: Connection, partition: number): Promise<string[]> {
+  const r = await c.send<FetchResponse>(ApiKey.FETCH, { maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, topics: [{ topic: TOPIC, partitions: [{ partition, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] });
+  const p = r.control.topics[0]!.partitions[0]!;
+  assert.equal(p.errorCode, 0, `fetch ${partition}: ${p.errorCode}`);
+  const out: string[] = [];
+  for (let pos = 0; pos < r.data.length; pos += batchSizeAt(r.data, pos)) for (const rec of decodeRecords(r.data, pos)) out.push(dec.decode(rec.value!));
+  return out;
+}
+
+test(`${PARTITIONS} partitions under ulimit -n ${FD_LIMIT}: created, written, read, and the broker restarts`, { timeout: 600_000 }, async (t) => {
+  const dataDir = tempDir();
+  let b = await startBroker({ dataDir, runtime: lowFdRuntime, startTimeoutMs: 120_000 });
+  try {
+    const c = await Connection.connect(b.host, b.port, { requestTimeoutMs: 300_000 });
+    const startedAt = Date.now();
+    const r = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 1, configs: {} }], validateOnly: false });
+    t.diagnostic(`CreateTopics of ${PARTITIONS} partitions answered in ${Date.now() - startedAt} ms`);
+    assert.equal(r.control.topics[0].errorCode, 0, JSON.stringify(r.control.topics[0]));
+    // Two records in every 7th partition (each partition's segment file is touched), then all read back.
+    const written = new Map<number, string[]>();
+    for (let p = 0; p < PARTITIONS; p += 7) {
+      const vs = [`p${p}-a`, `p${p}-b`];
+      for (const v of vs) await produce(c, p, v);
+      written.set(p, vs);
+    }
+    for (const [p, vs] of written) assert.deepEqual(await values(c, p), vs, `partition ${p}`);
+    c.close();
+    assert.doesNotMatch(b.log(), /EMFILE|too many open files/i);
+    assert.equal(await b.stop(), 0);
+
+    const restartAt = Date.now();
+    b = await startBroker({ dataDir, runtime: lowFdRuntime, startTimeoutMs: 120_000 });
+    t.diagnostic(`restart with ${PARTITIONS} partitions took ${Date.now() - restartAt} ms`);
+    const c2 = await Connection.connect(b.host, b.port, { requestTimeoutMs: 60_000 });
+    for (const [p, vs] of written) assert.deepEqual(await values(c2, p), vs, `partition ${p} after restart`);
+    await produce(c2, PARTITIONS - 1, 'last');
+    assert.deepEqual(await values(c2, PARTITIONS - 1), PARTITIONS - 1 in written ? [...written.get(PARTITIONS - 1)!, 'last'] : ['last']);
+    c2.close();
+    assert.doesNotMatch(b.log(), /EMFILE|too many open files/i);
+  } finally {
+    await b.stop();
+    b.cleanup();
+  }
+});
