@@ -990,7 +990,8 @@ export class PartitionLog {
       await this.compaction?.catch(() => undefined);
       await this.flush();
       await this.flushLoop;
-      this.active.persistIndexesSync();
+      // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
+      if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);

@@ -110,7 +110,10 @@ export class LogSegment {
     if (!opts.recover) {
       const fd = seg.file.pin();
       try {
-        problem = seg.loadIndexes(fs.fstatSync(fd).size) || seg.scanTailHeaders(fd);
+        const sizeBytes = fs.fstatSync(fd).size;
+        // An empty .log needs no index (a new segment, or an active one closed empty, which
+        // close() writes no index files for): nothing to load, nothing to rebuild.
+        problem = sizeBytes === 0 ? seg.scanTailHeaders(fd) : seg.loadIndexes(sizeBytes) || seg.scanTailHeaders(fd);
       } finally {
         seg.file.unpin();
       }
