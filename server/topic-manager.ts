@@ -210,7 +210,7 @@ export class TopicManager {
     const factor = replicationFactor === -1 ? Math.min(3, live.length) : replicationFactor;
     const states = placeReplicas(name, partitions, 0, factor, live); // checks the factor first
     const { replication, log } = splitReplicationConfig(configs);
-    parseLogConfig(log);
+    const logConfig = parseLogConfig(log);
     if (replication.minInsyncReplicas > factor) {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }
@@ -223,7 +223,8 @@ export class TopicManager {
     this.creating.add(name);
     try {
       try {
-        await this.logs.prepareNewPartitions(name, local, record.id);
+        // As leader from the start, a replica's epoch checkpoint is written here, off the event loop.
+        await this.logs.prepareNewPartitions(name, local, record.id, logConfig, (p) => (states[p]!.leader === this.brokerId ? states[p]!.leaderEpoch : undefined));
       } catch (e) {
         throw this.storageError(`cannot create the ${local.length} local partition directories of topic ${name}`, e);
       }

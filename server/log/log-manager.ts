@@ -86,8 +86,8 @@ export class LogManager {
   private readonly logs = new Map<string, PartitionLog>();
   /** Removals of renamed-aside directories in progress. */
   private readonly removing = new Set<Promise<void>>();
-  /** Directories prepareNewPartitions wrote and no log opened yet: their first open needs no recovery. */
-  private readonly prepared = new Set<string>();
+  /** Logs prepareNewPartitions made and opened, until loadPartition takes them (or discardPrepared drops them). */
+  private readonly prepared = new Map<string, { topicId: string; log: PartitionLog }>();
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private closed = false;
 
@@ -135,38 +135,50 @@ export class LogManager {
   loadPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
     const dir = path.join(this.dataDir, name);
-    let fresh = false;
+    const pre = this.prepared.get(name);
+    if (pre) {
+      this.prepared.delete(name);
+      if (pre.topicId === topicId) {
+        pre.log.setConfig(config);
+        this.logs.set(name, pre.log);
+        return pre.log;
+      }
+      this.discardLog(name, pre.log);
+    }
     if (topicId !== undefined && fs.existsSync(dir)) {
       const found = readPartitionTopicId(dir);
       if (found !== null && found !== topicId) {
         this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, dirTopicId: found, topicId });
         void this.removeInBackground(this.renameForDeletion(name));
-      } else {
-        fresh = found === topicId && this.prepared.delete(name);
       }
     }
     // A new replica (topic just created, or moved here) starts empty; after a data loss this
     // line is the trace of it, and the followers' copy is what refills it.
     if (!fs.existsSync(dir)) this.logger.info('partition directory created empty', { dir: name });
-    return this.openLog(name, config, topicId, fresh);
+    return this.openLog(name, config, topicId);
   }
 
   /**
    * Writes the directories of new, empty partitions of topicId (see the top of the file), off
-   * the event loop and PREPARE_CONCURRENCY_MAX at a time, then fsyncs the data dir. A directory
-   * of the same name with another topic id is moved aside first; one of this topic id is kept.
-   * On failure every directory made here is moved aside and removed, and the error is thrown.
+   * the event loop and PREPARE_CONCURRENCY_MAX at a time, opens each (a short synchronous step
+   * between awaits, so other work interleaves), then fsyncs the data dir. loadPartition with
+   * the same topic id then takes the open log at once. A directory of the same name with
+   * another topic id is moved aside first; one of this topic id is kept (and opened later by
+   * loadPartition). On failure every directory made here is closed and removed, and the error
+   * is thrown. leaderEpochOf(partition): the epoch this broker leads it in from the start, if it does.
    */
-  async prepareNewPartitions(topic: string, partitions: readonly number[], topicId: string): Promise<void> {
+  async prepareNewPartitions(topic: string, partitions: readonly number[], topicId: string, config: LogConfig, leaderEpochOf: (partition: number) => number | undefined = () => undefined): Promise<void> {
     if (this.closed) throw new SluiceError(ErrorCode.BROKER_SHUTTING_DOWN, 'log manager is closed');
     const names = partitions.map((p) => LogManager.dirName(topic, p));
+    const epochs = partitions.map((p) => leaderEpochOf(p));
     const made: string[] = [];
     let next = 0;
     let failed = false;
     const worker = async (): Promise<void> => {
       while (next < names.length && !failed) {
-        const name = names[next++]!;
-        if (this.logs.has(name)) continue; // open already: nothing to prepare
+        const i = next++;
+        const name = names[i]!;
+        if (this.logs.has(name) || this.prepared.has(name)) continue; // open already: nothing to prepare
         const dir = path.join(this.dataDir, name);
         if (fs.existsSync(dir)) {
           if (readPartitionTopicId(dir) === topicId) continue;
@@ -178,7 +190,14 @@ export class LogManager {
         const files = [...PartitionLog.emptyLogFiles(), { name: PARTITION_METADATA_FILE, bytes: partitionMetadataBytes(topicId) }];
         for (const f of files) await writeNewFile(path.join(dir, f.name), f.bytes);
         await fsyncDir(dir);
-        this.prepared.add(name);
+        if (failed || this.closed) break;
+        // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
+        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files });
+        this.prepared.set(name, { topicId, log });
+        // What the replica manager does first on a new leader (a synchronous checkpoint write):
+        // done here, one partition per slice, instead of for every partition in one go later.
+        const epoch = epochs[i];
+        if (epoch !== undefined) log.beginLeaderEpoch(epoch);
       }
     };
     // Every worker ends before anything is discarded: none is left writing into a moved directory.
@@ -196,17 +215,25 @@ export class LogManager {
     }
   }
 
-  /** Removes directories prepareNewPartitions made that no log opened (the topic was not stored after all). */
+  /** Closes and removes what prepareNewPartitions made for names that loadPartition did not take (the topic was not stored after all). */
   discardPrepared(names: readonly string[]): void {
     for (const name of names) {
       if (this.logs.has(name)) continue;
+      const pre = this.prepared.get(name);
       this.prepared.delete(name);
-      try {
-        void this.removeInBackground(this.renameForDeletion(name));
-      } catch (error) {
-        this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
-      }
+      this.discardLog(name, pre?.log);
     }
+  }
+
+  /** Renames the directory aside, closes the log (if any) and removes the directory; errors are logged. */
+  private discardLog(name: string, log: PartitionLog | undefined): void {
+    let renamed: string | null = null;
+    try {
+      renamed = this.renameForDeletion(name);
+    } catch (error) {
+      this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
+    }
+    void (log ? log.delete(renamed) : Promise.resolve()).then(() => this.removeInBackground(renamed));
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {
@@ -379,7 +406,9 @@ export class LogManager {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    const results = await Promise.allSettled([...this.logs.values()].map((log) => log.close()));
+    const open = [...this.logs.values(), ...[...this.prepared.values()].map((p) => p.log)];
+    this.prepared.clear();
+    const results = await Promise.allSettled(open.map((log) => log.close()));
     this.logs.clear();
     await Promise.all(this.removing);
     const failed = results.filter((r) => r.status === 'rejected');
@@ -395,10 +424,9 @@ export class LogManager {
     return name;
   }
 
-  private openLog(name: string, config: LogConfig, topicId: string | undefined, fresh = false): PartitionLog {
+  private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
     const dir = path.join(this.dataDir, name);
-    // A directory prepareNewPartitions wrote in this run was fsynced whole: nothing to recover.
-    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown || fresh, logger: this.logger, files: this.files });
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files });
     try {
       if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
     } catch (e) {

@@ -200,7 +200,8 @@ export class PartitionLog {
    * The files of an empty log at offset 0, exactly as open() would leave them: an empty first
    * segment, an empty leader epoch checkpoint and a high watermark of 0. LogManager writes them
    * (asynchronously, many partitions at once) into a new directory, so that opening it later
-   * writes nothing and waits for no fsync.
+   * writes nothing and waits for no fsync. (An epoch entry at offset 0 would not do: open()
+   * drops entries at or past the log end.)
    */
   static emptyLogFiles(): Array<{ name: string; bytes: Buffer }> {
     return [

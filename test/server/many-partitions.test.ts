@@ -16,8 +16,10 @@ import { batchSizeAt, buildBatch, decodeRecords } from '../../protocol/record-ba
 import { Connection } from '../../client/connection.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
 
-const FD_LIMIT = 256;
-const PARTITIONS = 2000;
+// Overridable for a manual measurement of the issue's case, e.g.
+// SLUICE_TEST_PARTITIONS=10000 SLUICE_TEST_FD_LIMIT=4096 node bin/test.mjs many-partitions
+const FD_LIMIT = Number(process.env.SLUICE_TEST_FD_LIMIT ?? 256);
+const PARTITIONS = Number(process.env.SLUICE_TEST_PARTITIONS ?? 2000);
 const TOPIC = 'wide';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -45,9 +47,24 @@ test(`${PARTITIONS} partitions under ulimit -n ${FD_LIMIT}: created, written, re
   let b = await startBroker({ dataDir, runtime: lowFdRuntime, startTimeoutMs: 120_000 });
   try {
     const c = await Connection.connect(b.host, b.port, { requestTimeoutMs: 300_000 });
+    // Another client keeps asking for ApiVersions while the partitions are made: the slowest
+    // answer shows how long the event loop was blocked (diagnostic only; the machine is noisy).
+    const pinger = await Connection.connect(b.host, b.port, { requestTimeoutMs: 300_000 });
+    let creating = true;
+    let slowestPingMs = 0;
+    const pings = (async () => {
+      for (let i = 0; creating && i < 100_000; i++) {
+        const sentAt = Date.now();
+        await pinger.send(ApiKey.API_VERSIONS, {});
+        slowestPingMs = Math.max(slowestPingMs, Date.now() - sentAt);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     const startedAt = Date.now();
-    const r = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 1, configs: {} }], validateOnly: false });
-    t.diagnostic(`CreateTopics of ${PARTITIONS} partitions answered in ${Date.now() - startedAt} ms`);
+    const r = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 1, configs: {} }], validateOnly: false }).finally(() => (creating = false));
+    await pings;
+    pinger.close();
+    t.diagnostic(`CreateTopics of ${PARTITIONS} partitions answered in ${Date.now() - startedAt} ms; slowest ApiVersions meanwhile ${slowestPingMs} ms`);
     assert.equal(r.control.topics[0].errorCode, 0, JSON.stringify(r.control.topics[0]));
     // Two records in every 7th partition (each partition's segment file is touched), then all read back.
     const written = new Map<number, string[]>();

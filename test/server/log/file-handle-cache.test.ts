@@ -52,7 +52,7 @@ test('a LogManager with 100 partitions keeps at most segmentFilesOpenMax segment
   const t = tempDir();
   try {
     let mgr = new LogManager(t.dir, { logger: recordingLogger(), segmentFilesOpenMax: 8 });
-    await mgr.prepareNewPartitions('many', Array.from({ length: 100 }, (_, p) => p), 'id-1');
+    await mgr.prepareNewPartitions('many', Array.from({ length: 100 }, (_, p) => p), 'id-1', config({ 'segment.bytes': '1024' }));
     for (let p = 0; p < 100; p++) mgr.loadPartition('many', p, config({ 'segment.bytes': '1024' }), 'id-1').append(batch(2, 1_000_000, 400));
     for (let p = 0; p < 100; p++) mgr.get('many', p)!.append(batch(2, 1_000_000, 400)); // rolls: a second segment each
     assert.ok(mgr.files.openCount <= 8, `open ${mgr.files.openCount}`);
