@@ -68,6 +68,8 @@ export class TopicManager {
   private readonly removals = new Map<string, Promise<void>>();
   /** Names a create() is working on (preparing directories, storing): a second one is refused. */
   private readonly creating = new Set<string>();
+  /** Partition dirs (`<topic>-<partition>`) of new local replicas being written in the background. */
+  private readonly preparing = new Set<string>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
 
@@ -89,7 +91,7 @@ export class TopicManager {
    */
   load(): void {
     for (const record of this.store.listTopics()) this.syncTopic(record);
-    const owned = new Set<string>();
+    const owned = new Set<string>(this.preparing);
     for (const t of this.live.values()) for (const p of t.logs.keys()) owned.add(`${t.record.name}-${p}`);
     for (const dir of this.logs.partitionDirs()) {
       if (!owned.has(dir)) {
@@ -138,7 +140,39 @@ export class TopicManager {
     } else {
       t.record = record;
     }
-    for (let p = 0; p < record.partitions; p++) this.syncPartition(record, p, this.store.partitionState(record.name, p));
+    // New local replicas (no directory yet: a topic created by another broker, or partitions
+    // added) are written in the background, all of them in one batch, and opened when done;
+    // opening them here one by one would block the event loop for seconds per thousand.
+    const fresh: number[] = [];
+    for (let p = 0; p < record.partitions; p++) {
+      const state = this.store.partitionState(record.name, p);
+      const name = `${record.name}-${p}`;
+      if (state?.replicas.includes(this.brokerId) && !t.logs.has(p) && !this.preparing.has(name) && !this.deleting.has(name) && !this.logs.hasPartitionDir(record.name, p)) fresh.push(p);
+      else this.syncPartition(record, p, state);
+    }
+    if (fresh.length > 0) this.prepareReplicas(record, t.config, fresh);
+  }
+
+  /** Writes the directories of new local replicas off the event loop, then opens them (syncPartition). */
+  private prepareReplicas(record: TopicRecord, config: LogConfig, partitions: number[]): void {
+    const names = partitions.map((p) => `${record.name}-${p}`);
+    for (const n of names) this.preparing.add(n);
+    const leaderEpochOf = (p: number) => {
+      const s = this.store.partitionState(record.name, p);
+      return s && s.leader === this.brokerId ? s.leaderEpoch : undefined;
+    };
+    const done = (error?: unknown) => {
+      for (const n of names) this.preparing.delete(n);
+      if (error) this.log.error('failed to create the directories of new replicas; opening them one by one', { topic: record.name, partitions: partitions.length, error: error as Error });
+      for (const p of partitions) {
+        try {
+          this.syncPartition(record, p, this.store.partitionState(record.name, p));
+        } catch (e) {
+          this.log.error('failed to open a new replica', { topic: record.name, partition: p, error: e as Error });
+        }
+      }
+    };
+    this.logs.prepareNewPartitions(record.name, partitions, record.id, config, leaderEpochOf).then(() => done(), done);
   }
 
   private syncPartition(record: TopicRecord, partition: number, state: PartitionState | undefined): void {
@@ -147,6 +181,7 @@ export class TopicManager {
     const mine = !!state && state.replicas.includes(this.brokerId);
     let log = t.logs.get(partition);
     const name = `${record.name}-${partition}`;
+    if (mine && !log && this.preparing.has(name)) return; // prepareReplicas opens it with the state current then
     if (mine && !log) {
       const pending = this.deleting.get(name);
       if (pending) {
@@ -231,7 +266,7 @@ export class TopicManager {
       try {
         await this.store.createTopic(record, states);
       } catch (e) {
-        this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)));
+        this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)), record.id);
         throw e;
       }
       try {
@@ -272,10 +307,23 @@ export class TopicManager {
     if (!Number.isInteger(count) || count <= t.record.partitions || count > this.partitionsMax) {
       throw new SluiceError(ErrorCode.INVALID_PARTITIONS, `topic ${name} has ${t.record.partitions} partitions; the new count must be larger and at most ${this.partitionsMax}, got ${count}`);
     }
-    const states = placeReplicas(name, count - t.record.partitions, t.record.partitions, t.record.replicationFactor, this.store.liveBrokers().map((b) => b.brokerId));
+    const first = t.record.partitions;
+    const states = placeReplicas(name, count - first, first, t.record.replicationFactor, this.store.liveBrokers().map((b) => b.brokerId));
     if (validateOnly) return;
     const record: TopicRecord = { ...t.record, partitions: count };
-    await this.store.updateTopic(record, states);
+    // As in create(): the local new partitions exist and are open before the store has them.
+    const local = states.flatMap((s, i) => (s.replicas.includes(this.brokerId) ? [first + i] : []));
+    try {
+      await this.logs.prepareNewPartitions(name, local, record.id, t.config, (p) => (states[p - first]!.leader === this.brokerId ? states[p - first]!.leaderEpoch : undefined));
+    } catch (e) {
+      throw this.storageError(`cannot create the ${local.length} new local partition directories of topic ${name}`, e);
+    }
+    try {
+      await this.store.updateTopic(record, states);
+    } catch (e) {
+      this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)), record.id);
+      throw e;
+    }
     this.syncTopic(record);
     this.log.info('partitions added', { topic: name, partitions: count });
   }

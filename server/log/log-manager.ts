@@ -143,7 +143,8 @@ export class LogManager {
         this.logs.set(name, pre.log);
         return pre.log;
       }
-      this.discardLog(name, pre.log);
+      // Made for another topic id: close it; the directory is judged by its id below.
+      void pre.log.delete(null);
     }
     if (topicId !== undefined && fs.existsSync(dir)) {
       const found = readPartitionTopicId(dir);
@@ -187,10 +188,13 @@ export class LogManager {
         }
         made.push(name);
         await fs.promises.mkdir(dir);
-        const files = [...PartitionLog.emptyLogFiles(), { name: PARTITION_METADATA_FILE, bytes: partitionMetadataBytes(topicId) }];
+        // The topic id first: whatever is in the directory afterwards is known to be this topic's.
+        const files = [{ name: PARTITION_METADATA_FILE, bytes: partitionMetadataBytes(topicId) }, ...PartitionLog.emptyLogFiles()];
         for (const f of files) await writeNewFile(path.join(dir, f.name), f.bytes);
         await fsyncDir(dir);
         if (failed || this.closed) break;
+        // Deleted (renamed aside) while this was writing it: not ours to open any more.
+        if (readPartitionTopicId(dir) !== topicId) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${name} was deleted while it was being created`);
         // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
         const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files });
         this.prepared.set(name, { topicId, log });
@@ -210,34 +214,40 @@ export class LogManager {
       if (failure) throw failure.reason;
       await fsyncDir(this.dataDir);
     } catch (e) {
-      this.discardPrepared(made);
+      this.discardPrepared(made, topicId);
       throw e;
     }
   }
 
-  /** Closes and removes what prepareNewPartitions made for names that loadPartition did not take (the topic was not stored after all). */
-  discardPrepared(names: readonly string[]): void {
+  /**
+   * Closes and removes what prepareNewPartitions made for topicId under names that loadPartition
+   * did not take (the topic was not stored after all). A directory is only removed while it
+   * still holds topicId: by now the name may be a newer topic's.
+   */
+  discardPrepared(names: readonly string[], topicId: string): void {
     for (const name of names) {
       if (this.logs.has(name)) continue;
       const pre = this.prepared.get(name);
+      if (pre && pre.topicId !== topicId) continue;
       this.prepared.delete(name);
-      this.discardLog(name, pre?.log);
+      let renamed: string | null = null;
+      try {
+        if (readPartitionTopicId(path.join(this.dataDir, name)) === topicId) renamed = this.renameForDeletion(name);
+      } catch (error) {
+        this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
+      }
+      void (pre ? pre.log.delete(renamed) : Promise.resolve()).then(() => this.removeInBackground(renamed));
     }
-  }
-
-  /** Renames the directory aside, closes the log (if any) and removes the directory; errors are logged. */
-  private discardLog(name: string, log: PartitionLog | undefined): void {
-    let renamed: string | null = null;
-    try {
-      renamed = this.renameForDeletion(name);
-    } catch (error) {
-      this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
-    }
-    void (log ? log.delete(renamed) : Promise.resolve()).then(() => this.removeInBackground(renamed));
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {
     return this.logs.get(`${topic}-${partition}`);
+  }
+
+  /** Whether the partition has a directory (or a prepared log): false for a replica that starts here. */
+  hasPartitionDir(topic: string, partition: number): boolean {
+    const name = LogManager.dirName(topic, partition);
+    return this.prepared.has(name) || fs.existsSync(path.join(this.dataDir, name));
   }
 
   /** Names of the partition directories on disk, loaded or not. */
@@ -280,8 +290,9 @@ export class LogManager {
   private deleteDirs(names: readonly string[]): Promise<void> {
     const removals: Array<Promise<void>> = [];
     for (const name of names) {
-      const log = this.logs.get(name);
+      const log = this.logs.get(name) ?? this.prepared.get(name)?.log;
       this.logs.delete(name);
+      this.prepared.delete(name);
       let renamed: string | null;
       try {
         renamed = this.renameForDeletion(name);
