@@ -9,9 +9,11 @@
 // and the broker then failed at every start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiKey } from '../../protocol/api-keys.ts';
 import type { FetchResponse, ProduceResponse } from '../../protocol/apis/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
 import { batchSizeAt, buildBatch, decodeRecords } from '../../protocol/record-batch.ts';
 import { Connection } from '../../client/connection.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
@@ -87,6 +89,31 @@ test(`${PARTITIONS} partitions under ulimit -n ${FD_LIMIT}: created, written, re
     assert.deepEqual(await values(c2, PARTITIONS - 1), PARTITIONS - 1 in written ? [...written.get(PARTITIONS - 1)!, 'last'] : ['last']);
     c2.close();
     assert.doesNotMatch(b.log(), /EMFILE|too many open files/i);
+  } finally {
+    await b.stop();
+    b.cleanup();
+  }
+});
+
+test('a topic whose partitions cannot be created is not stored: STORAGE_ERROR, nothing left behind, the broker restarts', async () => {
+  const dataDir = tempDir();
+  // A plain file where partition 3's directory would go: creating that partition fails.
+  writeFileSync(join(dataDir, 'blocked-3'), 'not a directory');
+  let b = await startBroker({ dataDir });
+  try {
+    const c = await Connection.connect(b.host, b.port);
+    const r = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: 'blocked', partitions: 5, replicationFactor: 1, configs: {} }], validateOnly: false });
+    assert.equal(r.control.topics[0].errorCode, ErrorCode.STORAGE_ERROR, JSON.stringify(r.control.topics[0]));
+    const d = await c.send<any>(ApiKey.DESCRIBE_TOPICS, { topics: ['blocked'] });
+    assert.equal(d.control.topics[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic was not stored');
+    c.close();
+    assert.equal(await b.stop(), 0);
+    b = await startBroker({ dataDir });
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith('blocked-') && n !== 'blocked-3'), [], 'no partition directory left behind');
+    const c2 = await Connection.connect(b.host, b.port);
+    const again = await c2.send<any>(ApiKey.DESCRIBE_TOPICS, { topics: ['blocked'] });
+    assert.equal(again.control.topics[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    c2.close();
   } finally {
     await b.stop();
     b.cleanup();
