@@ -208,8 +208,9 @@ export class TopicManager {
   /**
    * Forgets the topic (only if it still has topicId, when given) and deletes its local logs.
    * Everything up to the directories' rename happens before this returns its promise, which
-   * resolves once the files are gone (or their removal failed, which is logged; never rejects). The promise of a drop in progress is kept in `removals`
-   * so that delete() can wait for a drop an event started.
+   * resolves once the files are gone (or their removal failed, which is logged; it never
+   * rejects). The promise of a drop in progress is kept in `removals`, so that delete() can
+   * wait for a drop an event started.
    */
   private dropTopic(name: string, topicId?: string): Promise<void> {
     const t = this.live.get(name);
