@@ -6,13 +6,26 @@
  * moved). Creation writes metadata, with the replica placement, in one atomic step; deletion
  * removes metadata first, so a crash in between leaves at worst orphan directories, which
  * load() removes.
+ *
+ * Delete and re-create of one name (the topic id fences them, see log-manager.ts):
+ * - A topic is dropped only by its id: a late deletion (an event, or delete() resuming after
+ *   the store answered) never drops a newer topic of the same name.
+ * - Dropping detaches the logs and renames their directories aside synchronously, so a topic
+ *   created right after gets fresh, empty directories; delete() answers once the old files
+ *   are gone.
+ * - Local replicas are opened with the topic id; a directory left by another id is never reused.
+ *
+ * Creation never stores a topic this broker cannot open: the controller writes the directories
+ * of its own replicas first (LogManager.prepareNewPartitions, off the event loop), stores the
+ * topic only when that worked, and deletes it from the store again if opening them fails.
+ * One name is created by one request at a time.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
 import { placeReplicas } from './cluster/placement.ts';
 import { parseLogConfig, topicConfigToStrings, type LogConfig } from './log/log-config.ts';
-import type { LogManager } from './log/log-manager.ts';
+import { LogManager } from './log/log-manager.ts';
 import type { PartitionLog } from './log/partition-log.ts';
 import type { Logger } from './logger.ts';
 import type { ClusterEvent, ClusterMetadataStore, PartitionState } from './metadata/cluster-store.ts';
@@ -51,6 +64,12 @@ export class TopicManager {
   private readonly live = new Map<string, LiveTopic>();
   /** Replicas being deleted (moved away); one coming back waits for the deletion to finish. */
   private readonly deleting = new Map<string, Promise<void>>();
+  /** Local logs of dropped topics still being removed, by topic id. */
+  private readonly removals = new Map<string, Promise<void>>();
+  /** Names a create() is working on (preparing directories, storing): a second one is refused. */
+  private readonly creating = new Set<string>();
+  /** Partition dirs (`<topic>-<partition>`) of new local replicas being written in the background. */
+  private readonly preparing = new Set<string>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
 
@@ -72,7 +91,7 @@ export class TopicManager {
    */
   load(): void {
     for (const record of this.store.listTopics()) this.syncTopic(record);
-    const owned = new Set<string>();
+    const owned = new Set<string>(this.preparing);
     for (const t of this.live.values()) for (const p of t.logs.keys()) owned.add(`${t.record.name}-${p}`);
     for (const dir of this.logs.partitionDirs()) {
       if (!owned.has(dir)) {
@@ -80,6 +99,8 @@ export class TopicManager {
         this.logs.removeDir(dir);
       }
     }
+    const leftovers = this.logs.removeDeletedDirs();
+    if (leftovers > 0) this.log.info('removing directories of deleted partitions left by an earlier run', { dirs: leftovers });
     this.unwatch = this.store.watch((e) => this.onEvent(e));
   }
 
@@ -91,7 +112,10 @@ export class TopicManager {
   private onEvent(e: ClusterEvent): void {
     try {
       if (e.kind === 'topic') {
-        if (e.record) this.syncTopic(e.record);
+        // A deletion event may be applied after a re-creation the store already holds (etcd
+        // applies a batch of changes, then emits them one by one): the store's current record wins.
+        const record = e.record ?? this.store.getTopic(e.name);
+        if (record) this.syncTopic(record);
         else void this.dropTopic(e.name);
       } else if (e.kind === 'partition') {
         const record = this.store.getTopic(e.topic);
@@ -106,7 +130,7 @@ export class TopicManager {
     let t = this.live.get(record.name);
     if (t && t.record.id !== record.id) {
       // Deleted and re-created under the same name while we were not looking.
-      void this.dropTopic(record.name);
+      void this.dropTopic(record.name, t.record.id);
       t = undefined;
     }
     if (!t) {
@@ -116,7 +140,39 @@ export class TopicManager {
     } else {
       t.record = record;
     }
-    for (let p = 0; p < record.partitions; p++) this.syncPartition(record, p, this.store.partitionState(record.name, p));
+    // New local replicas (no directory yet: a topic created by another broker, or partitions
+    // added) are written in the background, all of them in one batch, and opened when done;
+    // opening them here one by one would block the event loop for seconds per thousand.
+    const fresh: number[] = [];
+    for (let p = 0; p < record.partitions; p++) {
+      const state = this.store.partitionState(record.name, p);
+      const name = `${record.name}-${p}`;
+      if (state?.replicas.includes(this.brokerId) && !t.logs.has(p) && !this.preparing.has(name) && !this.deleting.has(name) && !this.logs.hasPartitionDir(record.name, p)) fresh.push(p);
+      else this.syncPartition(record, p, state);
+    }
+    if (fresh.length > 0) this.prepareReplicas(record, t.config, fresh);
+  }
+
+  /** Writes the directories of new local replicas off the event loop, then opens them (syncPartition). */
+  private prepareReplicas(record: TopicRecord, config: LogConfig, partitions: number[]): void {
+    const names = partitions.map((p) => `${record.name}-${p}`);
+    for (const n of names) this.preparing.add(n);
+    const leaderEpochOf = (p: number) => {
+      const s = this.store.partitionState(record.name, p);
+      return s && s.leader === this.brokerId ? s.leaderEpoch : undefined;
+    };
+    const done = (error?: unknown) => {
+      for (const n of names) this.preparing.delete(n);
+      if (error) this.log.error('failed to create the directories of new replicas; opening them one by one', { topic: record.name, partitions: partitions.length, error: error as Error });
+      for (const p of partitions) {
+        try {
+          this.syncPartition(record, p, this.store.partitionState(record.name, p));
+        } catch (e) {
+          this.log.error('failed to open a new replica', { topic: record.name, partition: p, error: e as Error });
+        }
+      }
+    };
+    this.logs.prepareNewPartitions(record.name, partitions, record.id, config, leaderEpochOf).then(() => done(), done);
   }
 
   private syncPartition(record: TopicRecord, partition: number, state: PartitionState | undefined): void {
@@ -125,6 +181,7 @@ export class TopicManager {
     const mine = !!state && state.replicas.includes(this.brokerId);
     let log = t.logs.get(partition);
     const name = `${record.name}-${partition}`;
+    if (mine && !log && this.preparing.has(name)) return; // prepareReplicas opens it with the state current then
     if (mine && !log) {
       const pending = this.deleting.get(name);
       if (pending) {
@@ -132,7 +189,7 @@ export class TopicManager {
         void pending.then(() => this.syncPartition(record, partition, this.store.partitionState(record.name, partition)));
         return;
       }
-      log = this.logs.loadPartition(record.name, partition, t.config);
+      log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       t.logs.set(partition, log);
     } else if (!mine && log) {
       t.logs.delete(partition);
@@ -148,13 +205,33 @@ export class TopicManager {
     if (mine && log && state) this.listener?.onPartitionState(record.name, partition, state, log);
   }
 
-  private async dropTopic(name: string): Promise<void> {
+  /**
+   * Forgets the topic (only if it still has topicId, when given) and deletes its local logs.
+   * Everything up to the directories' rename happens before this returns its promise, which
+   * resolves once the files are gone (or their removal failed, which is logged; it never
+   * rejects). The promise of a drop in progress is kept in `removals`, so that delete() can
+   * wait for a drop an event started.
+   */
+  private dropTopic(name: string, topicId?: string): Promise<void> {
     const t = this.live.get(name);
-    if (!t) return;
+    if (!t) return Promise.resolve();
+    if (topicId !== undefined && t.record.id !== topicId) return Promise.resolve();
     this.live.delete(name);
     for (const p of t.logs.keys()) this.listener?.onReplicaRemoved(name, p);
-    await this.logs.deleteTopic(name, t.record.partitions);
-    this.log.info('topic removed', { topic: name });
+    const id = t.record.id;
+    const removal = this.logs
+      .deleteTopic(name, t.record.partitions)
+      .then(
+        () => this.log.info('topic removed', { topic: name, topicId: id }),
+        // Never rejects (events drop topics without waiting). The metadata is gone already, and
+        // the files, renamed aside or not, can no longer be reused: load() removes leftovers.
+        (error: unknown) => this.log.error('failed to remove a deleted topic\'s files', { topic: name, topicId: id, error: error as Error }),
+      )
+      .finally(() => {
+        if (this.removals.get(id) === removal) this.removals.delete(id);
+      });
+    this.removals.set(id, removal);
+    return removal;
   }
 
   async create(name: string, partitions: number, replicationFactor: number, configs: Record<string, string>, validateOnly = false, internal = false): Promise<void> {
@@ -169,16 +246,48 @@ export class TopicManager {
     const factor = replicationFactor === -1 ? Math.min(3, live.length) : replicationFactor;
     const states = placeReplicas(name, partitions, 0, factor, live); // checks the factor first
     const { replication, log } = splitReplicationConfig(configs);
-    parseLogConfig(log);
+    const logConfig = parseLogConfig(log);
     if (replication.minInsyncReplicas > factor) {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }
     if (this.live.has(name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    if (this.creating.has(name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} is being created`);
     if (validateOnly) return;
     const record: TopicRecord = { name, id: randomUUID(), partitions, replicationFactor: factor, configs: { ...configs }, createdAtMs: Date.now() };
-    await this.store.createTopic(record, states);
-    this.syncTopic(record); // the store's event does the same; doing it here makes creation visible on return
-    this.log.info('topic created', { topic: name, partitions, replicationFactor: factor });
+    const local = states.flatMap((s, p) => (s.replicas.includes(this.brokerId) ? [p] : []));
+    const startedAtMs = Date.now();
+    this.creating.add(name);
+    try {
+      try {
+        // As leader from the start, a replica's epoch checkpoint is written here, off the event loop.
+        await this.logs.prepareNewPartitions(name, local, record.id, logConfig, (p) => (states[p]!.leader === this.brokerId ? states[p]!.leaderEpoch : undefined));
+      } catch (e) {
+        throw this.storageError(`cannot create the ${local.length} local partition directories of topic ${name}`, e);
+      }
+      try {
+        await this.store.createTopic(record, states);
+      } catch (e) {
+        this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)), record.id);
+        throw e;
+      }
+      try {
+        this.syncTopic(record); // the store's event does the same; doing it here makes creation visible on return
+      } catch (e) {
+        // Stored, but not servable here: take it back rather than keep a topic that fails every start.
+        this.log.error('created topic cannot be opened; deleting it again', { topic: name, error: e as Error });
+        await this.store.deleteTopic(name).catch((error: unknown) => this.log.error('failed to delete a topic that could not be opened', { topic: name, error: error as Error }));
+        await this.dropTopic(name, record.id);
+        throw this.storageError(`cannot open the partitions of topic ${name}; the topic was not created`, e);
+      }
+    } finally {
+      this.creating.delete(name);
+    }
+    this.log.info('topic created', { topic: name, topicId: record.id, partitions, replicationFactor: factor, localPartitions: local.length, tookMs: Date.now() - startedAtMs });
+  }
+
+  private storageError(what: string, e: unknown): SluiceError {
+    if (e instanceof SluiceError) return e;
+    return new SluiceError(ErrorCode.STORAGE_ERROR, `${what}: ${(e as Error).message}`);
   }
 
   /** Creates a broker-owned topic unless it exists. */
@@ -199,10 +308,23 @@ export class TopicManager {
     if (!Number.isInteger(count) || count <= t.record.partitions || count > this.partitionsMax) {
       throw new SluiceError(ErrorCode.INVALID_PARTITIONS, `topic ${name} has ${t.record.partitions} partitions; the new count must be larger and at most ${this.partitionsMax}, got ${count}`);
     }
-    const states = placeReplicas(name, count - t.record.partitions, t.record.partitions, t.record.replicationFactor, this.store.liveBrokers().map((b) => b.brokerId));
+    const first = t.record.partitions;
+    const states = placeReplicas(name, count - first, first, t.record.replicationFactor, this.store.liveBrokers().map((b) => b.brokerId));
     if (validateOnly) return;
     const record: TopicRecord = { ...t.record, partitions: count };
-    await this.store.updateTopic(record, states);
+    // As in create(): the local new partitions exist and are open before the store has them.
+    const local = states.flatMap((s, i) => (s.replicas.includes(this.brokerId) ? [first + i] : []));
+    try {
+      await this.logs.prepareNewPartitions(name, local, record.id, t.config, (p) => (states[p - first]!.leader === this.brokerId ? states[p - first]!.leaderEpoch : undefined));
+    } catch (e) {
+      throw this.storageError(`cannot create the ${local.length} new local partition directories of topic ${name}`, e);
+    }
+    try {
+      await this.store.updateTopic(record, states);
+    } catch (e) {
+      this.logs.discardPrepared(local.map((p) => LogManager.dirName(name, p)), record.id);
+      throw e;
+    }
     this.syncTopic(record);
     this.log.info('partitions added', { topic: name, partitions: count });
   }
@@ -211,9 +333,11 @@ export class TopicManager {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
     if (isInternalTopic(name)) throw new SluiceError(ErrorCode.INVALID_TOPIC, `${name} is internal and cannot be deleted`);
+    const id = t.record.id;
     await this.store.deleteTopic(name);
-    await this.dropTopic(name);
-    this.log.info('topic deleted', { topic: name });
+    // The store's event usually dropped it already; either way, answer once its files are gone.
+    await (this.removals.get(id) ?? this.dropTopic(name, id));
+    this.log.info('topic deleted', { topic: name, topicId: id });
   }
 
   /** Topic names, internal ones only when asked for. */

@@ -27,6 +27,7 @@ import { readCheckpointSync, writeCheckpointSync } from './checkpoint-file.ts';
 
 export const LEADER_EPOCH_CHECKPOINT_FILE = 'leader-epoch-checkpoint';
 const CHECKPOINT_VERSION = 0;
+export const LEADER_EPOCH_CHECKPOINT_VERSION = CHECKPOINT_VERSION;
 /** The epoch and offset of "no answer", as Kafka's OffsetsForLeaderEpoch returns them. */
 export const UNDEFINED_EPOCH = -1;
 export const UNDEFINED_EPOCH_OFFSET = -1;

@@ -46,6 +46,7 @@ import { crc32c } from '../../protocol/crc32c.ts';
 import { readVarint, varintEnd } from '../../protocol/varint.ts';
 import type { Logger } from '../logger.ts';
 import type { LogConfig } from './log-config.ts';
+import type { FileHandleCache } from './file-handle-cache.ts';
 import { LogSegment } from './segment.ts';
 
 /** Bytes read from a segment at a time; a larger batch gets a read of its own. */
@@ -55,6 +56,8 @@ export const CLEANER_BYTES_PER_RUN_DEFAULT = 256 * 1024 * 1024;
 /** What the cleaner needs from a log; PartitionLog implements it over its private state. */
 export interface CleanableLog {
   readonly dir: string;
+  /** Where replacement segments get their fds (the log's FileHandleCache); default: the shared one. */
+  readonly files?: FileHandleCache;
   readonly config: LogConfig;
   readonly logger: Logger;
   /** Oldest first, the last is the active segment. A snapshot: the log replaces the array, never mutates it. */
@@ -338,7 +341,7 @@ async function cleanSegment(log: CleanableLog, seg: LogSegment, survivors: Survi
   });
   if (removable === 0) return null;
 
-  const replacement = LogSegment.createReplacement(log.dir, seg.baseOffset);
+  const replacement = LogSegment.createReplacement(log.dir, seg.baseOffset, log.files);
   let committed = false;
   try {
     let recordsRemoved = 0;

@@ -17,12 +17,29 @@
  *   fires again is not doubled), each partition bounded by cleanerBytesPerRunMax.
  * - Directory names are only made from validated topic names ([a-zA-Z0-9._-], not "." or
  *   ".."), so a name can never point outside dataDir.
+ * - Topic ids fence directories (Kafka's KIP-516): a partition dir holds `partition.metadata`
+ *   with the id of the topic that made it. A dir whose id is not the topic's being opened
+ *   belongs to a deleted topic of the same name; it is moved aside, never reused.
+ * - Deletion renames the partition dir to `<topic>-<partition>.<random>-delete` synchronously,
+ *   before deletePartition/deleteTopic return their promise: from then on `<topic>-<partition>`
+ *   is free for a new topic, and the background removal only ever touches the renamed dir, so
+ *   it cannot remove a new topic's files. Leftover `-delete` dirs (a crash during removal) are
+ *   removed by removeDeletedDirs().
+ * - Segment files hold no fd of their own: they share one FileHandleCache of at most
+ *   segmentFilesOpenMax fds (by default a quarter of the process's open-files limit), so the
+ *   number of partitions is bounded by disk and memory, not by `ulimit -n`.
+ * - New partitions are made by prepareNewPartitions before the topic is stored: the files of
+ *   an empty log are written and fsynced off the event loop, at most
+ *   PREPARE_CONCURRENCY_MAX partitions at a time, and opening them afterwards waits for no
+ *   fsync. A failure removes every directory it made, so nothing half made stays behind.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
-import { fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
+import { fsyncDir, fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
+import { FileHandleCache, openFilesSoftLimit, segmentFilesOpenMaxFor } from './file-handle-cache.ts';
 import type { LogConfig } from './log-config.ts';
 import { CLEANER_BYTES_PER_RUN_DEFAULT, emptyCompactionResult, type CompactionResult } from './log-cleaner.ts';
 import { compacts } from './log-config.ts';
@@ -33,6 +50,14 @@ export const RETENTION_CHECK_INTERVAL_MS_DEFAULT = 60_000;
 export const FLUSH_CHECK_INTERVAL_MS_DEFAULT = 100;
 export const CLEANER_INTERVAL_MS_DEFAULT = 30_000;
 const PARTITION_DIR = /^([a-zA-Z0-9._-]+)-(\d{1,9})$/;
+/** A partition dir renamed for removal; never matches PARTITION_DIR (it does not end in digits). */
+const DELETED_DIR = /^[a-zA-Z0-9._-]+-\d{1,9}\.[0-9a-f]{32}-delete$/;
+const DELETED_DIR_SUFFIX = '-delete';
+/** Holds the topic id of the topic that made the partition dir (Kafka's file name and format). */
+export const PARTITION_METADATA_FILE = 'partition.metadata';
+const PARTITION_METADATA_VERSION = 0;
+/** New partition directories written at once by prepareNewPartitions (each holds at most one fd at a time). */
+export const PREPARE_CONCURRENCY_MAX = 8;
 
 export interface LogManagerOptions {
   logger: Logger;
@@ -42,6 +67,8 @@ export interface LogManagerOptions {
   cleanerIntervalMs?: number;
   /** Segment bytes one partition may rewrite per compaction pass (at least one segment). */
   cleanerBytesPerRunMax?: number;
+  /** Segment file fds kept open at most (see file-handle-cache.ts); default from the open-files limit. */
+  segmentFilesOpenMax?: number;
 }
 
 export class LogManager {
@@ -54,7 +81,13 @@ export class LogManager {
   private readonly cleanerIntervalMs: number;
   private readonly cleanerBytesPerRunMax: number;
   private compactionPass: Promise<CompactionResult> | null = null;
+  /** The fds of every segment file of this manager's logs. */
+  readonly files: FileHandleCache;
   private readonly logs = new Map<string, PartitionLog>();
+  /** Removals of renamed-aside directories in progress. */
+  private readonly removing = new Set<Promise<void>>();
+  /** Logs prepareNewPartitions made and opened, until loadPartition takes them (or discardPrepared drops them). */
+  private readonly prepared = new Map<string, { topicId: string; log: PartitionLog }>();
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private closed = false;
 
@@ -67,6 +100,7 @@ export class LogManager {
     this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
     if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
     if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
+    this.files = new FileHandleCache(opts.segmentFilesOpenMax ?? segmentFilesOpenMaxFor(openFilesSoftLimit()));
     fs.mkdirSync(dataDir, { recursive: true });
     this.cleanShutdown = unlinkIfExistsSync(path.join(dataDir, CLEAN_SHUTDOWN_FILE));
     fsyncDirSync(dataDir);
@@ -82,27 +116,138 @@ export class LogManager {
   }
 
   /** A new, empty partition. Leftover files of an earlier topic with the same name are removed. */
-  createPartition(topic: string, partition: number, config: LogConfig): PartitionLog {
+  createPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
     const dir = path.join(this.dataDir, name);
     if (fs.existsSync(dir)) {
       this.logger.warn('removing leftover directory before creating the partition', { dir });
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    return this.openLog(name, config);
+    return this.openLog(name, config, topicId);
   }
 
-  /** An existing partition, recovered first if the last shutdown was not clean. */
-  loadPartition(topic: string, partition: number, config: LogConfig): PartitionLog {
+  /**
+   * An existing partition, recovered first if the last shutdown was not clean. With a topicId,
+   * a directory made by another topic id (a deleted topic of the same name) is moved aside and
+   * the partition starts empty; one without partition.metadata (made before topic ids) is
+   * adopted.
+   */
+  loadPartition(topic: string, partition: number, config: LogConfig, topicId?: string): PartitionLog {
     const name = this.unloaded(topic, partition);
+    const dir = path.join(this.dataDir, name);
+    const pre = this.prepared.get(name);
+    if (pre) {
+      this.prepared.delete(name);
+      if (pre.topicId === topicId) {
+        pre.log.setConfig(config);
+        this.logs.set(name, pre.log);
+        return pre.log;
+      }
+      // Made for another topic id: close it; the directory is judged by its id below.
+      void pre.log.delete(null);
+    }
+    if (topicId !== undefined && fs.existsSync(dir)) {
+      const found = readPartitionTopicId(dir);
+      if (found !== null && found !== topicId) {
+        this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, dirTopicId: found, topicId });
+        void this.removeInBackground(this.renameForDeletion(name));
+      }
+    }
     // A new replica (topic just created, or moved here) starts empty; after a data loss this
     // line is the trace of it, and the followers' copy is what refills it.
-    if (!fs.existsSync(path.join(this.dataDir, name))) this.logger.info('partition directory created empty', { dir: name });
-    return this.openLog(name, config);
+    if (!fs.existsSync(dir)) this.logger.info('partition directory created empty', { dir: name });
+    return this.openLog(name, config, topicId);
+  }
+
+  /**
+   * Writes the directories of new, empty partitions of topicId (see the top of the file), off
+   * the event loop and PREPARE_CONCURRENCY_MAX at a time, opens each (a short synchronous step
+   * between awaits, so other work interleaves), then fsyncs the data dir. loadPartition with
+   * the same topic id then takes the open log at once. A directory of the same name with
+   * another topic id is moved aside first; one of this topic id is kept (and opened later by
+   * loadPartition). On failure every directory made here is closed and removed, and the error
+   * is thrown. leaderEpochOf(partition): the epoch this broker leads it in from the start, if it does.
+   */
+  async prepareNewPartitions(topic: string, partitions: readonly number[], topicId: string, config: LogConfig, leaderEpochOf: (partition: number) => number | undefined = () => undefined): Promise<void> {
+    if (this.closed) throw new SluiceError(ErrorCode.BROKER_SHUTTING_DOWN, 'log manager is closed');
+    const names = partitions.map((p) => LogManager.dirName(topic, p));
+    const epochs = partitions.map((p) => leaderEpochOf(p));
+    const made: string[] = [];
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < names.length && !failed) {
+        const i = next++;
+        const name = names[i]!;
+        if (this.logs.has(name) || this.prepared.has(name)) continue; // open already: nothing to prepare
+        const dir = path.join(this.dataDir, name);
+        if (fs.existsSync(dir)) {
+          if (readPartitionTopicId(dir) === topicId) continue;
+          this.logger.warn('partition directory belongs to a deleted topic of the same name; removing it', { dir: name, topicId });
+          void this.removeInBackground(this.renameForDeletion(name));
+        }
+        made.push(name);
+        await fs.promises.mkdir(dir);
+        // The topic id first: whatever is in the directory afterwards is known to be this topic's.
+        const files = [{ name: PARTITION_METADATA_FILE, bytes: partitionMetadataBytes(topicId) }, ...PartitionLog.emptyLogFiles()];
+        for (const f of files) await writeNewFile(path.join(dir, f.name), f.bytes);
+        await fsyncDir(dir);
+        if (failed || this.closed) break;
+        // Deleted (renamed aside) while this was writing it: not ours to open any more.
+        if (readPartitionTopicId(dir) !== topicId) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${name} was deleted while it was being created`);
+        // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
+        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files });
+        this.prepared.set(name, { topicId, log });
+        // What the replica manager does first on a new leader (a synchronous checkpoint write):
+        // done here, one partition per slice, instead of for every partition in one go later.
+        const epoch = epochs[i];
+        if (epoch !== undefined) log.beginLeaderEpoch(epoch);
+      }
+    };
+    // Every worker ends before anything is discarded: none is left writing into a moved directory.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(PREPARE_CONCURRENCY_MAX, names.length) }, () => worker().catch((e: unknown) => {
+      failed = true;
+      throw e;
+    })));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    try {
+      if (failure) throw failure.reason;
+      await fsyncDir(this.dataDir);
+    } catch (e) {
+      this.discardPrepared(made, topicId);
+      throw e;
+    }
+  }
+
+  /**
+   * Closes and removes what prepareNewPartitions made for topicId under names that loadPartition
+   * did not take (the topic was not stored after all). A directory is only removed while it
+   * still holds topicId: by now the name may be a newer topic's.
+   */
+  discardPrepared(names: readonly string[], topicId: string): void {
+    for (const name of names) {
+      if (this.logs.has(name)) continue;
+      const pre = this.prepared.get(name);
+      if (pre && pre.topicId !== topicId) continue;
+      this.prepared.delete(name);
+      let renamed: string | null = null;
+      try {
+        if (readPartitionTopicId(path.join(this.dataDir, name)) === topicId) renamed = this.renameForDeletion(name);
+      } catch (error) {
+        this.logger.error('failed to remove a partition directory made for a topic that was not created', { dir: name, error });
+      }
+      void (pre ? pre.log.delete(renamed) : Promise.resolve()).then(() => this.removeInBackground(renamed));
+    }
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {
     return this.logs.get(`${topic}-${partition}`);
+  }
+
+  /** Whether the partition has a directory (or a prepared log): false for a replica that starts here. */
+  hasPartitionDir(topic: string, partition: number): boolean {
+    const name = LogManager.dirName(topic, partition);
+    return this.prepared.has(name) || fs.existsSync(path.join(this.dataDir, name));
   }
 
   /** Names of the partition directories on disk, loaded or not. */
@@ -121,28 +266,84 @@ export class LogManager {
     fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
   }
 
-  /** Closes and deletes one partition's log (a replica moved to another broker). */
-  async deletePartition(topic: string, partition: number): Promise<void> {
-    const name = LogManager.dirName(topic, partition);
-    const log = this.logs.get(name);
-    this.logs.delete(name);
-    if (log) await log.delete();
-    else fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
-    fsyncDirSync(this.dataDir);
+  /**
+   * Closes and deletes one partition's log (a replica moved to another broker). The directory
+   * is renamed aside before this returns (see the top of the file); the promise resolves once
+   * it is gone.
+   */
+  deletePartition(topic: string, partition: number): Promise<void> {
+    return this.deleteDirs([LogManager.dirName(topic, partition)]);
   }
 
-  /** Deletes the topic's loaded partitions and any directory of partitions 0..partitionCount-1. */
-  async deleteTopic(topic: string, partitionCount = 0): Promise<void> {
+  /**
+   * Deletes the topic's loaded partitions and any directory of partitions 0..partitionCount-1.
+   * Every directory is renamed aside before this returns; the promise resolves once all are gone.
+   */
+  deleteTopic(topic: string, partitionCount = 0): Promise<void> {
     const names = new Set<string>();
     for (const name of this.logs.keys()) if (name.slice(0, name.lastIndexOf('-')) === topic) names.add(name);
     for (let p = 0; p < partitionCount; p++) names.add(LogManager.dirName(topic, p));
+    return this.deleteDirs([...names]);
+  }
+
+  /** The synchronous part (detach, rename) for every name first, then the removals. */
+  private deleteDirs(names: readonly string[]): Promise<void> {
+    const removals: Array<Promise<void>> = [];
     for (const name of names) {
-      const log = this.logs.get(name);
+      const log = this.logs.get(name) ?? this.prepared.get(name)?.log;
       this.logs.delete(name);
-      if (log) await log.delete();
-      else fs.rmSync(path.join(this.dataDir, name), { recursive: true, force: true });
+      this.prepared.delete(name);
+      let renamed: string | null;
+      try {
+        renamed = this.renameForDeletion(name);
+      } catch (e) {
+        // The log stays detached and is closed, but its files stay: removing them by the old
+        // name could hit a new topic's. The next start removes them (orphan, or another topic id).
+        void log?.delete(null);
+        removals.push(Promise.reject(e));
+        continue;
+      }
+      if (log) removals.push(log.delete(renamed).then(() => this.removeInBackground(renamed)));
+      else removals.push(this.removeInBackground(renamed));
+    }
+    return Promise.all(removals).then(() => undefined);
+  }
+
+  /**
+   * Renames a partition dir to its `-delete` name and fsyncs the data dir, so the name is free
+   * for a new topic even across a crash. Null when the directory does not exist.
+   */
+  private renameForDeletion(name: string): string | null {
+    const from = path.join(this.dataDir, name);
+    const to = path.join(this.dataDir, `${name}.${randomUUID().replaceAll('-', '')}${DELETED_DIR_SUFFIX}`);
+    try {
+      fs.renameSync(from, to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
     }
     fsyncDirSync(this.dataDir);
+    return to;
+  }
+
+  /** Removes a renamed-aside directory without blocking the event loop; never rejects. close() waits for it. */
+  private removeInBackground(dir: string | null): Promise<void> {
+    if (dir === null) return Promise.resolve();
+    const removal = fs.promises.rm(dir, { recursive: true, force: true }).then(
+      () => undefined,
+      // Left for removeDeletedDirs at the next start; the name is already free.
+      (error: unknown) => this.logger.error('failed to remove a deleted partition directory', { dir, error }),
+    );
+    this.removing.add(removal);
+    void removal.finally(() => this.removing.delete(removal));
+    return removal;
+  }
+
+  /** Removes `-delete` dirs a crash left behind (in the background); returns how many there were. */
+  removeDeletedDirs(): number {
+    const dirs = fs.readdirSync(this.dataDir, { withFileTypes: true }).filter((e) => e.isDirectory() && DELETED_DIR.test(e.name));
+    for (const d of dirs) void this.removeInBackground(path.join(this.dataDir, d.name));
+    return dirs.length;
   }
 
   /** Applies a new config to every loaded partition of the topic. */
@@ -216,8 +417,11 @@ export class LogManager {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    const results = await Promise.allSettled([...this.logs.values()].map((log) => log.close()));
+    const open = [...this.logs.values(), ...[...this.prepared.values()].map((p) => p.log)];
+    this.prepared.clear();
+    const results = await Promise.allSettled(open.map((log) => log.close()));
     this.logs.clear();
+    await Promise.all(this.removing);
     const failed = results.filter((r) => r.status === 'rejected');
     for (const r of failed) this.logger.error('closing a partition log failed', { error: (r as PromiseRejectedResult).reason });
     if (failed.length > 0) return; // no marker: the next start recovers
@@ -231,9 +435,52 @@ export class LogManager {
     return name;
   }
 
-  private openLog(name: string, config: LogConfig): PartitionLog {
-    const log = PartitionLog.open(path.join(this.dataDir, name), config, { cleanShutdown: this.cleanShutdown, logger: this.logger });
+  private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
+    const dir = path.join(this.dataDir, name);
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files });
+    try {
+      if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
+    } catch (e) {
+      void log.close();
+      throw e;
+    }
     this.logs.set(name, log);
     return log;
+  }
+}
+
+/** The topic id in a partition dir's partition.metadata; null when it has none (or an unreadable one). */
+export function readPartitionTopicId(dir: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, PARTITION_METADATA_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const m = /^version: (\d+)\ntopic_id: (\S+)\n?$/.exec(text);
+  return m && Number(m[1]) === PARTITION_METADATA_VERSION ? m[2]! : null;
+}
+
+function partitionMetadataBytes(topicId: string): Buffer {
+  return Buffer.from(`version: ${PARTITION_METADATA_VERSION}\ntopic_id: ${topicId}\n`);
+}
+
+function writePartitionTopicId(dir: string, topicId: string): void {
+  writeFileDurableSync(path.join(dir, PARTITION_METADATA_FILE), partitionMetadataBytes(topicId));
+}
+
+/**
+ * Writes a file that must not exist yet, in a directory nobody reads yet, and fdatasyncs it
+ * (an empty one needs no sync: the directory's fsync makes its entry durable).
+ */
+async function writeNewFile(filePath: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.promises.open(filePath, 'wx');
+  try {
+    let written = 0;
+    while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written, written)).bytesWritten;
+    if (bytes.length > 0) await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }

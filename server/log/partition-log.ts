@@ -56,14 +56,15 @@ import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, decodeRecords, lastOffsetAt, maxTimestampAt, Off, readInt32 } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
-import { readCheckpointSync, writeCheckpoint, writeCheckpointSync } from './checkpoint-file.ts';
+import { encodeCheckpoint, readCheckpointSync, writeCheckpoint, writeCheckpointSync } from './checkpoint-file.ts';
 import { fsyncDir, fsyncDirSync, TMP_SUFFIX, unlinkIfExistsSync } from './durable-file.ts';
-import { LEADER_EPOCH_MAX, LeaderEpochCache, type EpochEndOffset, type EpochEntry } from './leader-epoch-cache.ts';
+import { LEADER_EPOCH_CHECKPOINT_FILE, LEADER_EPOCH_CHECKPOINT_VERSION, LEADER_EPOCH_MAX, LeaderEpochCache, type EpochEndOffset, type EpochEntry } from './leader-epoch-cache.ts';
 import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog, type CleanerLimits, type CompactionResult } from './log-cleaner.ts';
 import { compacts, deletes, type LogConfig } from './log-config.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
+import type { FileHandleCache } from './file-handle-cache.ts';
 import { RECOVERING_SUFFIX } from './recovery.ts';
-import { CLEANED_SUFFIX, INDEX_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './segment.ts';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './segment.ts';
 
 /** Relative offsets are uint32 in both indexes. */
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
@@ -85,6 +86,8 @@ export interface PartitionLogOpenOptions {
   cleanShutdown: boolean;
   logger: Logger;
   nowMs?: number;
+  /** The fd cache of the segment files (the LogManager's); default: one shared by every caller that passes none. */
+  files?: FileHandleCache;
 }
 
 export interface AppendOptions {
@@ -142,6 +145,7 @@ export class PartitionLog {
   readonly dir: string;
   private cfg: LogConfig;
   private readonly logger: Logger;
+  private readonly files: FileHandleCache | undefined;
   private segments: readonly LogSegment[];
   private endOffset: number;
   private state: State = 'open';
@@ -178,8 +182,9 @@ export class PartitionLog {
   private compactedAtHighWatermark = -1;
   private compactAgainAtMs = Infinity;
 
-  private constructor(dir: string, config: LogConfig, logger: Logger, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number) {
+  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number) {
     this.dir = dir;
+    this.files = files;
     this.cfg = config;
     this.logger = logger;
     this.segments = segments;
@@ -191,29 +196,46 @@ export class PartitionLog {
     this.hwCheckpointed = highWatermark;
   }
 
+  /**
+   * The files of an empty log at offset 0, exactly as open() would leave them: an empty first
+   * segment, an empty leader epoch checkpoint and a high watermark of 0. LogManager writes them
+   * (asynchronously, many partitions at once) into a new directory, so that opening it later
+   * writes nothing and waits for no fsync. (An epoch entry at offset 0 would not do: open()
+   * drops entries at or past the log end.)
+   */
+  static emptyLogFiles(): Array<{ name: string; bytes: Buffer }> {
+    return [
+      { name: segmentFileName(0, LOG_SUFFIX), bytes: Buffer.alloc(0) },
+      { name: LEADER_EPOCH_CHECKPOINT_FILE, bytes: encodeCheckpoint(LEADER_EPOCH_CHECKPOINT_VERSION, []) },
+      { name: HIGH_WATERMARK_CHECKPOINT_FILE, bytes: encodeCheckpoint(HIGH_WATERMARK_CHECKPOINT_VERSION, [[0]]) },
+    ];
+  }
+
   /** Opens (or creates) the partition directory. Synchronous: it runs before the broker serves. */
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
     const nowMs = opts.nowMs ?? Date.now();
-    fs.mkdirSync(dir, { recursive: true });
+    // Whether this open changed the directory's entries, and so must fsync it. Opening a
+    // directory left as open() leaves it (or as emptyLogFiles() made it) costs no fsync.
+    let dirChanged = fs.mkdirSync(dir, { recursive: true }) !== undefined;
     const names = fs.readdirSync(dir);
     const bases: number[] = [];
     for (const name of names) {
       const m = SEGMENT_FILE.exec(name);
       if (m) bases.push(Number(m[1]));
       // Leftovers of an interrupted atomic write or recovery rewrite: the original is intact.
-      else if (name.endsWith(TMP_SUFFIX) || name.endsWith(RECOVERING_SUFFIX) || name.endsWith(CLEANED_SUFFIX)) unlinkIfExistsSync(path.join(dir, name));
+      else if (name.endsWith(TMP_SUFFIX) || name.endsWith(RECOVERING_SUFFIX) || name.endsWith(CLEANED_SUFFIX)) dirChanged = unlinkIfExistsSync(path.join(dir, name)) || dirChanged;
     }
     bases.sort((a, b) => a - b);
     const baseSet = new Set(bases);
     for (const name of names) {
       // Index files whose .log is gone (a delete interrupted half way) would confuse a future segment.
       const suffix = name.endsWith(INDEX_SUFFIX) ? INDEX_SUFFIX : name.endsWith(TIME_INDEX_SUFFIX) ? TIME_INDEX_SUFFIX : '';
-      if (suffix && !baseSet.has(Number(name.slice(0, -suffix.length)))) unlinkIfExistsSync(path.join(dir, name));
+      if (suffix && !baseSet.has(Number(name.slice(0, -suffix.length)))) dirChanged = unlinkIfExistsSync(path.join(dir, name)) || dirChanged;
     }
     const segments: LogSegment[] = [];
     for (let i = 0; i < bases.length; i++) {
       const recover = !opts.cleanShutdown && i === bases.length - 1;
-      const seg = LogSegment.open(dir, bases[i]!, { recover, indexIntervalBytes: config.indexIntervalBytes, nowMs, logger: opts.logger });
+      const seg = LogSegment.open(dir, bases[i]!, { recover, indexIntervalBytes: config.indexIntervalBytes, nowMs, logger: opts.logger, files: opts.files });
       const prev = segments[segments.length - 1];
       if (prev && prev.nextOffset > seg.baseOffset) {
         for (const s of [...segments, seg]) s.close();
@@ -221,12 +243,15 @@ export class PartitionLog {
       }
       segments.push(seg);
     }
-    if (segments.length === 0) segments.push(LogSegment.create(dir, 0));
+    if (segments.length === 0) {
+      segments.push(LogSegment.create(dir, 0, opts.files));
+      dirChanged = true;
+    }
     // A rebuilt sealed segment was fsynced by recovery, so its indexes may go to disk now.
     for (let i = 0; i < segments.length - 1; i++) if (segments[i]!.recovered) segments[i]!.persistIndexesSync();
     // The active segment's index files would go stale with its next append; see segment.ts.
-    segments[segments.length - 1]!.deleteIndexFilesSync();
-    fsyncDirSync(dir);
+    if (segments[segments.length - 1]!.deleteIndexFilesSync()) dirChanged = true;
+    if (dirChanged) fsyncDirSync(dir);
     let epochs: LeaderEpochCache;
     let highWatermark: number;
     try {
@@ -236,7 +261,7 @@ export class PartitionLog {
       for (const s of segments) s.close();
       throw e;
     }
-    const log = new PartitionLog(dir, config, opts.logger, segments, epochs, highWatermark);
+    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark);
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
     return log;
   }
@@ -501,7 +526,7 @@ export class PartitionLog {
     const old = this.active;
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
-    const seg = LogSegment.create(this.dir, baseOffset);
+    const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
     this.dirty.add(old);
     this.dirNeedsSync = true;
@@ -740,9 +765,10 @@ export class PartitionLog {
           await seg.flush();
           this.fsyncs++;
         }
-        if (syncDir) await fsyncDir(this.dir);
-        // Index files only after the .log is durable: their presence vouches for it.
-        for (const seg of segments) if (seg !== active && seg.isOpen) await seg.persistIndexes();
+        if (syncDir && this.state !== 'deleted') await fsyncDir(this.dir);
+        // Index files only after the .log is durable: their presence vouches for it. Not once
+        // deleted: they are written by path, and the path may now be a new topic's directory.
+        for (const seg of segments) if (seg !== active && seg.isOpen && this.state !== 'deleted') await seg.persistIndexes();
       } catch (e) {
         error = e as Error;
       }
@@ -801,7 +827,7 @@ export class PartitionLog {
       for (let i = old.length - 1; i >= 0; i--) old[i]!.deleteFiles();
       this.dirty.clear();
       fsyncDirSync(this.dir);
-      const seg = LogSegment.create(this.dir, offset);
+      const seg = LogSegment.create(this.dir, offset, this.files);
       fsyncDirSync(this.dir);
       this.segments = [seg];
       this.endOffset = offset;
@@ -928,6 +954,7 @@ export class PartitionLog {
       dir: this.dir,
       config: this.cfg,
       logger: this.logger,
+      files: this.files,
       currentSegments: () => this.segments,
       isSealed: (seg) => !this.dirty.has(seg) && seg !== this.active,
       highWatermark: () => this.highWatermark,
@@ -964,7 +991,8 @@ export class PartitionLog {
       await this.compaction?.catch(() => undefined);
       await this.flush();
       await this.flushLoop;
-      this.active.persistIndexesSync();
+      // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
+      if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);
@@ -977,14 +1005,19 @@ export class PartitionLog {
     }
   }
 
-  /** Closes without flushing and removes the directory. */
-  async delete(): Promise<void> {
+  /**
+   * Closes without flushing and removes the directory. The state changes before the first
+   * await, so nothing new starts. `movedTo`: the caller already renamed the directory there
+   * (LogManager does, so that a new topic of the same name can take the old name at once);
+   * and this removes nothing: `dir` may by now be another log's (null: nothing to remove).
+   */
+  async delete(movedTo?: string | null): Promise<void> {
     this.state = 'deleted';
     await this.compaction?.catch(() => undefined);
     await this.flushLoop;
     await this.hwWrites;
     for (const seg of this.segments) seg.close();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (movedTo === undefined) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- helpers

@@ -13,9 +13,11 @@
  * - Index files on disk are trusted only for sealed segments: they are written after the .log
  *   was fsynced (or at clean close), and a segment that becomes active deletes them, so after a
  *   crash a missing index file marks a segment that needs a recovery scan.
- * - The fd is closed only once no read or fsync is using it (a reference count), so a
- *   retention delete during a fetch cannot make that fetch read another file through a
- *   reused descriptor.
+ * - The .log's fd comes from the LogManager's FileHandleCache (file-handle-cache.ts): opened
+ *   on demand and closed when the cache needs room, so a broker's fd count does not grow with
+ *   its partitions. Every use pins it (synchronous ones for their duration, a read or fsync
+ *   across its await), and a pinned fd is never closed, so a retention delete during a fetch
+ *   cannot make that fetch read another file through a reused descriptor.
  * - Not safe for concurrent appends; PartitionLog is the only writer.
  * - Truncation (replication: a follower cutting back a divergent tail) removes whole batches
  *   from the end, fsyncs, and bumps truncationCount. A read that awaited I/O across a
@@ -34,6 +36,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, lastOffsetAt, maxTimestampAt } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
 import { fdatasync, fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
+import { FileHandleCache, type CachedFile } from './file-handle-cache.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { readFullySync, recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
@@ -58,7 +61,12 @@ export interface SegmentOpenOptions {
   indexIntervalBytes: number;
   nowMs: number;
   logger: Logger;
+  /** Where the segment's fd lives; default: a cache shared by every caller that passes none. */
+  files?: FileHandleCache;
 }
+
+/** For callers without a LogManager (tests, tools). */
+const sharedFiles = new FileHandleCache();
 
 export class LogSegment {
   readonly baseOffset: number;
@@ -66,7 +74,7 @@ export class LogSegment {
   private path: string;
   private offsetIdx: OffsetIndex;
   private timeIdx: TimeIndex;
-  private fd: number;
+  private file: CachedFile;
   private size = 0;
   private next: number;
   private largestTimestamp = -1;
@@ -75,39 +83,41 @@ export class LogSegment {
   private bytesSinceIndexEntry = 0;
   private wasRecovered = false;
   private truncations = 0;
-  private refs = 0;
   private closeRequested = false;
-  private fdClosed = false;
 
-  private constructor(dir: string, baseOffset: number, fd: number) {
+  private constructor(dir: string, baseOffset: number, file: CachedFile) {
     this.baseOffset = baseOffset;
     this.dir = dir;
     this.next = baseOffset;
     this.path = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
     this.offsetIdx = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
     this.timeIdx = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
-    this.fd = fd;
+    this.file = file;
   }
 
   /** A new, empty segment. The file must not exist yet. */
-  static create(dir: string, baseOffset: number): LogSegment {
-    const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'wx+');
-    return new LogSegment(dir, baseOffset, fd);
+  static create(dir: string, baseOffset: number, files: FileHandleCache = sharedFiles): LogSegment {
+    const logPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
+    return new LogSegment(dir, baseOffset, files.file(logPath, fs.openSync(logPath, 'wx+')));
   }
 
   /** An existing segment: indexes loaded, or rebuilt by a recovery scan when asked or when they fail their check. */
   static open(dir: string, baseOffset: number, opts: SegmentOpenOptions): LogSegment {
-    const seg = new LogSegment(dir, baseOffset, -1);
+    const files = opts.files ?? sharedFiles;
+    const logPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
+    const seg = new LogSegment(dir, baseOffset, files.file(logPath));
     let problem = '';
     if (!opts.recover) {
-      const fd = fs.openSync(seg.logPath, 'r+');
-      problem = seg.loadIndexes(fs.fstatSync(fd).size) || seg.scanTailHeaders(fd);
-      if (problem) {
-        fs.closeSync(fd);
-        opts.logger.warn('segment index unusable, rebuilding it from the log', { segment: seg.logPath, problem });
-      } else {
-        seg.fd = fd;
+      const fd = seg.file.pin();
+      try {
+        const sizeBytes = fs.fstatSync(fd).size;
+        // An empty .log needs no index (a new segment, or an active one closed empty, which
+        // close() writes no index files for): nothing to load, nothing to rebuild.
+        problem = sizeBytes === 0 ? seg.scanTailHeaders(fd) : seg.loadIndexes(sizeBytes) || seg.scanTailHeaders(fd);
+      } finally {
+        seg.file.unpin();
       }
+      if (problem) opts.logger.warn('segment index unusable, rebuilding it from the log', { segment: seg.logPath, problem });
     }
     if (opts.recover || problem) {
       seg.offsetIdx = new OffsetIndex(seg.offsetIdx.path, baseOffset);
@@ -119,8 +129,9 @@ export class LogSegment {
       seg.size = result.sizeBytes;
       seg.next = result.nextOffset;
       seg.wasRecovered = true;
-      // Opened after recovery: a rewrite renamed a new file over the old one.
-      seg.fd = fs.openSync(seg.logPath, 'r+');
+      // A rewrite renamed a new file over the old one: an fd opened before would see the old file.
+      seg.file.retire();
+      seg.file = files.file(logPath);
     }
     // Age for segment.ms: a restart cannot know when the first batch went in; its timestamp is the best guess.
     seg.created = seg.size > 0 ? Math.min(opts.nowMs, seg.created) : -1;
@@ -132,9 +143,9 @@ export class LogSegment {
    * the compacted batches of the live segment with the same base offset. Append to it, flush
    * it, then commitReplacement() or abandonReplacement().
    */
-  static createReplacement(dir: string, baseOffset: number): LogSegment {
+  static createReplacement(dir: string, baseOffset: number, files: FileHandleCache = sharedFiles): LogSegment {
     const cleanedPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX + CLEANED_SUFFIX));
-    const seg = new LogSegment(dir, baseOffset, fs.openSync(cleanedPath, 'w+'));
+    const seg = new LogSegment(dir, baseOffset, files.file(cleanedPath, fs.openSync(cleanedPath, 'w+')));
     seg.path = cleanedPath;
     return seg;
   }
@@ -158,6 +169,7 @@ export class LogSegment {
     fs.renameSync(this.path, live);
     fsyncDirSync(this.dir);
     this.path = live;
+    this.file.path = live;
     this.persistIndexesSync();
   }
 
@@ -216,17 +228,25 @@ export class LogSegment {
   append(records: Uint8Array, indexIntervalBytes: number, nowMs: number): void {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
     if (this.size + records.length > SEGMENT_BYTES_MAX) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} would pass ${SEGMENT_BYTES_MAX} bytes`);
+    let fd: number;
+    try {
+      fd = this.file.pin();
+    } catch (e) {
+      throw new SluiceError(ErrorCode.STORAGE_ERROR, `cannot open ${this.logPath}: ${(e as Error).message}`);
+    }
     try {
       let written = 0;
-      while (written < records.length) written += fs.writeSync(this.fd, records, written, records.length - written, this.size + written);
+      while (written < records.length) written += fs.writeSync(fd, records, written, records.length - written, this.size + written);
     } catch (e) {
       // Bytes past `size` are invisible to readers, but the next append must not land after them.
       try {
-        fs.ftruncateSync(this.fd, this.size);
+        fs.ftruncateSync(fd, this.size);
       } catch {
         // The next append writes at `size` anyway (positional writes); recovery cuts any leftover.
       }
       throw new SluiceError(ErrorCode.STORAGE_ERROR, `write to ${this.logPath} failed: ${(e as Error).message}`);
+    } finally {
+      this.file.unpin();
     }
     if (this.size === 0) this.created = nowMs;
     for (let p = 0; p < records.length; p += batchSizeAt(records, p)) {
@@ -245,18 +265,23 @@ export class LogSegment {
     const len = Math.max(0, Math.min(lengthBytes, this.size - position));
     const buf = Buffer.allocUnsafe(len);
     const truncations = this.truncations;
-    this.refs++;
+    let fd: number;
+    try {
+      fd = this.file.pin();
+    } catch (e) {
+      throw new SluiceError(ErrorCode.STORAGE_ERROR, `cannot open ${this.logPath}: ${(e as Error).message}`);
+    }
     try {
       let done = 0;
       while (done < len) {
-        const n = await readAsync(this.fd, buf, done, len - done, position + done);
+        const n = await readAsync(fd, buf, done, len - done, position + done);
         if (n === 0 && this.truncations !== truncations) return null;
         if (n === 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} ends before ${position + done}`);
         done += n;
       }
       return buf;
     } finally {
-      this.release();
+      this.file.unpin();
     }
   }
 
@@ -269,6 +294,15 @@ export class LogSegment {
    */
   scanHeadersSync(fromPosition: number, fn: (header: Buffer, at: number, position: number) => boolean): number {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    const fd = this.file.pin();
+    try {
+      return this.scanHeadersWith(fd, fromPosition, fn);
+    } finally {
+      this.file.unpin();
+    }
+  }
+
+  private scanHeadersWith(fd: number, fromPosition: number, fn: (header: Buffer, at: number, position: number) => boolean): number {
     let chunk = Buffer.alloc(0);
     let chunkStart = 0;
     let position = fromPosition;
@@ -276,7 +310,7 @@ export class LogSegment {
       if (this.size - position < BATCH_HEADER_BYTES) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: ${this.size - position} bytes at ${position} are not a whole batch`);
       if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length || position < chunkStart) {
         chunk = Buffer.allocUnsafe(Math.min(HEADER_SCAN_CHUNK_BYTES, this.size - position));
-        readFullySync(this.fd, chunk, position);
+        readFullySync(fd, chunk, position);
         chunkStart = position;
       }
       const at = position - chunkStart;
@@ -312,10 +346,16 @@ export class LogSegment {
     this.truncations++;
     this.offsetIdx.truncateTo(cutBaseOffset);
     this.timeIdx.truncateTo(cutBaseOffset);
-    fs.ftruncateSync(this.fd, cut);
-    fs.fdatasyncSync(this.fd);
+    const fd = this.file.pin();
+    let problem: string;
     const createdMs = this.created;
-    const problem = this.scanTailHeaders(this.fd);
+    try {
+      fs.ftruncateSync(fd, cut);
+      fs.fdatasyncSync(fd);
+      problem = this.scanTailHeaders(fd);
+    } finally {
+      this.file.unpin();
+    }
     if (problem) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} after truncation to ${cut} bytes: ${problem}`);
     // Still the segment that was created then (segment.ms); an empty one starts afresh with its next append.
     this.created = this.size > 0 ? createdMs : -1;
@@ -325,11 +365,11 @@ export class LogSegment {
   /** fdatasync of the .log; a no-op once closed (close and delete make their own guarantees). */
   async flush(): Promise<void> {
     if (this.closeRequested) return;
-    this.refs++;
+    const fd = this.file.pin();
     try {
-      await fdatasync(this.fd);
+      await fdatasync(fd);
     } finally {
-      this.release();
+      this.file.unpin();
     }
   }
 
@@ -343,16 +383,17 @@ export class LogSegment {
     this.timeIndex.persistSync();
   }
 
-  /** The segment became the active one: its index files would go stale with the next append. */
-  deleteIndexFilesSync(): void {
-    unlinkIfExistsSync(this.offsetIndex.path);
-    unlinkIfExistsSync(this.timeIndex.path);
+  /** The segment became the active one: its index files would go stale with the next append. Returns whether any existed. */
+  deleteIndexFilesSync(): boolean {
+    const offsets = unlinkIfExistsSync(this.offsetIndex.path);
+    const times = unlinkIfExistsSync(this.timeIndex.path);
+    return offsets || times;
   }
 
   /** Closes the fd once in-flight reads and fsyncs are done. Does not flush. */
   close(): void {
     this.closeRequested = true;
-    if (this.refs === 0) this.closeFd();
+    this.file.retire();
   }
 
   /** Removes the files now (open fds keep working on POSIX) and closes the fd when idle. */
@@ -360,17 +401,6 @@ export class LogSegment {
     this.close();
     unlinkIfExistsSync(this.logPath);
     this.deleteIndexFilesSync();
-  }
-
-  private release(): void {
-    this.refs--;
-    if (this.refs === 0 && this.closeRequested) this.closeFd();
-  }
-
-  private closeFd(): void {
-    if (this.fdClosed || this.fd < 0) return;
-    this.fdClosed = true;
-    fs.closeSync(this.fd);
   }
 
   /** Index and stats bookkeeping for one batch written at `position`. */

@@ -11,6 +11,8 @@ export interface ClusterOptions {
   replicaLagTimeMaxMs?: number;
   sessionTtlSeconds?: number;
   offsetsTopicReplicationFactor?: number;
+  /** Command that runs the broker (see StartOptions.runtime), e.g. to lower `ulimit -n` first. */
+  runtime?: string[];
 }
 
 export class TestCluster {
@@ -42,6 +44,7 @@ export class TestCluster {
     const b = await startBroker({
       dataDir,
       port: this.ports.get(id) ?? 0,
+      runtime: this.opts.runtime,
       args: [
         '--broker-id', String(id),
         '--metadata', `etcd://${this.etcd.endpoints}`,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
-import { LogManager } from '../../../server/log/log-manager.ts';
+import { LogManager, readPartitionTopicId } from '../../../server/log/log-manager.ts';
 import { batch, config, recordingLogger, tempDir } from './helpers.ts';
 
 test('partitions live in <topic>-<partition> dirs; deleteTopic removes them', async () => {
@@ -55,6 +55,41 @@ test('reload after close keeps data; the scheduler applies retention and flushes
     assert.equal(log.flushedOffset, 35);
     await mgr.close();
     await mgr.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('topic ids fence partition dirs: a dir of another topic id is never reused; deletion renames first', async () => {
+  const t = tempDir();
+  try {
+    const mgr = new LogManager(t.dir, { logger: recordingLogger() });
+    const old = mgr.loadPartition('x', 0, config(), 'id-old');
+    old.append(batch(3));
+    assert.equal(readPartitionTopicId(path.join(t.dir, 'x-0')), 'id-old');
+    const removal = mgr.deleteTopic('x', 1);
+    // Renamed aside before deleteTopic returned: the name is free at once, and the old files are elsewhere.
+    assert.deepEqual(mgr.partitionDirs(), []);
+    const fresh = mgr.loadPartition('x', 0, config(), 'id-new');
+    await removal;
+    assert.equal(fresh.logEndOffset, 0, 'a re-created topic starts empty');
+    fresh.append(batch(1));
+    assert.ok(fs.existsSync(path.join(t.dir, 'x-0')), 'the old removal left the new dir alone');
+    await mgr.close();
+
+    // A dir with another topic's id (e.g. a crash before the old dir was removed) is moved aside, not reused.
+    const mgr2 = new LogManager(t.dir, { logger: recordingLogger() });
+    const other = mgr2.loadPartition('x', 0, config(), 'id-third');
+    assert.equal(other.logEndOffset, 0);
+    assert.equal(readPartitionTopicId(path.join(t.dir, 'x-0')), 'id-third');
+    other.append(batch(2));
+    await mgr2.close();
+    // Same id: reused with its data.
+    const mgr3 = new LogManager(t.dir, { logger: recordingLogger() });
+    assert.equal(mgr3.loadPartition('x', 0, config(), 'id-third').logEndOffset, 2);
+    fs.mkdirSync(path.join(t.dir, `x-1.${'ab'.repeat(16)}-delete`));
+    assert.equal(mgr3.removeDeletedDirs(), 1);
+    await mgr3.close();
   } finally {
     t.cleanup();
   }
