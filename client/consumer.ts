@@ -19,7 +19,7 @@
  * BUFFERED_FETCHES_PER_LEADER_MAX responses buffered per leader; a Fetch response is at most
  * maxBytes (plus one batch per partition, which the broker always returns whole).
  *
- * Groups plug in above this (GroupConsumer, group-consumer.ts): the coordinator decides the
+ * Groups plug in above this (GroupConsumer, group/consumer.ts): the coordinator decides the
  * assignment, which arrives here through addPartitions()/unassign(), and the group commits
  * `position`s. pause()/resume() let it hold back one partition (retry topics not yet due).
  *

@@ -23,12 +23,12 @@
  * - stop() finishes the message in hand, rewinds the rest of the batch, and resolves when
  *   run() returned. The consumer stays open (close() it).
  */
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Admin } from './admin.ts';
-import type { Message } from './consumer.ts';
-import type { GroupConsumer } from './group-consumer.ts';
-import { tpKey, type TopicPartition } from './group-membership.ts';
-import { Producer } from './producer.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { Admin } from '../admin.ts';
+import type { Message } from '../consumer.ts';
+import type { GroupConsumer } from './consumer.ts';
+import { tpKey, type TopicPartition } from './membership.ts';
+import { Producer } from '../producer.ts';
 import {
   dueTimeMs,
   failureReason,

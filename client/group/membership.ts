@@ -20,9 +20,9 @@
  * rather than keep consuming as a zombie. Other errors (invalid regex, assignor, timeouts)
  * are fatal: reported through hooks.fatal and the loop stops.
  */
-import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../protocol/apis/consumer-group-heartbeat.ts';
-import { ErrorCode, SluiceError, errorInfo } from '../protocol/errors.ts';
-import { isCoordinatorError, isFencedCode, type GroupTransport } from './group-coordinator.ts';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import { ErrorCode, SluiceError, errorInfo } from '../../protocol/errors.ts';
+import { isCoordinatorError, isFencedCode, type GroupTransport } from './coordinator.ts';
 
 export interface TopicPartition { topic: string; partition: number }
 

@@ -4,9 +4,9 @@
  * same fetch engine as the manual Consumer (pipelined fetches, CRC checks, offset resets) and
  * commits its progress to the group.
  *
- * Pieces: GroupMembership (group-membership.ts) runs the heartbeat and reconciles the
+ * Pieces: GroupMembership (membership.ts) runs the heartbeat and reconciles the
  * assignment through the hooks below; OffsetCommitter (offset-committer.ts) commits;
- * GroupRunner (group-runner.ts) is the optional run loop with retry topics and a DLQ.
+ * GroupRunner (runner.ts) is the optional run loop with retry topics and a DLQ.
  *
  * Delivery modes (deliveryMode):
  * - 'at-least-once' (default): an offset is committed only after the application consumed
@@ -36,13 +36,13 @@
  * - One poll() at a time.
  */
 import { randomUUID } from 'node:crypto';
-import type { TopicPartitions } from '../protocol/apis/consumer-group-heartbeat.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Cluster } from './cluster.ts';
-import { Consumer, type AutoOffsetReset, type ConsumerOptions, type Message } from './consumer.ts';
-import { CoordinatorClient, type GroupTransport } from './group-coordinator.ts';
-import { GroupMembership, toTopicPartitions, tpKey, type AssignmentChange, type Subscription, type TopicPartition } from './group-membership.ts';
-import { GroupRunner, type RunOptions } from './group-runner.ts';
+import type { TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { Cluster } from '../cluster.ts';
+import { Consumer, type AutoOffsetReset, type ConsumerOptions, type Message } from '../consumer.ts';
+import { CoordinatorClient, type GroupTransport } from './coordinator.ts';
+import { GroupMembership, toTopicPartitions, tpKey, type AssignmentChange, type Subscription, type TopicPartition } from './membership.ts';
+import { GroupRunner, type RunOptions } from './runner.ts';
 import { OffsetCommitter, type CommitCallback, type TopicPartitionOffsetCommit } from './offset-committer.ts';
 
 export type DeliveryMode = 'at-least-once' | 'at-most-once';
@@ -302,7 +302,7 @@ export class GroupConsumer {
   }
 
   /**
-   * Runs a processing loop until stop() or close(): see GroupRunner (group-runner.ts) for
+   * Runs a processing loop until stop() or close(): see GroupRunner (runner.ts) for
    * handler failures, retry topics and the dead-letter topic. Resolves when stopped.
    */
   async run(options: RunOptions): Promise<void> {
