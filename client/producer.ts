@@ -227,7 +227,12 @@ export class Producer {
   private closing = false;
   private closed = false;
 
-  constructor(options: ProducerOptions) {
+  /**
+   * `metadataOf`: a Cluster whose metadata cache to share (this producer then opens a lane of
+   * it, with its own connections and clientId), so one client made of several parts (the
+   * group runner's retry producer) keeps one cache. Without it the producer has its own.
+   */
+  constructor(options: ProducerOptions, metadataOf?: Cluster) {
     const profile = PROFILES[options.profile ?? 'default'];
     if (!profile) throw new RangeError(`unknown producer profile ${String(options.profile)}`);
     this.acks = normalizeAcks(options.acks);
@@ -243,7 +248,8 @@ export class Producer {
     this.retryBackoffMaxMs = Math.max(this.retryBackoffMs, options.retryBackoffMaxMs ?? 1000);
     this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
     this.maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? Math.max(MAX_REQUEST_BYTES_DEFAULT, this.batchSize));
-    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs });
+    const connection = { clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs };
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
     this.acc = new RecordAccumulator({
       batchSizeBytes: this.batchSize,
       lingerMs: this.lingerMs,
