@@ -11,40 +11,14 @@
  * Not safe for concurrent poll() calls: one poll at a time (the async iterator obeys this).
  */
 import { Cluster } from './cluster.ts';
-import { FetchEngine, resolveFetchSettings, type AutoOffsetReset, type Message, type OffsetSpec, type RawBatch, type TopicPartitionOffset } from './fetch-engine.ts';
+import { FetchEngine, resolveFetchSettings, type FetchOptions, type Message, type OffsetSpec, type RawBatch, type TopicPartitionOffset } from './fetch-engine.ts';
 
 export type { AutoOffsetReset, Message, OffsetSpec, RawBatch, TopicPartitionOffset } from './fetch-engine.ts';
 
-export interface ConsumerOptions {
+export interface ConsumerOptions extends FetchOptions {
   /** Comma-separated host:port list, or an array of them. */
   bootstrap: string | string[];
   clientId?: string;
-  /** Longest time the broker holds a Fetch waiting for minBytes. Default 500. */
-  maxWaitMs?: number;
-  /** Bytes the broker waits for before answering a Fetch. Default 1. */
-  minBytes?: number;
-  /** Bound on one Fetch response (soft: each partition's first batch is always whole). Default 50 MiB. */
-  maxBytes?: number;
-  /** Bound on one partition's data in a Fetch response (soft, as maxBytes). Default 8 MiB. */
-  partitionMaxBytes?: number;
-  /** Verify every received batch with validateBatch (CRC-32C and record framing). Default true. */
-  checkCrcs?: boolean;
-  /**
-   * Where to start when a partition has no valid position: on assign() without an offset,
-   * and when the broker answers OFFSET_OUT_OF_RANGE (the position fell below the log start
-   * after retention, or is past the log end).
-   * - 'latest' (default, as in Kafka): the log end; only messages produced from now on.
-   * - 'earliest': the log start; everything still retained.
-   * - 'none': poll() throws SluiceError(OFFSET_OUT_OF_RANGE) and the partition stays
-   *   stopped until seek(); assign() without an offset throws.
-   */
-  autoOffsetReset?: AutoOffsetReset;
-  /** Soft cap on messages one poll() returns (whole batches are decoded). Default 5,000: a poll's messages then die young, which keeps GC cheap. */
-  maxPollRecords?: number;
-  /** Pause before re-fetching from a leader after an error. Default 100. */
-  retryBackoffMs?: number;
-  /** Timeout of non-Fetch requests; a Fetch gets this plus maxWaitMs. Default 30,000. */
-  requestTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
 
@@ -145,7 +119,7 @@ export class Consumer {
    * Throws the first pending partition error (CORRUPT_MESSAGE, OFFSET_OUT_OF_RANGE under
    * autoOffsetReset 'none', ...) when no messages are ready to return.
    */
-  poll(timeoutMs = this.engine.maxWaitMs): Promise<Message[]> {
+  poll(timeoutMs = this.engine.settings.maxWaitMs): Promise<Message[]> {
     return this.engine.poll(timeoutMs);
   }
 
@@ -153,7 +127,7 @@ export class Consumer {
    * As poll(), but returns the validated batches undecoded (views into the responses), for
    * callers that decode records themselves. Positions advance past the returned batches.
    */
-  pollBatches(timeoutMs = this.engine.maxWaitMs): Promise<RawBatch[]> {
+  pollBatches(timeoutMs = this.engine.settings.maxWaitMs): Promise<RawBatch[]> {
     return this.engine.pollBatches(timeoutMs);
   }
 
@@ -162,7 +136,7 @@ export class Consumer {
     while (!this.closed) {
       let batch: Message[];
       try {
-        batch = await this.engine.poll(this.engine.maxWaitMs);
+        batch = await this.engine.poll(this.engine.settings.maxWaitMs);
       } catch (e) {
         if (this.closed) return;
         throw e;

@@ -49,6 +49,7 @@ import {
   type RecordHeader,
 } from '../protocol/record-batch.ts';
 import type { Cluster } from './cluster.ts';
+import { WakeSignal } from './wake-signal.ts';
 import type { Connection } from './connection.ts';
 
 export type OffsetSpec = number | 'earliest' | 'latest';
@@ -149,31 +150,41 @@ function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
 
-/** The engine's settings (ConsumerOptions without the connection ones), validated by resolveFetchSettings. */
-export interface FetchSettings {
-  maxWaitMs: number;
-  minBytes: number;
-  maxBytes: number;
-  partitionMaxBytes: number;
-  checkCrcs: boolean;
-  autoOffsetReset: AutoOffsetReset;
-  maxPollRecords: number;
-  retryBackoffMs: number;
-  requestTimeoutMs: number;
+/** The fetch engine's options (ConsumerOptions without the connection ones). */
+export interface FetchOptions {
+  /** Longest time the broker holds a Fetch waiting for minBytes. Default 500. */
+  maxWaitMs?: number;
+  /** Bytes the broker waits for before answering a Fetch. Default 1. */
+  minBytes?: number;
+  /** Bound on one Fetch response (soft: each partition's first batch is always whole). Default 50 MiB. */
+  maxBytes?: number;
+  /** Bound on one partition's data in a Fetch response (soft, as maxBytes). Default 8 MiB. */
+  partitionMaxBytes?: number;
+  /** Verify every received batch with validateBatch (CRC-32C and record framing). Default true. */
+  checkCrcs?: boolean;
+  /**
+   * Where to start when a partition has no valid position: on assign() without an offset,
+   * and when the broker answers OFFSET_OUT_OF_RANGE (the position fell below the log start
+   * after retention, or is past the log end).
+   * - 'latest' (default, as in Kafka): the log end; only messages produced from now on.
+   * - 'earliest': the log start; everything still retained.
+   * - 'none': poll() throws SluiceError(OFFSET_OUT_OF_RANGE) and the partition stays
+   *   stopped until seek(); assign() without an offset throws.
+   */
+  autoOffsetReset?: AutoOffsetReset;
+  /** Soft cap on messages one poll() returns (whole batches are decoded). Default 5,000: a poll's messages then die young, which keeps GC cheap. */
+  maxPollRecords?: number;
+  /** Pause before re-fetching from a leader after an error. Default 100. */
+  retryBackoffMs?: number;
+  /** Timeout of non-Fetch requests; a Fetch gets this plus maxWaitMs. Default 30,000. */
+  requestTimeoutMs?: number;
 }
 
+/** FetchOptions with the defaults applied, checked. */
+export type FetchSettings = Readonly<Required<FetchOptions>>;
+
 /** Applies the defaults and checks the options; throws TypeError for a bad one. */
-export function resolveFetchSettings(options: {
-  maxWaitMs?: number;
-  minBytes?: number;
-  maxBytes?: number;
-  partitionMaxBytes?: number;
-  checkCrcs?: boolean;
-  autoOffsetReset?: AutoOffsetReset;
-  maxPollRecords?: number;
-  retryBackoffMs?: number;
-  requestTimeoutMs?: number;
-}): FetchSettings {
+export function resolveFetchSettings(options: FetchOptions): FetchSettings {
   const maxWaitMs = positiveInt(options.maxWaitMs ?? 500, 'maxWaitMs', 0);
   const minBytes = positiveInt(options.minBytes ?? 1, 'minBytes', 0);
   const maxBytes = positiveInt(options.maxBytes ?? 50 * MiB, 'maxBytes', 1);
@@ -188,37 +199,17 @@ export function resolveFetchSettings(options: {
 }
 
 export class FetchEngine {
-  readonly maxWaitMs: number;
-  private readonly minBytes: number;
-  private readonly maxBytes: number;
-  private readonly partitionMaxBytes: number;
-  private readonly checkCrcs: boolean;
-  private readonly autoOffsetReset: AutoOffsetReset;
-  private readonly maxPollRecords: number;
-  private readonly retryBackoffMs: number;
-  private readonly requestTimeoutMs: number;
-
   private readonly assigned = new Map<string, PartitionState>();
   private readonly completed: CompletedFetch[] = [];
   private readonly leaders = new Map<number, LeaderState>();
   private readonly batchInfo = newBatchInfo();
   private metadataRefresh: Promise<void> | null = null;
   private backoffTimer: NodeJS.Timeout | null = null;
-  private wake: (() => void) | null = null;
+  private readonly dataArrived = new WakeSignal();
   private closed = false;
   private polling = false;
 
-  constructor(private readonly cluster: Cluster, settings: FetchSettings) {
-    this.maxWaitMs = settings.maxWaitMs;
-    this.minBytes = settings.minBytes;
-    this.maxBytes = settings.maxBytes;
-    this.partitionMaxBytes = settings.partitionMaxBytes;
-    this.checkCrcs = settings.checkCrcs;
-    this.autoOffsetReset = settings.autoOffsetReset;
-    this.maxPollRecords = settings.maxPollRecords;
-    this.retryBackoffMs = settings.retryBackoffMs;
-    this.requestTimeoutMs = settings.requestTimeoutMs;
-  }
+  constructor(private readonly cluster: Cluster, readonly settings: FetchSettings) {}
 
   /**
    * Replaces the assignment. Partitions assigned before and listed again without an offset
@@ -389,7 +380,7 @@ export class FetchEngine {
    * Throws the first pending partition error (CORRUPT_MESSAGE, OFFSET_OUT_OF_RANGE under
    * autoOffsetReset 'none', ...) when no messages are ready to return.
    */
-  async poll(timeoutMs = this.maxWaitMs): Promise<Message[]> {
+  async poll(timeoutMs = this.settings.maxWaitMs): Promise<Message[]> {
     const out: Message[] = [];
     await this.collect(timeoutMs, (cf, pos, _size, firstOffset) => this.decodeBatch(cf, pos, firstOffset, out), () => out.length);
     return out;
@@ -399,7 +390,7 @@ export class FetchEngine {
    * As poll(), but returns the validated batches undecoded (views into the responses), for
    * callers that decode records themselves. Positions advance past the returned batches.
    */
-  async pollBatches(timeoutMs = this.maxWaitMs): Promise<RawBatch[]> {
+  async pollBatches(timeoutMs = this.settings.maxWaitMs): Promise<RawBatch[]> {
     const out: RawBatch[] = [];
     let records = 0;
     await this.collect(
@@ -430,16 +421,16 @@ export class FetchEngine {
     this.backoffTimer = null;
     this.completed.length = 0;
     this.assigned.clear();
-    this.signal();
+    this.dataArrived.wake();
   }
 
   // ---- internals ----
 
   private defaultOffsetSpec(topic: string, partition: number): 'earliest' | 'latest' {
-    if (this.autoOffsetReset === 'none') {
+    if (this.settings.autoOffsetReset === 'none') {
       throw new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `${topic}/${partition} was assigned without an offset and autoOffsetReset is 'none'`);
     }
-    return this.autoOffsetReset;
+    return this.settings.autoOffsetReset;
   }
 
   /** The single place the assignment changes (assign, addPartitions, unassign). */
@@ -476,11 +467,11 @@ export class FetchEngine {
       this.throwPendingError();
       this.pump();
       if (this.completed.length === 0 && timeoutMs > 0) {
-        await this.waitForData(timeoutMs);
+        await this.dataArrived.wait(timeoutMs);
         if (this.closed) return;
         if (this.completed.length === 0) this.throwPendingError();
       }
-      while (this.completed.length > 0 && taken() < this.maxPollRecords) {
+      while (this.completed.length > 0 && taken() < this.settings.maxPollRecords) {
         const cf = this.completed[0]!;
         if (cf.epoch !== cf.state.epoch || cf.pos >= cf.data.length) {
           this.shiftCompleted();
@@ -522,7 +513,7 @@ export class FetchEngine {
 
   /** Checks one batch; null when it may be decoded. */
   private checkBatch(data: Buffer, pos: number): { code: ErrorCode; detail: string } | null {
-    if (this.checkCrcs) {
+    if (this.settings.checkCrcs) {
       const code = validateBatch(data, pos, data.length, this.batchInfo, true);
       return code === ErrorCode.NONE ? null : { code, detail: this.batchInfo.problem };
     }
@@ -591,27 +582,6 @@ export class FetchEngine {
     if (--r.partitionsLeft === 0) r.leader.buffered--;
   }
 
-  private waitForData(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        if (self.wake === done) self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private signal(): void {
-    const w = this.wake;
-    if (w) {
-      this.wake = null;
-      w();
-    }
-  }
-
   private leaderState(nodeId: number): LeaderState {
     let l = this.leaders.get(nodeId);
     if (!l) {
@@ -657,10 +627,10 @@ export class FetchEngine {
     for (const s of states) {
       let t = topics.get(s.topic);
       if (!t) topics.set(s.topic, (t = { topic: s.topic, partitions: [] }));
-      t.partitions.push({ partition: s.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: this.partitionMaxBytes });
+      t.partitions.push({ partition: s.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: this.settings.partitionMaxBytes });
       sent.set(s.key, { state: s, epoch: s.epoch, fetchOffset: s.fetchOffset });
     }
-    const req: FetchRequest = { maxWaitMs: this.maxWaitMs, minBytes: this.minBytes, maxBytes: this.maxBytes, topics: [...topics.values()] };
+    const req: FetchRequest = { maxWaitMs: this.settings.maxWaitMs, minBytes: this.settings.minBytes, maxBytes: this.settings.maxBytes, topics: [...topics.values()] };
     const run = async (): Promise<void> => {
       let conn: Connection;
       try {
@@ -670,7 +640,7 @@ export class FetchEngine {
         return;
       }
       try {
-        const res = await conn.send<FetchResponse>(ApiKey.FETCH, req, [], true, this.requestTimeoutMs + this.maxWaitMs);
+        const res = await conn.send<FetchResponse>(ApiKey.FETCH, req, [], true, this.settings.requestTimeoutMs + this.settings.maxWaitMs);
         l.inFlight = false;
         this.onFetchResponse(nodeId, l, res.control, res.data, sent);
       } catch (e) {
@@ -683,11 +653,11 @@ export class FetchEngine {
   private onFetchFailure(nodeId: number, l: LeaderState, err: Error): void {
     l.inFlight = false;
     if (this.closed) return;
-    l.backoffUntil = Date.now() + this.retryBackoffMs;
+    l.backoffUntil = Date.now() + this.settings.retryBackoffMs;
     if (err instanceof SluiceError && !err.retriable && err.code !== ErrorCode.REQUEST_TIMED_OUT) {
       // A request-level refusal (malformed, unsupported) will not go away by retrying quietly.
       for (const s of this.assigned.values()) if (s.leader === nodeId) s.error = err;
-      this.signal();
+      this.dataArrived.wake();
     }
     this.refreshLeaders();
   }
@@ -757,10 +727,10 @@ export class FetchEngine {
       }
     }
     if (needMetadata) {
-      l.backoffUntil = Date.now() + this.retryBackoffMs;
+      l.backoffUntil = Date.now() + this.settings.retryBackoffMs;
       this.refreshLeaders();
     }
-    if (gotData) this.signal();
+    if (gotData) this.dataArrived.wake();
     this.pump();
   }
 
@@ -771,7 +741,7 @@ export class FetchEngine {
 
   private onOutOfRange(state: PartitionState): void {
     const offset = state.fetchOffset;
-    if (this.autoOffsetReset === 'none') {
+    if (this.settings.autoOffsetReset === 'none') {
       state.needsSeek = true;
       state.epoch++;
       this.dropCompleted(state);
@@ -782,9 +752,9 @@ export class FetchEngine {
       return;
     }
     state.epoch++;
-    state.resetting = this.autoOffsetReset;
+    state.resetting = this.settings.autoOffsetReset;
     this.dropCompleted(state);
-    void this.resetOffset(state, this.autoOffsetReset, false);
+    void this.resetOffset(state, this.settings.autoOffsetReset, false);
   }
 
   /**
@@ -810,17 +780,17 @@ export class FetchEngine {
         state.resetting = null;
         state.needsSeek = true;
         state.error = err;
-        this.signal();
+        this.dataArrived.wake();
         return;
       }
-      await sleep(this.retryBackoffMs);
+      await sleep(this.settings.retryBackoffMs);
       if (state.epoch === epoch && !this.closed) {
         this.refreshLeaders();
         return this.resetOffset(state, spec, false);
       }
       return;
     }
-    this.signal();
+    this.dataArrived.wake();
     this.pump();
   }
 
@@ -861,7 +831,7 @@ export class FetchEngine {
         this.metadataRefresh = null;
       }
       const unknown = [...this.assigned.values()].some((s) => s.leader < 0);
-      if (unknown && !this.closed) setTimeout(() => this.refreshLeaders(), this.retryBackoffMs);
+      if (unknown && !this.closed) setTimeout(() => this.refreshLeaders(), this.settings.retryBackoffMs);
       this.pump();
     })();
   }

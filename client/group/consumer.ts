@@ -44,6 +44,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { Cluster } from '../cluster.ts';
 import type { AutoOffsetReset, ConsumerOptions, Message } from '../consumer.ts';
 import { FetchEngine, resolveFetchSettings } from '../fetch-engine.ts';
+import { WakeSignal } from '../wake-signal.ts';
 import { CoordinatorClient, type GroupTransport } from './coordinator.ts';
 import { DeliverySession, type DeliveryMode } from './delivery-session.ts';
 import { GroupMembership, toTopicPartitions, tpKey, type AssignmentChange, type Subscription, type TopicPartition } from './membership.ts';
@@ -110,7 +111,8 @@ export class GroupConsumer {
   private readonly onAssignmentChange: ((e: AssignmentChange) => void) | undefined;
   private subscription: Subscription | null;
 
-  private assignmentWaiter: (() => void) | null = null;
+  /** Wakes a poll() waiting for partitions (assignment changed, failure, close). */
+  private readonly assignmentChanged = new WakeSignal();
   private lossGeneration = 0;
   private pendingError: Error | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -331,7 +333,7 @@ export class GroupConsumer {
     }
     await this.committer.drain();
     await this.membership.leave();
-    this.wakeAssignment();
+    this.assignmentChanged.wake();
     this.engine.close();
     this.engineCluster.close();
     this.cluster.close();
@@ -352,7 +354,7 @@ export class GroupConsumer {
       this.throwPendingError();
       const deadline = Date.now() + timeoutMs;
       if (this.engine.assignment().length === 0) {
-        await this.waitForAssignment(timeoutMs);
+        await this.assignmentChanged.wait(timeoutMs);
         this.throwPendingError();
         if (this.closed || this.engine.assignment().length === 0) return [];
       }
@@ -423,26 +425,7 @@ export class GroupConsumer {
 
   private fail(e: Error): void {
     this.pendingError = e;
-    this.wakeAssignment();
-  }
-
-  private waitForAssignment(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        if (self.assignmentWaiter === done) self.assignmentWaiter = null;
-        resolve();
-      }
-      this.assignmentWaiter = done;
-    });
-  }
-
-  private wakeAssignment(): void {
-    const w = this.assignmentWaiter;
-    this.assignmentWaiter = null;
-    w?.();
+    this.assignmentChanged.wake();
   }
 
   // ---- membership hooks ----
@@ -486,7 +469,7 @@ export class GroupConsumer {
       throw new SluiceError(ErrorCode.FENCED_MEMBER_EPOCH, 'lost while assigning');
     }
     this.session.start(partitions);
-    this.wakeAssignment();
+    this.assignmentChanged.wake();
   }
 
   private async onRevoke(partitions: TopicPartition[]): Promise<void> {
@@ -520,7 +503,7 @@ export class GroupConsumer {
   }
 
   private onChanged(e: AssignmentChange): void {
-    this.wakeAssignment();
+    this.assignmentChanged.wake();
     if (!this.onAssignmentChange) return;
     try {
       this.onAssignmentChange(e);
