@@ -258,7 +258,9 @@ export class Producer {
       strictOrder: this.maxInFlight === 1,
       deliveryTimeoutMs: this.deliveryTimeoutMs,
     });
-    this.sender = new Sender(this.cluster, this.acc, this, () => {
+    const { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes } = this;
+    const settings = { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes };
+    this.sender = new Sender(this.cluster, this.acc, settings, () => {
       if (this.waitingHead < this.waiting.length) this.drainWaiting();
     });
   }

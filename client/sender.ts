@@ -51,21 +51,39 @@ interface InFlightRequest {
   batches: ProducerBatch[];
 }
 
+/** A timer for the earliest of several deadlines: arming it for a later time than it is set for does nothing. */
+class Alarm {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private atMs = 0;
+
+  constructor(private readonly fire: () => void, private readonly keepsProcessAlive: boolean) {}
+
+  arm(atMs: number, nowMs: number): void {
+    if (this.timer !== null && this.atMs <= atMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.atMs = atMs;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.fire();
+    }, Math.max(1, atMs - nowMs));
+    if (!this.keepsProcessAlive) this.timer.unref();
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+  }
+}
+
 export class Sender {
-  private readonly acks: number;
-  private readonly maxInFlight: number;
-  private readonly retries: number;
-  private readonly deliveryTimeoutMs: number;
-  private readonly retryBackoffMs: number;
-  private readonly retryBackoffMaxMs: number;
-  private readonly requestTimeoutMs: number;
-  private readonly maxRequestBytes: number;
   private readonly nodes = new Map<number, NodeState>();
   private drainScheduled = false;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private retryTimerAtMs = 0;
-  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
-  private expiryTimerAtMs = 0;
+  /** Wakes drain() when the earliest retry backoff ends. */
+  private readonly retryAlarm = new Alarm(() => this.scheduleDrain(), true);
+  /**
+   * Wakes drain() at the next delivery deadline. Unref'd: it must not keep a process alive
+   * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
+   */
+  private readonly expiryAlarm = new Alarm(() => this.scheduleDrain(), false);
   private metadataRefreshing = false;
   private metadataAgain = false;
   private closed = false;
@@ -76,19 +94,10 @@ export class Sender {
   constructor(
     private readonly cluster: Cluster,
     private readonly acc: RecordAccumulator,
-    settings: SenderSettings,
+    private readonly settings: Readonly<SenderSettings>,
     /** Completions or expiries freed buffer space: the producer appends sends waiting for it. */
     private readonly onSpaceFreed: () => void,
-  ) {
-    this.acks = settings.acks;
-    this.maxInFlight = settings.maxInFlight;
-    this.retries = settings.retries;
-    this.deliveryTimeoutMs = settings.deliveryTimeoutMs;
-    this.retryBackoffMs = settings.retryBackoffMs;
-    this.retryBackoffMaxMs = settings.retryBackoffMaxMs;
-    this.requestTimeoutMs = settings.requestTimeoutMs;
-    this.maxRequestBytes = settings.maxRequestBytes;
-  }
+  ) {}
 
   /** The latest retry's reason (null if none yet), when it happened, and the retries so far. */
   retryStatus(): { lastReason: string | null; lastAtMs: number; retries: number } {
@@ -98,8 +107,8 @@ export class Sender {
   /** Sends nothing more and stops the timers (the producer flushed before). */
   stop(): void {
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.retryAlarm.cancel();
+    this.expiryAlarm.cancel();
   }
 
   /** Routes a topic's partitions to their leaders (-1: none) in the accumulator. */
@@ -125,7 +134,7 @@ export class Sender {
       () => {},
     ).finally(async () => {
       // Rate-limit refreshes: a leaderless partition must not spin.
-      await delay(this.retryBackoffMs);
+      await delay(this.settings.retryBackoffMs);
       this.metadataRefreshing = false;
       if (this.metadataAgain && !this.closed) {
         this.metadataAgain = false;
@@ -165,41 +174,16 @@ export class Sender {
         if (!node.connecting) this.connect(node);
         continue;
       }
-      while (node.inFlight < this.maxInFlight) {
-        const batches = this.acc.drainNode(id, now, this.maxRequestBytes);
+      while (node.inFlight < this.settings.maxInFlight) {
+        const batches = this.acc.drainNode(id, now, this.settings.maxRequestBytes);
         if (batches.length === 0) break;
         this.sendProduce(node, node.conn, batches);
       }
     }
-    if (nextRetryMs >= 0) this.armRetry(nextRetryMs, now);
-    if (nextExpiryMs !== Infinity) this.armExpiry(nextExpiryMs, now);
+    if (nextRetryMs >= 0) this.retryAlarm.arm(nextRetryMs, now);
+    if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
     // Expired batches freed buffer space for sends waiting for it.
     this.onSpaceFreed();
-  }
-
-  private armRetry(atMs: number, nowMs: number): void {
-    if (this.retryTimer !== null && this.retryTimerAtMs <= atMs) return;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.retryTimerAtMs = atMs;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.scheduleDrain();
-    }, Math.max(1, atMs - nowMs));
-  }
-
-  /**
-   * Wakes drain() at the next delivery deadline. Unref'd: it must not keep a process alive
-   * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
-   */
-  private armExpiry(atMs: number, nowMs: number): void {
-    if (this.expiryTimer !== null && this.expiryTimerAtMs <= atMs) return;
-    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
-    this.expiryTimerAtMs = atMs;
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = null;
-      this.scheduleDrain();
-    }, Math.max(1, atMs - nowMs));
-    this.expiryTimer.unref();
   }
 
   private node(id: number): NodeState {
@@ -261,9 +245,9 @@ export class Sender {
       }
       topics.push({ topic, partitions });
     }
-    const control: ProduceRequest = { acks: this.acks, timeoutMs: this.requestTimeoutMs, topics };
+    const control: ProduceRequest = { acks: this.settings.acks, timeoutMs: this.settings.requestTimeoutMs, topics };
     node.inFlight++;
-    if (this.acks === 0) {
+    if (this.settings.acks === 0) {
       conn.send(ApiKey.PRODUCE, control, data, false).then(
         () => {
           node.inFlight--;
@@ -277,7 +261,7 @@ export class Sender {
       );
       return;
     }
-    conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.requestTimeoutMs + 5_000).then(
+    conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.settings.requestTimeoutMs + 5_000).then(
       (res) => {
         node.inFlight--;
         this.onResponse(req, res.control);
@@ -339,8 +323,8 @@ export class Sender {
     let retried = false;
     for (const b of batches) {
       b.lastError = err;
-      const deadlineMs = b.createdMs + this.deliveryTimeoutMs;
-      if (!retriable || b.attempts >= this.retries) {
+      const deadlineMs = b.createdMs + this.settings.deliveryTimeoutMs;
+      if (!retriable || b.attempts >= this.settings.retries) {
         this.acc.fail(b, err);
       } else if (now >= deadlineMs) {
         this.acc.fail(b, this.deliveryTimeout(b.attempts + 1, err));
@@ -349,7 +333,7 @@ export class Sender {
         const at = Math.min(deadlineMs, now + this.backoffMs(b.attempts));
         b.attempts++;
         this.acc.requeue(b, at);
-        this.armRetry(at, now);
+        this.retryAlarm.arm(at, now);
         retried = true;
       }
     }
@@ -366,7 +350,7 @@ export class Sender {
   deliveryTimeout(attempts: number, last: Error | null): SluiceError {
     return new SluiceError(
       ErrorCode.REQUEST_TIMED_OUT,
-      `not delivered within the delivery timeout of ${this.deliveryTimeoutMs} ms (${attempts} attempt(s)${last ? `; last error: ${last.message}` : ''})`,
+      `not delivered within the delivery timeout of ${this.settings.deliveryTimeoutMs} ms (${attempts} attempt(s)${last ? `; last error: ${last.message}` : ''})`,
     );
   }
 
@@ -377,7 +361,7 @@ export class Sender {
 
   /** Delay before retry number attempt+1: exponential from retryBackoffMs, capped, ±20 % jitter. */
   backoffMs(attempt: number): number {
-    const base = Math.min(this.retryBackoffMaxMs, this.retryBackoffMs * 2 ** Math.min(attempt, 30));
+    const base = Math.min(this.settings.retryBackoffMaxMs, this.settings.retryBackoffMs * 2 ** Math.min(attempt, 30));
     return Math.max(1, Math.round(base * (0.8 + 0.4 * Math.random())));
   }
 }
