@@ -22,6 +22,10 @@
  *   subscription must be topic names (a pattern cannot say which retry topics to create).
  * - stop() finishes the message in hand, rewinds the rest of the batch, and resolves when
  *   run() returned. The consumer stays open (close() it).
+ *
+ * GroupConsumer.run() builds the runner with a RunnerMember (below): it records what it
+ * consumed, skipped or rewound in the member's DeliverySession (delivery-session.ts), the
+ * same one the member's poll() and iterator use, and does not know GroupConsumer itself.
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { Admin } from '../admin.ts';
@@ -92,8 +96,8 @@ export class GroupRunner {
 
   private readonly session: DeliverySession;
 
-  constructor(private readonly consumer: RunnerMember, private readonly opts: RunOptions) {
-    this.session = consumer.session;
+  constructor(private readonly member: RunnerMember, private readonly opts: RunOptions) {
+    this.session = member.session;
     if (typeof opts.eachMessage !== 'function') throw new TypeError('run() needs an eachMessage handler');
     if (opts.retry) validateRetryPolicy(opts.retry);
   }
@@ -122,7 +126,7 @@ export class GroupRunner {
     try {
       if (this.opts.retry) await this.prepareRetryTopics(this.opts.retry);
       while (!this.stopped) {
-        const batch = await this.consumer.poll(this.opts.pollTimeoutMs);
+        const batch = await this.member.poll(this.opts.pollTimeoutMs);
         await this.processBatch(batch);
       }
     } finally {
@@ -155,7 +159,7 @@ export class GroupRunner {
           skip.add(key);
           continue;
         }
-        if (this.opts.retry && parseRetryTopic(this.consumer.groupId, m.topic)) {
+        if (this.opts.retry && parseRetryTopic(this.member.groupId, m.topic)) {
           const due = dueTimeMs(m.headers);
           const now = Date.now();
           if (due > now) {
@@ -212,8 +216,8 @@ export class GroupRunner {
     }
     if (nacked === null) return;
     if (!this.opts.retry) throw thrown ?? new MessageNackedError(nacked);
-    const dest = nextDestination(this.consumer.groupId, this.opts.retry, m, nacked, Date.now());
-    this.producer ??= new Producer({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-retry`, acks: 'all', profile: 'latency' }, this.consumer.cluster);
+    const dest = nextDestination(this.member.groupId, this.opts.retry, m, nacked, Date.now());
+    this.producer ??= new Producer({ bootstrap: this.member.bootstrap, clientId: `${this.member.clientId}-retry`, acks: 'all', profile: 'latency' }, this.member.cluster);
     await this.producer.send({
       topic: dest.topic,
       partition: dest.partition,
@@ -225,17 +229,17 @@ export class GroupRunner {
 
   /** Creates missing retry/DLQ topics and subscribes the group to the main and retry topics. */
   private async prepareRetryTopics(policy: RetryPolicy): Promise<void> {
-    const sub = this.consumer.subscriptionOf();
+    const sub = this.member.subscriptionOf();
     if (!sub || !('topics' in sub)) throw new TypeError('run() with retry needs a subscription by topic names, not a pattern');
-    const main = sub.topics.filter((t) => !parseRetryTopic(this.consumer.groupId, t));
-    const admin = new Admin({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-admin` }, this.consumer.cluster);
+    const main = sub.topics.filter((t) => !parseRetryTopic(this.member.groupId, t));
+    const admin = new Admin({ bootstrap: this.member.bootstrap, clientId: `${this.member.clientId}-admin` }, this.member.cluster);
     const wanted: string[] = [...main];
     try {
       const md = await admin.metadata(main);
       for (const topic of main) {
         const t = md.topics.find((x) => x.topic === topic);
         if (!t || t.errorCode !== ErrorCode.NONE) throw new SluiceError((t?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${topic} (needed to size its retry topics)`);
-        const { retry, dlq } = retryTopicsFor(this.consumer.groupId, topic, policy);
+        const { retry, dlq } = retryTopicsFor(this.member.groupId, topic, policy);
         for (const name of [...retry, dlq]) {
           try {
             await admin.createTopics([{ topic: name, partitions: t.partitions.length }]);
@@ -248,6 +252,6 @@ export class GroupRunner {
     } finally {
       await admin.close();
     }
-    this.consumer.subscribe(wanted);
+    this.member.subscribe(wanted);
   }
 }
