@@ -15,7 +15,7 @@
  * its fair share, floor or ceil of partitions/members), and afterJoinMsgsPerSec, the rate of
  * the union from then on, i.e. the group's throughput without its formation.
  */
-import { GroupConsumer } from '../client/group-consumer.ts';
+import { GroupConsumer } from '../client/group/consumer.ts';
 import type { BenchOptions } from './options.ts';
 import { Progress, result, round, type BenchResult } from './report.ts';
 import { freshGroup, logStartOffsets } from './topic.ts';

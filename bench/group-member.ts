@@ -9,7 +9,7 @@
  * It closes the consumer (leaving the group) and exits on SIGTERM or when stdin ends (the
  * bench died), so no member outlives the bench.
  */
-import { GroupConsumer } from '../client/group-consumer.ts';
+import { GroupConsumer } from '../client/group/consumer.ts';
 
 export interface MemberConfig {
   bootstrap: string;

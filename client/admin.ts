@@ -118,8 +118,14 @@ export class Admin {
   /** Coordinator address per group id, from FindCoordinator; dropped on NOT_COORDINATOR. */
   private readonly coordinators = new Map<string, { host: string; port: number }>();
 
-  constructor(options: AdminOptions) {
-    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: options.clientId ?? 'sluice-admin', requestTimeoutMs: options.requestTimeoutMs ?? 30_000 });
+  /**
+   * `metadataOf`: a Cluster whose metadata cache to share (this admin then opens a lane of it,
+   * with its own connections and clientId), so one client made of several parts (the group
+   * runner) keeps one cache. Without it the admin has a Cluster of its own.
+   */
+  constructor(options: AdminOptions, metadataOf?: Cluster) {
+    const connection = { clientId: options.clientId ?? 'sluice-admin', requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
   }
 
   /** Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). */

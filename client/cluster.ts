@@ -2,6 +2,13 @@
  * The client's view of the cluster: bootstrap addresses, cached metadata, and one shared
  * connection per broker. Producer, consumer and admin all route through it, so a
  * NOT_LEADER or UNKNOWN_TOPIC answer anywhere is handled by refreshing the same cache.
+ *
+ * Lanes: a client made of several parts (a group consumer: fetch engine, coordinator, retry
+ * producer, admin) keeps ONE metadata cache, but its parts need connections of their own:
+ * a parked Fetch delays every later response on its connection (SPEC 5.1), and each part
+ * sends its own clientId. lane() returns a Cluster that shares this one's metadata (brokers,
+ * topics, suspects, bootstrap) and has its own connections and connection options; closing a
+ * lane closes only its connections.
  */
 import { ApiKey } from '../protocol/api-keys.ts';
 import type { BrokerInfo, MetadataRequest, MetadataResponse, TopicMetadata } from '../protocol/apis/metadata.ts';
@@ -32,20 +39,33 @@ export function parseBootstrap(bootstrap: string | string[]): Array<{ host: stri
   return out;
 }
 
+/** What the lanes of one Cluster share: the metadata cache and which brokers failed lately. */
+class SharedMetadata {
+  brokers = new Map<number, BrokerInfo>();
+  readonly topics = new Map<string, TopicMetadata>();
+  metadataAt = 0;
+  inflightMetadata: Promise<MetadataResponse> | null = null;
+  readonly suspectUntil = new Map<string, number>();
+  constructor(readonly bootstrap: Array<{ host: string; port: number }>, readonly metadataMaxAgeMs: number) {}
+}
+
 export class Cluster {
   readonly options: ClusterOptions;
-  private readonly bootstrap: Array<{ host: string; port: number }>;
-  private brokers = new Map<number, BrokerInfo>();
-  private topics = new Map<string, TopicMetadata>();
-  private metadataAt = 0;
+  private readonly shared: SharedMetadata;
   private readonly connections = new Map<string, Promise<Connection>>();
-  private inflightMetadata: Promise<MetadataResponse> | null = null;
   private closed = false;
-  private readonly suspectUntil = new Map<string, number>();
 
-  constructor(options: ClusterOptions) {
+  constructor(options: ClusterOptions, shared?: SharedMetadata) {
     this.options = options;
-    this.bootstrap = parseBootstrap(options.bootstrap);
+    this.shared = shared ?? new SharedMetadata(parseBootstrap(options.bootstrap), options.metadataMaxAgeMs ?? 300_000);
+  }
+
+  /**
+   * A Cluster with this one's metadata and its own connections, opened with `options`
+   * (clientId, timeouts); bootstrap and metadataMaxAgeMs stay this cluster's.
+   */
+  lane(options: ConnectionOptions): Cluster {
+    return new Cluster({ ...options, bootstrap: this.options.bootstrap, metadataMaxAgeMs: this.shared.metadataMaxAgeMs }, this.shared);
   }
 
   /** A live connection to host:port, opened on first use and replaced when it dies. */
@@ -68,7 +88,7 @@ export class Cluster {
   }
 
   async connectionToNode(nodeId: number): Promise<Connection> {
-    const b = this.brokers.get(nodeId);
+    const b = this.shared.brokers.get(nodeId);
     if (!b) throw new SluiceError(ErrorCode.NOT_LEADER, `broker ${nodeId} is not in the cached metadata`);
     // A broker that refuses its partitions' traffic is also asked for metadata last.
     return this.connectionTo(b.host, b.port).catch((e: Error) => {
@@ -83,8 +103,8 @@ export class Cluster {
    */
   async anyConnection(): Promise<Connection> {
     const now = Date.now();
-    const all = [...this.brokers.values(), ...this.bootstrap];
-    const candidates = [...all.filter((c) => !((this.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)), ...all.filter((c) => (this.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)];
+    const all = [...this.shared.brokers.values(), ...this.shared.bootstrap];
+    const candidates = [...all.filter((c) => !((this.shared.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)), ...all.filter((c) => (this.shared.suspectUntil.get(`${c.host}:${c.port}`) ?? 0) > now)];
     let last: Error | null = null;
     for (const c of candidates) {
       try {
@@ -99,12 +119,12 @@ export class Cluster {
 
   /** Tried last by anyConnection for a while (SUSPECT_MS). */
   markSuspect(host: string, port: number): void {
-    this.suspectUntil.set(`${host}:${port}`, Date.now() + SUSPECT_MS);
+    this.shared.suspectUntil.set(`${host}:${port}`, Date.now() + SUSPECT_MS);
   }
 
   /** Fetches metadata for the given topics (null: all) and merges it into the cache. */
   refreshMetadata(topics: string[] | null = null): Promise<MetadataResponse> {
-    if (this.inflightMetadata && topics === null) return this.inflightMetadata;
+    if (this.shared.inflightMetadata && topics === null) return this.shared.inflightMetadata;
     const p = (async () => {
       const conn = await this.anyConnection();
       const req: MetadataRequest = { topics };
@@ -113,27 +133,27 @@ export class Cluster {
         throw e;
       });
       const md = res.control;
-      this.brokers = new Map(md.brokers.map((b) => [b.nodeId, b]));
-      if (topics === null) this.topics.clear();
+      this.shared.brokers = new Map(md.brokers.map((b) => [b.nodeId, b]));
+      if (topics === null) this.shared.topics.clear();
       for (const t of md.topics) {
-        if (t.errorCode === ErrorCode.NONE) this.topics.set(t.topic, t);
-        else this.topics.delete(t.topic);
+        if (t.errorCode === ErrorCode.NONE) this.shared.topics.set(t.topic, t);
+        else this.shared.topics.delete(t.topic);
       }
-      this.metadataAt = Date.now();
+      this.shared.metadataAt = Date.now();
       return md;
     })();
     if (topics === null) {
-      this.inflightMetadata = p;
-      p.finally(() => { if (this.inflightMetadata === p) this.inflightMetadata = null; }).catch(() => {});
+      this.shared.inflightMetadata = p;
+      p.finally(() => { if (this.shared.inflightMetadata === p) this.shared.inflightMetadata = null; }).catch(() => {});
     }
     return p;
   }
 
   /** Cached topic metadata, refreshed when missing or stale; throws UNKNOWN_TOPIC_OR_PARTITION. */
   async topic(name: string, forceRefresh = false): Promise<TopicMetadata> {
-    const maxAge = this.options.metadataMaxAgeMs ?? 300_000;
-    let t = this.topics.get(name);
-    if (!t || forceRefresh || Date.now() - this.metadataAt > maxAge) {
+    const maxAge = this.shared.metadataMaxAgeMs;
+    let t = this.shared.topics.get(name);
+    if (!t || forceRefresh || Date.now() - this.shared.metadataAt > maxAge) {
       const md = await this.refreshMetadata([name]);
       const entry = md.topics.find((x) => x.topic === name);
       if (!entry || entry.errorCode !== ErrorCode.NONE) {
@@ -145,7 +165,7 @@ export class Cluster {
   }
 
   cachedTopic(name: string): TopicMetadata | undefined {
-    return this.topics.get(name);
+    return this.shared.topics.get(name);
   }
 
   async leaderConnection(topic: string, partition: number): Promise<Connection> {
@@ -157,7 +177,7 @@ export class Cluster {
   }
 
   leaderOf(topic: string, partition: number): number {
-    return this.topics.get(topic)?.partitions.find((x) => x.partition === partition)?.leader ?? -1;
+    return this.shared.topics.get(topic)?.partitions.find((x) => x.partition === partition)?.leader ?? -1;
   }
 
   close(): void {

@@ -1,9 +1,10 @@
 /**
  * The producer: send() encodes a record once into its partition's open batch (see
- * record-accumulator.ts) and returns a promise for its offset; the sender combines every
- * ready batch led by the same broker into one Produce request, keeps at most maxInFlight
+ * record-accumulator.ts) and returns a promise for its offset; the sender (sender.ts) combines
+ * every ready batch led by the same broker into one Produce request, keeps at most maxInFlight
  * requests per broker, retries retriable failures with capped exponential backoff (refreshing
- * metadata when leadership may have moved), and settles each record's promise.
+ * metadata when leadership may have moved), and settles each record's promise. This file is
+ * the facade: options, accepting records (the hot path), waiting for metadata and buffer space.
  *
  * Failures (as Kafka's producer): a record is retried, with backoff and a metadata refresh
  * after NOT_LEADER, an unknown partition or a lost/refused connection, until it is delivered,
@@ -27,22 +28,19 @@
  * known is fetched the same way: the send waits, like Kafka's send() blocking on metadata.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { ApiKey } from '../protocol/api-keys.ts';
-import type { ProduceRequest, ProduceResponse, ProduceTopic, TopicMetadata } from '../protocol/apis/index.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import type { RecordHeader } from '../protocol/record-batch.ts';
 import { Cluster } from './cluster.ts';
-import { ConnectionError, type Connection } from './connection.ts';
 import { toBytes, type BytesInput } from './codec.ts';
 import { partitionForKey } from './partitioner.ts';
 import {
   estimateRecordBytes,
   RecordAccumulator,
   type DeliverySink,
-  type ProducerBatch,
   type RecordMetadata,
   type TopicQueue,
 } from './record-accumulator.ts';
+import { isRetriable, Sender } from './sender.ts';
 
 export type { RecordMetadata } from './record-accumulator.ts';
 
@@ -125,8 +123,6 @@ const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
  * timeout would only hide a typo; a few tries cover a topic created a moment ago.
  */
 const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
-/** How long keyless records avoid a broker that refused a connection (then it is tried again). */
-const NODE_UNAVAILABLE_MS = 5_000;
 const CLOSED = 'producer is closed';
 
 // One executor shared by every send(): no closure per message beyond the promise's own.
@@ -180,19 +176,6 @@ interface Waiting {
   flush: (() => void) | null;
 }
 
-interface NodeState {
-  id: number;
-  conn: Connection | null;
-  connecting: boolean;
-  inFlight: number;
-}
-
-/** One Produce request's batches, grouped as its control lists them. */
-interface InFlightRequest {
-  topics: Map<string, Map<number, ProducerBatch[]>>;
-  batches: ProducerBatch[];
-}
-
 function normalizeAcks(acks: Acks | undefined): number {
   if (acks === undefined) return 1;
   if (acks === 'all') return -1;
@@ -238,23 +221,18 @@ export class Producer {
   private waitingHead = 0;
   private readonly loading = new Set<string>();
   private readonly topicErrors = new Map<string, Error>();
-  private readonly nodes = new Map<number, NodeState>();
+  private readonly sender: Sender;
   private lastTopicName = '';
   private lastTopic: TopicQueue | undefined = undefined;
-  private drainScheduled = false;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private retryTimerAtMs = 0;
-  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
-  private expiryTimerAtMs = 0;
-  private metadataRefreshing = false;
-  private metadataAgain = false;
   private closing = false;
   private closed = false;
-  private lastRetryReason: string | null = null;
-  private lastRetryAtMs = 0;
-  private retriesTotal = 0;
 
-  constructor(options: ProducerOptions) {
+  /**
+   * `metadataOf`: a Cluster whose metadata cache to share (this producer then opens a lane of
+   * it, with its own connections and clientId), so one client made of several parts (the
+   * group runner's retry producer) keeps one cache. Without it the producer has its own.
+   */
+  constructor(options: ProducerOptions, metadataOf?: Cluster) {
     const profile = PROFILES[options.profile ?? 'default'];
     if (!profile) throw new RangeError(`unknown producer profile ${String(options.profile)}`);
     this.acks = normalizeAcks(options.acks);
@@ -270,14 +248,20 @@ export class Producer {
     this.retryBackoffMaxMs = Math.max(this.retryBackoffMs, options.retryBackoffMaxMs ?? 1000);
     this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
     this.maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? Math.max(MAX_REQUEST_BYTES_DEFAULT, this.batchSize));
-    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs });
+    const connection = { clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs };
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
     this.acc = new RecordAccumulator({
       batchSizeBytes: this.batchSize,
       lingerMs: this.lingerMs,
       bufferMemoryBytes: this.bufferMemory,
-      onReady: () => this.scheduleDrain(),
+      onReady: () => this.sender.scheduleDrain(),
       strictOrder: this.maxInFlight === 1,
       deliveryTimeoutMs: this.deliveryTimeoutMs,
+    });
+    const { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes } = this;
+    const settings = { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes };
+    this.sender = new Sender(this.cluster, this.acc, settings, () => {
+      if (this.waitingHead < this.waiting.length) this.drainWaiting();
     });
   }
 
@@ -286,7 +270,7 @@ export class Producer {
    * (null if none yet), when it happened (ms since the epoch) and the number of retries so far.
    */
   retryStatus(): { lastReason: string | null; lastAtMs: number; retries: number } {
-    return { lastReason: this.lastRetryReason, lastAtMs: this.lastRetryAtMs, retries: this.retriesTotal };
+    return this.sender.retryStatus();
   }
 
   /** Sends one record; resolves with its partition and offset once acknowledged (offset -1 with acks 0). */
@@ -329,8 +313,7 @@ export class Producer {
     await this.flush();
     this.closed = true;
     this.acc.stop();
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.sender.stop();
     this.cluster.close();
   }
 
@@ -433,13 +416,6 @@ export class Producer {
 
   // ---- metadata ------------------------------------------------------------------------
 
-  private applyTopic(tm: TopicMetadata): void {
-    const leaders: number[] = [];
-    for (const p of tm.partitions) leaders[p.partition] = p.errorCode === ErrorCode.NONE ? p.leader : -1;
-    for (let i = 0; i < leaders.length; i++) if (leaders[i] === undefined) leaders[i] = -1;
-    this.acc.setTopic(tm.topic, leaders);
-  }
-
   /** Fetches a topic's metadata, retrying retriable failures; then lets waiting sends through (or fail). */
   private async loadTopic(name: string): Promise<void> {
     this.loading.add(name);
@@ -451,7 +427,7 @@ export class Producer {
         const md = await this.cluster.refreshMetadata([name]);
         const tm = md.topics.find((x) => x.topic === name);
         if (tm && tm.errorCode === ErrorCode.NONE && tm.partitions.length > 0) {
-          this.applyTopic(tm);
+          this.sender.applyTopic(tm);
           break;
         }
         err = new SluiceError((tm && tm.errorCode !== ErrorCode.NONE ? tm.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${name}`);
@@ -465,12 +441,12 @@ export class Producer {
       }
       const now = Date.now();
       if (now >= deadlineMs) {
-        this.topicErrors.set(name, this.deliveryTimeout(attempt + 1, err));
+        this.topicErrors.set(name, this.sender.deliveryTimeout(attempt + 1, err));
         break;
       }
-      this.noteRetry(`metadata for ${name}: ${err.message}`);
+      this.sender.noteRetry(`metadata for ${name}: ${err.message}`);
       // The last try is at the deadline, not a backoff before it.
-      await delay(Math.min(this.backoffMs(attempt), deadlineMs - now));
+      await delay(Math.min(this.sender.backoffMs(attempt), deadlineMs - now));
     }
     this.loading.delete(name);
     this.drainWaiting();
@@ -478,280 +454,4 @@ export class Producer {
     this.topicErrors.delete(name);
   }
 
-  /** Refreshes every known topic's leaders (after NOT_LEADER, unknown partition, a lost connection). */
-  private refreshMetadata(): void {
-    if (this.metadataRefreshing) {
-      this.metadataAgain = true;
-      return;
-    }
-    this.metadataRefreshing = true;
-    const names = this.acc.topicNames();
-    this.cluster.refreshMetadata(names).then(
-      (md) => {
-        for (const tm of md.topics) if (tm.errorCode === ErrorCode.NONE) this.applyTopic(tm);
-      },
-      () => {},
-    ).finally(async () => {
-      // Rate-limit refreshes: a leaderless partition must not spin.
-      await delay(this.retryBackoffMs);
-      this.metadataRefreshing = false;
-      if (this.metadataAgain && !this.closed) {
-        this.metadataAgain = false;
-        this.refreshMetadata();
-      }
-      this.scheduleDrain();
-    });
-  }
-
-  // ---- sending ---------------------------------------------------------------------------
-
-  private scheduleDrain(): void {
-    if (this.drainScheduled || this.closed) return;
-    this.drainScheduled = true;
-    queueMicrotask(() => this.drain());
-  }
-
-  /** Sends what is ready, within each broker's in-flight limit. */
-  private drain(): void {
-    this.drainScheduled = false;
-    if (this.closed) return;
-    const now = Date.now();
-    const nextExpiryMs = this.acc.expire(now, (b) => this.acc.fail(b, this.deliveryTimeout(b.attempts, b.lastError)));
-    const leaders = new Set<number>();
-    const nextRetryMs = this.acc.readyNodes(now, leaders);
-    for (const id of leaders) {
-      if (id < 0) {
-        // Leaderless partitions: each pass counts as an attempt (with backoff) until a refresh
-        // finds a leader or the delivery timeout runs out.
-        const batches = this.acc.drainNode(-1, now, Number.MAX_SAFE_INTEGER);
-        this.retryOrFail(batches, new SluiceError(ErrorCode.NOT_LEADER, 'partition has no known leader'));
-        this.refreshMetadata();
-        continue;
-      }
-      const node = this.node(id);
-      if (node.conn === null || node.conn.closed) {
-        node.conn = null;
-        if (!node.connecting) this.connect(node);
-        continue;
-      }
-      while (node.inFlight < this.maxInFlight) {
-        const batches = this.acc.drainNode(id, now, this.maxRequestBytes);
-        if (batches.length === 0) break;
-        this.sendProduce(node, node.conn, batches);
-      }
-    }
-    if (nextRetryMs >= 0) this.armRetry(nextRetryMs, now);
-    if (nextExpiryMs !== Infinity) this.armExpiry(nextExpiryMs, now);
-    // Expired batches freed buffer space for sends waiting for it.
-    if (this.waitingHead < this.waiting.length) this.drainWaiting();
-  }
-
-  private armRetry(atMs: number, nowMs: number): void {
-    if (this.retryTimer !== null && this.retryTimerAtMs <= atMs) return;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.retryTimerAtMs = atMs;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.scheduleDrain();
-    }, Math.max(1, atMs - nowMs));
-  }
-
-  /**
-   * Wakes drain() at the next delivery deadline. Unref'd: it must not keep a process alive
-   * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
-   */
-  private armExpiry(atMs: number, nowMs: number): void {
-    if (this.expiryTimer !== null && this.expiryTimerAtMs <= atMs) return;
-    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
-    this.expiryTimerAtMs = atMs;
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = null;
-      this.scheduleDrain();
-    }, Math.max(1, atMs - nowMs));
-    this.expiryTimer.unref();
-  }
-
-  private node(id: number): NodeState {
-    let n = this.nodes.get(id);
-    if (!n) {
-      n = { id, conn: null, connecting: false, inFlight: 0 };
-      this.nodes.set(id, n);
-    }
-    return n;
-  }
-
-  private connect(node: NodeState): void {
-    node.connecting = true;
-    this.cluster.connectionToNode(node.id).then(
-      (c) => {
-        node.connecting = false;
-        node.conn = c;
-        this.acc.setNodeUnavailable(node.id, 0);
-        this.scheduleDrain();
-      },
-      (err: Error) => {
-        node.connecting = false;
-        this.acc.setNodeUnavailable(node.id, Date.now() + NODE_UNAVAILABLE_MS);
-        // Count the failure against every batch waiting for this broker, so an unreachable
-        // broker ends in errors at the delivery timeout instead of waiting forever (and the
-        // metadata refresh finds a new leader if there is one).
-        const batches = this.acc.drainNode(node.id, Date.now(), Number.MAX_SAFE_INTEGER);
-        this.retryOrFail(batches, err instanceof SluiceError ? err : new ConnectionError(err.message));
-        this.refreshMetadata();
-        this.scheduleDrain();
-      },
-    );
-  }
-
-  private sendProduce(node: NodeState, conn: Connection, batches: ProducerBatch[]): void {
-    const req: InFlightRequest = { topics: new Map(), batches };
-    for (const b of batches) {
-      const q = b.queue;
-      let parts = req.topics.get(q.topic.name);
-      if (!parts) {
-        parts = new Map();
-        req.topics.set(q.topic.name, parts);
-      }
-      const list = parts.get(q.partition);
-      if (list) list.push(b);
-      else parts.set(q.partition, [b]);
-    }
-    const topics: ProduceTopic[] = [];
-    const data: Uint8Array[] = [];
-    for (const [topic, parts] of req.topics) {
-      const partitions = [];
-      for (const [partition, list] of parts) {
-        let recordsBytes = 0;
-        for (const b of list) {
-          recordsBytes += b.bytes!.length;
-          data.push(b.bytes!);
-        }
-        partitions.push({ partition, recordsBytes });
-      }
-      topics.push({ topic, partitions });
-    }
-    const control: ProduceRequest = { acks: this.acks, timeoutMs: this.requestTimeoutMs, topics };
-    node.inFlight++;
-    if (this.acks === 0) {
-      conn.send(ApiKey.PRODUCE, control, data, false).then(
-        () => {
-          node.inFlight--;
-          for (const b of batches) this.acc.complete(b, -1);
-          this.afterCompletion();
-        },
-        (err: Error) => {
-          node.inFlight--;
-          this.onRequestError(batches, err);
-        },
-      );
-      return;
-    }
-    conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.requestTimeoutMs + 5_000).then(
-      (res) => {
-        node.inFlight--;
-        this.onResponse(req, res.control);
-      },
-      (err: Error) => {
-        node.inFlight--;
-        this.onRequestError(batches, err);
-      },
-    );
-  }
-
-  private onResponse(req: InFlightRequest, res: ProduceResponse): void {
-    let refresh = false;
-    for (const tr of res.topics) {
-      const parts = req.topics.get(tr.topic);
-      if (!parts) continue;
-      for (const pr of tr.partitions) {
-        const list = parts.get(pr.partition);
-        if (!list) continue;
-        parts.delete(pr.partition);
-        if (pr.errorCode === ErrorCode.NONE) {
-          // The partition's batches were appended in order, with consecutive offsets.
-          let base = pr.baseOffset;
-          for (const b of list) {
-            this.acc.complete(b, base);
-            base += b.recordCount;
-          }
-          continue;
-        }
-        const err = new SluiceError(pr.errorCode as ErrorCode, `${tr.topic}/${pr.partition}${pr.errorMessage ? `: ${pr.errorMessage}` : ''}`);
-        if (pr.errorCode === ErrorCode.NOT_LEADER || pr.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) refresh = true;
-        this.retryOrFail(list, err);
-      }
-    }
-    // Partitions the broker did not answer for.
-    for (const [topic, parts] of req.topics) {
-      for (const [partition, list] of parts) {
-        const err = new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${topic}/${partition} in the produce response`);
-        for (const b of list) this.acc.fail(b, err);
-      }
-    }
-    if (refresh) this.refreshMetadata();
-    this.afterCompletion();
-  }
-
-  private onRequestError(batches: ProducerBatch[], err: Error): void {
-    this.retryOrFail(batches, err);
-    if (err instanceof ConnectionError || (err instanceof SluiceError && err.code === ErrorCode.REQUEST_TIMED_OUT)) this.refreshMetadata();
-    this.afterCompletion();
-  }
-
-  /**
-   * Requeues retriable failures with backoff while attempts and delivery time remain; fails
-   * the rest (with a delivery-timeout error naming the last failure when time ran out).
-   */
-  private retryOrFail(batches: ProducerBatch[], err: Error): void {
-    const now = Date.now();
-    const retriable = isRetriable(err) && !this.closed;
-    let retried = false;
-    for (const b of batches) {
-      b.lastError = err;
-      const deadlineMs = b.createdMs + this.deliveryTimeoutMs;
-      if (!retriable || b.attempts >= this.retries) {
-        this.acc.fail(b, err);
-      } else if (now >= deadlineMs) {
-        this.acc.fail(b, this.deliveryTimeout(b.attempts + 1, err));
-      } else {
-        // Not later than the deadline: drain() then expires it with the timeout error.
-        const at = Math.min(deadlineMs, now + this.backoffMs(b.attempts));
-        b.attempts++;
-        this.acc.requeue(b, at);
-        this.armRetry(at, now);
-        retried = true;
-      }
-    }
-    if (retried) this.noteRetry(err.message);
-  }
-
-  private noteRetry(reason: string): void {
-    this.lastRetryReason = reason;
-    this.lastRetryAtMs = Date.now();
-    this.retriesTotal++;
-  }
-
-  /** The error of a record whose delivery timeout ran out; `last` is why the last attempt failed. */
-  private deliveryTimeout(attempts: number, last: Error | null): SluiceError {
-    return new SluiceError(
-      ErrorCode.REQUEST_TIMED_OUT,
-      `not delivered within the delivery timeout of ${this.deliveryTimeoutMs} ms (${attempts} attempt(s)${last ? `; last error: ${last.message}` : ''})`,
-    );
-  }
-
-  private afterCompletion(): void {
-    if (this.waitingHead < this.waiting.length) this.drainWaiting();
-    this.scheduleDrain();
-  }
-
-  /** Delay before retry number attempt+1: exponential from retryBackoffMs, capped, ±20 % jitter. */
-  private backoffMs(attempt: number): number {
-    const base = Math.min(this.retryBackoffMaxMs, this.retryBackoffMs * 2 ** Math.min(attempt, 30));
-    return Math.max(1, Math.round(base * (0.8 + 0.4 * Math.random())));
-  }
-}
-
-function isRetriable(err: Error): boolean {
-  if (err instanceof SluiceError) return err.retriable;
-  return err instanceof ConnectionError;
 }

@@ -150,7 +150,7 @@ async function manualSource(bootstrap: string, topic: string, partition: number 
  */
 async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, io: Io): Promise<Source> {
   // Loaded only here: plain consume does not pay for the group machinery.
-  const { GroupConsumer } = await import('../group-consumer.ts');
+  const { GroupConsumer } = await import('../group/consumer.ts');
   const consumer = new GroupConsumer({
     bootstrap,
     groupId,

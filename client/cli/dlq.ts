@@ -5,7 +5,7 @@
  * up to the log end as it was when the command started, so they always terminate: a read
  * that makes no progress for READ_STALL_MS_MAX fails instead of hanging.
  *
- * Topic and header names come from retry-policy.ts, where the retry runner takes them too.
+ * Topic and header names come from group/retry-policy.ts, where the retry runner takes them too.
  */
 import { Buffer } from 'node:buffer';
 import type { RecordHeader } from '../../protocol/record-batch.ts';
@@ -19,7 +19,7 @@ import {
   HEADER_ORIGINAL_PARTITION,
   HEADER_ORIGINAL_TOPIC,
   dlqTopicName,
-} from '../retry-policy.ts';
+} from '../group/retry-policy.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 

@@ -19,7 +19,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import type { Admin } from '../../client/admin.ts';
 import type { Message } from '../../client/consumer.ts';
-import { GroupConsumer } from '../../client/group-consumer.ts';
+import { GroupConsumer } from '../../client/group/consumer.ts';
 import { Producer } from '../../client/producer.ts';
 import { createTopic, sleep, waitFor, withCluster, withTimeout, type Harness } from './harness.ts';
 

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { GroupConsumer } from '../../client/group-consumer.ts';
+import { GroupConsumer } from '../../client/group/consumer.ts';
 import { Producer } from '../../client/producer.ts';
 import { createTopic, partitionsOf, sleep, waitFor, withCluster, withTimeout } from './harness.ts';
 

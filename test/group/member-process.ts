@@ -28,8 +28,8 @@
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Message } from '../../client/consumer.ts';
-import { GroupConsumer, type DeliveryMode } from '../../client/group-consumer.ts';
-import type { TopicPartition } from '../../client/group-membership.ts';
+import { GroupConsumer, type DeliveryMode } from '../../client/group/consumer.ts';
+import type { TopicPartition } from '../../client/group/membership.ts';
 
 const { values: a } = parseArgs({
   options: {

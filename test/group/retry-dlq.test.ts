@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Admin } from '../../client/admin.ts';
 import { Consumer, type Message } from '../../client/consumer.ts';
 import { Producer } from '../../client/producer.ts';
-import { readRetryInfo } from '../../client/retry-policy.ts';
+import { readRetryInfo } from '../../client/group/retry-policy.ts';
 import { repoRoot, startBroker } from '../helpers/broker-process.ts';
 import { Member, outputDir, removeOutputDir, sleep, until } from './members.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Retry topics and dead-letter topics: names, headers and where a failed message goes next.
- * Pure functions, no I/O; GroupRunner (group-runner.ts) does the producing and consuming.
+ * Pure functions, no I/O; GroupRunner (runner.ts) does the producing and consuming.
  *
  * Naming (predictable, so operators and tools can find them):
  * - retry topic n:       `<group>.<topic>.retry-<n>`, n = 1 .. delaysMs.length
@@ -27,7 +27,7 @@
  * Earlier `sluice-*` headers are replaced, never duplicated; other headers pass through in order.
  */
 import { Buffer } from 'node:buffer';
-import type { RecordHeader } from '../protocol/record-batch.ts';
+import type { RecordHeader } from '../../protocol/record-batch.ts';
 
 export const HEADER_ATTEMPT = 'sluice-attempt';
 export const HEADER_ORIGINAL_TOPIC = 'sluice-original-topic';

@@ -20,9 +20,9 @@
  * rather than keep consuming as a zombie. Other errors (invalid regex, assignor, timeouts)
  * are fatal: reported through hooks.fatal and the loop stops.
  */
-import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../protocol/apis/consumer-group-heartbeat.ts';
-import { ErrorCode, SluiceError, errorInfo } from '../protocol/errors.ts';
-import { isCoordinatorError, isFencedCode, type GroupTransport } from './group-coordinator.ts';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import { ErrorCode, SluiceError, errorInfo } from '../../protocol/errors.ts';
+import { isCoordinatorError, isFencedCode, type GroupTransport } from './coordinator.ts';
 
 export interface TopicPartition { topic: string; partition: number }
 
@@ -355,18 +355,9 @@ export class GroupMembership {
         }
         this.stateValue = 'reconciling';
         if (revoked.length > 0) {
-          try {
-            await this.hooks.revoke(revoked);
-          } catch (e) {
-            if (gen !== this.generation) return;
-            if (e instanceof SluiceError && isFencedCode(e.code)) {
-              this.fenced();
-              return;
-            }
-            // Anything else (a commit that could not be made): release anyway. The
-            // uncommitted messages are redelivered to the next owner: at-least-once holds.
-          }
-          if (gen !== this.generation) return;
+          // A failure other than fencing (a commit that could not be made): release anyway.
+          // The uncommitted messages are redelivered to the next owner: at-least-once holds.
+          if ((await this.runHook(gen, () => this.hooks.revoke(revoked))) === 'stop') return;
           for (const tp of revoked) this.owned.delete(tpKey(tp.topic, tp.partition));
           this.ownedDirty = true;
           this.hooks.changed({ assigned: [], revoked, owned: this.ownedPartitions(), memberEpoch: this.memberEpochValue, lost: false });
@@ -375,19 +366,13 @@ export class GroupMembership {
           await sleep(0);
           continue; // the target may have moved while we waited
         }
-        try {
-          await this.hooks.assign(added);
-        } catch (e) {
-          if (gen !== this.generation) return;
-          if (e instanceof SluiceError && isFencedCode(e.code)) {
-            this.fenced();
-            return;
-          }
+        const outcome = await this.runHook(gen, () => this.hooks.assign(added));
+        if (outcome === 'stop') return;
+        if (outcome === 'failed') {
           this.failures++;
           await sleep(this.backoffMs());
           continue;
         }
-        if (gen !== this.generation) return;
         for (const tp of added) this.owned.set(tpKey(tp.topic, tp.partition), tp);
         this.ownedDirty = true;
         this.hooks.changed({ assigned: added, revoked: [], owned: this.ownedPartitions(), memberEpoch: this.memberEpochValue, lost: false });
@@ -398,5 +383,24 @@ export class GroupMembership {
       // A target that arrived after a loss ended this loop early still needs reconciling.
       if (this.active && gen !== this.generation && this.target) queueMicrotask(() => void this.reconcile());
     }
+  }
+
+  /**
+   * Runs a revoke/assign hook of reconciliation step `gen`. 'stop': the step is moot (a loss
+   * started a newer generation meanwhile, or the hook found the member fenced, which is then
+   * handled); 'failed': it threw anything else; 'ok'.
+   */
+  private async runHook(gen: number, hook: () => Promise<void>): Promise<'ok' | 'failed' | 'stop'> {
+    try {
+      await hook();
+    } catch (e) {
+      if (gen !== this.generation) return 'stop';
+      if (e instanceof SluiceError && isFencedCode(e.code)) {
+        this.fenced();
+        return 'stop';
+      }
+      return 'failed';
+    }
+    return gen !== this.generation ? 'stop' : 'ok';
   }
 }

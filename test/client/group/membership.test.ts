@@ -1,16 +1,16 @@
 /**
- * The membership state machine (client/group-membership.ts) against a scripted in-process
+ * The membership state machine (client/group/membership.ts) against a scripted in-process
  * coordinator: revocation is reconciled (and reported) before new partitions are taken,
  * fenced members drop everything without committing and rejoin with epoch 0, and owned
  * partitions are reported when they change.
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
-import type { OffsetCommitResponse, OffsetFetchResponse } from '../../protocol/apis/index.ts';
-import { ErrorCode } from '../../protocol/errors.ts';
-import type { GroupTransport } from '../../client/group-coordinator.ts';
-import { GroupMembership, type AssignmentChange, type TopicPartition } from '../../client/group-membership.ts';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions } from '../../../protocol/apis/consumer-group-heartbeat.ts';
+import type { OffsetCommitResponse, OffsetFetchResponse } from '../../../protocol/apis/index.ts';
+import { ErrorCode } from '../../../protocol/errors.ts';
+import type { GroupTransport } from '../../../client/group/coordinator.ts';
+import { GroupMembership, type AssignmentChange, type TopicPartition } from '../../../client/group/membership.ts';
 
 type Respond = (req: ConsumerGroupHeartbeatRequest) => Partial<ConsumerGroupHeartbeatResponse>;
 
@@ -139,7 +139,7 @@ test('a revoke hook failing with UNKNOWN_MEMBER_ID (commit refused) is treated a
     return { memberEpoch: 2, assignment: phase === 0 ? tps('t', 0, 1) : tps('t', 0) };
   });
   const log: string[] = [];
-  const { SluiceError } = await import('../../protocol/errors.ts');
+  const { SluiceError } = await import('../../../protocol/errors.ts');
   const m = new GroupMembership(coord, {
     revoke: async () => { log.push('revoke'); throw new SluiceError(ErrorCode.UNKNOWN_MEMBER_ID, 'commit refused'); },
     assign: async (ps) => { log.push(`assign ${fmt(ps)}`); },

@@ -5,14 +5,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, test } from 'node:test';
-import { Admin } from '../../client/admin.ts';
-import { Cluster } from '../../client/cluster.ts';
-import type { Message } from '../../client/consumer.ts';
-import { GroupConsumer } from '../../client/group-consumer.ts';
-import { CoordinatorClient, type GroupTransport } from '../../client/group-coordinator.ts';
-import { Producer } from '../../client/producer.ts';
-import { readRetryInfo } from '../../client/retry-policy.ts';
-import { startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
+import { Admin } from '../../../client/admin.ts';
+import { Cluster } from '../../../client/cluster.ts';
+import type { Message } from '../../../client/consumer.ts';
+import { GroupConsumer } from '../../../client/group/consumer.ts';
+import { CoordinatorClient, type GroupTransport } from '../../../client/group/coordinator.ts';
+import { Producer } from '../../../client/producer.ts';
+import { readRetryInfo } from '../../../client/group/retry-policy.ts';
+import { startBroker, type BrokerProcess } from '../../helpers/broker-process.ts';
 
 let broker: BrokerProcess;
 let admin: Admin;
@@ -219,7 +219,7 @@ test('run() with retry topics: delays are respected and the DLQ gets intact head
   assert.ok(bad[2]!.at - bad[1]!.at >= delays[1]!, `second retry after >= ${delays[1]} ms, was ${bad[2]!.at - bad[1]!.at}`);
   assert.equal(handled.filter((h) => h.value === 'good').length, 1);
   // The DLQ holds the message with its original key, value and headers, plus the retry headers.
-  const { Consumer } = await import('../../client/consumer.ts');
+  const { Consumer } = await import('../../../client/consumer.ts');
   const dlq = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 100 });
   try {
     await dlq.assign([{ topic: 'g-retry.jobs.dlq', partition: 1, offset: 0 }]);

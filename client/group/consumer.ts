@@ -4,9 +4,13 @@
  * same fetch engine as the manual Consumer (pipelined fetches, CRC checks, offset resets) and
  * commits its progress to the group.
  *
- * Pieces: GroupMembership (group-membership.ts) runs the heartbeat and reconciles the
+ * Pieces: GroupMembership (membership.ts) runs the heartbeat and reconciles the
  * assignment through the hooks below; OffsetCommitter (offset-committer.ts) commits;
- * GroupRunner (group-runner.ts) is the optional run loop with retry topics and a DLQ.
+ * DeliverySession (delivery-session.ts) tracks what was handed out and consumed per
+ * partition; GroupRunner (runner.ts) is the optional run loop with retry topics and a DLQ,
+ * recording delivery through the same session. The fetch engine (../fetch-engine.ts) reads.
+ * All of them share ONE Cluster (metadata cache): the coordinator uses it, the engine and the
+ * runner's producer and admin use lanes of it (connections of their own, see cluster.ts).
  *
  * Delivery modes (deliveryMode):
  * - 'at-least-once' (default): an offset is committed only after the application consumed
@@ -28,24 +32,26 @@
  *   auto-commit in at-least-once mode, after the consumed offset was committed.
  * - A lost partition (fenced, session expired, left after maxPollIntervalMs) is dropped at
  *   once WITHOUT committing: this member is a zombie and its commits would be refused.
- * - At-least-once commits only cover delivered records: `consumed` never passes `delivered`
- *   (what poll() handed out, tracked here rather than read from the fetch engine, whose
- *   position also moves on its own resets). Checked on every update (cheap), it throws if
- *   broken. A record the engine returned but poll() does not hand out (its partition is not
- *   active yet or any more) rewinds the engine to it when the engine still reads the partition.
+ * - At-least-once commits only cover delivered records (DeliverySession: `consumed` never
+ *   passes `delivered`, checked on every update). A record the engine returned but poll()
+ *   does not hand out (its partition is not active yet or any more) rewinds the engine to it
+ *   when the engine still reads the partition.
  * - One poll() at a time.
  */
 import { randomUUID } from 'node:crypto';
-import type { TopicPartitions } from '../protocol/apis/consumer-group-heartbeat.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Cluster } from './cluster.ts';
-import { Consumer, type AutoOffsetReset, type ConsumerOptions, type Message } from './consumer.ts';
-import { CoordinatorClient, type GroupTransport } from './group-coordinator.ts';
-import { GroupMembership, toTopicPartitions, tpKey, type AssignmentChange, type Subscription, type TopicPartition } from './group-membership.ts';
-import { GroupRunner, type RunOptions } from './group-runner.ts';
+import type { TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { Cluster } from '../cluster.ts';
+import type { AutoOffsetReset, ConsumerOptions, Message } from '../consumer.ts';
+import { FetchEngine, resolveFetchSettings } from '../fetch-engine.ts';
+import { WakeSignal } from '../wake-signal.ts';
+import { CoordinatorClient, type GroupTransport } from './coordinator.ts';
+import { DeliverySession, type DeliveryMode } from './delivery-session.ts';
+import { GroupMembership, toTopicPartitions, tpKey, type AssignmentChange, type Subscription, type TopicPartition } from './membership.ts';
+import { GroupRunner, type RunOptions } from './runner.ts';
 import { OffsetCommitter, type CommitCallback, type TopicPartitionOffsetCommit } from './offset-committer.ts';
 
-export type DeliveryMode = 'at-least-once' | 'at-most-once';
+export type { DeliveryMode } from './delivery-session.ts';
 export type Assignor = 'uniform' | 'range' | 'round-robin';
 
 export interface GroupConsumerOptions extends Omit<ConsumerOptions, 'autoOffsetReset'> {
@@ -76,14 +82,6 @@ export interface GroupConsumerOptions extends Omit<ConsumerOptions, 'autoOffsetR
   transport?: GroupTransport;
 }
 
-interface Revoking {
-  tp: TopicPartition;
-  /** What the application was handed when revocation started (delivered.next). */
-  position: number;
-  /** The application said it will not process more of it (skipped the rest of its batch). */
-  settled: boolean;
-}
-
 const SESSION_TIMEOUT_MS_MIN = 1000;
 const SESSION_TIMEOUT_MS_MAX = 300_000;
 
@@ -98,8 +96,11 @@ export class GroupConsumer {
   /** Bootstrap and client id, for helpers (the runner's producer and admin). */
   readonly bootstrap: string | string[];
   readonly clientId: string;
-  private readonly engine: Consumer;
+  private readonly engine: FetchEngine;
+  /** The member's one metadata cache; the coordinator's connections (the engine has a lane). */
   private readonly cluster: Cluster;
+  private readonly engineCluster: Cluster;
+  private readonly session: DeliverySession;
   private readonly membership: GroupMembership;
   private readonly committer: OffsetCommitter;
   private readonly autoCommit: boolean;
@@ -110,19 +111,8 @@ export class GroupConsumer {
   private readonly onAssignmentChange: ((e: AssignmentChange) => void) | undefined;
   private subscription: Subscription | null;
 
-  /** Next offset per owned partition that the application has consumed: what commits send. */
-  private readonly consumed = new Map<string, number>();
-  /**
-   * Per owned partition: `next`, the offset after the last record handed to the application
-   * (or the start / seek offset), and `max`, the highest `next` since the partition was
-   * assigned: the bound at-least-once commits must stay within.
-   */
-  private readonly delivered = new Map<string, { next: number; max: number }>();
-  private readonly revoking = new Map<string, Revoking>();
-  /** poll() returned messages the application has not yet consumed. */
-  private holding = false;
-  private progressWaiters: Array<{ done: () => boolean; resolve: () => void }> = [];
-  private assignmentWaiter: (() => void) | null = null;
+  /** Wakes a poll() waiting for partitions (assignment changed, failure, close). */
+  private readonly assignmentChanged = new WakeSignal();
   private lossGeneration = 0;
   private pendingError: Error | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -148,15 +138,14 @@ export class GroupConsumer {
     this.maxWaitMs = options.maxWaitMs ?? 500;
     this.onAssignmentChange = options.onAssignmentChange;
     this.subscription = options.topicPattern !== undefined ? patternSubscription(options.topicPattern) : options.topics ? namesSubscription(options.topics) : null;
-    const { groupId: _g, topics: _t, topicPattern: _p, assignor, transport, memberId, ...engineOptions } = options;
-    this.engine = new Consumer({ ...engineOptions, clientId: this.clientId, autoOffsetReset: options.autoOffsetReset ?? 'latest' });
+    const { assignor, transport, memberId } = options;
+    const fetchSettings = resolveFetchSettings({ ...options, autoOffsetReset: options.autoOffsetReset ?? 'latest' });
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.cluster = new Cluster({
-      bootstrap: options.bootstrap,
-      clientId: this.clientId,
-      requestTimeoutMs,
-      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-    });
+    const connectTimeout = options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {};
+    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: this.clientId, requestTimeoutMs, ...connectTimeout });
+    // Fetches get connections of their own: a parked Fetch would delay heartbeats (SPEC 5.1).
+    this.engineCluster = this.cluster.lane({ clientId: this.clientId, requestTimeoutMs: fetchSettings.requestTimeoutMs, ...connectTimeout });
+    this.engine = new FetchEngine(this.engineCluster, fetchSettings);
     const coordinator = transport ?? new CoordinatorClient(this.cluster, this.groupId, Math.min(requestTimeoutMs, sessionTimeoutMs));
     this.membership = new GroupMembership(
       coordinator,
@@ -177,6 +166,7 @@ export class GroupConsumer {
         ...(options.retryBackoffMs !== undefined ? { retryBackoffMs: options.retryBackoffMs } : {}),
       },
     );
+    this.session = new DeliverySession(this.engine, this.deliveryMode, (topic, partition) => this.membership.owns(topic, partition));
     this.committer = new OffsetCommitter({
       groupId: this.groupId,
       transport: coordinator,
@@ -236,16 +226,16 @@ export class GroupConsumer {
       try {
         for (; i < batch.length; i++) {
           const m = batch[i]!;
-          if (!this._isActive(m.topic, m.partition)) {
-            this._settleRevoking(m.topic, m.partition);
+          if (!this.session.isActive(m.topic, m.partition)) {
+            this.session.settleRevoking(m.topic, m.partition);
             continue;
           }
           yield m;
-          this._markConsumed(m.topic, m.partition, m.offset + 1);
+          this.session.markConsumed(m.topic, m.partition, m.offset + 1);
         }
       } finally {
-        if (i < batch.length) this._rewind(batch.slice(i));
-        this._batchDone();
+        if (i < batch.length) this.session.rewind(batch.slice(i));
+        this.session.batchDone();
       }
     }
   }
@@ -253,14 +243,14 @@ export class GroupConsumer {
   /** Commits the consumed offsets of owned partitions now and waits until they are durable. */
   async commit(): Promise<void> {
     this.assertOpen();
-    this.markHeldConsumed();
+    this.session.markHeldConsumed();
     await this.committer.commitSync(this.consumedOffsets());
   }
 
   /** As commit() without waiting; the callback (optional) gets the outcome. Never rejects. */
   commitAsync(cb?: CommitCallback): void {
     this.assertOpen();
-    this.markHeldConsumed();
+    this.session.markHeldConsumed();
     this.committer.commitAsync(this.consumedOffsets(), cb);
   }
 
@@ -272,19 +262,12 @@ export class GroupConsumer {
 
   /** The consumed offsets that a commit would send now. */
   consumedOffsets(): TopicPartitionOffsetCommit[] {
-    const out: TopicPartitionOffsetCommit[] = [];
-    for (const tp of this.membership.ownedPartitions()) {
-      const o = this.consumed.get(tpKey(tp.topic, tp.partition));
-      if (o !== undefined) out.push({ topic: tp.topic, partition: tp.partition, offset: o });
-    }
-    return out;
+    return this.session.consumedOffsets(this.membership.ownedPartitions());
   }
 
   /** Moves the fetch position of an owned partition (the next poll() starts there). */
   seek(topic: string, partition: number, offset: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new TypeError(`offset must be a non-negative integer, not ${String(offset)}`);
-    this.engine.seek(topic, partition, offset);
-    this.noteSeek(topic, partition, offset);
+    this.session.seek(topic, partition, offset);
   }
 
   /** Offset of the next message poll() returns for an owned partition. */
@@ -294,21 +277,33 @@ export class GroupConsumer {
 
   /** Stops returning (and fetching) a partition until resume(); its position stays. */
   pause(topic: string, partition: number): void {
-    this.engine.pause(topic, partition);
+    this.session.pause(topic, partition);
   }
 
   resume(topic: string, partition: number): void {
-    this.engine.resume(topic, partition);
+    this.session.resume(topic, partition);
   }
 
   /**
-   * Runs a processing loop until stop() or close(): see GroupRunner (group-runner.ts) for
+   * Runs a processing loop until stop() or close(): see GroupRunner (runner.ts) for
    * handler failures, retry topics and the dead-letter topic. Resolves when stopped.
    */
   async run(options: RunOptions): Promise<void> {
     this.assertOpen();
     if (this.runner) throw new Error('run() is already running');
-    const runner = new GroupRunner(this, options);
+    const runner = new GroupRunner(
+      {
+        session: this.session,
+        poll: (timeoutMs) => this.pollInternal(timeoutMs ?? this.maxWaitMs, false),
+        groupId: this.groupId,
+        bootstrap: this.bootstrap,
+        clientId: this.clientId,
+        cluster: this.cluster,
+        subscriptionOf: () => this.subscription,
+        subscribe: (topics) => this.subscribe(topics),
+      },
+      options,
+    );
     this.runner = runner;
     try {
       await runner.run();
@@ -338,77 +333,13 @@ export class GroupConsumer {
     }
     await this.committer.drain();
     await this.membership.leave();
-    this.wakeAssignment();
-    await this.engine.close();
+    this.assignmentChanged.wake();
+    this.engine.close();
+    this.engineCluster.close();
     this.cluster.close();
   }
 
-  // ---- internals used by GroupRunner and the iterator (not part of the public contract) ----
-
-  /** poll() for the runner: nothing is marked consumed implicitly; the runner marks each message. */
-  _pollExplicit(timeoutMs = this.maxWaitMs): Promise<Message[]> {
-    return this.pollInternal(timeoutMs, false);
-  }
-
-  /** Owned and not being revoked: its messages may still be processed. */
-  _isActive(topic: string, partition: number): boolean {
-    const key = tpKey(topic, partition);
-    return this.membership.owns(topic, partition) && !this.revoking.has(key) && this.consumed.has(key);
-  }
-
-  /** The application consumed a partition up to (excluding) `next`. */
-  _markConsumed(topic: string, partition: number, next: number): void {
-    if (this.deliveryMode !== 'at-least-once') return;
-    const key = tpKey(topic, partition);
-    if (!this.consumed.has(key)) return; // no longer owned
-    this.setConsumed(key, next);
-    if (this.progressWaiters.length > 0 && this.revoking.has(key)) this.notifyProgress();
-  }
-
-  /** The application will process nothing more of a revoked partition in the batch it holds. */
-  _settleRevoking(topic: string, partition: number): void {
-    const r = this.revoking.get(tpKey(topic, partition));
-    if (r && !r.settled) {
-      r.settled = true;
-      this.notifyProgress();
-    }
-  }
-
-  /** Rewinds partitions to the first of these (unprocessed) messages, so they are delivered again. */
-  _rewind(unprocessed: readonly Message[]): void {
-    if (this.deliveryMode !== 'at-least-once') return;
-    const first = new Map<string, Message>();
-    for (const m of unprocessed) {
-      const k = tpKey(m.topic, m.partition);
-      const f = first.get(k);
-      if (!f || m.offset < f.offset) first.set(k, m);
-    }
-    for (const m of first.values()) {
-      if (this._isActive(m.topic, m.partition)) this.seek(m.topic, m.partition, m.offset);
-      else this._settleRevoking(m.topic, m.partition);
-    }
-  }
-
-  /** The application finished (or abandoned, after _rewind) the batch it holds. */
-  _batchDone(): void {
-    this.holding = false;
-    this.notifyProgress();
-  }
-
   // ---- poll ----
-
-  /** Ownership is checked once per run of messages from one partition, not per message (hot path). */
-  private someInactive(msgs: Message[]): boolean {
-    let topic: string | null = null;
-    let partition = -1;
-    for (const m of msgs) {
-      if (m.partition === partition && m.topic === topic) continue;
-      topic = m.topic;
-      partition = m.partition;
-      if (!this._isActive(topic, partition)) return true;
-    }
-    return false;
-  }
 
   private async pollInternal(timeoutMs: number, markHeld: boolean): Promise<Message[]> {
     this.assertOpen();
@@ -418,21 +349,20 @@ export class GroupConsumer {
     this.pollTimer = null;
     try {
       this.ensureJoined();
-      if (markHeld) this.markHeldConsumed();
-      else this._batchDone();
+      if (markHeld) this.session.markHeldConsumed();
+      else this.session.batchDone();
       this.throwPendingError();
       const deadline = Date.now() + timeoutMs;
       if (this.engine.assignment().length === 0) {
-        await this.waitForAssignment(timeoutMs);
+        await this.assignmentChanged.wait(timeoutMs);
         this.throwPendingError();
         if (this.closed || this.engine.assignment().length === 0) return [];
       }
       let msgs = await this.engine.poll(Math.max(0, deadline - Date.now()));
       if (this.closed) return [];
-      if (this.someInactive(msgs)) msgs = this.dropInactive(msgs);
+      msgs = this.session.keepActive(msgs);
       if (msgs.length > 0 && this.deliveryMode === 'at-most-once') await this.commitBeforeReturn(msgs);
-      for (const m of msgs) this.noteDelivered(m);
-      this.holding = msgs.length > 0;
+      this.session.handOut(msgs);
       return msgs;
     } finally {
       this.polling = false;
@@ -441,28 +371,6 @@ export class GroupConsumer {
         this.pollTimer.unref?.();
       }
     }
-  }
-
-  /**
-   * The messages of active partitions. The engine's position already moved past the others:
-   * where it still reads such a partition (its assignment is not complete yet), it is rewound
-   * to the first dropped record, so that record is fetched and handed out again later rather
-   * than skipped. Revoked and lost partitions left the engine; their commits use `delivered`.
-   */
-  private dropInactive(msgs: Message[]): Message[] {
-    const kept: Message[] = [];
-    const firstDropped = new Map<string, Message>();
-    for (const m of msgs) {
-      if (this._isActive(m.topic, m.partition)) kept.push(m);
-      else {
-        const k = tpKey(m.topic, m.partition);
-        if (!firstDropped.has(k)) firstDropped.set(k, m);
-      }
-    }
-    for (const m of firstDropped.values()) {
-      if (this.engine.isAssigned(m.topic, m.partition)) this.engine.seek(m.topic, m.partition, m.offset);
-    }
-    return kept;
   }
 
   /** at-most-once: commit the batch's end offsets, or rewind and throw. */
@@ -478,11 +386,11 @@ export class GroupConsumer {
       await this.committer.commitSync([...next.values()]);
     } catch (e) {
       for (const m of first.values()) {
-        if (this._isActive(m.topic, m.partition)) this.seek(m.topic, m.partition, m.offset);
+        if (this.session.isActive(m.topic, m.partition)) this.session.seek(m.topic, m.partition, m.offset);
       }
       throw e;
     }
-    for (const [k, o] of next) if (this.consumed.has(k)) this.consumed.set(k, o.offset);
+    this.session.committedBeforeDelivery(next);
   }
 
   private ensureJoined(): void {
@@ -507,40 +415,6 @@ export class GroupConsumer {
     void this.membership.leave();
   }
 
-  /** at-least-once: everything poll() returned so far is consumed. */
-  private markHeldConsumed(): void {
-    if (this.deliveryMode === 'at-least-once') {
-      // What was handed out, not the engine's position: that may have run ahead of delivery.
-      for (const [k, d] of this.delivered) if (this.consumed.has(k) && !this.revoking.has(k)) this.setConsumed(k, d.next);
-      for (const [k, r] of this.revoking) if (!r.settled && this.consumed.has(k)) this.setConsumed(k, r.position);
-    }
-    this._batchDone();
-  }
-
-  /** The only place at-least-once progress is recorded; asserts it stays within what was delivered. */
-  private setConsumed(k: string, next: number): void {
-    const d = this.delivered.get(k);
-    if (d && next > d.max) {
-      throw new Error(`at-least-once violated: ${k.replace('\u0000', '/')} would be committed up to ${next}, past the last record delivered (next ${d.max})`);
-    }
-    this.consumed.set(k, next);
-  }
-
-  private noteDelivered(m: Message): void {
-    const d = this.delivered.get(tpKey(m.topic, m.partition));
-    if (!d) return;
-    d.next = m.offset + 1;
-    if (d.next > d.max) d.max = d.next;
-  }
-
-  /** An explicit seek moves what counts as handed out (a seek forward skips records on purpose). */
-  private noteSeek(topic: string, partition: number, offset: number): void {
-    const d = this.delivered.get(tpKey(topic, partition));
-    if (!d) return;
-    d.next = offset;
-    if (offset > d.max) d.max = offset;
-  }
-
   private throwPendingError(): void {
     const e = this.pendingError;
     if (e) {
@@ -551,33 +425,7 @@ export class GroupConsumer {
 
   private fail(e: Error): void {
     this.pendingError = e;
-    this.wakeAssignment();
-  }
-
-  private waitForAssignment(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        if (self.assignmentWaiter === done) self.assignmentWaiter = null;
-        resolve();
-      }
-      this.assignmentWaiter = done;
-    });
-  }
-
-  private wakeAssignment(): void {
-    const w = this.assignmentWaiter;
-    this.assignmentWaiter = null;
-    w?.();
-  }
-
-  private notifyProgress(): void {
-    if (this.progressWaiters.length === 0) return;
-    const still: typeof this.progressWaiters = [];
-    for (const w of this.progressWaiters) (w.done() ? w.resolve() : still.push(w));
-    this.progressWaiters = still;
+    this.assignmentChanged.wake();
   }
 
   // ---- membership hooks ----
@@ -620,41 +468,20 @@ export class GroupConsumer {
       this.engine.unassign(partitions);
       throw new SluiceError(ErrorCode.FENCED_MEMBER_EPOCH, 'lost while assigning');
     }
-    for (const tp of partitions) {
-      // Nothing of these partitions was fetched yet (addPartitions makes them fetchable
-      // together, and this runs before any I/O): the position is the start offset.
-      const start = this.engine.position(tp.topic, tp.partition);
-      const k = tpKey(tp.topic, tp.partition);
-      this.delivered.set(k, { next: start, max: start });
-      this.consumed.set(k, start);
-    }
-    this.wakeAssignment();
+    this.session.start(partitions);
+    this.assignmentChanged.wake();
   }
 
   private async onRevoke(partitions: TopicPartition[]): Promise<void> {
     const gen = this.lossGeneration;
-    const entries: Revoking[] = [];
-    for (const tp of partitions) {
-      const k = tpKey(tp.topic, tp.partition);
-      const position = this.delivered.get(k)?.next ?? this.consumed.get(k) ?? 0;
-      const r: Revoking = { tp, position, settled: false };
-      this.revoking.set(k, r);
-      entries.push(r);
-    }
-    this.engine.unassign(partitions);
+    const entries = this.session.beginRevoke(partitions);
     try {
       if (this.deliveryMode === 'at-least-once') {
-        const done = (): boolean =>
-          !this.holding || gen !== this.lossGeneration || this.closed ||
-          entries.every((r) => r.settled || (this.consumed.get(tpKey(r.tp.topic, r.tp.partition)) ?? r.position) >= r.position);
-        if (!done()) await this.waitProgress(done, this.rebalanceTimeoutMs);
+        const done = (): boolean => gen !== this.lossGeneration || this.closed || this.session.revokedConsumed(entries);
+        if (!done()) await this.session.waitProgress(done, this.rebalanceTimeoutMs);
         if (gen !== this.lossGeneration) return;
         if (this.autoCommit) {
-          const offsets: TopicPartitionOffsetCommit[] = [];
-          for (const r of entries) {
-            const o = this.consumed.get(tpKey(r.tp.topic, r.tp.partition));
-            if (o !== undefined) offsets.push({ topic: r.tp.topic, partition: r.tp.partition, offset: o });
-          }
+          const offsets = this.session.consumedOffsets(entries.map((r) => r.tp));
           await this.committer.commitSync(this.committer.forwardOnly(offsets));
         }
       }
@@ -663,43 +490,20 @@ export class GroupConsumer {
     }
   }
 
-  private waitProgress(done: () => boolean, timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, timeoutMs);
-      const entry = { done, resolve: finish };
-      const self = this;
-      function finish(): void {
-        clearTimeout(timer);
-        self.progressWaiters = self.progressWaiters.filter((w) => w !== entry);
-        resolve();
-      }
-      this.progressWaiters.push(entry);
-    });
-  }
-
   private onLose(partitions: TopicPartition[]): void {
     this.lossGeneration++;
-    this.engine.unassign(partitions);
+    this.session.lose(partitions);
     this.forgetPartitions(partitions);
-    // Revocations waiting for the application give up: the partitions are gone.
-    const waiters = this.progressWaiters;
-    this.progressWaiters = [];
-    for (const w of waiters) w.resolve();
   }
 
   private forgetPartitions(partitions: TopicPartition[]): void {
-    for (const tp of partitions) {
-      const k = tpKey(tp.topic, tp.partition);
-      this.revoking.delete(k);
-      this.consumed.delete(k);
-      this.delivered.delete(k);
-    }
+    this.session.forget(partitions);
     this.committer.forget(partitions);
     this.runner?.forget(partitions);
   }
 
   private onChanged(e: AssignmentChange): void {
-    this.wakeAssignment();
+    this.assignmentChanged.wake();
     if (!this.onAssignmentChange) return;
     try {
       this.onAssignmentChange(e);

@@ -1,4 +1,4 @@
-/** Retry/DLQ naming and headers (client/retry-policy.ts): pure functions, no broker. */
+/** Retry/DLQ naming and headers (client/group/retry-policy.ts): pure functions, no broker. */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import {
@@ -9,8 +9,8 @@ import {
   retryTopicName,
   retryTopicsFor,
   FAILURE_REASON_CHARS_MAX,
-} from '../../client/retry-policy.ts';
-import type { RecordHeader } from '../../protocol/record-batch.ts';
+} from '../../../client/group/retry-policy.ts';
+import type { RecordHeader } from '../../../protocol/record-batch.ts';
 
 const enc = (s: string): Uint8Array => Buffer.from(s);
 const get = (hs: RecordHeader[], k: string): string | null => {

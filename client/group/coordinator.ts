@@ -9,14 +9,14 @@
  * GroupTransport is the seam the membership and committer use; tests plug in a scripted
  * fake coordinator there.
  */
-import { ApiKey } from '../protocol/api-keys.ts';
-import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../protocol/apis/consumer-group-heartbeat.ts';
-import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../protocol/apis/find-coordinator.ts';
-import type { OffsetCommitRequest, OffsetCommitResponse } from '../protocol/apis/offset-commit.ts';
-import type { OffsetFetchRequest, OffsetFetchResponse } from '../protocol/apis/offset-fetch.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import type { Cluster } from './cluster.ts';
-import { ConnectionError, type Connection } from './connection.ts';
+import { ApiKey } from '../../protocol/api-keys.ts';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../../protocol/apis/consumer-group-heartbeat.ts';
+import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../../protocol/apis/find-coordinator.ts';
+import type { OffsetCommitRequest, OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
+import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { Cluster } from '../cluster.ts';
+import { ConnectionError, type Connection } from '../connection.ts';
 
 export interface GroupTransport {
   heartbeat(req: ConsumerGroupHeartbeatRequest): Promise<ConsumerGroupHeartbeatResponse>;

@@ -22,13 +22,18 @@
  *   subscription must be topic names (a pattern cannot say which retry topics to create).
  * - stop() finishes the message in hand, rewinds the rest of the batch, and resolves when
  *   run() returned. The consumer stays open (close() it).
+ *
+ * GroupConsumer.run() builds the runner with a RunnerMember (below): it records what it
+ * consumed, skipped or rewound in the member's DeliverySession (delivery-session.ts), the
+ * same one the member's poll() and iterator use, and does not know GroupConsumer itself.
  */
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Admin } from './admin.ts';
-import type { Message } from './consumer.ts';
-import type { GroupConsumer } from './group-consumer.ts';
-import { tpKey, type TopicPartition } from './group-membership.ts';
-import { Producer } from './producer.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { Admin } from '../admin.ts';
+import type { Cluster } from '../cluster.ts';
+import type { Message } from '../consumer.ts';
+import type { DeliverySession } from './delivery-session.ts';
+import { tpKey, type Subscription, type TopicPartition } from './membership.ts';
+import { Producer } from '../producer.ts';
 import {
   dueTimeMs,
   failureReason,
@@ -58,6 +63,22 @@ export interface RunOptions {
   pollTimeoutMs?: number;
 }
 
+/**
+ * What the runner needs of its group member: the delivery session it records progress in,
+ * the member's poll (nothing marked consumed implicitly), its subscription, and its Cluster,
+ * whose metadata the retry producer and the admin share (each on a lane of its own).
+ */
+export interface RunnerMember {
+  session: DeliverySession;
+  poll(timeoutMs?: number): Promise<Message[]>;
+  groupId: string;
+  bootstrap: string | string[];
+  clientId: string;
+  cluster: Cluster;
+  subscriptionOf(): Subscription | null;
+  subscribe(topics: string[]): void;
+}
+
 /** The handler nack'ed the message (run() without retry rejects with this). */
 export class MessageNackedError extends Error {
   constructor(readonly reason: string) {
@@ -73,7 +94,10 @@ export class GroupRunner {
   /** Partitions paused until their head message is due, with the resume timer. */
   private readonly pausedUntil = new Map<string, { tp: TopicPartition; timer: NodeJS.Timeout }>();
 
-  constructor(private readonly consumer: GroupConsumer, private readonly opts: RunOptions) {
+  private readonly session: DeliverySession;
+
+  constructor(private readonly member: RunnerMember, private readonly opts: RunOptions) {
+    this.session = member.session;
     if (typeof opts.eachMessage !== 'function') throw new TypeError('run() needs an eachMessage handler');
     if (opts.retry) validateRetryPolicy(opts.retry);
   }
@@ -102,14 +126,14 @@ export class GroupRunner {
     try {
       if (this.opts.retry) await this.prepareRetryTopics(this.opts.retry);
       while (!this.stopped) {
-        const batch = await this.consumer._pollExplicit(this.opts.pollTimeoutMs);
+        const batch = await this.member.poll(this.opts.pollTimeoutMs);
         await this.processBatch(batch);
       }
     } finally {
       for (const p of this.pausedUntil.values()) {
         clearTimeout(p.timer);
         try {
-          this.consumer.resume(p.tp.topic, p.tp.partition);
+          this.session.resume(p.tp.topic, p.tp.partition);
         } catch {
           // closed
         }
@@ -130,12 +154,12 @@ export class GroupRunner {
         const key = tpKey(m.topic, m.partition);
         if (skip.has(key)) continue;
         if (this.stopped) break;
-        if (!this.consumer._isActive(m.topic, m.partition)) {
-          this.consumer._settleRevoking(m.topic, m.partition);
+        if (!this.session.isActive(m.topic, m.partition)) {
+          this.session.settleRevoking(m.topic, m.partition);
           skip.add(key);
           continue;
         }
-        if (this.opts.retry && parseRetryTopic(this.consumer.groupId, m.topic)) {
+        if (this.opts.retry && parseRetryTopic(this.member.groupId, m.topic)) {
           const due = dueTimeMs(m.headers);
           const now = Date.now();
           if (due > now) {
@@ -145,20 +169,20 @@ export class GroupRunner {
           }
         }
         await this.handle(m);
-        this.consumer._markConsumed(m.topic, m.partition, m.offset + 1);
+        this.session.markConsumed(m.topic, m.partition, m.offset + 1);
       }
     } finally {
       // Whatever was not processed (stop, failure) is delivered again.
-      if (i < batch.length) this.consumer._rewind(batch.slice(i).filter((m) => !skip.has(tpKey(m.topic, m.partition))));
-      this.consumer._batchDone();
+      if (i < batch.length) this.session.rewind(batch.slice(i).filter((m) => !skip.has(tpKey(m.topic, m.partition))));
+      this.session.batchDone();
     }
   }
 
   /** Rewinds the partition to m and pauses it until m is due. */
   private holdUntil(m: Message, delayMs: number): void {
     const key = tpKey(m.topic, m.partition);
-    this.consumer.seek(m.topic, m.partition, m.offset);
-    this.consumer.pause(m.topic, m.partition);
+    this.session.seek(m.topic, m.partition, m.offset);
+    this.session.pause(m.topic, m.partition);
     const prev = this.pausedUntil.get(key);
     if (prev) clearTimeout(prev.timer);
     const tp = { topic: m.topic, partition: m.partition };
@@ -166,7 +190,7 @@ export class GroupRunner {
       if (this.pausedUntil.get(key)?.timer !== timer) return;
       this.pausedUntil.delete(key);
       try {
-        this.consumer.resume(tp.topic, tp.partition);
+        this.session.resume(tp.topic, tp.partition);
       } catch {
         // closed meanwhile
       }
@@ -192,8 +216,8 @@ export class GroupRunner {
     }
     if (nacked === null) return;
     if (!this.opts.retry) throw thrown ?? new MessageNackedError(nacked);
-    const dest = nextDestination(this.consumer.groupId, this.opts.retry, m, nacked, Date.now());
-    this.producer ??= new Producer({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-retry`, acks: 'all', profile: 'latency' });
+    const dest = nextDestination(this.member.groupId, this.opts.retry, m, nacked, Date.now());
+    this.producer ??= new Producer({ bootstrap: this.member.bootstrap, clientId: `${this.member.clientId}-retry`, acks: 'all', profile: 'latency' }, this.member.cluster);
     await this.producer.send({
       topic: dest.topic,
       partition: dest.partition,
@@ -205,17 +229,17 @@ export class GroupRunner {
 
   /** Creates missing retry/DLQ topics and subscribes the group to the main and retry topics. */
   private async prepareRetryTopics(policy: RetryPolicy): Promise<void> {
-    const sub = this.consumer.subscriptionOf();
+    const sub = this.member.subscriptionOf();
     if (!sub || !('topics' in sub)) throw new TypeError('run() with retry needs a subscription by topic names, not a pattern');
-    const main = sub.topics.filter((t) => !parseRetryTopic(this.consumer.groupId, t));
-    const admin = new Admin({ bootstrap: this.consumer.bootstrap, clientId: `${this.consumer.clientId}-admin` });
+    const main = sub.topics.filter((t) => !parseRetryTopic(this.member.groupId, t));
+    const admin = new Admin({ bootstrap: this.member.bootstrap, clientId: `${this.member.clientId}-admin` }, this.member.cluster);
     const wanted: string[] = [...main];
     try {
       const md = await admin.metadata(main);
       for (const topic of main) {
         const t = md.topics.find((x) => x.topic === topic);
         if (!t || t.errorCode !== ErrorCode.NONE) throw new SluiceError((t?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) as ErrorCode, `topic ${topic} (needed to size its retry topics)`);
-        const { retry, dlq } = retryTopicsFor(this.consumer.groupId, topic, policy);
+        const { retry, dlq } = retryTopicsFor(this.member.groupId, topic, policy);
         for (const name of [...retry, dlq]) {
           try {
             await admin.createTopics([{ topic: name, partitions: t.partitions.length }]);
@@ -228,6 +252,6 @@ export class GroupRunner {
     } finally {
       await admin.close();
     }
-    this.consumer.subscribe(wanted);
+    this.member.subscribe(wanted);
   }
 }

@@ -14,10 +14,10 @@
  *   exactly what they are given.
  * - An offset is "the next offset to read" (Kafka's convention): last processed + 1.
  */
-import type { OffsetCommitRequest } from '../protocol/apis/offset-commit.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { isCoordinatorError, isFencedCode, type GroupTransport } from './group-coordinator.ts';
-import { tpKey } from './group-membership.ts';
+import type { OffsetCommitRequest } from '../../protocol/apis/offset-commit.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { isCoordinatorError, isFencedCode, type GroupTransport } from './coordinator.ts';
+import { tpKey } from './membership.ts';
 
 export interface TopicPartitionOffsetCommit { topic: string; partition: number; offset: number }
 

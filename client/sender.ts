@@ -1,0 +1,372 @@
+/**
+ * The producer's sender: takes ready batches from the accumulator (record-accumulator.ts),
+ * combines every ready batch led by the same broker into one Produce request, keeps at most
+ * maxInFlight requests per broker, retries retriable failures with capped exponential backoff
+ * (refreshing metadata when leadership may have moved), and completes or fails each batch.
+ * The Producer facade (producer.ts) accepts records; this is everything after a batch is sealed.
+ *
+ * Invariants:
+ * - A batch is retried only while attempts (`retries`) and its delivery time
+ *   (`deliveryTimeoutMs`, from when it was opened) remain; drain() expires what outlived it,
+ *   and the expiry timer wakes drain() by the earliest deadline.
+ * - At most maxInFlight Produce requests per broker, each at most maxRequestBytes of records
+ *   (a single larger batch travels alone).
+ * - One metadata refresh at a time, at most one per retryBackoffMs; a request for another
+ *   while one runs is remembered and made after it.
+ * - Runs on the event loop only; no per-record work (the producer's hot path stays in send()).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApiKey } from '../protocol/api-keys.ts';
+import type { ProduceRequest, ProduceResponse, ProduceTopic, TopicMetadata } from '../protocol/apis/index.ts';
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import type { Cluster } from './cluster.ts';
+import { ConnectionError, type Connection } from './connection.ts';
+import type { ProducerBatch, RecordAccumulator } from './record-accumulator.ts';
+
+/** How long keyless records avoid a broker that refused a connection (then it is tried again). */
+const NODE_UNAVAILABLE_MS = 5_000;
+
+export interface SenderSettings {
+  /** 0, 1 or -1 (all in-sync replicas). */
+  acks: number;
+  maxInFlight: number;
+  retries: number;
+  deliveryTimeoutMs: number;
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  requestTimeoutMs: number;
+  maxRequestBytes: number;
+}
+
+interface NodeState {
+  id: number;
+  conn: Connection | null;
+  connecting: boolean;
+  inFlight: number;
+}
+
+/** One Produce request's batches, grouped as its control lists them. */
+interface InFlightRequest {
+  topics: Map<string, Map<number, ProducerBatch[]>>;
+  batches: ProducerBatch[];
+}
+
+/** A timer for the earliest of several deadlines: arming it for a later time than it is set for does nothing. */
+class Alarm {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private atMs = 0;
+
+  constructor(private readonly fire: () => void, private readonly keepsProcessAlive: boolean) {}
+
+  arm(atMs: number, nowMs: number): void {
+    if (this.timer !== null && this.atMs <= atMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.atMs = atMs;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.fire();
+    }, Math.max(1, atMs - nowMs));
+    if (!this.keepsProcessAlive) this.timer.unref();
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+  }
+}
+
+export class Sender {
+  private readonly nodes = new Map<number, NodeState>();
+  private drainScheduled = false;
+  /** Wakes drain() when the earliest retry backoff ends. */
+  private readonly retryAlarm = new Alarm(() => this.scheduleDrain(), true);
+  /**
+   * Wakes drain() at the next delivery deadline. Unref'd: it must not keep a process alive
+   * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
+   */
+  private readonly expiryAlarm = new Alarm(() => this.scheduleDrain(), false);
+  private metadataRefreshing = false;
+  private metadataAgain = false;
+  private closed = false;
+  private lastRetryReason: string | null = null;
+  private lastRetryAtMs = 0;
+  private retriesTotal = 0;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly acc: RecordAccumulator,
+    private readonly settings: Readonly<SenderSettings>,
+    /** Completions or expiries freed buffer space: the producer appends sends waiting for it. */
+    private readonly onSpaceFreed: () => void,
+  ) {}
+
+  /** The latest retry's reason (null if none yet), when it happened, and the retries so far. */
+  retryStatus(): { lastReason: string | null; lastAtMs: number; retries: number } {
+    return { lastReason: this.lastRetryReason, lastAtMs: this.lastRetryAtMs, retries: this.retriesTotal };
+  }
+
+  /** Sends nothing more and stops the timers (the producer flushed before). */
+  stop(): void {
+    this.closed = true;
+    this.retryAlarm.cancel();
+    this.expiryAlarm.cancel();
+  }
+
+  /** Routes a topic's partitions to their leaders (-1: none) in the accumulator. */
+  applyTopic(tm: TopicMetadata): void {
+    const leaders: number[] = [];
+    for (const p of tm.partitions) leaders[p.partition] = p.errorCode === ErrorCode.NONE ? p.leader : -1;
+    for (let i = 0; i < leaders.length; i++) if (leaders[i] === undefined) leaders[i] = -1;
+    this.acc.setTopic(tm.topic, leaders);
+  }
+
+  /** Refreshes every known topic's leaders (after NOT_LEADER, unknown partition, a lost connection). */
+  private refreshMetadata(): void {
+    if (this.metadataRefreshing) {
+      this.metadataAgain = true;
+      return;
+    }
+    this.metadataRefreshing = true;
+    const names = this.acc.topicNames();
+    this.cluster.refreshMetadata(names).then(
+      (md) => {
+        for (const tm of md.topics) if (tm.errorCode === ErrorCode.NONE) this.applyTopic(tm);
+      },
+      () => {},
+    ).finally(async () => {
+      // Rate-limit refreshes: a leaderless partition must not spin.
+      await delay(this.settings.retryBackoffMs);
+      this.metadataRefreshing = false;
+      if (this.metadataAgain && !this.closed) {
+        this.metadataAgain = false;
+        this.refreshMetadata();
+      }
+      this.scheduleDrain();
+    });
+  }
+
+
+  scheduleDrain(): void {
+    if (this.drainScheduled || this.closed) return;
+    this.drainScheduled = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  /** Sends what is ready, within each broker's in-flight limit. */
+  private drain(): void {
+    this.drainScheduled = false;
+    if (this.closed) return;
+    const now = Date.now();
+    const nextExpiryMs = this.acc.expire(now, (b) => this.acc.fail(b, this.deliveryTimeout(b.attempts, b.lastError)));
+    const leaders = new Set<number>();
+    const nextRetryMs = this.acc.readyNodes(now, leaders);
+    for (const id of leaders) {
+      if (id < 0) {
+        // Leaderless partitions: each pass counts as an attempt (with backoff) until a refresh
+        // finds a leader or the delivery timeout runs out.
+        const batches = this.acc.drainNode(-1, now, Number.MAX_SAFE_INTEGER);
+        this.retryOrFail(batches, new SluiceError(ErrorCode.NOT_LEADER, 'partition has no known leader'));
+        this.refreshMetadata();
+        continue;
+      }
+      const node = this.node(id);
+      if (node.conn === null || node.conn.closed) {
+        node.conn = null;
+        if (!node.connecting) this.connect(node);
+        continue;
+      }
+      while (node.inFlight < this.settings.maxInFlight) {
+        const batches = this.acc.drainNode(id, now, this.settings.maxRequestBytes);
+        if (batches.length === 0) break;
+        this.sendProduce(node, node.conn, batches);
+      }
+    }
+    if (nextRetryMs >= 0) this.retryAlarm.arm(nextRetryMs, now);
+    if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
+    // Expired batches freed buffer space for sends waiting for it.
+    this.onSpaceFreed();
+  }
+
+  private node(id: number): NodeState {
+    let n = this.nodes.get(id);
+    if (!n) {
+      n = { id, conn: null, connecting: false, inFlight: 0 };
+      this.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  private connect(node: NodeState): void {
+    node.connecting = true;
+    this.cluster.connectionToNode(node.id).then(
+      (c) => {
+        node.connecting = false;
+        node.conn = c;
+        this.acc.setNodeUnavailable(node.id, 0);
+        this.scheduleDrain();
+      },
+      (err: Error) => {
+        node.connecting = false;
+        this.acc.setNodeUnavailable(node.id, Date.now() + NODE_UNAVAILABLE_MS);
+        // Count the failure against every batch waiting for this broker, so an unreachable
+        // broker ends in errors at the delivery timeout instead of waiting forever (and the
+        // metadata refresh finds a new leader if there is one).
+        const batches = this.acc.drainNode(node.id, Date.now(), Number.MAX_SAFE_INTEGER);
+        this.retryOrFail(batches, err instanceof SluiceError ? err : new ConnectionError(err.message));
+        this.refreshMetadata();
+        this.scheduleDrain();
+      },
+    );
+  }
+
+  private sendProduce(node: NodeState, conn: Connection, batches: ProducerBatch[]): void {
+    const req: InFlightRequest = { topics: new Map(), batches };
+    for (const b of batches) {
+      const q = b.queue;
+      let parts = req.topics.get(q.topic.name);
+      if (!parts) {
+        parts = new Map();
+        req.topics.set(q.topic.name, parts);
+      }
+      const list = parts.get(q.partition);
+      if (list) list.push(b);
+      else parts.set(q.partition, [b]);
+    }
+    const topics: ProduceTopic[] = [];
+    const data: Uint8Array[] = [];
+    for (const [topic, parts] of req.topics) {
+      const partitions = [];
+      for (const [partition, list] of parts) {
+        let recordsBytes = 0;
+        for (const b of list) {
+          recordsBytes += b.bytes!.length;
+          data.push(b.bytes!);
+        }
+        partitions.push({ partition, recordsBytes });
+      }
+      topics.push({ topic, partitions });
+    }
+    const control: ProduceRequest = { acks: this.settings.acks, timeoutMs: this.settings.requestTimeoutMs, topics };
+    node.inFlight++;
+    if (this.settings.acks === 0) {
+      conn.send(ApiKey.PRODUCE, control, data, false).then(
+        () => {
+          node.inFlight--;
+          for (const b of batches) this.acc.complete(b, -1);
+          this.afterCompletion();
+        },
+        (err: Error) => {
+          node.inFlight--;
+          this.onRequestError(batches, err);
+        },
+      );
+      return;
+    }
+    conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.settings.requestTimeoutMs + 5_000).then(
+      (res) => {
+        node.inFlight--;
+        this.onResponse(req, res.control);
+      },
+      (err: Error) => {
+        node.inFlight--;
+        this.onRequestError(batches, err);
+      },
+    );
+  }
+
+  private onResponse(req: InFlightRequest, res: ProduceResponse): void {
+    let refresh = false;
+    for (const tr of res.topics) {
+      const parts = req.topics.get(tr.topic);
+      if (!parts) continue;
+      for (const pr of tr.partitions) {
+        const list = parts.get(pr.partition);
+        if (!list) continue;
+        parts.delete(pr.partition);
+        if (pr.errorCode === ErrorCode.NONE) {
+          // The partition's batches were appended in order, with consecutive offsets.
+          let base = pr.baseOffset;
+          for (const b of list) {
+            this.acc.complete(b, base);
+            base += b.recordCount;
+          }
+          continue;
+        }
+        const err = new SluiceError(pr.errorCode as ErrorCode, `${tr.topic}/${pr.partition}${pr.errorMessage ? `: ${pr.errorMessage}` : ''}`);
+        if (pr.errorCode === ErrorCode.NOT_LEADER || pr.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) refresh = true;
+        this.retryOrFail(list, err);
+      }
+    }
+    // Partitions the broker did not answer for.
+    for (const [topic, parts] of req.topics) {
+      for (const [partition, list] of parts) {
+        const err = new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${topic}/${partition} in the produce response`);
+        for (const b of list) this.acc.fail(b, err);
+      }
+    }
+    if (refresh) this.refreshMetadata();
+    this.afterCompletion();
+  }
+
+  private onRequestError(batches: ProducerBatch[], err: Error): void {
+    this.retryOrFail(batches, err);
+    if (err instanceof ConnectionError || (err instanceof SluiceError && err.code === ErrorCode.REQUEST_TIMED_OUT)) this.refreshMetadata();
+    this.afterCompletion();
+  }
+
+  /**
+   * Requeues retriable failures with backoff while attempts and delivery time remain; fails
+   * the rest (with a delivery-timeout error naming the last failure when time ran out).
+   */
+  private retryOrFail(batches: ProducerBatch[], err: Error): void {
+    const now = Date.now();
+    const retriable = isRetriable(err) && !this.closed;
+    let retried = false;
+    for (const b of batches) {
+      b.lastError = err;
+      const deadlineMs = b.createdMs + this.settings.deliveryTimeoutMs;
+      if (!retriable || b.attempts >= this.settings.retries) {
+        this.acc.fail(b, err);
+      } else if (now >= deadlineMs) {
+        this.acc.fail(b, this.deliveryTimeout(b.attempts + 1, err));
+      } else {
+        // Not later than the deadline: drain() then expires it with the timeout error.
+        const at = Math.min(deadlineMs, now + this.backoffMs(b.attempts));
+        b.attempts++;
+        this.acc.requeue(b, at);
+        this.retryAlarm.arm(at, now);
+        retried = true;
+      }
+    }
+    if (retried) this.noteRetry(err.message);
+  }
+
+  noteRetry(reason: string): void {
+    this.lastRetryReason = reason;
+    this.lastRetryAtMs = Date.now();
+    this.retriesTotal++;
+  }
+
+  /** The error of a record whose delivery timeout ran out; `last` is why the last attempt failed. */
+  deliveryTimeout(attempts: number, last: Error | null): SluiceError {
+    return new SluiceError(
+      ErrorCode.REQUEST_TIMED_OUT,
+      `not delivered within the delivery timeout of ${this.settings.deliveryTimeoutMs} ms (${attempts} attempt(s)${last ? `; last error: ${last.message}` : ''})`,
+    );
+  }
+
+  private afterCompletion(): void {
+    this.onSpaceFreed();
+    this.scheduleDrain();
+  }
+
+  /** Delay before retry number attempt+1: exponential from retryBackoffMs, capped, ±20 % jitter. */
+  backoffMs(attempt: number): number {
+    const base = Math.min(this.settings.retryBackoffMaxMs, this.settings.retryBackoffMs * 2 ** Math.min(attempt, 30));
+    return Math.max(1, Math.round(base * (0.8 + 0.4 * Math.random())));
+  }
+}
+
+export function isRetriable(err: Error): boolean {
+  if (err instanceof SluiceError) return err.retriable;
+  return err instanceof ConnectionError;
+}
