@@ -13,6 +13,12 @@
  *   (a single larger batch travels alone).
  * - One metadata refresh at a time, at most one per retryBackoffMs; a request for another
  *   while one runs is remembered and made after it.
+ * - A request that waits longer than STUCK_REQUEST_MS makes the sender ask another broker
+ *   who leads its partitions (at most one such check at a time, every STUCK_CHECK_INTERVAL_MS,
+ *   each bounded by STUCK_PROBE_TIMEOUT_MS).
+ *   If leadership moved away from the broker it waits on (a paused or partitioned leader
+ *   whose lease expired), the connection is closed and its requests are retried on the new
+ *   leader, instead of waiting out requestTimeoutMs. A broker that is only slow keeps them.
  * - Runs on the event loop only; no per-record work (the producer's hot path stays in send()).
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,6 +31,16 @@ import type { ProducerBatch, RecordAccumulator } from './record-accumulator.ts';
 
 /** How long keyless records avoid a broker that refused a connection (then it is tried again). */
 const NODE_UNAVAILABLE_MS = 5_000;
+/** A Produce unanswered this long makes the sender check whether its leader is still the leader. */
+const STUCK_REQUEST_MS = 1_000;
+/** How often that check repeats while a request stays unanswered. */
+const STUCK_CHECK_INTERVAL_MS = 500;
+/**
+ * Bound on that check's Metadata request. It travels on connections of its own (a lane), so
+ * it never waits behind Produce requests held for acks=all; a broker that does not answer it
+ * in time (the paused one, say) is marked suspect, and the next check asks another.
+ */
+const STUCK_PROBE_TIMEOUT_MS = 1_000;
 
 export interface SenderSettings {
   /** 0, 1 or -1 (all in-sync replicas). */
@@ -43,12 +59,15 @@ interface NodeState {
   conn: Connection | null;
   connecting: boolean;
   inFlight: number;
+  /** Requests awaiting a response, oldest first (acks 0 requests are not tracked). */
+  readonly waiting: Set<InFlightRequest>;
 }
 
 /** One Produce request's batches, grouped as its control lists them. */
 interface InFlightRequest {
   topics: Map<string, Map<number, ProducerBatch[]>>;
   batches: ProducerBatch[];
+  sentAtMs: number;
 }
 
 /** A timer for the earliest of several deadlines: arming it for a later time than it is set for does nothing. */
@@ -84,6 +103,11 @@ export class Sender {
    * on its own (whatever the batches wait for, a retry timer, a connect, a request, does).
    */
   private readonly expiryAlarm = new Alarm(() => this.scheduleDrain(), false);
+  /** Checks for requests stuck on a broker that may have lost its leadership (see invariants). */
+  private readonly stuckAlarm = new Alarm(() => this.checkStuckRequests(), false);
+  private stuckChecking = false;
+  /** The stuck check's own connections, sharing the producer's metadata (see STUCK_PROBE_TIMEOUT_MS). */
+  private readonly probe: Cluster;
   private metadataRefreshing = false;
   private metadataAgain = false;
   private closed = false;
@@ -97,7 +121,9 @@ export class Sender {
     private readonly settings: Readonly<SenderSettings>,
     /** Completions or expiries freed buffer space: the producer appends sends waiting for it. */
     private readonly onSpaceFreed: () => void,
-  ) {}
+  ) {
+    this.probe = cluster.lane({ clientId: cluster.options.clientId, requestTimeoutMs: STUCK_PROBE_TIMEOUT_MS, connectTimeoutMs: STUCK_PROBE_TIMEOUT_MS });
+  }
 
   /** The latest retry's reason (null if none yet), when it happened, and the retries so far. */
   retryStatus(): { lastReason: string | null; lastAtMs: number; retries: number } {
@@ -109,6 +135,8 @@ export class Sender {
     this.closed = true;
     this.retryAlarm.cancel();
     this.expiryAlarm.cancel();
+    this.stuckAlarm.cancel();
+    this.probe.close();
   }
 
   /** Routes a topic's partitions to their leaders (-1: none) in the accumulator. */
@@ -189,7 +217,7 @@ export class Sender {
   private node(id: number): NodeState {
     let n = this.nodes.get(id);
     if (!n) {
-      n = { id, conn: null, connecting: false, inFlight: 0 };
+      n = { id, conn: null, connecting: false, inFlight: 0, waiting: new Set() };
       this.nodes.set(id, n);
     }
     return n;
@@ -219,7 +247,7 @@ export class Sender {
   }
 
   private sendProduce(node: NodeState, conn: Connection, batches: ProducerBatch[]): void {
-    const req: InFlightRequest = { topics: new Map(), batches };
+    const req: InFlightRequest = { topics: new Map(), batches, sentAtMs: Date.now() };
     for (const b of batches) {
       const q = b.queue;
       let parts = req.topics.get(q.topic.name);
@@ -261,16 +289,77 @@ export class Sender {
       );
       return;
     }
+    node.waiting.add(req);
+    this.stuckAlarm.arm(req.sentAtMs + STUCK_REQUEST_MS, req.sentAtMs);
     conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.settings.requestTimeoutMs + 5_000).then(
       (res) => {
         node.inFlight--;
+        node.waiting.delete(req);
         this.onResponse(req, res.control);
       },
       (err: Error) => {
         node.inFlight--;
+        node.waiting.delete(req);
         this.onRequestError(batches, err);
       },
     );
+  }
+
+  /**
+   * For every broker with a request older than STUCK_REQUEST_MS: ask the other brokers (the
+   * stuck one is tried last) who leads those partitions now. Where leadership moved away, the
+   * stuck broker's connection is closed, which fails its requests as a lost connection: they
+   * are retried, on the new leader, like any other (so they may be duplicated, as any retry
+   * of an unanswered Produce may, SPEC 5.2).
+   */
+  private checkStuckRequests(): void {
+    if (this.closed || this.stuckChecking) return;
+    const now = Date.now();
+    let oldestMs = Infinity;
+    const stuck: Array<{ node: NodeState; conn: Connection; partitions: Array<[string, number]> }> = [];
+    for (const node of this.nodes.values()) {
+      const first = node.waiting.values().next().value as InFlightRequest | undefined;
+      if (!first) continue;
+      oldestMs = Math.min(oldestMs, first.sentAtMs);
+      if (now - first.sentAtMs < STUCK_REQUEST_MS || node.conn === null) continue;
+      const partitions: Array<[string, number]> = [];
+      for (const req of node.waiting) for (const [topic, parts] of req.topics) for (const p of parts.keys()) partitions.push([topic, p]);
+      stuck.push({ node, conn: node.conn, partitions });
+    }
+    if (oldestMs === Infinity) return;
+    if (stuck.length === 0) {
+      this.stuckAlarm.arm(oldestMs + STUCK_REQUEST_MS, now);
+      return;
+    }
+    this.stuckChecking = true;
+    const topics = [...new Set(stuck.flatMap((s) => s.partitions.map(([t]) => t)))];
+    this.probe.refreshMetadata(topics).then(
+      (md) => {
+        const leaders = new Map<string, number>();
+        for (const tm of md.topics) {
+          if (tm.errorCode !== ErrorCode.NONE) continue;
+          this.applyTopic(tm);
+          for (const p of tm.partitions) leaders.set(`${tm.topic}/${p.partition}`, p.errorCode === ErrorCode.NONE ? p.leader : -1);
+        }
+        for (const s of stuck) {
+          const moved = s.partitions.some(([t, p]) => {
+            const leader = leaders.get(`${t}/${p}`);
+            return leader !== undefined && leader !== s.node.id;
+          });
+          if (moved && s.node.conn === s.conn) {
+            this.noteRetry(`broker ${s.node.id} no longer leads partitions it has not answered for; resending to the new leader`);
+            s.node.conn = null;
+            s.conn.close();
+          }
+        }
+      },
+      () => {},
+    ).finally(() => {
+      this.stuckChecking = false;
+      if (this.closed) return;
+      this.stuckAlarm.arm(Date.now() + STUCK_CHECK_INTERVAL_MS, Date.now());
+      this.scheduleDrain();
+    });
   }
 
   private onResponse(req: InFlightRequest, res: ProduceResponse): void {
