@@ -7,12 +7,16 @@
  * error, does a message count as failed. While messages wait, a progress line goes to stderr
  * every --progress-interval-ms ("N sent, M pending, retrying: <reason>"); at the end, if
  * anything was retried or failed, a summary. Exit code 1 only if some message failed.
+ * Once a message has run out of delivery time, no more input is read (the rest of it would
+ * only wait out the same timeout, IN_FLIGHT_MAX lines at a time): the messages already read
+ * finish or fail, the summary says input was left unread, and the exit code is 1.
  *
  * Order: the producer runs with maxInFlight 1, so each partition's lines land in input
  * order even across retries (a retry after a lost acknowledgement may still duplicate: at
  * least once).
  */
 import readline from 'node:readline';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { Producer } from '../producer.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
@@ -96,6 +100,10 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
   let read = 0;
   let firstError: string | null = null;
   let progressShown = false;
+  /** Set when a message ran out of delivery time: stop reading input. */
+  let timedOut = false;
+  /** The first input line not read (0: all input was read). */
+  let unreadFromLine = 0;
   const inFlight = new Set<Promise<unknown>>();
   const report = (msg: string): void => {
     failed++;
@@ -120,6 +128,12 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     const rl = readline.createInterface({ input: io.stdin, crlfDelay: Infinity, terminal: false });
     let lineNo = 0;
     for await (const line of rl) {
+      if (timedOut) {
+        io.err(`sluice produce: a message ran out of delivery time; stopped reading input at line ${lineNo + 1}, the rest is not sent\n`);
+        unreadFromLine = lineNo + 1;
+        rl.close();
+        break;
+      }
       lineNo++;
       let key: string | null = null;
       let value = line;
@@ -140,7 +154,10 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
           () => {
             sent++;
           },
-          (e: Error) => report(`line ${n}: ${e.message}`),
+          (e: Error) => {
+            if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) timedOut = true;
+            report(`line ${n}: ${e.message}`);
+          },
         );
       inFlight.add(sendP);
       void sendP.finally(() => inFlight.delete(sendP));
@@ -153,10 +170,11 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     await producer.close();
   }
   const retries = producer.retryStatus().retries;
-  if (failed > 0 || retries > 0 || progressShown) {
+  if (failed > 0 || retries > 0 || progressShown || unreadFromLine > 0) {
     const secs = ((Date.now() - startedMs) / 1000).toFixed(1);
     const why = failed > 0 && firstError !== null ? `; first error: ${clip(firstError)}` : '';
-    io.err(`sluice produce: done in ${secs} s: ${sent} sent, ${failed} failed, ${retries} retries${why}\n`);
+    const unread = unreadFromLine > 0 ? `; input from line ${unreadFromLine} on not read` : '';
+    io.err(`sluice produce: done in ${secs} s: ${sent} sent, ${failed} failed, ${retries} retries${why}${unread}\n`);
   }
-  return failed > 0 ? 1 : 0;
+  return failed > 0 || unreadFromLine > 0 ? 1 : 0;
 }

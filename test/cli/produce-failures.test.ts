@@ -144,3 +144,22 @@ test('(b) a broker killed and not restarted: exit 1 after about --delivery-timeo
     broker.cleanup();
   }
 });
+
+test('(c) a dead broker and a long input: once a message runs out of delivery time, the CLI stops reading and exits 1', { timeout: 120_000 }, async (t) => {
+  const broker = await startBroker();
+  await broker.kill();
+  try {
+    const total = 100_000;
+    const startedAtMs = Date.now();
+    const r = await sluice(['produce', 'gone', '--bootstrap', broker.bootstrap, '--delivery-timeout-ms', '2000', '--progress-interval-ms', '0'], lines(1, total), 90_000);
+    const elapsedMs = Date.now() - startedAtMs;
+    t.diagnostic(`exit ${r.code} after ${elapsedMs} ms; stderr tail:\n${r.stderr.split('\n').slice(-3).join('\n')}`);
+    assert.equal(r.code, 1);
+    const m = /stopped reading input at line (\d+), the rest is not sent/.exec(r.stderr);
+    assert.ok(m, 'it says it stopped reading');
+    assert.ok(Number(m[1]) < total, `it stopped before the end of the input (line ${m[1]} of ${total})`);
+    assert.match(r.stderr, new RegExp(`0 sent, \\d+ failed, \\d+ retries; first error: .*delivery timeout.*; input from line ${m[1]} on not read`));
+  } finally {
+    broker.cleanup();
+  }
+});

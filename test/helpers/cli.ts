@@ -22,6 +22,10 @@ export function sluice(args: string[], stdin = '', timeoutMs = 60_000): Promise<
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A command may stop reading before the end of its input (as `head` does): not an error here.
+    p.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     p.stdin.end(stdin);
   });
 }
