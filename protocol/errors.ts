@@ -87,7 +87,7 @@ const table: ErrorInfo[] = [
   { code: 29, name: 'GROUP_ID_NOT_FOUND', retriable: false, message: 'The group does not exist.' },
   { code: 30, name: 'GROUP_MAX_SIZE_REACHED', retriable: false, message: 'The group already has the largest number of members the broker allows.' },
   { code: 31, name: 'UNSUPPORTED_ASSIGNOR', retriable: false, message: 'The requested partition assignor is not one of uniform, range or round-robin.' },
-  { code: 32, name: 'INVALID_REGULAR_EXPRESSION', retriable: false, message: 'The subscription regular expression does not compile.' },
+  { code: 32, name: 'INVALID_REGULAR_EXPRESSION', retriable: false, message: 'The subscription regular expression is not valid, or uses syntax outside the subset the broker matches in linear time (SPEC §6.10).' },
   { code: 33, name: 'INVALID_COMMIT_OFFSET', retriable: false, message: 'A committed offset is negative or the metadata string is too long.' },
   { code: 34, name: 'INVALID_SESSION_TIMEOUT', retriable: false, message: 'The session or rebalance timeout is outside the range the broker allows.' },
   { code: 35, name: 'NOT_CONTROLLER', retriable: true, message: 'This broker is not the controller; topic changes go to the controller named in Metadata.' },

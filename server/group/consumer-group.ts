@@ -16,7 +16,9 @@
  *   are told UNKNOWN_MEMBER_ID); committed offsets live in the offset store, not here.
  */
 import type { GroupState } from '../../protocol/apis/groups.ts';
+import { isInternalTopic } from '../topic-manager.ts';
 import { assignors, type Assignment, type AssignorName } from './assignors.ts';
+import type { SubscriptionPattern } from './subscription-pattern.ts';
 import { difference, fromAssignment, intersection, type TpSet } from './topic-partition-set.ts';
 
 export interface Member {
@@ -27,7 +29,7 @@ export interface Member {
   previousMemberEpoch: number;
   subscribedTopicNames: string[];
   subscribedTopicRegex: string | null;
-  regex: RegExp | null;
+  regex: SubscriptionPattern | null;
   assignor: AssignorName;
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
@@ -86,11 +88,14 @@ export class ConsumerGroup {
     this.changed = true;
   }
 
-  /** Topics a member subscribes to that exist now, names and regex matches together. */
+  /**
+   * Topics a member subscribes to that exist now, names and regex matches together. Internal
+   * topics are never subscribed, whether named or matched (SPEC §6.10, §7.4).
+   */
   resolvedTopics(member: Member, topics: TopicsView): string[] {
     const out = new Set<string>();
-    for (const t of member.subscribedTopicNames) if (topics.partitionCount(t) !== undefined) out.add(t);
-    if (member.regex) for (const t of topics.topicNames()) if (!t.startsWith('__') && member.regex.test(t)) out.add(t);
+    for (const t of member.subscribedTopicNames) if (!isInternalTopic(t) && topics.partitionCount(t) !== undefined) out.add(t);
+    if (member.regex) for (const t of topics.topicNames()) if (!isInternalTopic(t) && member.regex.matches(t)) out.add(t);
     return [...out].sort();
   }
 
