@@ -23,10 +23,13 @@ import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
 import { ClientConnection } from './network/client-connection.ts';
+import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import { TopicManager } from './topic-manager.ts';
 
 export class Broker {
   readonly log: Logger;
+  /** Event-loop delay numbers (p50/p99/max ms) for logs and a metrics endpoint. */
+  readonly eventLoopDelay: EventLoopDelayMonitor;
   private server: net.Server | null = null;
   private readonly connections = new Set<ClientConnection>();
   private store!: ClusterMetadataStore;
@@ -40,6 +43,7 @@ export class Broker {
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
+    this.eventLoopDelay = new EventLoopDelayMonitor({ ...DEFAULT_EVENT_LOOP_DELAY_CONFIG, stallWarnMs: config.eventLoopStallWarnMs }, this.log.child('event-loop'));
   }
 
   /** The embedded store by default; etcd for clusters, loaded only then (it brings gRPC along). */
@@ -62,6 +66,8 @@ export class Broker {
    */
   async start(): Promise<number> {
     const c = this.config;
+    // From the start: log recovery at startup is synchronous work too.
+    this.eventLoopDelay.start();
     mkdirSync(c.dataDir, { recursive: true });
     this.store = await this.openStore();
     this.logs = new LogManager(c.dataDir, { logger: this.log.child('log'), retentionCheckIntervalMs: c.retentionCheckIntervalMs });
@@ -172,6 +178,7 @@ export class Broker {
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
     await this.store.close();
+    this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');
   }
 }

@@ -9,6 +9,7 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                      [--metadata etcd://H:P[,H:P...]] [--advertised-host H] [--advertised-port P]
                      [--max-frame-bytes N] [--broker-session-ttl-seconds S]
                      [--replica-lag-time-max-ms T] [--offsets-topic-replication-factor N]
+                     [--event-loop-stall-warn-ms T]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -28,6 +29,9 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
   --offsets-topic-replication-factor N
                           replicas of __consumer_offsets in a cluster; created once N brokers are
                           live (default 3)
+  --event-loop-stall-warn-ms T
+                          log a warning when the event loop was blocked for T ms or more
+                          (default 1000)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -56,6 +60,11 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--broker-session-ttl-seconds': out.brokerSessionTtlSeconds = num(flag, value); i++; break;
       case '--replica-lag-time-max-ms': out.replicaLagTimeMaxMs = num(flag, value); i++; break;
       case '--offsets-topic-replication-factor': out.offsetsTopicReplicationFactor = num(flag, value); i++; break;
+      case '--event-loop-stall-warn-ms':
+        out.eventLoopStallWarnMs = num(flag, value);
+        if (out.eventLoopStallWarnMs === 0) throw new Error(`${flag} must be at least 1`);
+        i++;
+        break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
