@@ -9,7 +9,7 @@
  * value = MessagePack { offset, metadata, commitTimestampMs } or null. A group lives in
  * partition toPositive(murmur2(groupId)) % partitions, so one group's records stay in order.
  */
-import { decode, encode } from '@msgpack/msgpack';
+import { decode, Encoder } from '@msgpack/msgpack';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { partitionForKey } from '../../protocol/murmur2.ts';
 import { batchSizeAt, BatchBuilder, decodeRecords, lastOffsetAt, type DecodedRecord } from '../../protocol/record-batch.ts';
@@ -26,6 +26,11 @@ const OFFSETS_TOPIC_CONFIG = {
 };
 const REPLAY_READ_BYTES = 4 * 1024 * 1024;
 const utf8 = new TextEncoder();
+/**
+ * One encoder for every record: encode() builds a new Encoder per call, which made a
+ * 10000-partition commit spend ~0.3 s encoding on the event loop. Same options, same bytes.
+ */
+const msgpack = new Encoder();
 
 export interface CommittedOffset {
   offset: number;
@@ -134,11 +139,14 @@ export class OffsetStore {
   async commit(groupId: string, entries: readonly OffsetEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const records = entries.map((e) => ({
-      key: encode(['offset', groupId, e.topic, e.partition]),
-      value: encode({ offset: e.offset, metadata: e.metadata, commitTimestampMs: e.commitTimestampMs }) as Uint8Array | null,
+      key: msgpack.encode(['offset', groupId, e.topic, e.partition]),
+      value: msgpack.encode({ offset: e.offset, metadata: e.metadata, commitTimestampMs: e.commitTimestampMs }) as Uint8Array | null,
     }));
     await this.append(groupId, records);
-    for (const r of records) this.apply(r.key, r.value);
+    // What the records say, without decoding them again.
+    let g = this.offsets.get(groupId);
+    if (!g) this.offsets.set(groupId, (g = new Map()));
+    for (const e of entries) g.set(tpKey(e.topic, e.partition), { offset: e.offset, metadata: e.metadata, commitTimestampMs: e.commitTimestampMs });
   }
 
   /** Writes tombstones for the given partitions of a group (all of them when keys is null). */
@@ -149,7 +157,7 @@ export class OffsetStore {
     if (doomed.length === 0) return 0;
     const records = doomed.map((k) => {
       const [topic, partition] = tpSplit(k);
-      return { key: encode(['offset', groupId, topic, partition]), value: null };
+      return { key: msgpack.encode(['offset', groupId, topic, partition]), value: null };
     });
     await this.append(groupId, records);
     for (const r of records) this.apply(r.key, r.value);
