@@ -63,7 +63,7 @@ const table: ErrorInfo[] = [
   { code: 5, name: 'FRAME_TOO_LARGE', retriable: false, message: 'The frame length exceeds the broker limit; the connection is closed after this response.' },
   { code: 6, name: 'UNSUPPORTED_VERSION', retriable: false, message: 'The API version is not supported by this broker; see ApiVersions.' },
   { code: 7, name: 'UNKNOWN_API', retriable: false, message: 'The API key is not known to this broker.' },
-  { code: 8, name: 'MALFORMED_REQUEST', retriable: false, message: 'The request header or control section could not be decoded, or a field has the wrong type.' },
+  { code: 8, name: 'MALFORMED_REQUEST', retriable: false, message: 'The request header or control section could not be decoded, a field has the wrong type, or the request carries more entries than the broker allows (SPEC §6).' },
   { code: 9, name: 'NOT_LEADER', retriable: true, message: 'This broker is not the leader of the partition; refresh metadata.' },
   { code: 10, name: 'TOPIC_ALREADY_EXISTS', retriable: false, message: 'A topic with this name already exists.' },
   { code: 11, name: 'INVALID_TOPIC', retriable: false, message: 'The topic name is empty, longer than 249 characters, "." or "..", has characters outside [a-zA-Z0-9._-], or the topic is internal (names starting with "__" belong to the broker).' },
