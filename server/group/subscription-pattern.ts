@@ -3,8 +3,9 @@
  * subset of ECMAScript regular expressions, matched against topic names in time linear in the
  * name's length. A backtracking engine (JS RegExp) takes exponential time on patterns such as
  * `(a+)+b`, and the coordinator matches on the event loop, so one member could stall every
- * client of the broker. This engine compiles the pattern to a Thompson NFA and simulates it
- * (the RE2 approach): no backtracking, so no pattern can make a match slow.
+ * client of the broker. This engine compiles the pattern to a Thompson NFA and runs it as a
+ * DFA built lazily, state by state, as names are matched (the RE2 approach): no backtracking,
+ * so no pattern makes a match take more than linear time.
  *
  * Accepted syntax (anything else is refused with INVALID_REGULAR_EXPRESSION at subscribe time):
  *   literals; `\` followed by ASCII punctuation (a literal); `.`; `\d \D \w \W \s \S`;
@@ -19,7 +20,13 @@
  *   (checked by a fast-check fuzz test against RegExp).
  * - Bounds: a pattern has at most PATTERN_CHARS_MAX characters and compiles to at most
  *   NFA_STATES_MAX states, so one match costs at most (name length + 1) * NFA_STATES_MAX
- *   steps; results are memoised per name, at most MATCH_CACHE_ENTRIES_MAX of them.
+ *   steps (one NFA closure per character when no DFA state helps; one array lookup per
+ *   character on a warm DFA). Memory per pattern: DFA_SLOTS_MAX slots of DFA, then the NFA is
+ *   simulated instead; MATCH_CACHE_ENTRIES_MAX memoised results; COMPILED_PATTERNS_MAX
+ *   compiled patterns are shared by source.
+ * - Measured worst case (bench/subscription-pattern-cost.ts): a DFA-exploding pattern such as
+ *   (a|b)*a(a|b){300} against 10000 distinct random 249-character names takes ~10 s in all,
+ *   once (results are memoised); ordinary patterns take milliseconds for 10000 names.
  */
 
 /** Longest pattern accepted, in UTF-16 code units. */
@@ -30,6 +37,14 @@ export const NFA_STATES_MAX = 2000;
 export const REPEAT_COUNT_MAX = 1000;
 /** Names whose result a compiled pattern remembers; the cache restarts empty when full. */
 const MATCH_CACHE_ENTRIES_MAX = 10_000;
+/**
+ * Memory of one pattern's DFA, in array slots (a state costs 128 transition slots plus its NFA
+ * state set); once spent, new states are used once and not kept (the DFA then degrades to
+ * simulating the NFA, never worse).
+ */
+const DFA_SLOTS_MAX = 100_000;
+/** Compiled patterns kept by source; the cache restarts empty when full. */
+const COMPILED_PATTERNS_MAX = 100;
 
 /** A pattern outside the subset, or malformed; `position` is the offending character's index. */
 export class PatternSyntaxError extends Error {
@@ -346,6 +361,24 @@ class NfaBuilder {
   }
 }
 
+/**
+ * A state of the lazily built DFA: the set of NFA states alive after some prefix (Set states
+ * waiting for a character, Eol states waiting for the end, Match), and its transitions, filled
+ * in as characters are seen.
+ */
+interface DfaState {
+  readonly nfa: readonly number[];
+  /** By character code, for ASCII (topic names are ASCII); other characters are not cached. */
+  readonly next: Array<DfaState | undefined>;
+  /** Whether the name may end here: [at position 0, elsewhere]; computed on first use. */
+  accept: [boolean | undefined, boolean | undefined];
+}
+
+const ASCII_LIMIT = 128;
+
+/** Compiled patterns by source, so a member re-sending its pattern keeps the warm caches. */
+const compiled = new Map<string, SubscriptionPattern>();
+
 /** A compiled subscription pattern; matches() is anchored at both ends, like `^(?:p)$`. */
 export class SubscriptionPattern {
   private readonly op: Op[];
@@ -353,10 +386,12 @@ export class SubscriptionPattern {
   private readonly out1: number[];
   private readonly ranges: Array<Ranges | null>;
   private readonly start: number;
-  private readonly cache = new Map<string, boolean>();
-  // Work lists reused between matches: state ids, and the step each state was last added in.
-  private current: number[] = [];
-  private next: number[] = [];
+  private readonly results = new Map<string, boolean>();
+  /** DFA states by their NFA state set, while DFA_SLOTS_MAX allows. */
+  private readonly dfa = new Map<string, DfaState>();
+  private dfaSlots = 0;
+  private dfaStart: DfaState | null = null;
+  // Scratch for closures: the closure each state was last visited in, and a stack.
   private readonly mark: Int32Array;
   private readonly stack: number[] = [];
   private generation = 0;
@@ -376,12 +411,17 @@ export class SubscriptionPattern {
 
   /** Parses and compiles; throws PatternSyntaxError for anything outside the subset or too large. */
   static compile(source: string): SubscriptionPattern {
+    const known = compiled.get(source);
+    if (known) return known;
     if (source.length > PATTERN_CHARS_MAX) throw new PatternSyntaxError(PATTERN_CHARS_MAX, `the pattern is longer than ${PATTERN_CHARS_MAX} characters`);
     const ast = new Parser(source).parse();
     const b = new NfaBuilder();
     const match = b.add(Op.Match);
     const start = b.emit(ast, match);
-    return new SubscriptionPattern(source, b, start);
+    const pattern = new SubscriptionPattern(source, b, start);
+    if (compiled.size >= COMPILED_PATTERNS_MAX) compiled.clear();
+    compiled.set(source, pattern);
+    return pattern;
   }
 
   get stateCount(): number {
@@ -389,47 +429,90 @@ export class SubscriptionPattern {
   }
 
   matches(name: string): boolean {
-    const known = this.cache.get(name);
+    const known = this.results.get(name);
     if (known !== undefined) return known;
     const result = this.run(name);
-    if (this.cache.size >= MATCH_CACHE_ENTRIES_MAX) this.cache.clear();
-    this.cache.set(name, result);
+    if (this.results.size >= MATCH_CACHE_ENTRIES_MAX) this.results.clear();
+    this.results.set(name, result);
     return result;
   }
 
-  /** Thompson simulation: the set of live states advances one code unit at a time. */
+  /**
+   * Runs the DFA, building the states it needs. Each new DFA state costs one NFA closure
+   * (at most NFA_STATES_MAX steps), each known transition one array lookup: never worse than
+   * simulating the NFA, and usually one lookup per character.
+   */
   private run(s: string): boolean {
-    this.current.length = 0;
-    this.newGeneration();
-    this.addClosure(this.current, this.start, 0, s.length);
-    for (let i = 0; i < s.length && this.current.length > 0; i++) {
+    let d = this.dfaStart ?? (this.dfaStart = this.intern(this.closure([this.start], true, false, true))!);
+    for (let i = 0; i < s.length; i++) {
+      if (d.nfa.length === 0) return false;
       const c = s.charCodeAt(i);
-      this.next.length = 0;
-      this.newGeneration();
-      for (const st of this.current) {
-        if (this.op[st] === Op.Set && inRanges(this.ranges[st]!, c)) this.addClosure(this.next, this.out[st]!, i + 1, s.length);
+      let n = c < ASCII_LIMIT ? d.next[c] : undefined;
+      if (!n) {
+        const alive = this.closure(this.step(d.nfa, c), false, false, true);
+        const kept = this.intern(alive);
+        // DFA memory spent: simulate the NFA for the rest of the name (no keys, no sorting).
+        if (!kept) return this.simulate(alive, s, i + 1);
+        n = kept;
+        if (c < ASCII_LIMIT) d.next[c] = n;
       }
-      [this.current, this.next] = [this.next, this.current];
+      d = n;
     }
-    for (const st of this.current) if (this.op[st] === Op.Match) return true;
-    return false;
+    return this.accepts(d, s.length === 0);
   }
 
-  /** Starts a step: states marked in earlier steps may be added again. */
-  private newGeneration(): void {
+  /** The NFA states entered by consuming c from the set `alive`. */
+  private step(alive: readonly number[], c: number): number[] {
+    const seeds: number[] = [];
+    for (const st of alive) if (this.op[st] === Op.Set && inRanges(this.ranges[st]!, c)) seeds.push(this.out[st]!);
+    return seeds;
+  }
+
+  /** Thompson simulation of the NFA from the set `alive`, at position `from` (> 0) of s. */
+  private simulate(alive: number[], s: string, from: number): boolean {
+    for (let i = from; i < s.length && alive.length > 0; i++) alive = this.closure(this.step(alive, s.charCodeAt(i)), false, false, false);
+    return this.closure(alive.filter((st) => this.op[st] === Op.Eol || this.op[st] === Op.Match), false, true, false).some((st) => this.op[st] === Op.Match);
+  }
+
+  /** Whether a name may end in d: Match is alive, or reachable through Eol (and Bol at position 0). */
+  private accepts(d: DfaState, atStart: boolean): boolean {
+    const slot = atStart ? 0 : 1;
+    const known = d.accept[slot];
+    if (known !== undefined) return known;
+    const seeds = d.nfa.filter((st) => this.op[st] === Op.Eol || this.op[st] === Op.Match);
+    const result = this.closure(seeds, atStart, true, false).some((st) => this.op[st] === Op.Match);
+    d.accept[slot] = result;
+    return result;
+  }
+
+  /** The DFA state for a sorted NFA state set, kept or new; null when DFA memory is spent. */
+  private intern(nfa: number[]): DfaState | null {
+    const key = nfa.join(',');
+    const known = this.dfa.get(key);
+    if (known) return known;
+    const slots = ASCII_LIMIT + nfa.length;
+    if (this.dfaSlots + slots > DFA_SLOTS_MAX) return null;
+    const d: DfaState = { nfa, next: new Array<DfaState | undefined>(ASCII_LIMIT), accept: [undefined, undefined] };
+    this.dfaSlots += slots;
+    this.dfa.set(key, d);
+    return d;
+  }
+
+  /**
+   * The states reachable from seeds through epsilon edges (sorted when asked, to be a DFA
+   * key): Split is followed, Bol only at position 0, Eol only at the end (else it is kept,
+   * waiting for the end); Set and Match are kept.
+   */
+  private closure(seeds: readonly number[], atStart: boolean, atEnd: boolean, sorted: boolean): number[] {
     if (this.generation === 0x7fffffff) {
       this.mark.fill(0);
       this.generation = 0;
     }
-    this.generation++;
-  }
-
-  /** Adds `from` and every state reachable by epsilon edges at position pos to list, each state once per step. */
-  private addClosure(list: number[], from: number, pos: number, length: number): void {
-    const gen = this.generation;
+    const gen = ++this.generation;
+    const out: number[] = [];
     const stack = this.stack;
     stack.length = 0;
-    stack.push(from);
+    for (let i = seeds.length - 1; i >= 0; i--) stack.push(seeds[i]!);
     while (stack.length > 0) {
       const st = stack.pop()!;
       if (this.mark[st] === gen) continue;
@@ -439,14 +522,16 @@ export class SubscriptionPattern {
           stack.push(this.out1[st]!, this.out[st]!);
           break;
         case Op.Bol:
-          if (pos === 0) stack.push(this.out[st]!);
+          if (atStart) stack.push(this.out[st]!);
           break;
         case Op.Eol:
-          if (pos === length) stack.push(this.out[st]!);
+          if (atEnd) stack.push(this.out[st]!);
+          else out.push(st);
           break;
         default:
-          list.push(st);
+          out.push(st);
       }
     }
+    return sorted ? out.sort((a, b) => a - b) : out;
   }
 }
