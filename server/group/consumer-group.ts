@@ -54,6 +54,8 @@ export class ConsumerGroup {
   private fingerprint = '';
   /** Every topic with its partition count at the last full refresh (see refresh). */
   private topicsKey = '';
+  /** Each member's resolved topics, valid while topicsKey and its subscription objects are the same. */
+  private readonly resolutions = new Map<string, { topicsKey: string; names: readonly string[]; regex: SubscriptionPattern | null; topics: string[] }>();
   /** A change that needs a new target happened since the last refresh (one epoch bump for all). */
   private changed = false;
 
@@ -81,6 +83,7 @@ export class ConsumerGroup {
   remove(memberId: string): boolean {
     if (!this.members.delete(memberId)) return false;
     this.target.delete(memberId);
+    this.resolutions.delete(memberId);
     this.changed = true;
     return true;
   }
@@ -112,17 +115,23 @@ export class ConsumerGroup {
     // members subscribed to 1000 topics, on every heartbeat of every member), so it is redone
     // only when one of the two changed; the topics' key costs O(topics).
     const topicNames = topics.topicNames();
-    const topicsKey = topicNames.map((t) => `${t}:${topics.partitionCount(t)}`).join(',');
+    const counts = new Map(topicNames.map((t) => [t, topics.partitionCount(t)]));
+    const topicsKey = topicNames.map((t) => `${t}:${counts.get(t)}`).join(',');
     if (!this.changed && topicsKey === this.topicsKey) return;
     this.topicsKey = topicsKey;
     const resolved = new Map<string, string[]>();
     const subscribed = new Set<string>();
     for (const m of this.members.values()) {
-      const mine = this.resolvedTopics(m, topics, topicNames);
-      resolved.set(m.memberId, mine);
-      for (const t of mine) subscribed.add(t);
+      // A join or leave re-resolves only the members whose subscription or topics changed.
+      let r = this.resolutions.get(m.memberId);
+      if (!r || r.topicsKey !== topicsKey || r.names !== m.subscribedTopicNames || r.regex !== m.regex) {
+        r = { topicsKey, names: m.subscribedTopicNames, regex: m.regex, topics: this.resolvedTopics(m, topics, topicNames) };
+        this.resolutions.set(m.memberId, r);
+      }
+      resolved.set(m.memberId, r.topics);
+      for (const t of r.topics) subscribed.add(t);
     }
-    const fingerprint = [...subscribed].sort().map((t) => `${t}:${topics.partitionCount(t)}`).join(',');
+    const fingerprint = [...subscribed].sort().map((t) => `${t}:${counts.get(t) ?? topics.partitionCount(t)}`).join(',');
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;
       this.changed = true;
@@ -135,7 +144,7 @@ export class ConsumerGroup {
     this.assignor = this.chooseAssignor();
     const members = resolved;
     const partitionCounts = new Map<string, number>();
-    for (const t of subscribed) partitionCounts.set(t, topics.partitionCount(t)!);
+    for (const t of subscribed) partitionCounts.set(t, counts.get(t) ?? topics.partitionCount(t)!);
     this.target = assignors[this.assignor]({ members, partitionCounts, previous: this.target });
     this.assignmentEpoch = this.groupEpoch;
   }

@@ -1,5 +1,5 @@
-// A heartbeat that changes nothing must not re-resolve every member's subscription: that work
-// is members x topics per heartbeat (~100 ms for 1000 x 1000). The coordinator runs over a
+// A heartbeat that changes nothing, or a join, must not re-resolve every member's subscription:
+// that work is members x topics (~100 ms for 1000 x 1000). The coordinator runs over a
 // real TopicManager; its partitionCount is wrapped to count calls (the answers stay real).
 // A topic created or grown afterwards must still reach the members.
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ const log = createLogger('test');
 const TOPICS = 40;
 const MEMBERS = 100;
 
-test('a steady heartbeat costs O(topics), not O(members x topics); topic changes still reach members', { timeout: 120_000 }, async () => {
+test('a steady heartbeat and a join cost O(topics), not O(members x topics); topic changes still reach members', { timeout: 120_000 }, async () => {
   const dataDir = tempDir();
   const metadata = new EmbeddedMetadataStore(dataDir, 0);
   await metadata.open();
@@ -61,6 +61,11 @@ test('a steady heartbeat costs O(topics), not O(members x topics); topic changes
     beat('m0', settle.memberEpoch);
     // Before: the names of every member were looked up on every heartbeat (2090 calls here).
     assert.ok(partitionCountCalls <= 2 * TOPICS, `${partitionCountCalls} partitionCount calls for one steady heartbeat`);
+
+    // A join re-resolves the joining member only, not every member again.
+    partitionCountCalls = 0;
+    beat('joiner', 0, { subscribedTopicNames: names, ownedPartitions: [] });
+    assert.ok(partitionCountCalls <= 3 * TOPICS, `${partitionCountCalls} partitionCount calls for one join into ${MEMBERS} members`);
 
     // A new topic that members subscribe to (by name and by pattern) moves the group epoch.
     const groupEpoch = () => c.describeGroups(['g']).groups[0]!.groupEpoch;
