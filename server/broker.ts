@@ -30,10 +30,13 @@ import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
 import { ClientConnection } from './network/client-connection.ts';
 import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
+import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import { TopicManager } from './topic-manager.ts';
 
 export class Broker {
   readonly log: Logger;
+  /** Event-loop delay numbers (p50/p99/max ms) for logs and a metrics endpoint. */
+  readonly eventLoopDelay: EventLoopDelayMonitor;
   private server: net.Server | null = null;
   private readonly connections = new Set<ClientConnection>();
   private store!: ClusterMetadataStore;
@@ -54,6 +57,7 @@ export class Broker {
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
     this.frameBudget = new PartialFrameBudget(config.partialFrameBytesTotalMax);
+    this.eventLoopDelay = new EventLoopDelayMonitor({ ...DEFAULT_EVENT_LOOP_DELAY_CONFIG, stallWarnMs: config.eventLoopStallWarnMs }, this.log.child('event-loop'));
   }
 
   /** The embedded store by default; etcd for clusters, loaded only then (it brings gRPC along). */
@@ -82,6 +86,8 @@ export class Broker {
       port: c.port,
       onTakeover: (previous, why) => this.log.warn('took over a stale data dir lock', { holderPid: previous?.pid ?? -1, why }),
     });
+    // From the start: log recovery at startup is synchronous work too.
+    this.eventLoopDelay.start();
     try {
       return await this.startLocked();
     } catch (e) {
@@ -188,6 +194,7 @@ export class Broker {
 
   /** A failed start: close what was opened, in reverse, and give the data dir back. */
   private async abortStart(): Promise<void> {
+    this.eventLoopDelay.stop();
     for (const socket of this.early) socket.destroy();
     this.early.clear();
     await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
@@ -250,6 +257,7 @@ export class Broker {
     await this.logs.close();
     await this.store.close();
     this.dirLock?.release();
+    this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');
   }
 }

@@ -41,6 +41,8 @@ export interface BrokerConfig {
   replicaFetchWaitMsMax: number;
   /** Replication factor of __consumer_offsets; the controller creates it once this many brokers are live (1 on a single broker). */
   offsetsTopicReplicationFactor: number;
+  /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
+  eventLoopStallWarnMs: number;
 }
 
 
@@ -68,6 +70,7 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
     replicaLagTimeMaxMs: 10_000,
     replicaFetchWaitMsMax: 500,
     offsetsTopicReplicationFactor: 3,
+    eventLoopStallWarnMs: 1000,
     ...overrides,
     host,
     port,

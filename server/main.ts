@@ -13,6 +13,7 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
                      [--fetch-response-bytes-max N] [--write-buffer-bytes-max N]
                      [--partial-frame-bytes-total-max N] [--partial-frame-timeout-ms T]
                      [--connections-max N] [--groups-max N]
+                     [--event-loop-stall-warn-ms T]
 
   --data-dir DIR          where partition logs and metadata live (default ./data)
   --host H                address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -48,6 +49,9 @@ const USAGE = `usage: sluice broker [--data-dir DIR] [--host H] [--port P] [--br
   --connections-max N     open client connections; more are closed at once (default 4096)
   --groups-max N          consumer groups this broker coordinates; a new one beyond gets
                           GROUP_MAX_SIZE_REACHED (default 10000)
+  --event-loop-stall-warn-ms T
+                          log a warning when the event loop was blocked for T ms or more
+                          (default 1000)
 `;
 
 function parseArgs(argv: string[]): Partial<BrokerConfig> {
@@ -82,6 +86,11 @@ function parseArgs(argv: string[]): Partial<BrokerConfig> {
       case '--partial-frame-timeout-ms': out.partialFrameTimeoutMs = num(flag, value); i++; break;
       case '--connections-max': out.connectionsMax = num(flag, value); i++; break;
       case '--groups-max': out.coordinator = { ...out.coordinator, groupsMax: num(flag, value) }; i++; break;
+      case '--event-loop-stall-warn-ms':
+        out.eventLoopStallWarnMs = num(flag, value);
+        if (out.eventLoopStallWarnMs === 0) throw new Error(`${flag} must be at least 1`);
+        i++;
+        break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       default: throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }

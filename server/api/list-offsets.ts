@@ -4,12 +4,20 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
+import { checkEntries, ENTRIES_PER_TURN_MAX, LIST_OFFSETS_PARTITIONS_MAX, partitionEntries, yieldToEventLoop } from './request-limits.ts';
 
 export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequest): Promise<HandlerResult> {
+  checkEntries('ListOffsets', 'partitions', partitionEntries(req.topics), LIST_OFFSETS_PARTITIONS_MAX);
   const response: ListOffsetsResponse = { topics: [] };
+  let sinceYield = 0;
   for (const t of req.topics) {
     const partitions: ListOffsetsPartitionResult[] = [];
     for (const p of t.partitions) {
+      // Other clients get served between slices of a large request.
+      if (++sinceYield >= ENTRIES_PER_TURN_MAX) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
       const log = ctx.topics.partition(t.topic, p.partition);
       const r: ListOffsetsPartitionResult = { partition: p.partition, errorCode: 0, offset: -1, timestamp: -1 };
       partitions.push(r);

@@ -22,6 +22,7 @@ import type { TopicManager } from '../topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
 import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
 import { offsetsPartitionFor, type OffsetEntry, type OffsetStore } from './offset-store.ts';
+import { PatternSyntaxError, SubscriptionPattern } from './subscription-pattern.ts';
 import { fromWire, sameSet, toWire } from './topic-partition-set.ts';
 
 export interface CoordinatorConfig {
@@ -229,12 +230,14 @@ export class GroupCoordinator {
     if (req.assignor != null && !(ASSIGNOR_NAMES as readonly string[]).includes(req.assignor)) {
       throw new SluiceError(ErrorCode.UNSUPPORTED_ASSIGNOR, `assignor ${JSON.stringify(req.assignor)}`);
     }
-    let regex: RegExp | null = null;
+    let regex: SubscriptionPattern | null = null;
     if (req.subscribedTopicRegex != null) {
+      // Never a JS RegExp: backtracking on a pattern like (a+)+b would stall the event loop.
       try {
-        regex = new RegExp(`^(?:${req.subscribedTopicRegex})$`);
+        regex = SubscriptionPattern.compile(req.subscribedTopicRegex);
       } catch (e) {
-        throw new SluiceError(ErrorCode.INVALID_REGULAR_EXPRESSION, (e as Error).message);
+        if (!(e instanceof PatternSyntaxError)) throw e;
+        throw new SluiceError(ErrorCode.INVALID_REGULAR_EXPRESSION, `subscribedTopicRegex ${JSON.stringify(req.subscribedTopicRegex.slice(0, 100))}: ${e.message} (SPEC §6.10 lists the supported syntax)`);
       }
     }
     if (req.sessionTimeoutMs != null) member.sessionTimeoutMs = req.sessionTimeoutMs;
