@@ -291,8 +291,9 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
         return;
       }
       if (res.succeeded) continue;
-      // The name was created meanwhile, or another create of it took the write over (ours
-      // is then deleted by its claim): either way this one lost to a concurrent create.
+      // The name was created meanwhile, or another create of it took the write over (its
+      // claim replaced our id and deleted our chunks): either way this one lost to a
+      // concurrent create. Our id is removed if still there; chunks left are orphans.
       await this.ns.if(topicWriteKey(name), 'Value', '==', writeId).then(this.ns.delete().key(topicWriteKey(name))).commit().catch(() => {});
       throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists or is being created concurrently`);
     }
