@@ -12,6 +12,9 @@
  * - A partition's partitionEpoch increases by exactly one on every write of its state, and
  *   a write only succeeds when the caller names the current epoch: a stale controller or
  *   leader can never overwrite newer state.
+ * - Every stored partition state passed checkedPartitionState (partition-state.ts): the
+ *   stores share those checks, and test/server/metadata/cluster-store.contract.ts holds
+ *   both to this contract.
  * - Synchronous getters read a cache that the store keeps current; they can lag a write
  *   made elsewhere by the time a change notification takes, never a write made through
  *   this store (its promise resolves only once the cache has it).
@@ -90,16 +93,20 @@ export interface PartitionWriteOptions {
 
 export interface ClusterMetadataStore extends MetadataStore {
   /**
-   * As MetadataStore.createTopic, and writes each partition's initial state in the same
-   * atomic step. Without initialPartitions every partition starts leaderless with no replicas
-   * (NO_LEADER, epochs 0), for the controller to assign. Given, its length must equal
-   * topic.partitions.
+   * As MetadataStore.createTopic, and writes each partition's initial state with it: no reader
+   * sees the topic without all its partition states, nor a state of a topic not created (the
+   * etcd store may write them in several steps, see etcd-store.ts). Without initialPartitions
+   * every partition starts leaderless with no replicas (NO_LEADER, epochs 0), for the
+   * controller to assign (the embedded store: led by its own broker). Given, its length must
+   * equal topic.partitions and every state must be valid (partition-state.ts); else it throws
+   * and creates nothing.
    */
   createTopic(topic: TopicRecord, initialPartitions?: readonly PartitionState[]): Promise<void>;
 
   /**
    * As MetadataStore.updateTopic; partitions the update adds get addedPartitions' states (in
-   * order), or start leaderless for the controller to assign.
+   * order; one per added partition, each valid), or start as in createTopic. Readers see the
+   * added partitions only with the record that counts them.
    */
   updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void>;
 

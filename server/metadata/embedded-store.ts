@@ -9,6 +9,9 @@
  * always the controller (elected at once, with an epoch bumped and persisted on every
  * election), and partition states are kept and compare-and-set here like anywhere else.
  * Version 1 and 2 documents (whole-file rewrites, no journal) are upgraded on open.
+ * Every partition state it is given is checked and copied by partition-state.ts, the same
+ * checks the etcd store makes (test/server/metadata/cluster-store.contract.ts runs one
+ * suite against both).
  *
  * Invariants:
  * - Readers see `durable`: a change is applied there, and its events emitted, only once its
@@ -36,6 +39,7 @@ import { writeFileDurable, writeFileDurableSync } from '../log/durable-file.ts';
 import type { BrokerRegistration, Campaign, ClusterEvent, ClusterMetadataStore, ControllerCallbacks, ControllerInfo, PartitionState, PartitionWriteOptions } from './cluster-store.ts';
 import { encodeRecord, MetadataJournal } from './metadata-journal.ts';
 import type { TopicRecord } from './metadata-store.ts';
+import { checkedNewStates, checkedPartitionState } from './partition-state.ts';
 
 interface Document {
   version: 3;
@@ -72,6 +76,7 @@ export interface EmbeddedStoreOptions {
   journalBytesCompactMin?: number;
 }
 
+/** A copy of a state already stored (checked when it was written, see partition-state.ts). */
 function cloneState(s: PartitionState): PartitionState {
   const c: PartitionState = { leader: s.leader, leaderEpoch: s.leaderEpoch, replicas: [...s.replicas], isr: [...s.isr], partitionEpoch: s.partitionEpoch };
   if (s.leaderBrokerEpoch !== undefined) c.leaderBrokerEpoch = s.leaderBrokerEpoch;
@@ -172,7 +177,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
         clusterId: parsed.clusterId,
         controllerEpoch: parsed.controllerEpoch ?? 0,
         topics: parsed.topics,
-        partitions: parsed.partitions ?? Object.fromEntries(parsed.topics.map((t) => [t.name, this.initialStates(t.partitions)])),
+        partitions: parsed.partitions ?? Object.fromEntries(parsed.topics.map((t) => [t.name, Array.from({ length: t.partitions }, () => this.initialState())])),
         journalSeq: parsed.journalSeq ?? 0,
       };
       upgrade = parsed.version !== 3;
@@ -202,9 +207,10 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
     this.staged = cloneDoc(this.durable);
   }
 
-  private initialStates(count: number, from = 0): PartitionState[] {
+  /** This store's broker leads every partition it creates without a given state (a cluster of one). */
+  private initialState(): PartitionState {
     const id = this.brokerId;
-    return Array.from({ length: count - from }, () => ({ leader: id, leaderEpoch: 0, replicas: [id], isr: [id], partitionEpoch: 0 }));
+    return { leader: id, leaderEpoch: 0, replicas: [id], isr: [id], partitionEpoch: 0 };
   }
 
   clusterId(): string {
@@ -222,8 +228,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
   createTopic(topic: TopicRecord, initialPartitions?: readonly PartitionState[]): Promise<void> {
     return this.submit(() => {
       if (this.staged.topics.some((t) => t.name === topic.name)) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${topic.name} already exists`);
-      if (initialPartitions && initialPartitions.length !== topic.partitions) throw new Error('initialPartitions must have one state per partition');
-      const states = initialPartitions ? initialPartitions.map(cloneState) : this.initialStates(topic.partitions);
+      const states = checkedNewStates(`topic ${topic.name}`, topic.partitions, initialPartitions, () => this.initialState());
       return {
         change: { t: 'createTopic', topic, states },
         committed: () => {
@@ -238,7 +243,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
     return this.submit(() => {
       if (!this.staged.topics.some((t) => t.name === topic.name && t.id === topic.id)) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
       const existing = this.staged.partitions[topic.name]?.length ?? 0;
-      const added = topic.partitions <= existing ? [] : addedPartitions ? addedPartitions.map(cloneState) : this.initialStates(topic.partitions, existing);
+      const added = checkedNewStates(`topic ${topic.name}`, Math.max(0, topic.partitions - existing), addedPartitions, () => this.initialState());
       return {
         change: { t: 'updateTopic', topic, added },
         committed: () => {
@@ -314,10 +319,10 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
 
   compareAndSetPartitionState(topic: string, partition: number, expectedPartitionEpoch: number, next: Omit<PartitionState, 'partitionEpoch'>, opts: PartitionWriteOptions = {}): Promise<boolean> {
     return this.submit(() => {
+      const state = checkedPartitionState(next, expectedPartitionEpoch + 1); // an invalid state is refused whatever the epochs
       const current = this.staged.partitions[topic]?.[partition];
       if (!current || current.partitionEpoch !== expectedPartitionEpoch) return { result: false };
       if (opts.controllerEpoch !== undefined && opts.controllerEpoch !== this.staged.controllerEpoch) return { result: false };
-      const state = cloneState({ ...next, partitionEpoch: expectedPartitionEpoch + 1 });
       return { change: { t: 'partition', topic, partition, state }, result: true, committed: () => this.emit({ kind: 'partition', topic, partition, state }) };
     });
   }

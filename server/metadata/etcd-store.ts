@@ -6,8 +6,12 @@
  * Key layout, all under the prefix (default `/sluice/`), values JSON unless said:
  *   cluster-id                      the cluster id, a plain string; created once (txn: create if absent)
  *   topics/<name>                   TopicRecord
- *   partitions/<topic>/<partition>  PartitionState; written with the topic in one txn,
- *                                   deleted with it in one txn
+ *   partitions/<topic>/<partition>  PartitionState; written before the topic record that
+ *                                   covers it (in the same txn when it fits, else in chunks),
+ *                                   deleted with the topic in one txn
+ *   topic-writes/<topic>            the id of the createTopic or updateTopic that is writing
+ *                                   this topic's partition states in chunks; every chunk is
+ *                                   conditioned on it, so a writer that lost it stops
  *   brokers/<id>                    BrokerRegistration, attached to the broker's lease:
  *                                   the key exists exactly while the broker is live
  *                                   its create revision is the broker epoch: new for every
@@ -25,12 +29,24 @@
  *   that read an old epoch fails its txn and retries.
  * - A partition state write is ONE txn comparing the key's mod revision with the one whose
  *   partitionEpoch the caller named: any write in between makes it fail.
+ * - No txn holds more than TXN_OPS_MAX operations (etcd refuses more than its --max-txn-ops,
+ *   128 by default). A topic whose partitions do not fit in one txn is written in chunks:
+ *   partition states first, each chunk conditioned on the topic record being unchanged (for a
+ *   create: absent) and on topic-writes/<topic> naming this write; the topic record last. So
+ *   a topic record never names a partition whose state is not stored.
+ * - A partition key not covered by its topic record (no record, or an index at or beyond its
+ *   partition count: a chunked write in progress, or one that died between chunks) is an
+ *   orphan: the cache keeps it aside (pendingPartitions), partitionState() and
+ *   getPartitionState() do not show it, no event announces it and compare-and-set refuses
+ *   it. It becomes a partition only when a topic record covering it is written, and every
+ *   write of such a record first rewrites the states it covers, so an orphan's content never
+ *   shows. The next create of the name deletes orphans, as does deleteTopic.
  * - Every wait has a bound (requestTimeoutMs, or a poll interval that re-checks).
  *
  * Not thread-safe in any sense that matters to JavaScript: one event loop owns it.
  */
 import { randomUUID } from 'node:crypto';
-import { Etcd3, Range, type IKeyValue, type IRangeResponse, type Lease, type Namespace, type Watcher } from 'etcd3';
+import { Etcd3, Range, type IKeyValue, type IOperation, type IRangeResponse, type Lease, type Namespace, type Watcher } from 'etcd3';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
 import {
@@ -45,6 +61,7 @@ import {
   type PartitionWriteOptions,
 } from './cluster-store.ts';
 import type { TopicRecord } from './metadata-store.ts';
+import { checkedNewStates, checkedPartitionState, initialPartitionState } from './partition-state.ts';
 
 export const DEFAULT_ETCD_PREFIX = '/sluice/';
 
@@ -68,8 +85,16 @@ const RETRY_BACKOFF_MS_MAX = 2000;
 const UPDATE_ATTEMPTS_MAX = 5;
 
 /**
- * A metadata write etcd refused (e.g. its space quota is exhausted) or did not answer is
- * STORAGE_ERROR (retriable), per entry, as SPEC.md says; not an unexpected server error.
+ * Operations per etcd txn, at most (compares and puts/deletes each). etcd refuses a txn with
+ * more than its --max-txn-ops (default 128) with "too many operations in txn request"; this
+ * stays below the default so that no etcd flag is needed. A topic's partition states are
+ * written in chunks of this many (see the invariants).
+ */
+export const TXN_OPS_MAX = 100;
+
+/**
+ * A metadata read or write etcd refused (e.g. its space quota is exhausted) or did not answer
+ * is STORAGE_ERROR (retriable), per entry, as SPEC.md says; not an unexpected server error.
  * Nothing was applied here either way: the caches follow only the watch. (A write etcd did
  * receive before a timeout may still commit; the watch then shows it, like any other change.)
  */
@@ -114,6 +139,7 @@ function parseKey(key: string): KeyRef {
 const topicKey = (name: string): string => `topics/${name}`;
 const partitionKey = (topic: string, p: number): string => `partitions/${topic}/${p}`;
 const partitionPrefix = (topic: string): string => `partitions/${topic}/`;
+const topicWriteKey = (topic: string): string => `topic-writes/${topic}`;
 const brokerKey = (id: number): string => `brokers/${id}`;
 const CONTROLLER_KEY = 'controller';
 const CONTROLLER_EPOCH_KEY = 'controller-epoch';
@@ -126,32 +152,20 @@ interface Cached {
   modRevision: number;
 }
 
-function initialPartitionState(): PartitionState {
-  return { leader: NO_LEADER, leaderEpoch: 0, replicas: [], isr: [], partitionEpoch: 0 };
-}
-
-/** The stored form of a partition state: exactly these fields, invariants checked. */
-function checkedPartitionState(s: Omit<PartitionState, 'partitionEpoch'>, partitionEpoch: number): PartitionState {
-  const state: PartitionState = { leader: s.leader, leaderEpoch: s.leaderEpoch, replicas: [...s.replicas], isr: [...s.isr], partitionEpoch };
-  if (s.leaderBrokerEpoch !== undefined) {
-    if (!Number.isInteger(s.leaderBrokerEpoch) || s.leaderBrokerEpoch < 0) throw new Error(`leaderBrokerEpoch must be a non-negative integer, got ${s.leaderBrokerEpoch}`);
-    state.leaderBrokerEpoch = s.leaderBrokerEpoch;
-  }
-  if (s.targetReplicas) {
-    if (!s.targetReplicas.every((b) => s.replicas.includes(b))) throw new Error(`targetReplicas ${JSON.stringify(s.targetReplicas)} must be among replicas ${JSON.stringify(s.replicas)}`);
-    state.targetReplicas = [...s.targetReplicas];
-    state.throttleBytesPerSec = s.throttleBytesPerSec ?? 0;
-  }
-  const ints = (xs: number[]): boolean => xs.every((x) => Number.isInteger(x) && x >= 0);
-  if (!Number.isInteger(state.leaderEpoch) || state.leaderEpoch < 0) throw new Error(`leaderEpoch must be a non-negative integer, got ${state.leaderEpoch}`);
-  if (!Number.isInteger(state.partitionEpoch) || state.partitionEpoch < 0) throw new Error(`partitionEpoch must be a non-negative integer, got ${state.partitionEpoch}`);
-  if (!ints(state.replicas) || !ints(state.isr)) throw new Error('replicas and isr must be broker ids');
-  if (!state.isr.every((b) => state.replicas.includes(b))) throw new Error(`isr ${JSON.stringify(state.isr)} is not a subset of replicas ${JSON.stringify(state.replicas)}`);
-  if (state.leader !== NO_LEADER && !state.isr.includes(state.leader)) throw new Error(`leader ${state.leader} is not in isr ${JSON.stringify(state.isr)}`);
-  return state;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * ops in txns of at most TXN_OPS_MAX, in order, with `last` all in the final one: once the
+ * topic record is written, a later chunk's condition (record absent or unchanged) would fail.
+ */
+function txnChunks<T>(ops: readonly T[], last: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < ops.length; i += TXN_OPS_MAX) out.push(ops.slice(i, i + TXN_OPS_MAX));
+  const tail = out[out.length - 1];
+  if (tail && tail.length + last.length <= TXN_OPS_MAX) tail.push(...last);
+  else out.push([...last]);
+  return out;
+}
 const rev = (s: string | undefined): number => (s === undefined ? 0 : Number(s));
 
 export class EtcdMetadataStore implements ClusterMetadataStore {
@@ -164,6 +178,8 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   private readonly raw = new Map<string, Cached>();
   private readonly topics = new Map<string, TopicRecord>();
   private readonly partitions = new Map<string, Map<number, PartitionState>>();
+  /** Orphan partition keys (see the invariants): topic -> partition -> state; no events. */
+  private readonly pendingPartitions = new Map<string, Map<number, PartitionState>>();
   private readonly brokers = new Map<number, BrokerRegistration>();
   private controllerCache: (ControllerInfo & { createRevision: number }) | undefined;
   private clusterIdValue = '';
@@ -243,40 +259,87 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   }
 
   async createTopic(topic: TopicRecord, initialPartitions?: readonly PartitionState[]): Promise<void> {
-    if (initialPartitions && initialPartitions.length !== topic.partitions) {
-      throw new Error(`topic ${topic.name}: ${initialPartitions.length} initial partition states for ${topic.partitions} partitions`);
+    const name = topic.name;
+    const states = checkedNewStates(`topic ${name}`, topic.partitions, initialPartitions, initialPartitionState).map((s) => this.stamped(s));
+    const puts = states.map((s, p) => this.ns.put(partitionKey(name, p)).value(JSON.stringify(s)));
+    const putTopic = this.ns.put(topicKey(name)).value(JSON.stringify(topic));
+    const exists = (): SluiceError => new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    const what = `create topic ${name}`;
+    if (puts.length + 1 <= TXN_OPS_MAX) {
+      const res = await metadataWrite(what, this.ns.if(topicKey(name), 'Create', '==', 0).then(putTopic, ...puts).commit());
+      if (!res.succeeded) throw exists();
+      await this.caughtUp(rev(res.header.revision));
+      return;
     }
-    const ops = [this.ns.put(topicKey(topic.name)).value(JSON.stringify(topic))];
-    for (let p = 0; p < topic.partitions; p++) {
-      const s = this.stamped(initialPartitions?.[p] ?? initialPartitionState());
-      ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(checkedPartitionState(s, s.partitionEpoch))));
-    }
-    const res = await metadataWrite(`create topic ${topic.name}`, this.ns.if(topicKey(topic.name), 'Create', '==', 0).then(...ops).commit());
-    if (!res.succeeded) throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${topic.name} already exists`);
-    await this.caughtUp(rev(res.header.revision));
-  }
-
-  async updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void> {
-    for (let attempt = 1; attempt <= UPDATE_ATTEMPTS_MAX; attempt++) {
-      const got = await metadataWrite(`update topic ${topic.name}`, this.ns.get(topicKey(topic.name)).exec());
-      const kv = got.kvs[0];
-      const current = kv ? (JSON.parse(kv.value.toString()) as TopicRecord) : undefined;
-      if (!kv || !current || current.id !== topic.id) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
-      const ops = [this.ns.put(topicKey(topic.name)).value(JSON.stringify(topic))];
-      // New partitions start leaderless; removed ones (never done by TopicManager) lose their state.
-      for (let p = current.partitions; p < topic.partitions; p++) {
-        const state = this.stamped(addedPartitions?.[p - current.partitions] ?? initialPartitionState());
-        ops.push(this.ns.put(partitionKey(topic.name, p)).value(JSON.stringify(state)));
-      }
-      const dels = [];
-      for (let p = topic.partitions; p < current.partitions; p++) dels.push(this.ns.delete().key(partitionKey(topic.name, p)));
-      const res = await metadataWrite(`update topic ${topic.name}`, this.ns.if(topicKey(topic.name), 'Mod', '==', kv.mod_revision).then(...ops, ...dels).commit());
-      if (res.succeeded) {
+    // Chunked (see the invariants). Claiming the name's write also deletes what an earlier
+    // attempt left between chunks (its own txn: etcd refuses a put inside a deleted range).
+    const writeId = randomUUID();
+    const claimed = await metadataWrite(
+      what,
+      this.ns
+        .if(topicKey(name), 'Create', '==', 0)
+        .then(this.ns.put(topicWriteKey(name)).value(writeId), this.ns.delete().prefix(partitionPrefix(name)))
+        .commit(),
+    );
+    if (!claimed.succeeded) throw exists();
+    const ours = () => this.ns.if(topicKey(name), 'Create', '==', 0).and(topicWriteKey(name), 'Value', '==', writeId);
+    const chunks = txnChunks(puts, [putTopic, this.ns.delete().key(topicWriteKey(name))]);
+    for (const [i, ops] of chunks.entries()) {
+      const res = await metadataWrite(what, ours().then(...ops).commit());
+      if (res.succeeded && i === chunks.length - 1) {
         await this.caughtUp(rev(res.header.revision));
         return;
       }
+      if (res.succeeded) continue;
+      // The name was created meanwhile, or another create of it took the write over (its
+      // claim replaced our id and deleted our chunks): either way this one lost to a
+      // concurrent create. Our id is removed if still there; chunks left are orphans.
+      await this.ns.if(topicWriteKey(name), 'Value', '==', writeId).then(this.ns.delete().key(topicWriteKey(name))).commit().catch(() => {});
+      throw new SluiceError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists or is being created concurrently`);
     }
-    throw new Error(`topic ${topic.name}: update lost the race ${UPDATE_ATTEMPTS_MAX} times to concurrent updates`);
+  }
+
+  async updateTopic(topic: TopicRecord, addedPartitions?: readonly PartitionState[]): Promise<void> {
+    const name = topic.name;
+    const what = `update topic ${name}`;
+    for (let attempt = 1; attempt <= UPDATE_ATTEMPTS_MAX; attempt++) {
+      const got = await metadataWrite(what, this.ns.get(topicKey(name)).exec());
+      const kv = got.kvs[0];
+      const current = kv ? (JSON.parse(kv.value.toString()) as TopicRecord) : undefined;
+      if (!kv || !current || current.id !== topic.id) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
+      // New partitions get the given states or start leaderless; removed ones (never done by
+      // TopicManager) lose their state.
+      const first = current.partitions;
+      const added = checkedNewStates(`topic ${name}`, Math.max(0, topic.partitions - first), addedPartitions, initialPartitionState).map((s) => this.stamped(s));
+      const ops: IOperation[] = added.map((s, i) => this.ns.put(partitionKey(name, first + i)).value(JSON.stringify(s)));
+      for (let p = topic.partitions; p < first; p++) ops.push(this.ns.delete().key(partitionKey(name, p)));
+      const putTopic = this.ns.put(topicKey(name)).value(JSON.stringify(topic));
+      const unchanged = () => this.ns.if(topicKey(name), 'Mod', '==', kv.mod_revision);
+      if (ops.length + 1 <= TXN_OPS_MAX) {
+        const res = await metadataWrite(what, unchanged().then(putTopic, ...ops).commit());
+        if (res.succeeded) {
+          await this.caughtUp(rev(res.header.revision));
+          return;
+        }
+        continue;
+      }
+      // Chunked, as in createTopic; the record is unchanged by every chunk (they write only
+      // keys it does not cover yet), so one compare of its mod revision fences them all.
+      const writeId = randomUUID();
+      const claimed = await metadataWrite(what, unchanged().then(this.ns.put(topicWriteKey(name)).value(writeId)).commit());
+      if (!claimed.succeeded) continue;
+      const ours = () => unchanged().and(topicWriteKey(name), 'Value', '==', writeId);
+      const chunks = txnChunks(ops, [putTopic, this.ns.delete().key(topicWriteKey(name))]);
+      for (const [i, chunk] of chunks.entries()) {
+        const res = await metadataWrite(what, ours().then(...chunk).commit());
+        if (!res.succeeded) break; // a concurrent update: start over from its record
+        if (i === chunks.length - 1) {
+          await this.caughtUp(rev(res.header.revision));
+          return;
+        }
+      }
+    }
+    throw new SluiceError(ErrorCode.STORAGE_ERROR, `topic ${name}: update lost the race ${UPDATE_ATTEMPTS_MAX} times to concurrent updates`);
   }
 
   async deleteTopic(name: string): Promise<boolean> {
@@ -284,7 +347,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       `delete topic ${name}`,
       this.ns
         .if(topicKey(name), 'Create', '>', 0)
-        .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)))
+        .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)), this.ns.delete().key(topicWriteKey(name)))
         .commit(),
     );
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
@@ -461,8 +524,18 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   // ---- partitions -------------------------------------------------------------------------
 
   async getPartitionState(topic: string, partition: number): Promise<PartitionState | undefined> {
-    const kv = (await this.ns.get(partitionKey(topic, partition)).exec()).kvs[0];
+    const kv = await this.readPartition(`read ${topic}/${partition}`, topic, partition);
     return kv ? (JSON.parse(kv.value.toString()) as PartitionState) : undefined;
+  }
+
+  /** The partition's key, read with its topic's at one revision; undefined for an orphan (see the invariants). */
+  private async readPartition(what: string, topic: string, partition: number): Promise<IKeyValue | undefined> {
+    const res = await metadataWrite(what, this.ns.if(topicKey(topic), 'Create', '>', 0).then(this.ns.get(topicKey(topic)), this.ns.get(partitionKey(topic, partition))).commit());
+    if (!res.succeeded) return undefined;
+    const [t, kv] = res.responses.map((r) => r.response_range.kvs[0]);
+    if (!t || !kv) return undefined;
+    const record = JSON.parse(t.value.toString()) as TopicRecord;
+    return partition < record.partitions ? kv : undefined;
   }
 
   partitionState(topic: string, partition: number): PartitionState | undefined {
@@ -478,7 +551,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   ): Promise<boolean> {
     const stored = checkedPartitionState(next, expectedPartitionEpoch + 1);
     const key = partitionKey(topic, partition);
-    const kv = (await metadataWrite(`write ${topic}/${partition}`, this.ns.get(key).exec())).kvs[0];
+    const kv = await this.readPartition(`write ${topic}/${partition}`, topic, partition);
     if (!kv) return false;
     const current = JSON.parse(kv.value.toString()) as PartitionState;
     if (current.partitionEpoch !== expectedPartitionEpoch) return false;
@@ -523,13 +596,13 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       const old = before.get(key);
       const value = kv.value.toString();
       if (old && old.value === value && old.modRevision === rev(kv.mod_revision)) continue;
-      const e = this.applyPut(key, value, rev(kv.create_revision), rev(kv.mod_revision));
-      if (resync && e) this.emit(e);
+      const events = this.applyPut(key, value, rev(kv.create_revision), rev(kv.mod_revision));
+      if (resync) for (const e of events) this.emit(e);
     }
     for (const key of before.keys()) {
       if (seen.has(key)) continue;
-      const e = this.applyDelete(key);
-      if (resync && e) this.emit(e);
+      const events = this.applyDelete(key);
+      if (resync) for (const e of events) this.emit(e);
     }
     this.appliedRevision = Math.max(this.appliedRevision, revision);
     this.wakeWaiters();
@@ -547,8 +620,8 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
         const modRevision = rev(ev.kv.mod_revision);
         maxRevision = Math.max(maxRevision, modRevision);
         if (modRevision <= this.appliedRevision) continue; // already loaded
-        const e = ev.type === 'Put' ? this.applyPut(key, ev.kv.value.toString(), rev(ev.kv.create_revision), modRevision) : this.applyDelete(key);
-        if (e) this.emit(e);
+        const events = ev.type === 'Put' ? this.applyPut(key, ev.kv.value.toString(), rev(ev.kv.create_revision), modRevision) : this.applyDelete(key);
+        for (const e of events) this.emit(e);
       }
       if (maxRevision > this.appliedRevision) this.appliedRevision = maxRevision;
       this.wakeWaiters();
@@ -575,63 +648,94 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     }
   }
 
-  private applyPut(key: string, value: string, createRevision: number, modRevision: number): ClusterEvent | undefined {
+  private applyPut(key: string, value: string, createRevision: number, modRevision: number): ClusterEvent[] {
     this.raw.set(key, { value, createRevision, modRevision });
     const ref = parseKey(key);
     switch (ref.kind) {
       case 'cluster-id':
         this.clusterIdValue = value;
-        return undefined;
+        return [];
       case 'topic': {
         const record = JSON.parse(value) as TopicRecord;
         this.topics.set(ref.name, record);
-        return { kind: 'topic', name: ref.name, record };
+        const events: ClusterEvent[] = [{ kind: 'topic', name: ref.name, record }];
+        // Partitions written before this record (in chunks) become partitions now, announced
+        // after their topic as when record and states share one txn.
+        const pending = this.pendingPartitions.get(ref.name);
+        if (pending) {
+          for (const [partition, state] of [...pending].sort((a, b) => a[0] - b[0])) {
+            if (partition >= record.partitions) continue;
+            pending.delete(partition);
+            this.setPartition(ref.name, partition, state);
+            events.push({ kind: 'partition', topic: ref.name, partition, state });
+          }
+          if (pending.size === 0) this.pendingPartitions.delete(ref.name);
+        }
+        return events;
       }
       case 'partition': {
         const state = JSON.parse(value) as PartitionState;
-        let m = this.partitions.get(ref.topic);
-        if (!m) this.partitions.set(ref.topic, (m = new Map()));
-        m.set(ref.partition, state);
-        return { kind: 'partition', topic: ref.topic, partition: ref.partition, state };
+        const record = this.topics.get(ref.topic);
+        if (!record || ref.partition >= record.partitions) {
+          let m = this.pendingPartitions.get(ref.topic);
+          if (!m) this.pendingPartitions.set(ref.topic, (m = new Map()));
+          m.set(ref.partition, state);
+          return [];
+        }
+        this.setPartition(ref.topic, ref.partition, state);
+        return [{ kind: 'partition', topic: ref.topic, partition: ref.partition, state }];
       }
       case 'broker': {
         const registration = JSON.parse(value) as BrokerRegistration;
         this.brokers.set(ref.brokerId, registration);
-        return { kind: 'broker', brokerId: ref.brokerId, registration };
+        return [{ kind: 'broker', brokerId: ref.brokerId, registration }];
       }
       case 'controller': {
         const info = JSON.parse(value) as ControllerInfo;
         this.controllerCache = { brokerId: info.brokerId, controllerEpoch: info.controllerEpoch, createRevision };
-        return { kind: 'controller', controller: { brokerId: info.brokerId, controllerEpoch: info.controllerEpoch } };
+        return [{ kind: 'controller', controller: { brokerId: info.brokerId, controllerEpoch: info.controllerEpoch } }];
       }
       case 'other':
-        return undefined;
+        return [];
     }
   }
 
-  private applyDelete(key: string): ClusterEvent | undefined {
+  private setPartition(topic: string, partition: number, state: PartitionState): void {
+    let m = this.partitions.get(topic);
+    if (!m) this.partitions.set(topic, (m = new Map()));
+    m.set(partition, state);
+  }
+
+  private applyDelete(key: string): ClusterEvent[] {
     this.raw.delete(key);
     const ref = parseKey(key);
     switch (ref.kind) {
       case 'cluster-id':
-        return undefined; // never deleted by Sluice; keep the id we have
+        return []; // never deleted by Sluice; keep the id we have
       case 'topic':
         this.topics.delete(ref.name);
-        return { kind: 'topic', name: ref.name, record: undefined };
+        return [{ kind: 'topic', name: ref.name, record: undefined }];
       case 'partition': {
         const m = this.partitions.get(ref.topic);
-        m?.delete(ref.partition);
-        if (m && m.size === 0) this.partitions.delete(ref.topic);
-        return { kind: 'partition', topic: ref.topic, partition: ref.partition, state: undefined };
+        if (!m?.has(ref.partition)) {
+          // An orphan: it goes as silently as it came.
+          const pending = this.pendingPartitions.get(ref.topic);
+          pending?.delete(ref.partition);
+          if (pending && pending.size === 0) this.pendingPartitions.delete(ref.topic);
+          return [];
+        }
+        m.delete(ref.partition);
+        if (m.size === 0) this.partitions.delete(ref.topic);
+        return [{ kind: 'partition', topic: ref.topic, partition: ref.partition, state: undefined }];
       }
       case 'broker':
         this.brokers.delete(ref.brokerId);
-        return { kind: 'broker', brokerId: ref.brokerId, registration: undefined };
+        return [{ kind: 'broker', brokerId: ref.brokerId, registration: undefined }];
       case 'controller':
         this.controllerCache = undefined;
-        return { kind: 'controller', controller: undefined };
+        return [{ kind: 'controller', controller: undefined }];
       case 'other':
-        return undefined;
+        return [];
     }
   }
 
@@ -671,7 +775,8 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
   private async caughtUp(revision: number): Promise<void> {
     await this.waitUntil(() => this.appliedRevision >= revision || this.closed, this.requestTimeoutMs);
     if (this.appliedRevision < revision && !this.closed) {
-      throw new Error(`etcd write at revision ${revision} is durable, but the watch did not deliver it within ${this.requestTimeoutMs} ms`);
+      // Retriable: the change is made; a retry sees it (e.g. TOPIC_ALREADY_EXISTS) once the watch catches up.
+      throw new SluiceError(ErrorCode.REQUEST_TIMED_OUT, `etcd write at revision ${revision} is durable, but the watch did not deliver it within ${this.requestTimeoutMs} ms`);
     }
   }
 }

@@ -110,3 +110,31 @@ test('a version 2 document (whole-file rewrites) is upgraded on open', async () 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an invalid state is refused after the changes before it, without disturbing the changes around it, and never reaches the journal', async () => {
+  const dir = tempDir();
+  try {
+    await withStore(dir, async (s) => {
+      await s.createTopic(topic('t', 1));
+      const led = { leader: 0, leaderEpoch: 1, replicas: [0], isr: [0] };
+      const before = s.compareAndSetPartitionState('t', 0, 0, led);
+      const invalid = s.compareAndSetPartitionState('t', 0, 1, { ...led, leader: 3 });
+      const badCreate = s.createTopic(topic('u', 2), [{ ...led, partitionEpoch: 0, isr: [1] }, { ...led, partitionEpoch: 0 }]);
+      const after = s.compareAndSetPartitionState('t', 0, 1, { ...led, leaderEpoch: 2 });
+      const order: string[] = [];
+      await Promise.allSettled([before, invalid, badCreate, after].map((p, i) => p.then(() => order.push(`ok ${i}`), () => order.push(`refused ${i}`))));
+      assert.deepEqual([...order].sort(), ['ok 0', 'ok 3', 'refused 1', 'refused 2']);
+      assert.ok(order.indexOf('refused 1') > order.indexOf('ok 0') && order.indexOf('refused 2') > order.indexOf('ok 0'), `a refusal comes after the changes submitted before it: ${order.join(', ')}`);
+      await assert.rejects(invalid, /not in isr/);
+      await assert.rejects(badCreate, /not a subset/);
+      assert.equal(await after, true, 'the change behind the refused one sees the one before it');
+      assert.equal(s.getTopic('u'), undefined);
+    });
+    await withStore(dir, async (s) => {
+      assert.deepEqual(s.listTopics().map((t) => t.name), ['t']);
+      assert.deepEqual(s.partitionState('t', 0), { leader: 0, leaderEpoch: 2, replicas: [0], isr: [0], partitionEpoch: 2 });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { NO_LEADER, type ClusterEvent } from '../../../server/metadata/cluster-store.ts';
-import { EtcdMetadataStore } from '../../../server/metadata/etcd-store.ts';
+import { EtcdMetadataStore, TXN_OPS_MAX } from '../../../server/metadata/etcd-store.ts';
 import type { TopicRecord } from '../../../server/metadata/metadata-store.ts';
 import { repoRoot } from '../../helpers/broker-process.ts';
 import { startEtcd, type EtcdProcess } from '../../helpers/etcd-process.ts';
@@ -248,5 +249,69 @@ test('a lost lease (etcd unreachable past the TTL) is re-registered, and the con
     const [first, second] = [Number(log[0]!.split(' ')[1]), Number(log[2]!.split(' ')[1])];
     assert.ok(second > first, `epoch ${second} > ${first}: ${log.join(', ')}`);
     await eventually('broker 1 is live again', () => a.liveBrokers().some((b) => b.brokerId === 1));
+  });
+});
+
+test('topics larger than one txn: orphans of a write that died between chunks stay invisible and are cleaned up; concurrent creates of a name leave one whole topic', { timeout: TEST_TIMEOUT_MS }, async () => {
+  await withEtcd(async (etcd, open) => {
+    const raw = new Etcd3({ hosts: etcd.clientUrl });
+    try {
+      const ns = raw.namespace('/sluice/');
+      const a = await open();
+      const b = await open();
+      const seenByB: ClusterEvent[] = [];
+      b.watch((e) => seenByB.push(e));
+      // What a create of 300 partitions leaves when its broker dies after two chunks.
+      const orphan = JSON.stringify({ leader: 5, leaderEpoch: 9, replicas: [5], isr: [5], partitionEpoch: 3 });
+      for (let p = 0; p < 300; p += 50) {
+        const txn = ns.if('topics/ghost', 'Create', '==', 0).then(...Array.from({ length: 50 }, (_, i) => ns.put(`partitions/ghost/${p + i}`).value(orphan)));
+        assert.equal((await txn.commit()).succeeded, true);
+      }
+      await ns.put('topic-writes/ghost').value('a-dead-writer').exec();
+      const c = await open(); // loads the orphans rather than watching them arrive
+      for (const s of [a, b, c]) {
+        await eventually('the orphans reached the cache', async () => (await s.getPartitionState('ghost', 0)) === undefined && s.partitionState('ghost', 299) === undefined);
+        assert.equal(s.getTopic('ghost'), undefined);
+      }
+      assert.equal(await a.compareAndSetPartitionState('ghost', 0, 3, { leader: 5, leaderEpoch: 10, replicas: [5], isr: [5] }), false, 'an orphan is no partition');
+      assert.equal(seenByB.length, 0, 'orphans are not announced');
+
+      // The next create of the name (larger than one txn) deletes them and writes its own.
+      assert.ok(150 + 1 > TXN_OPS_MAX);
+      await a.createTopic(topic('ghost', 150));
+      for (let p = 0; p < 150; p++) assert.equal(a.partitionState('ghost', p)?.leader, NO_LEADER, `partition ${p}`);
+      assert.equal((await ns.getAll().prefix('partitions/ghost/').keys()).length, 150, 'the leftovers beyond 150 are deleted');
+      assert.equal(await ns.get('topic-writes/ghost').string(), null, 'the write marker goes with the write');
+      await eventually('b sees the topic and all its partitions', () => b.partitionState('ghost', 149) !== undefined);
+      assert.deepEqual(seenByB.map((e) => (e.kind === 'partition' ? e.partition : e.kind)), ['topic', ...Array.from({ length: 150 }, (_, p) => p)]);
+      assert.ok(seenByB.every((e) => e.kind !== 'partition' || e.state?.leader === NO_LEADER), 'no orphan state was announced');
+
+      // A create that fits one txn over orphans: it overwrites what it covers; the rest stays
+      // invisible, and the partitions a later update adds are written anew, not the orphans.
+      for (let p = 0; p < 10; p++) await ns.put(`partitions/tiny/${p}`).value(orphan).exec();
+      await a.createTopic(topic('tiny', 3));
+      await a.updateTopic({ ...a.getTopic('tiny')!, partitions: 5 });
+      for (let p = 0; p < 5; p++) assert.equal(a.partitionState('tiny', p)?.leader, NO_LEADER, `tiny partition ${p}`);
+      assert.equal(a.partitionState('tiny', 7), undefined);
+      assert.equal(await a.deleteTopic('tiny'), true);
+      assert.equal((await ns.getAll().prefix('partitions/tiny/').keys()).length, 0, 'deleteTopic removes orphans too');
+
+      // Two brokers create the same large name at once: one wins, whole; the other is told it exists.
+      const states = (leader: number) => Array.from({ length: 300 }, () => ({ leader, leaderEpoch: 0, replicas: [leader], isr: [leader], partitionEpoch: 0 }));
+      const results = await Promise.allSettled([a.createTopic(topic('race', 300), states(1)), b.createTopic(topic('race', 300), states(2))]);
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i + 1] : []));
+      assert.equal(won.length, 1, `exactly one create succeeds: ${results.map((r) => r.status).join(', ')}`);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(lost.reason instanceof SluiceError && lost.reason.code === ErrorCode.TOPIC_ALREADY_EXISTS, String(lost.reason));
+      await eventually('both see the winner', () => b.getTopic('race') !== undefined && a.getTopic('race') !== undefined);
+      for (let p = 0; p < 300; p++) assert.equal((await a.getPartitionState('race', p))?.leader, won[0], `race partition ${p} is the winner's`);
+
+      // updateTopic adding 500 to a topic, seen by another store.
+      await a.createTopic(topic('grow', 100));
+      await a.updateTopic({ ...a.getTopic('grow')!, partitions: 600 });
+      await eventually('b sees 600 partitions', () => b.getTopic('grow')?.partitions === 600 && b.partitionState('grow', 599) !== undefined);
+    } finally {
+      raw.close();
+    }
   });
 });
