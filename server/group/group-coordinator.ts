@@ -17,6 +17,7 @@ import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, List
 import { OFFSET_METADATA_BYTES_MAX, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { coordinatorConfig, defaultBrokerConfig } from '../config/broker-config.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
@@ -39,19 +40,8 @@ export interface CoordinatorConfig {
   expiryCheckIntervalMs: number;
 }
 
-export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
-  heartbeatIntervalMs: 1000,
-  sessionTimeoutMsMin: 1000,
-  sessionTimeoutMsMax: 300_000,
-  sessionTimeoutMsDefault: 10_000,
-  rebalanceTimeoutMsDefault: 30_000,
-  rebalanceTimeoutMsMax: 600_000,
-  groupMembersMax: 1000,
-  groupsMax: 10_000,
-  offsetsRetentionMs: 7 * 24 * 3600 * 1000,
-  sweepIntervalMs: 250,
-  expiryCheckIntervalMs: 60_000,
-};
+/** The defaults of the broker configuration table (config/broker-config.ts), for tests and embedders. */
+export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = coordinatorConfig(defaultBrokerConfig());
 
 /** Counted in UTF-8 bytes, as every length limit of SPEC.md is (§1.1). */
 const GROUP_ID_BYTES_MAX = 249;
