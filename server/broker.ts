@@ -18,7 +18,7 @@ import { createRouter } from './api/router.ts';
 import { Controller } from './cluster/controller.ts';
 import { ReplicaFetchers } from './cluster/replica-fetchers.ts';
 import { ReplicaManager } from './cluster/replica-manager.ts';
-import { coordinatorConfig, type BrokerConfig } from './config/broker-config.ts';
+import type { BrokerConfig } from './config/broker-config.ts';
 import { DelayedFetches } from './fetch/delayed-fetches.ts';
 import { GroupCoordinator } from './group/group-coordinator.ts';
 import { OFFSETS_TOPIC, OffsetStore } from './group/offset-store.ts';
@@ -111,7 +111,7 @@ export class Broker {
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
-    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), coordinatorConfig(c), this.log.child('groups'));
+    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), c, this.log.child('groups'));
     const delayedFetches = new DelayedFetches();
     this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
     this.replicas.onLeadership = (topic, partition, leader) => {

@@ -24,7 +24,8 @@ export { DEFAULT_PORT };
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
-export interface BrokerConfig {
+/** The coordinator's settings (groupsMax, session timeouts...) are part of it, under the same names. */
+export interface BrokerConfig extends CoordinatorConfig {
   brokerId: number;
   dataDir: string;
   host: string;
@@ -59,17 +60,6 @@ export interface BrokerConfig {
   replicaFetchBackoffMsMax: number;
   offsetsTopicReplicationFactor: number;
   offsetsCommitWaitMsMax: number;
-  groupsMax: number;
-  groupMembersMax: number;
-  heartbeatIntervalMs: number;
-  sessionTimeoutMsMin: number;
-  sessionTimeoutMsMax: number;
-  sessionTimeoutMsDefault: number;
-  rebalanceTimeoutMsDefault: number;
-  rebalanceTimeoutMsMax: number;
-  offsetsRetentionMs: number;
-  groupSweepIntervalMs: number;
-  offsetsExpiryCheckIntervalMs: number;
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -265,23 +255,6 @@ export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<
     values[s.name] = parseValue(s, raw, flag);
   }
   return resolve(values as Partial<BrokerConfig>);
-}
-
-/** The coordinator's part of the broker configuration. */
-export function coordinatorConfig(c: BrokerConfig): CoordinatorConfig {
-  return {
-    heartbeatIntervalMs: c.heartbeatIntervalMs,
-    sessionTimeoutMsMin: c.sessionTimeoutMsMin,
-    sessionTimeoutMsMax: c.sessionTimeoutMsMax,
-    sessionTimeoutMsDefault: c.sessionTimeoutMsDefault,
-    rebalanceTimeoutMsDefault: c.rebalanceTimeoutMsDefault,
-    rebalanceTimeoutMsMax: c.rebalanceTimeoutMsMax,
-    groupMembersMax: c.groupMembersMax,
-    groupsMax: c.groupsMax,
-    offsetsRetentionMs: c.offsetsRetentionMs,
-    sweepIntervalMs: c.groupSweepIntervalMs,
-    expiryCheckIntervalMs: c.offsetsExpiryCheckIntervalMs,
-  };
 }
 
 const HELP_WIDTH = 96;
