@@ -206,6 +206,28 @@ test('a partial frame that completes in time is answered normally', async (t) =>
   assert.deepEqual([client.responses[0]!.correlationId, client.responses[0]!.errorCode], [9, 0]);
 });
 
+test('over the broker-wide partial-frame budget a connection with a partial frame stops reading until there is room', async (t) => {
+  const budget = new PartialFrameBudget(1000);
+  const a = await pair(t, (h) => echo(h), {}, budget);
+  const b = await pair(t, (h) => echo(h), {}, budget);
+  a.client.write(requestFrame(ApiKey.METADATA, 0, 1, {}, Buffer.alloc(5000)).subarray(0, 3000));
+  await until('a paused over the budget', () => budget.exceeded && a.conn.socket.isPaused());
+  // b holds no partial frame: whole frames are still served.
+  b.client.write(requestFrame(ApiKey.METADATA, 0, 2, {}));
+  await b.client.waitFor(1);
+  const frame = requestFrame(ApiKey.METADATA, 0, 3, {}, Buffer.alloc(5000));
+  b.client.write(frame.subarray(0, 100));
+  await until('b paused with its partial frame', () => b.conn.socket.isPaused());
+  b.client.write(frame.subarray(100));
+  await sleep(100);
+  assert.equal(b.client.responses.length, 1, 'b is not read while the budget is exceeded');
+  a.client.close();
+  await a.gone;
+  await b.client.waitFor(2);
+  assert.deepEqual([b.client.responses[1]!.correlationId, b.client.responses[1]!.errorCode], [3, 0]);
+  await until('b\'s share released', () => budget.totalBytes === 0);
+});
+
 // FrameDecoder is imported so a change to its framing shows here too: the test frames must decode.
 test('test frames are well formed', () => {
   let n = 0;
