@@ -240,6 +240,8 @@ export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): Brok
  * tools have their own, e.g. SLUICE_DEBUG).
  */
 export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BrokerConfig | 'help' {
+  // Help is shown whatever else is wrong, so it can explain what is.
+  if (argv.includes('-h') || argv.includes('--help')) return 'help';
   const values: Record<string, unknown> = {};
   for (const s of BROKER_SETTINGS) {
     const raw = env[envOf(s)];
@@ -247,7 +249,6 @@ export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<
   }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '-h' || flag === '--help') return 'help';
     const s = BY_FLAG.get(flag);
     if (!s) throw new BrokerConfigError(`unknown flag ${flag} (sluice broker --help lists them)`);
     const raw = argv[++i];

@@ -83,6 +83,7 @@ test('bad values are refused with one line naming the flag or variable and the b
 test('--help lists every setting with its default, bounds, variable and old spellings', () => {
   assert.equal(parseBrokerConfig(['--port', '1', '--help'], {}), 'help');
   assert.equal(parseBrokerConfig(['-h'], {}), 'help');
+  assert.equal(parseBrokerConfig(['--port', 'x', '--help'], { SLUICE_PORT: 'y' }), 'help');
   const help = brokerHelp();
   for (const s of BROKER_SETTINGS) {
     assert.ok(help.includes(`  ${flagOf(s)} `), flagOf(s));
