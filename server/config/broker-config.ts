@@ -12,8 +12,9 @@
  * Invariants (asserted when this module loads, and by parseBrokerConfig):
  * - names, flags, aliases and environment variables are unique;
  * - every integer default lies within its [min, max];
- * - a BrokerConfig comes from defaultBrokerConfig or parseBrokerConfig only, and every
- *   integer in it is within its bounds, so the broker does not re-check them;
+ * - every value parseBrokerConfig returns (what `sluice broker` runs with) is within its
+ *   bounds, and ordered settings are ordered (session timeouts min <= default <= max...);
+ *   defaultBrokerConfig takes in-process overrides (tests, embedders) as given;
  * - precedence: a flag beats the environment, which beats the default.
  */
 import { DEFAULT_PORT } from '../../protocol/frame.ts';
@@ -165,7 +166,6 @@ const ORDERED: readonly (readonly [IntName, IntName])[] = [
   ['sessionTimeoutMsDefault', 'sessionTimeoutMsMax'],
   ['rebalanceTimeoutMsDefault', 'rebalanceTimeoutMsMax'],
   ['replicaFetchBackoffMs', 'replicaFetchBackoffMsMax'],
-  ['replicaFetchPartitionBytesMax', 'replicaFetchResponseBytesMax'],
 ];
 
 /** `fetchResponseBytesMax` → `fetch-response-bytes-max`. */
