@@ -18,9 +18,9 @@ import { createRouter } from './api/router.ts';
 import { Controller } from './cluster/controller.ts';
 import { ReplicaFetchers } from './cluster/replica-fetchers.ts';
 import { ReplicaManager } from './cluster/replica-manager.ts';
-import type { BrokerConfig } from './config.ts';
+import type { BrokerConfig } from './config/broker-config.ts';
 import { DelayedFetches } from './fetch/delayed-fetches.ts';
-import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from './group/group-coordinator.ts';
+import { GroupCoordinator } from './group/group-coordinator.ts';
 import { OFFSETS_TOPIC, OffsetStore } from './group/offset-store.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { LogManager } from './log/log-manager.ts';
@@ -101,18 +101,23 @@ export class Broker {
     const port = await this.listen();
     this.dirLock!.updatePort(port);
     this.store = await this.openStore();
-    this.logs = new LogManager(c.dataDir, { logger: this.log.child('log'), retentionCheckIntervalMs: c.retentionCheckIntervalMs });
+    this.logs = new LogManager(c.dataDir, {
+      logger: this.log.child('log'),
+      retentionCheckIntervalMs: c.retentionCheckIntervalMs,
+      flushCheckIntervalMs: c.flushCheckIntervalMs,
+      cleanerIntervalMs: c.cleanerIntervalMs,
+    });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
       fetchMaxWaitMs: c.replicaFetchWaitMsMax,
-      fetchMaxBytes: 16 * 1024 * 1024,
-      partitionMaxBytes: 4 * 1024 * 1024,
-      backoffMs: 100,
-      backoffMsMax: 2000,
+      fetchMaxBytes: c.replicaFetchResponseBytesMax,
+      partitionMaxBytes: c.replicaFetchPartitionBytesMax,
+      backoffMs: c.replicaFetchBackoffMs,
+      backoffMsMax: c.replicaFetchBackoffMsMax,
     }, this.log.child('fetcher'));
-    this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMaxMs, isrCheckIntervalMs: 250 }, this.log.child('replicas'));
+    this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
-    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), { ...DEFAULT_COORDINATOR_CONFIG, ...c.coordinator }, this.log.child('groups'));
+    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), c, this.log.child('groups'));
     const delayedFetches = new DelayedFetches();
     this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
     this.replicas.onLeadership = (topic, partition, leader) => {
@@ -148,7 +153,7 @@ export class Broker {
    * the kernel), at most `startupConnectionsQueuedMax` of them; more are closed.
    */
   private async listen(): Promise<number> {
-    const startupConnectionsQueuedMax = 1024;
+    const { startupConnectionsQueuedMax } = this.config;
     const server = net.createServer((socket) => {
       if (this.route) return this.accept(socket);
       if (this.early.size >= startupConnectionsQueuedMax) return socket.destroy();
@@ -182,7 +187,7 @@ export class Broker {
 
   private accept(socket: net.Socket): void {
     const limits = {
-      maxFrameBytes: this.config.maxFrameBytes,
+      frameBytesMax: this.config.frameBytesMax,
       pipelinedRequestsMax: this.config.pipelinedRequestsMax,
       writeBufferBytesMax: this.config.writeBufferBytesMax,
       partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
@@ -216,7 +221,7 @@ export class Broker {
       this.replicas.afterLeaderAppend(OFFSETS_TOPIC, partition);
       // Followers long-poll; wake them so the commit is replicated now, not after their wait.
       this.ctx.delayedFetches.notify(DelayedFetches.key(OFFSETS_TOPIC, partition));
-      await Promise.all([log.waitForFlush(appended.lastOffset), this.replicas.waitForHighWatermark(OFFSETS_TOPIC, partition, appended.lastOffset + 1, 30_000)]);
+      await Promise.all([log.waitForFlush(appended.lastOffset), this.replicas.waitForHighWatermark(OFFSETS_TOPIC, partition, appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
     } catch (e) {
       // To a group member, losing leadership of the offsets partition means another coordinator.
       if (e instanceof SluiceError && (e.code === ErrorCode.NOT_LEADER || e.code === ErrorCode.FENCED_LEADER_EPOCH)) {

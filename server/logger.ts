@@ -4,7 +4,13 @@
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const threshold = order[(process.env.SLUICE_LOG_LEVEL as Level) ?? 'info'] ?? order.info;
+// Read here too so that every process (CLI tools, tests) honours it; the broker sets it again
+// from its configuration (config/broker-config.ts, logLevel), which checks the value.
+let threshold = order[(process.env.SLUICE_LOG_LEVEL as Level) ?? 'info'] ?? order.info;
+
+export function setLogLevel(level: Level): void {
+  threshold = order[level];
+}
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;

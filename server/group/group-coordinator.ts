@@ -3,9 +3,9 @@
  * offsets (OffsetCommit/OffsetFetch) and group administration. On a single broker it
  * coordinates every group.
  *
- * Timers: a sweep every `sweepIntervalMs` removes members whose session expired (no
+ * Timers: a sweep every `groupSweepIntervalMs` removes members whose session expired (no
  * heartbeat for sessionTimeoutMs) or who kept revoked partitions past rebalanceTimeoutMs;
- * an expiry pass every `expiryCheckIntervalMs` deletes offsets of groups without members
+ * an expiry pass every `offsetsExpiryCheckIntervalMs` deletes offsets of groups without members
  * whose last commit is older than `offsetsRetentionMs` (Kafka's offsets.retention.minutes).
  * Bounds: groupMembersMax members per group; groupsMax groups (with members or committed
  * offsets) per coordinator, GROUP_MAX_SIZE_REACHED for one more; timeouts within the configured range.
@@ -17,6 +17,7 @@ import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, List
 import { OFFSET_METADATA_BYTES_MAX, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { defaultBrokerConfig } from '../config/broker-config.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
@@ -36,23 +37,16 @@ export interface CoordinatorConfig {
   /** Groups this coordinator holds (members or committed offsets); a new group beyond it is refused. */
   groupsMax: number;
   offsetsRetentionMs: number;
-  sweepIntervalMs: number;
-  expiryCheckIntervalMs: number;
+  groupSweepIntervalMs: number;
+  offsetsExpiryCheckIntervalMs: number;
 }
 
-export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
-  heartbeatIntervalMs: 1000,
-  sessionTimeoutMsMin: 1000,
-  sessionTimeoutMsMax: 300_000,
-  sessionTimeoutMsDefault: 10_000,
-  rebalanceTimeoutMsDefault: 30_000,
-  rebalanceTimeoutMsMax: 600_000,
-  groupMembersMax: 1000,
-  groupsMax: 10_000,
-  offsetsRetentionMs: 7 * 24 * 3600 * 1000,
-  sweepIntervalMs: 250,
-  expiryCheckIntervalMs: 60_000,
-};
+/**
+ * The coordinator's settings are broker settings (config/broker-config.ts, where their
+ * defaults and bounds are); a BrokerConfig is a CoordinatorConfig. This is the default one,
+ * for tests and embedders.
+ */
+export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = defaultBrokerConfig();
 
 /** Counted in UTF-8 bytes, as every length limit of SPEC.md is (§1.1). */
 const GROUP_ID_BYTES_MAX = 249;
@@ -86,8 +80,8 @@ export class GroupCoordinator {
   }
 
   start(): void {
-    this.timers.push(setInterval(() => this.sweep(Date.now()), this.config.sweepIntervalMs));
-    this.timers.push(setInterval(() => void this.expireOffsets(Date.now()).catch((e) => this.log.error('offset expiry failed', { error: e as Error })), this.config.expiryCheckIntervalMs));
+    this.timers.push(setInterval(() => this.sweep(Date.now()), this.config.groupSweepIntervalMs));
+    this.timers.push(setInterval(() => void this.expireOffsets(Date.now()).catch((e) => this.log.error('offset expiry failed', { error: e as Error })), this.config.offsetsExpiryCheckIntervalMs));
     for (const t of this.timers) t.unref();
   }
 

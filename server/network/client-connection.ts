@@ -34,7 +34,7 @@ import type { PartialFrameBudget } from './partial-frame-budget.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult, type Reply } from './reply.ts';
 
 export interface ConnectionLimits {
-  maxFrameBytes: number;
+  frameBytesMax: number;
   pipelinedRequestsMax: number;
   writeBufferBytesMax: number;
   partialFrameTimeoutMs: number;
@@ -80,7 +80,7 @@ export class ClientConnection {
     private readonly frameBudget: PartialFrameBudget,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.decoder = new FrameDecoder(limits.maxFrameBytes);
+    this.decoder = new FrameDecoder(limits.frameBytesMax);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());

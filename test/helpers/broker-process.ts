@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { refuseInUnitRun } from './unit-run.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ChildProcess>();
@@ -46,6 +47,7 @@ export function tempDir(prefix = 'sluice-test-'): string {
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<BrokerProcess> {
+  refuseInUnitRun('a broker process');
   const dataDir = opts.dataDir ?? tempDir();
   const args = ['broker', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
   const cmd = opts.runtime ?? [process.execPath, join(repoRoot, 'bin/sluice.mjs')];

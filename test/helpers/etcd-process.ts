@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { refuseInUnitRun } from './unit-run.ts';
 
 export const ETCD_BIN = process.env.SLUICE_ETCD_BIN ?? '/usr/bin/etcd';
 const START_ATTEMPTS_MAX = 3;
@@ -90,6 +91,7 @@ async function startOnce(startTimeoutMs: number, extraArgs: string[]): Promise<E
     '--log-level', 'warn',
     ...extraArgs,
   ];
+  refuseInUnitRun('an etcd process');
   const proc = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(proc);
   let stderr = '';

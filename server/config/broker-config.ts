@@ -1,0 +1,308 @@
+/**
+ * Every broker setting in one table: name, unit, default, bounds, help. The command-line flag
+ * and the environment variable are derived from the name, so they cannot disagree with it:
+ * `fetchResponseBytesMax` is `--fetch-response-bytes-max` and SLUICE_FETCH_RESPONSE_BYTES_MAX.
+ * `sluice broker --help` is generated from the table (brokerHelp).
+ *
+ * Naming: units last, and for bounds the unit before `Max`/`Min` (largest first:
+ * `frameBytesMax`, `replicaLagTimeMsMax`), as in server/log/log-config.ts. A setting renamed
+ * to this convention keeps its old flag as an alias (listed in --help); old flags are never
+ * taken away, scripts and docs use them.
+ *
+ * Invariants (asserted when this module loads, and by parseBrokerConfig):
+ * - names, flags, aliases and environment variables are unique;
+ * - every integer default lies within its [min, max];
+ * - every value parseBrokerConfig returns (what `sluice broker` runs with) is within its
+ *   bounds, and ordered settings are ordered (session timeouts min <= default <= max...);
+ *   defaultBrokerConfig takes in-process overrides (tests, embedders) as given;
+ * - precedence: a flag beats the environment, which beats the default.
+ */
+import { DEFAULT_PORT } from '../../protocol/frame.ts';
+import type { CoordinatorConfig } from '../group/group-coordinator.ts';
+import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
+
+export { DEFAULT_PORT };
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+/** The coordinator's settings (groupsMax, session timeouts...) are part of it, under the same names. */
+export interface BrokerConfig extends CoordinatorConfig {
+  brokerId: number;
+  dataDir: string;
+  host: string;
+  port: number;
+  /** Host and port put in Metadata; defaults to host (127.0.0.1 when host is a wildcard) and port. */
+  advertisedHost: string;
+  advertisedPort: number;
+  /** etcd://host:port[,host:port…] for cluster mode; null for the embedded single-broker store. */
+  metadataUrl: string | null;
+  logLevel: LogLevelName;
+  frameBytesMax: number;
+  pipelinedRequestsMax: number;
+  writeBufferBytesMax: number;
+  fetchResponseBytesMax: number;
+  partialFrameBytesTotalMax: number;
+  partialFrameTimeoutMs: number;
+  connectionsMax: number;
+  startupConnectionsQueuedMax: number;
+  fetchWaitMsMax: number;
+  partitionsMax: number;
+  shutdownGraceMs: number;
+  retentionCheckIntervalMs: number;
+  flushCheckIntervalMs: number;
+  cleanerIntervalMs: number;
+  brokerSessionTtlSeconds: number;
+  replicaLagTimeMsMax: number;
+  isrCheckIntervalMs: number;
+  replicaFetchWaitMsMax: number;
+  replicaFetchResponseBytesMax: number;
+  replicaFetchPartitionBytesMax: number;
+  replicaFetchBackoffMs: number;
+  replicaFetchBackoffMsMax: number;
+  offsetsTopicReplicationFactor: number;
+  offsetsCommitWaitMsMax: number;
+  /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
+  eventLoopStallWarnMs: number;
+}
+
+type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
+type TextName = Exclude<keyof BrokerConfig, IntName>;
+
+interface SettingBase {
+  /** Old flag spellings still accepted (a setting renamed to the units-last convention). */
+  readonly aliases?: readonly string[];
+  readonly help: string;
+  /** Shown as the default in --help when the default is derived from other settings. */
+  readonly defaultText?: string;
+}
+export interface IntSetting extends SettingBase {
+  readonly name: IntName;
+  readonly kind: 'int';
+  readonly unit: 'bytes' | 'ms' | 'seconds' | 'count' | 'id' | 'port';
+  /** null: derived from other settings (see resolve()). */
+  readonly default: number | null;
+  readonly min: number;
+  readonly max: number;
+}
+export interface TextSetting extends SettingBase {
+  readonly name: TextName;
+  readonly kind: 'text';
+  readonly default: string | null;
+  /** Returns an error message for a bad value. */
+  readonly check?: (value: string) => string | null;
+  readonly choices?: readonly string[];
+}
+export type Setting = IntSetting | TextSetting;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const INT32_MAX = 2 ** 31 - 1;
+/** setTimeout's largest delay; a longer one fires at once. */
+const TIMER_MS_MAX = INT32_MAX;
+const DAY_MS = 24 * 3600 * 1000;
+
+const int = (s: Omit<IntSetting, 'kind'>): IntSetting => ({ kind: 'int', ...s });
+const text = (s: Omit<TextSetting, 'kind'>): TextSetting => ({ kind: 'text', ...s });
+
+/** In --help order: identity and addresses, client limits, storage, cluster, groups. */
+export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
+  text({ name: 'dataDir', default: './data', help: 'where partition logs and metadata live' }),
+  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' }),
+  int({ name: 'port', unit: 'port', default: DEFAULT_PORT, min: 0, max: 65_535, help: 'TCP port (0 picks a free one)' }),
+  int({ name: 'brokerId', unit: 'id', default: 0, min: 0, max: INT32_MAX, help: "this broker's id in metadata" }),
+  text({ name: 'advertisedHost', default: null, defaultText: 'host, or 127.0.0.1 for a wildcard', help: 'host clients are told to connect to' }),
+  int({ name: 'advertisedPort', unit: 'port', default: null, defaultText: 'the bound port', min: 0, max: 65_535, help: 'port clients are told to connect to' }),
+  text({
+    name: 'metadataUrl',
+    aliases: ['--metadata'],
+    default: null,
+    defaultText: 'embedded: a single broker with its metadata in the data dir',
+    check: (v) => (v.startsWith('etcd://') ? null : 'takes etcd://host:port[,host:port...]'),
+    help: 'cluster mode: etcd://host:port[,host:port...] of the etcd cluster that holds membership, controller election and metadata',
+  }),
+  text({ name: 'logLevel', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'least severe log line written to stderr' }),
+
+  int({ name: 'frameBytesMax', aliases: ['--max-frame-bytes'], unit: 'bytes', default: 64 * MiB, min: 1 * KiB, max: INT32_MAX, help: 'largest request frame accepted; a larger one gets FRAME_TOO_LARGE and the connection closes' }),
+  int({ name: 'pipelinedRequestsMax', unit: 'count', default: 256, min: 1, max: 65_536, help: 'requests received on one connection and not yet answered before the broker stops reading it' }),
+  int({ name: 'writeBufferBytesMax', unit: 'bytes', default: 64 * MiB, min: 1, max: 2 ** 40, help: 'unsent response bytes per connection before the broker stops reading its requests until the client reads' }),
+  int({ name: 'fetchResponseBytesMax', unit: 'bytes', default: 55 * MiB, min: 1, max: INT32_MAX, help: 'most record bytes in one Fetch response, whatever its maxBytes; one batch is always returned even if larger' }),
+  int({ name: 'partialFrameBytesTotalMax', unit: 'bytes', default: 256 * MiB, min: 0, max: 2 ** 40, help: 'bytes of half-received request frames, all connections together, before connections sending more pause' }),
+  int({ name: 'partialFrameTimeoutMs', unit: 'ms', default: 60_000, min: 1, max: TIMER_MS_MAX, help: 'a connection whose started request frame is not complete within this (and completes no other frame meanwhile) gets REQUEST_TIMED_OUT and is closed' }),
+  int({ name: 'connectionsMax', unit: 'count', default: 4096, min: 1, max: 1_000_000, help: 'open client connections; more are closed at once' }),
+  int({ name: 'startupConnectionsQueuedMax', unit: 'count', default: 1024, min: 0, max: 1_000_000, help: 'connections accepted while the broker starts, held paused until it serves; more are closed' }),
+  int({ name: 'fetchWaitMsMax', unit: 'ms', default: 30_000, min: 0, max: TIMER_MS_MAX, help: 'longest a Fetch may wait for data, whatever the client asks' }),
+  int({ name: 'partitionsMax', unit: 'count', default: 10_000, min: 1, max: 10_000_000, help: 'partitions of one topic; creating or growing a topic beyond it gets INVALID_PARTITIONS' }),
+  int({ name: 'eventLoopStallWarnMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'log a warning when the event loop was blocked this long or longer' }),
+  int({ name: 'shutdownGraceMs', unit: 'ms', default: 5_000, min: 0, max: TIMER_MS_MAX, help: 'on SIGTERM, how long connections get to receive their responses before they are closed' }),
+
+  int({ name: 'retentionCheckIntervalMs', unit: 'ms', default: RETENTION_CHECK_INTERVAL_MS_DEFAULT, min: 1, max: TIMER_MS_MAX, help: 'how often segments past retention.ms / retention.bytes are deleted' }),
+  int({ name: 'flushCheckIntervalMs', unit: 'ms', default: FLUSH_CHECK_INTERVAL_MS_DEFAULT, min: 1, max: TIMER_MS_MAX, help: 'how often partitions are checked against flush.ms / flush.messages' }),
+  int({ name: 'cleanerIntervalMs', unit: 'ms', default: CLEANER_INTERVAL_MS_DEFAULT, min: 1, max: TIMER_MS_MAX, help: 'how often compacted topics are cleaned' }),
+
+  int({ name: 'brokerSessionTtlSeconds', unit: 'seconds', default: 6, min: 1, max: 3600, help: 'the broker is dead to the cluster this long after its last lease renewal' }),
+  int({ name: 'replicaLagTimeMsMax', aliases: ['--replica-lag-time-max-ms'], unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'a follower that has not caught up for this long leaves the ISR' }),
+  int({ name: 'isrCheckIntervalMs', unit: 'ms', default: 250, min: 1, max: TIMER_MS_MAX, help: 'how often a leader checks its followers against replica-lag-time-ms-max' }),
+  int({ name: 'replicaFetchWaitMsMax', unit: 'ms', default: 500, min: 0, max: TIMER_MS_MAX, help: "long-poll wait of a follower's fetch" }),
+  int({ name: 'replicaFetchResponseBytesMax', unit: 'bytes', default: 16 * MiB, min: 1, max: INT32_MAX, help: "record bytes a follower asks for in one fetch, all partitions together" }),
+  int({ name: 'replicaFetchPartitionBytesMax', unit: 'bytes', default: 4 * MiB, min: 1, max: INT32_MAX, help: "record bytes a follower asks for per partition in one fetch" }),
+  int({ name: 'replicaFetchBackoffMs', unit: 'ms', default: 100, min: 0, max: TIMER_MS_MAX, help: 'first wait of a follower after a failed fetch; doubles up to replica-fetch-backoff-ms-max' }),
+  int({ name: 'replicaFetchBackoffMsMax', unit: 'ms', default: 2000, min: 0, max: TIMER_MS_MAX, help: 'longest wait of a follower between failed fetches' }),
+  int({ name: 'offsetsTopicReplicationFactor', unit: 'count', default: 3, min: 1, max: 1000, help: 'replicas of __consumer_offsets in a cluster; created once this many brokers are live (1 on a single broker)' }),
+  int({ name: 'offsetsCommitWaitMsMax', unit: 'ms', default: 30_000, min: 1, max: TIMER_MS_MAX, help: 'longest an offset commit waits for the offsets topic to replicate it' }),
+
+  int({ name: 'groupsMax', unit: 'count', default: 10_000, min: 1, max: 10_000_000, help: 'consumer groups this broker coordinates; a new one beyond gets GROUP_MAX_SIZE_REACHED' }),
+  int({ name: 'groupMembersMax', unit: 'count', default: 1000, min: 1, max: 1_000_000, help: 'members of one consumer group' }),
+  int({ name: 'heartbeatIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'heartbeat interval told to group members' }),
+  int({ name: 'sessionTimeoutMsMin', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'shortest session timeout a member may ask for' }),
+  int({ name: 'sessionTimeoutMsMax', unit: 'ms', default: 300_000, min: 1, max: TIMER_MS_MAX, help: 'longest session timeout a member may ask for' }),
+  int({ name: 'sessionTimeoutMsDefault', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'session timeout of a member that asks for none' }),
+  int({ name: 'rebalanceTimeoutMsDefault', unit: 'ms', default: 30_000, min: 1, max: TIMER_MS_MAX, help: 'rebalance timeout of a member that asks for none' }),
+  int({ name: 'rebalanceTimeoutMsMax', unit: 'ms', default: 600_000, min: 1, max: TIMER_MS_MAX, help: 'longest rebalance timeout a member may ask for' }),
+  int({ name: 'offsetsRetentionMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'committed offsets of a group without members are deleted this long after its last commit' }),
+  int({ name: 'groupSweepIntervalMs', unit: 'ms', default: 250, min: 1, max: TIMER_MS_MAX, help: 'how often members whose session expired are removed' }),
+  int({ name: 'offsetsExpiryCheckIntervalMs', unit: 'ms', default: 60_000, min: 1, max: TIMER_MS_MAX, help: 'how often expired committed offsets are deleted' }),
+]);
+
+/** Settings whose values must be ordered: [smaller, larger]. */
+const ORDERED: readonly (readonly [IntName, IntName])[] = [
+  ['sessionTimeoutMsMin', 'sessionTimeoutMsDefault'],
+  ['sessionTimeoutMsDefault', 'sessionTimeoutMsMax'],
+  ['rebalanceTimeoutMsDefault', 'rebalanceTimeoutMsMax'],
+  ['replicaFetchBackoffMs', 'replicaFetchBackoffMsMax'],
+];
+
+/** `fetchResponseBytesMax` → `fetch-response-bytes-max`. */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function flagOf(s: Setting): string {
+  return `--${kebab(s.name)}`;
+}
+
+export function envOf(s: Setting): string {
+  return `SLUICE_${kebab(s.name).replaceAll('-', '_').toUpperCase()}`;
+}
+
+const BY_FLAG = new Map<string, Setting>();
+const BY_NAME = new Map<string, Setting>();
+for (const s of BROKER_SETTINGS) {
+  if (BY_NAME.has(s.name)) throw new Error(`broker setting ${s.name} is listed twice`);
+  BY_NAME.set(s.name, s);
+  for (const f of [flagOf(s), ...(s.aliases ?? [])]) {
+    if (BY_FLAG.has(f)) throw new Error(`broker flag ${f} is listed twice`);
+    BY_FLAG.set(f, s);
+  }
+  if (s.kind === 'int' && s.default !== null && !(s.min <= s.default && s.default <= s.max)) throw new Error(`default of ${s.name} is out of its bounds`);
+}
+
+/** A bad flag, environment variable or value: main prints the message on one line and exits 2. */
+export class BrokerConfigError extends Error {}
+
+/** `from` names where the value came from, for the error: a flag or an environment variable. */
+function parseValue(s: Setting, raw: string, from: string): number | string {
+  if (s.kind === 'text') {
+    if (s.choices && !s.choices.includes(raw)) throw new BrokerConfigError(`${from} must be one of ${s.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+    const problem = s.check?.(raw);
+    if (problem) throw new BrokerConfigError(`${from} ${problem}, got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  const n = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new BrokerConfigError(`${from} needs an integer (${s.unit}), got ${JSON.stringify(raw)}`);
+  if (n < s.min) throw new BrokerConfigError(`${from} is ${n}, below its minimum ${s.min}`);
+  if (n > s.max) throw new BrokerConfigError(`${from} is ${n}, above its maximum ${s.max}`);
+  return n;
+}
+
+/** Fills in defaults and the derived advertised address, then checks settings against each other. */
+function resolve(values: Partial<BrokerConfig>): BrokerConfig {
+  const out: Record<string, unknown> = {};
+  for (const s of BROKER_SETTINGS) out[s.name] = values[s.name] !== undefined ? values[s.name] : s.default;
+  const c = out as unknown as BrokerConfig;
+  const wildcard = c.host === '0.0.0.0' || c.host === '::';
+  if (c.advertisedHost === null) c.advertisedHost = wildcard ? '127.0.0.1' : c.host;
+  if (c.advertisedPort === null) c.advertisedPort = c.port;
+  for (const [small, large] of ORDERED) {
+    if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
+  }
+  return c;
+}
+
+/**
+ * Defaults, with `overrides` on top (tests and embedders). Overrides are taken as given: code
+ * that builds a broker in-process may use values outside the command-line bounds.
+ */
+export function defaultBrokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+  return resolve(overrides);
+}
+
+/**
+ * Command-line flags over SLUICE_* environment variables over defaults. Throws
+ * BrokerConfigError naming the flag or variable for an unknown flag or a value out of bounds;
+ * returns 'help' for -h / --help. SLUICE_ variables that name no setting are ignored (the CLI
+ * tools have their own, e.g. SLUICE_DEBUG).
+ */
+export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BrokerConfig | 'help' {
+  // Help is shown whatever else is wrong, so it can explain what is.
+  if (argv.includes('-h') || argv.includes('--help')) return 'help';
+  const values: Record<string, unknown> = {};
+  for (const s of BROKER_SETTINGS) {
+    const raw = env[envOf(s)];
+    if (raw !== undefined && raw !== '') values[s.name] = parseValue(s, raw, envOf(s));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const s = BY_FLAG.get(flag);
+    if (!s) throw new BrokerConfigError(`unknown flag ${flag} (sluice broker --help lists them)`);
+    const raw = argv[++i];
+    if (raw === undefined) throw new BrokerConfigError(`${flag} needs a value`);
+    values[s.name] = parseValue(s, raw, flag);
+  }
+  return resolve(values as Partial<BrokerConfig>);
+}
+
+const HELP_WIDTH = 96;
+
+function wrap(textToWrap: string, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of textToWrap.split(' ')) {
+    if (line && indent.length + line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(indent + line);
+  return lines.join('\n');
+}
+
+function defaultOf(s: Setting): string {
+  if (s.defaultText) return s.defaultText;
+  if (s.kind === 'text') return String(s.default);
+  const n = s.default!;
+  if (s.unit === 'bytes' && n >= MiB && n % MiB === 0) return `${n}, ${n / MiB} MiB`;
+  return String(n);
+}
+
+const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
+
+/** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
+export function brokerHelp(): string {
+  const out = [
+    'usage: sluice broker [--FLAG VALUE]...',
+    '',
+    'Every setting can also be given in the environment as SLUICE_<NAME> (shown under each flag);',
+    'a flag beats the environment, which beats the default. Values out of bounds are refused.',
+    '',
+  ];
+  for (const s of BROKER_SETTINGS) {
+    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : 'HOST';
+    out.push(`  ${flagOf(s)} ${metavar}`);
+    const bounds = s.kind === 'int' ? `; ${s.min}..${s.max}` : '';
+    out.push(wrap(`${s.help} (default ${defaultOf(s)}${bounds})`, '      '));
+    const also = s.aliases ?? [];
+    out.push(wrap(`env ${envOf(s)}${also.length ? `; also ${also.join(', ')}` : ''}`, '      '));
+  }
+  out.push('  -h, --help', '      this text', '');
+  return out.join('\n');
+}
