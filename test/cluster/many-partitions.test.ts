@@ -26,7 +26,9 @@ const PARTITIONS = 100;
 const runtime = ['sh', '-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, join(repoRoot, 'bin/sluice.mjs')];
 
 test(`cluster: ${TOPICS.length} x ${PARTITIONS} partitions x 3 replicas under ulimit -n ${FD_LIMIT}: full ISR, acks=all writes, reads`, { timeout: 300_000 }, async (t) => {
-  await withCluster(t, { brokers: 3, runtime }, async (h) => {
+  // Session TTL 8 s, not the harness's 2 s: this test is about file handles, and on a loaded
+  // machine creating hundreds of replicas at once can delay a lease renewal past 2 s.
+  await withCluster(t, { brokers: 3, runtime, sessionTtlSeconds: 8 }, async (h) => {
     const admin = h.admin();
     // Each broker answers ApiVersions while the replicas are made (diagnostic: how long its event loop stalled).
     const pingers = await Promise.all([...h.cluster.brokers.values()].map((b) => Connection.connect(b.host, b.port, { requestTimeoutMs: 120_000 })));
