@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { io } from './log-io.ts';
 
 export const TMP_SUFFIX = '.tmp';
 
@@ -20,12 +21,12 @@ export function writeFileDurableSync(filePath: string, bytes: Uint8Array): void 
   const fd = fs.openSync(tmp, 'w');
   try {
     let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written, written);
-    fs.fsyncSync(fd);
+    while (written < bytes.length) written += io.writeSync(fd, bytes, written, bytes.length - written, written);
+    io.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, filePath);
+  io.renameSync(tmp, filePath);
   fsyncDirSync(path.dirname(filePath));
 }
 
@@ -39,13 +40,13 @@ export async function writeFileDurable(filePath: string, bytes: Uint8Array): Pro
   } finally {
     await handle.close();
   }
-  await fs.promises.rename(tmp, filePath);
+  await io.rename(tmp, filePath);
   await fsyncDir(path.dirname(filePath));
 }
 
 /** fdatasync through the callback API: the thread pool waits for the disk, not the event loop. */
 export function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  return io.fdatasync(fd);
 }
 
 export function fsyncDirSync(dir: string): void {

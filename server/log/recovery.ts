@@ -22,6 +22,7 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, baseOffsetAt, newBatchInfo, readInt32, validateBatch, Off } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
 import { fsyncDirSync } from './durable-file.ts';
+import { io } from './log-io.ts';
 
 export const RECOVERING_SUFFIX = '.recovering';
 /** Bytes read from disk at a time while scanning; a larger batch gets a buffer of its own. */
@@ -80,7 +81,7 @@ class ChunkReader {
 export function readFullySync(fd: number, buf: Buffer, position: number): void {
   let done = 0;
   while (done < buf.length) {
-    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
+    const n = io.readSync(fd, buf, done, buf.length - done, position + done);
     if (n === 0) throw new Error(`unexpected end of file at ${position + done}`);
     done += n;
   }
@@ -146,7 +147,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
     } else {
       if (truncatedBytes > 0) fs.ftruncateSync(fd, pos);
       // Also makes durable what a crashed process left in the page cache: all of it is served now.
-      fs.fsyncSync(fd);
+      io.fsyncSync(fd);
     }
     return { sizeBytes: outPos, nextOffset, batchCount, truncatedBytes, dropped };
   } finally {
@@ -165,14 +166,14 @@ function rewriteWithout(fd: number, logPath: string, keptRanges: Array<[number, 
         const buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, end - p));
         readFullySync(fd, buf, p);
         let written = 0;
-        while (written < buf.length) written += fs.writeSync(out, buf, written, buf.length - written, outPos + written);
+        while (written < buf.length) written += io.writeSync(out, buf, written, buf.length - written, outPos + written);
         outPos += buf.length;
       }
     }
-    fs.fsyncSync(out);
+    io.fsyncSync(out);
   } finally {
     fs.closeSync(out);
   }
-  fs.renameSync(tmp, logPath);
+  io.renameSync(tmp, logPath);
   fsyncDirSync(path.dirname(logPath));
 }

@@ -35,7 +35,8 @@ import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, lastOffsetAt, maxTimestampAt } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
-import { fdatasync, fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
+import { fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
+import { io } from './log-io.ts';
 import { FileHandleCache, type CachedFile } from './file-handle-cache.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { readFullySync, recoverSegmentFile } from './recovery.ts';
@@ -166,7 +167,7 @@ export class LogSegment {
     // Indexes first: a crash after the rename must find no index that describes the old file.
     this.deleteIndexFilesSync();
     fsyncDirSync(this.dir);
-    fs.renameSync(this.path, live);
+    io.renameSync(this.path, live);
     fsyncDirSync(this.dir);
     this.path = live;
     this.file.path = live;
@@ -236,7 +237,7 @@ export class LogSegment {
     }
     try {
       let written = 0;
-      while (written < records.length) written += fs.writeSync(fd, records, written, records.length - written, this.size + written);
+      while (written < records.length) written += io.writeSync(fd, records, written, records.length - written, this.size + written);
     } catch (e) {
       // Bytes past `size` are invisible to readers, but the next append must not land after them.
       try {
@@ -274,7 +275,7 @@ export class LogSegment {
     try {
       let done = 0;
       while (done < len) {
-        const n = await readAsync(fd, buf, done, len - done, position + done);
+        const n = await io.read(fd, buf, done, len - done, position + done);
         if (n === 0 && this.truncations !== truncations) return null;
         if (n === 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} ends before ${position + done}`);
         done += n;
@@ -351,7 +352,7 @@ export class LogSegment {
     const createdMs = this.created;
     try {
       fs.ftruncateSync(fd, cut);
-      fs.fdatasyncSync(fd);
+      io.fdatasyncSync(fd);
       problem = this.scanTailHeaders(fd);
     } finally {
       this.file.unpin();
@@ -367,7 +368,7 @@ export class LogSegment {
     if (this.closeRequested) return;
     const fd = this.file.pin();
     try {
-      await fdatasync(fd);
+      await io.fdatasync(fd);
     } finally {
       this.file.unpin();
     }
@@ -479,8 +480,4 @@ export class LogSegment {
     this.bytesSinceIndexEntry = last ? fileSize - last.position : fileSize;
     return '';
   }
-}
-
-function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
