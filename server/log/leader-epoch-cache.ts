@@ -21,6 +21,7 @@
  *   after an offset about to be written has no data, and assign() replaces it freely.
  * - Not safe for concurrent mutation; PartitionLog is the only writer.
  */
+import { assert } from '../assert.ts';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { readCheckpointSync, writeCheckpointSync } from './checkpoint-file.ts';
@@ -119,6 +120,8 @@ export class LeaderEpochCache {
     const changed = keep < this.list.length || this.list[keep - 1]?.epoch !== epoch;
     this.list.length = keep;
     if (this.latestEpoch() !== epoch) this.list.push({ epoch, startOffset });
+    const n = this.list.length;
+    assert(n < 2 || (this.list[n - 2]!.epoch < this.list[n - 1]!.epoch && this.list[n - 2]!.startOffset < this.list[n - 1]!.startOffset), () => `${this.path}: epoch entries ${JSON.stringify(this.list.slice(-2))} do not increase`);
     return changed;
   }
 
