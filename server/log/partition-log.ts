@@ -351,6 +351,7 @@ export class PartitionLog {
       active.append(recordSet, this.cfg.indexIntervalBytes, nowMs);
       this.flusher.markDirty(active);
     } catch (e) {
+      this.offlineOnInvariant(e);
       if (epochsChanged) {
         this.epochs.restore(epochsBefore);
         try {
@@ -381,6 +382,7 @@ export class PartitionLog {
       return true;
     } catch (e) {
       this.epochs.restore(before);
+      this.offlineOnInvariant(e);
       if (e instanceof SluiceError || e instanceof InvariantError) throw e;
       throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.epochs.path}: ${(e as Error).message}`);
     }
@@ -526,6 +528,9 @@ export class PartitionLog {
       while (this.flusher.running) await this.flusher.running;
       this.checkWritable();
       return fn();
+    } catch (e) {
+      this.offlineOnInvariant(e);
+      throw e;
     } finally {
       this.truncating--;
     }
@@ -615,6 +620,9 @@ export class PartitionLog {
       this.compactedAtHighWatermark = highWatermarkAtStart;
       this.compactAgainAtMs = result.nextDueMs;
       return result;
+    }, (e: unknown) => {
+      this.offlineOnInvariant(e);
+      throw e;
     });
     this.compaction = run;
     const done = () => {
@@ -710,9 +718,19 @@ export class PartitionLog {
   private invariant(condition: boolean, message: () => string): void {
     if (condition) return;
     const e = new InvariantError(`${this.dir}: ${message()}`);
+    this.offlineOnInvariant(e);
+    throw e;
+  }
+
+  /**
+   * For the catch blocks of the write paths (append, truncation, epoch changes, compaction):
+   * an InvariantError from below (the batch cursor, the epoch cache) takes this log offline
+   * too. The caller rethrows; anything else passes through untouched.
+   */
+  private offlineOnInvariant(e: unknown): void {
+    if (!(e instanceof InvariantError) || this.failure === e) return;
     this.flusher.fail(e);
     this.logger.error('invariant breached; the partition refuses writes until the broker restarts', { dir: this.dir, error: e });
-    throw e;
   }
 
   private checkWritable(): void {
