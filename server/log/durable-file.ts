@@ -6,7 +6,7 @@
  * - writeFileDurable*(path) leaves either the old or the new content at `path`, never a mix:
  *   it writes `<path>.tmp`, fsyncs it, renames it over `path`, then fsyncs the directory
  *   (a rename is only durable once its directory is). Leftover `*.tmp` files are garbage
- *   that PartitionLog.open deletes.
+ *   that the loader (log-loader.ts) deletes.
  * - fsyncDir is best effort: some platforms cannot open a directory for fsync (Windows);
  *   there the rename is as durable as the platform makes it.
  */

@@ -15,7 +15,7 @@
  * - Write-ahead (PartitionLog's side): the cache is changed and persisted before the batches
  *   that imply the change are written, and only after batches are removed (truncation). So the
  *   file never misses an epoch the log holds; after a crash it may hold entries at or past the
- *   log end, which PartitionLog.open drops with truncateFromEnd(logEndOffset).
+ *   log end, which the loader (log-loader.ts) drops with truncateFromEnd(logEndOffset).
  * - The latest entry may start at the log end with no batch of its epoch yet (a leader that has
  *   not written in its epoch, see PartitionLog.beginLeaderEpoch). An entry that starts at or
  *   after an offset about to be written has no data, and assign() replaces it freely.

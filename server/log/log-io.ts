@@ -4,9 +4,12 @@
  * another (segment replacement, recovery rewrite, durable checkpoint writes).
  *
  * Invariants:
- * - The log's files are written, fsynced, read and renamed only through `io` (segment.ts,
- *   recovery.ts, durable-file.ts). Opening, closing, stat, truncate and unlink stay direct:
- *   they are not what the fault tests are about, and cleanup after a fault must not fail.
+ * - Segment files are written, fsynced, read and renamed only through `io` (segment.ts,
+ *   recovery.ts, batch-cursor.ts), and so are the synchronous durable replacements of
+ *   durable-file.ts (epoch and high watermark checkpoints, index files); the asynchronous
+ *   writeFileDurable writes and syncs through a FileHandle and only renames through `io`.
+ *   Opening, closing, stat, truncate and unlink stay direct: they are not what the fault
+ *   tests are about, and cleanup after a fault must not fail.
  * - `io` is the real file system in the broker. setLogIo exists for tests only: they swap in a
  *   FaultInjectingIo and put the real one back (the returned function) when done. Nothing in
  *   server/ calls it.

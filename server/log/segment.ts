@@ -6,7 +6,7 @@
  * Invariants:
  * - The .log holds whole, validated batches with increasing base offsets, all >= baseOffset.
  *   Offsets are contiguous except where recovery dropped a corrupt batch.
- * - Appends are synchronous (fs.writeSync) on purpose: sizeBytes, the readable size, only
+ * - Appends are synchronous (io.writeSync, log-io.ts) on purpose: sizeBytes, the readable size, only
  *   advances after the write returned, so a reader that stops at sizeBytes never sees half a
  *   batch. A failed write is cut back off the file before the error is thrown.
  * - Index entries are added after the bytes they point at are written.
@@ -22,13 +22,13 @@
  * - Truncation (replication: a follower cutting back a divergent tail) removes whole batches
  *   from the end, fsyncs, and bumps truncationCount. A read that awaited I/O across a
  *   truncation may have read bytes that were cut or rewritten since; it compares the count
- *   before and after and throws its bytes away when it changed (see PartitionLog.read).
+ *   before and after and throws its bytes away when it changed (see log-reader.ts).
  * - Compaction writes a replacement beside the live file (`<name>.log.cleaned`, see
  *   createReplacement). Its indexes stay in memory until commitReplacement has renamed it over
  *   the live .log; the live index files are removed before that rename, so a crash at any
  *   point leaves the old or the new .log, either without indexes (rebuilt by a scan at open)
- *   or with indexes that describe it. Leftover `.cleaned` files are garbage PartitionLog.open
- *   deletes.
+ *   or with indexes that describe it. Leftover `.cleaned` files are garbage the loader
+ *   (log-loader.ts) deletes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
