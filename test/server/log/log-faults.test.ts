@@ -12,6 +12,8 @@
  *   waits on flush) until the broker restarts and recovers it: the kernel may have dropped the
  *   dirty pages, so a retry that succeeds would prove nothing.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
@@ -191,6 +193,43 @@ test('a rename that fails while compaction swaps a segment: no record lost, befo
       assert.equal(latest.size, 5);
       await reopened.close();
     });
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a rename that fails while recovery rewrites a segment: open fails, the original file is intact, the next open recovers', async () => {
+  const t = tempDir();
+  try {
+    const cfg = { 'segment.bytes': '2048', 'index.interval.bytes': '128' };
+    const log = open(t.dir, cfg);
+    const batches: Buffer[] = [];
+    for (let i = 0; i < 30; i++) {
+      const b = batch(3, 1000 + i * 10, 40, `b${i}`);
+      log.append(b);
+      batches.push(b);
+    }
+    await log.close();
+    // Damage the second batch of the last segment: recovery drops it by rewriting the file (.recovering, rename).
+    const last = fs.readdirSync(t.dir).filter((n) => n.endsWith('.log')).sort().map((n) => path.join(t.dir, n)).at(-1)!;
+    const bytes = fs.readFileSync(last);
+    const secondPos = batchSizeAt(bytes, 0);
+    const damaged = batches.findIndex((b) => b.equals(bytes.subarray(secondPos, secondPos + b.length)));
+    assert.ok(damaged > 0);
+    bytes[secondPos + 70]! ^= 0x5a;
+    fs.writeFileSync(last, bytes);
+
+    await withFaults(async (faults) => {
+      faults.inject({ op: 'rename', toSuffix: '.log', times: 1 });
+      assert.throws(() => open(t.dir, cfg, false));
+      assert.equal(faults.injected.rename, 1);
+    });
+    assert.ok(fs.readFileSync(last).equals(bytes), 'the segment is as it was before the failed rewrite');
+
+    const reopened = open(t.dir, cfg, false);
+    assert.deepEqual(await readAll(reopened), Buffer.concat(batches.filter((_, i) => i !== damaged)));
+    assert.equal(fs.readdirSync(t.dir).filter((n) => n.endsWith('.recovering')).length, 0, 'the leftover of the failed rewrite is gone');
+    await reopened.close();
   } finally {
     t.cleanup();
   }
