@@ -44,9 +44,13 @@ export async function writeFileDurable(filePath: string, bytes: Uint8Array): Pro
   await fsyncDir(path.dirname(filePath));
 }
 
-/** fdatasync through the callback API: the thread pool waits for the disk, not the event loop. */
+/**
+ * fdatasync through the callback API: the thread pool waits for the disk, not the event loop.
+ * Direct, not through log-io.ts: its caller is the metadata journal, which is not under the
+ * log (segments fsync through io.fdatasync).
+ */
 export function fdatasync(fd: number): Promise<void> {
-  return io.fdatasync(fd);
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 export function fsyncDirSync(dir: string): void {

@@ -8,6 +8,9 @@
  *   recovery.ts, batch-cursor.ts), and so are the synchronous durable replacements of
  *   durable-file.ts (epoch and high watermark checkpoints, index files); the asynchronous
  *   writeFileDurable writes and syncs through a FileHandle and only renames through `io`.
+ *   durable-file.ts is shared with the metadata store, whose checkpoint writes therefore pass
+ *   the seam too (its journal's fdatasync does not); the log tests that inject faults open no
+ *   metadata store.
  *   Opening, closing, stat, truncate and unlink stay direct: they are not what the fault
  *   tests are about, and cleanup after a fault must not fail.
  * - `io` is the real file system in the broker. setLogIo exists for tests only: they swap in a
