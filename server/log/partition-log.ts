@@ -61,7 +61,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { InvariantError } from '../assert.ts';
+import { InvariantError, rethrowInvariant } from '../assert.ts';
 import type { Logger } from '../logger.ts';
 import { BatchCursor } from './batch-cursor.ts';
 import { writeCheckpoint, writeCheckpointSync } from './checkpoint-file.ts';
@@ -596,7 +596,7 @@ export class PartitionLog {
     try {
       this.changeEpochCache(() => this.epochs.truncateFromStart(this.logStartOffset));
     } catch (error) {
-      if (error instanceof InvariantError) throw error;
+      rethrowInvariant(error);
       // Entries below the log start are only stale; the next retention or open trims them.
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
