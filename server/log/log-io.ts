@@ -15,7 +15,10 @@
  *   tests are about, and cleanup after a fault must not fail.
  * - `io` is the real file system in the broker. setLogIo exists for tests only: they swap in a
  *   FaultInjectingIo and put the real one back (the returned function) when done. Nothing in
- *   server/ calls it.
+ *   server/ calls it. For tests of a whole broker process, the environment variable
+ *   SLUICE_TEST_LOG_FAULTS (a JSON array of Fault) starts the process with a FaultInjectingIo
+ *   armed with those faults; it is for tests only, and unset (always, outside tests) it costs
+ *   nothing.
  * - The real implementation adds no work to the hot path beyond one property lookup per call.
  *
  * FaultInjectingIo: forwards to the real file system until a fault armed with inject() fires.
@@ -72,11 +75,11 @@ export interface Fault {
   partialBytes?: number;
   /** Rename faults: only renames whose target ends with this. */
   toSuffix?: string;
+  /** Fsync faults: only the asynchronous fdatasync, i.e. the flush path of segments (not recovery, truncation or checkpoints). */
+  asyncOnly?: boolean;
 }
 
-interface ArmedFault extends Required<Omit<Fault, 'toSuffix' | 'partialBytes'>> {
-  toSuffix: string;
-  partialBytes: number;
+interface ArmedFault extends Required<Fault> {
   shortWriteDone: boolean;
 }
 
@@ -86,7 +89,7 @@ export class FaultInjectingIo implements LogIo {
   readonly injected: Record<LogIoOp, number> = { write: 0, fsync: 0, read: 0, rename: 0 };
 
   inject(fault: Fault): this {
-    this.faults.push({ op: fault.op, after: fault.after ?? 0, times: fault.times ?? Infinity, partialBytes: fault.partialBytes ?? 0, toSuffix: fault.toSuffix ?? '', shortWriteDone: false });
+    this.faults.push({ op: fault.op, after: fault.after ?? 0, times: fault.times ?? Infinity, partialBytes: fault.partialBytes ?? 0, toSuffix: fault.toSuffix ?? '', asyncOnly: fault.asyncOnly ?? false, shortWriteDone: false });
     return this;
   }
 
@@ -96,9 +99,9 @@ export class FaultInjectingIo implements LogIo {
   }
 
   /** The armed fault that fires for this call of op, if any; counts the call against `after`. */
-  private fire(op: LogIoOp, to = ''): ArmedFault | null {
+  private fire(op: LogIoOp, to = '', sync = false): ArmedFault | null {
     for (const f of this.faults) {
-      if (f.op !== op || f.times <= 0 || !to.endsWith(f.toSuffix)) continue;
+      if (f.op !== op || f.times <= 0 || !to.endsWith(f.toSuffix) || (sync && f.asyncOnly)) continue;
       if (f.after > 0) {
         f.after--;
         continue;
@@ -127,13 +130,13 @@ export class FaultInjectingIo implements LogIo {
   }
 
   fsyncSync(fd: number): void {
-    const f = this.fire('fsync');
+    const f = this.fire('fsync', '', true);
     if (f) this.fail(f, 'fsync');
     realIo.fsyncSync(fd);
   }
 
   fdatasyncSync(fd: number): void {
-    const f = this.fire('fsync');
+    const f = this.fire('fsync', '', true);
     if (f) this.fail(f, 'fdatasync');
     realIo.fdatasyncSync(fd);
   }
@@ -167,4 +170,12 @@ export class FaultInjectingIo implements LogIo {
     if (f) this.fail(f, 'rename');
     return realIo.rename(from, to);
   }
+}
+
+/** See SLUICE_TEST_LOG_FAULTS at the top. A value that does not parse stops the process: a test asked for faults it would not get. */
+const faultsFromEnv = process.env.SLUICE_TEST_LOG_FAULTS;
+if (faultsFromEnv) {
+  const faults = new FaultInjectingIo();
+  for (const f of JSON.parse(faultsFromEnv) as Fault[]) faults.inject(f);
+  io = faults;
 }
