@@ -14,6 +14,7 @@ import type { FetchRequest, FetchResponse } from '../../protocol/apis/fetch.ts';
 import type { OffsetForLeaderEpochResponse } from '../../protocol/apis/offset-for-leader-epoch.ts';
 import { Connection } from '../../protocol/connection.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { isInvariantError } from '../assert.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
 import type { Logger } from '../logger.ts';
 import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
@@ -84,7 +85,9 @@ class LeaderFetcher {
         backoff = this.settings.backoffMs;
       } catch (e) {
         if (!this.running) break;
-        this.log.debug('replica fetch failed', { leader: this.leaderId, error: e as Error });
+        // A breached invariant took its partition offline (server/assert.ts); it must be seen, not logged at debug.
+        if (isInvariantError(e)) this.log.error('invariant breached in a follower append', { leader: this.leaderId, error: e });
+        else this.log.debug('replica fetch failed', { leader: this.leaderId, error: e as Error });
         this.conn?.close();
         this.conn = null;
         await new Promise((r) => setTimeout(r, backoff));

@@ -8,7 +8,7 @@
  *
  * Invariants:
  * - Written whole through writeFileDurable*: the file holds the old or the new content, never
- *   a mix (a leftover `.tmp` is garbage that PartitionLog.open deletes).
+ *   a mix (a leftover `.tmp` is garbage that the loader (log-loader.ts) deletes).
  * - Reading never throws for bad content: it reports 'missing' or 'corrupt' with a problem,
  *   and the owner falls back to what the log itself says.
  * - Bounded: a file larger than CHECKPOINT_BYTES_MAX is corrupt, not read into memory.

@@ -6,12 +6,13 @@
  * - writeFileDurable*(path) leaves either the old or the new content at `path`, never a mix:
  *   it writes `<path>.tmp`, fsyncs it, renames it over `path`, then fsyncs the directory
  *   (a rename is only durable once its directory is). Leftover `*.tmp` files are garbage
- *   that PartitionLog.open deletes.
+ *   that the loader (log-loader.ts) deletes.
  * - fsyncDir is best effort: some platforms cannot open a directory for fsync (Windows);
  *   there the rename is as durable as the platform makes it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { io } from './log-io.ts';
 
 export const TMP_SUFFIX = '.tmp';
 
@@ -20,12 +21,12 @@ export function writeFileDurableSync(filePath: string, bytes: Uint8Array): void 
   const fd = fs.openSync(tmp, 'w');
   try {
     let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written, written);
-    fs.fsyncSync(fd);
+    while (written < bytes.length) written += io.writeSync(fd, bytes, written, bytes.length - written, written);
+    io.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, filePath);
+  io.renameSync(tmp, filePath);
   fsyncDirSync(path.dirname(filePath));
 }
 
@@ -39,11 +40,15 @@ export async function writeFileDurable(filePath: string, bytes: Uint8Array): Pro
   } finally {
     await handle.close();
   }
-  await fs.promises.rename(tmp, filePath);
+  await io.rename(tmp, filePath);
   await fsyncDir(path.dirname(filePath));
 }
 
-/** fdatasync through the callback API: the thread pool waits for the disk, not the event loop. */
+/**
+ * fdatasync through the callback API: the thread pool waits for the disk, not the event loop.
+ * Direct, not through log-io.ts: its caller is the metadata journal, which is not under the
+ * log (segments fsync through io.fdatasync).
+ */
 export function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }

@@ -15,12 +15,13 @@
  * - Write-ahead (PartitionLog's side): the cache is changed and persisted before the batches
  *   that imply the change are written, and only after batches are removed (truncation). So the
  *   file never misses an epoch the log holds; after a crash it may hold entries at or past the
- *   log end, which PartitionLog.open drops with truncateFromEnd(logEndOffset).
+ *   log end, which the loader (log-loader.ts) drops with truncateFromEnd(logEndOffset).
  * - The latest entry may start at the log end with no batch of its epoch yet (a leader that has
  *   not written in its epoch, see PartitionLog.beginLeaderEpoch). An entry that starts at or
  *   after an offset about to be written has no data, and assign() replaces it freely.
  * - Not safe for concurrent mutation; PartitionLog is the only writer.
  */
+import { assert } from '../assert.ts';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { readCheckpointSync, writeCheckpointSync } from './checkpoint-file.ts';
@@ -119,6 +120,8 @@ export class LeaderEpochCache {
     const changed = keep < this.list.length || this.list[keep - 1]?.epoch !== epoch;
     this.list.length = keep;
     if (this.latestEpoch() !== epoch) this.list.push({ epoch, startOffset });
+    const n = this.list.length;
+    assert(n < 2 || (this.list[n - 2]!.epoch < this.list[n - 1]!.epoch && this.list[n - 2]!.startOffset < this.list[n - 1]!.startOffset), () => `${this.path}: epoch entries ${JSON.stringify(this.list.slice(-2))} do not increase`);
     return changed;
   }
 

@@ -48,6 +48,7 @@ import type { Logger } from '../logger.ts';
 import type { LogConfig } from './log-config.ts';
 import type { FileHandleCache } from './file-handle-cache.ts';
 import { LogSegment } from './segment.ts';
+import { BatchCursor } from './batch-cursor.ts';
 
 /** Bytes read from a segment at a time; a larger batch gets a read of its own. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -140,9 +141,10 @@ function forEachRecord(b: Uint8Array, pos: number, fn: (r: RecordView) => void):
  */
 export function firstKeylessOffset(recordSet: Uint8Array): number {
   let found = -1;
-  for (let p = 0; p < recordSet.length && found < 0; p += batchSizeAt(recordSet, p)) {
-    const base = readInt64(recordSet, p + Off.baseOffset);
-    forEachRecord(recordSet, p, (r) => {
+  const c = new BatchCursor();
+  for (c.reset(recordSet); !c.done && found < 0; c.advance()) {
+    const base = c.baseOffset;
+    forEachRecord(recordSet, c.at, (r) => {
       if (found < 0 && r.keyLength < 0) found = base + r.offsetDelta;
     });
   }
@@ -161,21 +163,19 @@ class Stopped extends Error {}
  * segment was closed meanwhile (replaced, deleted, or the log closed).
  */
 async function forEachBatch(seg: LogSegment, endPosition: number, fn: (buf: Buffer, p: number) => void): Promise<void> {
+  const c = new BatchCursor();
   let position = 0;
   while (position < endPosition) {
     const buf = await seg.read(position, Math.min(READ_CHUNK_BYTES, endPosition - position));
     if (!buf) throw new Stopped();
-    let p = 0;
-    while (p + BATCH_LOG_OVERHEAD <= buf.length) {
-      const size = batchSizeAt(buf, p);
-      if (size < BATCH_HEADER_BYTES) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${seg.logPath}: batch at ${position + p} claims ${size} bytes`);
-      if (p + size > buf.length) break;
-      fn(buf, p);
-      p += size;
+    for (c.reset(buf, 0, buf.length, seg.logPath, position); c.hasBytes(BATCH_LOG_OVERHEAD); c.advance()) {
+      if (!c.hasBytes(c.storedSizeBytes())) break;
+      fn(buf, c.at);
     }
+    let p = c.at;
     if (p === 0) {
       // One batch larger than the chunk: read it whole.
-      const size = buf.length >= BATCH_LOG_OVERHEAD ? batchSizeAt(buf, 0) : 0;
+      const size = buf.length >= BATCH_LOG_OVERHEAD ? c.sizeBytes : 0;
       if (size < BATCH_HEADER_BYTES || position + size > endPosition) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${seg.logPath}: batch at ${position} overruns the segment`);
       const whole = await seg.read(position, size);
       if (!whole) throw new Stopped();

@@ -37,6 +37,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { isInvariantError } from '../assert.ts';
 import type { Logger } from '../logger.ts';
 import { fsyncDir, fsyncDirSync, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
 import { FileHandleCache, openFilesSoftLimit, segmentFilesOpenMaxFor } from './file-handle-cache.ts';
@@ -367,7 +368,8 @@ export class LogManager {
       try {
         deleted += log.applyRetention(nowMs);
       } catch (error) {
-        this.logger.error('retention failed', { dir: log.dir, error });
+        // An InvariantError already took that partition offline (server/assert.ts); the others go on.
+        this.logger.error(isInvariantError(error) ? 'invariant breached in retention; the partition is offline' : 'retention failed', { dir: log.dir, error });
       }
     }
     return deleted;
@@ -401,7 +403,8 @@ export class LogManager {
         total.nextDueMs = Math.min(total.nextDueMs, r.nextDueMs);
       } catch (error) {
         total.complete = false;
-        this.logger.error('compaction failed', { dir: log.dir, error });
+        // An InvariantError already took that partition offline (server/assert.ts); the others go on.
+        this.logger.error(isInvariantError(error) ? 'invariant breached in compaction; the partition is offline' : 'compaction failed', { dir: log.dir, error });
       }
     }
     return total;

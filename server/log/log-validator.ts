@@ -16,7 +16,8 @@
  *   (compaction on the leader may have left offset gaps inside and between them).
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_LOG_OVERHEAD, baseOffsetAt, batchSizeAt, newBatchInfo, Off, readInt32, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { BATCH_LOG_OVERHEAD, newBatchInfo, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { BatchCursor } from './batch-cursor.ts';
 
 export interface ValidatedRecordSet {
   batchCount: number;
@@ -42,16 +43,17 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
   let recordCount = 0;
   let batchCount = 0;
   let maxTimestampMs = -1;
-  for (let pos = 0; pos < recordSet.length; pos += info.size) {
+  const c = new BatchCursor();
+  for (c.reset(recordSet); !c.done; c.advance(info.size)) {
     // Size first: a batch we would refuse anyway is not worth a CRC pass.
-    if (recordSet.length - pos >= BATCH_LOG_OVERHEAD) {
-      const sizeBytes = batchSizeAt(recordSet, pos);
+    if (c.hasBytes(BATCH_LOG_OVERHEAD)) {
+      const sizeBytes = c.sizeBytes;
       if (sizeBytes > maxMessageBytes) {
         throw new SluiceError(ErrorCode.RECORD_BATCH_TOO_LARGE, `batch ${batchCount} is ${sizeBytes} bytes, max.message.bytes is ${maxMessageBytes}`);
       }
     }
-    const code = validateBatch(recordSet, pos, recordSet.length, info);
-    if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${pos}: ${info.problem}`);
+    const code = validateBatch(recordSet, c.at, recordSet.length, info);
+    if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${c.at}: ${info.problem}`);
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
     batchCount++;
@@ -60,11 +62,11 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     throw new SluiceError(ErrorCode.STORAGE_ERROR, `offset ${nextOffset} + ${recordCount} records passes 2^53`);
   }
   let offset = nextOffset;
-  for (let pos = 0; pos < recordSet.length; pos += batchSizeAt(recordSet, pos)) {
-    writeInt64(recordSet, pos, offset);
-    if (partitionLeaderEpoch >= 0) writeInt32(recordSet, pos + Off.partitionLeaderEpoch, partitionLeaderEpoch);
+  for (c.reset(recordSet); !c.done; c.advance()) {
+    writeInt64(recordSet, c.at, offset);
+    if (partitionLeaderEpoch >= 0) writeInt32(recordSet, c.at + Off.partitionLeaderEpoch, partitionLeaderEpoch);
     // validateBatch proved lastOffsetDelta == recordCount - 1 for every batch.
-    offset += readInt32(recordSet, pos + Off.lastOffsetDelta) + 1;
+    offset = c.lastOffset + 1;
   }
   return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length };
 }
@@ -86,10 +88,11 @@ export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset:
   let maxTimestampMs = -1;
   let firstOffset = -1;
   let nextOffsetMin = logEndOffset;
-  for (let pos = 0; pos < recordSet.length; pos += info.size) {
-    const code = validateBatch(recordSet, pos, recordSet.length, info, true);
-    if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${pos}: ${info.problem}`);
-    const baseOffset = baseOffsetAt(recordSet, pos);
+  const c = new BatchCursor();
+  for (c.reset(recordSet); !c.done; c.advance(info.size)) {
+    const code = validateBatch(recordSet, c.at, recordSet.length, info, true);
+    if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${c.at}: ${info.problem}`);
+    const baseOffset = c.baseOffset;
     if (baseOffset < nextOffsetMin) {
       if (batchCount === 0) throw new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `replicated batch at offset ${baseOffset} is below the log end offset ${logEndOffset}: truncate the log first`);
       throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, `batch ${batchCount} at offset ${baseOffset} overlaps the previous batch, which ends at ${nextOffsetMin - 1}`);

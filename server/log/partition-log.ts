@@ -1,7 +1,12 @@
 /**
  * PartitionLog: the log of one partition, a directory of segments. This is the file to follow
- * for the append path (validate, assign offsets, roll, write) and the read path (index lookup,
- * one read, cut at whole batches), and for when data becomes durable.
+ * for the append path (validate, assign offsets, roll, write), and the coordination of
+ * everything else that touches the segments: reads, flushes, retention, compaction hand-off,
+ * truncation, the high watermark and the leader epoch cache. The mechanisms live beside it:
+ * log-loader.ts opens and recovers the directory, log-reader.ts serves reads (index lookup,
+ * one read, cut at whole batches), log-flusher.ts decides when data becomes durable (group
+ * commit), log-cleaner.ts compacts; batch-cursor.ts is how all of them walk batches, and
+ * log-io.ts is the file-system seam under them.
  *
  * Invariants:
  * - segments is sorted by base offset and never empty; the last one is the active segment,
@@ -11,14 +16,16 @@
  *   logEndOffset is the next offset to assign: offsets are contiguous, except where recovery
  *   dropped a corrupt batch (reads then continue at the next intact batch).
  * - A segment that is not active was fsynced, and then its indexes persisted, by the flush
- *   cycle that followed its roll; until then it stays in `dirty`.
- * - Group commit: at most one flush cycle runs at a time. A cycle fdatasyncs every segment
- *   written before it started, then resolves every waiter it covers. A waiter arriving
- *   while a cycle runs waits for that cycle when its offset was written before the cycle
- *   started, otherwise for the next one, which all such waiters share.
+ *   cycle that followed its roll; until then the flusher holds it as dirty.
+ * - Group commit, one flush cycle at a time: see log-flusher.ts.
  * - After an fsync failure the log refuses appends and flushes (STORAGE_ERROR) until the
  *   broker restarts and recovers it: after a failed fsync the page cache may have dropped the
- *   dirty pages, so retrying and reporting success could lie.
+ *   dirty pages, so retrying and reporting success could lie. A breached invariant (a bug,
+ *   server/assert.ts) does the same: the log goes offline for writes and the InvariantError
+ *   is rethrown, never logged and ignored.
+ * - Asserted: each append moves the log end forward (offsets strictly increase); the high
+ *   watermark never passes the log end; the epoch cache's epochs and start offsets strictly
+ *   increase (leader-epoch-cache.ts).
  * - Single-threaded by construction (one event loop); append is synchronous, so appends never
  *   interleave. Reads and flushes are async and run alongside appends.
  * - Compacted logs (log-cleaner.ts): at most one compaction runs at a time. It swaps a segment
@@ -54,41 +61,29 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, decodeRecords, lastOffsetAt, maxTimestampAt, Off, readInt32 } from '../../protocol/record-batch.ts';
+import { InvariantError, rethrowInvariant } from '../assert.ts';
 import type { Logger } from '../logger.ts';
-import { encodeCheckpoint, readCheckpointSync, writeCheckpoint, writeCheckpointSync } from './checkpoint-file.ts';
-import { fsyncDir, fsyncDirSync, TMP_SUFFIX, unlinkIfExistsSync } from './durable-file.ts';
-import { LEADER_EPOCH_CHECKPOINT_FILE, LEADER_EPOCH_CHECKPOINT_VERSION, LEADER_EPOCH_MAX, LeaderEpochCache, type EpochEndOffset, type EpochEntry } from './leader-epoch-cache.ts';
+import { BatchCursor } from './batch-cursor.ts';
+import { writeCheckpoint, writeCheckpointSync } from './checkpoint-file.ts';
+import { fsyncDirSync } from './durable-file.ts';
+import type { FileHandleCache } from './file-handle-cache.ts';
+import { LEADER_EPOCH_MAX, LeaderEpochCache, type EpochEndOffset, type EpochEntry } from './leader-epoch-cache.ts';
 import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog, type CleanerLimits, type CompactionResult } from './log-cleaner.ts';
 import { compacts, deletes, type LogConfig } from './log-config.ts';
+import { LogFlusher } from './log-flusher.ts';
+import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
+import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import type { FileHandleCache } from './file-handle-cache.ts';
-import { RECOVERING_SUFFIX } from './recovery.ts';
-import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './segment.ts';
+import { LogSegment } from './segment.ts';
+
+export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
+export type { PartitionLogOpenOptions } from './log-loader.ts';
+export type { ReadOptions, ReadResult, TimestampLookup } from './log-reader.ts';
 
 /** Relative offsets are uint32 in both indexes. */
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
-/** Bytes read at a time when scanning batch headers for a timestamp. */
-const TIMESTAMP_SCAN_CHUNK_BYTES = 64 * 1024;
-/** A batch header through lastOffsetDelta: enough to know where a batch ends and its last offset. */
-const HEADER_TO_LAST_OFFSET_BYTES = Off.lastOffsetDelta + 4;
-const SEGMENT_FILE = /^(\d{20})\.log$/;
-const EMPTY = Buffer.alloc(0);
-/** A read retries this often when compaction, retention or truncation swapped its segments while it waited. */
-const READ_RETRIES_MAX = 3;
-export const HIGH_WATERMARK_CHECKPOINT_FILE = 'replication-offset-checkpoint';
-const HIGH_WATERMARK_CHECKPOINT_VERSION = 0;
 /** maybeFlush persists a moved high watermark at most this often (Kafka's replica.high.watermark.checkpoint.interval.ms). */
 export const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000;
-
-export interface PartitionLogOpenOptions {
-  /** False after a crash: the active segment (and any without usable indexes) is scanned and repaired. */
-  cleanShutdown: boolean;
-  logger: Logger;
-  nowMs?: number;
-  /** The fd cache of the segment files (the LogManager's); default: one shared by every caller that passes none. */
-  files?: FileHandleCache;
-}
 
 export interface AppendOptions {
   /**
@@ -105,38 +100,11 @@ export interface FollowerAppendResult {
   lastOffset: number;
 }
 
-export interface ReadOptions {
-  /**
-   * Only batches whose last offset is below this are returned. Default: the high watermark
-   * (what consumers may see); a replica fetching for itself passes logEndOffset (or Infinity).
-   */
-  maxOffset?: number;
-}
-
 export interface AppendResult {
   baseOffset: number;
   lastOffset: number;
   /** The broker's clock when the batches were written. */
   logAppendTimeMs: number;
-}
-
-export interface ReadResult {
-  /** Whole batches, byte for byte as stored; empty at the log end. */
-  records: Buffer;
-  highWatermark: number;
-  logStartOffset: number;
-}
-
-export interface TimestampLookup {
-  offset: number;
-  /** ms since epoch, of the record at `offset`. */
-  timestamp: number;
-}
-
-interface FlushWaiter {
-  cycle: number;
-  resolve(): void;
-  reject(e: Error): void;
 }
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
@@ -149,20 +117,9 @@ export class PartitionLog {
   private segments: readonly LogSegment[];
   private endOffset: number;
   private state: State = 'open';
-  private failure: Error | null = null;
-
-  // Flushing (group commit) state.
-  private flushedEnd: number;
-  private firstUnflushedAppendMs = -1;
-  private readonly dirty = new Set<LogSegment>();
-  private dirNeedsSync = false;
-  private flushCyclesStarted = 0;
-  private flushCyclesDone = 0;
-  private flushCycleTargetEnd = 0;
-  private flushRequested = false;
-  private flushWaiters: FlushWaiter[] = [];
-  private flushLoop: Promise<void> | null = null;
-  private fsyncs = 0;
+  private readonly flusher: LogFlusher;
+  /** This log as log-reader.ts sees it; built once, so a read allocates no view. */
+  private readonly readable: ReadableLog;
 
   // Replication state (see the top of this file).
   private readonly epochs: LeaderEpochCache;
@@ -190,7 +147,15 @@ export class PartitionLog {
     this.segments = segments;
     this.endOffset = segments[segments.length - 1]!.nextOffset;
     // Whatever open() found is on disk: recovery fsynced what it scanned, a clean close flushed.
-    this.flushedEnd = this.endOffset;
+    this.flusher = new LogFlusher({ dir, logger, logEndOffset: () => this.endOffset, activeSegment: () => this.active, isDeleted: () => this.state === 'deleted' }, this.endOffset);
+    this.readable = {
+      dir,
+      segments: () => this.segments,
+      logEndOffset: () => this.endOffset,
+      highWatermark: () => this.highWatermark,
+      indexIntervalBytes: () => this.cfg.indexIntervalBytes,
+      checkReadable: () => this.checkReadable(),
+    };
     this.epochs = epochs;
     this.hw = highWatermark;
     this.hwCheckpointed = highWatermark;
@@ -204,112 +169,15 @@ export class PartitionLog {
    * drops entries at or past the log end.)
    */
   static emptyLogFiles(): Array<{ name: string; bytes: Buffer }> {
-    return [
-      { name: segmentFileName(0, LOG_SUFFIX), bytes: Buffer.alloc(0) },
-      { name: LEADER_EPOCH_CHECKPOINT_FILE, bytes: encodeCheckpoint(LEADER_EPOCH_CHECKPOINT_VERSION, []) },
-      { name: HIGH_WATERMARK_CHECKPOINT_FILE, bytes: encodeCheckpoint(HIGH_WATERMARK_CHECKPOINT_VERSION, [[0]]) },
-    ];
+    return emptyLogFiles();
   }
 
-  /** Opens (or creates) the partition directory. Synchronous: it runs before the broker serves. */
+  /** Opens (or creates) the partition directory (log-loader.ts). Synchronous: it runs before the broker serves. */
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
-    const nowMs = opts.nowMs ?? Date.now();
-    // Whether this open changed the directory's entries, and so must fsync it. Opening a
-    // directory left as open() leaves it (or as emptyLogFiles() made it) costs no fsync.
-    let dirChanged = fs.mkdirSync(dir, { recursive: true }) !== undefined;
-    const names = fs.readdirSync(dir);
-    const bases: number[] = [];
-    for (const name of names) {
-      const m = SEGMENT_FILE.exec(name);
-      if (m) bases.push(Number(m[1]));
-      // Leftovers of an interrupted atomic write or recovery rewrite: the original is intact.
-      else if (name.endsWith(TMP_SUFFIX) || name.endsWith(RECOVERING_SUFFIX) || name.endsWith(CLEANED_SUFFIX)) dirChanged = unlinkIfExistsSync(path.join(dir, name)) || dirChanged;
-    }
-    bases.sort((a, b) => a - b);
-    const baseSet = new Set(bases);
-    for (const name of names) {
-      // Index files whose .log is gone (a delete interrupted half way) would confuse a future segment.
-      const suffix = name.endsWith(INDEX_SUFFIX) ? INDEX_SUFFIX : name.endsWith(TIME_INDEX_SUFFIX) ? TIME_INDEX_SUFFIX : '';
-      if (suffix && !baseSet.has(Number(name.slice(0, -suffix.length)))) dirChanged = unlinkIfExistsSync(path.join(dir, name)) || dirChanged;
-    }
-    const segments: LogSegment[] = [];
-    for (let i = 0; i < bases.length; i++) {
-      const recover = !opts.cleanShutdown && i === bases.length - 1;
-      const seg = LogSegment.open(dir, bases[i]!, { recover, indexIntervalBytes: config.indexIntervalBytes, nowMs, logger: opts.logger, files: opts.files });
-      const prev = segments[segments.length - 1];
-      if (prev && prev.nextOffset > seg.baseOffset) {
-        for (const s of [...segments, seg]) s.close();
-        throw new SluiceError(ErrorCode.STORAGE_ERROR, `${dir}: segment ${seg.baseOffset} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
-      }
-      segments.push(seg);
-    }
-    if (segments.length === 0) {
-      segments.push(LogSegment.create(dir, 0, opts.files));
-      dirChanged = true;
-    }
-    // A rebuilt sealed segment was fsynced by recovery, so its indexes may go to disk now.
-    for (let i = 0; i < segments.length - 1; i++) if (segments[i]!.recovered) segments[i]!.persistIndexesSync();
-    // The active segment's index files would go stale with its next append; see segment.ts.
-    if (segments[segments.length - 1]!.deleteIndexFilesSync()) dirChanged = true;
-    if (dirChanged) fsyncDirSync(dir);
-    let epochs: LeaderEpochCache;
-    let highWatermark: number;
-    try {
-      epochs = PartitionLog.openEpochCache(dir, segments, opts.logger);
-      highWatermark = PartitionLog.openHighWatermark(dir, segments, opts.logger);
-    } catch (e) {
-      for (const s of segments) s.close();
-      throw e;
-    }
+    const { segments, epochs, highWatermark } = loadPartitionLog(dir, config, opts);
     const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark);
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
     return log;
-  }
-
-  /**
-   * The checkpoint if it is usable, else the cache rebuilt from the batch headers of every
-   * segment; then trimmed to the log as it is (a crash may have left entries past its end, see
-   * leader-epoch-cache.ts) and persisted if anything changed.
-   */
-  private static openEpochCache(dir: string, segments: readonly LogSegment[], logger: Logger): LeaderEpochCache {
-    const loaded = LeaderEpochCache.load(dir);
-    let cache = loaded.cache;
-    let changed = false;
-    if (!cache) {
-      if (loaded.problem !== 'missing') logger.warn('leader epoch checkpoint unusable, rebuilding it from the log', { dir, problem: loaded.problem });
-      cache = new LeaderEpochCache(dir);
-      for (const seg of segments) {
-        seg.scanHeadersSync(0, (h, at) => {
-          const epoch = readInt32(h, at + Off.partitionLeaderEpoch);
-          if (epoch >= 0 && epoch < cache!.latestEpoch()) logger.warn('leader epochs go backwards in the log; the later batches win', { dir, offset: baseOffsetAt(h, at), epoch });
-          cache!.assign(epoch, baseOffsetAt(h, at), 'repair');
-          return true;
-        });
-      }
-      changed = true; // written even when empty, so the next open does not scan again
-    }
-    const endOffset = segments[segments.length - 1]!.nextOffset;
-    if (cache.truncateFromEnd(endOffset)) changed = true;
-    if (cache.truncateFromStart(segments[0]!.baseOffset)) changed = true;
-    if (changed) cache.persistSync();
-    return cache;
-  }
-
-  /**
-   * The checkpointed high watermark clamped into [logStartOffset, logEndOffset]. Missing: the
-   * log end (a new log is empty; a log from before replication holds only committed data),
-   * written at once so that a crash later finds it. Damaged: the log start, the safe side.
-   */
-  private static openHighWatermark(dir: string, segments: readonly LogSegment[], logger: Logger): number {
-    const file = path.join(dir, HIGH_WATERMARK_CHECKPOINT_FILE);
-    const startOffset = segments[0]!.baseOffset;
-    const endOffset = segments[segments.length - 1]!.nextOffset;
-    const read = readCheckpointSync(file, HIGH_WATERMARK_CHECKPOINT_VERSION, 1);
-    if (read.kind === 'ok' && read.entries.length === 1) return Math.max(startOffset, Math.min(read.entries[0]![0]!, endOffset));
-    const hw = read.kind === 'missing' ? endOffset : startOffset;
-    if (read.kind !== 'missing') logger.warn('high watermark checkpoint unusable; starting from the log start offset', { dir, problem: read.kind === 'corrupt' ? read.problem : 'not one entry' });
-    writeCheckpointSync(file, HIGH_WATERMARK_CHECKPOINT_VERSION, [[hw]]);
-    return hw;
   }
 
   get config(): LogConfig {
@@ -359,6 +227,7 @@ export class PartitionLog {
   updateHighWatermark(offset: number): number {
     if (!(Number.isSafeInteger(offset) && offset >= 0)) throw new Error(`high watermark ${offset} is not an offset`);
     if (this.isReplicated) this.hw = Math.max(this.hw, Math.min(offset, this.endOffset));
+    this.invariant(this.hw <= this.endOffset, () => `high watermark ${this.hw} passed the log end ${this.endOffset}`);
     return this.highWatermark;
   }
 
@@ -379,7 +248,7 @@ export class PartitionLog {
 
   /** Every offset below this is covered by a completed fsync. */
   get flushedOffset(): number {
-    return this.flushedEnd;
+    return this.flusher.flushedOffset;
   }
 
   get sizeBytes(): number {
@@ -394,7 +263,7 @@ export class PartitionLog {
 
   /** fdatasync calls on segment files so far; tests use it to see group commit at work. */
   get fsyncCount(): number {
-    return this.fsyncs;
+    return this.flusher.fsyncCount;
   }
 
   private get active(): LogSegment {
@@ -435,9 +304,10 @@ export class PartitionLog {
     this.checkWritable();
     const set = validateReplicatedRecordSet(recordSet, this.endOffset);
     const epochStarts: EpochEntry[] = [];
-    for (let p = 0; p < recordSet.length; p += batchSizeAt(recordSet, p)) {
-      const epoch = readInt32(recordSet, p + Off.partitionLeaderEpoch);
-      if (epoch >= 0 && epoch !== epochStarts[epochStarts.length - 1]?.epoch) epochStarts.push({ epoch, startOffset: baseOffsetAt(recordSet, p) });
+    const c = new BatchCursor();
+    for (c.reset(recordSet); !c.done; c.advance()) {
+      const epoch = c.partitionLeaderEpoch;
+      if (epoch >= 0 && epoch !== epochStarts[epochStarts.length - 1]?.epoch) epochStarts.push({ epoch, startOffset: c.baseOffset });
     }
     // A new segment starts at the first batch, not at the log end: a gap before it must not
     // push its relative offsets past uint32.
@@ -479,8 +349,9 @@ export class PartitionLog {
         throw new SluiceError(ErrorCode.STORAGE_ERROR, `offset ${lastOffset} does not fit segment ${active.baseOffset} (relative offsets are uint32)`);
       }
       active.append(recordSet, this.cfg.indexIntervalBytes, nowMs);
-      this.dirty.add(active);
+      this.flusher.markDirty(active);
     } catch (e) {
+      this.offlineOnInvariant(e);
       if (epochsChanged) {
         this.epochs.restore(epochsBefore);
         try {
@@ -491,9 +362,11 @@ export class PartitionLog {
       }
       throw e;
     }
+    // The validators guarantee it (lastOffset >= the first offset >= the log end); the log relies on it.
+    this.invariant(lastOffset >= this.endOffset && lastOffset < this.active.nextOffset, () => `append ending at ${lastOffset} does not move the log end ${this.endOffset} to the active segment's end ${this.active.nextOffset}`);
     this.endOffset = lastOffset + 1;
     if (!this.isReplicated) this.hw = this.endOffset;
-    if (this.firstUnflushedAppendMs < 0) this.firstUnflushedAppendMs = nowMs;
+    this.flusher.noteAppend(nowMs);
     this.maybeFlush(nowMs);
   }
 
@@ -509,7 +382,8 @@ export class PartitionLog {
       return true;
     } catch (e) {
       this.epochs.restore(before);
-      if (e instanceof SluiceError) throw e;
+      this.offlineOnInvariant(e);
+      if (e instanceof SluiceError || e instanceof InvariantError) throw e;
       throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.epochs.path}: ${(e as Error).message}`);
     }
   }
@@ -528,10 +402,8 @@ export class PartitionLog {
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
     const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
-    this.dirty.add(old);
-    this.dirNeedsSync = true;
-    // Seal now rather than at the next scheduled flush: until then a crash could tear it.
-    this.requestFlush();
+    // Sealed now rather than at the next scheduled flush: until then a crash could tear it.
+    this.flusher.segmentRolled(old);
     this.logger.debug('rolled segment', { dir: this.dir, baseOffset: seg.baseOffset, previousBytes: old.sizeBytes });
     return seg;
   }
@@ -539,140 +411,18 @@ export class PartitionLog {
   // ---------------------------------------------------------------- read path
 
   /**
-   * Whole batches from the one that contains fetchOffset (the first whose last offset is
-   * >= fetchOffset), from a single segment, at most maxBytes, except that the first batch is
-   * always returned whole so a consumer can progress past a batch larger than maxBytes.
-   * Only batches whose last offset is below opts.maxOffset (default: the high watermark);
-   * a batch that straddles it is not returned. Empty at or past maxOffset, and at the log end;
-   * OFFSET_OUT_OF_RANGE below logStartOffset or above logEndOffset.
+   * Whole batches from the one that contains fetchOffset, from a single segment, at most
+   * maxBytes (the first batch always whole), below opts.maxOffset (default: the high
+   * watermark); see readLog in log-reader.ts. OFFSET_OUT_OF_RANGE below logStartOffset or
+   * above logEndOffset.
    */
-  async read(fetchOffset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
-    for (let attempt = 0; ; attempt++) {
-      this.checkReadable();
-      const segments = this.segments;
-      if (fetchOffset < segments[0]!.baseOffset || fetchOffset > this.endOffset) throw this.outOfRange(fetchOffset);
-      const maxOffset = Math.min(opts.maxOffset ?? this.highWatermark, this.endOffset);
-      if (fetchOffset >= maxOffset) break;
-      let swapped = false;
-      for (let i = this.segmentIndexFor(segments, fetchOffset); i < segments.length && segments[i]!.baseOffset < maxOffset && !swapped; i++) {
-        const records = await this.readFromSegment(segments[i]!, fetchOffset, Math.max(0, maxBytes), maxOffset);
-        if (records === null) {
-          // The segment was closed or cut while this read waited: the log closed, retention deleted
-          // it, compaction replaced it, or truncation removed or cut it. The current segments array
-          // has the answer, if any (truncation always replaces the array).
-          this.checkReadable();
-          if (this.segments === segments || attempt >= READ_RETRIES_MAX) throw this.outOfRange(fetchOffset);
-          swapped = true;
-        } else if (records.length > 0) {
-          return { records, highWatermark: this.highWatermark, logStartOffset: this.logStartOffset };
-        }
-        // Nothing at or after fetchOffset here (a gap left by recovery or compaction), or only
-        // batches at or past maxOffset: the loop condition stops at a segment that starts there.
-      }
-      if (!swapped) break;
-    }
-    return { records: EMPTY, highWatermark: this.highWatermark, logStartOffset: this.logStartOffset };
+  read(fetchOffset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    return readLog(this.readable, fetchOffset, maxBytes, opts);
   }
 
-  /** Batches of seg from fetchOffset below maxOffset; null when seg was closed or cut while this read waited. */
-  private async readFromSegment(seg: LogSegment, fetchOffset: number, maxBytes: number, maxOffset: number): Promise<Buffer | null> {
-    // Only whole batches lie below this size, even while appends continue (but not across a truncation).
-    const endPosition = seg.sizeBytes;
-    const truncations = seg.truncationCount;
-    let position = seg.offsetIndex.lookup(fetchOffset).position;
-    // One read usually covers the batches between the index entry and fetchOffset plus the answer.
-    const chunkBytes = maxBytes + this.cfg.indexIntervalBytes + BATCH_HEADER_BYTES;
-    for (;;) {
-      if (position >= endPosition) return EMPTY;
-      const buf = await seg.read(position, Math.min(chunkBytes, endPosition - position));
-      if (!buf || seg.truncationCount !== truncations) return null;
-      let p = 0;
-      while (p + HEADER_TO_LAST_OFFSET_BYTES <= buf.length && lastOffsetAt(buf, p) < fetchOffset) p += this.storedBatchSize(seg, buf, p, position);
-      if (p + HEADER_TO_LAST_OFFSET_BYTES > buf.length) {
-        position += p; // skipped everything in this chunk; buf holds at least one whole batch, so p > 0
-        continue;
-      }
-      const firstEnd = p + this.storedBatchSize(seg, buf, p, position);
-      const moreOnDisk = position + buf.length < endPosition;
-      if (firstEnd > buf.length || (moreOnDisk && buf.length - p < maxBytes)) {
-        // The skipped prefix ate into the chunk: read again from the batch we want.
-        position += p;
-        const again = await seg.read(position, Math.min(Math.max(firstEnd - p, maxBytes), endPosition - position));
-        if (!again || seg.truncationCount !== truncations) return null;
-        return this.cutAtWholeBatches(seg, again, 0, maxBytes, position, maxOffset);
-      }
-      return this.cutAtWholeBatches(seg, buf, p, maxBytes, position, maxOffset);
-    }
-  }
-
-  /**
-   * buf[start, end) where end is the last batch boundary within maxBytes and before the first
-   * batch that reaches maxOffset; the first batch is always whole (and empty when it reaches maxOffset).
-   */
-  private cutAtWholeBatches(seg: LogSegment, buf: Buffer, start: number, maxBytes: number, bufPosition: number, maxOffset: number): Buffer {
-    if (lastOffsetAt(buf, start) >= maxOffset) return EMPTY;
-    let end = start + this.storedBatchSize(seg, buf, start, bufPosition);
-    while (end + HEADER_TO_LAST_OFFSET_BYTES <= buf.length) {
-      const next = end + this.storedBatchSize(seg, buf, end, bufPosition);
-      if (next > buf.length || next - start > maxBytes || lastOffsetAt(buf, end) >= maxOffset) break;
-      end = next;
-    }
-    return buf.subarray(start, end);
-  }
-
-  /** A batch size read from disk; a size that could loop forever or mislead means corruption. */
-  private storedBatchSize(seg: LogSegment, buf: Buffer, p: number, bufPosition: number): number {
-    const size = batchSizeAt(buf, p);
-    if (size < BATCH_HEADER_BYTES) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${seg.logPath}: batch at ${bufPosition + p} claims ${size} bytes`);
-    return size;
-  }
-
-  /**
-   * For ListOffsets: the first record with timestamp >= timestampMs, or null when every record
-   * is older. The time index narrows the scan; one batch is then decoded.
-   */
-  async offsetForTimestamp(timestampMs: number): Promise<TimestampLookup | null> {
-    for (let attempt = 0; ; attempt++) {
-      this.checkReadable();
-      const segments = this.segments;
-      let swapped = false;
-      for (const seg of segments) {
-        if (seg.largestTimestampMs < timestampMs) continue;
-        const found = await this.scanSegmentForTimestamp(seg, timestampMs);
-        // undefined: the segment was closed while the scan waited (see read()); start over on the new array.
-        if (found === undefined) {
-          this.checkReadable();
-          swapped = this.segments !== segments && attempt < READ_RETRIES_MAX;
-          if (swapped) break;
-          continue;
-        }
-        if (found) return found;
-      }
-      if (!swapped) return null;
-    }
-  }
-
-  /** The first record at or after timestampMs in seg; null when none, undefined when seg was closed meanwhile. */
-  private async scanSegmentForTimestamp(seg: LogSegment, timestampMs: number): Promise<TimestampLookup | null | undefined> {
-    const endPosition = seg.sizeBytes;
-    const truncations = seg.truncationCount;
-    let position = seg.offsetIndex.lookup(seg.timeIndex.lookup(timestampMs)).position;
-    while (position < endPosition) {
-      const buf = await seg.read(position, Math.min(TIMESTAMP_SCAN_CHUNK_BYTES, endPosition - position));
-      if (!buf || seg.truncationCount !== truncations) return undefined;
-      let p = 0;
-      while (p + BATCH_HEADER_BYTES <= buf.length) {
-        const size = this.storedBatchSize(seg, buf, p, position);
-        if (maxTimestampAt(buf, p) >= timestampMs) {
-          const batch = p + size <= buf.length ? buf.subarray(p, p + size) : await seg.read(position + p, size);
-          if (!batch || seg.truncationCount !== truncations) return undefined;
-          for (const r of decodeRecords(batch, 0)) if (r.timestamp >= timestampMs) return { offset: r.offset, timestamp: r.timestamp };
-        }
-        p += size;
-      }
-      position += p;
-    }
-    return null;
+  /** For ListOffsets: the first record with timestamp >= timestampMs, or null when every record is older. */
+  offsetForTimestamp(timestampMs: number): Promise<TimestampLookup | null> {
+    return offsetForTimestamp(this.readable, timestampMs);
   }
 
   // ---------------------------------------------------------------- durability
@@ -682,10 +432,7 @@ export class PartitionLog {
    * and, when replicated, the high watermark checkpointed.
    */
   flush(): Promise<void> {
-    if (this.failure) return Promise.reject(this.storageError());
-    const running = this.flushCyclesStarted > this.flushCyclesDone;
-    const nothingNew = this.dirty.size === 0 && !this.dirNeedsSync;
-    const segmentsDone = nothingNew && !running ? Promise.resolve() : this.enqueueFlushWaiter(running && nothingNew ? this.flushCyclesStarted : this.flushCyclesStarted + 1);
+    const segmentsDone = this.flusher.flush();
     return this.isReplicated ? segmentsDone.then(() => this.checkpointHighWatermark()) : segmentsDone;
   }
 
@@ -709,12 +456,7 @@ export class PartitionLog {
    * Concurrent callers share fsyncs (group commit, see the top of this file).
    */
   waitForFlush(lastOffset: number): Promise<void> {
-    if (lastOffset < this.flushedEnd) return Promise.resolve();
-    if (this.failure) return Promise.reject(this.storageError());
-    if (lastOffset >= this.endOffset) return Promise.reject(new Error(`waitForFlush(${lastOffset}): not appended yet, log end is ${this.endOffset}`));
-    const running = this.flushCyclesStarted > this.flushCyclesDone;
-    const cycle = running && lastOffset < this.flushCycleTargetEnd ? this.flushCyclesStarted : this.flushCyclesStarted + 1;
-    return this.enqueueFlushWaiter(cycle);
+    return this.flusher.waitForFlush(lastOffset);
   }
 
   /**
@@ -727,69 +469,7 @@ export class PartitionLog {
       this.hwCheckpointedAtMs = nowMs;
       this.checkpointHighWatermark().catch((error: unknown) => this.logger.warn('high watermark checkpoint failed; retrying later', { dir: this.dir, error }));
     }
-    const unflushedMessages = this.endOffset - this.flushedEnd;
-    if (unflushedMessages <= 0) return;
-    if (unflushedMessages >= this.cfg.flushMessages || nowMs - this.firstUnflushedAppendMs >= this.cfg.flushMs) this.requestFlush();
-  }
-
-  private requestFlush(): void {
-    this.flushRequested = true;
-    this.flushLoop ??= this.runFlushCycles();
-  }
-
-  private enqueueFlushWaiter(cycle: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.flushWaiters.push({ cycle, resolve, reject });
-      this.flushLoop ??= this.runFlushCycles();
-    });
-  }
-
-  /** Runs flush cycles back to back while anyone waits for one. Never rejects. */
-  private async runFlushCycles(): Promise<void> {
-    // Let the caller finish its synchronous work (e.g. more appends of the same request) first.
-    await Promise.resolve();
-    while ((this.flushRequested || this.flushWaiters.length > 0) && !this.failure) {
-      this.flushRequested = false;
-      const cycle = ++this.flushCyclesStarted;
-      const targetEnd = this.endOffset;
-      this.flushCycleTargetEnd = targetEnd;
-      const cycleStartMs = Date.now();
-      const segments = [...this.dirty];
-      this.dirty.clear();
-      const active = this.active;
-      const syncDir = this.dirNeedsSync;
-      this.dirNeedsSync = false;
-      let error: Error | null = null;
-      try {
-        for (const seg of segments) {
-          await seg.flush();
-          this.fsyncs++;
-        }
-        if (syncDir && this.state !== 'deleted') await fsyncDir(this.dir);
-        // Index files only after the .log is durable: their presence vouches for it. Not once
-        // deleted: they are written by path, and the path may now be a new topic's directory.
-        for (const seg of segments) if (seg !== active && seg.isOpen && this.state !== 'deleted') await seg.persistIndexes();
-      } catch (e) {
-        error = e as Error;
-      }
-      this.flushCyclesDone = cycle;
-      if (error) {
-        this.failure = error;
-        this.logger.error('fsync failed; the partition refuses writes until the broker restarts', { dir: this.dir, error });
-      } else {
-        this.flushedEnd = Math.max(this.flushedEnd, targetEnd);
-        this.firstUnflushedAppendMs = this.endOffset > this.flushedEnd ? cycleStartMs : -1;
-      }
-      const waiters = this.flushWaiters;
-      this.flushWaiters = [];
-      for (const w of waiters) {
-        if (error) w.reject(this.storageError());
-        else if (w.cycle <= cycle) w.resolve();
-        else this.flushWaiters.push(w);
-      }
-    }
-    for (const w of this.flushWaiters.splice(0)) w.reject(this.storageError());
-    this.flushLoop = null;
+    this.flusher.maybeFlush(nowMs, this.cfg.flushMessages, this.cfg.flushMs);
   }
 
   // ---------------------------------------------------------------- truncation (replication)
@@ -825,15 +505,12 @@ export class PartitionLog {
     return this.exclusively(() => {
       const old = this.segments;
       for (let i = old.length - 1; i >= 0; i--) old[i]!.deleteFiles();
-      this.dirty.clear();
+      this.flusher.resetAt(offset);
       fsyncDirSync(this.dir);
       const seg = LogSegment.create(this.dir, offset, this.files);
       fsyncDirSync(this.dir);
       this.segments = [seg];
       this.endOffset = offset;
-      this.flushedEnd = offset;
-      this.firstUnflushedAppendMs = -1;
-      this.dirNeedsSync = false;
       this.hw = offset;
       this.compactedAtEnd = -1;
       this.changeEpochCache(() => this.epochs.clear());
@@ -848,9 +525,12 @@ export class PartitionLog {
     try {
       await this.compaction?.catch(() => undefined);
       // Checked and acted on in one go: no cycle can start between the check and fn.
-      while (this.flushLoop) await this.flushLoop;
+      while (this.flusher.running) await this.flusher.running;
       this.checkWritable();
       return fn();
+    } catch (e) {
+      this.offlineOnInvariant(e);
+      throw e;
     } finally {
       this.truncating--;
     }
@@ -859,11 +539,11 @@ export class PartitionLog {
   /** The data part of truncateTo, for logStartOffset <= offset < logEndOffset. */
   private cutSegments(offset: number): void {
     const segments = this.segments;
-    const k = this.segmentIndexFor(segments, offset);
+    const k = segmentIndexFor(segments, offset);
     const seg = segments[k]!;
     // Newest first, and the directory fsynced before the cut: a crash leaves a shorter log, never a hole.
     for (let i = segments.length - 1; i > k; i--) {
-      this.dirty.delete(segments[i]!);
+      this.flusher.forget(segments[i]!);
       segments[i]!.deleteFiles();
     }
     // An active segment has no index files (see segment.ts); seg is about to be the active one.
@@ -873,8 +553,8 @@ export class PartitionLog {
     seg.truncateTo(offset);
     const removedFrom = this.endOffset;
     this.endOffset = seg.nextOffset;
-    this.flushedEnd = Math.min(this.flushedEnd, this.endOffset);
-    if (this.flushedEnd >= this.endOffset) this.firstUnflushedAppendMs = -1;
+    this.invariant(this.endOffset <= offset, () => `truncation to ${offset} left the log end at ${this.endOffset}`);
+    this.flusher.truncated(this.endOffset);
     this.hw = this.isReplicated ? Math.min(this.hw, this.endOffset) : this.endOffset;
     this.compactedAtEnd = -1;
     this.logger.info('truncated partition log', { dir: this.dir, requestedOffset: offset, logEndOffset: this.endOffset, previousLogEndOffset: removedFrom, segmentsDeleted: segments.length - 1 - k });
@@ -910,12 +590,13 @@ export class PartitionLog {
     const doomed = this.segments.slice(0, count);
     this.segments = this.segments.slice(count);
     for (const seg of doomed) {
-      this.dirty.delete(seg);
+      this.flusher.forget(seg);
       seg.deleteFiles();
     }
     try {
       this.changeEpochCache(() => this.epochs.truncateFromStart(this.logStartOffset));
     } catch (error) {
+      rethrowInvariant(error);
       // Entries below the log start are only stale; the next retention or open trims them.
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
@@ -939,6 +620,9 @@ export class PartitionLog {
       this.compactedAtHighWatermark = highWatermarkAtStart;
       this.compactAgainAtMs = result.nextDueMs;
       return result;
+    }, (e: unknown) => {
+      this.offlineOnInvariant(e);
+      throw e;
     });
     this.compaction = run;
     const done = () => {
@@ -956,7 +640,7 @@ export class PartitionLog {
       logger: this.logger,
       files: this.files,
       currentSegments: () => this.segments,
-      isSealed: (seg) => !this.dirty.has(seg) && seg !== this.active,
+      isSealed: (seg) => !this.flusher.isDirty(seg) && seg !== this.active,
       highWatermark: () => this.highWatermark,
       stopping: () => this.state !== 'open' || this.failure !== null || this.truncating > 0,
       replaceSegment: (old, replacement) => this.replaceSegment(old, replacement),
@@ -966,9 +650,9 @@ export class PartitionLog {
   /** See CleanableLog.replaceSegment. The swap itself is synchronous, after any flush cycle ended. */
   private async replaceSegment(old: LogSegment, replacement: LogSegment): Promise<'replaced' | 'deleted' | null> {
     // A cycle in progress may be about to persist old's indexes; let it finish first.
-    while (this.flushLoop) await this.flushLoop;
+    while (this.flusher.running) await this.flusher.running;
     const at = this.segments.indexOf(old);
-    if (this.state !== 'open' || this.failure || this.truncating > 0 || at < 0 || old === this.active || this.dirty.has(old)) return null;
+    if (this.state !== 'open' || this.failure || this.truncating > 0 || at < 0 || old === this.active || this.flusher.isDirty(old)) return null;
     if (replacement.sizeBytes === 0 && at > 0) {
       // Nothing left, and not the segment that holds logStartOffset: drop it rather than keep an empty file.
       this.segments = this.segments.filter((s) => s !== old);
@@ -990,7 +674,7 @@ export class PartitionLog {
       // A compaction sees 'closing' at its next step and discards its work.
       await this.compaction?.catch(() => undefined);
       await this.flush();
-      await this.flushLoop;
+      await this.flusher.running;
       // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
       if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
       await this.hwWrites;
@@ -1014,7 +698,7 @@ export class PartitionLog {
   async delete(movedTo?: string | null): Promise<void> {
     this.state = 'deleted';
     await this.compaction?.catch(() => undefined);
-    await this.flushLoop;
+    await this.flusher.running;
     await this.hwWrites;
     for (const seg of this.segments) seg.close();
     if (movedTo === undefined) fs.rmSync(this.dir, { recursive: true, force: true });
@@ -1022,15 +706,31 @@ export class PartitionLog {
 
   // ---------------------------------------------------------------- helpers
 
-  private segmentIndexFor(segments: readonly LogSegment[], offset: number): number {
-    let lo = 0;
-    let hi = segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (segments[mid]!.baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  /** The fsync failure or breached invariant that took this log offline for writes; null while healthy. */
+  private get failure(): Error | null {
+    return this.flusher.failure;
+  }
+
+  /**
+   * Asserts an invariant of this log. A breach takes the log offline for writes (like an fsync
+   * failure) and throws InvariantError; see server/assert.ts for why.
+   */
+  private invariant(condition: boolean, message: () => string): void {
+    if (condition) return;
+    const e = new InvariantError(`${this.dir}: ${message()}`);
+    this.offlineOnInvariant(e);
+    throw e;
+  }
+
+  /**
+   * For the catch blocks of the write paths (append, truncation, epoch changes, compaction):
+   * an InvariantError from below (the batch cursor, the epoch cache) takes this log offline
+   * too. The caller rethrows; anything else passes through untouched.
+   */
+  private offlineOnInvariant(e: unknown): void {
+    if (!(e instanceof InvariantError) || this.failure === e) return;
+    this.flusher.fail(e);
+    this.logger.error('invariant breached; the partition refuses writes until the broker restarts', { dir: this.dir, error: e });
   }
 
   private checkWritable(): void {
@@ -1044,11 +744,7 @@ export class PartitionLog {
     if (this.state === 'closed') throw new SluiceError(ErrorCode.BROKER_SHUTTING_DOWN, `${this.dir} is closed`);
   }
 
-  private outOfRange(fetchOffset: number): SluiceError {
-    return new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${fetchOffset} is outside [${this.logStartOffset}, ${this.endOffset}] of ${path.basename(this.dir)}`);
-  }
-
   private storageError(): SluiceError {
-    return new SluiceError(ErrorCode.STORAGE_ERROR, `${this.dir}: ${this.failure?.message ?? 'flush failed'}`);
+    return this.flusher.storageError();
   }
 }

@@ -19,9 +19,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, baseOffsetAt, newBatchInfo, readInt32, validateBatch, Off } from '../../protocol/record-batch.ts';
+import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, newBatchInfo, validateBatch } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
+import { FileBatchCursor, readFullySync } from './batch-cursor.ts';
 import { fsyncDirSync } from './durable-file.ts';
+import { io } from './log-io.ts';
 
 export const RECOVERING_SUFFIX = '.recovering';
 /** Bytes read from disk at a time while scanning; a larger batch gets a buffer of its own. */
@@ -54,53 +56,19 @@ export interface RecoveryResult {
 
 type Check = { ok: true; sizeBytes: number; baseOffset: number; lastOffset: number; maxTimestampMs: number } | { ok: false; framedSizeBytes: number; problem: string };
 
-/** Sequential reader over a file with a sliding in-memory chunk. */
-class ChunkReader {
-  private chunk = Buffer.alloc(0);
-  private chunkStart = 0;
-  constructor(
-    private readonly fd: number,
-    readonly fileSizeBytes: number,
-  ) {}
-
-  /** The bytes [pos, pos + len) as (buffer, offset), or null when they overrun the file. */
-  view(pos: number, len: number): { buf: Buffer; off: number } | null {
-    if (pos + len > this.fileSizeBytes) return null;
-    if (pos < this.chunkStart || pos + len > this.chunkStart + this.chunk.length) {
-      const size = Math.min(Math.max(len, SCAN_CHUNK_BYTES), this.fileSizeBytes - pos);
-      const buf = Buffer.allocUnsafe(size);
-      readFullySync(this.fd, buf, pos);
-      this.chunk = buf;
-      this.chunkStart = pos;
-    }
-    return { buf: this.chunk, off: pos - this.chunkStart };
-  }
-}
-
-export function readFullySync(fd: number, buf: Buffer, position: number): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
-    if (n === 0) throw new Error(`unexpected end of file at ${position + done}`);
-    done += n;
-  }
-}
-
 /** Scans, repairs and fsyncs the segment file at logPath. Synchronous: it runs before the log serves anything. */
 export function recoverSegmentFile(logPath: string, baseOffset: number, logger: Logger, onBatch: (b: RecoveredBatch) => void): RecoveryResult {
   const fd = fs.openSync(logPath, 'r+');
   try {
-    const reader = new ChunkReader(fd, fs.fstatSync(fd).size);
+    const reader = new FileBatchCursor(fd, fs.fstatSync(fd).size, SCAN_CHUNK_BYTES, logPath);
     const info = newBatchInfo();
     const check = (pos: number, minBaseOffset: number): Check => {
-      const head = reader.view(pos, BATCH_LOG_OVERHEAD);
-      if (!head) return { ok: false, framedSizeBytes: -1, problem: 'batch header overruns the file' };
-      const size = readInt32(head.buf, head.off + Off.batchLength) + BATCH_LOG_OVERHEAD;
-      const whole = size >= BATCH_HEADER_BYTES ? reader.view(pos, size) : null;
-      if (!whole) return { ok: false, framedSizeBytes: -1, problem: `batch length ${size} does not fit the file` };
-      const code = validateBatch(whole.buf, whole.off, whole.off + size, info, true);
+      if (!reader.seek(pos, BATCH_LOG_OVERHEAD)) return { ok: false, framedSizeBytes: -1, problem: 'batch header overruns the file' };
+      const size = reader.sizeBytes;
+      if (!(size >= BATCH_HEADER_BYTES && reader.seek(pos, size))) return { ok: false, framedSizeBytes: -1, problem: `batch length ${size} does not fit the file` };
+      const code = validateBatch(reader.buf, reader.at, reader.at + size, info, true);
       if (code !== ErrorCode.NONE) return { ok: false, framedSizeBytes: size, problem: info.problem };
-      const base = baseOffsetAt(whole.buf, whole.off);
+      const base = reader.baseOffset;
       if (base < minBaseOffset) return { ok: false, framedSizeBytes: size, problem: `base offset ${base} is below the expected ${minBaseOffset}` };
       return { ok: true, sizeBytes: size, baseOffset: base, lastOffset: base + info.lastOffsetDelta, maxTimestampMs: info.maxTimestamp };
     };
@@ -112,7 +80,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
     let nextOffset = baseOffset;
     let batchCount = 0;
     let stopProblem = '';
-    while (pos < reader.fileSizeBytes) {
+    while (pos < reader.fileEnd) {
       const c = check(pos, nextOffset);
       if (c.ok) {
         onBatch({ baseOffset: c.baseOffset, lastOffset: c.lastOffset, maxTimestampMs: c.maxTimestampMs, position: outPos, sizeBytes: c.sizeBytes });
@@ -126,7 +94,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
         continue;
       }
       // Intact framing followed by a valid batch: this one batch is damaged, not the tail.
-      const after = c.framedSizeBytes > 0 && pos + c.framedSizeBytes < reader.fileSizeBytes ? check(pos + c.framedSizeBytes, nextOffset) : null;
+      const after = c.framedSizeBytes > 0 && pos + c.framedSizeBytes < reader.fileEnd ? check(pos + c.framedSizeBytes, nextOffset) : null;
       if (after?.ok) {
         const lost: DroppedBatch = { firstOffset: nextOffset, lastOffset: after.baseOffset - 1, sizeBytes: c.framedSizeBytes, problem: c.problem };
         dropped.push(lost);
@@ -137,7 +105,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
       stopProblem = c.problem;
       break;
     }
-    const truncatedBytes = reader.fileSizeBytes - pos;
+    const truncatedBytes = reader.fileEnd - pos;
     if (truncatedBytes > 0) {
       logger.warn('truncated a torn or corrupt segment tail', { segment: logPath, position: pos, truncatedBytes, firstLostOffset: nextOffset, problem: stopProblem });
     }
@@ -146,7 +114,7 @@ export function recoverSegmentFile(logPath: string, baseOffset: number, logger: 
     } else {
       if (truncatedBytes > 0) fs.ftruncateSync(fd, pos);
       // Also makes durable what a crashed process left in the page cache: all of it is served now.
-      fs.fsyncSync(fd);
+      io.fsyncSync(fd);
     }
     return { sizeBytes: outPos, nextOffset, batchCount, truncatedBytes, dropped };
   } finally {
@@ -165,14 +133,14 @@ function rewriteWithout(fd: number, logPath: string, keptRanges: Array<[number, 
         const buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, end - p));
         readFullySync(fd, buf, p);
         let written = 0;
-        while (written < buf.length) written += fs.writeSync(out, buf, written, buf.length - written, outPos + written);
+        while (written < buf.length) written += io.writeSync(out, buf, written, buf.length - written, outPos + written);
         outPos += buf.length;
       }
     }
-    fs.fsyncSync(out);
+    io.fsyncSync(out);
   } finally {
     fs.closeSync(out);
   }
-  fs.renameSync(tmp, logPath);
+  io.renameSync(tmp, logPath);
   fsyncDirSync(path.dirname(logPath));
 }

@@ -6,7 +6,7 @@
  * Invariants:
  * - The .log holds whole, validated batches with increasing base offsets, all >= baseOffset.
  *   Offsets are contiguous except where recovery dropped a corrupt batch.
- * - Appends are synchronous (fs.writeSync) on purpose: sizeBytes, the readable size, only
+ * - Appends are synchronous (io.writeSync, log-io.ts) on purpose: sizeBytes, the readable size, only
  *   advances after the write returned, so a reader that stops at sizeBytes never sees half a
  *   batch. A failed write is cut back off the file before the error is thrown.
  * - Index entries are added after the bytes they point at are written.
@@ -22,23 +22,25 @@
  * - Truncation (replication: a follower cutting back a divergent tail) removes whole batches
  *   from the end, fsyncs, and bumps truncationCount. A read that awaited I/O across a
  *   truncation may have read bytes that were cut or rewritten since; it compares the count
- *   before and after and throws its bytes away when it changed (see PartitionLog.read).
+ *   before and after and throws its bytes away when it changed (see log-reader.ts).
  * - Compaction writes a replacement beside the live file (`<name>.log.cleaned`, see
  *   createReplacement). Its indexes stay in memory until commitReplacement has renamed it over
  *   the live .log; the live index files are removed before that rename, so a crash at any
  *   point leaves the old or the new .log, either without indexes (rebuilt by a scan at open)
- *   or with indexes that describe it. Leftover `.cleaned` files are garbage PartitionLog.open
- *   deletes.
+ *   or with indexes that describe it. Leftover `.cleaned` files are garbage the loader
+ *   (log-loader.ts) deletes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_HEADER_BYTES, baseOffsetAt, batchSizeAt, lastOffsetAt, maxTimestampAt } from '../../protocol/record-batch.ts';
+import { BATCH_HEADER_BYTES } from '../../protocol/record-batch.ts';
+import { BatchCursor, FileBatchCursor } from './batch-cursor.ts';
 import type { Logger } from '../logger.ts';
-import { fdatasync, fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
+import { fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
+import { io } from './log-io.ts';
 import { FileHandleCache, type CachedFile } from './file-handle-cache.ts';
 import { OffsetIndex } from './offset-index.ts';
-import { readFullySync, recoverSegmentFile } from './recovery.ts';
+import { recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
 
 export const LOG_SUFFIX = '.log';
@@ -166,7 +168,7 @@ export class LogSegment {
     // Indexes first: a crash after the rename must find no index that describes the old file.
     this.deleteIndexFilesSync();
     fsyncDirSync(this.dir);
-    fs.renameSync(this.path, live);
+    io.renameSync(this.path, live);
     fsyncDirSync(this.dir);
     this.path = live;
     this.file.path = live;
@@ -236,7 +238,7 @@ export class LogSegment {
     }
     try {
       let written = 0;
-      while (written < records.length) written += fs.writeSync(fd, records, written, records.length - written, this.size + written);
+      while (written < records.length) written += io.writeSync(fd, records, written, records.length - written, this.size + written);
     } catch (e) {
       // Bytes past `size` are invisible to readers, but the next append must not land after them.
       try {
@@ -249,8 +251,9 @@ export class LogSegment {
       this.file.unpin();
     }
     if (this.size === 0) this.created = nowMs;
-    for (let p = 0; p < records.length; p += batchSizeAt(records, p)) {
-      this.indexBatch(baseOffsetAt(records, p), lastOffsetAt(records, p), maxTimestampAt(records, p), this.size + p, batchSizeAt(records, p), indexIntervalBytes);
+    const c = new BatchCursor();
+    for (c.reset(records); !c.done; c.advance()) {
+      this.indexBatch(c.baseOffset, c.lastOffset, c.maxTimestampMs, this.size + c.at, c.sizeBytes, indexIntervalBytes);
     }
     this.size += records.length;
   }
@@ -274,7 +277,7 @@ export class LogSegment {
     try {
       let done = 0;
       while (done < len) {
-        const n = await readAsync(fd, buf, done, len - done, position + done);
+        const n = await io.read(fd, buf, done, len - done, position + done);
         if (n === 0 && this.truncations !== truncations) return null;
         if (n === 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath} ends before ${position + done}`);
         done += n;
@@ -287,41 +290,30 @@ export class LogSegment {
 
   /**
    * Walks batch headers from `fromPosition` (a batch start) to the readable end, reading
-   * HEADER_SCAN_CHUNK_BYTES at a time. fn sees each header (BATCH_HEADER_BYTES of it at
-   * header[at]) and the batch's position, and returns false to stop there. Returns where the
+   * HEADER_SCAN_CHUNK_BYTES at a time. fn sees the cursor standing on each batch (its header
+   * in memory, BATCH_HEADER_BYTES of it) and returns false to stop there. Returns where the
    * walk stopped: that batch's position, or sizeBytes. Synchronous: for truncation and for
    * rebuilding the leader epoch cache at open. Throws STORAGE_ERROR on a size that makes no sense.
    */
-  scanHeadersSync(fromPosition: number, fn: (header: Buffer, at: number, position: number) => boolean): number {
+  scanHeadersSync(fromPosition: number, fn: (batch: BatchCursor) => boolean): number {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
     const fd = this.file.pin();
     try {
-      return this.scanHeadersWith(fd, fromPosition, fn);
+      const c = new FileBatchCursor(fd, this.size, HEADER_SCAN_CHUNK_BYTES, this.logPath);
+      let position = fromPosition;
+      while (position < this.size) {
+        if (!c.seek(position, BATCH_HEADER_BYTES)) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: ${this.size - position} bytes at ${position} are not a whole batch`);
+        const sizeBytes = c.sizeBytes;
+        if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > this.size) {
+          throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position} of ${sizeBytes} bytes overruns the segment`);
+        }
+        if (!fn(c)) return position;
+        position += sizeBytes;
+      }
+      return position;
     } finally {
       this.file.unpin();
     }
-  }
-
-  private scanHeadersWith(fd: number, fromPosition: number, fn: (header: Buffer, at: number, position: number) => boolean): number {
-    let chunk = Buffer.alloc(0);
-    let chunkStart = 0;
-    let position = fromPosition;
-    while (position < this.size) {
-      if (this.size - position < BATCH_HEADER_BYTES) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: ${this.size - position} bytes at ${position} are not a whole batch`);
-      if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length || position < chunkStart) {
-        chunk = Buffer.allocUnsafe(Math.min(HEADER_SCAN_CHUNK_BYTES, this.size - position));
-        readFullySync(fd, chunk, position);
-        chunkStart = position;
-      }
-      const at = position - chunkStart;
-      const sizeBytes = batchSizeAt(chunk, at);
-      if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > this.size) {
-        throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position} of ${sizeBytes} bytes overruns the segment`);
-      }
-      if (!fn(chunk, at, position)) return position;
-      position += sizeBytes;
-    }
-    return position;
   }
 
   /**
@@ -337,9 +329,9 @@ export class LogSegment {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
     if (offset >= this.next) return false;
     let cutBaseOffset = -1;
-    const cut = this.scanHeadersSync(this.offsetIdx.lookup(offset).position, (h, at) => {
-      if (lastOffsetAt(h, at) < offset) return true;
-      cutBaseOffset = baseOffsetAt(h, at);
+    const cut = this.scanHeadersSync(this.offsetIdx.lookup(offset).position, (b) => {
+      if (b.lastOffset < offset) return true;
+      cutBaseOffset = b.baseOffset;
       return false;
     });
     if (cut >= this.size) return false;
@@ -351,7 +343,7 @@ export class LogSegment {
     const createdMs = this.created;
     try {
       fs.ftruncateSync(fd, cut);
-      fs.fdatasyncSync(fd);
+      io.fdatasyncSync(fd);
       problem = this.scanTailHeaders(fd);
     } finally {
       this.file.unpin();
@@ -367,7 +359,7 @@ export class LogSegment {
     if (this.closeRequested) return;
     const fd = this.file.pin();
     try {
-      await fdatasync(fd);
+      await io.fdatasync(fd);
     } finally {
       this.file.unpin();
     }
@@ -447,27 +439,28 @@ export class LogSegment {
       return '';
     }
     if (fileSize < BATCH_HEADER_BYTES) return `file of ${fileSize} bytes holds no whole batch`;
-    const header = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
-    readFullySync(fd, header, 0);
-    const firstBatchTimestampMs = maxTimestampAt(header, 0);
+    // One header at a time, as before the cursor: the walk starts at the last index entry, so it
+    // covers about index.interval.bytes, and reading whole chunks would mostly read record bodies.
+    const c = new FileBatchCursor(fd, fileSize, BATCH_HEADER_BYTES, this.logPath);
+    c.seek(0, BATCH_HEADER_BYTES);
+    const firstBatchTimestampMs = c.maxTimestampMs;
     const last = this.offsetIdx.lastEntry();
     let pos = last ? last.position : 0;
     let largest = this.timeIdx.lastTimestampMs;
     let offsetOfLargest = this.timeIdx.lastEntryOffset;
     let next = last ? last.offset : this.baseOffset;
     while (pos < fileSize) {
-      if (fileSize - pos < BATCH_HEADER_BYTES) return `${fileSize - pos} bytes at ${pos} are not a whole batch`;
-      readFullySync(fd, header, pos);
-      const size = batchSizeAt(header, 0);
-      const base = baseOffsetAt(header, 0);
+      if (!c.seek(pos, BATCH_HEADER_BYTES)) return `${fileSize - pos} bytes at ${pos} are not a whole batch`;
+      const size = c.sizeBytes;
+      const base = c.baseOffset;
       if (size < BATCH_HEADER_BYTES || pos + size > fileSize) return `batch at ${pos} of ${size} bytes overruns the file`;
       if (base < next) return `batch at ${pos} has base offset ${base} below ${next}`;
       if (last && pos === last.position && base !== last.offset) return `index says offset ${last.offset} at ${pos}, the log has ${base}`;
-      if (maxTimestampAt(header, 0) > largest) {
-        largest = maxTimestampAt(header, 0);
+      if (c.maxTimestampMs > largest) {
+        largest = c.maxTimestampMs;
         offsetOfLargest = base;
       }
-      next = lastOffsetAt(header, 0) + 1;
+      next = c.lastOffset + 1;
       pos += size;
     }
     if (this.timeIdx.lastEntryOffset >= next) return `time index points at offset ${this.timeIdx.lastEntryOffset}, past the log end ${next}`;
@@ -479,8 +472,4 @@ export class LogSegment {
     this.bytesSinceIndexEntry = last ? fileSize - last.position : fileSize;
     return '';
   }
-}
-
-function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
