@@ -18,7 +18,7 @@ import { OFFSET_METADATA_BYTES_MAX, type OffsetCommitRequest, type OffsetCommitR
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
-import type { TopicManager } from '../topic-manager.ts';
+import type { TopicManager } from '../partition/topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
 import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
 import { offsetsPartitionFor, type OffsetEntry, type OffsetStore } from './offset-store.ts';
