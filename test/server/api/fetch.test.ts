@@ -8,14 +8,14 @@ import { ErrorCode } from '../../../protocol/errors.ts';
 import { handleFetch } from '../../../server/api/fetch.ts';
 import type { Reply } from '../../../server/network/reply.ts';
 import { batch, tempDir } from '../log/helpers.ts';
-import { BROKER_ID, FakeRegistry, fakeContext, leaderState, openPartition } from '../partition/helpers.ts';
+import { addFollower, BROKER_ID, FakeRegistry, fakeContext, leaderState, openPartition } from '../partition/helpers.ts';
 
 function setup() {
   const t = tempDir();
   const led = openPartition(t.dir, 't', 0, { state: leaderState() });
   const followed = openPartition(t.dir, 't', 1, { state: leaderState({ leader: 2 }) });
   const replicated = openPartition(t.dir, 'r', 0, { state: leaderState({ replicas: [BROKER_ID, 2], isr: [BROKER_ID, 2] }) });
-  replicated.followers.set(2, { logEndOffset: 0, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderLogEnd: -1, disconnected: false });
+  addFollower(replicated, 2);
   const internal = openPartition(t.dir, '__internal', 0, { state: leaderState() });
   const registry = new FakeRegistry();
   registry.add('t', 3, [led, followed]);

@@ -7,14 +7,14 @@ import { ErrorCode } from '../../../protocol/errors.ts';
 import { handleListOffsets } from '../../../server/api/list-offsets.ts';
 import type { Reply } from '../../../server/network/reply.ts';
 import { batch, tempDir } from '../log/helpers.ts';
-import { BROKER_ID, FakeRegistry, fakeContext, leaderState, openPartition } from '../partition/helpers.ts';
+import { addFollower, BROKER_ID, FakeRegistry, fakeContext, leaderState, openPartition } from '../partition/helpers.ts';
 
 test('errors in SPEC order, then earliest, latest and by time, bounded by the high watermark', async () => {
   const t = tempDir();
   const led = openPartition(t.dir, 't', 0, { state: leaderState() });
   const followed = openPartition(t.dir, 't', 1, { state: leaderState({ leader: 2 }) });
   const replicated = openPartition(t.dir, 'r', 0, { state: leaderState({ replicas: [BROKER_ID, 2], isr: [BROKER_ID, 2] }) });
-  replicated.followers.set(2, { logEndOffset: 0, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderLogEnd: -1, disconnected: false });
+  addFollower(replicated, 2);
   const registry = new FakeRegistry();
   registry.add('t', 3, [led, followed]);
   registry.add('r', 1, [replicated]);

@@ -6,7 +6,7 @@ import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { servable, type Partition, type ServeKind } from '../../../server/partition/partition.ts';
 import { DelayedFetches } from '../../../server/partition/delayed-fetches.ts';
 import { batch, tempDir } from '../log/helpers.ts';
-import { BROKER_ID, FakeRegistry, leaderState, openPartition } from './helpers.ts';
+import { addFollower, BROKER_ID, FakeRegistry, leaderState, openPartition } from './helpers.ts';
 
 function errorOf(fn: () => unknown): number {
   try {
@@ -97,7 +97,7 @@ test('appendAsLeader refuses before writing: a follower (NOT_LEADER), acks=all b
 test('with a follower in the ISR, the high watermark waits for it; waiters resolve in order, time out, or fail on lost leadership', async () => {
   const t = tempDir();
   const p = openPartition(t.dir, 't', 0, { state: leaderState({ replicas: [BROKER_ID, 2], isr: [BROKER_ID, 2] }) });
-  p.followers.set(2, { logEndOffset: 0, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderLogEnd: -1, disconnected: false });
+  addFollower(p, 2);
   p.appendAsLeader(batch(2), -1);
   p.appendAsLeader(batch(2), -1);
   assert.equal(p.log.highWatermark, 0, 'the follower has nothing yet');
