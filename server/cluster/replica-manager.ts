@@ -24,6 +24,9 @@
  *   ISR proposals, no fetching (activate() starts it).
  * On a single broker every partition has one replica: the leader is the ISR, and the high
  * watermark follows the log end as before.
+ * The per-partition state (role, followers' progress, high watermark and its waiters) lives on
+ * the Partition objects (partition/partition.ts) the topic registry hands over; this class
+ * decides the roles and the ISR, across partitions.
  */
 import type { Logger } from '../logger.ts';
 import type { ClusterMetadataStore, PartitionState } from '../metadata/cluster-store.ts';

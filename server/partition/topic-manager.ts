@@ -19,6 +19,9 @@
  * of its own replicas first (LogManager.prepareNewPartitions, off the event loop), stores the
  * topic only when that worked, and deletes it from the store again if opening them fails.
  * One name is created by one request at a time.
+ *
+ * It is also the registry the API handlers look partitions up in: one lookup by topic and one
+ * by partition number give the local Partition (partition.ts), which does the rest.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
