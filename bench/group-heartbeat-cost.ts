@@ -12,7 +12,7 @@ import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OffsetStore } from '../server/
 import { LogManager } from '../server/log/log-manager.ts';
 import { createLogger } from '../server/logger.ts';
 import { EmbeddedMetadataStore } from '../server/metadata/embedded-store.ts';
-import { TopicManager } from '../server/topic-manager.ts';
+import { TopicManager } from '../server/partition/topic-manager.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -19,7 +19,6 @@ import { Controller } from './cluster/controller.ts';
 import { ReplicaFetchers } from './cluster/replica-fetchers.ts';
 import { ReplicaManager } from './cluster/replica-manager.ts';
 import type { BrokerConfig } from './config/broker-config.ts';
-import { DelayedFetches } from './fetch/delayed-fetches.ts';
 import { GroupCoordinator } from './group/group-coordinator.ts';
 import { OFFSETS_TOPIC, OffsetStore } from './group/offset-store.ts';
 import { DataDirLock } from './data-dir-lock.ts';
@@ -31,7 +30,8 @@ import { ClientConnection } from './network/client-connection.ts';
 import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
-import { TopicManager } from './topic-manager.ts';
+import { DelayedFetches } from './partition/delayed-fetches.ts';
+import { TopicManager } from './partition/topic-manager.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -117,12 +117,9 @@ export class Broker {
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
-    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.replicas.isLeader(OFFSETS_TOPIC, p), c, this.log.child('groups'));
+    this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const delayedFetches = new DelayedFetches();
-    this.replicas.onHighWatermark = (topic, partition) => delayedFetches.notify(DelayedFetches.key(topic, partition));
     this.replicas.onLeadership = (topic, partition, leader) => {
-      // Fetches parked on a partition this broker no longer leads (deleted topic, moved leader) answer now.
-      if (!leader) delayedFetches.notify(DelayedFetches.key(topic, partition));
       if (topic !== OFFSETS_TOPIC) return;
       if (leader) offsets.loadPartition(partition).catch((e) => this.log.error('failed to load committed offsets', { partition, error: e as Error }));
       else this.coordinator.unloadPartition(partition);
@@ -215,13 +212,10 @@ export class Broker {
   /** Commits to the offsets topic are appended as its leader and acknowledged like acks=all with fsync. */
   private async appendOffsets(partition: number, records: Buffer): Promise<void> {
     try {
-      this.replicas.leaderReplica(OFFSETS_TOPIC, partition);
-      const log = this.topics.partition(OFFSETS_TOPIC, partition)!;
-      const appended = log.append(records, Date.now(), { leaderEpoch: this.replicas.leaderEpoch(OFFSETS_TOPIC, partition) });
-      this.replicas.afterLeaderAppend(OFFSETS_TOPIC, partition);
-      // Followers long-poll; wake them so the commit is replicated now, not after their wait.
-      this.ctx.delayedFetches.notify(DelayedFetches.key(OFFSETS_TOPIC, partition));
-      await Promise.all([log.waitForFlush(appended.lastOffset), this.replicas.waitForHighWatermark(OFFSETS_TOPIC, partition, appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
+      const p = this.topics.leaderPartition(OFFSETS_TOPIC, partition);
+      // Waited for like acks=all below, but (as ever) not refused by min.insync.replicas: requiredAcks 1.
+      const appended = p.appendAsLeader(records, 1);
+      await Promise.all([p.log.waitForFlush(appended.lastOffset), p.waitForHighWatermark(appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
     } catch (e) {
       // To a group member, losing leadership of the offsets partition means another coordinator.
       if (e instanceof SluiceError && (e.code === ErrorCode.NOT_LEADER || e.code === ErrorCode.FENCED_LEADER_EPOCH)) {

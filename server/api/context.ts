@@ -1,12 +1,12 @@
 /** What request handlers may touch: the broker's parts, passed explicitly. */
 import type { BrokerConfig } from '../config.ts';
-import type { DelayedFetches } from '../fetch/delayed-fetches.ts';
+import type { DelayedFetches } from '../partition/delayed-fetches.ts';
 import type { GroupCoordinator } from '../group/group-coordinator.ts';
 import type { Logger } from '../logger.ts';
 import type { ReplicaManager } from '../cluster/replica-manager.ts';
 import type { Controller } from '../cluster/controller.ts';
 import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
-import type { TopicManager } from '../topic-manager.ts';
+import type { TopicManager } from '../partition/topic-manager.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;

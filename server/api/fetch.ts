@@ -1,8 +1,9 @@
 /**
  * Fetch: the read path from disk to socket. Each partition's records are whole stored
- * batches read from one segment file and passed to the socket as data sections, untouched.
- * When less than minBytes is available the request parks in DelayedFetches (long polling)
- * and reads again when an append wakes it or maxWaitMs runs out.
+ * batches that Partition.read (partition/partition.ts) takes from one segment file; they go
+ * to the socket as data sections, untouched. When less than minBytes is available the request
+ * parks on its partitions (partition/delayed-fetches.ts, long polling) and reads again when
+ * an append wakes it or maxWaitMs runs out.
  *
  * Invariants: a response's record bytes are at most min(maxBytes, fetchResponseBytesMax), or
  * one batch when the first batch alone is larger (so a consumer always makes progress);
@@ -10,11 +11,11 @@
  * repeating entries cannot multiply the response; minBytes <= 0 never waits.
  */
 import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
-import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { SluiceError } from '../../protocol/errors.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
-import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import type { HandlerResult } from '../network/reply.ts';
-import { isInternalTopic } from '../topic-manager.ts';
+import type { Partition } from '../partition/partition.ts';
+import { isInternalTopic } from '../partition/topic-names.ts';
 import type { BrokerContext } from './context.ts';
 
 interface ReadResult {
@@ -31,6 +32,7 @@ function isReplica(req: FetchRequest): boolean {
 
 async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
   const replica = isReplica(req);
+  const kind = replica ? 'follower-fetch' : 'consumer-fetch';
   // The broker's own cap, whatever the client asks (Kafka's fetch.max.bytes).
   let budget = Math.min(Math.max(req.maxBytes, 0), ctx.config.fetchResponseBytesMax);
   let bytes = 0;
@@ -43,33 +45,29 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
     for (const p of t.partitions) {
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
       partitions.push(result);
-      const key = DelayedFetches.key(t.topic, p.partition);
+      const key = `${t.topic}\u0000${p.partition}`;
       const repeated = seen.has(key);
       seen.add(key);
-      const log = ctx.topics.partition(t.topic, p.partition);
-      const known = ctx.topics.partitionCount(t.topic);
-      if (known === undefined || p.partition < 0 || p.partition >= known || (isInternalTopic(t.topic) && !replica)) {
-        result.errorCode = known === undefined || !isInternalTopic(t.topic) ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.INVALID_TOPIC;
-        anyError = true;
-        continue;
-      }
+      let partition: Partition;
       try {
-        ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
+        // SPEC §6.7 order: unknown, internal (consumers), leader epoch, not the leader.
+        partition = ctx.topics.servable(kind, t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e;
         result.errorCode = e.code;
         anyError = true;
         continue;
       }
-      result.highWatermark = log!.highWatermark;
-      result.logStartOffset = log!.logStartOffset;
+      const log = partition.log;
+      result.highWatermark = log.highWatermark;
+      result.logStartOffset = log.logStartOffset;
       // A partition's first batch may exceed partitionMaxBytes if it fits in the response
       // budget, or exceed both while the response is still empty: that keeps consumers moving
       // and bounds a response by max(maxBytes, one batch).
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
       if (repeated || (allowed === 0 && bytes > 0)) continue;
       try {
-        const read = await log!.read(p.fetchOffset, Math.max(allowed, 1), { maxOffset: replica ? log!.logEndOffset : log!.highWatermark });
+        const read = await partition.read(p.fetchOffset, Math.max(allowed, 1), replica);
         result.highWatermark = read.highWatermark;
         result.logStartOffset = read.logStartOffset;
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
@@ -92,12 +90,23 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
 function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
   const replica = isReplica(req);
   for (const t of req.topics) for (const p of t.partitions) {
-    const log = ctx.topics.partition(t.topic, p.partition);
-    if (!log || !ctx.replicas.isLeader(t.topic, p.partition) || (isInternalTopic(t.topic) && !replica)) return true; // an error to report
+    const partition = ctx.topics.localPartition(t.topic, p.partition);
+    if (!partition || !partition.isLeader || (isInternalTopic(t.topic) && !replica)) return true; // an error to report
+    const log = partition.log;
     // A consumer at or above the high watermark (but within the log) waits, like one at the end.
     if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < log.highWatermark || p.fetchOffset > log.logEndOffset) return true;
   }
   return false;
+}
+
+/** The local partitions a fetch parks on (the others answer with an error, so it does not park on them). */
+function parkingOf(ctx: BrokerContext, req: FetchRequest): Partition[] {
+  const on: Partition[] = [];
+  for (const t of req.topics) for (const p of t.partitions) {
+    const partition = ctx.topics.localPartition(t.topic, p.partition);
+    if (partition) on.push(partition);
+  }
+  return on;
 }
 
 /** conn: the connection a follower's fetch came on (its closing drops the follower from the ISR). */
@@ -108,8 +117,8 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
     for (const t of req.topics) for (const p of t.partitions) {
       // Only a fetch the leader would serve counts: current epoch, offset within its log.
       try {
-        const r = ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
-        if (p.fetchOffset <= r.log.logEndOffset) ctx.replicas.recordFollowerFetch(t.topic, p.partition, req.replicaId!, p.fetchOffset, nowMs, conn);
+        const r = ctx.topics.leaderPartition(t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
+        if (p.fetchOffset <= r.log.logEndOffset) ctx.replicas.recordFollowerFetch(r, req.replicaId!, p.fetchOffset, nowMs, conn);
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e; // answered per partition by readAll
       }
@@ -117,8 +126,6 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
   }
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), ctx.config.fetchWaitMsMax);
   const deadline = Date.now() + waitMs;
-  const keys: string[] = [];
-  for (const t of req.topics) for (const p of t.partitions) keys.push(DelayedFetches.key(t.topic, p.partition));
   for (;;) {
     // Cheap check first: with nothing new anywhere, park without touching the disk. With
     // minBytes <= 0 any answer satisfies the request, so it never parks (SPEC 6.7).
@@ -129,7 +136,7 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
         return { control: r.response, sections: r.sections };
       }
     }
-    const parked = ctx.delayedFetches.wait(keys, deadline - Date.now());
+    const parked = ctx.delayedFetches.wait(parkingOf(ctx, req), deadline - Date.now());
     if (parked === null) {
       const r = await readAll(ctx, req);
       return { control: r.response, sections: r.sections };

@@ -10,7 +10,7 @@ export function handleOffsetForLeaderEpoch(ctx: BrokerContext, req: OffsetForLea
     const partitions: OffsetForLeaderEpochPartition[] = [];
     for (const p of t.partitions) {
       try {
-        const r = ctx.replicas.leaderReplica(t.topic, p.partition, p.currentLeaderEpoch);
+        const r = ctx.topics.leaderPartition(t.topic, p.partition, p.currentLeaderEpoch);
         const end = r.log.endOffsetForEpoch(p.leaderEpoch);
         partitions.push({ partition: p.partition, errorCode: 0, leaderEpoch: end.epoch, endOffset: end.endOffset });
       } catch (e) {

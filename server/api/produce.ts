@@ -1,13 +1,13 @@
 /**
  * Produce: the append path from socket to disk. Each partition's record set is a slice of
- * the request frame; PartitionLog.append validates it, rewrites baseOffset in place and
- * writes those same bytes. Nothing here decodes a record.
+ * the request frame, handed to Partition.appendAsLeader (partition/partition.ts), whose
+ * PartitionLog.append validates it, rewrites baseOffset in place and writes those same bytes.
+ * Nothing here decodes a record. This file owns the request-level checks and the
+ * acknowledgement (acks, fsync, replication, timeout); the partition decides the rest.
  */
 import type { ProduceRequest, ProduceResponse, ProducePartitionResult, ProduceTopicResult } from '../../protocol/apis/produce.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { DelayedFetches } from '../fetch/delayed-fetches.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.ts';
-import { isInternalTopic } from '../topic-manager.ts';
 import type { BrokerContext } from './context.ts';
 
 /**
@@ -53,30 +53,21 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
       pos += p.recordsBytes;
       const result: ProducePartitionResult = { partition: p.partition, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null };
       partitions.push(result);
-      const log = ctx.topics.partition(t.topic, p.partition);
-      const known = ctx.topics.partitionCount(t.topic);
       if (!acksValid) {
         result.errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
       } else if (ctx.shuttingDown) {
         result.errorCode = ErrorCode.BROKER_SHUTTING_DOWN;
-      } else if (isInternalTopic(t.topic)) {
-        result.errorCode = ErrorCode.INVALID_TOPIC;
-        result.errorMessage = `${t.topic} is written by the broker only`;
-      } else if (known === undefined || p.partition < 0 || p.partition >= known) {
-        result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        result.errorMessage = `${t.topic}/${p.partition} does not exist`;
       } else {
         try {
-          // Only the leader appends; acks=all is refused up front when too few replicas are in sync.
-          ctx.replicas.leaderReplica(t.topic, p.partition);
-          if (req.acks === -1) ctx.replicas.checkMinIsr(t.topic, p.partition, ctx.topics.get(t.topic)!.replication.minInsyncReplicas);
-          const appended = log!.append(records, Date.now(), { leaderEpoch: ctx.replicas.leaderEpoch(t.topic, p.partition) });
+          // Internal topic, unknown partition, not the leader (SPEC §6.6 order); then, in
+          // appendAsLeader, acks=all refused up front when too few replicas are in sync.
+          const partition = ctx.topics.servable('produce', t.topic, p.partition);
+          const appended = partition.appendAsLeader(records, req.acks);
+          const log = partition.log;
           result.baseOffset = appended.baseOffset;
-          result.logStartOffset = log!.logStartOffset;
-          ctx.replicas.afterLeaderAppend(t.topic, p.partition);
-          ctx.delayedFetches.notify(DelayedFetches.key(t.topic, p.partition));
-          if (req.acks !== 0 && log!.config.flushBeforeAck) waits.push(settle(log!.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));
-          if (req.acks === -1) waits.push(settle(ctx.replicas.waitForHighWatermark(t.topic, p.partition, appended.lastOffset + 1, req.timeoutMs), result, req.timeoutMs, 'replicated to every in-sync replica'));
+          result.logStartOffset = log.logStartOffset;
+          if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(settle(log.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));
+          if (req.acks === -1) waits.push(settle(partition.waitForHighWatermark(appended.lastOffset + 1, req.timeoutMs), result, req.timeoutMs, 'replicated to every in-sync replica'));
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;
           result.errorCode = e.code;

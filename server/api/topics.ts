@@ -73,7 +73,7 @@ export function handleDescribeTopics(ctx: BrokerContext, req: DescribeTopicsRequ
       configs: ctx.topics.configStrings(name),
       // Log figures of the replicas this broker holds; -1 for partitions held elsewhere.
       partitions: Array.from({ length: t.record.partitions }, (_, partition) => {
-        const log = t.logs.get(partition);
+        const log = t.partitions.get(partition)?.log;
         return {
           partition,
           logStartOffset: log?.logStartOffset ?? -1,

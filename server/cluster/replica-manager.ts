@@ -24,12 +24,13 @@
  *   ISR proposals, no fetching (activate() starts it).
  * On a single broker every partition has one replica: the leader is the ISR, and the high
  * watermark follows the log end as before.
+ * The per-partition state (role, followers' progress, high watermark and its waiters) lives on
+ * the Partition objects (partition/partition.ts) the topic registry hands over; this class
+ * decides the roles and the ISR, across partitions.
  */
-import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import type { PartitionLog } from '../log/partition-log.ts';
 import type { Logger } from '../logger.ts';
 import type { ClusterMetadataStore, PartitionState } from '../metadata/cluster-store.ts';
-import type { ReplicaListener } from '../topic-manager.ts';
+import type { Partition, ReplicaListener } from '../partition/partition.ts';
 import type { ReplicaFetchers } from './replica-fetchers.ts';
 
 export interface ReplicationSettings {
@@ -38,45 +39,16 @@ export interface ReplicationSettings {
   isrCheckIntervalMs: number;
 }
 
-interface FollowerProgress {
-  logEndOffset: number;
-  lastCaughtUpMs: number;
-  /** Time of the follower's previous fetch, and the leader's log end then (Kafka's caught-up rule). */
-  lastFetchMs: number;
-  lastFetchLeaderLogEnd: number;
-  /** Its fetch connection closed and no fetch came since: out of the ISR at the next check. */
-  disconnected: boolean;
-}
-
 /** The follower's fetch connection, as far as the leader needs it: to learn when it closes. */
 export interface FollowerConnection {
   once(event: 'close', listener: () => void): unknown;
 }
 
-interface Replica {
-  topic: string;
-  partition: number;
-  log: PartitionLog;
-  state: PartitionState;
-  role: 'leader' | 'follower';
-  followers: Map<number, FollowerProgress>;
-  /**
-   * The log end when this broker became leader. A follower rejoins the ISR only once it has
-   * that much too: the high watermark may lag data acknowledged under the previous leader,
-   * and a follower short of it must not become electable (Kafka's KAFKA-7128).
-   */
-  leaderStartOffset: number;
-  /** acks=all producers waiting for the high watermark, resolved in offset order. */
-  hwWaiters: Array<{ offset: number; resolve: () => void }>;
-  isrChangeInFlight: boolean;
-}
-
-const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
 export class ReplicaManager implements ReplicaListener {
-  private readonly replicas = new Map<string, Replica>();
+  /** The partitions this broker has a role for (leader or follower). */
+  private readonly replicas = new Set<Partition>();
   /** States received before this broker registered, applied by activate(). */
-  private readonly pending = new Map<string, { topic: string; partition: number; state: PartitionState; log: PartitionLog }>();
+  private readonly pending = new Map<Partition, PartitionState>();
   /** Per follower broker, the connection its latest fetch came on (one per leader-follower pair). */
   private readonly followerConnections = new Map<number, FollowerConnection>();
   private readonly watchedConnections = new WeakSet<FollowerConnection>();
@@ -84,8 +56,6 @@ export class ReplicaManager implements ReplicaListener {
   private timer: NodeJS.Timeout | null = null;
   /** After stop(): no more ISR changes (followers' connections close while this broker shuts down). */
   private stopped = false;
-  /** Called when a partition's high watermark advances (wakes long-polling consumers). */
-  onHighWatermark: (topic: string, partition: number) => void = () => {};
   /** Called when this broker starts or stops leading a partition (the group coordinator follows its offsets partitions). */
   onLeadership: (topic: string, partition: number, leader: boolean) => void = () => {};
 
@@ -109,13 +79,13 @@ export class ReplicaManager implements ReplicaListener {
 
   /** Called once this broker is registered: takes up the roles its partitions' states give it. */
   activate(): void {
-    const pending = [...this.pending.values()];
+    const pending = [...this.pending];
     this.pending.clear();
-    for (const p of pending) this.onPartitionState(p.topic, p.partition, p.state, p.log);
+    for (const [p, state] of pending) this.onPartitionState(p, state);
   }
 
   private reapplyAll(): void {
-    for (const r of [...this.replicas.values()]) this.onPartitionState(r.topic, r.partition, r.state, r.log);
+    for (const p of [...this.replicas]) this.onPartitionState(p, p.state!);
   }
 
   stop(): void {
@@ -124,36 +94,35 @@ export class ReplicaManager implements ReplicaListener {
     this.timer = null;
     this.unwatch?.();
     this.unwatch = null;
-    for (const r of this.replicas.values()) for (const w of r.hwWaiters) w.resolve();
+    for (const p of this.replicas) p.settleHighWatermarkWaiters();
     this.fetchers.stopAll();
   }
 
-  onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void {
-    const k = key(topic, partition);
+  onPartitionState(p: Partition, state: PartitionState): void {
+    const { topic, partition, log } = p;
     const ownEpoch = this.store.ownBrokerEpoch();
-    if (ownEpoch === undefined && !this.replicas.has(k)) {
-      this.pending.set(k, { topic, partition, state, log }); // not registered yet: no role at all
+    const known = this.replicas.has(p);
+    if (ownEpoch === undefined && !known) {
+      this.pending.set(p, state); // not registered yet: no role at all
       return;
     }
-    const prev = this.replicas.get(k);
-    if (prev && prev.state.partitionEpoch > state.partitionEpoch) return; // a late, older event
+    const prevState = known ? p.state! : null;
+    if (prevState && prevState.partitionEpoch > state.partitionEpoch) return; // a late, older event
     // Named leader, but under a registration that is not ours (a previous incarnation's, or
     // ours is being renewed): wait for the controller to elect this incarnation.
     const confirmed = ownEpoch !== undefined && (state.leaderBrokerEpoch ?? 0) === ownEpoch;
     const role = state.leader === this.brokerId && confirmed ? 'leader' : 'follower';
-    const leaderChanged = !prev || prev.role !== role || prev.state.leaderEpoch !== state.leaderEpoch;
-    const wasLeader = prev?.role === 'leader';
-    const r: Replica = prev ?? { topic, partition, log, state, role, followers: new Map(), leaderStartOffset: 0, hwWaiters: [], isrChangeInFlight: false };
-    r.state = state;
-    r.role = role;
-    r.log = log;
-    this.replicas.set(k, r);
+    const leaderChanged = !prevState || p.role !== role || prevState.leaderEpoch !== state.leaderEpoch;
+    const wasLeader = known && p.role === 'leader';
+    p.state = state;
+    p.role = role;
+    this.replicas.add(p);
     log.replicated = state.replicas.length > 1;
     if (role === 'leader') {
       if (leaderChanged) {
         this.fetchers.remove(topic, partition);
-        r.followers = new Map();
-        r.leaderStartOffset = log.logEndOffset;
+        p.followers = new Map();
+        p.leaderStartOffset = log.logEndOffset;
         // Record where this epoch starts before the first write, so followers asking where
         // the previous epoch ended get the right answer at once.
         if (log.latestEpoch() < state.leaderEpoch) log.beginLeaderEpoch(state.leaderEpoch);
@@ -162,14 +131,17 @@ export class ReplicaManager implements ReplicaListener {
       // Track exactly the current replicas (a reassignment adds and removes some); a newcomer
       // gets a full lag window to show up before the leader may drop it.
       const now = Date.now();
-      for (const b of state.replicas) if (b !== this.brokerId && !r.followers.has(b)) r.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false });
-      for (const b of [...r.followers.keys()]) if (!state.replicas.includes(b)) r.followers.delete(b);
-      this.maybeAdvanceHighWatermark(r);
+      for (const b of state.replicas) if (b !== this.brokerId && !p.followers.has(b)) p.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false });
+      for (const b of [...p.followers.keys()]) if (!state.replicas.includes(b)) p.followers.delete(b);
+      p.advanceHighWatermark();
       if (!wasLeader) this.onLeadership(topic, partition, true);
     } else {
-      if (wasLeader) this.onLeadership(topic, partition, false);
-      for (const w of r.hwWaiters) w.resolve();
-      r.hwWaiters = [];
+      if (wasLeader) {
+        // Fetches parked on a partition this broker no longer leads answer now.
+        p.wakeParkedFetches();
+        this.onLeadership(topic, partition, false);
+      }
+      p.settleHighWatermarkWaiters();
       // Catch-up of a replica joining through a reassignment is throttled until it is in sync.
       const throttle = state.targetReplicas && !state.isr.includes(this.brokerId) ? (state.throttleBytesPerSec ?? 0) : 0;
       if (leaderChanged) {
@@ -188,106 +160,38 @@ export class ReplicaManager implements ReplicaListener {
     }
   }
 
-  onReplicaRemoved(topic: string, partition: number): void {
-    this.pending.delete(key(topic, partition));
-    const r = this.replicas.get(key(topic, partition));
-    if (!r) return;
-    this.replicas.delete(key(topic, partition));
-    this.fetchers.remove(topic, partition);
-    for (const w of r.hwWaiters) w.resolve();
-    if (r.role === 'leader') this.onLeadership(topic, partition, false);
-  }
-
-  /** The replica if this broker leads the partition now; NOT_LEADER (or UNKNOWN_…) otherwise. */
-  leaderReplica(topic: string, partition: number, currentLeaderEpoch = -1): Replica {
-    const r = this.replicas.get(key(topic, partition));
-    if (!r) throw new SluiceError(ErrorCode.NOT_LEADER, `this broker holds no replica of ${topic}/${partition}`);
-    if (currentLeaderEpoch >= 0 && currentLeaderEpoch < r.state.leaderEpoch) throw new SluiceError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${currentLeaderEpoch} < ${r.state.leaderEpoch}`);
-    if (currentLeaderEpoch > r.state.leaderEpoch) throw new SluiceError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${currentLeaderEpoch} > ${r.state.leaderEpoch}`);
-    if (r.role !== 'leader') throw new SluiceError(ErrorCode.NOT_LEADER, `broker ${this.brokerId} is not the leader of ${topic}/${partition} (leader ${r.state.leader})`);
-    return r;
-  }
-
-  isLeader(topic: string, partition: number): boolean {
-    return this.replicas.get(key(topic, partition))?.role === 'leader';
-  }
-
-  leaderEpoch(topic: string, partition: number): number {
-    return this.replicas.get(key(topic, partition))?.state.leaderEpoch ?? -1;
-  }
-
-  /** Refuses acks=all before appending when too few replicas are in sync. */
-  checkMinIsr(topic: string, partition: number, minInsyncReplicas: number): void {
-    const r = this.leaderReplica(topic, partition);
-    if (r.state.isr.length < minInsyncReplicas) {
-      throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${topic}/${partition} has ${r.state.isr.length} in-sync replicas (${r.state.isr.join(',')}), min.insync.replicas is ${minInsyncReplicas}`);
+  onReplicaRemoved(p: Partition): void {
+    this.pending.delete(p);
+    if (!this.replicas.delete(p)) return;
+    this.fetchers.remove(p.topic, p.partition);
+    p.settleHighWatermarkWaiters();
+    if (p.role === 'leader') {
+      // Fetches parked on a deleted or moved partition answer now (with the error).
+      p.wakeParkedFetches();
+      this.onLeadership(p.topic, p.partition, false);
     }
-  }
-
-  /** Resolves when the high watermark reaches offset (or the replica stops leading: then rejects). */
-  waitForHighWatermark(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void> {
-    const r = this.leaderReplica(topic, partition);
-    if (r.log.highWatermark >= offset) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        r.hwWaiters = r.hwWaiters.filter((w) => w !== waiter);
-        reject(new SluiceError(ErrorCode.REQUEST_TIMED_OUT, `not replicated to every in-sync replica within ${timeoutMs} ms`));
-      }, Math.max(timeoutMs, 0));
-      const waiter = {
-        offset,
-        resolve: () => {
-          clearTimeout(timer);
-          if (r.role === 'leader' && r.log.highWatermark >= offset) resolve();
-          else reject(new SluiceError(ErrorCode.NOT_LEADER, `${topic}/${partition} lost leadership before the write was replicated`));
-        },
-      };
-      r.hwWaiters.push(waiter);
-    });
   }
 
   /**
    * A follower fetched from fetchOffset: it has everything below it. conn: the connection the
    * fetch came on; when it closes before another one brings a fetch, the follower is gone.
    */
-  recordFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number, nowMs: number, conn?: FollowerConnection): void {
-    const r = this.replicas.get(key(topic, partition));
-    if (!r || r.role !== 'leader') return;
-    const f = r.followers.get(replicaId);
+  recordFollowerFetch(p: Partition, replicaId: number, fetchOffset: number, nowMs: number, conn?: FollowerConnection): void {
+    if (p.role !== 'leader') return;
+    const f = p.followers.get(replicaId);
     if (!f) return;
     if (conn) this.trackConnection(replicaId, conn);
     f.disconnected = false;
     f.logEndOffset = fetchOffset;
     // Caught up: it has the whole log, or everything the leader had at its previous fetch (a
     // follower under steady production is never quite at the end, yet not lagging either).
-    if (fetchOffset >= r.log.logEndOffset) f.lastCaughtUpMs = nowMs;
+    if (fetchOffset >= p.log.logEndOffset) f.lastCaughtUpMs = nowMs;
     else if (fetchOffset >= f.lastFetchLeaderLogEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs);
     f.lastFetchMs = nowMs;
-    f.lastFetchLeaderLogEnd = r.log.logEndOffset;
-    this.maybeAdvanceHighWatermark(r);
-    if (!r.state.isr.includes(replicaId) && fetchOffset >= Math.max(r.log.highWatermark, r.leaderStartOffset)) this.proposeIsr(r, [...r.state.isr, replicaId].sort((a, b) => a - b), 'expand');
-  }
-
-  /** After a leader append: with no followers in the ISR the high watermark moves at once. */
-  afterLeaderAppend(topic: string, partition: number): void {
-    const r = this.replicas.get(key(topic, partition));
-    if (r && r.role === 'leader') this.maybeAdvanceHighWatermark(r);
-  }
-
-  private maybeAdvanceHighWatermark(r: Replica): void {
-    let hw = r.log.logEndOffset;
-    for (const b of r.state.isr) {
-      if (b === this.brokerId) continue;
-      const f = r.followers.get(b);
-      hw = Math.min(hw, f ? Math.max(f.logEndOffset, 0) : 0);
-    }
-    if (hw <= r.log.highWatermark) return;
-    r.log.updateHighWatermark(hw);
-    const ready = r.hwWaiters.filter((w) => w.offset <= hw);
-    if (ready.length > 0) {
-      r.hwWaiters = r.hwWaiters.filter((w) => w.offset > hw);
-      for (const w of ready) w.resolve();
-    }
-    this.onHighWatermark(r.topic, r.partition);
+    f.lastFetchLeaderLogEnd = p.log.logEndOffset;
+    p.advanceHighWatermark();
+    const isr = p.state!.isr;
+    if (!isr.includes(replicaId) && fetchOffset >= Math.max(p.log.highWatermark, p.leaderStartOffset)) this.proposeIsr(p, [...isr, replicaId].sort((a, b) => a - b), 'expand');
   }
 
   private trackConnection(replicaId: number, conn: FollowerConnection): void {
@@ -297,7 +201,7 @@ export class ReplicaManager implements ReplicaListener {
     conn.once('close', () => {
       if (this.stopped || this.followerConnections.get(replicaId) !== conn) return; // shutting down, or it fetches on a newer one
       this.followerConnections.delete(replicaId);
-      for (const r of this.replicas.values()) {
+      for (const r of this.replicas) {
         const f = r.role === 'leader' ? r.followers.get(replicaId) : undefined;
         if (f) f.disconnected = true;
       }
@@ -314,24 +218,24 @@ export class ReplicaManager implements ReplicaListener {
    */
   private checkIsr(nowMs: number): void {
     if (this.stopped) return;
-    for (const r of this.replicas.values()) {
+    for (const r of this.replicas) {
       if (r.role !== 'leader' || r.isrChangeInFlight) continue;
-      const lagging = r.state.isr.filter((b) => {
+      const lagging = r.state!.isr.filter((b) => {
         if (b === this.brokerId) return false;
         const f = r.followers.get(b);
         if (!f || f.disconnected) return true;
         return f.logEndOffset < r.log.logEndOffset && nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
       });
-      if (lagging.length > 0) this.proposeIsr(r, r.state.isr.filter((b) => !lagging.includes(b)), 'shrink');
+      if (lagging.length > 0) this.proposeIsr(r, r.state!.isr.filter((b) => !lagging.includes(b)), 'shrink');
     }
   }
 
-  private proposeIsr(r: Replica, isr: number[], why: 'shrink' | 'expand'): void {
+  private proposeIsr(r: Partition, isr: number[], why: 'shrink' | 'expand'): void {
     if (r.isrChangeInFlight || this.stopped) return;
     r.isrChangeInFlight = true;
-    const expected = r.state.partitionEpoch;
+    const expected = r.state!.partitionEpoch;
     // Everything but the ISR stays as it is, a reassignment in progress included.
-    const { partitionEpoch: _, ...rest } = r.state;
+    const { partitionEpoch: _, ...rest } = r.state!;
     const next = { ...rest, isr };
     this.store
       .compareAndSetPartitionState(r.topic, r.partition, expected, next)

@@ -16,7 +16,7 @@
  *   are told UNKNOWN_MEMBER_ID); committed offsets live in the offset store, not here.
  */
 import type { GroupState } from '../../protocol/apis/groups.ts';
-import { isInternalTopic } from '../topic-manager.ts';
+import { isInternalTopic } from '../partition/topic-names.ts';
 import { assignors, type Assignment, type AssignorName } from './assignors.ts';
 import type { SubscriptionPattern } from './subscription-pattern.ts';
 import { difference, fromAssignment, intersection, type TpSet } from './topic-partition-set.ts';

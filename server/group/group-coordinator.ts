@@ -19,7 +19,7 @@ import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/api
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { defaultBrokerConfig } from '../config/broker-config.ts';
 import type { Logger } from '../logger.ts';
-import type { TopicManager } from '../topic-manager.ts';
+import type { TopicManager } from '../partition/topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
 import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
 import { offsetsPartitionFor, type OffsetEntry, type OffsetStore } from './offset-store.ts';

@@ -14,7 +14,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { partitionForKey } from '../../protocol/murmur2.ts';
 import { batchSizeAt, BatchBuilder, decodeRecords, lastOffsetAt, type DecodedRecord } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
-import type { TopicManager } from '../topic-manager.ts';
+import type { TopicManager } from '../partition/topic-manager.ts';
 import { tpKey, tpSplit } from './topic-partition-set.ts';
 
 export const OFFSETS_TOPIC = '__consumer_offsets';

@@ -8,7 +8,7 @@ import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, offsetsPartitionFor, OffsetSto
 import { LogManager } from '../../../server/log/log-manager.ts';
 import { createLogger } from '../../../server/logger.ts';
 import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
-import { TopicManager } from '../../../server/topic-manager.ts';
+import { TopicManager } from '../../../server/partition/topic-manager.ts';
 import { tempDir } from '../../helpers/broker-process.ts';
 
 const log = createLogger('test');

@@ -19,45 +19,30 @@
  * of its own replicas first (LogManager.prepareNewPartitions, off the event loop), stores the
  * topic only when that worked, and deletes it from the store again if opening them fails.
  * One name is created by one request at a time.
+ *
+ * It is also the registry the API handlers look partitions up in: one lookup by topic and one
+ * by partition number give the local Partition (partition.ts), which does the rest.
  */
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from './cluster/replication-config.ts';
-import { placeReplicas } from './cluster/placement.ts';
-import { parseLogConfig, topicConfigToStrings, type LogConfig } from './log/log-config.ts';
-import { LogManager } from './log/log-manager.ts';
-import type { PartitionLog } from './log/partition-log.ts';
-import type { Logger } from './logger.ts';
-import type { ClusterEvent, ClusterMetadataStore, PartitionState } from './metadata/cluster-store.ts';
-import type { TopicRecord } from './metadata/metadata-store.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
+import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from '../cluster/replication-config.ts';
+import { placeReplicas } from '../cluster/placement.ts';
+import { parseLogConfig, topicConfigToStrings, type LogConfig } from '../log/log-config.ts';
+import { LogManager } from '../log/log-manager.ts';
+import type { PartitionLog } from '../log/partition-log.ts';
+import type { Logger } from '../logger.ts';
+import type { ClusterEvent, ClusterMetadataStore, PartitionState } from '../metadata/cluster-store.ts';
+import type { TopicRecord } from '../metadata/metadata-store.ts';
+import { Partition, servable, type ReplicaListener, type ServedTopic, type ServeKind } from './partition.ts';
+import { INTERNAL_TOPIC_PREFIX, isInternalTopic, validateTopicName } from './topic-names.ts';
 
-export const TOPIC_NAME_MAX_CHARS = 249;
-const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
-/** Names starting with this belong to the broker (e.g. __consumer_offsets). */
-export const INTERNAL_TOPIC_PREFIX = '__';
-
-export function validateTopicName(name: string): void {
-  if (name.length === 0 || name.length > TOPIC_NAME_MAX_CHARS || !TOPIC_NAME.test(name) || name === '.' || name === '..') {
-    throw new SluiceError(ErrorCode.INVALID_TOPIC, `topic name ${JSON.stringify(name)} must be 1-${TOPIC_NAME_MAX_CHARS} characters of [a-zA-Z0-9._-], not "." or ".."`);
-  }
-}
-
-export function isInternalTopic(name: string): boolean {
-  return name.startsWith(INTERNAL_TOPIC_PREFIX);
-}
-
-export interface LiveTopic {
+export interface LiveTopic extends ServedTopic {
   record: TopicRecord;
   config: LogConfig;
   replication: ReplicationConfig;
   /** Local replicas by partition number; partitions this broker does not hold are absent. */
-  logs: Map<number, PartitionLog>;
-}
-
-/** Told when this broker starts or stops holding a replica, and when a partition's state changes. */
-export interface ReplicaListener {
-  onPartitionState(topic: string, partition: number, state: PartitionState, log: PartitionLog): void;
-  onReplicaRemoved(topic: string, partition: number): void;
+  partitions: Map<number, Partition>;
 }
 
 export class TopicManager {
@@ -92,7 +77,7 @@ export class TopicManager {
   load(): void {
     for (const record of this.store.listTopics()) this.syncTopic(record);
     const owned = new Set<string>(this.preparing);
-    for (const t of this.live.values()) for (const p of t.logs.keys()) owned.add(`${t.record.name}-${p}`);
+    for (const t of this.live.values()) for (const p of t.partitions.keys()) owned.add(`${t.record.name}-${p}`);
     for (const dir of this.logs.partitionDirs()) {
       if (!owned.has(dir)) {
         this.log.warn('removing partition directory this broker does not hold (deleted topic or moved replica)', { dir });
@@ -135,7 +120,7 @@ export class TopicManager {
     }
     if (!t) {
       const { replication, log } = splitReplicationConfig(record.configs);
-      t = { record, config: parseLogConfig(log), replication, logs: new Map() };
+      t = { record, config: parseLogConfig(log), replication, partitions: new Map() };
       this.live.set(record.name, t);
     } else {
       t.record = record;
@@ -147,7 +132,7 @@ export class TopicManager {
     for (let p = 0; p < record.partitions; p++) {
       const state = this.store.partitionState(record.name, p);
       const name = `${record.name}-${p}`;
-      if (state?.replicas.includes(this.brokerId) && !t.logs.has(p) && !this.preparing.has(name) && !this.deleting.has(name) && !this.logs.hasPartitionDir(record.name, p)) fresh.push(p);
+      if (state?.replicas.includes(this.brokerId) && !t.partitions.has(p) && !this.preparing.has(name) && !this.deleting.has(name) && !this.logs.hasPartitionDir(record.name, p)) fresh.push(p);
       else this.syncPartition(record, p, state);
     }
     if (fresh.length > 0) this.prepareReplicas(record, t.config, fresh);
@@ -179,21 +164,22 @@ export class TopicManager {
     const t = this.live.get(record.name);
     if (!t || t.record.id !== record.id) return;
     const mine = !!state && state.replicas.includes(this.brokerId);
-    let log = t.logs.get(partition);
+    let local = t.partitions.get(partition);
     const name = `${record.name}-${partition}`;
-    if (mine && !log && this.preparing.has(name)) return; // prepareReplicas opens it with the state current then
-    if (mine && !log) {
+    if (mine && !local && this.preparing.has(name)) return; // prepareReplicas opens it with the state current then
+    if (mine && !local) {
       const pending = this.deleting.get(name);
       if (pending) {
         // Moved away and back before its files were gone: start afresh once they are.
         void pending.then(() => this.syncPartition(record, partition, this.store.partitionState(record.name, partition)));
         return;
       }
-      log = this.logs.loadPartition(record.name, partition, t.config, record.id);
-      t.logs.set(partition, log);
-    } else if (!mine && log) {
-      t.logs.delete(partition);
-      this.listener?.onReplicaRemoved(record.name, partition);
+      const log = this.logs.loadPartition(record.name, partition, t.config, record.id);
+      local = new Partition(record.name, partition, log, this.brokerId, t.replication);
+      t.partitions.set(partition, local);
+    } else if (!mine && local) {
+      t.partitions.delete(partition);
+      this.listener?.onReplicaRemoved(local);
       const deletion = this.logs
         .deletePartition(record.name, partition)
         .catch((e) => this.log.error('failed to delete a moved replica', { topic: record.name, partition, error: e as Error }))
@@ -202,7 +188,7 @@ export class TopicManager {
       this.log.info('replica moved away, log deleted', { topic: record.name, partition });
       return;
     }
-    if (mine && log && state) this.listener?.onPartitionState(record.name, partition, state, log);
+    if (mine && local && state) this.listener?.onPartitionState(local, state);
   }
 
   /**
@@ -217,7 +203,7 @@ export class TopicManager {
     if (!t) return Promise.resolve();
     if (topicId !== undefined && t.record.id !== topicId) return Promise.resolve();
     this.live.delete(name);
-    for (const p of t.logs.keys()) this.listener?.onReplicaRemoved(name, p);
+    for (const p of t.partitions.values()) this.listener?.onReplicaRemoved(p);
     const id = t.record.id;
     const removal = this.logs
       .deleteTopic(name, t.record.partitions)
@@ -355,7 +341,25 @@ export class TopicManager {
 
   /** The local replica's log, if this broker holds one. */
   partition(topic: string, partition: number): PartitionLog | undefined {
-    return this.live.get(topic)?.logs.get(partition);
+    return this.live.get(topic)?.partitions.get(partition)?.log;
+  }
+
+  /** The local replica, if this broker holds one (whatever its role). */
+  localPartition(topic: string, partition: number): Partition | undefined {
+    return this.live.get(topic)?.partitions.get(partition);
+  }
+
+  /** The local partition that can serve `kind`, or the SluiceError the SPEC gives (partition.ts, servable()). */
+  servable(kind: ServeKind, topic: string, partition: number, currentLeaderEpoch = NO_LEADER_EPOCH): Partition {
+    return servable(kind, this.live.get(topic), topic, partition, currentLeaderEpoch);
+  }
+
+  /** The local partition if this broker leads it at currentLeaderEpoch (-1: any); NOT_LEADER (or an epoch error) otherwise. */
+  leaderPartition(topic: string, partition: number, currentLeaderEpoch = NO_LEADER_EPOCH): Partition {
+    const p = this.live.get(topic)?.partitions.get(partition);
+    if (p === undefined) throw new SluiceError(ErrorCode.NOT_LEADER, `this broker holds no replica of ${topic}/${partition}`);
+    p.checkLeader(currentLeaderEpoch);
+    return p;
   }
 
   partitionState(topic: string, partition: number): PartitionState | undefined {
