@@ -15,7 +15,6 @@ import { SluiceError } from '../../protocol/errors.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { Partition } from '../partition/partition.ts';
-import { isInternalTopic } from '../partition/topic-names.ts';
 import type { BrokerContext } from './context.ts';
 
 interface ReadResult {
@@ -87,11 +86,19 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
   return { response: { topics }, sections, bytes, anyError };
 }
 
+/** Whether reading now could end the wait: some partition has an error to report, or data. */
 function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
   const replica = isReplica(req);
+  const kind = replica ? 'follower-fetch' : 'consumer-fetch';
   for (const t of req.topics) for (const p of t.partitions) {
-    const partition = ctx.topics.localPartition(t.topic, p.partition);
-    if (!partition || !partition.isLeader || (isInternalTopic(t.topic) && !replica)) return true; // an error to report
+    let partition: Partition;
+    try {
+      // Every error readAll would report (a fenced or unknown leader epoch included) answers at once (SPEC 6.7).
+      partition = ctx.topics.servable(kind, t.topic, p.partition, p.currentLeaderEpoch ?? NO_LEADER_EPOCH);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      return true;
+    }
     const log = partition.log;
     // A consumer at or above the high watermark (but within the log) waits, like one at the end.
     if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < log.highWatermark || p.fetchOffset > log.logEndOffset) return true;

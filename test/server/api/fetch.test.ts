@@ -108,6 +108,13 @@ test('long polling: parks below minBytes, wakes on an append, answers at the dea
   const t0 = Date.now();
   await fetch(s.ctx, [['t', 0], ['nope', 0]], { minBytes: 1 << 20, maxWaitMs: 10_000 });
   assert.ok(Date.now() - t0 < 5000);
+  // So does a fenced or unknown leader epoch (the partition exists and is led here).
+  for (const currentLeaderEpoch of [4, 6]) {
+    const t1 = Date.now();
+    const r = await fetch(s.ctx, [['t', 0, { fetchOffset: 1, currentLeaderEpoch }]], { minBytes: 1, maxWaitMs: 10_000 });
+    assert.equal(r.results[0]!.errorCode, currentLeaderEpoch === 4 ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH);
+    assert.ok(Date.now() - t1 < 5000, `epoch ${currentLeaderEpoch} answered after ${Date.now() - t1} ms, not at once`);
+  }
   // Losing leadership wakes a parked fetch, which then answers NOT_LEADER.
   const parked = fetch(s.ctx, [['t', 0, { fetchOffset: 1 }]], { minBytes: 1, maxWaitMs: 10_000 });
   await new Promise((r) => setTimeout(r, 20));
