@@ -147,3 +147,33 @@ test('losing leadership fails acks=all waiters and wakes parked fetches; so does
   await q.log.close();
   t.cleanup();
 });
+
+test("the leader's own stall is not its followers' lag: no ISR shrink after the leader's event loop was blocked; a follower that really stops is dropped", async () => {
+  const t = tempDir();
+  const { store, cas } = fakeStore();
+  const { fetchers } = fakeFetchers();
+  const LAG_MS = 150;
+  const rm = new ReplicaManager(BROKER_ID, store as unknown as ClusterMetadataStore, fetchers, { replicaLagTimeMaxMs: LAG_MS, isrCheckIntervalMs: 20 }, recordingLogger());
+  store.brokerEpoch = BROKER_EPOCH;
+  rm.start();
+  rm.activate();
+  const p = openPartition(t.dir, 't', 0);
+  rm.onPartitionState(p, leaderState({ leaderBrokerEpoch: BROKER_EPOCH, replicas: [BROKER_ID, 2], isr: [BROKER_ID, 2], partitionEpoch: 1 }));
+  p.appendAsLeader(batch(2), -1);
+  rm.recordFollowerFetch(p, 2, 2, Date.now());
+  await new Promise((r) => setTimeout(r, 60)); // a few periodic checks run
+  p.appendAsLeader(batch(1), -1); // the follower is now behind, as it would be between two fetches
+  rm.recordFollowerFetch(p, 2, 2, Date.now());
+  // The leader's event loop is blocked for 4x the lag limit (a long synchronous task).
+  const until = Date.now() + 4 * LAG_MS;
+  while (Date.now() < until) { /* blocked */ }
+  await new Promise((r) => setTimeout(r, 40)); // the first checks after the stall run
+  assert.equal(cas.length, 0, `no ISR change: the stall was the leader's (${JSON.stringify(cas.map((c) => c.next.isr))})`);
+  // Now the follower really stops fetching: it is dropped after about the lag limit.
+  await new Promise((r) => setTimeout(r, 3 * LAG_MS + 200));
+  // (The fake store never confirms the change, so the leader proposes it again at each check.)
+  assert.ok(cas.length >= 1 && cas.every((c) => c.next.isr.length === 1 && c.next.isr[0] === BROKER_ID), `a follower that stopped fetching leaves the ISR: ${JSON.stringify(cas.map((c) => c.next.isr))}`);
+  rm.stop();
+  await p.log.close();
+  t.cleanup();
+});
