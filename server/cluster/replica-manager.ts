@@ -33,6 +33,9 @@ import type { ClusterMetadataStore, PartitionState } from '../metadata/cluster-s
 import type { Partition, ReplicaListener } from '../partition/partition.ts';
 import type { ReplicaFetchers } from './replica-fetchers.ts';
 
+/** How long a follower that has not fetched from this leader yet may take to start, before it counts as lagging. */
+const FIRST_FETCH_WINDOW_MS = 5_000;
+
 export interface ReplicationSettings {
   replicaLagTimeMaxMs: number;
   /** How often the leader checks its followers for ISR changes. */
@@ -131,9 +134,9 @@ export class ReplicaManager implements ReplicaListener {
         this.log.info('became leader', { topic, partition, leaderEpoch: state.leaderEpoch, isr: state.isr.join(',') });
       }
       // Track exactly the current replicas (a reassignment adds and removes some); a newcomer
-      // gets a full lag window to show up before the leader may drop it.
+      // gets FIRST_FETCH_WINDOW_MS to show up before the leader may drop it.
       const now = Date.now();
-      for (const b of state.replicas) if (b !== this.brokerId && !p.followers.has(b)) p.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false });
+      for (const b of state.replicas) if (b !== this.brokerId && !p.followers.has(b)) p.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false, fetched: false });
       for (const b of [...p.followers.keys()]) if (!state.replicas.includes(b)) p.followers.delete(b);
       p.advanceHighWatermark();
       if (!wasLeader) this.onLeadership(topic, partition, true);
@@ -190,6 +193,7 @@ export class ReplicaManager implements ReplicaListener {
     if (fetchOffset >= p.log.logEndOffset) f.lastCaughtUpMs = nowMs;
     else if (fetchOffset >= f.lastFetchLeaderLogEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs);
     f.lastFetchMs = nowMs;
+    f.fetched = true;
     f.lastFetchLeaderLogEnd = p.log.logEndOffset;
     p.advanceHighWatermark();
     const isr = p.state!.isr;
@@ -246,7 +250,11 @@ export class ReplicaManager implements ReplicaListener {
         if (b === this.brokerId) return false;
         const f = r.followers.get(b);
         if (!f || f.disconnected) return true;
-        return f.logEndOffset < r.log.logEndOffset && nowMs - f.lastCaughtUpMs > this.settings.replicaLagTimeMaxMs;
+        // A follower that has not fetched from this leader yet (a new topic, a new leader, a
+        // reassignment) first has to learn of it from the metadata store and connect: that
+        // takes longer than a short lag limit allows, and is not lag.
+        const limitMs = f.fetched ? this.settings.replicaLagTimeMaxMs : Math.max(this.settings.replicaLagTimeMaxMs, FIRST_FETCH_WINDOW_MS);
+        return f.logEndOffset < r.log.logEndOffset && nowMs - f.lastCaughtUpMs > limitMs;
       });
       if (lagging.length > 0) this.proposeIsr(r, r.state!.isr.filter((b) => !lagging.includes(b)), 'shrink');
     }

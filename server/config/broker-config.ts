@@ -140,7 +140,7 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'cleanerIntervalMs', unit: 'ms', default: CLEANER_INTERVAL_MS_DEFAULT, min: 1, max: TIMER_MS_MAX, help: 'how often compacted topics are cleaned' }),
 
   int({ name: 'brokerSessionTtlSeconds', unit: 'seconds', default: 6, min: 1, max: 3600, help: 'the broker is dead to the cluster this long after its last lease renewal' }),
-  int({ name: 'replicaLagTimeMsMax', aliases: ['--replica-lag-time-max-ms'], unit: 'ms', default: 500, min: 1, max: TIMER_MS_MAX, help: 'a follower that has not caught up for this long leaves the ISR, so acks=all stops waiting for a hung follower after about this long (a dead one leaves at once); raise it where brokers stall for longer (Kafka: 30000)' }),
+  int({ name: 'replicaLagTimeMsMax', aliases: ['--replica-lag-time-max-ms'], unit: 'ms', default: 400, min: 1, max: TIMER_MS_MAX, help: 'a follower that has not caught up for this long leaves the ISR, so acks=all stops waiting for a hung follower after about this long (a dead one leaves at once); raise it where brokers stall for longer (Kafka: 30000)' }),
   int({ name: 'isrCheckIntervalMs', unit: 'ms', default: 100, min: 1, max: TIMER_MS_MAX, help: 'how often a leader checks its followers against replica-lag-time-ms-max' }),
   int({ name: 'replicaFetchWaitMsMax', unit: 'ms', default: 500, min: 0, max: TIMER_MS_MAX, help: "long-poll wait of a follower's fetch" }),
   int({ name: 'replicaFetchResponseBytesMax', unit: 'bytes', default: 16 * MiB, min: 1, max: INT32_MAX, help: "record bytes a follower asks for in one fetch, all partitions together" }),

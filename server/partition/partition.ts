@@ -34,6 +34,8 @@ export interface FollowerProgress {
   lastFetchLeaderLogEnd: number;
   /** Its fetch connection closed and no fetch came since: out of the ISR at the next check. */
   disconnected: boolean;
+  /** It has fetched from this leader at least once (until then it gets a longer window, see replica-manager.ts). */
+  fetched: boolean;
 }
 
 export interface HighWatermarkWaiter {

@@ -25,7 +25,7 @@ test('defaults are the values the broker had before the table (but the ISR lag l
     port: 9292, dataDir: './data', host: '127.0.0.1', advertisedHost: '127.0.0.1', advertisedPort: 9292, metadataUrl: null,
     frameBytesMax: 64 * MiB, pipelinedRequestsMax: 256, fetchResponseBytesMax: 55 * MiB, partialFrameBytesTotalMax: 256 * MiB,
     partialFrameTimeoutMs: 60_000, connectionsMax: 4096, startupConnectionsQueuedMax: 1024, brokerSessionTtlSeconds: 6,
-    replicaLagTimeMsMax: 500, replicaFetchResponseBytesMax: 16 * MiB, replicaFetchPartitionBytesMax: 4 * MiB,
+    replicaLagTimeMsMax: 400, replicaFetchResponseBytesMax: 16 * MiB, replicaFetchPartitionBytesMax: 4 * MiB,
     isrCheckIntervalMs: 100, offsetsTopicReplicationFactor: 3, groupsMax: 10_000, offsetsRetentionMs: 7 * 24 * 3600 * 1000,
   };
   for (const [k, v] of Object.entries(expected)) assert.equal(c[k as keyof BrokerConfig], v, k);

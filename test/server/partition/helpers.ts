@@ -36,7 +36,7 @@ export function openPartition(dir: string, topic: string, partition: number, opt
 
 /** Makes broker `id` a follower the leader has heard from, at logEndOffset. */
 export function addFollower(p: Partition, id: number, logEndOffset = 0): void {
-  p.followers.set(id, { logEndOffset, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderLogEnd: -1, disconnected: false });
+  p.followers.set(id, { logEndOffset, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderLogEnd: -1, disconnected: false, fetched: true });
 }
 
 /** The lookups of TopicManager the handlers use, over hand-made topics. */
