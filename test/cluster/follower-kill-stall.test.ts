@@ -19,7 +19,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { Producer } from '../../client/producer.ts';
-import { createTopic, readAll, sleep, waitFor, withCluster, withTimeout } from './harness.ts';
+import { createTopic, readAll, sleep, SteadyProduction, waitFor, withCluster, withTimeout } from './harness.ts';
 
 const TOPIC = 'follower-kill';
 const PARTITIONS = 3;
@@ -37,26 +37,8 @@ test('kill -9 of a follower: acks=all resumes without waiting for its session or
     assert.ok(followed.length > 0, 'the victim follows some partition');
 
     const producer = new Producer({ bootstrap: h.allBootstrap, acks: 'all', lingerMs: 2, retries: 400, retryBackoffMs: 50, retryBackoffMaxMs: 250, requestTimeoutMs: 60_000 });
-    const acks: Array<{ value: string; partition: number; offset: number; sentMs: number; ackMs: number }> = [];
-    const failures: string[] = [];
-    const pending = new Set<Promise<void>>();
-    let stop = false;
-    let n = 0;
-    const producing = (async () => {
-      while (!stop) {
-        for (let p = 0; p < PARTITIONS; p++) {
-          const value = `p${p}:${n}`;
-          const sentMs = Date.now();
-          const s = producer.send({ topic: TOPIC, partition: p, value }).then(
-            (md) => void acks.push({ value, partition: md.partition, offset: md.offset, sentMs, ackMs: Date.now() }),
-            (e: Error) => void failures.push(`${value}: ${e.message}`),
-          ).finally(() => pending.delete(s));
-          pending.add(s);
-        }
-        n++;
-        await sleep(10);
-      }
-    })();
+    const steady = new SteadyProduction(producer, TOPIC, PARTITIONS, 10);
+    const acks = steady.acks;
     try {
       await waitFor('acknowledgements on every partition', () => new Set(acks.map((a) => a.partition)).size === PARTITIONS, 15_000);
       await sleep(1500);
@@ -64,7 +46,7 @@ test('kill -9 of a follower: acks=all resumes without waiting for its session or
       const killedAt = Date.now();
       await h.kill(victim);
       for (const p of followed) {
-        await waitFor(`${TOPIC}/${p}: a record sent after the kill acknowledged`, () => acks.some((a) => a.partition === p && a.sentMs > killedAt), RESUME_WITHIN_MS, 20);
+        await waitFor(`${TOPIC}/${p}: a record sent after the kill acknowledged`, () => steady.ackedSince(p, killedAt), RESUME_WITHIN_MS, 20);
       }
       const resumedMs = Date.now() - killedAt;
       const registration = await etcd.get(`/sluice/brokers/${victim}`).string();
@@ -81,18 +63,12 @@ test('kill -9 of a follower: acks=all resumes without waiting for its session or
       }
       t.diagnostic(`acks=all resumed on every followed partition within ${resumedMs} ms of the kill`);
 
-      stop = true;
-      await producing;
-      await withTimeout(Promise.all([...pending]), 30_000, 'settling every send');
-      assert.deepEqual(failures.slice(0, 5), [], 'no send failed');
-      const final = await readAll(h.bootstrap, TOPIC, PARTITIONS);
-      const at = new Map<string, string>();
-      for (const [p, ms] of final) for (const m of ms) at.set(`${p}/${m.offset}`, m.value!.toString());
-      const lost = acks.filter((a) => at.get(`${a.partition}/${a.offset}`) !== a.value);
+      await steady.stop();
+      assert.deepEqual(steady.failures.slice(0, 5), [], 'no send failed');
+      const lost = steady.lost(await readAll(h.bootstrap, TOPIC, PARTITIONS));
       assert.deepEqual(lost.slice(0, 10).map((a) => `${a.value} at ${a.partition}/${a.offset}`), [], `${lost.length} acknowledged records lost or moved`);
     } finally {
-      stop = true;
-      await producing.catch(() => {});
+      await steady.stop().catch(() => {});
       await withTimeout(producer.close(), 30_000, 'closing the producer').catch(() => {});
       etcd.close();
     }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Admin } from '../../client/admin.ts';
 import { Consumer, type Message } from '../../client/consumer.ts';
+import type { Producer } from '../../client/producer.ts';
 import type { PartitionMetadata } from '../../protocol/apis/metadata.ts';
 import { baseOffsetAt, batchSizeAt, lastOffsetAt, Off, readInt32 } from '../../protocol/record-batch.ts';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
@@ -235,4 +236,60 @@ export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export interface SteadyAck {
+  value: string;
+  partition: number;
+  offset: number;
+  sentMs: number;
+  ackMs: number;
+}
+
+/**
+ * Sends one record to each of `partitions` partitions of `topic` every intervalMs until
+ * stop(), recording every acknowledgement (with when it was sent and answered) and every
+ * failure. settle() waits (bounded) for every send to end.
+ */
+export class SteadyProduction {
+  readonly acks: SteadyAck[] = [];
+  readonly failures: string[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(producer: Producer, topic: string, partitions: number, intervalMs: number) {
+    this.loop = (async () => {
+      for (let n = 0; !this.stopped; n++) {
+        for (let p = 0; p < partitions; p++) {
+          const value = `p${p}:${n}`;
+          const sentMs = Date.now();
+          const s = producer.send({ topic, partition: p, value }).then(
+            (md) => void this.acks.push({ value, partition: md.partition, offset: md.offset, sentMs, ackMs: Date.now() }),
+            (e: Error) => void this.failures.push(`${value}: ${e.message}`),
+          ).finally(() => this.pending.delete(s));
+          this.pending.add(s);
+        }
+        await sleep(intervalMs);
+      }
+    })();
+  }
+
+  /** Whether a record sent to `partition` after sentAfterMs has been acknowledged. */
+  ackedSince(partition: number, sentAfterMs: number): boolean {
+    return this.acks.some((a) => a.partition === partition && a.sentMs > sentAfterMs);
+  }
+
+  async stop(settleMs = 30_000): Promise<void> {
+    this.stopped = true;
+    await this.loop.catch(() => {});
+    await withTimeout(Promise.all([...this.pending]), settleMs, 'settling every send');
+  }
+
+  /** Acknowledged records that are not at their offset in `final` (what readAll returned). */
+  lost(final: Map<number, Message[]>): SteadyAck[] {
+    const at = new Map<string, string>();
+    for (const [p, ms] of final) for (const m of ms) at.set(`${p}/${m.offset}`, m.value!.toString());
+    return this.acks.filter((a) => at.get(`${a.partition}/${a.offset}`) !== a.value);
+  }
 }

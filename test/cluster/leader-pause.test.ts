@@ -12,7 +12,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { Producer } from '../../client/producer.ts';
-import { createTopic, partitionOf, readAll, sleep, waitFor, withCluster, withTimeout } from './harness.ts';
+import { createTopic, partitionOf, readAll, sleep, SteadyProduction, waitFor, withCluster, withTimeout } from './harness.ts';
 
 const TOPIC = 'leader-pause';
 const PARTITIONS = 3;
@@ -24,54 +24,29 @@ test('SIGSTOP of a leader: acks=all resumes on the new leader after the session 
     await createTopic(admin, TOPIC, PARTITIONS, 3, { 'min.insync.replicas': 2 });
     const victim = (await partitionOf(admin, TOPIC, 0)).leader;
     const producer = new Producer({ bootstrap: h.allBootstrap, acks: 'all', lingerMs: 2, retryBackoffMs: 50, retryBackoffMaxMs: 250 });
-    const acks: Array<{ value: string; partition: number; offset: number; sentMs: number; ackMs: number }> = [];
-    const failures: string[] = [];
-    const pending = new Set<Promise<void>>();
-    let stop = false;
-    let n = 0;
-    const producing = (async () => {
-      while (!stop) {
-        for (let p = 0; p < PARTITIONS; p++) {
-          const value = `p${p}:${n}`;
-          const sentMs = Date.now();
-          const s = producer.send({ topic: TOPIC, partition: p, value }).then(
-            (md) => void acks.push({ value, partition: md.partition, offset: md.offset, sentMs, ackMs: Date.now() }),
-            (e: Error) => void failures.push(`${value}: ${e.message}`),
-          ).finally(() => pending.delete(s));
-          pending.add(s);
-        }
-        n++;
-        await sleep(20);
-      }
-    })();
+    const steady = new SteadyProduction(producer, TOPIC, PARTITIONS, 20);
     const victimProc = h.cluster.brokers.get(victim)!.proc;
     let paused = false;
     try {
-      await waitFor('acknowledgements on every partition', () => new Set(acks.map((a) => a.partition)).size === PARTITIONS, 15_000);
+      await waitFor('acknowledgements on every partition', () => new Set(steady.acks.map((a) => a.partition)).size === PARTITIONS, 15_000);
       await sleep(1000);
       const pausedAt = Date.now();
       victimProc.kill('SIGSTOP');
       paused = true;
-      await waitFor(`${TOPIC}/0: a record sent after the pause acknowledged`, () => acks.some((a) => a.partition === 0 && a.sentMs > pausedAt), RESUME_WITHIN_MS, 20);
+      await waitFor(`${TOPIC}/0: a record sent after the pause acknowledged`, () => steady.ackedSince(0, pausedAt), RESUME_WITHIN_MS, 20);
       t.diagnostic(`acks=all on partition 0 resumed ${Date.now() - pausedAt} ms after its leader (broker ${victim}) was paused`);
       // The admin may first ask the paused broker (and wait out its request timeout).
       await waitFor('partition 0 led by another broker', async () => (await partitionOf(admin, TOPIC, 0)).leader !== victim, 30_000);
 
-      stop = true;
-      await producing;
-      await withTimeout(Promise.all([...pending]), 60_000, 'settling every send');
-      assert.deepEqual(failures.slice(0, 5), [], 'no send failed');
+      await steady.stop(60_000);
+      assert.deepEqual(steady.failures.slice(0, 5), [], 'no send failed');
       victimProc.kill('SIGCONT');
       paused = false;
-      const final = await readAll(h.bootstrap, TOPIC, PARTITIONS);
-      const at = new Map<string, string>();
-      for (const [p, ms] of final) for (const m of ms) at.set(`${p}/${m.offset}`, m.value!.toString());
-      const lost = acks.filter((a) => at.get(`${a.partition}/${a.offset}`) !== a.value);
+      const lost = steady.lost(await readAll(h.bootstrap, TOPIC, PARTITIONS));
       assert.deepEqual(lost.slice(0, 10).map((a) => `${a.value} at ${a.partition}/${a.offset}`), [], `${lost.length} acknowledged records lost or moved`);
     } finally {
-      stop = true;
       if (paused) victimProc.kill('SIGCONT');
-      await producing.catch(() => {});
+      await steady.stop().catch(() => {});
       await withTimeout(producer.close(), 30_000, 'closing the producer').catch(() => {});
     }
   });
