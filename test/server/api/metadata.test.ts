@@ -9,11 +9,15 @@ import { ApiKey } from '../../../protocol/api-keys.ts';
 import type { ApiVersionsResponse } from '../../../protocol/apis/api-versions.ts';
 import type { MetadataResponse } from '../../../protocol/apis/metadata.ts';
 import { ErrorCode } from '../../../protocol/errors.ts';
-import { BROKER_VERSION, handleApiVersions, handleMetadata } from '../../../server/api/metadata.ts';
+import * as api from '../../../server/api/metadata.ts';
+import { BROKER_VERSION } from '../../../server/api/metadata.ts';
 import type { BrokerContext } from '../../../server/api/context.ts';
 import { OFFSETS_TOPIC } from '../../../server/group/offset-store.ts';
 import type { BrokerRegistration, ClusterMetadataStore } from '../../../server/metadata/cluster-store.ts';
-import { openStack, STACK_BROKER_ID } from './stack.ts';
+import { openStack, replying, STACK_BROKER_ID } from './stack.ts';
+
+const handleApiVersions = replying(api.handleApiVersions);
+const handleMetadata = replying(api.handleMetadata);
 
 test('ApiVersions: every API of SPEC §6 at version 0, and the broker version', () => {
   const res = handleApiVersions().control as ApiVersionsResponse;

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import type { AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse } from '../../../protocol/apis/alter-partition-reassignments.ts';
 import { ErrorCode } from '../../../protocol/errors.ts';
 import type { BrokerContext } from '../../../server/api/context.ts';
-import { handleAlterPartitionReassignments } from '../../../server/api/reassignments.ts';
+import * as api from '../../../server/api/reassignments.ts';
 import { Controller } from '../../../server/cluster/controller.ts';
 import type { ClusterMetadataStore } from '../../../server/metadata/cluster-store.ts';
 import { recordingLogger } from '../log/helpers.ts';
-import { openStack } from './stack.ts';
+import { openStack, replyingAsync } from './stack.ts';
+
+const handleAlterPartitionReassignments = replyingAsync(api.handleAlterPartitionReassignments);
 
 type Entry = [topic: string, partition: number, replicas: number[] | null];
 const request = (entries: Entry[]): AlterPartitionReassignmentsRequest => ({ partitions: entries.map(([topic, partition, replicas]) => ({ topic, partition, replicas, throttleBytesPerSec: 0 })) });

@@ -3,11 +3,13 @@
  * LogManager and TopicManager in a temp dir, and a Controller that is (or is not) elected. No
  * broker process, no sockets; the parts of BrokerContext these handlers do not touch are left out.
  */
+import assert from 'node:assert/strict';
 import type { BrokerContext } from '../../../server/api/context.ts';
 import { Controller } from '../../../server/cluster/controller.ts';
 import { defaultBrokerConfig } from '../../../server/config.ts';
 import { LogManager } from '../../../server/log/log-manager.ts';
 import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
+import { NO_REPLY, type HandlerResult, type Reply } from '../../../server/network/reply.ts';
 import { TopicManager } from '../../../server/partition/topic-manager.ts';
 import { recordingLogger, tempDir } from '../log/helpers.ts';
 
@@ -53,5 +55,22 @@ export async function openStack(opts: { elected?: boolean } = {}): Promise<Stack
       await store.close();
       t.cleanup();
     },
+  };
+}
+
+/** A handler whose result is a Reply (these handlers never answer NO_REPLY), for `.control`. */
+export function replying<A extends unknown[]>(h: (...args: A) => HandlerResult): (...args: A) => Reply {
+  return (...args) => {
+    const r = h(...args);
+    assert.notEqual(r, NO_REPLY, 'the handler answers');
+    return r as Reply;
+  };
+}
+
+export function replyingAsync<A extends unknown[]>(h: (...args: A) => Promise<HandlerResult>): (...args: A) => Promise<Reply> {
+  return async (...args) => {
+    const r = await h(...args);
+    assert.notEqual(r, NO_REPLY, 'the handler answers');
+    return r as Reply;
   };
 }

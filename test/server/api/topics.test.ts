@@ -9,10 +9,15 @@ import type { CreateTopicsResponse } from '../../../protocol/apis/create-topics.
 import type { DeleteTopicsResponse } from '../../../protocol/apis/delete-topics.ts';
 import type { DescribeTopicsResponse } from '../../../protocol/apis/describe-topics.ts';
 import { ErrorCode } from '../../../protocol/errors.ts';
-import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from '../../../server/api/topics.ts';
+import * as api from '../../../server/api/topics.ts';
 import { OFFSETS_TOPIC } from '../../../server/group/offset-store.ts';
 import { batch } from '../log/helpers.ts';
-import { openStack, PARTITIONS_MAX } from './stack.ts';
+import { openStack, PARTITIONS_MAX, replying, replyingAsync } from './stack.ts';
+
+const handleCreateTopics = replyingAsync(api.handleCreateTopics);
+const handleDeleteTopics = replyingAsync(api.handleDeleteTopics);
+const handleCreatePartitions = replyingAsync(api.handleCreatePartitions);
+const handleDescribeTopics = replying(api.handleDescribeTopics);
 
 const entry = (topic: string, partitions: number, replicationFactor = 1, configs: Record<string, string> = {}) => ({ topic, partitions, replicationFactor, configs });
 
