@@ -98,3 +98,20 @@ test('Metadata: live brokers sorted by nodeId, controllerId -1 while none is ele
     await s.close();
   }
 });
+
+test('Metadata: a partition whose state this broker does not know yet has leaderEpoch -1, no replicas, and NOT_LEADER', async () => {
+  const s = await openStack({ elected: false });
+  try {
+    await s.topics.create('n', 2, 1, {});
+    const topics = Object.create(s.topics, {
+      partitionState: { value: (topic: string, partition: number) => (partition === 1 ? undefined : s.topics.partitionState(topic, partition)) },
+    }) as typeof s.topics;
+    const res = handleMetadata({ ...s.ctx, topics }, { topics: ['n'] }).control as MetadataResponse;
+    assert.deepEqual(res.topics[0]!.partitions, [
+      { partition: 0, errorCode: 0, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0] },
+      { partition: 1, errorCode: ErrorCode.NOT_LEADER, leader: -1, leaderEpoch: -1, replicas: [], isr: [] },
+    ]);
+  } finally {
+    await s.close();
+  }
+});
