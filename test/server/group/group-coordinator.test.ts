@@ -6,31 +6,13 @@ import { rmSync } from 'node:fs';
 import type { ConsumerGroupHeartbeatResponse, TopicPartitions } from '../../../protocol/apis/consumer-group-heartbeat.ts';
 import { ErrorCode } from '../../../protocol/errors.ts';
 import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from '../../../server/group/group-coordinator.ts';
-import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OffsetStore } from '../../../server/group/offset-store.ts';
-import { LogManager } from '../../../server/log/log-manager.ts';
-import { createLogger } from '../../../server/logger.ts';
-import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
-import { TopicManager } from '../../../server/partition/topic-manager.ts';
 import { tempDir } from '../../helpers/broker-process.ts';
-
-const log = createLogger('test');
+import { log, openOffsetsStack } from './offsets-stack.ts';
 
 async function openStack(dataDir: string) {
-  const metadata = new EmbeddedMetadataStore(dataDir, 0);
-  await metadata.open();
-  await metadata.registerBroker({ brokerId: 0, host: '127.0.0.1', port: 0, startedAtMs: 0 });
-  const logs = new LogManager(dataDir, { logger: log });
-  const topics = new TopicManager(metadata, logs, 0, 1000, log);
-  topics.load();
-  // One broker: it leads every offsets partition; durable = appended and fsynced.
-  const offsets = new OffsetStore(topics, async (partition, records) => {
-    const l = topics.partition(OFFSETS_TOPIC, partition)!;
-    await l.waitForFlush(l.append(records).lastOffset);
-  }, log);
-  await offsets.ensureTopic(1);
-  for (let p = 0; p < OFFSETS_TOPIC_PARTITIONS; p++) await offsets.loadPartition(p);
+  const { topics, offsets, close } = await openOffsetsStack(dataDir);
   const coordinator = new GroupCoordinator(topics, offsets, () => true, DEFAULT_COORDINATOR_CONFIG, log);
-  return { topics, coordinator, close: async () => { await logs.close(); await metadata.close(); } };
+  return { topics, coordinator, close };
 }
 
 /** A well-behaved member: releases revoked partitions at its next heartbeat. */

@@ -4,30 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, offsetsPartitionFor, OffsetStore, type OffsetEntry } from '../../../server/group/offset-store.ts';
-import { LogManager } from '../../../server/log/log-manager.ts';
-import { createLogger } from '../../../server/logger.ts';
-import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
-import { TopicManager } from '../../../server/partition/topic-manager.ts';
+import { offsetsPartitionFor, type OffsetEntry } from '../../../server/group/offset-store.ts';
 import { tempDir } from '../../helpers/broker-process.ts';
-
-const log = createLogger('test');
+import { openOffsetsStack } from './offsets-stack.ts';
 
 test('replaying an offsets partition in slices restores every committed offset, large batches included', { timeout: 120_000 }, async () => {
   const dataDir = tempDir();
-  const metadata = new EmbeddedMetadataStore(dataDir, 0);
-  await metadata.open();
-  const logs = new LogManager(dataDir, { logger: log });
+  const stack = await openOffsetsStack(dataDir);
   try {
-    await metadata.registerBroker({ brokerId: 0, host: '127.0.0.1', port: 0, startedAtMs: 0 });
-    const topics = new TopicManager(metadata, logs, 0, 1000, log);
-    topics.load();
-    const offsets = new OffsetStore(topics, async (partition, records) => {
-      const l = topics.partition(OFFSETS_TOPIC, partition)!;
-      await l.waitForFlush(l.append(records).lastOffset);
-    }, log);
-    await offsets.ensureTopic(1);
-    for (let p = 0; p < OFFSETS_TOPIC_PARTITIONS; p++) await offsets.loadPartition(p);
+    const { topics, offsets } = stack;
     await topics.create('wide', 1, 1, {});
 
     // One commit of 10000 partitions (a batch of ~0.7 MB, larger than a replay slice), then
@@ -50,8 +35,7 @@ test('replaying an offsets partition in slices restores every committed offset, 
     assert.equal(offsets.entries('many').length, 1000);
     assert.equal(offsets.get('many', 'wide', 999)?.offset, 129);
   } finally {
-    await logs.close();
-    await metadata.close();
+    await stack.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

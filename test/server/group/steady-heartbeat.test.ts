@@ -7,32 +7,16 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { ConsumerGroupHeartbeatRequest } from '../../../protocol/apis/consumer-group-heartbeat.ts';
 import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from '../../../server/group/group-coordinator.ts';
-import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OffsetStore } from '../../../server/group/offset-store.ts';
-import { LogManager } from '../../../server/log/log-manager.ts';
-import { createLogger } from '../../../server/logger.ts';
-import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
-import { TopicManager } from '../../../server/partition/topic-manager.ts';
 import { tempDir } from '../../helpers/broker-process.ts';
-
-const log = createLogger('test');
+import { log, openOffsetsStack } from './offsets-stack.ts';
 const TOPICS = 40;
 const MEMBERS = 100;
 
 test('a steady heartbeat and a join cost O(topics), not O(members x topics); topic changes still reach members', { timeout: 120_000 }, async () => {
   const dataDir = tempDir();
-  const metadata = new EmbeddedMetadataStore(dataDir, 0);
-  await metadata.open();
-  const logs = new LogManager(dataDir, { logger: log });
+  const stack = await openOffsetsStack(dataDir, 10_000);
   try {
-    await metadata.registerBroker({ brokerId: 0, host: '127.0.0.1', port: 0, startedAtMs: 0 });
-    const topics = new TopicManager(metadata, logs, 0, 10_000, log);
-    topics.load();
-    const offsets = new OffsetStore(topics, async (partition, records) => {
-      const l = topics.partition(OFFSETS_TOPIC, partition)!;
-      await l.waitForFlush(l.append(records).lastOffset);
-    }, log);
-    await offsets.ensureTopic(1);
-    for (let p = 0; p < OFFSETS_TOPIC_PARTITIONS; p++) await offsets.loadPartition(p);
+    const { topics, offsets } = stack;
     const names = Array.from({ length: TOPICS }, (_, i) => `t${i}`);
     for (const n of names) await topics.create(n, 1, 1, {});
 
@@ -82,8 +66,7 @@ test('a steady heartbeat and a join cost O(topics), not O(members x topics); top
     const targeted = described.members.flatMap((m) => m.targetAssignment.filter((t) => t.topic === 'later').flatMap((t) => t.partitions));
     assert.deepEqual(targeted.sort((a, b) => a - b), [0, 1, 2, 3, 4]);
   } finally {
-    await logs.close();
-    await metadata.close();
+    await stack.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
