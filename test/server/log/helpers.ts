@@ -2,7 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildBatch } from '../../../protocol/record-batch.ts';
+import assert from 'node:assert/strict';
+import { ErrorCode } from '../../../protocol/errors.ts';
+import { batchSizeAt, buildBatch, lastOffsetAt, newBatchInfo, validateBatch } from '../../../protocol/record-batch.ts';
+import type { PartitionLog } from '../../../server/log/partition-log.ts';
 import type { Logger } from '../../../server/logger.ts';
 import { parseLogConfig, type LogConfig } from '../../../server/log/log-config.ts';
 
@@ -33,4 +36,21 @@ export function batch(count: number, timestampMs = 1_000_000, valueBytes = 10, t
 export function config(overrides: Record<string, string> = {}): LogConfig {
   // Flushes only when a test asks, so fsync counts are the test's own.
   return parseLogConfig({ 'flush.messages': '1000000000', 'flush.ms': '1000000000', 'retention.ms': '-1', ...overrides });
+}
+
+/** Every batch from `from` up to `maxOffset` (the log end by default), fetch by fetch, each validated as a stored batch. */
+export async function readRaw(log: PartitionLog, from = log.logStartOffset, maxBytes = 1 << 20, maxOffset = Infinity): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const info = newBatchInfo();
+  let offset = from;
+  for (;;) {
+    const r = await log.read(offset, maxBytes, { maxOffset });
+    if (r.records.length === 0) break;
+    for (let p = 0; p < r.records.length; p += batchSizeAt(r.records, p)) {
+      assert.equal(validateBatch(r.records, p, r.records.length, info, true), ErrorCode.NONE, info.problem);
+      offset = lastOffsetAt(r.records, p) + 1;
+    }
+    parts.push(r.records);
+  }
+  return Buffer.concat(parts);
 }

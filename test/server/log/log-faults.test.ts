@@ -17,30 +17,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
-import { batchSizeAt, buildBatch, decodeRecords, lastOffsetAt, newBatchInfo, validateBatch } from '../../../protocol/record-batch.ts';
+import { batchSizeAt, buildBatch, decodeRecords } from '../../../protocol/record-batch.ts';
 import { FaultInjectingIo, setLogIo } from '../../../server/log/log-io.ts';
 import { PartitionLog } from '../../../server/log/partition-log.ts';
-import { batch, config, recordingLogger, tempDir } from './helpers.ts';
+import { batch, config, readRaw, recordingLogger, tempDir } from './helpers.ts';
 
 function isCode(code: number) {
   return (e: unknown) => e instanceof SluiceError && e.code === code;
-}
-
-/** Every batch from 0 to the log end, each checked as a consumer would; returns them concatenated. */
-async function readAll(log: PartitionLog): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const info = newBatchInfo();
-  let offset = 0;
-  for (;;) {
-    const r = await log.read(offset, 1 << 20, { maxOffset: Infinity });
-    if (r.records.length === 0) break;
-    for (let p = 0; p < r.records.length; p += batchSizeAt(r.records, p)) {
-      assert.equal(validateBatch(r.records, p, r.records.length, info, true), ErrorCode.NONE, info.problem);
-      offset = lastOffsetAt(r.records, p) + 1;
-    }
-    parts.push(r.records);
-  }
-  return Buffer.concat(parts);
 }
 
 function open(dir: string, overrides: Record<string, string> = {}, cleanShutdown = true): PartitionLog {
@@ -78,7 +61,7 @@ test('a write that fails half way: STORAGE_ERROR, no torn batch visible, acknowl
       assert.equal(faults.injected.write, 1);
       assert.equal(log.logEndOffset, endBefore, 'the failed append assigned no offsets');
       assert.equal(log.sizeBytes, sizeBefore, 'the short write was cut back');
-      assert.deepEqual(await readAll(log), Buffer.concat(acked), 'readers see exactly the acknowledged batches');
+      assert.deepEqual(await readRaw(log), Buffer.concat(acked), 'readers see exactly the acknowledged batches');
 
       // The disk works again: the next append lands where the failed one would have.
       faults.clear();
@@ -86,12 +69,12 @@ test('a write that fails half way: STORAGE_ERROR, no torn batch visible, acknowl
       assert.equal(log.append(next).baseOffset, endBefore);
       acked.push(next);
       await log.flush();
-      assert.deepEqual(await readAll(log), Buffer.concat(acked));
+      assert.deepEqual(await readRaw(log), Buffer.concat(acked));
       await log.close();
 
       // And after a crash-style reopen (recovery scan of the active segment) nothing changed.
       const again = open(t.dir, {}, false);
-      assert.deepEqual(await readAll(again), Buffer.concat(acked));
+      assert.deepEqual(await readRaw(again), Buffer.concat(acked));
       assert.equal(again.logEndOffset, endBefore + 2);
       await again.close();
     });
@@ -115,7 +98,7 @@ test('a write that keeps failing: every append is refused cleanly and nothing ea
       for (let i = 0; i < 4; i++) assert.throws(() => log.append(batch(2, 5000 + i, 200, `x${i}`)), isCode(ErrorCode.STORAGE_ERROR));
       faults.clear();
       await log.flush();
-      assert.deepEqual(await readAll(log), Buffer.concat(acked));
+      assert.deepEqual(await readRaw(log), Buffer.concat(acked));
       await log.close();
     });
   } finally {
@@ -146,7 +129,7 @@ test('an fsync that fails: the waiting ack is refused, the log refuses further w
       await log.close().catch(() => undefined);
 
       const reopened = open(t.dir, {}, false);
-      const records = await readAll(reopened);
+      const records = await readRaw(reopened);
       assert.ok(records.subarray(0, durable.length).equals(durable), 'the batch acknowledged after its fsync is there');
       reopened.append(batch(1, 4000));
       await reopened.close();
@@ -170,24 +153,24 @@ test('a rename that fails while compaction swaps a segment: no record lost, befo
         log.append(Buffer.from(buildBatch([{ key: enc.encode(key), value: enc.encode(`value-${i}`.padEnd(30, '.')), timestamp: T0 + i }], T0 + i)));
       }
       await log.flush();
-      const before = await readAll(log);
+      const before = await readRaw(log);
       assert.ok(log.segmentCount >= 3, `${log.segmentCount} segments`);
 
       faults.inject({ op: 'rename', toSuffix: '.log' });
       await assert.rejects(log.compact(T0 + 100));
       assert.ok(faults.injected.rename >= 1);
-      assert.deepEqual(await readAll(log), before, 'the segments that were not swapped still serve every record');
+      assert.deepEqual(await readRaw(log), before, 'the segments that were not swapped still serve every record');
       faults.clear();
       log.append(Buffer.from(buildBatch([{ key: enc.encode('key-0'), value: enc.encode('late'), timestamp: T0 + 99 }], T0 + 99)));
-      const afterAppend = await readAll(log);
+      const afterAppend = await readRaw(log);
       await log.close();
 
       const reopened = open(t.dir, cfg);
-      assert.deepEqual(await readAll(reopened), afterAppend, 'a restart finds the same log (indexes rebuilt where the failed swap removed them)');
+      assert.deepEqual(await readRaw(reopened), afterAppend, 'a restart finds the same log (indexes rebuilt where the failed swap removed them)');
       // Compaction works again once the disk does, and keeps the latest value of every key.
       await reopened.compact(T0 + 100);
       const latest = new Map<string, string>();
-      const all = await readAll(reopened);
+      const all = await readRaw(reopened);
       for (let p = 0; p < all.length; p += batchSizeAt(all, p)) for (const r of decodeRecords(all, p)) latest.set(dec.decode(r.key!), dec.decode(r.value!));
       assert.equal(latest.get('key-0'), 'late');
       assert.equal(latest.size, 5);
@@ -227,7 +210,7 @@ test('a rename that fails while recovery rewrites a segment: open fails, the ori
     assert.ok(fs.readFileSync(last).equals(bytes), 'the segment is as it was before the failed rewrite');
 
     const reopened = open(t.dir, cfg, false);
-    assert.deepEqual(await readAll(reopened), Buffer.concat(batches.filter((_, i) => i !== damaged)));
+    assert.deepEqual(await readRaw(reopened), Buffer.concat(batches.filter((_, i) => i !== damaged)));
     assert.equal(fs.readdirSync(t.dir).filter((n) => n.endsWith('.recovering')).length, 0, 'the leftover of the failed rewrite is gone');
     await reopened.close();
   } finally {

@@ -7,7 +7,7 @@ import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { baseOffsetAt, batchSizeAt, buildBatch, decodeRecords, lastOffsetAt, newBatchInfo, Off, readInt32, validateBatch, writeInt64 } from '../../../protocol/record-batch.ts';
 import { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache } from '../../../server/log/leader-epoch-cache.ts';
 import { HIGH_WATERMARK_CHECKPOINT_FILE, PartitionLog } from '../../../server/log/partition-log.ts';
-import { batch, config, recordingLogger, tempDir, type RecordingLogger } from './helpers.ts';
+import { batch, config, readRaw, recordingLogger, tempDir, type RecordingLogger } from './helpers.ts';
 
 const T0 = 1_000_000;
 const enc = new TextEncoder();
@@ -23,23 +23,6 @@ function openLog(dir: string, overrides: Record<string, string> = {}, cleanShutd
 
 /** Small segments and a dense index, so that a few batches span several segments. */
 const SMALL = { 'segment.bytes': '1024', 'index.interval.bytes': '200' };
-
-/** Every batch from `from` up to `maxOffset` (the log end by default), fetch by fetch, each validated as a stored batch. */
-async function readRaw(log: PartitionLog, from = log.logStartOffset, maxBytes = 1 << 20, maxOffset = Infinity): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const info = newBatchInfo();
-  let offset = from;
-  for (;;) {
-    const r = await log.read(offset, maxBytes, { maxOffset });
-    if (r.records.length === 0) break;
-    for (let p = 0; p < r.records.length; p += batchSizeAt(r.records, p)) {
-      assert.equal(validateBatch(r.records, p, r.records.length, info, true), ErrorCode.NONE, info.problem);
-      offset = lastOffsetAt(r.records, p) + 1;
-    }
-    parts.push(r.records);
-  }
-  return Buffer.concat(parts);
-}
 
 function batchesOf(buf: Buffer): Buffer[] {
   const out: Buffer[] = [];
