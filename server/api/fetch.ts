@@ -38,15 +38,13 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
   let anyError = false;
   const sections: Buffer[] = [];
   const topics: FetchTopicResult[] = [];
-  const seen = new Set<string>();
+  // A partition named twice is read once (by object, no key built per entry).
+  const seen = new Set<Partition>();
   for (const t of req.topics) {
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
       partitions.push(result);
-      const key = `${t.topic}\u0000${p.partition}`;
-      const repeated = seen.has(key);
-      seen.add(key);
       let partition: Partition;
       try {
         // SPEC §6.7 order: unknown, internal (consumers), leader epoch, not the leader.
@@ -57,6 +55,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
         anyError = true;
         continue;
       }
+      const repeated = seen.has(partition);
+      seen.add(partition);
       const log = partition.log;
       result.highWatermark = log.highWatermark;
       result.logStartOffset = log.logStartOffset;
