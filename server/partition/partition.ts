@@ -133,9 +133,9 @@ export class Partition implements FetchParking {
       throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${this.topic}/${this.partition} has ${state.isr.length} in-sync replicas (${state.isr.join(',')}), min.insync.replicas is ${this.replication.minInsyncReplicas}`);
     }
     const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch });
-    this.advanceHighWatermark();
-    // Followers long-poll at the log end: wake them so the batch is replicated now, not after their wait.
-    wakeParkedFetches(this);
+    // Followers long-poll at the log end: wake them so the batch is replicated now, not after
+    // their wait. A high watermark that moved has woken every parked fetch already.
+    if (!this.advanceHighWatermark()) wakeParkedFetches(this);
     return appended;
   }
 
@@ -145,8 +145,8 @@ export class Partition implements FetchParking {
     return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : log.highWatermark });
   }
 
-  /** Leader only: the high watermark becomes the smallest log end in the ISR, if that is higher. */
-  advanceHighWatermark(): void {
+  /** Leader only: the high watermark becomes the smallest log end in the ISR, if that is higher; true if it moved. */
+  advanceHighWatermark(): boolean {
     const state = this.state!;
     let hw = this.log.logEndOffset;
     for (const b of state.isr) {
@@ -154,7 +154,7 @@ export class Partition implements FetchParking {
       const f = this.followers.get(b);
       hw = Math.min(hw, f ? Math.max(f.logEndOffset, 0) : 0);
     }
-    if (hw <= this.log.highWatermark) return;
+    if (hw <= this.log.highWatermark) return false;
     this.log.updateHighWatermark(hw);
     if (this.hwWaiters.length > 0) {
       const ready = this.hwWaiters.filter((w) => w.offset <= hw);
@@ -164,6 +164,7 @@ export class Partition implements FetchParking {
       }
     }
     wakeParkedFetches(this);
+    return true;
   }
 
   /** Resolves when the high watermark reaches offset; rejects on timeout or when this broker stops leading. */
