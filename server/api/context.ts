@@ -1,5 +1,5 @@
 /** What request handlers may touch: the broker's parts, passed explicitly. */
-import type { BrokerConfig } from '../config.ts';
+import type { BrokerConfig } from '../config/broker-config.ts';
 import type { DelayedFetches } from '../partition/delayed-fetches.ts';
 import type { GroupCoordinator } from '../group/group-coordinator.ts';
 import type { Logger } from '../logger.ts';

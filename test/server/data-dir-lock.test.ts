@@ -15,7 +15,7 @@ import { ApiKey } from '../../protocol/api-keys.ts';
 import type { ApiVersionsResponse } from '../../protocol/apis/api-versions.ts';
 import { Connection } from '../../client/connection.ts';
 import { Broker } from '../../server/broker.ts';
-import { defaultBrokerConfig } from '../../server/config.ts';
+import { defaultBrokerConfig } from '../../server/config/broker-config.ts';
 import { DataDirLockedError, FOREIGN_LOCK_EXPIRY_MS, LOCK_FILE, LOCK_RENEW_INTERVAL_MS, processStartTicks } from '../../server/data-dir-lock.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
 import { countMessages, createTopic, produceMessages } from '../helpers/messages.ts';

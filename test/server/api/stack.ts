@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { BrokerContext } from '../../../server/api/context.ts';
 import { Controller } from '../../../server/cluster/controller.ts';
-import { defaultBrokerConfig } from '../../../server/config.ts';
+import { defaultBrokerConfig } from '../../../server/config/broker-config.ts';
 import { LogManager } from '../../../server/log/log-manager.ts';
 import { EmbeddedMetadataStore } from '../../../server/metadata/embedded-store.ts';
 import { NO_REPLY, type HandlerResult, type Reply } from '../../../server/network/reply.ts';

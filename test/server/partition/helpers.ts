@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import type { BrokerContext } from '../../../server/api/context.ts';
-import { defaultBrokerConfig } from '../../../server/config.ts';
+import { defaultBrokerConfig } from '../../../server/config/broker-config.ts';
 import { PartitionLog } from '../../../server/log/partition-log.ts';
 import type { PartitionState } from '../../../server/metadata/cluster-store.ts';
 import { DelayedFetches } from '../../../server/partition/delayed-fetches.ts';
