@@ -18,6 +18,12 @@ export const ApiKey = {
   CREATE_PARTITIONS: 15,
   OFFSET_FOR_LEADER_EPOCH: 16,
   ALTER_PARTITION_REASSIGNMENTS: 17,
+  INIT_PRODUCER_ID: 18,
+  ADD_PARTITIONS_TO_TXN: 19,
+  ADD_OFFSETS_TO_TXN: 20,
+  END_TXN: 21,
+  WRITE_TXN_MARKERS: 22,
+  TXN_OFFSET_COMMIT: 23,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -46,4 +52,10 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.CREATE_PARTITIONS]: { min: 0, max: 0 },
   [ApiKey.OFFSET_FOR_LEADER_EPOCH]: { min: 0, max: 0 },
   [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: { min: 0, max: 0 },
+  [ApiKey.INIT_PRODUCER_ID]: { min: 0, max: 0 },
+  [ApiKey.ADD_PARTITIONS_TO_TXN]: { min: 0, max: 0 },
+  [ApiKey.ADD_OFFSETS_TO_TXN]: { min: 0, max: 0 },
+  [ApiKey.END_TXN]: { min: 0, max: 0 },
+  [ApiKey.WRITE_TXN_MARKERS]: { min: 0, max: 0 },
+  [ApiKey.TXN_OFFSET_COMMIT]: { min: 0, max: 0 },
 };

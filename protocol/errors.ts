@@ -43,6 +43,17 @@ export const ErrorCode = {
   NOT_CONTROLLER: 35,
   FENCED_LEADER_EPOCH: 36,
   UNKNOWN_LEADER_EPOCH: 37,
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 38,
+  DUPLICATE_SEQUENCE_NUMBER: 39,
+  INVALID_PRODUCER_EPOCH: 40,
+  PRODUCER_FENCED: 41,
+  UNKNOWN_PRODUCER_ID: 42,
+  INVALID_TXN_STATE: 43,
+  INVALID_PRODUCER_ID_MAPPING: 44,
+  INVALID_TRANSACTION_TIMEOUT: 45,
+  CONCURRENT_TRANSACTIONS: 46,
+  TRANSACTION_COORDINATOR_FENCED: 47,
+  UNSTABLE_OFFSET_COMMIT: 48,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -93,6 +104,17 @@ const table: ErrorInfo[] = [
   { code: 35, name: 'NOT_CONTROLLER', retriable: true, message: 'This broker is not the controller; topic changes go to the controller named in Metadata.' },
   { code: 36, name: 'FENCED_LEADER_EPOCH', retriable: true, message: 'The request carried an older leader epoch than the partition has; refresh metadata.' },
   { code: 37, name: 'UNKNOWN_LEADER_EPOCH', retriable: true, message: 'The request carried a newer leader epoch than this broker knows yet; retry shortly.' },
+  { code: 38, name: 'OUT_OF_ORDER_SEQUENCE_NUMBER', retriable: true, message: 'The batch\'s sequence number leaves a gap after the last one this partition has from the producer: an earlier batch has not arrived (yet). Nothing was appended; resend in order once the earlier batch is written (SPEC §8.5).' },
+  { code: 39, name: 'DUPLICATE_SEQUENCE_NUMBER', retriable: false, message: 'The batch was written before, but too long ago for the partition to remember its offset (only the producer\'s last 5 batches are); nothing was appended again.' },
+  { code: 40, name: 'INVALID_PRODUCER_EPOCH', retriable: false, message: 'The producer epoch is older than the one the partition has seen for this producer id: a newer instance of the producer exists, and this one is fenced.' },
+  { code: 41, name: 'PRODUCER_FENCED', retriable: false, message: 'The transactional id has a newer producer epoch: another instance took it over (InitProducerId); this producer must stop.' },
+  { code: 42, name: 'UNKNOWN_PRODUCER_ID', retriable: false, message: 'The partition has no state for this producer id (it expired, or the records were deleted) and the batch does not start a new sequence; the producer must get a new producer id or epoch.' },
+  { code: 43, name: 'INVALID_TXN_STATE', retriable: false, message: 'The request is not valid in the transaction\'s current state (for example EndTxn without a transaction, or a plain batch inside one).' },
+  { code: 44, name: 'INVALID_PRODUCER_ID_MAPPING', retriable: false, message: 'The producer id does not belong to this transactional id.' },
+  { code: 45, name: 'INVALID_TRANSACTION_TIMEOUT', retriable: false, message: 'The transaction timeout is not within the range the broker allows.' },
+  { code: 46, name: 'CONCURRENT_TRANSACTIONS', retriable: true, message: 'The previous transaction of this transactional id is still being completed; retry shortly.' },
+  { code: 47, name: 'TRANSACTION_COORDINATOR_FENCED', retriable: false, message: 'A transaction marker came from a coordinator older than one the partition has heard from.' },
+  { code: 48, name: 'UNSTABLE_OFFSET_COMMIT', retriable: true, message: 'The group has offsets for these partitions in a transaction that is not yet committed or aborted; retry shortly.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

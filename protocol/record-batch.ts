@@ -12,9 +12,9 @@
  *    23   4  lastOffsetDelta       recordCount - 1 (larger after compaction removed records)
  *    27   8  baseTimestamp         first record's timestamp, ms since epoch
  *    35   8  maxTimestamp          largest record timestamp
- *    43   8  producerId            -1 without the idempotent producer
- *    51   2  producerEpoch         -1
- *    53   4  baseSequence          -1
+ *    43   8  producerId            -1 without the idempotent producer, else from InitProducerId
+ *    51   2  producerEpoch         -1, else the producer's epoch (0..32767)
+ *    53   4  baseSequence          -1, else the first record's sequence number (SPEC §8.5)
  *    57   4  recordCount
  *    61      records               recordCount records, see below
  *
@@ -34,6 +34,23 @@ export const BATCH_LOG_OVERHEAD = 12;
 export const MAGIC = 2;
 /** Smallest possible record: length, attributes, tsDelta, offsetDelta, key, value, headers: 1 byte each. */
 export const RECORD_MIN_BYTES = 7;
+
+/** Attribute bits (the low byte of the int16 at Off.attributes; SPEC §8.2). */
+export const ATTR_CODEC_MASK = 0x07;
+export const ATTR_TRANSACTIONAL = 0x10;
+export const ATTR_CONTROL = 0x20;
+/** producerId / producerEpoch / baseSequence of a batch without an idempotent producer. */
+export const NO_PRODUCER_ID = -1;
+export const NO_PRODUCER_EPOCH = -1;
+export const NO_SEQUENCE = -1;
+/** Sequence numbers are int32 and wrap from 2^31-1 to 0 (SPEC §8.5), as in Kafka. */
+export const SEQUENCE_MAX = 0x7fff_ffff;
+export const PRODUCER_EPOCH_MAX = 0x7fff;
+
+/** The sequence `n` records after `seq`, wrapping past 2^31-1 to 0. */
+export function addSequence(seq: number, n: number): number {
+  return (seq + n) % (SEQUENCE_MAX + 1);
+}
 
 export const Off = {
   baseOffset: 0,
@@ -95,6 +112,30 @@ export function maxTimestampAt(b: Uint8Array, pos: number): number {
   return readInt64(b, pos + Off.maxTimestamp);
 }
 
+export function attributesAt(b: Uint8Array, pos: number): number {
+  return (b[pos + Off.attributes]! << 8) | b[pos + Off.attributes + 1]!;
+}
+
+export function producerIdAt(b: Uint8Array, pos: number): number {
+  return readInt64(b, pos + Off.producerId);
+}
+
+export function producerEpochAt(b: Uint8Array, pos: number): number {
+  return (((b[pos + Off.producerEpoch]! << 8) | b[pos + Off.producerEpoch + 1]!) << 16) >> 16;
+}
+
+export function baseSequenceAt(b: Uint8Array, pos: number): number {
+  return readInt32(b, pos + Off.baseSequence);
+}
+
+export function isTransactionalAt(b: Uint8Array, pos: number): boolean {
+  return (b[pos + Off.attributes + 1]! & ATTR_TRANSACTIONAL) !== 0;
+}
+
+export function isControlAt(b: Uint8Array, pos: number): boolean {
+  return (b[pos + Off.attributes + 1]! & ATTR_CONTROL) !== 0;
+}
+
 /** What validateBatch learned about a batch; reused between calls so validation allocates nothing. */
 export interface BatchInfo {
   size: number;
@@ -102,12 +143,18 @@ export interface BatchInfo {
   lastOffsetDelta: number;
   baseTimestamp: number;
   maxTimestamp: number;
+  /** The int16 attributes (ATTR_*). */
+  attributes: number;
+  /** NO_PRODUCER_ID (-1) for a batch without an idempotent producer. */
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
   /** Detail for the error code validateBatch returned, for logs and error messages. */
   problem: string;
 }
 
 export function newBatchInfo(): BatchInfo {
-  return { size: 0, recordCount: 0, lastOffsetDelta: 0, baseTimestamp: 0, maxTimestamp: 0, problem: '' };
+  return { size: 0, recordCount: 0, lastOffsetDelta: 0, baseTimestamp: 0, maxTimestamp: 0, attributes: 0, producerId: -1, producerEpoch: -1, baseSequence: -1, problem: '' };
 }
 
 function fail(info: BatchInfo, code: ErrorCode, problem: string): ErrorCode {
@@ -138,8 +185,20 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   const actualCrc = crc32c(b, pos + Off.attributes, batchEnd);
   if (storedCrc !== actualCrc) return fail(info, ErrorCode.CORRUPT_MESSAGE, `CRC-32C mismatch: stored ${storedCrc.toString(16)}, computed ${actualCrc.toString(16)}`);
   const attributes = (b[pos + Off.attributes]! << 8) | b[pos + Off.attributes + 1]!;
-  if ((attributes & 0x07) !== 0) return fail(info, ErrorCode.UNSUPPORTED_COMPRESSION, `compression codec ${attributes & 7} is not supported`);
-  if ((attributes & ~0x07) !== 0) return fail(info, ErrorCode.CORRUPT_MESSAGE, `attributes 0x${attributes.toString(16)}: timestamp type, transactional and control bits are not accepted`);
+  if ((attributes & ATTR_CODEC_MASK) !== 0) return fail(info, ErrorCode.UNSUPPORTED_COMPRESSION, `compression codec ${attributes & ATTR_CODEC_MASK} is not supported`);
+  // A producer may mark a batch transactional; only the broker writes control batches.
+  const allowed = stored ? ATTR_TRANSACTIONAL | ATTR_CONTROL : ATTR_TRANSACTIONAL;
+  if ((attributes & ~allowed) !== 0) return fail(info, ErrorCode.CORRUPT_MESSAGE, `attributes 0x${attributes.toString(16)}: only the transactional bit${stored ? ' and the control bit are' : ' is'} accepted (no timestamp type, no compression)`);
+  const producerId = readInt64(b, pos + Off.producerId);
+  const producerEpoch = producerEpochAt(b, pos);
+  const baseSequence = readInt32(b, pos + Off.baseSequence);
+  if (producerId === NO_PRODUCER_ID) {
+    if (producerEpoch !== NO_PRODUCER_EPOCH || baseSequence !== NO_SEQUENCE || (attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL)) !== 0) {
+      return fail(info, ErrorCode.CORRUPT_MESSAGE, `producerId -1 needs producerEpoch -1, baseSequence -1 and no transactional or control bit (got ${producerEpoch}, ${baseSequence}, 0x${attributes.toString(16)})`);
+    }
+  } else if (producerId < 0 || !Number.isSafeInteger(producerId) || producerEpoch < 0 || (baseSequence < 0 && (attributes & ATTR_CONTROL) === 0)) {
+    return fail(info, ErrorCode.CORRUPT_MESSAGE, `producerId ${producerId}, producerEpoch ${producerEpoch}, baseSequence ${baseSequence}: an idempotent batch needs all three >= 0`);
+  }
   const recordCount = readInt32(b, pos + Off.recordCount);
   const lastOffsetDelta = readInt32(b, pos + Off.lastOffsetDelta);
   const recordsBytes = size - BATCH_HEADER_BYTES;
@@ -162,6 +221,10 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   info.lastOffsetDelta = lastOffsetDelta;
   info.baseTimestamp = baseTimestamp;
   info.maxTimestamp = maxTimestamp;
+  info.attributes = attributes;
+  info.producerId = producerId;
+  info.producerEpoch = producerEpoch;
+  info.baseSequence = baseSequence;
   info.problem = '';
   return ErrorCode.NONE;
 }
@@ -330,8 +393,11 @@ export class BatchBuilder {
     this.count++;
   }
 
-  /** Seals the header and CRC. The returned view stays valid until reset(). */
-  finish(): Uint8Array {
+  /**
+   * Seals the header and CRC. The returned view stays valid until reset(). `producer` stamps
+   * an idempotent (and, with transactional, a transactional) producer's fields (SPEC §8.5).
+   */
+  finish(producer?: ProducerFields): Uint8Array {
     if (this.count === 0) throw new Error('an empty batch cannot be finished');
     const b = this.buf;
     writeInt64(b, Off.baseOffset, 0);
@@ -339,14 +405,11 @@ export class BatchBuilder {
     writeInt32(b, Off.partitionLeaderEpoch, -1);
     b[Off.magic] = MAGIC;
     b[Off.attributes] = 0;
-    b[Off.attributes + 1] = 0;
+    b[Off.attributes + 1] = producer?.transactional ? ATTR_TRANSACTIONAL : 0;
     writeInt32(b, Off.lastOffsetDelta, this.count - 1);
     writeInt64(b, Off.baseTimestamp, this.baseTimestamp);
     writeInt64(b, Off.maxTimestamp, this.maxTimestamp);
-    writeInt64(b, Off.producerId, -1);
-    b[Off.producerEpoch] = 0xff;
-    b[Off.producerEpoch + 1] = 0xff;
-    writeInt32(b, Off.baseSequence, -1);
+    writeProducerFields(b, 0, producer ?? null);
     writeInt32(b, Off.recordCount, this.count);
     writeInt32(b, Off.crc, crc32c(b, Off.attributes, this.pos));
     return b.subarray(0, this.pos);
@@ -367,11 +430,74 @@ export class BatchBuilder {
   }
 }
 
+/** The idempotent producer's fields of a batch (SPEC §8.5). */
+export interface ProducerFields {
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  transactional?: boolean;
+}
+
+/** Writes producerId, producerEpoch and baseSequence at batch position pos (-1s for null). Inside the CRC: the caller reseals. */
+export function writeProducerFields(b: Uint8Array, pos: number, producer: ProducerFields | null): void {
+  writeInt64(b, pos + Off.producerId, producer ? producer.producerId : NO_PRODUCER_ID);
+  const epoch = producer ? producer.producerEpoch : NO_PRODUCER_EPOCH;
+  b[pos + Off.producerEpoch] = (epoch >> 8) & 0xff;
+  b[pos + Off.producerEpoch + 1] = epoch & 0xff;
+  writeInt32(b, pos + Off.baseSequence, producer ? producer.baseSequence : NO_SEQUENCE);
+}
+
+/** Recomputes the CRC-32C of the batch at pos after a change inside the CRC'd range. */
+export function resealBatch(b: Uint8Array, pos = 0): void {
+  writeInt32(b, pos + Off.crc, crc32c(b, pos + Off.attributes, pos + batchSizeAt(b, pos)));
+}
+
+/**
+ * Control batches (SPEC §8.6): the commit or abort marker a partition leader writes for a
+ * transaction. One record; key = int16 version 0, int16 type (0 abort, 1 commit); value =
+ * int16 version 0, int32 coordinatorEpoch. Attributes: transactional | control.
+ */
+export const CONTROL_TYPE_ABORT = 0;
+export const CONTROL_TYPE_COMMIT = 1;
+
+export interface TxnMarker {
+  producerId: number;
+  producerEpoch: number;
+  committed: boolean;
+  coordinatorEpoch: number;
+}
+
+export function buildControlBatch(marker: TxnMarker, timestampMs: number): Uint8Array {
+  const key = new Uint8Array(4);
+  key[3] = marker.committed ? CONTROL_TYPE_COMMIT : CONTROL_TYPE_ABORT;
+  const value = new Uint8Array(6);
+  writeInt32(value, 2, marker.coordinatorEpoch);
+  const builder = new BatchBuilder(BATCH_HEADER_BYTES + 64);
+  builder.append(key, value, timestampMs);
+  const b = builder.finish({ producerId: marker.producerId, producerEpoch: marker.producerEpoch, baseSequence: NO_SEQUENCE }).slice();
+  b[Off.attributes + 1] = ATTR_TRANSACTIONAL | ATTR_CONTROL;
+  resealBatch(b);
+  return b;
+}
+
+/**
+ * The marker of the control batch at pos (validated), or null when its record is not a
+ * well-formed version-0 marker (a reader skips such a control batch, as Kafka's does).
+ */
+export function readControlMarker(b: Uint8Array, pos: number): TxnMarker | null {
+  const [r] = decodeRecords(b, pos);
+  if (!r || r.key === null || r.key.length < 4 || r.value === null || r.value.length < 6) return null;
+  const version = (r.key[0]! << 8) | r.key[1]!;
+  const type = (r.key[2]! << 8) | r.key[3]!;
+  if (version !== 0 || (type !== CONTROL_TYPE_ABORT && type !== CONTROL_TYPE_COMMIT)) return null;
+  return { producerId: producerIdAt(b, pos), producerEpoch: producerEpochAt(b, pos), committed: type === CONTROL_TYPE_COMMIT, coordinatorEpoch: readInt32(r.value, 2) };
+}
+
 /** Builds a finished batch from records in one call (tests, admin tools, small producers). */
-export function buildBatch(records: RecordInput[], now = Date.now()): Uint8Array {
+export function buildBatch(records: RecordInput[], now = Date.now(), producer?: ProducerFields): Uint8Array {
   const builder = new BatchBuilder();
   for (const r of records) builder.append(r.key, r.value, r.timestamp ?? now, r.headers);
-  return builder.finish().slice();
+  return builder.finish(producer).slice();
 }
 
 /** Builds the object a decoded record becomes (a consumer makes its message type in one step). */

@@ -11,6 +11,10 @@ import type { Schema } from '../schema.ts';
 export const CONSUMER_REPLICA_ID = -1;
 /** currentLeaderEpoch when the fetcher does not check it. */
 export const NO_LEADER_EPOCH = -1;
+/** isolationLevel: every record below the high watermark, transactional or not (the default). */
+export const READ_UNCOMMITTED = 0;
+/** isolationLevel: only below the last stable offset; the response lists aborted transactions to drop (SPEC §6.7). */
+export const READ_COMMITTED = 1;
 
 export interface FetchPartition {
   partition: number;
@@ -23,18 +27,33 @@ export interface FetchTopic { topic: string; partitions: FetchPartition[] }
 export interface FetchRequest {
   /** Optional, default -1 (a consumer: reads up to the high watermark). A follower sends its broker id and reads up to the log end. */
   replicaId?: number;
+  /** Optional, default READ_UNCOMMITTED (0); READ_COMMITTED (1) reads up to the last stable offset. */
+  isolationLevel?: number;
   maxWaitMs: number;
   minBytes: number;
   maxBytes: number;
   topics: FetchTopic[];
 }
-export interface FetchPartitionResult { partition: number; errorCode: number; highWatermark: number; logStartOffset: number; recordsBytes: number }
+/** A transaction aborted within the returned range: drop this producer's transactional records from firstOffset to its abort marker. */
+export interface AbortedTransaction { producerId: number; firstOffset: number }
+export interface FetchPartitionResult {
+  partition: number;
+  errorCode: number;
+  highWatermark: number;
+  /** Offsets below it belong to no open transaction (-1 with highWatermark -1). */
+  lastStableOffset: number;
+  logStartOffset: number;
+  /** READ_COMMITTED only (empty otherwise): the aborted transactions the returned batches touch, by firstOffset. */
+  abortedTransactions: AbortedTransaction[];
+  recordsBytes: number;
+}
 export interface FetchTopicResult { topic: string; partitions: FetchPartitionResult[] }
 export interface FetchResponse { topics: FetchTopicResult[] }
 
 export const fetchRequestSchema: Schema = {
   fields: {
     replicaId: 'int',
+    isolationLevel: 'int',
     maxWaitMs: 'int',
     minBytes: 'int',
     maxBytes: 'int',
@@ -47,7 +66,7 @@ export const fetchRequestSchema: Schema = {
       },
     },
   },
-  optional: ['replicaId'],
+  optional: ['replicaId', 'isolationLevel'],
 };
 export const fetchResponseSchema: Schema = {
   fields: {
@@ -55,7 +74,19 @@ export const fetchResponseSchema: Schema = {
       array: {
         fields: {
           topic: 'string',
-          partitions: { array: { fields: { partition: 'int', errorCode: 'int', highWatermark: 'int', logStartOffset: 'int', recordsBytes: 'int' } } },
+          partitions: {
+            array: {
+              fields: {
+                partition: 'int',
+                errorCode: 'int',
+                highWatermark: 'int',
+                lastStableOffset: 'int',
+                logStartOffset: 'int',
+                abortedTransactions: { array: { fields: { producerId: 'int', firstOffset: 'int' } } },
+                recordsBytes: 'int',
+              },
+            },
+          },
         },
       },
     },

@@ -17,6 +17,12 @@ import { offsetCommitRequestSchema, offsetCommitResponseSchema } from './offset-
 import { offsetFetchRequestSchema, offsetFetchResponseSchema } from './offset-fetch.ts';
 import { offsetForLeaderEpochRequestSchema, offsetForLeaderEpochResponseSchema } from './offset-for-leader-epoch.ts';
 import { alterPartitionReassignmentsRequestSchema, alterPartitionReassignmentsResponseSchema } from './alter-partition-reassignments.ts';
+import { initProducerIdRequestSchema, initProducerIdResponseSchema } from './init-producer-id.ts';
+import { addPartitionsToTxnRequestSchema, addPartitionsToTxnResponseSchema } from './add-partitions-to-txn.ts';
+import { addOffsetsToTxnRequestSchema, addOffsetsToTxnResponseSchema } from './add-offsets-to-txn.ts';
+import { endTxnRequestSchema, endTxnResponseSchema } from './end-txn.ts';
+import { writeTxnMarkersRequestSchema, writeTxnMarkersResponseSchema } from './write-txn-markers.ts';
+import { txnOffsetCommitRequestSchema, txnOffsetCommitResponseSchema } from './txn-offset-commit.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -37,6 +43,12 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.CREATE_PARTITIONS]: createPartitionsRequestSchema,
   [ApiKey.OFFSET_FOR_LEADER_EPOCH]: offsetForLeaderEpochRequestSchema,
   [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: alterPartitionReassignmentsRequestSchema,
+  [ApiKey.INIT_PRODUCER_ID]: initProducerIdRequestSchema,
+  [ApiKey.ADD_PARTITIONS_TO_TXN]: addPartitionsToTxnRequestSchema,
+  [ApiKey.ADD_OFFSETS_TO_TXN]: addOffsetsToTxnRequestSchema,
+  [ApiKey.END_TXN]: endTxnRequestSchema,
+  [ApiKey.WRITE_TXN_MARKERS]: writeTxnMarkersRequestSchema,
+  [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -58,6 +70,12 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.CREATE_PARTITIONS]: createPartitionsResponseSchema,
   [ApiKey.OFFSET_FOR_LEADER_EPOCH]: offsetForLeaderEpochResponseSchema,
   [ApiKey.ALTER_PARTITION_REASSIGNMENTS]: alterPartitionReassignmentsResponseSchema,
+  [ApiKey.INIT_PRODUCER_ID]: initProducerIdResponseSchema,
+  [ApiKey.ADD_PARTITIONS_TO_TXN]: addPartitionsToTxnResponseSchema,
+  [ApiKey.ADD_OFFSETS_TO_TXN]: addOffsetsToTxnResponseSchema,
+  [ApiKey.END_TXN]: endTxnResponseSchema,
+  [ApiKey.WRITE_TXN_MARKERS]: writeTxnMarkersResponseSchema,
+  [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -76,3 +94,9 @@ export * from './offset-commit.ts';
 export * from './offset-fetch.ts';
 export * from './offset-for-leader-epoch.ts';
 export * from './alter-partition-reassignments.ts';
+export * from './init-producer-id.ts';
+export * from './add-partitions-to-txn.ts';
+export * from './add-offsets-to-txn.ts';
+export * from './end-txn.ts';
+export * from './write-txn-markers.ts';
+export * from './txn-offset-commit.ts';

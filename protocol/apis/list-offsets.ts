@@ -10,13 +10,18 @@ export const LATEST_TIMESTAMP = -1;
 
 export interface ListOffsetsPartition { partition: number; timestamp: number }
 export interface ListOffsetsTopic { topic: string; partitions: ListOffsetsPartition[] }
-export interface ListOffsetsRequest { topics: ListOffsetsTopic[] }
+export interface ListOffsetsRequest {
+  /** Optional, default READ_UNCOMMITTED (0). READ_COMMITTED (1): -1 (latest) is the last stable offset, and timestamps search below it. */
+  isolationLevel?: number;
+  topics: ListOffsetsTopic[];
+}
 export interface ListOffsetsPartitionResult { partition: number; errorCode: number; offset: number; timestamp: number }
 export interface ListOffsetsTopicResult { topic: string; partitions: ListOffsetsPartitionResult[] }
 export interface ListOffsetsResponse { topics: ListOffsetsTopicResult[] }
 
 export const listOffsetsRequestSchema: Schema = {
-  fields: { topics: { array: { fields: { topic: 'string', partitions: { array: { fields: { partition: 'int', timestamp: 'int' } } } } } } },
+  fields: { isolationLevel: 'int', topics: { array: { fields: { topic: 'string', partitions: { array: { fields: { partition: 'int', timestamp: 'int' } } } } } } },
+  optional: ['isolationLevel'],
 };
 export const listOffsetsResponseSchema: Schema = {
   fields: {

@@ -5,7 +5,14 @@
  */
 import type { Schema } from '../schema.ts';
 
-export interface OffsetFetchRequest { groupId: string; memberId: string | null; memberEpoch: number; topics: Array<{ topic: string; partitions: number[] }> | null }
+export interface OffsetFetchRequest {
+  groupId: string;
+  memberId: string | null;
+  memberEpoch: number;
+  topics: Array<{ topic: string; partitions: number[] }> | null;
+  /** Optional, default false. True: a partition with offsets pending in an open transaction gets UNSTABLE_OFFSET_COMMIT instead of the older offset (KIP-447). */
+  requireStable?: boolean;
+}
 export interface OffsetFetchPartition { partition: number; offset: number; metadata: string | null; commitTimestampMs: number; errorCode: number }
 export interface OffsetFetchResponse { errorCode: number; errorMessage: string | null; topics: Array<{ topic: string; partitions: OffsetFetchPartition[] }> }
 
@@ -15,7 +22,9 @@ export const offsetFetchRequestSchema: Schema = {
     memberId: 'string?',
     memberEpoch: 'int',
     topics: { array: { fields: { topic: 'string', partitions: { array: 'int' } } }, nullable: true },
+    requireStable: 'bool',
   },
+  optional: ['requireStable'],
 };
 export const offsetFetchResponseSchema: Schema = {
   fields: {

@@ -43,7 +43,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
   for (const t of req.topics) {
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
-      const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, recordsBytes: 0 };
+      const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: [], recordsBytes: 0 };
       partitions.push(result);
       let partition: Partition;
       try {
@@ -59,6 +59,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       seen.add(partition);
       const log = partition.log;
       result.highWatermark = log.highWatermark;
+      // No transactions yet: every offset below the high watermark is stable.
+      result.lastStableOffset = result.highWatermark;
       result.logStartOffset = log.logStartOffset;
       // A partition's first batch may exceed partitionMaxBytes if it fits in the response
       // budget, or exceed both while the response is still empty: that keeps consumers moving
@@ -68,6 +70,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       try {
         const read = await partition.read(p.fetchOffset, Math.max(allowed, 1), replica);
         result.highWatermark = read.highWatermark;
+        result.lastStableOffset = read.highWatermark;
         result.logStartOffset = read.logStartOffset;
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
           result.recordsBytes = read.records.length;

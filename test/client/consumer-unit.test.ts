@@ -140,13 +140,13 @@ class FakeBroker {
               partitions: t.partitions.map((p) => {
                 const end = this.endOffset(ft);
                 if (p.fetchOffset < ft.logStart || p.fetchOffset > end) {
-                  return { partition: p.partition, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, highWatermark: end, logStartOffset: ft.logStart, recordsBytes: 0 };
+                  return { partition: p.partition, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, highWatermark: end, lastStableOffset: end, abortedTransactions: [], logStartOffset: ft.logStart, recordsBytes: 0 };
                 }
                 // Whole batches from the one containing fetchOffset, as the real broker does.
                 const chosen = ft.batches.filter((b) => lastOffsetAt(b, 0) >= p.fetchOffset);
                 const bytes = Buffer.concat(chosen);
                 data.push(bytes);
-                return { partition: p.partition, errorCode: 0, highWatermark: end, logStartOffset: ft.logStart, recordsBytes: bytes.length };
+                return { partition: p.partition, errorCode: 0, highWatermark: end, lastStableOffset: end, abortedTransactions: [], logStartOffset: ft.logStart, recordsBytes: bytes.length };
               }),
             };
           });
@@ -163,7 +163,7 @@ class FakeBroker {
             resolve();
           });
         });
-        return answer() ?? [{ topics: req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, highWatermark: 0, logStartOffset: 0, recordsBytes: 0 })) })) }, []];
+        return answer() ?? [{ topics: req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, highWatermark: 0, lastStableOffset: 0, abortedTransactions: [], logStartOffset: 0, recordsBytes: 0 })) })) }, []];
       }
     }
     throw new Error(`fake broker: api ${apiKey} not scripted`);

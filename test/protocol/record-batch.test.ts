@@ -4,7 +4,7 @@ import { crc32c } from '../../protocol/crc32c.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import {
   BATCH_HEADER_BYTES, BatchBuilder, baseOffsetAt, batchSizeAt, buildBatch, decodeRecords, lastOffsetAt, maxTimestampAt,
-  newBatchInfo, Off, readInt32, readInt64, validateBatch, writeInt32, writeInt64, type RecordInput,
+  addSequence, ATTR_TRANSACTIONAL, buildControlBatch, isControlAt, isTransactionalAt, newBatchInfo, Off, readControlMarker, readInt32, readInt64, validateBatch, writeInt32, writeInt64, type RecordInput,
 } from '../../protocol/record-batch.ts';
 import { bytesOf, rawBatch, record, reseal, simpleRecordBody, utf8 } from './helpers.ts';
 
@@ -193,13 +193,49 @@ describe('validateBatch rejects', () => {
     }
   });
 
-  test('timestamp-type, transactional, control and higher attribute bits', () => {
-    for (const attr of [0x08, 0x10, 0x20, 0x40, 0x100, 0x8000]) {
+  test('timestamp-type, control and higher attribute bits (a producer may set only the transactional bit)', () => {
+    for (const attr of [0x08, 0x20, 0x40, 0x100, 0x8000]) {
       const b = good();
       b[Off.attributes] = attr >> 8;
       b[Off.attributes + 1] = attr & 0xff;
-      assertRejected(reseal(b), ErrorCode.CORRUPT_MESSAGE, /attributes 0x[0-9a-f]+: timestamp type, transactional and control bits/);
+      assertRejected(reseal(b), ErrorCode.CORRUPT_MESSAGE, /attributes 0x[0-9a-f]+: only the transactional bit is accepted/);
     }
+  });
+
+  test('producer fields: -1 together, or an idempotent producer with all three >= 0', () => {
+    const info = newBatchInfo();
+    const idem = buildBatch([{ value: new Uint8Array([1]) }, { value: null }], 1000, { producerId: 42, producerEpoch: 3, baseSequence: 7 });
+    assert.equal(validateBatch(idem, 0, idem.length, info), ErrorCode.NONE);
+    assert.deepEqual([info.producerId, info.producerEpoch, info.baseSequence, info.attributes], [42, 3, 7, 0]);
+    const txn = buildBatch([{ value: null }], 1000, { producerId: 42, producerEpoch: 3, baseSequence: 0, transactional: true });
+    assert.equal(validateBatch(txn, 0, txn.length, info), ErrorCode.NONE);
+    assert.equal(info.attributes, ATTR_TRANSACTIONAL);
+    for (const bad of [
+      { producerId: -1, producerEpoch: 0, baseSequence: -1 },
+      { producerId: -1, producerEpoch: -1, baseSequence: 0 },
+      { producerId: 5, producerEpoch: -1, baseSequence: 0 },
+      { producerId: 5, producerEpoch: 0, baseSequence: -1 },
+      { producerId: -2, producerEpoch: 0, baseSequence: 0 },
+    ]) {
+      const b = buildBatch([{ value: null }], 1000, bad);
+      assertRejected(b, ErrorCode.CORRUPT_MESSAGE, /producer(Id|Epoch)/);
+    }
+    const plainTxn = good();
+    plainTxn[Off.attributes + 1] = ATTR_TRANSACTIONAL;
+    assertRejected(reseal(plainTxn), ErrorCode.CORRUPT_MESSAGE, /producerId -1 needs/);
+  });
+
+  test('control batches: refused from a producer, accepted as stored, markers read back', () => {
+    const marker = { producerId: 9, producerEpoch: 2, committed: true, coordinatorEpoch: 5 };
+    const b = buildControlBatch(marker, 1234);
+    assert.equal(isControlAt(b, 0), true);
+    assert.equal(isTransactionalAt(b, 0), true);
+    assertRejected(b, ErrorCode.CORRUPT_MESSAGE, /only the transactional bit is accepted/);
+    const info = newBatchInfo();
+    assert.equal(validateBatch(b, 0, b.length, info, true), ErrorCode.NONE);
+    assert.deepEqual(readControlMarker(b, 0), marker);
+    assert.deepEqual(readControlMarker(buildControlBatch({ ...marker, committed: false }, 1), 0), { ...marker, committed: false });
+    assert.equal(addSequence(0x7fff_fffe, 3), 1, 'sequences wrap past 2^31-1 to 0');
   });
 
   test('an impossible recordCount', () => {

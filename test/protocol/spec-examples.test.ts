@@ -127,7 +127,7 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     const body = decodeBody(frame, 6);
     const res = check<FetchResponse>(responseSchemas[ApiKey.FETCH]!, body.control);
     const p = res.topics[0]!.partitions[0]!;
-    assert.deepEqual({ ...p }, { partition: 0, errorCode: 0, highWatermark: 2, logStartOffset: 0, recordsBytes: body.data.length });
+    assert.deepEqual({ ...p }, { partition: 0, errorCode: 0, highWatermark: 2, lastStableOffset: 2, logStartOffset: 0, abortedTransactions: [], recordsBytes: body.data.length });
     // A stored batch: the CRC the producer computed still holds (§8.1), and so does every check of §9.
     assert.equal(validateBatch(body.data, 0, body.data.length, newBatchInfo(), true), ErrorCode.NONE);
     const produced = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
