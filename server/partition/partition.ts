@@ -43,6 +43,14 @@ export interface HighWatermarkWaiter {
   resolve: () => void;
 }
 
+/**
+ * Who appends: a client's Produce ('client'), whose idempotent batches get the sequence checks
+ * of SPEC §6.6, or a coordinator of this broker ('coordinator': the group coordinator writing
+ * a transaction's offsets, SPEC §6.24), whose batches carry a producer's id and epoch but no
+ * sequence of that producer's own, so only the epoch is checked (Kafka's AppendOrigin).
+ */
+export type AppendOrigin = 'client' | 'coordinator';
+
 /** What is asking to be served; each has its own error order (SPEC §6.6, §6.7, §6.8). */
 export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets';
 
@@ -126,7 +134,7 @@ export class Partition implements FetchParking {
    * when the ISR is smaller than min.insync.replicas; stamps the leader epoch; moves the high
    * watermark (at once when no follower is in the ISR) and wakes parked fetches.
    */
-  appendAsLeader(records: Buffer, requiredAcks: number): AppendResult {
+  appendAsLeader(records: Buffer, requiredAcks: number, origin: AppendOrigin = 'client'): AppendResult {
     this.checkLeader();
     const state = this.state!;
     if (requiredAcks === -1 && state.isr.length < this.replication.minInsyncReplicas) {

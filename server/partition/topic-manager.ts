@@ -36,6 +36,7 @@ import type { ClusterEvent, ClusterMetadataStore, PartitionState } from '../meta
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { Partition, servable, type ReplicaListener, type ServedTopic, type ServeKind } from './partition.ts';
 import { INTERNAL_TOPIC_PREFIX, isInternalTopic, validateTopicName } from './topic-names.ts';
+import type { TxnMarker } from '../../protocol/record-batch.ts';
 
 export interface LiveTopic extends ServedTopic {
   record: TopicRecord;
@@ -45,7 +46,15 @@ export interface LiveTopic extends ServedTopic {
   partitions: Map<number, Partition>;
 }
 
+/**
+ * Told after this broker, as leader, appended a transaction marker (SPEC §6.23) to a
+ * partition: the group coordinator uses it to apply or drop the offsets a transaction sent
+ * to `__consumer_offsets` (SPEC §6.24). markerOffset is the control batch's offset.
+ */
+export type TxnMarkerListener = (topic: string, partition: number, marker: TxnMarker, markerOffset: number) => void;
+
 export class TopicManager {
+  private readonly txnMarkerListeners: TxnMarkerListener[] = [];
   private readonly live = new Map<string, LiveTopic>();
   /** Replicas being deleted (moved away); one coming back waits for the deletion to finish. */
   private readonly deleting = new Map<string, Promise<void>>();
@@ -68,6 +77,16 @@ export class TopicManager {
 
   setReplicaListener(listener: ReplicaListener): void {
     this.listener = listener;
+  }
+
+  /** Registers a listener for transaction markers appended here as leader (see TxnMarkerListener). */
+  addTxnMarkerListener(listener: TxnMarkerListener): void {
+    this.txnMarkerListeners.push(listener);
+  }
+
+  /** Called by the WriteTxnMarkers handler once a marker is appended; listeners run synchronously, in order. */
+  notifyTxnMarker(topic: string, partition: number, marker: TxnMarker, markerOffset: number): void {
+    for (const l of this.txnMarkerListeners) l(topic, partition, marker, markerOffset);
   }
 
   /**
