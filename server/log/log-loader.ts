@@ -26,6 +26,7 @@ import { fsyncDirSync, TMP_SUFFIX, unlinkIfExistsSync } from './durable-file.ts'
 import type { FileHandleCache } from './file-handle-cache.ts';
 import { LEADER_EPOCH_CHECKPOINT_FILE, LEADER_EPOCH_CHECKPOINT_VERSION, LeaderEpochCache } from './leader-epoch-cache.ts';
 import type { LogConfig } from './log-config.ts';
+import type { ProducerStateConfig } from './producer-state.ts';
 import { RECOVERING_SUFFIX } from './recovery.ts';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './segment.ts';
 
@@ -40,6 +41,8 @@ export interface PartitionLogOpenOptions {
   nowMs?: number;
   /** The fd cache of the segment files (the LogManager's); default: one shared by every caller that passes none. */
   files?: FileHandleCache;
+  /** Bounds of the producer state (producer-state.ts); defaults when omitted. */
+  producerState?: ProducerStateConfig;
 }
 
 export interface LoadedLog {

@@ -74,6 +74,9 @@ import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
+import { isControlAt, NO_PRODUCER_ID, Off, readInt64 } from '../../protocol/record-batch.ts';
+import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
+import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
@@ -92,6 +95,12 @@ export interface AppendOptions {
    * epoch of the log. Omitted: batches keep the producer's value (-1) and the cache is untouched.
    */
   leaderEpoch?: number;
+  /**
+   * Who appends (SPEC §6.6): 'client' batches get every producer check; 'coordinator' ones
+   * (the group coordinator writing a transaction's offsets) skip the sequence checks but are
+   * still fenced by epoch and still open the producer's transaction. Default 'client'.
+   */
+  origin?: AppendOrigin;
 }
 
 export interface FollowerAppendResult {
@@ -105,9 +114,24 @@ export interface AppendResult {
   lastOffset: number;
   /** The broker's clock when the batches were written. */
   logAppendTimeMs: number;
+  /**
+   * True when the record set was one batch the producer state already had (a retry): nothing
+   * was written and baseOffset/lastOffset are where it was stored the first time.
+   */
+  duplicate?: boolean;
 }
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
+
+/** The headers of the producer batches of a validated record set, in order. */
+function producerHeaders(recordSet: Uint8Array): BatchHeader[] {
+  const out: BatchHeader[] = [];
+  const c = new BatchCursor();
+  for (c.reset(recordSet); !c.done; c.advance()) {
+    if (readInt64(recordSet, c.at + Off.producerId) !== NO_PRODUCER_ID) out.push(batchHeaderAt(recordSet, c.at));
+  }
+  return out;
+}
 
 export class PartitionLog {
   readonly dir: string;
@@ -139,7 +163,10 @@ export class PartitionLog {
   private compactedAtHighWatermark = -1;
   private compactAgainAtMs = Infinity;
 
-  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number) {
+  /** Producers that wrote to this partition (producer-state.ts); rebuilt at open and after truncation. */
+  readonly producers: ProducerState;
+
+  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined) {
     this.dir = dir;
     this.files = files;
     this.cfg = config;
@@ -159,6 +186,7 @@ export class PartitionLog {
     this.epochs = epochs;
     this.hw = highWatermark;
     this.hwCheckpointed = highWatermark;
+    this.producers = new ProducerState(producerConfig);
   }
 
   /**
@@ -175,7 +203,8 @@ export class PartitionLog {
   /** Opens (or creates) the partition directory (log-loader.ts). Synchronous: it runs before the broker serves. */
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
     const { segments, epochs, highWatermark } = loadPartitionLog(dir, config, opts);
-    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark);
+    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark, opts.producerState);
+    log.rebuildProducerState();
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
     return log;
   }
@@ -287,8 +316,16 @@ export class PartitionLog {
     if (compacts(this.cfg.cleanupPolicy) && firstKeylessOffset(recordSet) >= 0) {
       throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'compacted topics need a key on every record');
     }
+    // The plain path (no idempotent producer) costs this one branch.
+    let headers: BatchHeader[] | null = null;
+    if (set.producerBatches > 0) {
+      headers = producerHeaders(recordSet);
+      const check = this.producers.checkLeaderAppend(headers, opts.origin ?? 'client');
+      if (check.kind === 'duplicate') return { baseOffset: check.firstOffset, lastOffset: check.lastOffset, logAppendTimeMs: nowMs, duplicate: true };
+    }
     const epochStarts = leaderEpoch >= 0 ? [{ epoch: leaderEpoch, startOffset: set.firstOffset }] : [];
     this.write(recordSet, set.lastOffset, nowMs, this.endOffset, epochStarts);
+    if (headers !== null) for (const h of headers) this.applyProducerBatch(h);
     return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs };
   }
 
@@ -312,6 +349,8 @@ export class PartitionLog {
     // A new segment starts at the first batch, not at the log end: a gap before it must not
     // push its relative offsets past uint32.
     this.write(recordSet, set.lastOffset, nowMs, set.firstOffset, epochStarts);
+    // The leader checked them; a follower only applies, in the same order (SPEC §7.7).
+    if (set.producerBatches > 0) for (const h of producerHeaders(recordSet)) this.applyProducerBatch(h);
     return { firstOffset: set.firstOffset, lastOffset: set.lastOffset };
   }
 
@@ -408,6 +447,41 @@ export class PartitionLog {
     return seg;
   }
 
+  // ---------------------------------------------------------------- producer state
+
+  /** Applies one stored batch's header to the producer state; a marker that closed a transaction is passed on. */
+  private applyProducerBatch(h: BatchHeader): void {
+    const done = this.producers.apply(h);
+    if (done !== null) this.onTxnCompleted(done);
+  }
+
+  /** A marker closed a transaction on this partition (the aborted-transaction index listens here). */
+  private onTxnCompleted(_txn: CompletedTxn): void {}
+
+  /**
+   * Rebuilds the producer state by replaying every producer batch of the log (headers only;
+   * control batches read whole: one small record). At open and after truncation.
+   */
+  private rebuildProducerState(): void {
+    this.producers.clear();
+    for (const seg of this.segments) this.replaySegment(seg, 0);
+  }
+
+  /** Replays the producer batches of seg from file position `fromPosition`. */
+  private replaySegment(seg: LogSegment, fromPosition: number): void {
+    seg.scanHeadersSync(fromPosition, (c) => {
+      if (readInt64(c.buf, c.at + Off.producerId) === NO_PRODUCER_ID) return true;
+      if (isControlAt(c.buf, c.at) && !c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+      this.applyProducerBatch(batchHeaderAt(c.buf, c.at));
+      return true;
+    });
+  }
+
+  /** Forgets idle producers (producerIdExpirationMs, SPEC §7.7); from the log manager's periodic checks. */
+  expireProducers(nowMs: number): number {
+    return this.producers.expire(nowMs);
+  }
+
   // ---------------------------------------------------------------- read path
 
   /**
@@ -488,7 +562,10 @@ export class PartitionLog {
     if (!(Number.isSafeInteger(offset) && offset >= 0)) return Promise.reject(new Error(`truncateTo(${offset}): not an offset`));
     return this.exclusively(() => {
       if (offset < this.logStartOffset) throw new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `cannot truncate ${path.basename(this.dir)} to ${offset}, below its log start offset ${this.logStartOffset}`);
-      if (offset < this.endOffset) this.cutSegments(offset);
+      if (offset < this.endOffset) {
+        this.cutSegments(offset);
+        this.rebuildProducerState();
+      }
       this.changeEpochCache(() => this.epochs.truncateFromEnd(this.endOffset));
       return this.endOffset;
     });
@@ -514,6 +591,7 @@ export class PartitionLog {
       this.hw = offset;
       this.compactedAtEnd = -1;
       this.changeEpochCache(() => this.epochs.clear());
+      this.producers.clear();
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }

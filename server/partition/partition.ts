@@ -21,6 +21,7 @@ import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
+import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
@@ -49,7 +50,7 @@ export interface HighWatermarkWaiter {
  * a transaction's offsets, SPEC §6.24), whose batches carry a producer's id and epoch but no
  * sequence of that producer's own, so only the epoch is checked (Kafka's AppendOrigin).
  */
-export type AppendOrigin = 'client' | 'coordinator';
+export type AppendOrigin = LogAppendOrigin;
 
 /** What is asking to be served; each has its own error order (SPEC §6.6, §6.7, §6.8). */
 export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets';
@@ -140,7 +141,9 @@ export class Partition implements FetchParking {
     if (requiredAcks === -1 && state.isr.length < this.replication.minInsyncReplicas) {
       throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${this.topic}/${this.partition} has ${state.isr.length} in-sync replicas (${state.isr.join(',')}), min.insync.replicas is ${this.replication.minInsyncReplicas}`);
     }
-    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch });
+    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch, origin });
+    // A duplicate wrote nothing: no one to wake (its acks wait on the original offsets).
+    if (appended.duplicate) return appended;
     // Followers long-poll at the log end: wake them so the batch is replicated now, not after
     // their wait. A high watermark that moved has woken every parked fetch already.
     if (!this.advanceHighWatermark()) wakeParkedFetches(this);
