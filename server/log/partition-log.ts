@@ -74,10 +74,11 @@ import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import { isControlAt, NO_PRODUCER_ID, Off, readInt64 } from '../../protocol/record-batch.ts';
+import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
+import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -165,6 +166,13 @@ export class PartitionLog {
 
   /** Producers that wrote to this partition (producer-state.ts); rebuilt at open and after truncation. */
   readonly producers: ProducerState;
+  /**
+   * Aborted transactions whose marker is still in the log, by marker offset (lastOffset); the
+   * segments' .txnindex files hold the same entries, each in its marker's segment.
+   */
+  private aborted: AbortedTxn[] = [];
+  /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
+  private replaying = false;
 
   private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined) {
     this.dir = dir;
@@ -455,8 +463,74 @@ export class PartitionLog {
     if (done !== null) this.onTxnCompleted(done);
   }
 
-  /** A marker closed a transaction on this partition (the aborted-transaction index listens here). */
-  private onTxnCompleted(_txn: CompletedTxn): void {}
+  /** A marker closed a transaction on this partition: an abort enters the aborted-transaction index. */
+  private onTxnCompleted(txn: CompletedTxn): void {
+    if (txn.committed) return;
+    const entry: AbortedTxn = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset };
+    this.aborted.push(entry);
+    if (this.replaying) return;
+    // Appends write into the active segment, so that is the marker's segment.
+    try {
+      appendTxnIndexSync(this.active.txnIndexPath, entry);
+    } catch (e) {
+      // The marker is in the log; the next open rebuilds the index from it. Reads answer from memory.
+      this.logger.warn('could not append to the aborted-transaction index; it is rebuilt at the next open', { dir: this.dir, error: e });
+    }
+  }
+
+  /**
+   * The last stable offset (SPEC §7.7): the first offset of the oldest open transaction, or
+   * the high watermark when none is open; never above the high watermark.
+   */
+  get lastStableOffset(): number {
+    const hw = this.highWatermark;
+    const first = this.producers.firstUnstableOffset();
+    return first >= 0 && first < hw ? first : hw;
+  }
+
+  /**
+   * The aborted transactions a read_committed fetch of [fetchOffset, lastOffset] must report
+   * (SPEC §6.7): marker at or after fetchOffset, first offset at or below lastOffset; oldest first.
+   */
+  abortedTransactions(fetchOffset: number, lastOffset: number): AbortedTxn[] {
+    const list = this.aborted;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.lastOffset < fetchOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: AbortedTxn[] = [];
+    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset <= lastOffset) out.push(list[i]!);
+    return out;
+  }
+
+  /**
+   * The leader's append of a transaction marker (SPEC §6.23, §8.6): TRANSACTION_COORDINATOR_FENCED
+   * when a marker from a newer coordinatorEpoch was seen for this producer, INVALID_PRODUCER_EPOCH
+   * when the epoch is older than the producer's; else a control batch stamped like any append,
+   * which closes the producer's open transaction. Returns its offset.
+   */
+  appendControl(marker: TxnMarker, nowMs: number = Date.now(), leaderEpoch?: number): number {
+    this.checkWritable();
+    if (leaderEpoch !== undefined) this.checkLeaderEpoch(leaderEpoch);
+    const e = this.producers.get(marker.producerId);
+    if (e !== undefined && marker.coordinatorEpoch < e.coordinatorEpoch) {
+      throw new SluiceError(ErrorCode.TRANSACTION_COORDINATOR_FENCED, `producer ${marker.producerId}: coordinator epoch ${marker.coordinatorEpoch} is older than ${e.coordinatorEpoch}, of a marker already written`);
+    }
+    if (e !== undefined && marker.producerEpoch < e.epoch) {
+      throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${marker.producerId}: marker epoch ${marker.producerEpoch} is older than ${e.epoch}`);
+    }
+    const b = Buffer.from(buildControlBatch(marker, nowMs));
+    const offset = this.endOffset;
+    writeInt64(b, Off.baseOffset, offset);
+    if (leaderEpoch !== undefined) writeInt32(b, Off.partitionLeaderEpoch, leaderEpoch);
+    const epochStarts = leaderEpoch !== undefined ? [{ epoch: leaderEpoch, startOffset: offset }] : [];
+    this.write(b, offset, nowMs, offset, epochStarts);
+    this.applyProducerBatch(batchHeaderAt(b, 0));
+    return offset;
+  }
 
   /**
    * Rebuilds the producer state by replaying every producer batch of the log (headers only;
@@ -464,7 +538,34 @@ export class PartitionLog {
    */
   private rebuildProducerState(): void {
     this.producers.clear();
-    for (const seg of this.segments) this.replaySegment(seg, 0);
+    this.aborted = [];
+    this.replaying = true;
+    try {
+      for (const seg of this.segments) this.replaySegment(seg, 0);
+    } finally {
+      this.replaying = false;
+    }
+    this.reconcileTxnIndexes();
+  }
+
+  /** Makes every segment's .txnindex hold exactly the aborts found in it (rewrites only those that differ). */
+  private reconcileTxnIndexes(): void {
+    const segments = this.segments;
+    let i = 0;
+    for (let k = 0; k < segments.length; k++) {
+      const seg = segments[k]!;
+      const end = k + 1 < segments.length ? segments[k + 1]!.baseOffset : Infinity;
+      const mine: AbortedTxn[] = [];
+      while (i < this.aborted.length && this.aborted[i]!.lastOffset < end) mine.push(this.aborted[i++]!);
+      try {
+        const onDisk = readTxnIndexSync(seg.txnIndexPath);
+        if (onDisk.length !== mine.length || onDisk.some((e, j) => e.producerId !== mine[j]!.producerId || e.firstOffset !== mine[j]!.firstOffset || e.lastOffset !== mine[j]!.lastOffset)) {
+          writeTxnIndexSync(seg.txnIndexPath, mine);
+        }
+      } catch (error) {
+        this.logger.warn('could not rewrite an aborted-transaction index; reads answer from memory', { dir: this.dir, path: seg.txnIndexPath, error });
+      }
+    }
   }
 
   /** Replays the producer batches of seg from file position `fromPosition`. */
@@ -592,6 +693,7 @@ export class PartitionLog {
       this.compactedAtEnd = -1;
       this.changeEpochCache(() => this.epochs.clear());
       this.producers.clear();
+      this.aborted = [];
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }
@@ -678,6 +780,8 @@ export class PartitionLog {
       // Entries below the log start are only stale; the next retention or open trims them.
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
+    const start = this.logStartOffset;
+    if (this.aborted.length > 0 && this.aborted[0]!.lastOffset < start) this.aborted = this.aborted.filter((a) => a.lastOffset >= start);
     this.logger.info('retention deleted segments', { dir: this.dir, segments: count, logStartOffset: this.logStartOffset });
     return count;
   }
@@ -719,7 +823,9 @@ export class PartitionLog {
       files: this.files,
       currentSegments: () => this.segments,
       isSealed: (seg) => !this.flusher.isDirty(seg) && seg !== this.active,
-      highWatermark: () => this.highWatermark,
+      // Below the last stable offset only: an open transaction's records are not decided yet.
+      highWatermark: () => this.lastStableOffset,
+      isAborted: (producerId, offset) => this.abortedTransactions(offset, offset).some((a) => a.producerId === producerId),
       stopping: () => this.state !== 'open' || this.failure !== null || this.truncating > 0,
       replaceSegment: (old, replacement) => this.replaceSegment(old, replacement),
     };

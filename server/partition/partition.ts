@@ -19,6 +19,7 @@
  */
 import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
 import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
@@ -53,7 +54,7 @@ export interface HighWatermarkWaiter {
 export type AppendOrigin = LogAppendOrigin;
 
 /** What is asking to be served; each has its own error order (SPEC §6.6, §6.7, §6.8). */
-export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets';
+export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets' | 'txn-marker';
 
 /** What the registry knows of a topic, as servable() needs it. */
 export interface ServedTopic {
@@ -70,6 +71,7 @@ export interface ServedTopic {
  * - fetch (§6.7): UNKNOWN_TOPIC_OR_PARTITION; INVALID_TOPIC for an internal topic read by a
  *   consumer; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH; NOT_LEADER.
  * - list-offsets (§6.8): UNKNOWN_TOPIC_OR_PARTITION; INVALID_TOPIC; NOT_LEADER.
+ * - txn-marker (§6.23): as produce, but internal topics are allowed.
  * Throws SluiceError; the success path allocates nothing.
  */
 export function servable(kind: ServeKind, t: ServedTopic | undefined, topic: string, partition: number, currentLeaderEpoch = NO_LEADER_EPOCH): Partition {
@@ -150,10 +152,27 @@ export class Partition implements FetchParking {
     return appended;
   }
 
-  /** Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the high watermark. */
-  read(fetchOffset: number, maxBytes: number, follower: boolean): Promise<ReadResult> {
+  /**
+   * Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the
+   * high watermark, or with readCommitted up to the last stable offset (SPEC §6.7).
+   */
+  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false): Promise<ReadResult> {
     const log = this.log;
-    return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : log.highWatermark });
+    return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark });
+  }
+
+  /**
+   * Leader only: appends a transaction marker (SPEC §6.23) stamped with the leader epoch, like
+   * an append (TRANSACTION_COORDINATOR_FENCED / INVALID_PRODUCER_EPOCH checks in the log);
+   * returns its offset. The caller waits for the high watermark to pass it.
+   */
+  appendTxnMarker(marker: TxnMarker): number {
+    this.checkLeader();
+    const offset = this.log.appendControl(marker, Date.now(), this.state!.leaderEpoch);
+    // The marker moves the last stable offset once replicated: read_committed fetches parked
+    // here must look again, and followers should copy it now.
+    if (!this.advanceHighWatermark()) wakeParkedFetches(this);
+    return offset;
   }
 
   /** Leader only: the high watermark becomes the smallest log end in the ISR, if that is higher; true if it moved. */
