@@ -78,6 +78,7 @@ import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeIn
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
+import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, listSnapshots, writeSnapshotSync } from './producer-snapshot.ts';
 import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
@@ -447,6 +448,8 @@ export class PartitionLog {
     const old = this.active;
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
+    // The state as of the log end, so that recovery replays from here (SPEC §7.7).
+    this.snapshotProducerState();
     const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
     // Sealed now rather than at the next scheduled flush: until then a crash could tear it.
@@ -539,13 +542,50 @@ export class PartitionLog {
   private rebuildProducerState(): void {
     this.producers.clear();
     this.aborted = [];
+    let from = 0;
+    try {
+      // A snapshot above the log end describes batches that are gone (truncation, a crash).
+      deleteSnapshotsAbove(this.dir, this.endOffset);
+      const snap = latestSnapshot(this.dir, this.endOffset, (file) => this.logger.warn('damaged producer state snapshot ignored; replaying the log instead', { dir: this.dir, file }));
+      if (snap !== null) {
+        this.producers.load(snap.entries);
+        from = snap.offset;
+      }
+    } catch (error) {
+      this.logger.warn('could not read the producer state snapshots; replaying the whole log', { dir: this.dir, error });
+      this.producers.clear();
+      from = 0;
+    }
+    // Aborts whose markers the snapshot covers come from the segments' indexes; the rest from the replay.
+    if (from > 0) {
+      for (const seg of this.segments) {
+        try {
+          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push(e);
+        } catch (error) {
+          this.logger.warn('could not read an aborted-transaction index', { dir: this.dir, path: seg.txnIndexPath, error });
+        }
+      }
+    }
     this.replaying = true;
     try {
-      for (const seg of this.segments) this.replaySegment(seg, 0);
+      for (const seg of this.segments) if (seg.nextOffset > from) this.replaySegment(seg, 0, from);
     } finally {
       this.replaying = false;
     }
     this.reconcileTxnIndexes();
+  }
+
+  /**
+   * Writes a producer state snapshot at the log end (at a roll and at close). Best effort: a
+   * missing snapshot only makes the next open replay more.
+   */
+  private snapshotProducerState(): void {
+    if (this.producers.size === 0 && listSnapshots(this.dir).length === 0) return;
+    try {
+      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries());
+    } catch (error) {
+      this.logger.warn('could not write a producer state snapshot', { dir: this.dir, offset: this.endOffset, error });
+    }
   }
 
   /** Makes every segment's .txnindex hold exactly the aborts found in it (rewrites only those that differ). */
@@ -568,10 +608,10 @@ export class PartitionLog {
     }
   }
 
-  /** Replays the producer batches of seg from file position `fromPosition`. */
-  private replaySegment(seg: LogSegment, fromPosition: number): void {
+  /** Replays the producer batches of seg from file position `fromPosition`, skipping batches below fromOffset. */
+  private replaySegment(seg: LogSegment, fromPosition: number, fromOffset = 0): void {
     seg.scanHeadersSync(fromPosition, (c) => {
-      if (readInt64(c.buf, c.at + Off.producerId) === NO_PRODUCER_ID) return true;
+      if (readInt64(c.buf, c.at + Off.producerId) === NO_PRODUCER_ID || c.baseOffset < fromOffset) return true;
       if (isControlAt(c.buf, c.at) && !c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
       this.applyProducerBatch(batchHeaderAt(c.buf, c.at));
       return true;
@@ -694,6 +734,7 @@ export class PartitionLog {
       this.changeEpochCache(() => this.epochs.clear());
       this.producers.clear();
       this.aborted = [];
+      deleteSnapshotsAbove(this.dir, -1);
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }
@@ -782,6 +823,11 @@ export class PartitionLog {
     }
     const start = this.logStartOffset;
     if (this.aborted.length > 0 && this.aborted[0]!.lastOffset < start) this.aborted = this.aborted.filter((a) => a.lastOffset >= start);
+    try {
+      deleteSnapshotsBelow(this.dir, start);
+    } catch (error) {
+      this.logger.warn('could not delete old producer state snapshots', { dir: this.dir, error });
+    }
     this.logger.info('retention deleted segments', { dir: this.dir, segments: count, logStartOffset: this.logStartOffset });
     return count;
   }
@@ -861,6 +907,7 @@ export class PartitionLog {
       await this.flusher.running;
       // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
       if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
+      this.snapshotProducerState();
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);

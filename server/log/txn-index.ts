@@ -9,6 +9,10 @@
  * read_committed consumers), and the file is deleted with its segment.
  *
  * Invariants:
+ * - Recovery: open replays the batches after the producer-state snapshot (producer-snapshot.ts)
+ *   and rewrites the index of every segment from what it finds (entries for markers below the
+ *   snapshot come from the files). A file removed by hand below the snapshot is therefore not
+ *   rebuilt; removing the .snapshot files too makes open replay, and rebuild, everything.
  * - decodeTxnIndex never throws: it returns the entries up to the first short or damaged one
  *   (a torn append at a crash) and how many bytes were good; the caller rebuilds the rest
  *   from the log (recovery replays the batches after the producer-state snapshot).
@@ -17,7 +21,8 @@
 import fs from 'node:fs';
 import { crc32c } from '../../protocol/crc32c.ts';
 import { readInt32, readInt64, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
-import { unlinkIfExistsSync } from './durable-file.ts';
+import path from 'node:path';
+import { fsyncDirSync, unlinkIfExistsSync } from './durable-file.ts';
 
 export const TXN_INDEX_SUFFIX = '.txnindex';
 export const TXN_INDEX_ENTRY_BYTES = 28;
@@ -65,8 +70,9 @@ export function readTxnIndexSync(filePath: string): AbortedTxn[] {
   return decodeTxnIndex(bytes).entries;
 }
 
-/** Appends one entry and fdatasyncs it. */
+/** Appends one entry and fdatasyncs it (and the directory when this created the file). */
 export function appendTxnIndexSync(filePath: string, e: AbortedTxn): void {
+  const created = !fs.existsSync(filePath);
   const fd = fs.openSync(filePath, 'a');
   try {
     fs.writeSync(fd, encodeTxnIndexEntry(e));
@@ -74,6 +80,7 @@ export function appendTxnIndexSync(filePath: string, e: AbortedTxn): void {
   } finally {
     fs.closeSync(fd);
   }
+  if (created) fsyncDirSync(path.dirname(filePath));
 }
 
 /** Replaces the file's content with `entries` (none: the file is removed). Not atomic: a torn file decodes to a prefix, and recovery rebuilds. */

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
-import { buildBatch, type ProducerFields } from '../../../protocol/record-batch.ts';
 import { PartitionLog } from '../../../server/log/partition-log.ts';
 import type { ProducerStateConfig } from '../../../server/log/producer-state.ts';
-import { config, readRaw, recordingLogger, tempDir } from './helpers.ts';
+import { config, pbatch, readRaw, recordingLogger, tempDir } from './helpers.ts';
 
 function isCode(code: number) {
   return (e: unknown) => e instanceof SluiceError && e.code === code;
@@ -12,14 +11,6 @@ function isCode(code: number) {
 
 function openLog(dir: string, producerState?: ProducerStateConfig, overrides: Record<string, string> = {}) {
   return PartitionLog.open(dir, config(overrides), { cleanShutdown: true, logger: recordingLogger(), producerState });
-}
-
-/** A producer's batch of `count` records starting at sequence `seq`. */
-export function pbatch(producerId: number, epoch: number, seq: number, count = 1, opts: { transactional?: boolean; timestampMs?: number } = {}): Buffer {
-  const records = [];
-  for (let i = 0; i < count; i++) records.push({ key: null, value: new TextEncoder().encode(`p${producerId}-e${epoch}-s${seq + i}`), timestamp: opts.timestampMs ?? 1_000_000 });
-  const producer: ProducerFields = { producerId, producerEpoch: epoch, baseSequence: seq, transactional: opts.transactional };
-  return Buffer.from(buildBatch(records, 1_000_000, producer));
 }
 
 test('a retried batch is answered with its original offsets and not appended again', async () => {
