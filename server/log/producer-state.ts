@@ -122,6 +122,8 @@ export type LeaderCheck = { kind: 'append' } | { kind: 'duplicate'; firstOffset:
 
 export type AppendOrigin = 'client' | 'coordinator';
 
+const APPEND: LeaderCheck = { kind: 'append' };
+
 /** seq is within the 2^30 sequences before `last` (wrapping): an old sequence rather than a future one. */
 function isBehind(seq: number, last: number): boolean {
   const d = (last - seq + SEQUENCE_MAX + 1) % (SEQUENCE_MAX + 1);
@@ -187,6 +189,16 @@ export class ProducerState {
    * duplicate is accepted only as the whole record set (one batch).
    */
   checkLeaderAppend(headers: readonly BatchHeader[], origin: AppendOrigin): LeaderCheck {
+    // The common case, one batch per record set (a producer's request), allocates nothing.
+    if (headers.length === 1) {
+      const h = headers[0]!;
+      if (h.producerId === NO_PRODUCER_ID) return APPEND;
+      const stored = this.producers.get(h.producerId);
+      const dup = this.checkBatch(h, stored, origin, 1, 0);
+      if (dup !== null) return dup;
+      if (stored === undefined) this.checkRoom(1, null);
+      return APPEND;
+    }
     // Entries as they would be after the earlier batches of this set, copied on first touch.
     const pending = new Map<number, ProducerEntry>();
     let newProducers = 0;
@@ -194,49 +206,61 @@ export class ProducerState {
       const h = headers[i]!;
       if (h.producerId === NO_PRODUCER_ID) continue;
       const stored = pending.get(h.producerId) ?? this.producers.get(h.producerId);
-      if (stored !== undefined && h.epoch < stored.epoch) {
-        throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${h.producerId} epoch ${h.epoch} is older than ${stored.epoch}, the latest this partition has`);
-      }
-      const transactional = (h.attributes & ATTR_TRANSACTIONAL) !== 0;
-      if (origin === 'client') {
-        const firstSeq = h.baseSequence;
-        const lastSeq = addSequence(firstSeq, h.lastOffsetDelta);
-        if (stored === undefined) {
-          if (firstSeq !== 0) throw new SluiceError(ErrorCode.UNKNOWN_PRODUCER_ID, `this partition has no state for producer ${h.producerId} (new, expired or deleted) and its batch starts at sequence ${firstSeq}, not 0`);
-        } else if (h.epoch > stored.epoch || stored.batches.length === 0) {
-          if (firstSeq !== 0) throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId} epoch ${h.epoch}: the first batch of an epoch must start at sequence 0, not ${firstSeq}`);
-        } else {
-          const batches = stored.batches;
-          const dup = batches.find((b) => b.firstSeq === firstSeq && b.lastSeq === lastSeq);
-          if (dup !== undefined) {
-            if (headers.length !== 1) throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId}: batch ${i} (sequences ${firstSeq}..${lastSeq}) duplicates one stored at offset ${dup.firstOffset}, in a record set of ${headers.length} batches`);
-            return { kind: 'duplicate', firstOffset: dup.firstOffset, lastOffset: dup.lastOffset };
-          }
-          const last = batches[batches.length - 1]!.lastSeq;
-          if (firstSeq !== addSequence(last, 1)) {
-            const oldest = batches[0]!.firstSeq;
-            if (isBehind(firstSeq, last) && firstSeq !== oldest && isBehind(firstSeq, oldest)) {
-              throw new SluiceError(ErrorCode.DUPLICATE_SEQUENCE_NUMBER, `producer ${h.producerId}: sequence ${firstSeq} is older than the ${batches.length} batches this partition remembers (from ${oldest})`);
-            }
-            throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId} epoch ${h.epoch}: expected sequence ${addSequence(last, 1)}, got ${firstSeq}`);
-          }
-        }
-      }
-      if (!transactional && stored !== undefined && stored.txnFirstOffset >= 0) {
-        throw new SluiceError(ErrorCode.INVALID_TXN_STATE, `producer ${h.producerId} has a transaction open on this partition since offset ${stored.txnFirstOffset}: its batches must be transactional until the marker`);
-      }
+      const dup = this.checkBatch(h, stored, origin, headers.length, i);
+      if (dup !== null) return dup;
       if (stored === undefined) newProducers++;
       const next = stored === undefined ? this.newEntry(h.producerId) : cloneEntry(stored);
       this.update(next, h);
       pending.set(h.producerId, next);
     }
-    if (newProducers > 0 && this.producers.size + newProducers > this.config.producerIdsPerPartitionMax) {
-      const evictable = [...this.producers.values()].filter((e) => e.txnFirstOffset < 0 && !pending.has(e.producerId)).length;
-      if (this.producers.size + newProducers - evictable > this.config.producerIdsPerPartitionMax) {
-        throw new SluiceError(ErrorCode.CONCURRENT_TRANSACTIONS, `this partition already holds ${this.producers.size} producers (producerIdsPerPartitionMax), each with an open transaction; retry once one ends`);
+    if (newProducers > 0) this.checkRoom(newProducers, pending);
+    return APPEND;
+  }
+
+  /** The checks of one batch against the producer's entry (SPEC §6.6); a duplicate's original offsets, or null to append. */
+  private checkBatch(h: BatchHeader, stored: ProducerEntry | undefined, origin: AppendOrigin, setSize: number, i: number): LeaderCheck | null {
+    if (stored !== undefined && h.epoch < stored.epoch) {
+      throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${h.producerId} epoch ${h.epoch} is older than ${stored.epoch}, the latest this partition has`);
+    }
+    if (origin === 'client') {
+      const firstSeq = h.baseSequence;
+      if (stored === undefined) {
+        if (firstSeq !== 0) throw new SluiceError(ErrorCode.UNKNOWN_PRODUCER_ID, `this partition has no state for producer ${h.producerId} (new, expired or deleted) and its batch starts at sequence ${firstSeq}, not 0`);
+      } else if (h.epoch > stored.epoch || stored.batches.length === 0) {
+        if (firstSeq !== 0) throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId} epoch ${h.epoch}: the first batch of an epoch must start at sequence 0, not ${firstSeq}`);
+      } else {
+        const batches = stored.batches;
+        const last = batches[batches.length - 1]!.lastSeq;
+        if (firstSeq !== addSequence(last, 1)) {
+          const lastSeq = addSequence(firstSeq, h.lastOffsetDelta);
+          for (const b of batches) {
+            if (b.firstSeq !== firstSeq || b.lastSeq !== lastSeq) continue;
+            if (setSize !== 1) throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId}: batch ${i} (sequences ${firstSeq}..${lastSeq}) duplicates one stored at offset ${b.firstOffset}, in a record set of ${setSize} batches`);
+            return { kind: 'duplicate', firstOffset: b.firstOffset, lastOffset: b.lastOffset };
+          }
+          const oldest = batches[0]!.firstSeq;
+          if (isBehind(firstSeq, last) && firstSeq !== oldest && isBehind(firstSeq, oldest)) {
+            throw new SluiceError(ErrorCode.DUPLICATE_SEQUENCE_NUMBER, `producer ${h.producerId}: sequence ${firstSeq} is older than the ${batches.length} batches this partition remembers (from ${oldest})`);
+          }
+          throw new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${h.producerId} epoch ${h.epoch}: expected sequence ${addSequence(last, 1)}, got ${firstSeq}`);
+        }
       }
     }
-    return { kind: 'append' };
+    if ((h.attributes & ATTR_TRANSACTIONAL) === 0 && stored !== undefined && stored.txnFirstOffset >= 0) {
+      throw new SluiceError(ErrorCode.INVALID_TXN_STATE, `producer ${h.producerId} has a transaction open on this partition since offset ${stored.txnFirstOffset}: its batches must be transactional until the marker`);
+    }
+    return null;
+  }
+
+  /** At the cap, new producers need as many evictable ones (no open transaction, not in this set); else CONCURRENT_TRANSACTIONS. */
+  private checkRoom(newProducers: number, pending: ReadonlyMap<number, ProducerEntry> | null): void {
+    const max = this.config.producerIdsPerPartitionMax;
+    if (this.producers.size + newProducers <= max) return;
+    let evictable = 0;
+    for (const e of this.producers.values()) if (e.txnFirstOffset < 0 && !(pending?.has(e.producerId) ?? false)) evictable++;
+    if (this.producers.size + newProducers - evictable > max) {
+      throw new SluiceError(ErrorCode.CONCURRENT_TRANSACTIONS, `this partition already holds ${this.producers.size} producers (producerIdsPerPartitionMax), each with an open transaction; retry once one ends`);
+    }
   }
 
   /**

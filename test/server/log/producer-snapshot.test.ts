@@ -139,3 +139,19 @@ test('fuzz: the txnindex decoder returns the intact prefix and never throws', ()
   );
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => void decodeTxnIndex(bytes)), { numRuns: 1000 });
 });
+
+test('an aborted-transaction index whose segment is gone is deleted at open', async () => {
+  const t = tempDir();
+  try {
+    const log = openLog(t.dir);
+    log.append(pbatch(1, 0, 0));
+    await log.close();
+    const orphan = path.join(t.dir, '00000000000000000500.txnindex');
+    fs.writeFileSync(orphan, encodeTxnIndexEntry({ producerId: 1, firstOffset: 500, lastOffset: 501 }));
+    const reopened = openLog(t.dir);
+    assert.ok(!fs.existsSync(orphan));
+    await reopened.close();
+  } finally {
+    t.cleanup();
+  }
+});
