@@ -66,3 +66,22 @@ test('SIGKILL and restart: resending acknowledged batches gets their original of
     b.cleanup();
   }
 });
+
+test('a producer idle longer than --producer-id-expiration-ms is forgotten by the periodic check', async () => {
+  const b = await startBroker({ args: ['--producer-id-expiration-ms', '200', '--retention-check-interval-ms', '50'] });
+  try {
+    const c = await Connection.connect(b.host, b.port);
+    const created = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: 'idem', partitions: 1, replicationFactor: 1, configs: {} }], validateOnly: false });
+    assert.equal(created.control.topics[0].errorCode, 0);
+    const batchAt = (seq: number) => buildBatch([{ value: enc.encode(`s${seq}`) }], Date.now(), { producerId: PRODUCER_ID, producerEpoch: 0, baseSequence: seq });
+    assert.equal((await produce(c, batchAt(0))).errorCode, 0);
+    assert.equal((await produce(c, batchAt(1))).errorCode, 0, 'known while active');
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await produce(c, batchAt(2))).errorCode, ErrorCode.UNKNOWN_PRODUCER_ID);
+    assert.equal((await produce(c, batchAt(0))).errorCode, 0, 'a new sequence from 0 is accepted');
+    c.close();
+  } finally {
+    await b.stop();
+    b.cleanup();
+  }
+});

@@ -155,3 +155,21 @@ test('an aborted-transaction index whose segment is gone is deleted at open', as
     t.cleanup();
   }
 });
+
+test('retention deletes the snapshots below the new log start, except the newest', async () => {
+  const t = tempDir();
+  try {
+    const log = PartitionLog.open(t.dir, config({ 'segment.bytes': '1024', 'retention.bytes': '1' }), { cleanShutdown: true, logger: recordingLogger() });
+    for (let s = 0; s < 60; s++) log.append(pbatch(3, 0, s));
+    const before = listSnapshots(t.dir);
+    assert.equal(before.length, SNAPSHOTS_KEPT);
+    await log.flush();
+    assert.ok(log.applyRetention(Date.now()) > 0);
+    const after = listSnapshots(t.dir);
+    assert.ok(after.length >= 1 && after.every((o) => o >= log.logStartOffset || o === after.at(-1)), `${after} vs log start ${log.logStartOffset}`);
+    assert.ok(after.length < before.length || before[0]! >= log.logStartOffset);
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
