@@ -56,7 +56,17 @@
  *   until the leader moves it again; it never exposes uncommitted data.
  * - read() serves batches below maxOffset only, the high watermark unless the caller says
  *   otherwise (followers read up to the log end). Retention deletes only segments wholly
- *   below the high watermark, and compaction only cleans below it.
+ *   below the high watermark, and compaction only cleans below the last stable offset.
+ *
+ * Producers and transactions (SPEC §7.7; producer-state.ts, producer-snapshot.ts, txn-index.ts):
+ * - The producer state is derived from the stored batches alone: append checks and then
+ *   applies (after the write succeeded: all or nothing), appendAsFollower and appendControl
+ *   apply, open and truncation rebuild (latest snapshot at or below the log end, then a replay
+ *   of the headers after it). A record set without producer batches costs one branch.
+ * - A duplicate (AppendResult.duplicate) writes nothing and carries the original offsets.
+ * - lastStableOffset <= highWatermark; `aborted` is sorted by marker offset and mirrors the
+ *   segments' .txnindex files (each entry in its marker's segment); retention and truncation
+ *   drop entries with their segments.
  */
 import fs from 'node:fs';
 import path from 'node:path';

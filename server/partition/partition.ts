@@ -12,7 +12,9 @@
  * - The high watermark is the smallest log end offset among the in-sync replicas (the leader
  *   included) and never moves back (PartitionLog.updateHighWatermark); every move resolves
  *   the acks=all waiters it passes and wakes the fetches parked here.
- * - Every leader append wakes the parked fetches (followers read up to the log end).
+ * - Every leader append wakes the parked fetches (followers read up to the log end), and so
+ *   does a transaction marker (appendTxnMarker: it moves the last stable offset that
+ *   read_committed fetches wait on). A duplicate idempotent batch writes nothing, wakes nobody.
  * - role is 'none' until the replica manager applies a state under this broker's
  *   registration; `state` is null exactly then.
  * Not for concurrent use (the event loop is the lock): appendAsLeader runs to completion.
