@@ -106,6 +106,7 @@ export class Broker {
       retentionCheckIntervalMs: c.retentionCheckIntervalMs,
       flushCheckIntervalMs: c.flushCheckIntervalMs,
       cleanerIntervalMs: c.cleanerIntervalMs,
+      producerState: { producerIdsPerPartitionMax: c.producerIdsPerPartitionMax, producerIdExpirationMs: c.producerIdExpirationMs },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {

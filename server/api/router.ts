@@ -37,6 +37,8 @@ import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { handleProduce } from './produce.ts';
 import { handleAlterPartitionReassignments } from './reassignments.ts';
+import { handleWriteTxnMarkers } from './txn-markers.ts';
+import type { WriteTxnMarkersRequest } from '../../protocol/apis/write-txn-markers.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext) {
@@ -95,6 +97,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleOffsetForLeaderEpoch(ctx, control as OffsetForLeaderEpochRequest);
       case ApiKey.ALTER_PARTITION_REASSIGNMENTS:
         return handleAlterPartitionReassignments(ctx, control as AlterPartitionReassignmentsRequest);
+      case ApiKey.WRITE_TXN_MARKERS:
+        return handleWriteTxnMarkers(ctx, control as WriteTxnMarkersRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };
