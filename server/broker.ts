@@ -32,6 +32,7 @@ import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import { DelayedFetches } from './partition/delayed-fetches.ts';
 import { TopicManager } from './partition/topic-manager.ts';
+import { ProducerIdManager } from './txn/producer-id-manager.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -130,7 +131,7 @@ export class Broker {
     this.replicas.start();
     this.coordinator.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, log: this.log, shuttingDown: false };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds: new ProducerIdManager(this.store), log: this.log, shuttingDown: false };
     this.serve();
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);

@@ -7,6 +7,7 @@ import type { ReplicaManager } from '../cluster/replica-manager.ts';
 import type { Controller } from '../cluster/controller.ts';
 import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
+import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -16,6 +17,8 @@ export interface BrokerContext {
   controller: Controller;
   delayedFetches: DelayedFetches;
   groups: GroupCoordinator;
+  /** Producer ids for InitProducerId (SPEC §6.19). */
+  producerIds: ProducerIdManager;
   log: Logger;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;

@@ -15,6 +15,7 @@ import type {
   DescribeTopicsRequest,
   FetchRequest,
   FindCoordinatorRequest,
+  InitProducerIdRequest,
   ListOffsetsRequest,
   MetadataRequest,
   OffsetCommitRequest,
@@ -37,6 +38,7 @@ import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { handleProduce } from './produce.ts';
 import { handleAlterPartitionReassignments } from './reassignments.ts';
+import { handleInitProducerId } from './transactions.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext) {
@@ -95,6 +97,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleOffsetForLeaderEpoch(ctx, control as OffsetForLeaderEpochRequest);
       case ApiKey.ALTER_PARTITION_REASSIGNMENTS:
         return handleAlterPartitionReassignments(ctx, control as AlterPartitionReassignmentsRequest);
+      case ApiKey.INIT_PRODUCER_ID:
+        return handleInitProducerId(ctx, control as InitProducerIdRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };
