@@ -16,6 +16,9 @@ import type {
   FetchRequest,
   FindCoordinatorRequest,
   InitProducerIdRequest,
+  AddPartitionsToTxnRequest,
+  AddOffsetsToTxnRequest,
+  EndTxnRequest,
   ListOffsetsRequest,
   MetadataRequest,
   OffsetCommitRequest,
@@ -38,7 +41,7 @@ import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { handleProduce } from './produce.ts';
 import { handleAlterPartitionReassignments } from './reassignments.ts';
-import { handleInitProducerId } from './transactions.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from './transactions.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext) {
@@ -99,6 +102,12 @@ export function createRouter(ctx: BrokerContext) {
         return handleAlterPartitionReassignments(ctx, control as AlterPartitionReassignmentsRequest);
       case ApiKey.INIT_PRODUCER_ID:
         return handleInitProducerId(ctx, control as InitProducerIdRequest);
+      case ApiKey.ADD_PARTITIONS_TO_TXN:
+        return handleAddPartitionsToTxn(ctx, control as AddPartitionsToTxnRequest);
+      case ApiKey.ADD_OFFSETS_TO_TXN:
+        return handleAddOffsetsToTxn(ctx, control as AddOffsetsToTxnRequest);
+      case ApiKey.END_TXN:
+        return handleEndTxn(ctx, control as EndTxnRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };
