@@ -31,6 +31,7 @@ import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import { DelayedFetches } from './partition/delayed-fetches.ts';
+import type { AppendOrigin } from './partition/partition.ts';
 import { TopicManager } from './partition/topic-manager.ts';
 import { ProducerIdManager } from './txn/producer-id-manager.ts';
 import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
@@ -121,7 +122,11 @@ export class Broker {
       backoffMsMax: c.replicaFetchBackoffMsMax,
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
-    const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
+    const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
+    // Transactional offsets take effect (or vanish) when their marker lands (SPEC §6.24).
+    this.topics.addTxnMarkerListener((topic, partition, marker) => {
+      if (topic === OFFSETS_TOPIC) offsets.onTxnMarker(partition, marker);
+    });
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const producerIds = new ProducerIdManager(this.store);
     const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
@@ -224,20 +229,15 @@ export class Broker {
     this.dirLock?.release();
   }
 
-  /** Commits to the offsets topic are appended as its leader and acknowledged like acks=all with fsync. */
-  private appendOffsets(partition: number, records: Buffer): Promise<void> {
-    return this.appendDurably(OFFSETS_TOPIC, partition, records);
-  }
-
   /**
    * Appends to an internal topic (__consumer_offsets, __transaction_state) as its leader and
    * resolves once the records are fsynced and on every in-sync replica.
    */
-  private async appendDurably(topic: string, partition: number, records: Buffer): Promise<void> {
+  private async appendDurably(topic: string, partition: number, records: Buffer, origin: AppendOrigin = 'client'): Promise<void> {
     try {
       const p = this.topics.leaderPartition(topic, partition);
       // Waited for like acks=all below, but (as ever) not refused by min.insync.replicas: requiredAcks 1.
-      const appended = p.appendAsLeader(records, 1);
+      const appended = p.appendAsLeader(records, 1, origin);
       await Promise.all([p.log.waitForFlush(appended.lastOffset), p.waitForHighWatermark(appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
     } catch (e) {
       // To a group member or a transactional producer, losing leadership of the partition means another coordinator.

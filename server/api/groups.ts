@@ -4,6 +4,7 @@ import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../../prot
 import type { DeleteGroupsRequest, DescribeGroupsRequest, DescribeGroupsResponse } from '../../protocol/apis/groups.ts';
 import type { OffsetCommitRequest } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest } from '../../protocol/apis/offset-fetch.ts';
+import type { TxnOffsetCommitRequest } from '../../protocol/apis/txn-offset-commit.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../group/offset-store.ts';
 import type { HandlerResult } from '../network/reply.ts';
@@ -45,6 +46,11 @@ export function handleHeartbeat(ctx: BrokerContext, req: ConsumerGroupHeartbeatR
 export async function handleOffsetCommit(ctx: BrokerContext, req: OffsetCommitRequest): Promise<HandlerResult> {
   checkEntries('OffsetCommit', 'partitions', partitionEntries(req.topics), OFFSET_COMMIT_PARTITIONS_MAX);
   return { control: await ctx.groups.commitOffsets(req) };
+}
+
+export async function handleTxnOffsetCommit(ctx: BrokerContext, req: TxnOffsetCommitRequest): Promise<HandlerResult> {
+  checkEntries('TxnOffsetCommit', 'partitions', partitionEntries(req.topics), OFFSET_COMMIT_PARTITIONS_MAX);
+  return { control: await ctx.groups.txnCommitOffsets(req) };
 }
 
 export function handleOffsetFetch(ctx: BrokerContext, req: OffsetFetchRequest): HandlerResult {

@@ -19,6 +19,7 @@ import type {
   AddPartitionsToTxnRequest,
   AddOffsetsToTxnRequest,
   EndTxnRequest,
+  TxnOffsetCommitRequest,
   ListOffsetsRequest,
   MetadataRequest,
   OffsetCommitRequest,
@@ -35,7 +36,7 @@ import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 import { handleFetch } from './fetch.ts';
-import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch } from './groups.ts';
+import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch, handleTxnOffsetCommit } from './groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
 import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
@@ -108,6 +109,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleAddOffsetsToTxn(ctx, control as AddOffsetsToTxnRequest);
       case ApiKey.END_TXN:
         return handleEndTxn(ctx, control as EndTxnRequest);
+      case ApiKey.TXN_OFFSET_COMMIT:
+        return handleTxnOffsetCommit(ctx, control as TxnOffsetCommitRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };
