@@ -642,15 +642,18 @@ export class RecordAccumulator {
     for (const b of q.ready.splice(0)) this.fail(b, err);
   }
 
-  /** Fails every batch, open or sealed but not in flight (close without flush). */
-  failAll(err: Error): void {
+  /** Fails every batch, open or sealed but not in flight (close without flush); returns how many. */
+  failAll(err: Error): number {
     this.sealAll();
+    let n = 0;
     for (const q of this.readyList) {
       const ready = q.ready.splice(0);
       q.inReadyList = false;
       for (const b of ready) this.fail(b, err);
+      n += ready.length;
     }
     this.readyList.length = 0;
+    return n;
   }
 
   stop(): void {

@@ -264,9 +264,7 @@ export class TransactionManager {
     this.state = 'aborting';
     const aborted = new TransactionAbortableError(ErrorCode.INVALID_TXN_STATE, 'the transaction was aborted before this record was sent');
     try {
-      const before = this.acc.incompleteBatches;
-      this.acc.failAll(aborted);
-      if (this.acc.incompleteBatches < before) this.sequenceGap = true;
+      if (this.acc.failAll(aborted) > 0) this.sequenceGap = true;
       await this.flush();
       while (this.adding !== null) await this.adding;
       this.checkNotFatal();
