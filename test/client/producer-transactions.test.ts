@@ -27,6 +27,8 @@ const FAST = { retryBackoffMs: 5, retryBackoffMaxMs: 20, deliveryTimeoutMs: 10_0
 
 test('transaction(fn): init at the coordinator, AddPartitionsToTxn before each partition\'s first batch, transactional batches, EndTxn commit after the acks', async () => {
   await withBroker(3, async (b) => {
+    // The batches are ready long before the coordinator answers: they must wait for it.
+    b.addPartitionsDelayMs = 30;
     const p = new Producer({ bootstrap: b.bootstrap, transactionalId: 'tx-1', lingerMs: 0, ...FAST });
     try {
       await p.transaction(async (tx) => {

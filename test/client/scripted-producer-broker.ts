@@ -56,6 +56,10 @@ export class ScriptedProducerBroker {
   /** Error codes returned (one per call, then NONE) by transaction APIs, by API name. */
   readonly txnErrors = new Map<string, number[]>();
   lastTxnOffsetCommit: unknown = null;
+  /** Holds AddPartitionsToTxn answers this long; the partitions join the transaction when answered. */
+  addPartitionsDelayMs = 0;
+  /** Partitions in the open transaction; a transactional batch for another is refused with INVALID_TXN_STATE. */
+  private readonly txnPartitions = new Set<number>();
   private produced = 0;
   private server!: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -166,6 +170,8 @@ export class ScriptedProducerBroker {
         const parts = control.topics.flatMap((t: { partitions: number[] }) => t.partitions.map((p) => `p${p}`)).join(',');
         this.events.push(`AddPartitionsToTxn ${parts}`);
         const err = this.txnError('AddPartitionsToTxn');
+        if (this.addPartitionsDelayMs > 0) await new Promise((r) => setTimeout(r, this.addPartitionsDelayMs));
+        if (err === ErrorCode.NONE) for (const t of control.topics) for (const p of t.partitions) this.txnPartitions.add(p);
         return [{ errorCode: err, errorMessage: null, topics: control.topics.map((t: { topic: string; partitions: number[] }) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p, errorCode: err })) })) }, 0];
       }
       case ApiKey.ADD_OFFSETS_TO_TXN:
@@ -180,6 +186,7 @@ export class ScriptedProducerBroker {
       case ApiKey.END_TXN: {
         const err = this.txnError('EndTxn');
         this.events.push(`EndTxn ${control.committed ? 'commit' : 'abort'}${err ? ` -> ${err}` : ''}`);
+        if (err === ErrorCode.NONE) this.txnPartitions.clear();
         return [{ errorCode: err, errorMessage: null }, 0];
       }
       case ApiKey.PRODUCE:
@@ -215,7 +222,9 @@ export class ScriptedProducerBroker {
           this.events.push(`Produce p${p.partition} seq ${b.baseSequence} epoch ${b.producerEpoch}`);
           const verdict = this.beforeProduce(b, this.produced++);
           let r: { errorCode: number; baseOffset: number };
-          if (verdict === 'drop-connection') {
+          if (b.transactional && !this.txnPartitions.has(b.partition)) {
+            r = { errorCode: ErrorCode.INVALID_TXN_STATE, baseOffset: -1 };
+          } else if (verdict === 'drop-connection') {
             drop = true;
             r = { errorCode: 0, baseOffset: -1 };
           } else if (verdict !== null && verdict !== 'append-and-drop-connection') {
