@@ -477,11 +477,15 @@ export class Producer {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await this.flush();
-    this.closed = true;
-    this.acc.stop();
-    this.sender.stop();
-    this.cluster.close();
+    try {
+      // exactly-once: flush() commits the implicit transaction, and may fail doing so.
+      await this.flush();
+    } finally {
+      this.closed = true;
+      this.acc.stop();
+      this.sender.stop();
+      this.cluster.close();
+    }
   }
 
   // ---- accepting records -------------------------------------------------------------
