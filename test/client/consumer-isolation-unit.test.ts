@@ -3,11 +3,13 @@
  * drops the records of aborted transactions (from each abortedTransactions entry's firstOffset
  * to the producer's abort marker) and stops at the last stable offset; control batches are
  * never handed out at either level; positions move past everything that was not handed out.
+ * A fast-check model test checks random interleavings of transactions against a model.
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { READ_COMMITTED, READ_UNCOMMITTED } from '../../protocol/apis/fetch.ts';
-import { BatchBuilder, buildControlBatch } from '../../protocol/record-batch.ts';
+import { BatchBuilder, buildControlBatch, decodeRecords, isControlAt } from '../../protocol/record-batch.ts';
 import { Consumer, type IsolationLevel } from '../../client/consumer.ts';
 import { FetchEngine, resolveFetchSettings } from '../../client/fetch-engine.ts';
 import { Cluster } from '../../client/cluster.ts';
@@ -209,4 +211,69 @@ test('pollBatches skips control and aborted batches too, and reports where the p
       cluster.close();
     }
   });
+});
+
+test('model check: random interleavings of transactions; read_committed returns exactly the committed and plain records, read_uncommitted every non-control one', async () => {
+  // A step: a plain batch, a transactional batch of producer 1-3, or the end of a producer's
+  // open transaction (commit or abort). Open transactions are ended at the end, so all is stable.
+  const step = fc.oneof(
+    { arbitrary: fc.record({ kind: fc.constant('plain' as const), n: fc.integer({ min: 1, max: 3 }) }), weight: 1 },
+    { arbitrary: fc.record({ kind: fc.constant('txn' as const), pid: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 3 }) }), weight: 3 },
+    { arbitrary: fc.record({ kind: fc.constant('end' as const), pid: fc.integer({ min: 1, max: 3 }), commit: fc.boolean() }), weight: 2 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 4000 }), async (steps, endCommit, startSeed, partitionMaxBytes) => {
+      await withFake(async (broker) => {
+        const open = new Map<number, string[]>();
+        const committed = new Set<string>();
+        const all: string[] = [];
+        let id = 0;
+        const end = (pid: number, commit: boolean): void => {
+          if (!open.has(pid)) return;
+          broker.appendBatch('t', marker(pid, commit));
+          if (commit) for (const v of open.get(pid)!) committed.add(v);
+          open.delete(pid);
+        };
+        for (const s of steps) {
+          if (s.kind === 'end') {
+            end(s.pid, s.commit);
+            continue;
+          }
+          const values = Array.from({ length: s.n }, () => `v${id++}`);
+          all.push(...values);
+          if (s.kind === 'plain') {
+            broker.append('t', values);
+            for (const v of values) committed.add(v);
+          } else {
+            broker.appendBatch('t', txn(s.pid, values));
+            open.set(s.pid, [...(open.get(s.pid) ?? []), ...values]);
+          }
+        }
+        for (const pid of [...open.keys()]) end(pid, endCommit);
+        const t = broker.topic('t');
+        const logEnd = broker.endOffset(t);
+        const start = startSeed % (logEnd + 1);
+        const offsetOf = new Map<string, number>();
+        for (const b of t.batches) {
+          if (isControlAt(b, 0)) continue;
+          for (const r of decodeRecords(b, 0)) offsetOf.set(Buffer.from(r.value!).toString(), r.offset);
+        }
+        for (const isolation of ['read_committed', 'read_uncommitted'] as const) {
+          const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 20, isolation, partitionMaxBytes });
+          try {
+            await c.assign([{ topic: 't', partition: 0, offset: start }]);
+            const got = await readTo(c, 't', logEnd);
+            const expected = all
+              .filter((v) => offsetOf.get(v)! >= start && (isolation === 'read_uncommitted' || committed.has(v)))
+              .map((v) => `${offsetOf.get(v)}:${v}`);
+            assert.deepEqual(got, expected, `${isolation} from ${start}`);
+            assert.equal(c.position('t', 0), logEnd);
+          } finally {
+            await c.close();
+          }
+        }
+      });
+    }),
+    { numRuns: 100 },
+  );
 });
