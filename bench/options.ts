@@ -28,6 +28,8 @@ export interface BenchOptions {
   members: number;
   /** rebalance, consume --group: the members' session timeout. */
   sessionTimeoutMs: number;
+  /** consume: the consumers' isolation level (SPEC §6.7). */
+  isolation: 'read_committed' | 'read_uncommitted';
 }
 
 /** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
@@ -72,6 +74,7 @@ Options:
   --raw                  consume: count records of raw batches instead of decoding messages
   --group G              consume: read as consumer group G (see above)
   --consumers K          consume --group: group members in this process (default 1)
+  --isolation L          consume: read_uncommitted (default) or read_committed
   --members M            rebalance: member processes before the join (default 3)
   --session-timeout-ms MS
                          rebalance, consume --group: member session timeout (default
@@ -98,6 +101,7 @@ const flags: FlagSpecs = {
   consumers: { type: 'int', min: 1 },
   members: { type: 'int', min: 1 },
   'session-timeout-ms': { type: 'int', min: 1000 },
+  isolation: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 };
@@ -133,6 +137,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const producers = int(p, 'producers', 1);
   if (producers > 1 && mode !== 'produce') throw new UsageError('--producers applies to bench produce only');
   if (mode === 'produce' && producers > messages) throw new UsageError('--producers cannot exceed --messages');
+  const isolation = str(p, 'isolation', 'read_uncommitted');
+  if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw new UsageError(`--isolation must be read_committed or read_uncommitted, not ${JSON.stringify(isolation)}`);
+  if (p.flags.has('isolation') && mode !== 'consume') throw new UsageError('--isolation applies to bench consume only');
   return {
     mode,
     bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
@@ -151,5 +158,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     consumers: int(p, 'consumers', 1),
     members: int(p, 'members', 3),
     sessionTimeoutMs,
+    isolation,
   };
 }
