@@ -361,10 +361,15 @@ export class GroupConsumer {
   /**
    * Runs a processing loop until stop() or close(): see GroupRunner (runner.ts) for
    * handler failures, retry topics and the dead-letter topic. Resolves when stopped.
+   * Not with delivery 'exactly-once' (throws): see the file comment for that loop.
    */
   async run(options: RunOptions): Promise<void> {
     this.assertOpen();
     if (this.runner) throw new Error('run() is already running');
+    if (this.delivery === 'exactly-once') {
+      // run() relies on auto-commit and republishes outside any transaction.
+      throw new Error("run() does not do exactly-once: poll() and commit each batch's pendingOffsets() in a producer transaction (tx.sendOffsets)");
+    }
     const runner = new GroupRunner(
       {
         session: this.session,

@@ -31,13 +31,15 @@ function marker(pid: number, committed: boolean): Uint8Array {
 class ScriptedCoordinator implements GroupTransport {
   readonly offsetFetches: OffsetFetchRequest[] = [];
   readonly offsetCommits: OffsetCommitRequest[] = [];
+  /** What heartbeats assign (t/0 by default; [] revokes it). */
+  assignment = [{ topic: 't', partitions: [0] }];
   /** OffsetFetch answers UNSTABLE_OFFSET_COMMIT for t/0 this many times first. */
   unstableAnswers = 0;
   committed = -1;
 
   async heartbeat(req: ConsumerGroupHeartbeatRequest): Promise<ConsumerGroupHeartbeatResponse> {
     const leaving = req.memberEpoch === -1;
-    return { errorCode: 0, errorMessage: null, memberId: req.memberId, memberEpoch: leaving ? -1 : 7, heartbeatIntervalMs: 200, assignment: leaving ? [] : [{ topic: 't', partitions: [0] }] };
+    return { errorCode: 0, errorMessage: null, memberId: req.memberId, memberEpoch: leaving ? -1 : 7, heartbeatIntervalMs: 100, assignment: leaving ? [] : this.assignment };
   }
 
   async offsetCommit(req: OffsetCommitRequest): Promise<OffsetCommitResponse> {
@@ -118,6 +120,32 @@ test('exactly-once: stable offsets (UNSTABLE_OFFSET_COMMIT retried), read_commit
   });
 });
 
+test('exactly-once: a revoked partition is released only when the application polls again (its transaction is done), without a commit', async () => {
+  await withFake(async (broker) => {
+    broker.appendBatch('t', txn(1, 0, ['a', 'b'])); // 0-1
+    broker.appendBatch('t', marker(1, true)); // 2
+    const coord = new ScriptedCoordinator();
+    const revokedAt: number[] = [];
+    const c = member(broker, coord, { delivery: 'exactly-once', onAssignmentChange: (e) => e.revoked.length > 0 && revokedAt.push(Date.now()) });
+    try {
+      let held: unknown[] = [];
+      await until(async () => (held = await c.poll(100)).length > 0, 'a batch');
+      assert.equal(held.length, 2);
+      coord.assignment = []; // the coordinator takes t/0 away while the application holds the batch
+      await new Promise((r) => setTimeout(r, 800));
+      assert.deepEqual(revokedAt, [], 'not released while the application holds the batch');
+      assert.deepEqual(c.pendingOffsets(), [{ topic: 't', partition: 0, offset: 3 }], 'still owned: its offsets can go into the transaction');
+      const polledAt = Date.now();
+      await c.poll(100);
+      await until(() => revokedAt.length > 0, 'the release');
+      assert.ok(revokedAt[0]! >= polledAt, 'released after the application came back to poll()');
+    } finally {
+      await c.close();
+    }
+    assert.deepEqual(coord.offsetCommits, [], 'no commit of its own on revocation');
+  });
+});
+
 test('at-least-once: committed offsets move past a trailing commit marker and control records are never returned', async () => {
   await withFake(async (broker) => {
     broker.appendBatch('t', txn(1, 0, ['a', 'b'])); // 0-1
@@ -168,6 +196,9 @@ test('delivery options: exactly-once needs read_committed and no auto-commit; de
     assert.throws(() => member(broker, coord, { delivery: 'exactly-once', autoCommit: true }), /transaction/);
     assert.throws(() => member(broker, coord, { delivery: 'exactly-once', deliveryMode: 'at-least-once' }), /disagree/);
     assert.throws(() => member(broker, coord, { delivery: 'twice' as never }), /exactly-once/);
+    const eos = member(broker, coord, { delivery: 'exactly-once' });
+    await assert.rejects(eos.run({ eachMessage: async () => {} }), /run\(\) does not do exactly-once/);
+    await eos.close();
     const ok = member(broker, coord, { delivery: 'at-most-once', isolation: 'read_committed' });
     assert.equal(ok.delivery, 'at-most-once');
     assert.equal(ok.isolation, 'read_committed');
