@@ -419,8 +419,15 @@ export class TransactionCoordinator {
 
   // ---- timeouts --------------------------------------------------------------------------
 
-  /** Aborts transactions open past their timeout; completes again prepare states whose completion failed. */
+  /**
+   * Aborts transactions open past their timeout; completes again prepare states whose
+   * completion failed; loads partitions this broker leads that are not loaded.
+   */
   sweep(now = Date.now()): void {
+    // A partition led here but not loaded (its load failed, or leadership changed during it): load it again.
+    for (let p = 0; p < TXN_STATE_TOPIC_PARTITIONS; p++) {
+      if (!this.partitions.has(p) && !this.loading.has(p) && this.topics.localPartition(TXN_STATE_TOPIC, p)?.isLeader) void this.loadPartition(p);
+    }
     for (const [partition, loaded] of this.partitions) {
       for (const [id, entry] of loaded.ids) {
         if (entry.busy) continue;
