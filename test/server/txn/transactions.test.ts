@@ -171,3 +171,34 @@ test('offsets sent to a transaction: pending (requireStable: UNSTABLE_OFFSET_COM
     assert.equal(committed.offset, 17);
   });
 });
+
+test('a transactional id unused past its expiration is forgotten (a new producer id next time); one with an open transaction is not', { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  try {
+    let renewed = -1;
+    await withBroker(async (_b, conn, admin) => {
+      await admin.createTopics([{ topic: 'orders', partitions: 1, replicationFactor: 1, configs: {} }]);
+      const first = await initTxnProducer(conn, 'tx-exp');
+      const open = await initTxnProducer(conn, 'tx-open', 60_000);
+      const p: TxnProducer = { transactionalId: 'tx-open', producerId: open.producerId, producerEpoch: open.producerEpoch };
+      assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'orders', partitions: [0] }])).errorCode, 0);
+      await new Promise((r) => setTimeout(r, 1500)); // expiration 300 ms, sweeps every 100 ms
+      const again = await initTxnProducer(conn, 'tx-exp');
+      assert.equal(again.errorCode, 0);
+      assert.notEqual(again.producerId, first.producerId, 'the expired id starts afresh');
+      assert.equal(again.producerEpoch, 0);
+      renewed = again.producerId;
+      assert.equal((await endTxn(conn, p, false)).errorCode, 0, 'the id with an open transaction was kept');
+    }, ['--transactional-id-expiration-ms', '300', '--transaction-sweep-interval-ms', '100'], dir);
+    // Replay after kill -9: the tombstone and the new record, in that order.
+    await withBroker(async (_b, conn) => {
+      const r = await waitFor('the coordinator loaded', async () => {
+        const x = await initTxnProducer(conn, 'tx-exp');
+        return x.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE ? null : x;
+      });
+      assert.deepEqual([r.errorCode, r.producerId, r.producerEpoch], [0, renewed, 1]);
+    }, [], dir);
+  } finally {
+    (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+  }
+});
