@@ -135,6 +135,11 @@ export interface AppendResult {
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
 
+/** An aborted-transaction index entry in memory, with the lowest first offset any later abort can have. */
+interface IndexedAbort extends AbortedTxn {
+  openFloor: number;
+}
+
 /** The headers of the producer batches of a validated record set, in order. */
 function producerHeaders(recordSet: Uint8Array): BatchHeader[] {
   const out: BatchHeader[] = [];
@@ -181,7 +186,7 @@ export class PartitionLog {
    * Aborted transactions whose marker is still in the log, by marker offset (lastOffset); the
    * segments' .txnindex files hold the same entries, each in its marker's segment.
    */
-  private aborted: AbortedTxn[] = [];
+  private aborted: IndexedAbort[] = [];
   /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
   private replaying = false;
 
@@ -479,12 +484,14 @@ export class PartitionLog {
   /** A marker closed a transaction on this partition: an abort enters the aborted-transaction index. */
   private onTxnCompleted(txn: CompletedTxn): void {
     if (txn.committed) return;
-    const entry: AbortedTxn = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset };
+    // apply() has closed this transaction already: what is still open bounds later aborts.
+    const open = this.producers.firstUnstableOffset();
+    const entry: IndexedAbort = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset, openFloor: open >= 0 ? open : txn.lastOffset + 1 };
     this.aborted.push(entry);
     if (this.replaying) return;
     // Appends write into the active segment, so that is the marker's segment.
     try {
-      appendTxnIndexSync(this.active.txnIndexPath, entry);
+      appendTxnIndexSync(this.active.txnIndexPath, { producerId: entry.producerId, firstOffset: entry.firstOffset, lastOffset: entry.lastOffset });
     } catch (e) {
       // The marker is in the log; the next open rebuilds the index from it. Reads answer from memory.
       this.logger.warn('could not append to the aborted-transaction index; it is rebuilt at the next open', { dir: this.dir, error: e });
@@ -515,7 +522,13 @@ export class PartitionLog {
       else hi = mid;
     }
     const out: AbortedTxn[] = [];
-    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset <= lastOffset) out.push(list[i]!);
+    for (let i = lo; i < list.length; i++) {
+      const a = list[i]!;
+      if (a.firstOffset <= lastOffset) out.push({ producerId: a.producerId, firstOffset: a.firstOffset, lastOffset: a.lastOffset });
+      // Every later abort began after this marker or was open at it (so at or after openFloor):
+      // none can start at or below lastOffset any more. Bounds the walk for a reader far behind.
+      if (a.openFloor > lastOffset) break;
+    }
     return out;
   }
 
@@ -570,7 +583,8 @@ export class PartitionLog {
     if (from > 0) {
       for (const seg of this.segments) {
         try {
-          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push(e);
+          // No floor is known for these (not in the file): 0 never stops a walk early.
+          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push({ ...e, openFloor: 0 });
         } catch (error) {
           this.logger.warn('could not read an aborted-transaction index', { dir: this.dir, path: seg.txnIndexPath, error });
         }
