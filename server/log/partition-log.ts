@@ -464,7 +464,7 @@ export class PartitionLog {
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
     // The state as of the log end, so that recovery replays from here (SPEC §7.7).
-    this.snapshotProducerState();
+    this.snapshotProducerState(false);
     const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
     // Sealed now rather than at the next scheduled flush: until then a crash could tear it.
@@ -603,10 +603,10 @@ export class PartitionLog {
    * Writes a producer state snapshot at the log end (at a roll and at close). Best effort: a
    * missing snapshot only makes the next open replay more.
    */
-  private snapshotProducerState(): void {
+  private snapshotProducerState(durable: boolean): void {
     if (this.producers.size === 0 && listSnapshots(this.dir).length === 0) return;
     try {
-      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries());
+      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries(), durable);
     } catch (error) {
       this.logger.warn('could not write a producer state snapshot', { dir: this.dir, offset: this.endOffset, error });
     }
@@ -931,7 +931,7 @@ export class PartitionLog {
       await this.flusher.running;
       // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
       if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
-      this.snapshotProducerState();
+      this.snapshotProducerState(true);
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);
