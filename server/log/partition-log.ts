@@ -88,7 +88,7 @@ import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeIn
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
-import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, listSnapshots, writeSnapshotSync } from './producer-snapshot.ts';
+import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, writeSnapshotSync } from './producer-snapshot.ts';
 import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
@@ -187,6 +187,8 @@ export class PartitionLog {
    * segments' .txnindex files hold the same entries, each in its marker's segment.
    */
   private aborted: IndexedAbort[] = [];
+  /** Offset of the newest snapshot written or loaded, -1 when none (so an idle log is not snapshotted again at every close). */
+  private snapshotOffset = -1;
   /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
   private replaying = false;
 
@@ -565,6 +567,7 @@ export class PartitionLog {
   private rebuildProducerState(): void {
     this.producers.clear();
     this.aborted = [];
+    this.snapshotOffset = -1;
     let from = 0;
     try {
       // A snapshot above the log end describes batches that are gone (truncation, a crash).
@@ -573,6 +576,7 @@ export class PartitionLog {
       if (snap !== null) {
         this.producers.load(snap.entries);
         from = snap.offset;
+        this.snapshotOffset = snap.offset;
       }
     } catch (error) {
       this.logger.warn('could not read the producer state snapshots; replaying the whole log', { dir: this.dir, error });
@@ -600,13 +604,16 @@ export class PartitionLog {
   }
 
   /**
-   * Writes a producer state snapshot at the log end (at a roll and at close). Best effort: a
-   * missing snapshot only makes the next open replay more.
+   * Writes a producer state snapshot at the log end (at a roll and at close), even an empty
+   * one: without any, the next open would scan every batch header of the log. Best effort: a
+   * missing snapshot only makes the next open replay more. Durable (fsynced) only when asked
+   * and there is state to lose; skipped when the log is empty or a snapshot at this offset exists.
    */
   private snapshotProducerState(durable: boolean): void {
-    if (this.producers.size === 0 && listSnapshots(this.dir).length === 0) return;
+    if (this.endOffset === this.logStartOffset || this.snapshotOffset === this.endOffset) return;
     try {
-      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries(), durable);
+      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries(), durable && this.producers.size > 0);
+      this.snapshotOffset = this.endOffset;
     } catch (error) {
       this.logger.warn('could not write a producer state snapshot', { dir: this.dir, offset: this.endOffset, error });
     }
@@ -759,6 +766,7 @@ export class PartitionLog {
       this.producers.clear();
       this.aborted = [];
       deleteSnapshotsAbove(this.dir, -1);
+      this.snapshotOffset = -1;
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }
