@@ -459,6 +459,11 @@ export class RecordAccumulator {
         b.sent = true;
         out.push(b);
         bytes += n;
+        // An idempotent partition sends one batch per request, as Kafka's producer does: the
+        // broker answers a resent batch it already holds as a duplicate only when it travels
+        // alone (SPEC §6.6), and a retry of a request that held several batches would mix a
+        // duplicate with new ones and be refused, again and again.
+        if (this.idempotent) break;
       }
     }
     return this.pruneReady(out);

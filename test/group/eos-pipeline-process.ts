@@ -23,6 +23,7 @@
  *
  * Usage: node --import tsx test/group/eos-pipeline-process.ts --bootstrap H:P --group G
  *          --in IN --out OUT --transactional-id ID --log FILE [--max-poll-records N] [--delay-ms N]
+ *          [--session-timeout-ms N]
  * --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
  * commit), so kills land in open transactions too.
  *
@@ -58,6 +59,7 @@ const { values: a } = parseArgs({
     log: { type: 'string' },
     'max-poll-records': { type: 'string', default: '100' },
     'delay-ms': { type: 'string', default: '0' },
+    'session-timeout-ms': { type: 'string', default: '6000' },
   },
 });
 if (!a.bootstrap || !a.group || !a.in || !a.out || !a['transactional-id'] || !a.log) {
@@ -81,7 +83,8 @@ const consumer = new GroupConsumer({
   clientId: `eos-pipeline-${process.pid}`,
   delivery: 'exactly-once',
   autoOffsetReset: 'earliest',
-  sessionTimeoutMs: 6000,
+  // A killed instance holds its partitions until its session expires: the test keeps it short.
+  sessionTimeoutMs: Number(a['session-timeout-ms']),
   maxWaitMs: 200,
   maxPollRecords: Number(a['max-poll-records']),
   retryBackoffMs: 100,
@@ -106,7 +109,7 @@ try {
     const msgs = await consumer.poll(200);
     if (msgs.length === 0) continue;
     const offsets = await producer.transaction(async (tx) => {
-      for (const m of msgs) await tx.send(transform(m));
+      await Promise.all(msgs.map((m) => tx.send(transform(m))));
       if (delayMs > 0) await sleep(delayMs);
       // After everything this batch produced: the offsets after what poll() handed out.
       const pending = consumer.pendingOffsets();
