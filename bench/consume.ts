@@ -14,7 +14,7 @@ import { retainedMessages } from './topic.ts';
 export async function benchConsume(opts: BenchOptions, partitions: number[]): Promise<BenchResult> {
   await produceShortfall(opts, partitions);
   if (opts.group !== null) return benchGroupConsume(opts, opts.group, partitions);
-  const consumer = new Consumer({ bootstrap: opts.bootstrap, clientId: 'sluice-bench-consumer', autoOffsetReset: 'earliest' });
+  const consumer = new Consumer({ bootstrap: opts.bootstrap, clientId: 'sluice-bench-consumer', autoOffsetReset: 'earliest', isolation: opts.isolation });
   let received = 0;
   const progress = new Progress('consume', opts.messages, () => received);
   try {

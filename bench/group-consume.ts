@@ -44,6 +44,7 @@ export async function benchGroupConsume(opts: BenchOptions, groupId: string, par
         groupId,
         topics: [opts.topic],
         autoOffsetReset: 'earliest',
+        isolation: opts.isolation,
         sessionTimeoutMs: opts.sessionTimeoutMs,
         onAssignmentChange: (e) => {
           owned[i] = e.owned.length;

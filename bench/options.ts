@@ -33,6 +33,8 @@ export interface BenchOptions {
   members: number;
   /** rebalance, consume --group: the members' session timeout. */
   sessionTimeoutMs: number;
+  /** consume: the consumers' isolation level (SPEC §6.7). */
+  isolation: 'read_committed' | 'read_uncommitted';
 }
 
 /** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
@@ -82,6 +84,7 @@ Options:
   --raw                  consume: count records of raw batches instead of decoding messages
   --group G              consume: read as consumer group G (see above)
   --consumers K          consume --group: group members in this process (default 1)
+  --isolation L          consume: read_uncommitted (default) or read_committed
   --members M            rebalance: member processes before the join (default 3)
   --session-timeout-ms MS
                          rebalance, consume --group: member session timeout (default
@@ -112,6 +115,7 @@ const flags: FlagSpecs = {
   consumers: { type: 'int', min: 1 },
   members: { type: 'int', min: 1 },
   'session-timeout-ms': { type: 'int', min: 1000 },
+  isolation: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 };
@@ -155,6 +159,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   if (p.flags.has('txn-messages') && !transactional) throw new UsageError('--txn-messages needs --transactional');
   const acks = parseAcks(str(p, 'acks', idempotent ? 'all' : '1'));
   if (idempotent && acks !== -1) throw new UsageError('--idempotent and --transactional need --acks all');
+  const isolation = str(p, 'isolation', 'read_uncommitted');
+  if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw new UsageError(`--isolation must be read_committed or read_uncommitted, not ${JSON.stringify(isolation)}`);
+  if (p.flags.has('isolation') && mode !== 'consume') throw new UsageError('--isolation applies to bench consume only');
   return {
     mode,
     idempotent,
@@ -176,5 +183,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     consumers: int(p, 'consumers', 1),
     members: int(p, 'members', 3),
     sessionTimeoutMs,
+    isolation,
   };
 }

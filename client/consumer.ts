@@ -8,12 +8,16 @@
  * commits what poll() handed out. pause()/resume() let it hold back one partition (retry
  * topics not yet due).
  *
+ * Isolation (option `isolation`): 'read_uncommitted' by default, as in Kafka; 'read_committed'
+ * reads only committed transactions (SPEC §6.7). Transaction markers (control batches) are
+ * never returned at either level; the position moves past them.
+ *
  * Not safe for concurrent poll() calls: one poll at a time (the async iterator obeys this).
  */
 import { Cluster } from './cluster.ts';
 import { FetchEngine, resolveFetchSettings, type FetchOptions, type Message, type OffsetSpec, type RawBatch, type TopicPartitionOffset } from './fetch-engine.ts';
 
-export type { AutoOffsetReset, Message, OffsetSpec, RawBatch, TopicPartitionOffset } from './fetch-engine.ts';
+export type { AutoOffsetReset, IsolationLevel, Message, OffsetSpec, RawBatch, TopicPartitionOffset } from './fetch-engine.ts';
 
 export interface ConsumerOptions extends FetchOptions {
   /** Comma-separated host:port list, or an array of them. */
@@ -110,6 +114,20 @@ export class Consumer {
   /** The partition's high watermark as of the last Fetch response (-1 before the first). */
   highWatermark(topic: string, partition: number): number {
     return this.engine.highWatermark(topic, partition);
+  }
+
+  /** The partition's last stable offset (SPEC §7.7) as of the last Fetch response (-1 before the first). */
+  lastStableOffset(topic: string, partition: number): number {
+    return this.engine.lastStableOffset(topic, partition);
+  }
+
+  /**
+   * Where this consumer's reading of the partition ends, as of the last Fetch response: the
+   * last stable offset under read_committed, else the high watermark (-1 before the first).
+   * The lag is endOffset() - position().
+   */
+  endOffset(topic: string, partition: number): number {
+    return this.engine.endOffset(topic, partition);
   }
 
   /**

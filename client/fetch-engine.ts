@@ -16,6 +16,11 @@
  *   that is dropped (stale epoch, corrupt, unassigned, paused) never advances it.
  * - Partitions added by one assign()/addPartitions() call join the assignment together, with
  *   known positions: none is fetched while another's start offset is still being looked up.
+ * - Transactions (SPEC §6.7): control batches are never handed out, and under read_committed
+ *   neither are the transactional batches of the aborted transactions a Fetch response lists.
+ *   Both are decided from batch headers alone (no record is decoded for it), and poll() moves
+ *   the position past such batches like past delivered ones, so a poll that hands out nothing
+ *   still makes progress; skippedInLastPoll() tells a group member where it moved.
  *
  * Bounds: at most one Fetch in flight per leader broker, and at most
  * BUFFERED_FETCHES_PER_LEADER_MAX responses buffered per leader; a Fetch response is at most
@@ -30,11 +35,13 @@
  * Not safe for concurrent poll() calls: one poll at a time.
  */
 import { ApiKey } from '../protocol/api-keys.ts';
-import type { FetchRequest, FetchResponse, FetchTopic } from '../protocol/apis/fetch.ts';
+import { READ_COMMITTED, READ_UNCOMMITTED, type AbortedTransaction, type FetchRequest, type FetchResponse, type FetchTopic } from '../protocol/apis/fetch.ts';
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP } from '../protocol/apis/list-offsets.ts';
 import type { ListOffsetsRequest, ListOffsetsResponse } from '../protocol/apis/list-offsets.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import {
+  ATTR_CONTROL,
+  ATTR_TRANSACTIONAL,
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
   MAGIC,
@@ -44,6 +51,7 @@ import {
   decodeRecords,
   lastOffsetAt,
   newBatchInfo,
+  producerIdAt,
   readInt32,
   validateBatch,
   type RecordHeader,
@@ -54,6 +62,13 @@ import type { Connection } from './connection.ts';
 
 export type OffsetSpec = number | 'earliest' | 'latest';
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
+/**
+ * Which records a consumer sees (SPEC §6.7). 'read_uncommitted': everything below the high
+ * watermark, records of open and aborted transactions included. 'read_committed': only below
+ * the last stable offset, without the records of aborted transactions. Control batches
+ * (transaction markers) are never handed out at either level.
+ */
+export type IsolationLevel = 'read_committed' | 'read_uncommitted';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -97,6 +112,7 @@ class PartitionState {
   epoch = 0;
   leader = -1;
   highWatermark = -1;
+  lastStableOffset = -1;
   logStartOffset = -1;
   /** A reset (ListOffsets) is running or queued; no fetching until it completes. */
   resetting: 'earliest' | 'latest' | null = null;
@@ -132,6 +148,20 @@ interface CompletedFetch {
   response: BufferedResponse;
   data: Buffer;
   pos: number;
+  /** read_committed: the response's aborted transactions by firstOffset, not yet reached by the walk; null when none. */
+  aborted: AbortedTransaction[] | null;
+  /** Index of the next entry of `aborted` to reach. */
+  abortedNext: number;
+  /** Producers whose aborted transaction the walk is inside (SPEC §6.7); null until one is. */
+  abortedProducers: Set<number> | null;
+}
+
+/** How far a poll moved a partition's position past batches it did not hand out (control, aborted). */
+export interface SkippedTo {
+  topic: string;
+  partition: number;
+  /** The position after the skipped batches. */
+  next: number;
 }
 
 /** One buffered Fetch response; counts against its leader's buffer until all its partitions are consumed. */
@@ -178,6 +208,8 @@ export interface FetchOptions {
   retryBackoffMs?: number;
   /** Timeout of non-Fetch requests; a Fetch gets this plus maxWaitMs. Default 30,000. */
   requestTimeoutMs?: number;
+  /** 'read_uncommitted' (default, as in Kafka) or 'read_committed': see IsolationLevel. */
+  isolation?: IsolationLevel;
 }
 
 /** FetchOptions with the defaults applied, checked. */
@@ -195,7 +227,9 @@ export function resolveFetchSettings(options: FetchOptions): FetchSettings {
   const maxPollRecords = positiveInt(options.maxPollRecords ?? 5_000, 'maxPollRecords', 1);
   const retryBackoffMs = positiveInt(options.retryBackoffMs ?? 100, 'retryBackoffMs', 0);
   const requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', 1);
-  return { maxWaitMs, minBytes, maxBytes, partitionMaxBytes, checkCrcs, autoOffsetReset, maxPollRecords, retryBackoffMs, requestTimeoutMs };
+  const isolation = options.isolation ?? 'read_uncommitted';
+  if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw new TypeError(`isolation must be read_committed or read_uncommitted, not ${String(isolation)}`);
+  return { maxWaitMs, minBytes, maxBytes, partitionMaxBytes, checkCrcs, autoOffsetReset, maxPollRecords, retryBackoffMs, requestTimeoutMs, isolation };
 }
 
 export class FetchEngine {
@@ -208,8 +242,13 @@ export class FetchEngine {
   private readonly dataArrived = new WakeSignal();
   private closed = false;
   private polling = false;
+  private readonly readCommitted: boolean;
+  /** Filled by each poll (see skippedInLastPoll). */
+  private skipped: SkippedTo[] = [];
 
-  constructor(private readonly cluster: Cluster, readonly settings: FetchSettings) {}
+  constructor(private readonly cluster: Cluster, readonly settings: FetchSettings) {
+    this.readCommitted = settings.isolation === 'read_committed';
+  }
 
   /**
    * Replaces the assignment. Partitions assigned before and listed again without an offset
@@ -373,6 +412,31 @@ export class FetchEngine {
     return this.assigned.get(partitionKey(topic, partition))?.highWatermark ?? -1;
   }
 
+  /** The partition's last stable offset (SPEC §7.7) as of the last Fetch response (-1 before the first). */
+  lastStableOffset(topic: string, partition: number): number {
+    return this.assigned.get(partitionKey(topic, partition))?.lastStableOffset ?? -1;
+  }
+
+  /**
+   * The end of what this consumer can read of the partition, as of the last Fetch response:
+   * the last stable offset under read_committed, else the high watermark (-1 before the
+   * first response). Lag is endOffset - position.
+   */
+  endOffset(topic: string, partition: number): number {
+    return this.readCommitted ? this.lastStableOffset(topic, partition) : this.highWatermark(topic, partition);
+  }
+
+  /**
+   * Where the last poll() or pollBatches() moved positions past batches it did not hand out
+   * (control batches; aborted transactions under read_committed): for each partition, the
+   * furthest such position (usually one entry per partition; a partition may appear again
+   * when the walk went to another one in between). A group member counts those offsets as
+   * delivered, so its commits and lag move past transaction markers. Valid until the next poll.
+   */
+  skippedInLastPoll(): readonly SkippedTo[] {
+    return this.skipped;
+  }
+
   /**
    * Returns the next messages: what is buffered, or else waits up to timeoutMs (default
    * maxWaitMs) for a Fetch response and returns [] when none brings data. Messages of one
@@ -463,6 +527,7 @@ export class FetchEngine {
     if (this.polling) throw new Error('poll() is already running: call it again after it resolves');
     if (this.assigned.size === 0) throw new Error('no partitions assigned: call assign() first');
     this.polling = true;
+    if (this.skipped.length > 0) this.skipped = [];
     try {
       this.throwPendingError();
       this.pump();
@@ -497,6 +562,14 @@ export class FetchEngine {
         cf.pos = pos + size;
         const lastOffset = lastOffsetAt(data, pos);
         const state = cf.state;
+        // One header byte decides for a plain batch; only transactional ones look further.
+        if ((data[pos + Off.attributes + 1]! & (ATTR_TRANSACTIONAL | ATTR_CONTROL)) !== 0 && this.isHidden(cf, data, pos, lastOffset)) {
+          if (lastOffset >= state.position) {
+            state.position = lastOffset + 1;
+            this.noteSkipped(state, lastOffset + 1);
+          }
+          continue;
+        }
         if (lastOffset >= state.position) {
           const epoch = state.epoch;
           take(cf, pos, size, state.position);
@@ -509,6 +582,40 @@ export class FetchEngine {
       this.polling = false;
     }
     this.pump();
+  }
+
+  /**
+   * Whether a transactional batch (attribute bit 4 or 5) is kept from the application: a
+   * control batch always; under read_committed, a batch of a producer whose aborted
+   * transaction the walk is inside (SPEC §6.7). Header fields only. Called for every such
+   * batch in offset order, also below the position, so the aborted-producer set is right.
+   */
+  private isHidden(cf: CompletedFetch, data: Buffer, pos: number, lastOffset: number): boolean {
+    const control = (data[pos + Off.attributes + 1]! & ATTR_CONTROL) !== 0;
+    if (!this.readCommitted) return control;
+    const producerId = producerIdAt(data, pos);
+    const aborted = cf.aborted;
+    if (aborted !== null) {
+      // Enter every aborted transaction that starts at or before this batch's last offset.
+      while (cf.abortedNext < aborted.length && aborted[cf.abortedNext]!.firstOffset <= lastOffset) {
+        (cf.abortedProducers ??= new Set()).add(aborted[cf.abortedNext]!.producerId);
+        cf.abortedNext++;
+      }
+    }
+    const set = cf.abortedProducers;
+    if (control) {
+      // The producer's next control batch after an aborted transaction's start is its abort marker.
+      set?.delete(producerId);
+      return true;
+    }
+    return set !== null && set.has(producerId);
+  }
+
+  /** Records that a poll moved the position to `next` past batches it did not hand out. */
+  private noteSkipped(state: PartitionState, next: number): void {
+    const last = this.skipped.at(-1);
+    if (last !== undefined && last.partition === state.partition && last.topic === state.topic) last.next = next;
+    else this.skipped.push({ topic: state.topic, partition: state.partition, next });
   }
 
   /** Checks one batch; null when it may be decoded. */
@@ -630,7 +737,13 @@ export class FetchEngine {
       t.partitions.push({ partition: s.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: this.settings.partitionMaxBytes });
       sent.set(s.key, { state: s, epoch: s.epoch, fetchOffset: s.fetchOffset });
     }
-    const req: FetchRequest = { maxWaitMs: this.settings.maxWaitMs, minBytes: this.settings.minBytes, maxBytes: this.settings.maxBytes, topics: [...topics.values()] };
+    const req: FetchRequest = {
+      isolationLevel: this.readCommitted ? READ_COMMITTED : READ_UNCOMMITTED,
+      maxWaitMs: this.settings.maxWaitMs,
+      minBytes: this.settings.minBytes,
+      maxBytes: this.settings.maxBytes,
+      topics: [...topics.values()],
+    };
     const run = async (): Promise<void> => {
       let conn: Connection;
       try {
@@ -690,25 +803,29 @@ export class FetchEngine {
         switch (p.errorCode) {
           case ErrorCode.NONE: {
             state.highWatermark = p.highWatermark;
+            state.lastStableOffset = p.lastStableOffset;
             state.logStartOffset = p.logStartOffset;
             if (p.recordsBytes === 0) break;
             const slice = data.subarray(start, start + p.recordsBytes);
+            const aborted = this.readCommitted ? abortedByFirstOffset(p.abortedTransactions) : null;
             const last = lastCompleteOffset(slice);
             if (last < state.fetchOffset) {
               // Nothing whole and new: hand it to poll() only if it may be corrupt, so the error surfaces there.
               if (last === -1) {
-                this.pushCompleted(state, response, slice);
+                this.pushCompleted(state, response, slice, aborted);
                 gotData = true;
               }
               break;
             }
+            // Past the last batch, whatever it is (a control batch, an aborted one): SPEC §6.7.
             state.fetchOffset = last + 1;
-            this.pushCompleted(state, response, slice);
+            this.pushCompleted(state, response, slice, aborted);
             gotData = true;
             break;
           }
           case ErrorCode.OFFSET_OUT_OF_RANGE:
             state.highWatermark = p.highWatermark;
+            state.lastStableOffset = p.lastStableOffset;
             state.logStartOffset = p.logStartOffset;
             this.onOutOfRange(state);
             gotData = true;
@@ -734,8 +851,8 @@ export class FetchEngine {
     this.pump();
   }
 
-  private pushCompleted(state: PartitionState, response: BufferedResponse, data: Buffer): void {
-    this.completed.push({ state, epoch: state.epoch, response, data, pos: 0 });
+  private pushCompleted(state: PartitionState, response: BufferedResponse, data: Buffer, aborted: AbortedTransaction[] | null): void {
+    this.completed.push({ state, epoch: state.epoch, response, data, pos: 0, aborted, abortedNext: 0, abortedProducers: null });
     if (response.partitionsLeft++ === 0) response.leader.buffered++;
   }
 
@@ -797,7 +914,11 @@ export class FetchEngine {
   private async listOffset(topic: string, partition: number, spec: 'earliest' | 'latest'): Promise<number> {
     try {
       const conn = await this.cluster.leaderConnection(topic, partition);
-      const req: ListOffsetsRequest = { topics: [{ topic, partitions: [{ partition, timestamp: spec === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP }] }] };
+      // read_committed: 'latest' is the last stable offset (SPEC §6.8), where such a consumer's reading ends.
+      const req: ListOffsetsRequest = {
+        isolationLevel: this.readCommitted ? READ_COMMITTED : READ_UNCOMMITTED,
+        topics: [{ topic, partitions: [{ partition, timestamp: spec === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP }] }],
+      };
       const res = await conn.send<ListOffsetsResponse>(ApiKey.LIST_OFFSETS, req);
       const p = res.control.topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition);
       if (!p) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `ListOffsets returned nothing for ${topic}/${partition}`);
@@ -835,6 +956,18 @@ export class FetchEngine {
       this.pump();
     })();
   }
+}
+
+/**
+ * A response's aborted transactions in firstOffset order (the broker sends them oldest
+ * first; sorted here only if it did not), or null when there are none (the common case).
+ */
+function abortedByFirstOffset(list: AbortedTransaction[]): AbortedTransaction[] | null {
+  if (list.length === 0) return null;
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.firstOffset < list[i - 1]!.firstOffset) return [...list].sort((a, b) => a.firstOffset - b.firstOffset);
+  }
+  return list;
 }
 
 /** Last offset of the last whole batch in a record set, or -1 when it holds no whole batch. */

@@ -5,7 +5,7 @@ export * from './cluster.ts';
 export * from './codec.ts';
 export * from './connection.ts';
 export * from './consumer.ts';
-export { GroupConsumer, type GroupConsumerOptions, type DeliveryMode, type Assignor } from './group/consumer.ts';
+export { GroupConsumer, type GroupConsumerOptions, type ConsumerGroupMetadata, type DeliveryMode, type Assignor } from './group/consumer.ts';
 export { GroupMembership, type AssignmentChange, type MembershipHooks, type MemberState, type Subscription, type TopicPartition } from './group/membership.ts';
 export { CoordinatorClient, type GroupTransport } from './group/coordinator.ts';
 export { OffsetCommitter, type CommitCallback, type TopicPartitionOffsetCommit } from './group/offset-committer.ts';

@@ -3,11 +3,13 @@
  * chunk and honours stdout backpressure, so `| head` and slow pipes work; a closed pipe
  * (EPIPE) or SIGINT/SIGTERM ends the command cleanly with exit code 0.
  * With --group the messages come from a GroupConsumer (the group assigns the partitions and
- * the consumer commits what was printed, at least once); without, from a Consumer reading
- * the partitions by hand.
+ * the consumer commits what was printed, at least once by default, or as --delivery says);
+ * without, from a Consumer reading the partitions by hand. --isolation (and --delivery
+ * exactly-once) choose read_committed: only committed transactions are printed.
  */
 import { Cluster } from '../cluster.ts';
-import { Consumer, type Message, type OffsetSpec } from '../consumer.ts';
+import { Consumer, type IsolationLevel, type Message, type OffsetSpec } from '../consumer.ts';
+import type { DeliveryMode } from '../group/delivery-session.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
@@ -25,6 +27,17 @@ some messages may print again). A partition G has no offset for starts at the en
 or at the beginning with --from-beginning. --partition and --offset cannot be used
 with --group.
 
+Transactions: with --isolation read_committed only records of committed transactions
+are printed (read_uncommitted, the default, prints those of open and aborted ones
+too). Transaction markers are never printed.
+
+--delivery (with --group) chooses when offsets are committed:
+  at-least-once  (default) after printing: a crash may print some messages again
+  at-most-once   before printing: a crash may skip messages, never print one twice
+  exactly-once   read_committed, and offsets committed after printing. The terminal is
+                 not part of a transaction, so a crash may still print messages again;
+                 exactly-once pipelines use a transactional producer (see README).
+
 Options:
   --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP})
   --group G              consume as a member of consumer group G
@@ -36,6 +49,9 @@ Options:
   --idle-timeout-ms T    exit when no message arrived for T ms
   --print-key            print key<TAB>value
   --print-offset         prefix each line with partition:offset<TAB>
+  --isolation L          read_uncommitted (default) or read_committed
+  --delivery D           with --group: at-least-once (default), at-most-once or
+                         exactly-once (implies --isolation read_committed)
   --help                 show this help
 `;
 
@@ -49,6 +65,8 @@ const flags: FlagSpecs = {
   'idle-timeout-ms': { type: 'int', min: 1 },
   'print-key': { type: 'boolean' },
   'print-offset': { type: 'boolean' },
+  isolation: { type: 'string' },
+  delivery: { type: 'string' },
   help: { type: 'boolean' },
 };
 
@@ -75,8 +93,17 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   if (offsetRaw !== undefined && partition === undefined) throw new UsageError('--offset needs --partition');
   if (offsetRaw !== undefined && fromBeginning) throw new UsageError('--offset and --from-beginning exclude each other');
   const start: OffsetSpec = offsetRaw !== undefined ? parseOffset(offsetRaw) : fromBeginning ? 'earliest' : 'latest';
+  const deliveryRaw = str(p, 'delivery');
+  if (deliveryRaw !== undefined && group === undefined) {
+    throw new UsageError('--delivery needs --group: without a group nothing is committed (use --isolation read_committed to print only committed transactions)');
+  }
+  const delivery = parseDelivery(deliveryRaw ?? 'at-least-once');
+  const isolationRaw = str(p, 'isolation');
+  const isolation = parseIsolation(isolationRaw ?? (delivery === 'exactly-once' ? 'read_committed' : 'read_uncommitted'));
+  if (delivery === 'exactly-once' && isolation !== 'read_committed') throw new UsageError('--delivery exactly-once reads read_committed: drop --isolation read_uncommitted');
 
-  const consumer = group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, io) : await manualSource(bootstrap, topic!, partition, start, fromBeginning);
+  const consumer =
+    group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, delivery, isolation, io) : await manualSource(bootstrap, topic!, partition, start, fromBeginning, isolation);
   let stopped = false;
   const stop = (): void => {
     stopped = true;
@@ -131,9 +158,9 @@ interface Source {
   close(): Promise<void>;
 }
 
-async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean): Promise<Source> {
+async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean, isolation: IsolationLevel): Promise<Source> {
   const partitions = partition !== undefined ? [partition] : await partitionsOf(bootstrap, topic);
-  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest' });
+  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest', isolation });
   return {
     start: () => consumer.assign(partitions.map((p) => ({ topic, partition: p, offset: start }))),
     poll: (timeoutMs) => consumer.poll(timeoutMs),
@@ -143,12 +170,15 @@ async function manualSource(bootstrap: string, topic: string, partition: number 
 }
 
 /**
- * A group member, at least once: the next poll() marks the previous batch consumed (and
- * auto-commit commits it). The last batch is committed on close as far as it was printed,
- * for partitions this member still owns: --max-messages may stop in the middle of a batch,
- * and its unprinted rest must stay for the group to read.
+ * A group member. At least once (and exactly-once, which for a terminal only adds
+ * read_committed: printing cannot join a transaction): the next poll() marks the previous
+ * batch consumed (and auto-commit commits it); the last batch is committed on close as far
+ * as it was printed, for partitions this member still owns: --max-messages may stop in the
+ * middle of a batch, and its unprinted rest must stay for the group to read. At most once:
+ * every batch is committed before it is printed, and nothing is committed on close (that
+ * could move the offset back and print messages twice).
  */
-async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, io: Io): Promise<Source> {
+async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, delivery: DeliveryMode, isolation: IsolationLevel, io: Io): Promise<Source> {
   // Loaded only here: plain consume does not pay for the group machinery.
   const { GroupConsumer } = await import('../group/consumer.ts');
   const consumer = new GroupConsumer({
@@ -157,7 +187,8 @@ async function groupSource(bootstrap: string, groupId: string, topic: string, fr
     clientId: 'sluice-cli-consumer',
     topics: [topic],
     autoOffsetReset: fromBeginning ? 'earliest' : 'latest',
-    deliveryMode: 'at-least-once',
+    delivery: delivery === 'at-most-once' ? 'at-most-once' : 'at-least-once',
+    isolation,
     // A partition handed to another member must not get our stale offset at close.
     onAssignmentChange: (e) => {
       for (const tp of e.revoked) if (tp.topic === topic) printedNext.delete(tp.partition);
@@ -166,6 +197,7 @@ async function groupSource(bootstrap: string, groupId: string, topic: string, fr
   const printedNext = new Map<number, number>();
   let closing: Promise<void> | null = null;
   const commitPrinted = async (): Promise<void> => {
+    if (delivery === 'at-most-once') return;
     const offsets = consumer
       .assignment()
       .filter((tp) => tp.topic === topic && printedNext.has(tp.partition))
@@ -201,6 +233,16 @@ function format(batch: Message[], n: number, printKey: boolean, printOffset: boo
     lines[i] = line;
   }
   return lines.join('\n') + '\n';
+}
+
+function parseDelivery(raw: string): DeliveryMode {
+  if (raw === 'at-least-once' || raw === 'at-most-once' || raw === 'exactly-once') return raw;
+  throw new UsageError(`--delivery must be at-least-once, at-most-once or exactly-once, not ${JSON.stringify(raw)}`);
+}
+
+function parseIsolation(raw: string): IsolationLevel {
+  if (raw === 'read_committed' || raw === 'read_uncommitted') return raw;
+  throw new UsageError(`--isolation must be read_committed or read_uncommitted, not ${JSON.stringify(raw)}`);
 }
 
 function parseOffset(raw: string): OffsetSpec {

@@ -12,7 +12,7 @@
  * All of them share ONE Cluster (metadata cache): the coordinator uses it, the engine and the
  * runner's producer and admin use lanes of it (connections of their own, see cluster.ts).
  *
- * Delivery modes (deliveryMode):
+ * Delivery modes (option `delivery`; `deliveryMode` is the older name of the same option):
  * - 'at-least-once' (default): an offset is committed only after the application consumed
  *   the message. As in Kafka, the messages poll() returned count as consumed when the
  *   application calls poll() again or commit(); the async iterator counts a message as
@@ -23,6 +23,22 @@
  * - 'at-most-once': the offsets of a batch are committed (synchronously, durably) BEFORE
  *   poll() returns it. If that commit fails poll() throws and the batch is not returned (it
  *   will be fetched again). A crash may lose messages, never repeat them.
+ * - 'exactly-once': for consume-transform-produce. Reads read_committed (isolation) and
+ *   commits nothing itself (no auto-commit): the application commits the offsets in its
+ *   producer's transaction, with the records it produced from them:
+ *     const msgs = await consumer.poll();
+ *     await producer.transaction(async (tx) => {
+ *       for (const m of msgs) await tx.send({ topic: 'out', value: transform(m) });
+ *       await tx.sendOffsets(consumer, consumer.pendingOffsets());
+ *     });
+ *   pendingOffsets() are the offsets after everything poll() handed out; groupMetadata()
+ *   identifies the member to the coordinator, which refuses the offsets of a member that
+ *   was fenced (KIP-447). A revoked partition is released only once the application calls
+ *   poll() again (its transaction is done) or after rebalanceTimeoutMs. A partition whose
+ *   offsets are in a transaction not yet ended is not read until it ends: its OffsetFetch
+ *   asks requireStable and UNSTABLE_OFFSET_COMMIT is retried with backoff. After an aborted
+ *   transaction the application must not go on polling from where it was: close the
+ *   consumer (and producer) and start again, which resumes from the committed offsets.
  *
  * Invariants:
  * - Messages of a partition are returned only while this member owns it and it is not being
@@ -42,7 +58,7 @@ import { randomUUID } from 'node:crypto';
 import type { TopicPartitions } from '../../protocol/apis/consumer-group-heartbeat.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { Cluster } from '../cluster.ts';
-import type { AutoOffsetReset, ConsumerOptions, Message } from '../consumer.ts';
+import type { AutoOffsetReset, ConsumerOptions, IsolationLevel, Message } from '../consumer.ts';
 import { FetchEngine, resolveFetchSettings } from '../fetch-engine.ts';
 import { WakeSignal } from '../wake-signal.ts';
 import { CoordinatorClient, type GroupTransport } from './coordinator.ts';
@@ -68,12 +84,17 @@ export interface GroupConsumerOptions extends Omit<ConsumerOptions, 'autoOffsetR
   rebalanceTimeoutMs?: number;
   /** Leave the group when the application does not call poll() for this long; rejoin on the next poll(). Default 300000. */
   maxPollIntervalMs?: number;
-  /** Commit consumed offsets automatically (interval, revocation, close). Default true. */
+  /** Commit consumed offsets automatically (interval, revocation, close). Default true; false (and only false) with exactly-once. */
   autoCommit?: boolean;
   autoCommitIntervalMs?: number;
   /** Where to start a partition the group has no committed offset for. Default 'latest'. */
   autoOffsetReset?: AutoOffsetReset;
+  /** 'at-least-once' (default), 'at-most-once' or 'exactly-once': see the file comment. */
+  delivery?: DeliveryMode;
+  /** The older name of `delivery` (give one of them, or the same value for both). */
   deliveryMode?: DeliveryMode;
+  /** Default 'read_uncommitted', 'read_committed' with exactly-once (which requires it). */
+  isolation?: IsolationLevel;
   /** Called after every change of the owned partitions (awaited errors are ignored). */
   onAssignmentChange?: (e: AssignmentChange) => void;
   /** The member id; default a random UUID, kept for the consumer's lifetime. */
@@ -90,9 +111,21 @@ function positiveInt(v: number, name: string, min: number, max = Number.MAX_SAFE
   return v;
 }
 
+/** The member as the group coordinator knows it: what a transaction's offsets commit carries (KIP-447). */
+export interface ConsumerGroupMetadata {
+  groupId: string;
+  memberId: string;
+  memberEpoch: number;
+}
+
+const DELIVERY_MODES: readonly DeliveryMode[] = ['at-least-once', 'at-most-once', 'exactly-once'];
+
 export class GroupConsumer {
   readonly groupId: string;
+  readonly delivery: DeliveryMode;
+  /** The same as `delivery` (its older name). */
   readonly deliveryMode: DeliveryMode;
+  readonly isolation: IsolationLevel;
   /** Bootstrap and client id, for helpers (the runner's producer and admin). */
   readonly bootstrap: string | string[];
   readonly clientId: string;
@@ -128,9 +161,16 @@ export class GroupConsumer {
     this.groupId = options.groupId;
     this.bootstrap = options.bootstrap;
     this.clientId = options.clientId ?? 'sluice-group-consumer';
-    this.deliveryMode = options.deliveryMode ?? 'at-least-once';
-    if (this.deliveryMode !== 'at-least-once' && this.deliveryMode !== 'at-most-once') throw new TypeError(`deliveryMode must be 'at-least-once' or 'at-most-once', not ${String(this.deliveryMode)}`);
-    this.autoCommit = options.autoCommit ?? true;
+    if (options.delivery !== undefined && options.deliveryMode !== undefined && options.delivery !== options.deliveryMode) {
+      throw new TypeError(`delivery ${String(options.delivery)} and deliveryMode ${String(options.deliveryMode)} disagree: give one of them`);
+    }
+    this.delivery = this.deliveryMode = options.delivery ?? options.deliveryMode ?? 'at-least-once';
+    if (!DELIVERY_MODES.includes(this.delivery)) throw new TypeError(`delivery must be 'at-least-once', 'at-most-once' or 'exactly-once', not ${String(this.delivery)}`);
+    const exactlyOnce = this.delivery === 'exactly-once';
+    this.isolation = options.isolation ?? (exactlyOnce ? 'read_committed' : 'read_uncommitted');
+    if (exactlyOnce && this.isolation !== 'read_committed') throw new TypeError(`delivery 'exactly-once' reads read_committed, not ${String(this.isolation)}: aborted records would be processed`);
+    if (exactlyOnce && options.autoCommit === true) throw new TypeError("delivery 'exactly-once' commits offsets in the producer's transaction (tx.sendOffsets), not by autoCommit");
+    this.autoCommit = options.autoCommit ?? !exactlyOnce;
     this.autoCommitIntervalMs = positiveInt(options.autoCommitIntervalMs ?? 5000, 'autoCommitIntervalMs', 1);
     this.maxPollIntervalMs = positiveInt(options.maxPollIntervalMs ?? 300_000, 'maxPollIntervalMs', 1);
     const sessionTimeoutMs = positiveInt(options.sessionTimeoutMs ?? 10_000, 'sessionTimeoutMs', SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
@@ -139,7 +179,7 @@ export class GroupConsumer {
     this.onAssignmentChange = options.onAssignmentChange;
     this.subscription = options.topicPattern !== undefined ? patternSubscription(options.topicPattern) : options.topics ? namesSubscription(options.topics) : null;
     const { assignor, transport, memberId } = options;
-    const fetchSettings = resolveFetchSettings({ ...options, autoOffsetReset: options.autoOffsetReset ?? 'latest' });
+    const fetchSettings = resolveFetchSettings({ ...options, autoOffsetReset: options.autoOffsetReset ?? 'latest', isolation: this.isolation });
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     const connectTimeout = options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {};
     this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: this.clientId, requestTimeoutMs, ...connectTimeout });
@@ -180,6 +220,34 @@ export class GroupConsumer {
   get memberId(): string { return this.membership.memberId; }
   /** The member epoch from the last heartbeat (0: not in the group). */
   get memberEpoch(): number { return this.membership.memberEpoch; }
+
+  /**
+   * The member as the coordinator knows it now, for a transaction's offsets
+   * (tx.sendOffsets(consumer, offsets)): the coordinator refuses them when this member was
+   * fenced or its epoch is stale, so a zombie cannot commit (KIP-447).
+   */
+  groupMetadata(): ConsumerGroupMetadata {
+    return { groupId: this.groupId, memberId: this.membership.memberId, memberEpoch: this.membership.memberEpoch };
+  }
+
+  /**
+   * The offsets to commit for everything poll() has handed out (and the transaction markers
+   * and aborted records it passed), per owned partition: the next offset to read. With
+   * exactly-once delivery, commit them in the transaction that holds what was produced from
+   * those messages: `await tx.sendOffsets(consumer, consumer.pendingOffsets())`.
+   */
+  pendingOffsets(): TopicPartitionOffsetCommit[] {
+    return this.session.deliveredOffsets(this.membership.ownedPartitions());
+  }
+
+  /**
+   * The end of what this member reads of an owned partition as of the last Fetch: the last
+   * stable offset under read_committed, else the high watermark (-1 before the first Fetch).
+   * The lag is endOffset() - position().
+   */
+  endOffset(topic: string, partition: number): number {
+    return this.engine.endOffset(topic, partition);
+  }
 
   /** The partitions this member owns now. */
   assignment(): TopicPartition[] {
@@ -234,8 +302,14 @@ export class GroupConsumer {
           this.session.markConsumed(m.topic, m.partition, m.offset + 1);
         }
       } finally {
-        if (i < batch.length) this.session.rewind(batch.slice(i));
-        this.session.batchDone();
+        if (i < batch.length) {
+          this.session.rewind(batch.slice(i));
+          this.session.batchDone();
+        } else {
+          // The loop asked for the next message after the last one: the whole batch is
+          // consumed, including the markers and aborted records the engine passed after it.
+          this.session.markHeldConsumed();
+        }
       }
     }
   }
@@ -287,10 +361,15 @@ export class GroupConsumer {
   /**
    * Runs a processing loop until stop() or close(): see GroupRunner (runner.ts) for
    * handler failures, retry topics and the dead-letter topic. Resolves when stopped.
+   * Not with delivery 'exactly-once' (throws): see the file comment for that loop.
    */
   async run(options: RunOptions): Promise<void> {
     this.assertOpen();
     if (this.runner) throw new Error('run() is already running');
+    if (this.delivery === 'exactly-once') {
+      // run() relies on auto-commit and republishes outside any transaction.
+      throw new Error("run() does not do exactly-once: poll() and commit each batch's pendingOffsets() in a producer transaction (tx.sendOffsets)");
+    }
     const runner = new GroupRunner(
       {
         session: this.session,
@@ -360,9 +439,11 @@ export class GroupConsumer {
       }
       let msgs = await this.engine.poll(Math.max(0, deadline - Date.now()));
       if (this.closed) return [];
+      const skipped = this.engine.skippedInLastPoll();
       msgs = this.session.keepActive(msgs);
       if (msgs.length > 0 && this.deliveryMode === 'at-most-once') await this.commitBeforeReturn(msgs);
       this.session.handOut(msgs);
+      if (skipped.length > 0) this.session.passSkipped(skipped);
       return msgs;
     } finally {
       this.polling = false;
@@ -437,6 +518,8 @@ export class GroupConsumer {
       memberId: this.membership.memberId,
       memberEpoch: this.membership.memberEpoch,
       topics: toTopicPartitions(partitions) as TopicPartitions[],
+      // read_committed must not start from an offset an open transaction is about to replace.
+      ...(this.isolation === 'read_committed' ? { requireStable: true } : {}),
     });
     let code = res.errorCode;
     const committed = new Map<string, number>();
@@ -445,6 +528,13 @@ export class GroupConsumer {
         if (p.errorCode !== ErrorCode.NONE && code === ErrorCode.NONE) code = p.errorCode;
         committed.set(tpKey(t.topic, p.partition), p.offset);
       }
+    }
+    if (code === ErrorCode.UNSTABLE_OFFSET_COMMIT) {
+      // A transaction has sent offsets for one of these partitions and not ended yet. The
+      // error is retriable: the membership retries this step after its backoff (re-reading
+      // the target meanwhile, so a revocation is not held up), until the transaction ends
+      // (committed, aborted, or aborted by its timeout on the broker).
+      throw new SluiceError(code, `group ${this.groupId}: offsets of ${partitions.length} partition(s) are pending in an open transaction; retrying`);
     }
     if (code !== ErrorCode.NONE) {
       // Fenced: the membership rejoins. Anything else (STALE epoch, coordinator moved) is retried.
@@ -476,11 +566,13 @@ export class GroupConsumer {
     const gen = this.lossGeneration;
     const entries = this.session.beginRevoke(partitions);
     try {
-      if (this.deliveryMode === 'at-least-once') {
+      // exactly-once waits too: the application may be committing these partitions' offsets
+      // in its transaction, and the next owner must start after them.
+      if (this.deliveryMode !== 'at-most-once') {
         const done = (): boolean => gen !== this.lossGeneration || this.closed || this.session.revokedConsumed(entries);
         if (!done()) await this.session.waitProgress(done, this.rebalanceTimeoutMs);
         if (gen !== this.lossGeneration) return;
-        if (this.autoCommit) {
+        if (this.autoCommit && this.deliveryMode === 'at-least-once') {
           const offsets = this.session.consumedOffsets(entries.map((r) => r.tp));
           await this.committer.commitSync(this.committer.forwardOnly(offsets));
         }

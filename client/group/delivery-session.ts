@@ -11,6 +11,10 @@
  * - `revoking`: the partition is being revoked; `position` is what had been handed out when
  *   revocation started, `settled` that the application will process no more of it.
  *
+ * Batches the engine walked without handing them out (transaction markers, aborted
+ * transactions: FetchEngine.skippedInLastPoll) count as delivered, so commits, pending
+ * offsets and lag move past them even when a poll returns nothing.
+ *
  * Invariants:
  * - At-least-once commits only cover delivered records: `consumed` never passes
  *   `delivered.max` (tracked here rather than read from the fetch engine, whose position also
@@ -23,11 +27,12 @@
  * - Waiters for progress (revocations waiting for the application) are bounded by their own
  *   timeout and all released when partitions are lost.
  */
-import type { FetchEngine, Message } from '../fetch-engine.ts';
+import type { FetchEngine, Message, SkippedTo } from '../fetch-engine.ts';
 import { tpKey, type TopicPartition } from './membership.ts';
 import type { TopicPartitionOffsetCommit } from './offset-committer.ts';
 
-export type DeliveryMode = 'at-least-once' | 'at-most-once';
+/** See GroupConsumer (consumer.ts) for what each mode guarantees. */
+export type DeliveryMode = 'at-least-once' | 'at-most-once' | 'exactly-once';
 
 /** A partition being revoked. */
 export interface Revoking {
@@ -45,13 +50,21 @@ export class DeliverySession {
   /** poll() returned messages the application has not yet consumed. */
   private holding = false;
   private progressWaiters: Array<{ done: () => boolean; resolve: () => void }> = [];
+  /**
+   * Whether what the application consumed is tracked: at-least-once commits it; exactly-once
+   * commits nothing itself (the producer's transaction does) but a revocation still waits
+   * until the application is done with what it holds. at-most-once committed before delivery.
+   */
+  private readonly tracksConsumption: boolean;
 
   constructor(
     private readonly engine: FetchEngine,
     readonly deliveryMode: DeliveryMode,
     /** Whether the member owns the partition now (the membership's view). */
     private readonly owns: (topic: string, partition: number) => boolean,
-  ) {}
+  ) {
+    this.tracksConsumption = deliveryMode !== 'at-most-once';
+  }
 
   /** Owned and not being revoked: its messages may still be processed. */
   isActive(topic: string, partition: number): boolean {
@@ -61,7 +74,7 @@ export class DeliverySession {
 
   /** The application consumed a partition up to (excluding) `next`. */
   markConsumed(topic: string, partition: number, next: number): void {
-    if (this.deliveryMode !== 'at-least-once') return;
+    if (!this.tracksConsumption) return;
     const key = tpKey(topic, partition);
     if (!this.consumed.has(key)) return; // no longer owned
     this.setConsumed(key, next);
@@ -79,7 +92,7 @@ export class DeliverySession {
 
   /** Rewinds partitions to the first of these (unprocessed) messages, so they are delivered again. */
   rewind(unprocessed: readonly Message[]): void {
-    if (this.deliveryMode !== 'at-least-once') return;
+    if (!this.tracksConsumption) return;
     const first = new Map<string, Message>();
     for (const m of unprocessed) {
       const k = tpKey(m.topic, m.partition);
@@ -98,9 +111,9 @@ export class DeliverySession {
     this.notifyProgress();
   }
 
-  /** at-least-once: everything handed out so far is consumed. Ends the batch in hand. */
+  /** at-least-once, exactly-once: everything handed out so far is consumed. Ends the batch in hand. */
   markHeldConsumed(): void {
-    if (this.deliveryMode === 'at-least-once') {
+    if (this.tracksConsumption) {
       // What was handed out, not the engine's position: that may have run ahead of delivery.
       for (const [k, d] of this.delivered) if (this.consumed.has(k) && !this.revoking.has(k)) this.setConsumed(k, d.next);
       for (const [k, r] of this.revoking) if (!r.settled && this.consumed.has(k)) this.setConsumed(k, r.position);
@@ -138,6 +151,21 @@ export class DeliverySession {
     return out;
   }
 
+  /**
+   * Where the application's next records start, per partition (those with a known start):
+   * everything handed out so far, and the batches the engine passed without handing them out.
+   * What an exactly-once application commits in its transaction after processing what it got.
+   */
+  deliveredOffsets(partitions: readonly TopicPartition[]): TopicPartitionOffsetCommit[] {
+    const out: TopicPartitionOffsetCommit[] = [];
+    for (const tp of partitions) {
+      const k = tpKey(tp.topic, tp.partition);
+      const d = this.delivered.get(k);
+      if (d !== undefined && this.consumed.has(k)) out.push({ topic: tp.topic, partition: tp.partition, offset: d.next });
+    }
+    return out;
+  }
+
   // ---- handing out ----
 
   /** The messages of active partitions (see the invariants for the others). */
@@ -159,6 +187,20 @@ export class DeliverySession {
       if (d.next > d.max) d.max = d.next;
     }
     this.holding = msgs.length > 0;
+  }
+
+  /**
+   * The engine moved active partitions past batches it did not hand out (after handOut of the
+   * same poll). They count as delivered: nothing in them is for the application.
+   */
+  passSkipped(skips: readonly SkippedTo[]): void {
+    for (const s of skips) {
+      if (!this.isActive(s.topic, s.partition)) continue;
+      const d = this.delivered.get(tpKey(s.topic, s.partition));
+      if (d === undefined || s.next <= d.next) continue;
+      d.next = s.next;
+      if (d.next > d.max) d.max = d.next;
+    }
   }
 
   // ---- assignment changes ----

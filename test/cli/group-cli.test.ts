@@ -310,6 +310,21 @@ test('consume --group: resumes where the group left off, commits exactly what it
   assert.equal(r.stdout, '');
 });
 
+test('consume --group --delivery at-most-once: the batch is committed before printing, nothing after', async (t) => {
+  const { broker, admin, bs } = await setup(t);
+  await admin.createTopics([{ topic: 'amo', partitions: 1 }]);
+  await produce(broker.bootstrap, Array.from({ length: 6 }, (_, i) => ({ topic: 'amo', partition: 0, value: `m${i}` })));
+  // All six arrive in one batch, committed before two are printed: the other four are skipped
+  // for the group (at-least-once would commit 2, what was printed).
+  let r = await sluice(['consume', 'amo', '--group', 'amo-g', '--delivery', 'at-most-once', '--from-beginning', '--max-messages', '2', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'm0\nm1\n');
+  assert.deepEqual((await admin.fetchOffsets('amo-g', ['amo'])).map((c) => c.offset), [6]);
+  r = await sluice(['consume', 'amo', '--group', 'amo-l', '--delivery', 'at-least-once', '--from-beginning', '--max-messages', '2', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await admin.fetchOffsets('amo-l', ['amo'])).map((c) => c.offset), [2]);
+});
+
 test('consume --group: usage errors', async () => {
   let r = await sluice(['consume', 't', '--group', 'g', '--partition', '0']);
   assert.equal(r.code, 1);
