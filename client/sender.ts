@@ -217,7 +217,9 @@ export class Sender {
     const now = Date.now();
     const nextExpiryMs = this.acc.expire(now, (b) => this.failBatch(b, this.deliveryTimeout(b.attempts, b.lastError)));
     if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
-    if (this.settings.idempotent && !this.identityReady()) {
+    // Nothing to send: no InitProducerId (or retry of one) either, so an unreachable cluster
+    // with nothing pending keeps no timer going.
+    if (this.settings.idempotent && (this.acc.incompleteBatches === 0 || !this.identityReady())) {
       this.onSpaceFreed();
       return;
     }
