@@ -97,3 +97,31 @@ async function readValues(bootstrap: string, topic: string, isolation: 'read_com
   }
   return out;
 }
+
+test('an abort that drops unsent records bumps the epoch at the coordinator; the next transaction commits', async (t) => {
+  const b = await broker(t);
+  const admin = new Admin({ bootstrap: b.bootstrap });
+  await admin.createTopics([{ topic: 'txn2', partitions: 1 }]);
+  await admin.close();
+  // lingerMs 60000: a record stays in its open batch until a flush, a commit or an abort.
+  const p = new Producer({ bootstrap: b.bootstrap, transactionalId: 'eos-c-bump', lingerMs: 60_000 });
+  try {
+    await p.begin();
+    const sent = p.send({ topic: 'txn2', value: 'sent-then-aborted' });
+    await p.flush();
+    await sent;
+    const unsent = p.send({ topic: 'txn2', value: 'never-sent' }).then(() => 'delivered', (e: Error) => e.name);
+    await p.abort();
+    assert.equal(await unsent, 'TransactionAbortableError');
+    await p.transaction(async (tx) => {
+      const m = tx.send({ topic: 'txn2', value: 'committed' });
+      await p.flush();
+      await m;
+    });
+  } finally {
+    await p.close();
+  }
+  assert.deepEqual(await readValues(b.bootstrap, 'txn2', 'read_committed'), ['committed']);
+  const raw = await readBatches(b.bootstrap, 'txn2', 0, 3);
+  assert.deepEqual(raw.map((x) => [producerEpochAt(x.bytes, 0), baseSequenceAt(x.bytes, 0)]), [[0, 0], [1, 0]]);
+});
