@@ -20,6 +20,8 @@ import { Producer } from '../../client/producer.ts';
 
 interface ProduceCall {
   request: ProduceRequest;
+  /** Batches per partition entry, in request order. */
+  batchCounts: number[];
   /** Records per topic/partition, decoded from the data section. */
   records: Map<string, string[]>;
 }
@@ -102,7 +104,8 @@ class FakeBroker {
     const req = body.control as ProduceRequest;
     const call = this.produceCalls.length;
     const records = new Map<string, string[]>();
-    this.produceCalls.push({ request: req, records });
+    const batchCounts: number[] = [];
+    this.produceCalls.push({ request: req, records, batchCounts });
     let pos = 0;
     let drop = false;
     const results = req.topics.map((t) => ({
@@ -113,12 +116,15 @@ class FakeBroker {
         const key = `${t.topic}/${p.partition}`;
         const recs: string[] = [];
         let count = 0;
+        let batches = 0;
         for (let q = 0; q < set.length; q += batchSizeAt(set, q)) {
+          batches++;
           assert.equal(validateBatch(set, q, set.length, newBatchInfo()), ErrorCode.NONE);
           for (const r of decodeRecords(set, q)) recs.push(r.value === null ? '<null>' : Buffer.from(r.value).toString());
           count += decodeRecords(set, q).length;
         }
         records.set(key, recs);
+        batchCounts.push(batches);
         const verdict = this.script(t.topic, p.partition, call);
         if (verdict === 'drop') drop = true;
         if (typeof verdict === 'number') return { partition: p.partition, errorCode: verdict, baseOffset: -1, logStartOffset: 0, errorMessage: 'scripted' };
@@ -156,6 +162,27 @@ test('several batches per partition travel in one request and get consecutive of
       assert.deepEqual(res.map((r) => r.offset), Array.from({ length: 50 }, (_, i) => i + 1));
       const big = b.produceCalls.find((c) => c.request.topics[0]!.partitions[0]!.recordsBytes > 200);
       assert.ok(big, 'some request carried more than one batch for the partition');
+    } finally {
+      await p.close();
+    }
+  }));
+
+test('an idempotent producer sends one batch per partition per request (a resend must travel alone to be recognised)', () =>
+  withFake(async (b) => {
+    b.topics.set('t', 1);
+    const p = new Producer({ bootstrap: b.bootstrap, acks: 'all', batchSize: 200, lingerMs: 0 });
+    try {
+      await p.send({ topic: 't', value: 'warm-up' });
+      const res = await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ topic: 't', value: `v${i}` })));
+      assert.deepEqual(res.map((r) => r.offset), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.equal(b.initProducerIdCalls, 1);
+      for (const c of b.produceCalls) {
+        const set = c.records.get('t/0')!;
+        assert.ok(set.length > 0);
+      }
+      const multi = b.produceCalls.filter((c) => c.batchCounts.some((n) => n > 1));
+      assert.equal(multi.length, 0, `${multi.length} requests carried several batches of one partition`);
+      assert.ok(b.produceCalls.length > 5, 'the 50 records went in several batches');
     } finally {
       await p.close();
     }
