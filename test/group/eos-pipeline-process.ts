@@ -23,7 +23,9 @@
  *
  * Usage: node --import tsx test/group/eos-pipeline-process.ts --bootstrap H:P --group G
  *          --in IN --out OUT --transactional-id ID --log FILE [--max-poll-records N] [--delay-ms N]
- * --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
+ *          [--member-id M]
+ * --member-id: a restarted instance given the same id replaces its killed predecessor in the
+ * group at once. --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
  * commit), so kills land in open transactions too.
  *
  * It uses the transactional producer API of issue 9 (Producer options transactionalId and
@@ -58,6 +60,7 @@ const { values: a } = parseArgs({
     log: { type: 'string' },
     'max-poll-records': { type: 'string', default: '100' },
     'delay-ms': { type: 'string', default: '0' },
+    'member-id': { type: 'string' },
   },
 });
 if (!a.bootstrap || !a.group || !a.in || !a.out || !a['transactional-id'] || !a.log) {
@@ -85,6 +88,9 @@ const consumer = new GroupConsumer({
   maxWaitMs: 200,
   maxPollRecords: Number(a['max-poll-records']),
   retryBackoffMs: 100,
+  // A restarted instance rejoins as the same member, replacing the killed one at once
+  // (SPEC §6.10) instead of waiting for its session to expire.
+  ...(a['member-id'] !== undefined ? { memberId: a['member-id'] } : {}),
 });
 const producerOptions = { bootstrap: a.bootstrap, clientId: `eos-pipeline-${process.pid}`, transactionalId: a['transactional-id'], delivery: 'exactly-once' };
 const producer = new Producer(producerOptions as ProducerOptions) as unknown as TransactionalProducer;
