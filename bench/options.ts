@@ -13,6 +13,11 @@ export interface BenchOptions {
   /** Topic config overrides used when the bench creates the topic. */
   configs: Record<string, string>;
   acks: 0 | 1 | -1;
+  /** produce: true --idempotent, false --no-idempotent, undefined the producer's default for the acks. */
+  idempotent: boolean | undefined;
+  /** produce: each producer sends in transactions of txnMessages messages. */
+  transactional: boolean;
+  txnMessages: number;
   profile: 'throughput' | 'latency';
   /** Messages per second to send at; Infinity for unthrottled. */
   rateMsgsPerSec: number;
@@ -35,6 +40,7 @@ export interface BenchOptions {
 /** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
 export const REBALANCE_RATE_DEFAULT = 2000;
 export const SESSION_TIMEOUT_MS_DEFAULT = 10_000;
+export const TXN_MESSAGES_DEFAULT = 1000;
 
 export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --messages N --size BYTES [options]
        sluice bench consume --topic T --messages N --size BYTES --group G --consumers K [options]
@@ -65,7 +71,11 @@ Options:
   --partitions N         partitions when creating the topic (default 1)
   --config key=value     topic config when creating the topic (repeatable), e.g.
                          --config flush.before.ack=true for fsync-before-ack
-  --acks 0|1|all         producer acks (default 1)
+  --acks 0|1|all         producer acks (default 1; all with --idempotent or --transactional)
+  --idempotent           produce: idempotent producer (producer id, sequence numbers)
+  --no-idempotent        produce: plain producer (compare with --acks all --idempotent)
+  --transactional        produce: each producer sends in transactions (idempotent, acks all)
+  --txn-messages N       produce --transactional: messages per transaction (default ${TXN_MESSAGES_DEFAULT})
   --profile throughput|latency
                          producer profile (default throughput)
   --rate MSGS_PER_S      pace the producer(s) at this total rate (default unthrottled;
@@ -93,6 +103,10 @@ const flags: FlagSpecs = {
   partitions: { type: 'int', min: 1 },
   config: { type: 'string', multiple: true },
   acks: { type: 'string' },
+  idempotent: { type: 'boolean' },
+  'no-idempotent': { type: 'boolean' },
+  transactional: { type: 'boolean' },
+  'txn-messages': { type: 'int', min: 1 },
   profile: { type: 'string' },
   rate: { type: 'int', min: 1 },
   producers: { type: 'int', min: 1 },
@@ -137,18 +151,29 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const producers = int(p, 'producers', 1);
   if (producers > 1 && mode !== 'produce') throw new UsageError('--producers applies to bench produce only');
   if (mode === 'produce' && producers > messages) throw new UsageError('--producers cannot exceed --messages');
+  const transactional = bool(p, 'transactional');
+  if (bool(p, 'idempotent') && bool(p, 'no-idempotent')) throw new UsageError('--idempotent and --no-idempotent exclude each other');
+  const idempotent = bool(p, 'idempotent') || transactional ? true : bool(p, 'no-idempotent') ? false : undefined;
+  if ((p.flags.has('idempotent') || p.flags.has('no-idempotent') || transactional) && mode !== 'produce') throw new UsageError('--idempotent, --no-idempotent and --transactional apply to bench produce only');
+  if (transactional && bool(p, 'no-idempotent')) throw new UsageError('--transactional needs idempotence; drop --no-idempotent');
+  if (p.flags.has('txn-messages') && !transactional) throw new UsageError('--txn-messages needs --transactional');
+  const acks = parseAcks(str(p, 'acks', idempotent ? 'all' : '1'));
+  if (idempotent && acks !== -1) throw new UsageError('--idempotent and --transactional need --acks all');
   const isolation = str(p, 'isolation', 'read_uncommitted');
   if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw new UsageError(`--isolation must be read_committed or read_uncommitted, not ${JSON.stringify(isolation)}`);
   if (p.flags.has('isolation') && mode !== 'consume') throw new UsageError('--isolation applies to bench consume only');
   return {
     mode,
+    idempotent,
+    transactional,
+    txnMessages: int(p, 'txn-messages', TXN_MESSAGES_DEFAULT),
     bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
     topic,
     messages,
     sizeBytes,
     partitions: int(p, 'partitions', 1),
     configs: parseConfigs(strs(p, 'config')),
-    acks: parseAcks(str(p, 'acks', '1')),
+    acks,
     profile,
     rateMsgsPerSec: int(p, 'rate', rebalance ? REBALANCE_RATE_DEFAULT : Infinity),
     producers,

@@ -61,6 +61,39 @@ export async function sendMessages(
   if (failure) throw failure;
 }
 
+/**
+ * Sends `count` records in transactions of `txnMessages` (the last may be smaller), one
+ * transaction at a time: sendBatch chunks of at most CHUNK, then commit (which waits for
+ * every acknowledgement). Unpaced: transactions are timed at full speed.
+ */
+export async function sendTransactions(
+  producer: Producer,
+  topic: string,
+  count: number,
+  value: () => Buffer,
+  txnMessages: number,
+  stats: SendStats,
+): Promise<void> {
+  let sent = 0;
+  while (sent < count) {
+    const inTxn = Math.min(txnMessages, count - sent);
+    await producer.transaction(async (tx) => {
+      const chunks: Array<Promise<unknown>> = [];
+      for (let done = 0; done < inTxn; ) {
+        const n = Math.min(CHUNK, inTxn - done);
+        const msgs: ProducerMessage[] = new Array(n);
+        for (let i = 0; i < n; i++) msgs[i] = { topic, value: value() };
+        done += n;
+        stats.sent += n;
+        chunks.push(tx.sendBatch(msgs));
+      }
+      await Promise.all(chunks);
+    });
+    sent += inTxn;
+    stats.acked += inTxn;
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

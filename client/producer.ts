@@ -26,6 +26,13 @@
  * record does not fit, it (and every later send, to keep order) waits in a FIFO until
  * completions free space; the promise simply settles later. Metadata for a topic not yet
  * known is fetched the same way: the send waits, like Kafka's send() blocking on metadata.
+ *
+ * Idempotence (on by default, SPEC §8.5; producer-delivery.ts has the rules): the producer
+ * gets a producer id before its first Produce, numbers each partition's batches, and keeps
+ * order and uniqueness across retries with up to 5 requests in flight per broker (sender.ts).
+ * Transactions (transactionalId; transactions/transaction-manager.ts): begin()/commit()/
+ * abort() or transaction(fn). Fencing fails every pending send with ProducerFencedError and
+ * the producer refuses new sends.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
@@ -40,7 +47,14 @@ import {
   type RecordMetadata,
   type TopicQueue,
 } from './record-accumulator.ts';
+import { resolveDelivery, type DeliveryGuarantee } from './producer-delivery.ts';
 import { isRetriable, Sender } from './sender.ts';
+import { ProducerId } from './transactions/producer-id.ts';
+import { TransactionManager, type GroupMetadataSource, type TxnOffset } from './transactions/transaction-manager.ts';
+
+export { ProducerConfigError, type DeliveryGuarantee } from './producer-delivery.ts';
+export { ProducerFencedError, TransactionAbortableError } from './transactions/errors.ts';
+export type { GroupMetadata, GroupMetadataSource, TxnOffset } from './transactions/transaction-manager.ts';
 
 export type { RecordMetadata } from './record-accumulator.ts';
 
@@ -64,8 +78,26 @@ export interface ProducerOptions {
   /** Comma-separated host:port list, or an array of them. */
   bootstrap: string | string[];
   clientId?: string;
-  /** 0: no response awaited, offsets are -1; 1: leader wrote it; -1/'all': all in-sync replicas. Default 1. */
+  /**
+   * 'at-most-once' | 'at-least-once' (default) | 'exactly-once': sets acks, retries,
+   * idempotence and transactions together (producer-delivery.ts); the options below override.
+   */
+  delivery?: DeliveryGuarantee;
+  /**
+   * 0: no response awaited, offsets are -1; 1: leader wrote it; -1/'all': all in-sync
+   * replicas. Default 'all' (1 with delivery 'at-most-once').
+   */
   acks?: Acks;
+  /**
+   * Producer id, epoch and sequence numbers on every batch, so retries never duplicate or
+   * reorder (SPEC §8.5). Default true (false with delivery 'at-most-once'); needs acks 'all'
+   * and maxInFlight <= 5. When only defaulted, an explicit acks 0/1 or maxInFlight > 5 turns it off.
+   */
+  idempotent?: boolean;
+  /** Makes the producer transactional (begin/commit/abort, transaction()); implies idempotent. */
+  transactionalId?: string;
+  /** The longest a transaction may stay open before the coordinator aborts it. Default 60000. */
+  transactionTimeoutMs?: number;
   profile?: ProducerProfile;
   /** Upper bound of one partition's batch in bytes; a record larger than it travels alone. */
   batchSize?: number;
@@ -124,6 +156,8 @@ const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
  */
 const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
 const CLOSED = 'producer is closed';
+/** refusal(): the send opens an implicit transaction (exactly-once) first. */
+const IMPLICIT = new Error('implicit transaction');
 
 // One executor shared by every send(): no closure per message beyond the promise's own.
 let capturedResolve: (m: RecordMetadata) => void = () => {};
@@ -202,7 +236,19 @@ function encodeHeaders(h: ProducerMessage['headers']): { headers: RecordHeader[]
   return { headers: out.length > 0 ? out : undefined, bytes };
 }
 
+/** The handle a transaction(fn) callback gets: sends and offsets inside that transaction. */
+export interface TransactionContext {
+  send(msg: ProducerMessage): Promise<RecordMetadata>;
+  sendBatch(msgs: readonly ProducerMessage[]): Promise<RecordMetadata[]>;
+  sendOffsets(group: GroupMetadataSource, offsets: readonly TxnOffset[]): Promise<void>;
+}
+
+const TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000;
+
 export class Producer {
+  readonly delivery: DeliveryGuarantee;
+  readonly idempotent: boolean;
+  readonly transactionalId: string | null;
   readonly acks: number;
   readonly batchSize: number;
   readonly lingerMs: number;
@@ -226,6 +272,12 @@ export class Producer {
   private lastTopic: TopicQueue | undefined = undefined;
   private closing = false;
   private closed = false;
+  private readonly txn: TransactionManager | null = null;
+  /** exactly-once: sends outside an explicit transaction open one, which flush()/close() commit. */
+  private readonly implicitTransactions: boolean;
+  private implicitOpen = false;
+  /** Sends that arrived while an implicit transaction was committing: appended after it ended. */
+  private readonly afterImplicit: Array<() => void> = [];
 
   /**
    * `metadataOf`: a Cluster whose metadata cache to share (this producer then opens a lane of
@@ -235,13 +287,26 @@ export class Producer {
   constructor(options: ProducerOptions, metadataOf?: Cluster) {
     const profile = PROFILES[options.profile ?? 'default'];
     if (!profile) throw new RangeError(`unknown producer profile ${String(options.profile)}`);
-    this.acks = normalizeAcks(options.acks);
+    const d = resolveDelivery({
+      delivery: options.delivery,
+      acks: options.acks === undefined ? undefined : normalizeAcks(options.acks),
+      retries: options.retries,
+      idempotent: options.idempotent,
+      transactionalId: options.transactionalId,
+      maxInFlight: options.maxInFlight,
+      profileMaxInFlight: profile.maxInFlight,
+    });
+    this.delivery = d.delivery;
+    this.idempotent = d.idempotent;
+    this.transactionalId = d.transactionalId;
+    this.implicitTransactions = d.implicitTransactions;
+    this.acks = d.acks;
     this.batchSize = positiveInt('batchSize', options.batchSize ?? profile.batchSize);
     this.lingerMs = options.lingerMs ?? profile.lingerMs;
     if (!Number.isFinite(this.lingerMs) || this.lingerMs < 0) throw new RangeError(`lingerMs must be >= 0, got ${this.lingerMs}`);
     this.bufferMemory = positiveInt('bufferMemory', options.bufferMemory ?? 32 * 1024 * 1024);
-    this.maxInFlight = positiveInt('maxInFlight', options.maxInFlight ?? profile.maxInFlight);
-    this.retries = options.retries ?? RETRIES_DEFAULT;
+    this.maxInFlight = positiveInt('maxInFlight', d.maxInFlight);
+    this.retries = d.retries ?? RETRIES_DEFAULT;
     if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError(`retries must be an integer >= 0, got ${this.retries}`);
     this.deliveryTimeoutMs = positiveInt('deliveryTimeoutMs', options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS_DEFAULT);
     this.retryBackoffMs = positiveInt('retryBackoffMs', options.retryBackoffMs ?? 100);
@@ -257,11 +322,116 @@ export class Producer {
       onReady: () => this.sender.scheduleDrain(),
       strictOrder: this.maxInFlight === 1,
       deliveryTimeoutMs: this.deliveryTimeoutMs,
+      idempotent: this.idempotent,
     });
     const { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes } = this;
-    const settings = { acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes };
+    const settings = {
+      acks, maxInFlight, retries, deliveryTimeoutMs, retryBackoffMs, retryBackoffMaxMs, requestTimeoutMs, maxRequestBytes,
+      idempotent: this.idempotent,
+      idempotentExplicit: d.idempotentExplicit,
+      transactional: this.transactionalId !== null,
+    };
+    const pid = this.idempotent ? new ProducerId() : null;
     this.sender = new Sender(this.cluster, this.acc, settings, () => {
       if (this.waitingHead < this.waiting.length) this.drainWaiting();
+    }, pid);
+    if (this.transactionalId !== null) {
+      const transactionTimeoutMs = positiveInt('transactionTimeoutMs', options.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT);
+      this.txn = new TransactionManager(this.cluster, this.acc, this.sender, pid!, {
+        transactionalId: this.transactionalId,
+        transactionTimeoutMs,
+        requestTimeoutMs,
+        retryBackoffMs,
+        retryBackoffMaxMs,
+        timeoutMs: deliveryTimeoutMs,
+      }, () => this.flushSealed());
+    }
+  }
+
+  // ---- transactions ----------------------------------------------------------------------
+
+  private transactions(): TransactionManager {
+    if (this.txn === null) throw new SluiceError(ErrorCode.INVALID_TXN_STATE, 'transactions need a transactionalId in the producer options');
+    return this.txn;
+  }
+
+  /**
+   * Registers the transactional id with its coordinator (InitProducerId): fences every older
+   * instance of it and completes a transaction such an instance left open. begin() and
+   * transaction() call it when needed.
+   */
+  initTransactions(): Promise<void> {
+    return this.transactions().init();
+  }
+
+  /** Opens a transaction: sends until commit() or abort() belong to it. */
+  async begin(): Promise<void> {
+    const txn = this.transactions();
+    if (txn.state === 'uninitialized') await txn.init();
+    if (this.implicitOpen) await this.commitImplicit();
+    txn.begin();
+  }
+
+  /** Commits the open transaction: waits for every send of it, then EndTxn. Throws TransactionAbortableError if it cannot commit (then abort()). */
+  commit(): Promise<void> {
+    return this.transactions().commit();
+  }
+
+  /** Aborts the open transaction: its records are never shown to read_committed consumers. */
+  abort(): Promise<void> {
+    return this.transactions().abort();
+  }
+
+  /** Adds a consumer group's offsets (next offsets to read) to the open transaction (KIP-447 fencing by member). */
+  sendOffsets(group: GroupMetadataSource, offsets: readonly TxnOffset[]): Promise<void> {
+    return this.transactions().sendOffsets(group, offsets);
+  }
+
+  /**
+   * Runs fn in a transaction: commits when it resolves, aborts when it throws (and rethrows).
+   * A fenced producer (ProducerFencedError) is not aborted: it can do nothing more.
+   */
+  async transaction<T>(fn: (tx: TransactionContext) => Promise<T>): Promise<T> {
+    await this.begin();
+    const tx: TransactionContext = {
+      send: (m) => this.send(m),
+      sendBatch: (m) => this.sendBatch(m),
+      sendOffsets: (g, o) => this.sendOffsets(g, o),
+    };
+    let result: T;
+    try {
+      result = await fn(tx);
+      await this.commit();
+    } catch (e) {
+      if (this.sender.fatal === null && this.txn!.state === 'in-transaction') await this.abort().catch(() => {});
+      throw e;
+    }
+    return result;
+  }
+
+  /** Commits the implicit transaction (aborting it if it cannot commit), then lets the sends that waited for it in. */
+  private async commitImplicit(): Promise<void> {
+    this.implicitOpen = false;
+    try {
+      await this.txn!.commit();
+    } catch (e) {
+      if (this.sender.fatal === null && this.txn!.state === 'in-transaction') await this.txn!.abort().catch(() => {});
+      throw e;
+    } finally {
+      const waiting = this.afterImplicit.splice(0);
+      for (const f of waiting) f();
+    }
+  }
+
+  /** Seals and waits for every batch (not the sends still waiting for metadata or space). */
+  private flushSealed(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.waitingHead === this.waiting.length) {
+        this.acc.sealAll();
+        this.acc.whenSealedComplete(resolve);
+      } else {
+        this.waiting.push({ msg: null, sink: null, slot: 0, flush: resolve });
+      }
     });
   }
 
@@ -294,35 +464,47 @@ export class Producer {
     return p;
   }
 
-  /** Resolves when every record sent before this call has been acknowledged or has failed. */
-  flush(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.waitingHead === this.waiting.length) {
-        this.acc.sealAll();
-        this.acc.whenSealedComplete(resolve);
-      } else {
-        this.waiting.push({ msg: null, sink: null, slot: 0, flush: resolve });
-      }
-    });
+  /**
+   * Resolves when every record sent before this call has been acknowledged or has failed.
+   * exactly-once: also commits the transaction sends outside an explicit one opened.
+   */
+  async flush(): Promise<void> {
+    await this.flushSealed();
+    if (this.implicitOpen) await this.commitImplicit();
   }
 
   /** Flushes, then closes the connections. Sends after close() begins are rejected. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await this.flush();
-    this.closed = true;
-    this.acc.stop();
-    this.sender.stop();
-    this.cluster.close();
+    try {
+      // exactly-once: flush() commits the implicit transaction, and may fail doing so.
+      await this.flush();
+    } finally {
+      this.closed = true;
+      this.acc.stop();
+      this.sender.stop();
+      this.cluster.close();
+    }
   }
 
   // ---- accepting records -------------------------------------------------------------
 
   private accept(msg: ProducerMessage, sink: DeliverySink, slot: number): void {
-    if (this.closing) {
+    if (this.closing && !this.implicitOpen) {
       sink.failed(slot, new Error(CLOSED));
       return;
+    }
+    if (this.txn !== null || this.sender.fatal !== null) {
+      const refused = this.refusal();
+      if (refused !== null) {
+        if (refused !== IMPLICIT) {
+          sink.failed(slot, refused);
+          return;
+        }
+        this.openImplicit(msg, sink, slot);
+        return;
+      }
     }
     const name = msg.topic;
     const t = name === this.lastTopicName ? this.lastTopic : this.acc.topic(name);
@@ -342,6 +524,35 @@ export class Producer {
       if (!this.loading.has(name)) void this.loadTopic(name);
     }
     this.waiting.push({ msg, sink, slot, flush: null });
+  }
+
+  /** Why a send cannot go ahead now (null: it can; IMPLICIT: after opening an implicit transaction). */
+  private refusal(): Error | null {
+    if (this.sender.fatal !== null) return this.sender.fatal;
+    const txn = this.txn!;
+    if (txn.state === 'in-transaction') return txn.sendRefusal();
+    if (this.implicitTransactions && !this.closing) return IMPLICIT;
+    return txn.sendRefusal();
+  }
+
+  /**
+   * exactly-once: a send outside a transaction opens one (initialising the id first if
+   * needed); while the previous implicit one commits, it waits for that to end.
+   */
+  private openImplicit(msg: ProducerMessage, sink: DeliverySink, slot: number): void {
+    const txn = this.txn!;
+    if (txn.state === 'ready') {
+      txn.begin();
+      this.implicitOpen = true;
+      this.accept(msg, sink, slot);
+    } else if (txn.state === 'uninitialized') {
+      txn.init().then(
+        () => this.accept(msg, sink, slot),
+        (e: Error) => sink.failed(slot, e),
+      );
+    } else {
+      this.afterImplicit.push(() => this.accept(msg, sink, slot));
+    }
   }
 
   /** Encodes and appends msg if the buffer has room; false (nothing done) otherwise. Failures settle the sink. */

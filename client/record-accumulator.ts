@@ -18,11 +18,18 @@
  *  - a partition with a batch being retried has at most one request in flight (`retrying`),
  *    so a retry is not overtaken by a later batch sent while it backs off;
  *  - keyless records avoid (through the sticky partition) partitions without a leader or
- *    whose leader was recently unreachable, when another partition is available.
+ *    whose leader was recently unreachable, when another partition is available;
+ *  - idempotent (SPEC §8.5): a batch gets its baseSequence when sealed, the partition's
+ *    `nextSequence`, which then advances by its record count (wrapping); `unacked` holds the
+ *    partition's sealed, not yet completed batches in sequence order, so their sequences are
+ *    consecutive from unacked[0]; the bytes carry (stampedId, stampedEpoch, baseSequence),
+ *    and the sender restamps a batch whose stamp is not the producer's current id and epoch;
+ *  - transactional: a partition that gets its first record of a transaction is `txnBlocked`
+ *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn).
  * Not re-entrant: everything runs on the event loop thread.
  */
 import { setImmediate } from 'node:timers';
-import { BatchBuilder, type RecordHeader } from '../protocol/record-batch.ts';
+import { addSequence, BatchBuilder, resealBatch, writeProducerFields, type RecordHeader } from '../protocol/record-batch.ts';
 import { nextStickyPartition } from './partitioner.ts';
 
 export interface RecordMetadata {
@@ -49,6 +56,19 @@ export interface AccumulatorOptions {
   strictOrder?: boolean;
   /** A sealed batch not acknowledged this long after it was opened fails (expire()). Default: never. */
   deliveryTimeoutMs?: number;
+  /** Number batches per partition and stamp them with `stamp` (the idempotent producer). */
+  idempotent?: boolean;
+}
+
+/**
+ * The producer fields sealed batches get, kept current by the producer: producerId -1 until
+ * InitProducerId answered (batches sealed before are restamped when sent); `transactional`
+ * while a transaction is open (the batch's attribute bit 4).
+ */
+export interface BatchStamp {
+  producerId: number;
+  producerEpoch: number;
+  transactional: boolean;
 }
 
 /** Resolves once every batch it was attached to has completed. */
@@ -82,6 +102,13 @@ export class ProducerBatch {
   /** Why the last attempt failed (for the delivery-timeout error); null before any failure. */
   lastError: Error | null = null;
   waiters: FlushWaiter[] | null = null;
+  /** Idempotent: the first record's sequence (SPEC §8.5); -1 otherwise. */
+  baseSequence = -1;
+  /** The producerId and epoch written in `bytes` (-1: none, a plain batch). */
+  stampedId = -1;
+  stampedEpoch = -1;
+  /** Sealed inside a transaction (attribute bit 4). */
+  transactional = false;
 
   constructor(
     readonly queue: PartitionQueue,
@@ -113,6 +140,14 @@ export class PartitionQueue {
    * before the retried one (they go together in its request instead).
    */
   retrying = false;
+  /** Idempotent: the sequence the next sealed batch starts at. */
+  nextSequence = 0;
+  /** Idempotent: sealed batches not completed, in sequence order. */
+  readonly unacked: ProducerBatch[] = [];
+  /** Already in the current transaction (AddPartitionsToTxn sent or pending). */
+  inTxn = false;
+  /** Has records of the current transaction that must not be sent before AddPartitionsToTxn succeeded. */
+  txnBlocked = false;
   constructor(readonly topic: TopicQueue, readonly partition: number) {}
 }
 
@@ -151,6 +186,10 @@ export class RecordAccumulator {
   private nextExpiryMs = Infinity;
   /** Brokers recently unreachable, until when (ms since the epoch): keyless records avoid them. */
   private readonly unavailableUntilMs = new Map<number, number>();
+  readonly idempotent: boolean;
+  readonly stamp: BatchStamp = { producerId: -1, producerEpoch: -1, transactional: false };
+  /** Set while a transaction is open: called for a partition's first record in it. */
+  onNewTxnPartition: ((q: PartitionQueue) => void) | null = null;
 
   constructor(opts: AccumulatorOptions) {
     if (!(opts.batchSizeBytes > 0)) throw new RangeError(`batchSizeBytes must be > 0, got ${opts.batchSizeBytes}`);
@@ -164,6 +203,7 @@ export class RecordAccumulator {
     this.strictOrder = opts.strictOrder ?? false;
     this.deliveryTimeoutMs = opts.deliveryTimeoutMs ?? Infinity;
     if (!(this.deliveryTimeoutMs > 0)) throw new RangeError(`deliveryTimeoutMs must be > 0, got ${opts.deliveryTimeoutMs}`);
+    this.idempotent = opts.idempotent ?? false;
   }
 
   topic(name: string): TopicQueue | undefined {
@@ -276,6 +316,11 @@ export class RecordAccumulator {
       b = this.openBatch(q, Date.now());
     }
     b.builder.append(key, value, timestampMs, headers);
+    if (this.onNewTxnPartition !== null && !q.inTxn) {
+      q.inTxn = true;
+      q.txnBlocked = true;
+      this.onNewTxnPartition(q);
+    }
     b.sinks.push(sink);
     b.slots.push(slot);
     b.reservedBytes += sizeBytes;
@@ -302,7 +347,22 @@ export class RecordAccumulator {
     const b = q.open;
     if (b === null) return;
     q.open = null;
-    b.bytes = b.builder.finish();
+    if (this.idempotent) {
+      b.baseSequence = q.nextSequence;
+      q.nextSequence = addSequence(q.nextSequence, b.sinks.length);
+      q.unacked.push(b);
+      const s = this.stamp;
+      b.transactional = s.transactional;
+      if (s.producerId >= 0) {
+        b.bytes = b.builder.finish({ producerId: s.producerId, producerEpoch: s.producerEpoch, baseSequence: b.baseSequence, transactional: s.transactional });
+        b.stampedId = s.producerId;
+        b.stampedEpoch = s.producerEpoch;
+      } else {
+        b.bytes = b.builder.finish();
+      }
+    } else {
+      b.bytes = b.builder.finish();
+    }
     q.ready.push(b);
     this.incomplete.add(b);
     if (!q.inReadyList) {
@@ -387,7 +447,7 @@ export class RecordAccumulator {
       if (q.leader !== nodeId) continue;
       // Several batches of one partition may share this request (the broker appends them
       // together or not at all); only a batch still out in an earlier request mutes it.
-      if ((this.strictOrder || q.retrying) && q.inFlight > 0) continue;
+      if (((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
       const ready = q.ready;
       while (ready.length > 0) {
         const b = ready[0]!;
@@ -425,7 +485,7 @@ export class RecordAccumulator {
     for (let i = 0; i < this.readyList.length; i++) {
       const q = this.readyList[i]!;
       const head = q.ready[0];
-      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0)) continue;
+      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
       if (head.retryAtMs > nowMs) {
         if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
         continue;
@@ -495,7 +555,51 @@ export class RecordAccumulator {
     this.release(b);
   }
 
+  /**
+   * Writes the producer's current id, epoch and b's baseSequence into b's bytes (a batch
+   * sealed before InitProducerId answered, or renumbered after an epoch bump). Per batch: one
+   * header write and one CRC; the records are not touched.
+   */
+  restamp(b: ProducerBatch): void {
+    const s = this.stamp;
+    writeProducerFields(b.bytes!, 0, { producerId: s.producerId, producerEpoch: s.producerEpoch, baseSequence: b.baseSequence });
+    resealBatch(b.bytes!, 0);
+    b.stampedId = s.producerId;
+    b.stampedEpoch = s.producerEpoch;
+  }
+
+  /**
+   * After an epoch bump (SPEC §8.5): every partition's unacknowledged batches are renumbered
+   * from 0 in their order, and the partition continues after them. The caller made sure none
+   * is in flight; the sender restamps each when it sends it.
+   */
+  renumberAll(): void {
+    for (const t of this.topics.values()) {
+      for (const q of t.partitions) {
+        let seq = 0;
+        for (const b of q.unacked) {
+          b.baseSequence = seq;
+          seq = addSequence(seq, b.recordCount);
+        }
+        q.nextSequence = seq;
+      }
+    }
+  }
+
+  /** Every partition of every topic (transactions: clearing their membership). */
+  *partitionQueues(): Iterable<PartitionQueue> {
+    for (const t of this.topics.values()) yield* t.partitions;
+  }
+
   private release(b: ProducerBatch): void {
+    if (this.idempotent) {
+      const u = b.queue.unacked;
+      if (u[0] === b) u.shift();
+      else {
+        const i = u.indexOf(b);
+        if (i >= 0) u.splice(i, 1);
+      }
+    }
     // Only a batch in a request counts in inFlight (an expired or failAll'ed one was not sent).
     if (b.sent) {
       b.sent = false;
@@ -532,15 +636,24 @@ export class RecordAccumulator {
     return this.incomplete.size;
   }
 
-  /** Fails every batch, open or sealed but not in flight (close without flush). */
-  failAll(err: Error): void {
+  /** Fails q's open and ready (not in flight) batches (a partition a transaction could not add). */
+  failPartitionUnsent(q: PartitionQueue, err: Error): void {
+    this.seal(q);
+    for (const b of q.ready.splice(0)) this.fail(b, err);
+  }
+
+  /** Fails every batch, open or sealed but not in flight (close without flush); returns how many. */
+  failAll(err: Error): number {
     this.sealAll();
+    let n = 0;
     for (const q of this.readyList) {
       const ready = q.ready.splice(0);
       q.inReadyList = false;
       for (const b of ready) this.fail(b, err);
+      n += ready.length;
     }
     this.readyList.length = 0;
+    return n;
   }
 
   stop(): void {

@@ -20,6 +20,15 @@
  *   whose lease expired), the connection is closed and its requests are retried on the new
  *   leader, instead of waiting out requestTimeoutMs. A broker that is only slow keeps them.
  * - Runs on the event loop only; no per-record work (the producer's hot path stays in send()).
+ * - Idempotent (SPEC §8.5): nothing is sent before the producer has an id (InitProducerId, one
+ *   at a time); a batch goes out stamped with the current id and epoch. UNKNOWN_PRODUCER_ID, or
+ *   OUT_OF_ORDER_SEQUENCE_NUMBER for a partition's oldest unacknowledged batch, asks for an
+ *   epoch bump: sending stops until no request is in flight, the epoch is bumped and every
+ *   partition's unacknowledged batches are renumbered from 0. OUT_OF_ORDER for a later batch
+ *   is an ordinary retry (its predecessor is being resent). DUPLICATE_SEQUENCE_NUMBER is a
+ *   success whose offset is no longer known (-1).
+ * - Fatal (`fatal` set: fenced): every pending batch fails with that error and nothing more
+ *   is sent; the producer refuses new sends.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiKey } from '../protocol/api-keys.ts';
@@ -28,6 +37,8 @@ import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import type { Cluster } from './cluster.ts';
 import { ConnectionError, type Connection } from './connection.ts';
 import type { ProducerBatch, RecordAccumulator } from './record-accumulator.ts';
+import { isFencingCode, ProducerFencedError, TransactionAbortableError } from './transactions/errors.ts';
+import { isUnsupportedApi, type ProducerId } from './transactions/producer-id.ts';
 
 /** How long keyless records avoid a broker that refused a connection (then it is tried again). */
 const NODE_UNAVAILABLE_MS = 5_000;
@@ -52,6 +63,12 @@ export interface SenderSettings {
   retryBackoffMaxMs: number;
   requestTimeoutMs: number;
   maxRequestBytes: number;
+  /** Batches carry producer id, epoch and sequences (SPEC §8.5). */
+  idempotent: boolean;
+  /** Idempotence was asked for explicitly: a broker without InitProducerId is an error, not a fallback. */
+  idempotentExplicit: boolean;
+  /** A transactional producer: its id comes from the transaction coordinator (transactions/), not from here. */
+  transactional: boolean;
 }
 
 interface NodeState {
@@ -114,6 +131,16 @@ export class Sender {
   private lastRetryReason: string | null = null;
   private lastRetryAtMs = 0;
   private retriesTotal = 0;
+  /** Set once fenced: every batch fails with it (see invariants). */
+  fatal: Error | null = null;
+  /** An epoch bump is needed before anything more is sent (see invariants). */
+  private bumpWanted = false;
+  private identityBusy = false;
+  private identityAttempts = 0;
+  /** Requests awaiting a response, all brokers. */
+  private inFlightTotal = 0;
+  /** Called when a batch of a transaction failed for good: the transaction cannot commit. */
+  onTxnBatchFailed: ((err: Error) => void) | null = null;
 
   constructor(
     private readonly cluster: Cluster,
@@ -121,6 +148,8 @@ export class Sender {
     private readonly settings: Readonly<SenderSettings>,
     /** Completions or expiries freed buffer space: the producer appends sends waiting for it. */
     private readonly onSpaceFreed: () => void,
+    /** The producer's id and epoch (idempotent); written into acc.stamp when they change. */
+    readonly pid: ProducerId | null = null,
   ) {
     this.probe = cluster.lane({ clientId: cluster.options.clientId, requestTimeoutMs: STUCK_PROBE_TIMEOUT_MS, connectTimeoutMs: STUCK_PROBE_TIMEOUT_MS });
   }
@@ -184,7 +213,12 @@ export class Sender {
     this.drainScheduled = false;
     if (this.closed) return;
     const now = Date.now();
-    const nextExpiryMs = this.acc.expire(now, (b) => this.acc.fail(b, this.deliveryTimeout(b.attempts, b.lastError)));
+    const nextExpiryMs = this.acc.expire(now, (b) => this.failBatch(b, this.deliveryTimeout(b.attempts, b.lastError)));
+    if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
+    if (this.settings.idempotent && !this.identityReady()) {
+      this.onSpaceFreed();
+      return;
+    }
     const leaders = new Set<number>();
     const nextRetryMs = this.acc.readyNodes(now, leaders);
     for (const id of leaders) {
@@ -209,7 +243,6 @@ export class Sender {
       }
     }
     if (nextRetryMs >= 0) this.retryAlarm.arm(nextRetryMs, now);
-    if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
     // Expired batches freed buffer space for sends waiting for it.
     this.onSpaceFreed();
   }
@@ -266,6 +299,7 @@ export class Sender {
       for (const [partition, list] of parts) {
         let recordsBytes = 0;
         for (const b of list) {
+          if (this.settings.idempotent && (b.stampedEpoch !== this.acc.stamp.producerEpoch || b.stampedId !== this.acc.stamp.producerId) && this.acc.stamp.producerId >= 0) this.acc.restamp(b);
           recordsBytes += b.bytes!.length;
           data.push(b.bytes!);
         }
@@ -275,15 +309,18 @@ export class Sender {
     }
     const control: ProduceRequest = { acks: this.settings.acks, timeoutMs: this.settings.requestTimeoutMs, topics };
     node.inFlight++;
+    this.inFlightTotal++;
     if (this.settings.acks === 0) {
       conn.send(ApiKey.PRODUCE, control, data, false).then(
         () => {
           node.inFlight--;
+          this.inFlightTotal--;
           for (const b of batches) this.acc.complete(b, -1);
           this.afterCompletion();
         },
         (err: Error) => {
           node.inFlight--;
+          this.inFlightTotal--;
           this.onRequestError(batches, err);
         },
       );
@@ -294,11 +331,13 @@ export class Sender {
     conn.send<ProduceResponse>(ApiKey.PRODUCE, control, data, true, this.settings.requestTimeoutMs + 5_000).then(
       (res) => {
         node.inFlight--;
+        this.inFlightTotal--;
         node.waiting.delete(req);
         this.onResponse(req, res.control);
       },
       (err: Error) => {
         node.inFlight--;
+        this.inFlightTotal--;
         node.waiting.delete(req);
         this.onRequestError(batches, err);
       },
@@ -380,7 +419,9 @@ export class Sender {
           }
           continue;
         }
-        const err = new SluiceError(pr.errorCode as ErrorCode, `${tr.topic}/${pr.partition}${pr.errorMessage ? `: ${pr.errorMessage}` : ''}`);
+        const where = `${tr.topic}/${pr.partition}${pr.errorMessage ? `: ${pr.errorMessage}` : ''}`;
+        if (this.settings.idempotent && this.onSequenceError(pr.errorCode, where, list)) continue;
+        const err = new SluiceError(pr.errorCode as ErrorCode, where);
         if (pr.errorCode === ErrorCode.NOT_LEADER || pr.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) refresh = true;
         this.retryOrFail(list, err);
       }
@@ -389,7 +430,7 @@ export class Sender {
     for (const [topic, parts] of req.topics) {
       for (const [partition, list] of parts) {
         const err = new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${topic}/${partition} in the produce response`);
-        for (const b of list) this.acc.fail(b, err);
+        for (const b of list) this.failBatch(b, err);
       }
     }
     if (refresh) this.refreshMetadata();
@@ -408,15 +449,16 @@ export class Sender {
    */
   private retryOrFail(batches: ProducerBatch[], err: Error): void {
     const now = Date.now();
+    if (this.fatal !== null) err = this.fatal;
     const retriable = isRetriable(err) && !this.closed;
     let retried = false;
     for (const b of batches) {
       b.lastError = err;
       const deadlineMs = b.createdMs + this.settings.deliveryTimeoutMs;
       if (!retriable || b.attempts >= this.settings.retries) {
-        this.acc.fail(b, err);
+        this.failBatch(b, err);
       } else if (now >= deadlineMs) {
-        this.acc.fail(b, this.deliveryTimeout(b.attempts + 1, err));
+        this.failBatch(b, this.deliveryTimeout(b.attempts + 1, err));
       } else {
         // Not later than the deadline: drain() then expires it with the timeout error.
         const at = Math.min(deadlineMs, now + this.backoffMs(b.attempts));
@@ -427,6 +469,111 @@ export class Sender {
       }
     }
     if (retried) this.noteRetry(err.message);
+  }
+
+  /** Fails b; a transactional batch also dooms its transaction (it cannot commit without it). */
+  private failBatch(b: ProducerBatch, err: Error): void {
+    if (b.transactional && this.onTxnBatchFailed !== null) this.onTxnBatchFailed(err);
+    this.acc.fail(b, err);
+  }
+
+  // ---- idempotence ---------------------------------------------------------------------
+
+  /** True when batches may be sent: the producer has its id (starting InitProducerId or a bump if not). */
+  private identityReady(): boolean {
+    const pid = this.pid!;
+    if (this.fatal !== null) return false;
+    if (this.bumpWanted) {
+      if (this.inFlightTotal === 0 && !this.identityBusy) this.initIdentity(true);
+      return false;
+    }
+    if (pid.ready) return true;
+    if (!this.settings.transactional && !this.identityBusy) this.initIdentity(false);
+    return false;
+  }
+
+  /** InitProducerId (or the epoch bump) on any broker, retried with backoff until it works or is fatal. */
+  private initIdentity(bump: boolean): void {
+    const pid = this.pid!;
+    this.identityBusy = true;
+    this.cluster.anyConnection().then((conn) => pid.request(conn, { transactionalId: null, transactionTimeoutMs: 0, bump, requestTimeoutMs: this.settings.requestTimeoutMs })).then(
+      () => {
+        this.identityBusy = false;
+        this.identityAttempts = 0;
+        this.acc.stamp.producerId = pid.producerId;
+        this.acc.stamp.producerEpoch = pid.producerEpoch;
+        if (bump) {
+          this.bumpWanted = false;
+          this.acc.renumberAll();
+        }
+        this.scheduleDrain();
+      },
+      (err: Error) => {
+        this.identityBusy = false;
+        if (!bump && !this.settings.idempotentExplicit && isUnsupportedApi(err)) {
+          // A broker without InitProducerId: idempotence was only the default, so send plain
+          // batches, as before it existed (sequences were assigned but nothing carries them).
+          pid.unsupported = true;
+          this.scheduleDrain();
+          return;
+        }
+        if (err instanceof ProducerFencedError || !isRetriable(err)) {
+          this.setFatal(err instanceof SluiceError ? err : new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, err.message));
+          return;
+        }
+        this.noteRetry(`InitProducerId: ${err.message}`);
+        const at = Date.now() + this.backoffMs(this.identityAttempts++);
+        this.retryAlarm.arm(at, Date.now());
+      },
+    );
+  }
+
+  /** Asks for an epoch bump before anything more is sent (transactions/ uses it too). */
+  requestBump(): void {
+    this.bumpWanted = true;
+    this.scheduleDrain();
+  }
+
+  /**
+   * The idempotence errors of one partition's batches (`list`, in sequence order); false
+   * when `code` is not one of them (the caller then retries or fails as for any error).
+   */
+  private onSequenceError(code: number, where: string, list: ProducerBatch[]): boolean {
+    if (code === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+      // Written before, too long ago for the broker to say where: delivered, offset unknown.
+      for (const b of list) this.acc.complete(b, -1);
+      return true;
+    }
+    if (isFencingCode(code)) {
+      this.setFatal(new ProducerFencedError(code as ErrorCode, where));
+      for (const b of list) this.failBatch(b, this.fatal!);
+      return true;
+    }
+    const head = list[0]!;
+    const oldest = head.queue.unacked[0] === head;
+    if (code === ErrorCode.UNKNOWN_PRODUCER_ID || (code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER && oldest)) {
+      if (this.settings.transactional) {
+        // A transaction cannot renumber behind the coordinator's back (Kafka: abortable).
+        const err = new TransactionAbortableError(code as ErrorCode, where);
+        for (const b of list) this.failBatch(b, err);
+        return true;
+      }
+      // The partition lost this producer's state, or a batch before this one will never
+      // arrive (failed, expired): the sequence cannot be repaired, so start again at 0 with a
+      // new epoch. Each batch counts an attempt, as any retry.
+      this.bumpWanted = true;
+      this.retryOrFail(list, new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `${where}; bumping the producer epoch and renumbering`));
+      return true;
+    }
+    return false;
+  }
+
+  /** Fenced (or another fatal error): fail every pending batch with err; nothing more is sent. */
+  setFatal(err: Error): void {
+    if (this.fatal !== null) return;
+    this.fatal = err;
+    this.acc.failAll(err);
+    this.onSpaceFreed();
   }
 
   noteRetry(reason: string): void {

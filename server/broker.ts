@@ -31,7 +31,12 @@ import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import { DelayedFetches } from './partition/delayed-fetches.ts';
+import type { AppendOrigin } from './partition/partition.ts';
 import { TopicManager } from './partition/topic-manager.ts';
+import { ProducerIdManager } from './txn/producer-id-manager.ts';
+import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
+import { TXN_STATE_TOPIC } from './txn/transaction-log.ts';
+import { TxnMarkerSender, DEFAULT_TXN_MARKER_SENDER_OPTIONS } from './txn/txn-marker-sender.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -45,6 +50,7 @@ export class Broker {
   private replicas!: ReplicaManager;
   private ctx!: BrokerContext;
   private coordinator!: GroupCoordinator;
+  private txn!: TransactionCoordinator;
   private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
   private dirLock: DataDirLock | null = null;
@@ -106,6 +112,7 @@ export class Broker {
       retentionCheckIntervalMs: c.retentionCheckIntervalMs,
       flushCheckIntervalMs: c.flushCheckIntervalMs,
       cleanerIntervalMs: c.cleanerIntervalMs,
+      producerState: { producerIdsPerPartitionMax: c.producerIdsPerPartitionMax, producerIdExpirationMs: c.producerIdExpirationMs },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
@@ -116,10 +123,21 @@ export class Broker {
       backoffMsMax: c.replicaFetchBackoffMsMax,
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
-    const offsets = new OffsetStore(this.topics, (partition, records) => this.appendOffsets(partition, records), this.log.child('offsets'));
+    const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
+    // Transactional offsets take effect (or vanish) when their marker lands (SPEC §6.24).
+    this.topics.addTxnMarkerListener((topic, partition, marker) => {
+      if (topic === OFFSETS_TOPIC) offsets.onTxnMarker(partition, marker);
+    });
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
+    const producerIds = new ProducerIdManager(this.store);
+    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
+    this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records) => this.appendDurably(TXN_STATE_TOPIC, partition, records), markers, c, this.log.child('txn'));
     const delayedFetches = new DelayedFetches();
     this.replicas.onLeadership = (topic, partition, leader) => {
+      if (topic === TXN_STATE_TOPIC) {
+        if (leader) void this.txn.loadPartition(partition);
+        else this.txn.unloadPartition(partition);
+      }
       if (topic !== OFFSETS_TOPIC) return;
       if (leader) offsets.loadPartition(partition).catch((e) => this.log.error('failed to load committed offsets', { partition, error: e as Error }));
       else this.coordinator.unloadPartition(partition);
@@ -129,8 +147,9 @@ export class Broker {
     this.logs.start();
     this.replicas.start();
     this.coordinator.start();
+    this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, log: this.log, shuttingDown: false };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false };
     this.serve();
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);
@@ -141,6 +160,7 @@ export class Broker {
     if (this.store instanceof EmbeddedMetadataStore) await this.store.settled();
     await controller.whenIdle();
     await offsets.whenLoaded();
+    await this.txn.whenLoaded();
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });
     return port;
   }
@@ -203,21 +223,25 @@ export class Broker {
     for (const c of this.connections) c.socket.destroy();
     this.replicas?.stop();
     this.coordinator?.stop();
+    this.txn?.stop();
     this.topics?.stop();
     await this.logs?.close().catch(() => {});
     await this.store?.close().catch(() => {});
     this.dirLock?.release();
   }
 
-  /** Commits to the offsets topic are appended as its leader and acknowledged like acks=all with fsync. */
-  private async appendOffsets(partition: number, records: Buffer): Promise<void> {
+  /**
+   * Appends to an internal topic (__consumer_offsets, __transaction_state) as its leader and
+   * resolves once the records are fsynced and on every in-sync replica.
+   */
+  private async appendDurably(topic: string, partition: number, records: Buffer, origin: AppendOrigin = 'client'): Promise<void> {
     try {
-      const p = this.topics.leaderPartition(OFFSETS_TOPIC, partition);
+      const p = this.topics.leaderPartition(topic, partition);
       // Waited for like acks=all below, but (as ever) not refused by min.insync.replicas: requiredAcks 1.
-      const appended = p.appendAsLeader(records, 1);
+      const appended = p.appendAsLeader(records, 1, origin);
       await Promise.all([p.log.waitForFlush(appended.lastOffset), p.waitForHighWatermark(appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
     } catch (e) {
-      // To a group member, losing leadership of the offsets partition means another coordinator.
+      // To a group member or a transactional producer, losing leadership of the partition means another coordinator.
       if (e instanceof SluiceError && (e.code === ErrorCode.NOT_LEADER || e.code === ErrorCode.FENCED_LEADER_EPOCH)) {
         throw new SluiceError(ErrorCode.NOT_COORDINATOR, e.message);
       }
@@ -225,13 +249,14 @@ export class Broker {
     }
   }
 
-  /** The controller creates __consumer_offsets once enough brokers are live for its replication factor. */
+  /** The controller creates __consumer_offsets and __transaction_state once enough brokers are live for their replication factors. */
   private async ensureInternalTopics(offsets: OffsetStore): Promise<void> {
-    if (this.topics.get(OFFSETS_TOPIC)) return;
     const live = this.store.liveBrokers().length;
-    const factor = this.config.metadataUrl ? this.config.offsetsTopicReplicationFactor : 1;
-    if (live < factor) return;
-    await offsets.ensureTopic(factor);
+    const cluster = Boolean(this.config.metadataUrl);
+    const offsetsFactor = cluster ? this.config.offsetsTopicReplicationFactor : 1;
+    if (!this.topics.get(OFFSETS_TOPIC) && live >= offsetsFactor) await offsets.ensureTopic(offsetsFactor);
+    const txnFactor = cluster ? this.config.transactionStateReplicationFactor : 1;
+    if (!this.topics.get(TXN_STATE_TOPIC) && live >= txnFactor) await this.txn.ensureTopic(txnFactor);
   }
 
   stop(): Promise<void> {
@@ -251,6 +276,7 @@ export class Broker {
     await Promise.race([closed, new Promise((r) => setTimeout(r, this.config.shutdownGraceMs))]);
     for (const c of this.connections) c.socket.destroy();
     this.coordinator.stop();
+    this.txn.stop();
     this.topics.stop();
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();

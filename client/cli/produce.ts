@@ -11,14 +11,21 @@
  * only wait out the same timeout, IN_FLIGHT_MAX lines at a time): the messages already read
  * finish or fail, the summary says input was left unread, and the exit code is 1.
  *
- * Order: the producer runs with maxInFlight 1, so each partition's lines land in input
- * order even across retries (a retry after a lost acknowledgement may still duplicate: at
- * least once).
+ * Delivery (--delivery, producer-delivery.ts): at-least-once by default, with the idempotent
+ * producer (acks all): each partition's lines land in input order and once, across retries
+ * and leader changes. at-most-once: acks 1, no retries. exactly-once (needs
+ * --transactional-id, which alone also selects it): the whole input is one transaction,
+ * committed at end of input; a read_committed consumer sees all of it or, if the command
+ * fails or is killed, none of it.
+ * Order: an idempotent producer keeps order with 5 requests in flight; without idempotence
+ * the producer runs with maxInFlight 1 (a retry after a lost acknowledgement may then
+ * duplicate: at least once).
  */
 import readline from 'node:readline';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { Producer } from '../producer.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { IDEMPOTENT_IN_FLIGHT_MAX, resolveDelivery } from '../producer-delivery.ts';
+import { Producer, ProducerConfigError, type DeliveryGuarantee } from '../producer.ts';
+import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 /** Kafka's delivery.timeout.ms default. */
@@ -37,7 +44,15 @@ stderr meanwhile. Errors go to stderr; the exit code is 1 if any message failed.
 Options:
   --bootstrap H:P        broker address(es), comma-separated (default ${DEFAULT_BOOTSTRAP});
                          unreachable ones are skipped
-  --acks 0|1|all         acknowledgement level (default all)
+  --delivery MODE        at-most-once | at-least-once | exactly-once (default
+                         at-least-once; exactly-once when --transactional-id is given)
+  --acks 0|1|all         acknowledgement level (default all; 1 with at-most-once)
+  --idempotent, --no-idempotent
+                         producer ids and sequence numbers, so retries never
+                         duplicate or reorder (default on unless at-most-once or
+                         --acks 0|1)
+  --transactional-id ID  send the whole input as one transaction, committed at
+                         end of input (exactly-once)
   --key-separator SEP    split each line at the first SEP into key and value
                          (a line without SEP is an error and is skipped)
   --partition N          send every message to partition N (default: by key, or
@@ -52,6 +67,10 @@ Options:
 const flags: FlagSpecs = {
   bootstrap: { type: 'string' },
   acks: { type: 'string' },
+  delivery: { type: 'string' },
+  idempotent: { type: 'boolean' },
+  'no-idempotent': { type: 'boolean' },
+  'transactional-id': { type: 'string' },
   'key-separator': { type: 'string' },
   partition: { type: 'int', min: 0 },
   'delivery-timeout-ms': { type: 'int', min: 1 },
@@ -77,23 +96,42 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const [topic] = positionals(p, ['TOPIC'], 'sluice produce TOPIC [options]');
-  const acks = parseAcks(str(p, 'acks', 'all'));
+  const acksFlag = str(p, 'acks');
+  const acks = acksFlag === undefined ? undefined : parseAcks(acksFlag);
+  const transactionalId = str(p, 'transactional-id');
+  const deliveryFlag = str(p, 'delivery') ?? (transactionalId !== undefined ? 'exactly-once' : undefined);
+  if (deliveryFlag !== undefined && !['at-most-once', 'at-least-once', 'exactly-once'].includes(deliveryFlag)) {
+    throw new UsageError(`--delivery must be at-most-once, at-least-once or exactly-once, got ${JSON.stringify(deliveryFlag)}`);
+  }
+  if (bool(p, 'idempotent') && bool(p, 'no-idempotent')) throw new UsageError('--idempotent and --no-idempotent exclude each other');
+  const idempotent = bool(p, 'idempotent') ? true : bool(p, 'no-idempotent') ? false : undefined;
   const sep = str(p, 'key-separator');
   if (sep === '') throw new UsageError('--key-separator must not be empty');
   const partition = int(p, 'partition');
   const deliveryTimeoutMs = int(p, 'delivery-timeout-ms', DELIVERY_TIMEOUT_MS_DEFAULT);
   const progressIntervalMs = int(p, 'progress-interval-ms', PROGRESS_INTERVAL_MS_DEFAULT);
 
-  const producer = new Producer({
+  const options = {
     bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
-    acks,
-    profile: 'throughput',
+    ...(acks !== undefined ? { acks } : {}),
+    ...(deliveryFlag !== undefined ? { delivery: deliveryFlag as DeliveryGuarantee } : {}),
+    ...(idempotent !== undefined ? { idempotent } : {}),
+    ...(transactionalId !== undefined ? { transactionalId } : {}),
+    profile: 'throughput' as const,
     clientId: 'sluice-cli-producer',
-    // One request per partition at a time: lines keep their order across retries.
-    maxInFlight: 1,
     deliveryTimeoutMs,
     requestTimeoutMs: Math.min(REQUEST_TIMEOUT_MS_MAX, deliveryTimeoutMs),
-  });
+  };
+  let producer: Producer;
+  try {
+    // Without idempotence, one request per partition at a time keeps lines in order across
+    // retries; the idempotent producer keeps it with 5 (the broker refuses gaps).
+    const { idempotent: willBeIdempotent } = resolveDelivery({ ...options, profileMaxInFlight: IDEMPOTENT_IN_FLIGHT_MAX });
+    producer = new Producer({ ...options, maxInFlight: willBeIdempotent ? IDEMPOTENT_IN_FLIGHT_MAX : 1 });
+  } catch (e) {
+    if (e instanceof ProducerConfigError) throw new UsageError(e.message);
+    throw e;
+  }
   const startedMs = Date.now();
   let failed = 0;
   let sent = 0;

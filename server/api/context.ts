@@ -7,6 +7,8 @@ import type { ReplicaManager } from '../cluster/replica-manager.ts';
 import type { Controller } from '../cluster/controller.ts';
 import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
+import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
+import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -16,6 +18,10 @@ export interface BrokerContext {
   controller: Controller;
   delayedFetches: DelayedFetches;
   groups: GroupCoordinator;
+  /** Producer ids for InitProducerId (SPEC §6.19). */
+  producerIds: ProducerIdManager;
+  /** The transaction coordinator (SPEC §6.19-6.22, §7.6). */
+  txn: TransactionCoordinator;
   log: Logger;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;

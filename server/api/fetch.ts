@@ -10,8 +10,9 @@
  * a partition named twice in one request is read once (later entries get no records), so
  * repeating entries cannot multiply the response; minBytes <= 0 never waits.
  */
-import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
-import { SluiceError } from '../../protocol/errors.ts';
+import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, READ_COMMITTED, READ_UNCOMMITTED, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { batchSizeAt, lastOffsetAt } from '../../protocol/record-batch.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { Partition } from '../partition/partition.ts';
@@ -29,8 +30,21 @@ function isReplica(req: FetchRequest): boolean {
   return (req.replicaId ?? CONSUMER_REPLICA_ID) >= 0;
 }
 
+/** read_committed: a consumer reading below the last stable offset (SPEC §6.7); followers always read the whole log. */
+function isReadCommitted(req: FetchRequest): boolean {
+  return req.isolationLevel === READ_COMMITTED && !isReplica(req);
+}
+
+/** Last offset of the last batch of a record set (headers only, one step per batch). */
+function lastOffsetOf(records: Buffer): number {
+  let last = -1;
+  for (let p = 0; p < records.length; p += batchSizeAt(records, p)) last = lastOffsetAt(records, p);
+  return last;
+}
+
 async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
   const replica = isReplica(req);
+  const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
   // The broker's own cap, whatever the client asks (Kafka's fetch.max.bytes).
   let budget = Math.min(Math.max(req.maxBytes, 0), ctx.config.fetchResponseBytesMax);
@@ -59,8 +73,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       seen.add(partition);
       const log = partition.log;
       result.highWatermark = log.highWatermark;
-      // No transactions yet: every offset below the high watermark is stable.
-      result.lastStableOffset = result.highWatermark;
+      result.lastStableOffset = log.lastStableOffset;
       result.logStartOffset = log.logStartOffset;
       // A partition's first batch may exceed partitionMaxBytes if it fits in the response
       // budget, or exceed both while the response is still empty: that keeps consumers moving
@@ -68,11 +81,12 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
       if (repeated || (allowed === 0 && bytes > 0)) continue;
       try {
-        const read = await partition.read(p.fetchOffset, Math.max(allowed, 1), replica);
+        const read = await partition.read(p.fetchOffset, Math.max(allowed, 1), replica, committed);
         result.highWatermark = read.highWatermark;
-        result.lastStableOffset = read.highWatermark;
+        result.lastStableOffset = Math.min(log.lastStableOffset, read.highWatermark);
         result.logStartOffset = read.logStartOffset;
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
+          if (committed) result.abortedTransactions = log.abortedTransactions(p.fetchOffset, lastOffsetOf(read.records)).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
           result.recordsBytes = read.records.length;
           sections.push(read.records);
           bytes += read.records.length;
@@ -92,6 +106,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
 /** Whether reading now could end the wait: some partition has an error to report, or data. */
 function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
   const replica = isReplica(req);
+  const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
   for (const t of req.topics) for (const p of t.partitions) {
     let partition: Partition;
@@ -104,7 +119,8 @@ function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
     }
     const log = partition.log;
     // A consumer at or above the high watermark (but within the log) waits, like one at the end.
-    if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < log.highWatermark || p.fetchOffset > log.logEndOffset) return true;
+    // read_committed: the same below the last stable offset.
+    if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < (committed ? log.lastStableOffset : log.highWatermark) || p.fetchOffset > log.logEndOffset) return true;
   }
   return false;
 }
@@ -121,6 +137,8 @@ function parkingOf(ctx: BrokerContext, req: FetchRequest): Partition[] {
 
 /** conn: the connection a follower's fetch came on (its closing drops the follower from the ISR). */
 export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: FollowerConnection): Promise<HandlerResult> {
+  const isolation = req.isolationLevel ?? READ_UNCOMMITTED;
+  if (isolation !== READ_UNCOMMITTED && isolation !== READ_COMMITTED) throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `isolationLevel ${isolation} is neither 0 (read_uncommitted) nor 1 (read_committed)`);
   if (isReplica(req)) {
     // A follower's fetch offset is its log end: everything below it is replicated.
     const nowMs = Date.now();

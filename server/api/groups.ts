@@ -4,9 +4,11 @@ import type { FindCoordinatorRequest, FindCoordinatorResponse } from '../../prot
 import type { DeleteGroupsRequest, DescribeGroupsRequest, DescribeGroupsResponse } from '../../protocol/apis/groups.ts';
 import type { OffsetCommitRequest } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest } from '../../protocol/apis/offset-fetch.ts';
+import type { TxnOffsetCommitRequest } from '../../protocol/apis/txn-offset-commit.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { OFFSETS_TOPIC, offsetsPartitionFor } from '../group/offset-store.ts';
 import type { HandlerResult } from '../network/reply.ts';
+import { TXN_STATE_TOPIC, txnStatePartitionFor } from '../txn/transaction-log.ts';
 import type { BrokerContext } from './context.ts';
 import {
   checkEntries,
@@ -20,13 +22,17 @@ import {
   yieldToEventLoop,
 } from './request-limits.ts';
 
-/** A group's coordinator is the leader of the offsets-topic partition its id hashes to. */
+/**
+ * A group's coordinator is the leader of the offsets-topic partition its id hashes to; a
+ * transactional id's, the leader of its `__transaction_state` partition (SPEC §6.9, §7.6).
+ */
 export function handleFindCoordinator(ctx: BrokerContext, req: FindCoordinatorRequest): HandlerResult {
   const fail = (code: ErrorCode, message: string): HandlerResult => ({ control: { errorCode: code, errorMessage: message, nodeId: -1, host: '', port: -1 } satisfies FindCoordinatorResponse });
-  if (req.keyType !== 'group') return fail(ErrorCode.MALFORMED_REQUEST, `keyType ${JSON.stringify(req.keyType)} is not 'group'`);
-  const state = ctx.topics.partitionState(OFFSETS_TOPIC, offsetsPartitionFor(req.key));
+  if (req.keyType !== 'group' && req.keyType !== 'transaction') return fail(ErrorCode.MALFORMED_REQUEST, `keyType ${JSON.stringify(req.keyType)} is neither 'group' nor 'transaction'`);
+  const group = req.keyType === 'group';
+  const state = group ? ctx.topics.partitionState(OFFSETS_TOPIC, offsetsPartitionFor(req.key)) : ctx.topics.partitionState(TXN_STATE_TOPIC, txnStatePartitionFor(req.key));
   const broker = state && ctx.store.liveBrokers().find((b) => b.brokerId === state.leader);
-  if (!broker) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'the offsets topic has no live leader for this group yet');
+  if (!broker) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, group ? 'the offsets topic has no live leader for this group yet' : 'the transaction state topic has no live leader for this transactional id yet');
   const response: FindCoordinatorResponse = { errorCode: 0, errorMessage: null, nodeId: broker.brokerId, host: broker.host, port: broker.port };
   return { control: response };
 }
@@ -40,6 +46,11 @@ export function handleHeartbeat(ctx: BrokerContext, req: ConsumerGroupHeartbeatR
 export async function handleOffsetCommit(ctx: BrokerContext, req: OffsetCommitRequest): Promise<HandlerResult> {
   checkEntries('OffsetCommit', 'partitions', partitionEntries(req.topics), OFFSET_COMMIT_PARTITIONS_MAX);
   return { control: await ctx.groups.commitOffsets(req) };
+}
+
+export async function handleTxnOffsetCommit(ctx: BrokerContext, req: TxnOffsetCommitRequest): Promise<HandlerResult> {
+  checkEntries('TxnOffsetCommit', 'partitions', partitionEntries(req.topics), OFFSET_COMMIT_PARTITIONS_MAX);
+  return { control: await ctx.groups.txnCommitOffsets(req) };
 }
 
 export function handleOffsetFetch(ctx: BrokerContext, req: OffsetFetchRequest): HandlerResult {

@@ -7,6 +7,10 @@ import type { BrokerContext } from './context.ts';
 import { checkEntries, ENTRIES_PER_TURN_MAX, LIST_OFFSETS_PARTITIONS_MAX, partitionEntries, yieldToEventLoop } from './request-limits.ts';
 
 export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequest): Promise<HandlerResult> {
+  const isolation = req.isolationLevel ?? 0;
+  if (isolation !== 0 && isolation !== 1) throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `isolationLevel ${isolation} is neither 0 (read_uncommitted) nor 1 (read_committed)`);
+  // read_committed: "the high watermark" of SPEC §6.8 reads as the last stable offset.
+  const visibleEnd = isolation === 1 ? (log: PartitionLog) => log.lastStableOffset : (log: PartitionLog) => log.highWatermark;
   checkEntries('ListOffsets', 'partitions', partitionEntries(req.topics), LIST_OFFSETS_PARTITIONS_MAX);
   const response: ListOffsetsResponse = { topics: [] };
   let sinceYield = 0;
@@ -33,17 +37,18 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
         r.offset = log.logStartOffset;
       } else if (p.timestamp === LATEST_TIMESTAMP) {
         // What consumers can read up to: the high watermark (the log end on a single broker).
-        r.offset = log.highWatermark;
+        r.offset = visibleEnd(log);
       } else if (p.timestamp < 0) {
         r.errorCode = ErrorCode.MALFORMED_REQUEST;
       } else {
         try {
           const found = await log.offsetForTimestamp(p.timestamp);
-          if (found && found.offset < log.highWatermark) {
+          const end = visibleEnd(log);
+          if (found && found.offset < end) {
             r.offset = found.offset;
             r.timestamp = found.timestamp;
           } else {
-            r.offset = log.highWatermark;
+            r.offset = end;
           }
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;

@@ -15,6 +15,11 @@ import type {
   DescribeTopicsRequest,
   FetchRequest,
   FindCoordinatorRequest,
+  InitProducerIdRequest,
+  AddPartitionsToTxnRequest,
+  AddOffsetsToTxnRequest,
+  EndTxnRequest,
+  TxnOffsetCommitRequest,
   ListOffsetsRequest,
   MetadataRequest,
   OffsetCommitRequest,
@@ -31,12 +36,15 @@ import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 import { handleFetch } from './fetch.ts';
-import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch } from './groups.ts';
+import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch, handleTxnOffsetCommit } from './groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
 import { apiVersions, handleApiVersions, handleMetadata } from './metadata.ts';
 import { handleOffsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { handleProduce } from './produce.ts';
 import { handleAlterPartitionReassignments } from './reassignments.ts';
+import { handleWriteTxnMarkers } from './txn-markers.ts';
+import type { WriteTxnMarkersRequest } from '../../protocol/apis/write-txn-markers.ts';
+import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from './transactions.ts';
 import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 export function createRouter(ctx: BrokerContext) {
@@ -95,6 +103,18 @@ export function createRouter(ctx: BrokerContext) {
         return handleOffsetForLeaderEpoch(ctx, control as OffsetForLeaderEpochRequest);
       case ApiKey.ALTER_PARTITION_REASSIGNMENTS:
         return handleAlterPartitionReassignments(ctx, control as AlterPartitionReassignmentsRequest);
+      case ApiKey.WRITE_TXN_MARKERS:
+        return handleWriteTxnMarkers(ctx, control as WriteTxnMarkersRequest);
+      case ApiKey.INIT_PRODUCER_ID:
+        return handleInitProducerId(ctx, control as InitProducerIdRequest);
+      case ApiKey.ADD_PARTITIONS_TO_TXN:
+        return handleAddPartitionsToTxn(ctx, control as AddPartitionsToTxnRequest);
+      case ApiKey.ADD_OFFSETS_TO_TXN:
+        return handleAddOffsetsToTxn(ctx, control as AddOffsetsToTxnRequest);
+      case ApiKey.END_TXN:
+        return handleEndTxn(ctx, control as EndTxnRequest);
+      case ApiKey.TXN_OFFSET_COMMIT:
+        return handleTxnOffsetCommit(ctx, control as TxnOffsetCommitRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

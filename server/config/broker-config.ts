@@ -19,6 +19,7 @@
  */
 import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
+import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -61,6 +62,17 @@ export interface BrokerConfig extends CoordinatorConfig {
   replicaFetchBackoffMsMax: number;
   offsetsTopicReplicationFactor: number;
   offsetsCommitWaitMsMax: number;
+  /** Producers remembered per partition (server/log/producer-state.ts). */
+  producerIdsPerPartitionMax: number;
+  /** A producer idle this long without an open transaction is forgotten (SPEC §7.7). */
+  producerIdExpirationMs: number;
+  /** Transactions (SPEC §6.19-6.22, §7.6; server/txn/). */
+  transactionTimeoutMsMax: number;
+  transactionStateReplicationFactor: number;
+  transactionalIdsMax: number;
+  transactionSweepIntervalMs: number;
+  txnMarkerBackoffMs: number;
+  txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
 }
@@ -148,6 +160,8 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'replicaFetchBackoffMs', unit: 'ms', default: 100, min: 0, max: TIMER_MS_MAX, help: 'first wait of a follower after a failed fetch; doubles up to replica-fetch-backoff-ms-max' }),
   int({ name: 'replicaFetchBackoffMsMax', unit: 'ms', default: 2000, min: 0, max: TIMER_MS_MAX, help: 'longest wait of a follower between failed fetches' }),
   int({ name: 'offsetsTopicReplicationFactor', unit: 'count', default: 3, min: 1, max: 1000, help: 'replicas of __consumer_offsets in a cluster; created once this many brokers are live (1 on a single broker)' }),
+  int({ name: 'producerIdsPerPartitionMax', unit: 'count', default: PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT, min: 1, max: 10_000_000, help: 'idempotent producers remembered per partition; a new one evicts the longest idle without an open transaction (its retries then get UNKNOWN_PRODUCER_ID), or gets CONCURRENT_TRANSACTIONS when all have one' }),
+  int({ name: 'producerIdExpirationMs', unit: 'ms', default: PRODUCER_ID_EXPIRATION_MS_DEFAULT, min: 1, max: 365 * DAY_MS, help: 'a producer that wrote nothing to a partition for this long and has no open transaction there is forgotten (checked every retention-check-interval-ms)' }),
   int({ name: 'offsetsCommitWaitMsMax', unit: 'ms', default: 30_000, min: 1, max: TIMER_MS_MAX, help: 'longest an offset commit waits for the offsets topic to replicate it' }),
 
   int({ name: 'groupsMax', unit: 'count', default: 10_000, min: 1, max: 10_000_000, help: 'consumer groups this broker coordinates; a new one beyond gets GROUP_MAX_SIZE_REACHED' }),
@@ -161,6 +175,13 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'offsetsRetentionMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'committed offsets of a group without members are deleted this long after its last commit' }),
   int({ name: 'groupSweepIntervalMs', unit: 'ms', default: 250, min: 1, max: TIMER_MS_MAX, help: 'how often members whose session expired are removed' }),
   int({ name: 'offsetsExpiryCheckIntervalMs', unit: 'ms', default: 60_000, min: 1, max: TIMER_MS_MAX, help: 'how often expired committed offsets are deleted' }),
+
+  int({ name: 'transactionTimeoutMsMax', unit: 'ms', default: 900_000, min: 1, max: INT32_MAX, help: 'longest transactionTimeoutMs a transactional producer may ask for; a longer one gets INVALID_TRANSACTION_TIMEOUT' }),
+  int({ name: 'transactionStateReplicationFactor', unit: 'count', default: 3, min: 1, max: 1000, help: 'replicas of __transaction_state in a cluster; created once this many brokers are live (1 on a single broker)' }),
+  int({ name: 'transactionalIdsMax', unit: 'count', default: 100_000, min: 1, max: 10_000_000, help: 'transactional ids this broker coordinates; InitProducerId for one more gets COORDINATOR_NOT_AVAILABLE' }),
+  int({ name: 'transactionSweepIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often transactions open longer than their timeout are aborted, and unfinished ones completed again' }),
+  int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
+  int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
@@ -169,6 +190,7 @@ const ORDERED: readonly (readonly [IntName, IntName])[] = [
   ['sessionTimeoutMsDefault', 'sessionTimeoutMsMax'],
   ['rebalanceTimeoutMsDefault', 'rebalanceTimeoutMsMax'],
   ['replicaFetchBackoffMs', 'replicaFetchBackoffMsMax'],
+  ['txnMarkerBackoffMs', 'txnMarkerBackoffMsMax'],
 ];
 
 /** `fetchResponseBytesMax` → `fetch-response-bytes-max`. */

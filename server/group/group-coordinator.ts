@@ -16,6 +16,7 @@ import { LEAVE_GROUP_MEMBER_EPOCH, JOIN_GROUP_MEMBER_EPOCH } from '../../protoco
 import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse } from '../../protocol/apis/groups.ts';
 import { OFFSET_METADATA_BYTES_MAX, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
+import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from '../../protocol/apis/txn-offset-commit.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { defaultBrokerConfig } from '../config/broker-config.ts';
 import type { Logger } from '../logger.ts';
@@ -311,6 +312,47 @@ export class GroupCoordinator {
     return { errorCode: 0, errorMessage: null, topics: results };
   }
 
+  /**
+   * TxnOffsetCommit (SPEC §6.24): the member is checked exactly as for OffsetCommit (KIP-447
+   * fencing), then the offsets are written as a transactional batch of the producer and stay
+   * pending until its marker reaches the group's partition. A stale producer epoch is refused
+   * by the partition's producer state (INVALID_PRODUCER_EPOCH / PRODUCER_FENCED).
+   */
+  async txnCommitOffsets(req: TxnOffsetCommitRequest, nowMs = Date.now()): Promise<TxnOffsetCommitResponse> {
+    const results: TxnOffsetCommitResponse['topics'] = req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0 })) }));
+    const failAll = (e: SluiceError): TxnOffsetCommitResponse => {
+      for (const t of results) for (const p of t.partitions) if (p.errorCode === 0) p.errorCode = e.code;
+      return { errorCode: e.code, errorMessage: e.message, topics: results };
+    };
+    try {
+      validateGroupId(req.groupId);
+      this.checkCoordinator(req.groupId);
+      this.checkMember(req.groupId, req.memberId, req.memberEpoch);
+      if (req.producerId < 0 || req.producerEpoch < 0 || req.producerEpoch > 32767) throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producerId ${req.producerId} with producerEpoch ${req.producerEpoch} is not a transactional producer`);
+      this.groupFor(req.groupId, true);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      return failAll(e);
+    }
+    const entries: OffsetEntry[] = [];
+    req.topics.forEach((t, ti) =>
+      t.partitions.forEach((p, pi) => {
+        const r = results[ti]!.partitions[pi]!;
+        const count = this.topics.partitionCount(t.topic);
+        if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (p.offset < 0 || Buffer.byteLength(p.metadata ?? '', 'utf8') > OFFSET_METADATA_BYTES_MAX) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
+        else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
+      }),
+    );
+    try {
+      await this.offsets.commitTransactional(req.groupId, req, entries);
+    } catch (e) {
+      if (!(e instanceof SluiceError)) throw e;
+      return failAll(e);
+    }
+    return { errorCode: 0, errorMessage: null, topics: results };
+  }
+
   fetchOffsets(req: OffsetFetchRequest): OffsetFetchResponse {
     try {
       validateGroupId(req.groupId);
@@ -327,6 +369,10 @@ export class GroupCoordinator {
       topics: wanted.map((t) => ({
         topic: t.topic,
         partitions: t.partitions.map((partition) => {
+          // A transaction is about to replace this offset: a consumer must not start from it.
+          if (req.requireStable && this.offsets.isPending(req.groupId, t.topic, partition)) {
+            return { partition, offset: -1, metadata: null, commitTimestampMs: -1, errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT };
+          }
           const c = this.offsets.get(req.groupId, t.topic, partition);
           return { partition, offset: c?.offset ?? -1, metadata: c?.metadata ?? null, commitTimestampMs: c?.commitTimestampMs ?? -1, errorCode: 0 };
         }),

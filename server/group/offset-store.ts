@@ -8,11 +8,22 @@
  * Record layout (also in SPEC.md): key = MessagePack ["offset", groupId, topic, partition],
  * value = MessagePack { offset, metadata, commitTimestampMs } or null. A group lives in
  * partition toPositive(murmur2(groupId)) % partitions, so one group's records stay in order.
+ *
+ * Transactional offsets (TxnOffsetCommit, SPEC §6.24): written as a transactional batch of the
+ * producer, they are kept pending per producerId and replace the committed offsets only when
+ * that producer's commit marker lands on the group's partition (dropped at an abort marker).
+ * Replay follows the same rule: records of a transactional batch wait for their producer's
+ * marker later in the log; an aborted transaction's offsets are never applied.
+ * Invariants: `pendingIndex` counts, per group and partition, the producers in `pending` that
+ * hold an offset for it (OffsetFetch requireStable answers from it without scanning);
+ * at most PENDING_OFFSETS_MAX pending offsets at once (more are refused, retriable).
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { partitionForKey } from '../../protocol/murmur2.ts';
-import { batchSizeAt, BatchBuilder, decodeRecords, lastOffsetAt, type DecodedRecord } from '../../protocol/record-batch.ts';
+import { batchSizeAt, BatchBuilder, decodeRecords, isControlAt, isTransactionalAt, lastOffsetAt, producerIdAt, readControlMarker, type DecodedRecord, type TxnMarker } from '../../protocol/record-batch.ts';
+import { assert } from '../assert.ts';
+import type { AppendOrigin } from '../partition/partition.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
 import { tpKey, tpSplit } from './topic-partition-set.ts';
@@ -31,6 +42,8 @@ const OFFSETS_TOPIC_CONFIG = {
  * 10000 entries, ~730 KB, SPEC §6 Entry limits).
  */
 const REPLAY_READ_BYTES = 512 * 1024;
+/** Transactional offsets waiting for their markers, all producers and groups together. */
+export const PENDING_OFFSETS_MAX = 1_000_000;
 const utf8 = new TextEncoder();
 /**
  * One encoder for every record: encode() builds a new Encoder per call, which made a
@@ -52,7 +65,7 @@ export interface OffsetEntry extends CommittedOffset {
 }
 
 /** Appends a record set to a partition of the offsets topic as its leader, resolving once it is durable (fsynced, and replicated to the ISR in a cluster). */
-export type DurableAppend = (partition: number, records: Buffer) => Promise<void>;
+export type DurableAppend = (partition: number, records: Buffer, origin?: AppendOrigin) => Promise<void>;
 
 export function offsetsPartitionFor(groupId: string): number {
   return partitionForKey(utf8.encode(groupId), OFFSETS_TOPIC_PARTITIONS);
@@ -65,6 +78,11 @@ export class OffsetStore {
   private readonly loaded = new Set<number>();
   /** Partitions being replayed, so a second leadership event does not replay twice at once. */
   private readonly loading = new Map<number, Promise<void>>();
+  /** producerId -> groupId -> tpKey -> offset a transaction sent and its marker has not ended yet. */
+  private readonly pending = new Map<number, Map<string, Map<string, CommittedOffset>>>();
+  /** groupId -> tpKey -> how many producers have a pending offset for it. */
+  private readonly pendingIndex = new Map<string, Map<string, number>>();
+  private pendingCount = 0;
 
   constructor(
     private readonly topics: TopicManager,
@@ -99,6 +117,80 @@ export class OffsetStore {
   unloadPartition(partition: number): void {
     this.loaded.delete(partition);
     for (const g of [...this.offsets.keys()]) if (offsetsPartitionFor(g) === partition) this.offsets.delete(g);
+    for (const producerId of [...this.pending.keys()]) this.endPending(producerId, partition, false);
+  }
+
+  /** Records a transaction's offset as pending for its producer (nothing visible yet). */
+  private addPending(producerId: number, groupId: string, topic: string, partition: number, value: CommittedOffset): void {
+    let byGroup = this.pending.get(producerId);
+    if (!byGroup) this.pending.set(producerId, (byGroup = new Map()));
+    let g = byGroup.get(groupId);
+    if (!g) byGroup.set(groupId, (g = new Map()));
+    const key = tpKey(topic, partition);
+    if (!g.has(key)) {
+      this.pendingCount++;
+      let idx = this.pendingIndex.get(groupId);
+      if (!idx) this.pendingIndex.set(groupId, (idx = new Map()));
+      idx.set(key, (idx.get(key) ?? 0) + 1);
+    }
+    g.set(key, value);
+  }
+
+  /**
+   * The producer's transaction ended on an offsets partition: its pending offsets of the groups
+   * stored there are applied (committed) or dropped.
+   */
+  private endPending(producerId: number, offsetsPartition: number, committed: boolean): void {
+    const byGroup = this.pending.get(producerId);
+    if (!byGroup) return;
+    for (const [groupId, g] of [...byGroup]) {
+      if (offsetsPartitionFor(groupId) !== offsetsPartition) continue;
+      byGroup.delete(groupId);
+      const idx = this.pendingIndex.get(groupId)!;
+      for (const [key, value] of g) {
+        this.pendingCount--;
+        const n = idx.get(key)! - 1;
+        assert(n >= 0, 'pending offset index count');
+        if (n === 0) idx.delete(key);
+        else idx.set(key, n);
+        if (committed) {
+          let c = this.offsets.get(groupId);
+          if (!c) this.offsets.set(groupId, (c = new Map()));
+          c.set(key, value);
+        }
+      }
+      if (idx.size === 0) this.pendingIndex.delete(groupId);
+    }
+    if (byGroup.size === 0) this.pending.delete(producerId);
+  }
+
+  /** A transaction marker was appended (as leader) to an offsets partition: end its producer's pending offsets there. */
+  onTxnMarker(partition: number, marker: TxnMarker): void {
+    if (!this.loaded.has(partition)) return;
+    this.endPending(marker.producerId, partition, marker.committed);
+  }
+
+  /** Whether a transaction has sent an offset for this partition of the group and not ended yet (SPEC §6.12 requireStable). */
+  isPending(groupId: string, topic: string, partition: number): boolean {
+    return this.pendingIndex.get(groupId)?.has(tpKey(topic, partition)) ?? false;
+  }
+
+  /**
+   * Appends a transaction's offsets as a transactional batch of its producer (SPEC §6.24) and
+   * resolves once durable; they stay pending until the producer's marker reaches the partition.
+   * A stale producer epoch is refused by the partition (INVALID_PRODUCER_EPOCH).
+   */
+  async commitTransactional(groupId: string, producer: { producerId: number; producerEpoch: number }, entries: readonly OffsetEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    if (this.pendingCount + entries.length > PENDING_OFFSETS_MAX) throw new SluiceError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${this.pendingCount} transactional offsets already wait for their markers; retry`);
+    const partition = offsetsPartitionFor(groupId);
+    if (!this.loaded.has(partition)) throw new SluiceError(ErrorCode.NOT_COORDINATOR, `this broker does not coordinate group ${groupId}`);
+    const builder = new BatchBuilder();
+    const now = Date.now();
+    for (const e of entries) builder.append(msgpack.encode(['offset', groupId, e.topic, e.partition]), msgpack.encode({ offset: e.offset, metadata: e.metadata, commitTimestampMs: e.commitTimestampMs }), now);
+    await this.appendDurably(partition, Buffer.from(builder.finish({ producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence: 0, transactional: true })), 'coordinator');
+    if (!this.loaded.has(partition)) throw new SluiceError(ErrorCode.NOT_COORDINATOR, `this broker no longer coordinates group ${groupId}`);
+    for (const e of entries) this.addPending(producer.producerId, groupId, e.topic, e.partition, { offset: e.offset, metadata: e.metadata, commitTimestampMs: e.commitTimestampMs });
   }
 
   private async replay(partition: number): Promise<void> {
@@ -112,18 +204,40 @@ export class OffsetStore {
       // become committed as the followers catch up; a new coordinator must know them.
       const { records: bytes } = await log.read(offset, REPLAY_READ_BYTES, { maxOffset: log.logEndOffset });
       if (bytes.length === 0) break;
-      const decoded: DecodedRecord[] = [];
-      for (let pos = 0; pos < bytes.length; pos += batchSizeAt(bytes, pos)) decodeRecords(bytes, pos, decoded);
-      for (const r of decoded) {
-        if (r.offset < offset) continue;
-        this.apply(r.key, r.value);
-        records++;
+      for (let pos = 0; pos < bytes.length; pos += batchSizeAt(bytes, pos)) {
+        if (lastOffsetAt(bytes, pos) < offset) continue;
+        if (isControlAt(bytes, pos)) {
+          // A transaction's end: its offsets in this partition take effect or vanish.
+          const marker = readControlMarker(bytes, pos);
+          if (marker) this.endPending(marker.producerId, partition, marker.committed);
+          continue;
+        }
+        const decoded: DecodedRecord[] = [];
+        decodeRecords(bytes, pos, decoded);
+        const transactional = isTransactionalAt(bytes, pos);
+        const producerId = transactional ? producerIdAt(bytes, pos) : -1;
+        for (const r of decoded) {
+          if (r.offset < offset) continue;
+          if (transactional) this.applyPending(producerId, r.key, r.value);
+          else this.apply(r.key, r.value);
+          records++;
+        }
       }
       // Continue after the last batch's range: compaction may have left offsets unused.
       offset = lastOffsetOfRecordSet(bytes) + 1;
     }
     this.loaded.add(partition);
     this.log.info('committed offsets loaded', { partition, records });
+  }
+
+  /** A record of a transactional batch, replayed: pending until its producer's marker. */
+  private applyPending(producerId: number, key: Uint8Array | null, value: Uint8Array | null): void {
+    if (!key || value === null) return;
+    const k = unpack.decode(key) as unknown;
+    if (!Array.isArray(k) || k[0] !== 'offset' || k.length !== 4) return;
+    const [, groupId, topic, partition] = k as [string, string, string, number];
+    const v = unpack.decode(value) as CommittedOffset;
+    this.addPending(producerId, groupId, topic, partition, { offset: v.offset, metadata: v.metadata ?? null, commitTimestampMs: v.commitTimestampMs });
   }
 
   private apply(key: Uint8Array | null, value: Uint8Array | null): void {

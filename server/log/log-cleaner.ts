@@ -41,7 +41,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, batchSizeAt, newBatchInfo, Off, readInt32, readInt64, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { ATTR_CONTROL, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, batchSizeAt, isControlAt, isTransactionalAt, producerIdAt, newBatchInfo, Off, readInt32, readInt64, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
 import { crc32c } from '../../protocol/crc32c.ts';
 import { readVarint, varintEnd } from '../../protocol/varint.ts';
 import type { Logger } from '../logger.ts';
@@ -65,8 +65,13 @@ export interface CleanableLog {
   currentSegments(): readonly LogSegment[];
   /** Fsynced and indexed by a flush cycle; a segment still waiting for one is not cleaned. */
   isSealed(seg: LogSegment): boolean;
-  /** Offsets at or above this may still be truncated (replication); the log end without replication. */
+  /**
+   * Compaction works below this: the last stable offset (the high watermark, or the first
+   * offset of the oldest open transaction: its records are not decided yet, SPEC §7.3).
+   */
   highWatermark(): number;
+  /** Whether the transactional batch of producerId at offset belongs to an aborted transaction (omitted: none are). */
+  isAborted?(producerId: number, offset: number): boolean;
   /** The log is closing, closed, deleted, failed or truncating: stop and discard the replacement. */
   stopping(): boolean;
   /**
@@ -207,8 +212,15 @@ class Survivors {
     const baseTimestamp = readInt64(b, p + Off.baseTimestamp);
     kept.length = 0;
     let count = 0;
+    // Control batches (transaction markers) always stay: consumers need them to end transactions.
+    const control = (this.info.attributes & ATTR_CONTROL) !== 0;
     forEachRecord(b, p, (r) => {
       let keep = true;
+      if (control) {
+        kept.push(true);
+        count++;
+        return;
+      }
       if (r.keyLength >= 0) {
         const offset = baseOffset + r.offsetDelta;
         const latest = this.latest.get(keyOf(b, r));
@@ -254,12 +266,16 @@ function rewriteBatch(b: Buffer, p: number, kept: readonly boolean[], keptCount:
 }
 
 /** key -> offset of its latest record below highWatermark, over every segment as far as it was written when read. */
-async function buildLatestOffsetMap(segments: readonly LogSegment[], highWatermark: number): Promise<Map<string, number>> {
+async function buildLatestOffsetMap(segments: readonly LogSegment[], highWatermark: number, isAborted?: (producerId: number, offset: number) => boolean): Promise<Map<string, number>> {
   const latest = new Map<string, number>();
   for (const seg of segments) {
     if (seg.baseOffset >= highWatermark) break;
     await forEachBatch(seg, seg.sizeBytes, (b, p) => {
       const baseOffset = readInt64(b, p + Off.baseOffset);
+      // A control record's key is a marker, not a user key; an aborted record never happened
+      // for read_committed readers, so neither may hide an older value of its key.
+      if (isControlAt(b, p)) return;
+      if (isTransactionalAt(b, p) && isAborted !== undefined && isAborted(producerIdAt(b, p), baseOffset)) return;
       forEachRecord(b, p, (r) => {
         if (r.keyLength >= 0 && baseOffset + r.offsetDelta < highWatermark) latest.set(keyOf(b, r), baseOffset + r.offsetDelta);
       });
@@ -277,7 +293,7 @@ export async function cleanLog(log: CleanableLog, nowMs: number, limits: Cleaner
   const highWatermark = log.highWatermark();
   let latest: Map<string, number>;
   try {
-    latest = await buildLatestOffsetMap(segments, highWatermark);
+    latest = await buildLatestOffsetMap(segments, highWatermark, log.isAborted);
   } catch (e) {
     if (e instanceof Stopped) return { ...result, complete: false };
     throw e;

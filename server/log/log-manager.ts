@@ -45,6 +45,7 @@ import type { LogConfig } from './log-config.ts';
 import { CLEANER_BYTES_PER_RUN_DEFAULT, emptyCompactionResult, type CompactionResult } from './log-cleaner.ts';
 import { compacts } from './log-config.ts';
 import { PartitionLog } from './partition-log.ts';
+import type { ProducerStateConfig } from './producer-state.ts';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export const RETENTION_CHECK_INTERVAL_MS_DEFAULT = 60_000;
@@ -70,6 +71,8 @@ export interface LogManagerOptions {
   cleanerBytesPerRunMax?: number;
   /** Segment file fds kept open at most (see file-handle-cache.ts); default from the open-files limit. */
   segmentFilesOpenMax?: number;
+  /** Bounds of every partition's producer state (producer-state.ts). */
+  producerState?: ProducerStateConfig;
 }
 
 export class LogManager {
@@ -81,6 +84,7 @@ export class LogManager {
   private readonly flushCheckIntervalMs: number;
   private readonly cleanerIntervalMs: number;
   private readonly cleanerBytesPerRunMax: number;
+  private readonly producerState: ProducerStateConfig | undefined;
   private compactionPass: Promise<CompactionResult> | null = null;
   /** The fds of every segment file of this manager's logs. */
   readonly files: FileHandleCache;
@@ -99,6 +103,7 @@ export class LogManager {
     this.flushCheckIntervalMs = opts.flushCheckIntervalMs ?? FLUSH_CHECK_INTERVAL_MS_DEFAULT;
     this.cleanerIntervalMs = opts.cleanerIntervalMs ?? CLEANER_INTERVAL_MS_DEFAULT;
     this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
+    this.producerState = opts.producerState;
     if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
     if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
     this.files = new FileHandleCache(opts.segmentFilesOpenMax ?? segmentFilesOpenMaxFor(openFilesSoftLimit()));
@@ -197,7 +202,7 @@ export class LogManager {
         // Deleted (renamed aside) while this was writing it: not ours to open any more.
         if (readPartitionTopicId(dir) !== topicId) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${name} was deleted while it was being created`);
         // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
-        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files });
+        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files, producerState: this.producerState });
         this.prepared.set(name, { topicId, log });
         // What the replica manager does first on a new leader (a synchronous checkpoint write):
         // done here, one partition per slice, instead of for every partition in one go later.
@@ -366,6 +371,8 @@ export class LogManager {
     let deleted = 0;
     for (const log of this.logs.values()) {
       try {
+        // Idle producers go on the same cadence: cheap (one pass over a bounded map) and never urgent.
+        log.expireProducers(nowMs);
         deleted += log.applyRetention(nowMs);
       } catch (error) {
         // An InvariantError already took that partition offline (server/assert.ts); the others go on.
@@ -440,7 +447,7 @@ export class LogManager {
 
   private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
     const dir = path.join(this.dataDir, name);
-    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files });
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files, producerState: this.producerState });
     try {
       if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
     } catch (e) {

@@ -16,7 +16,7 @@
  *   (compaction on the leader may have left offset gaps inside and between them).
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_LOG_OVERHEAD, newBatchInfo, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { BATCH_LOG_OVERHEAD, newBatchInfo, NO_PRODUCER_ID, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
 import { BatchCursor } from './batch-cursor.ts';
 
 export interface ValidatedRecordSet {
@@ -29,6 +29,8 @@ export interface ValidatedRecordSet {
   /** Largest batch maxTimestamp in the set, ms. */
   maxTimestampMs: number;
   sizeBytes: number;
+  /** Batches with a producerId (idempotent, transactional or control): 0 keeps the append on its plain path. */
+  producerBatches: number;
 }
 
 /**
@@ -43,6 +45,7 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
   let recordCount = 0;
   let batchCount = 0;
   let maxTimestampMs = -1;
+  let producerBatches = 0;
   const c = new BatchCursor();
   for (c.reset(recordSet); !c.done; c.advance(info.size)) {
     // Size first: a batch we would refuse anyway is not worth a CRC pass.
@@ -56,6 +59,7 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${c.at}: ${info.problem}`);
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
+    if (info.producerId !== NO_PRODUCER_ID) producerBatches++;
     batchCount++;
   }
   if (!Number.isSafeInteger(nextOffset + recordCount)) {
@@ -68,7 +72,7 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     // validateBatch proved lastOffsetDelta == recordCount - 1 for every batch.
     offset = c.lastOffset + 1;
   }
-  return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length };
+  return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches };
 }
 
 /**
@@ -86,6 +90,7 @@ export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset:
   let recordCount = 0;
   let batchCount = 0;
   let maxTimestampMs = -1;
+  let producerBatches = 0;
   let firstOffset = -1;
   let nextOffsetMin = logEndOffset;
   const c = new BatchCursor();
@@ -102,7 +107,8 @@ export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset:
     nextOffsetMin = baseOffset + info.lastOffsetDelta + 1;
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
+    if (info.producerId !== NO_PRODUCER_ID) producerBatches++;
     batchCount++;
   }
-  return { batchCount, recordCount, firstOffset, lastOffset: nextOffsetMin - 1, maxTimestampMs, sizeBytes: recordSet.length };
+  return { batchCount, recordCount, firstOffset, lastOffset: nextOffsetMin - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches };
 }

@@ -56,7 +56,17 @@
  *   until the leader moves it again; it never exposes uncommitted data.
  * - read() serves batches below maxOffset only, the high watermark unless the caller says
  *   otherwise (followers read up to the log end). Retention deletes only segments wholly
- *   below the high watermark, and compaction only cleans below it.
+ *   below the high watermark, and compaction only cleans below the last stable offset.
+ *
+ * Producers and transactions (SPEC §7.7; producer-state.ts, producer-snapshot.ts, txn-index.ts):
+ * - The producer state is derived from the stored batches alone: append checks and then
+ *   applies (after the write succeeded: all or nothing), appendAsFollower and appendControl
+ *   apply, open and truncation rebuild (latest snapshot at or below the log end, then a replay
+ *   of the headers after it). A record set without producer batches costs one branch.
+ * - A duplicate (AppendResult.duplicate) writes nothing and carries the original offsets.
+ * - lastStableOffset <= highWatermark; `aborted` is sorted by marker offset and mirrors the
+ *   segments' .txnindex files (each entry in its marker's segment); retention and truncation
+ *   drop entries with their segments.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -74,7 +84,12 @@ import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
+import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
+import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
+import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, listSnapshots, writeSnapshotSync } from './producer-snapshot.ts';
+import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -92,6 +107,12 @@ export interface AppendOptions {
    * epoch of the log. Omitted: batches keep the producer's value (-1) and the cache is untouched.
    */
   leaderEpoch?: number;
+  /**
+   * Who appends (SPEC §6.6): 'client' batches get every producer check; 'coordinator' ones
+   * (the group coordinator writing a transaction's offsets) skip the sequence checks but are
+   * still fenced by epoch and still open the producer's transaction. Default 'client'.
+   */
+  origin?: AppendOrigin;
 }
 
 export interface FollowerAppendResult {
@@ -105,9 +126,24 @@ export interface AppendResult {
   lastOffset: number;
   /** The broker's clock when the batches were written. */
   logAppendTimeMs: number;
+  /**
+   * True when the record set was one batch the producer state already had (a retry): nothing
+   * was written and baseOffset/lastOffset are where it was stored the first time.
+   */
+  duplicate?: boolean;
 }
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
+
+/** The headers of the producer batches of a validated record set, in order. */
+function producerHeaders(recordSet: Uint8Array): BatchHeader[] {
+  const out: BatchHeader[] = [];
+  const c = new BatchCursor();
+  for (c.reset(recordSet); !c.done; c.advance()) {
+    if (readInt64(recordSet, c.at + Off.producerId) !== NO_PRODUCER_ID) out.push(batchHeaderAt(recordSet, c.at));
+  }
+  return out;
+}
 
 export class PartitionLog {
   readonly dir: string;
@@ -139,7 +175,17 @@ export class PartitionLog {
   private compactedAtHighWatermark = -1;
   private compactAgainAtMs = Infinity;
 
-  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number) {
+  /** Producers that wrote to this partition (producer-state.ts); rebuilt at open and after truncation. */
+  readonly producers: ProducerState;
+  /**
+   * Aborted transactions whose marker is still in the log, by marker offset (lastOffset); the
+   * segments' .txnindex files hold the same entries, each in its marker's segment.
+   */
+  private aborted: AbortedTxn[] = [];
+  /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
+  private replaying = false;
+
+  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined) {
     this.dir = dir;
     this.files = files;
     this.cfg = config;
@@ -159,6 +205,7 @@ export class PartitionLog {
     this.epochs = epochs;
     this.hw = highWatermark;
     this.hwCheckpointed = highWatermark;
+    this.producers = new ProducerState(producerConfig);
   }
 
   /**
@@ -175,7 +222,8 @@ export class PartitionLog {
   /** Opens (or creates) the partition directory (log-loader.ts). Synchronous: it runs before the broker serves. */
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
     const { segments, epochs, highWatermark } = loadPartitionLog(dir, config, opts);
-    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark);
+    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark, opts.producerState);
+    log.rebuildProducerState();
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
     return log;
   }
@@ -287,8 +335,16 @@ export class PartitionLog {
     if (compacts(this.cfg.cleanupPolicy) && firstKeylessOffset(recordSet) >= 0) {
       throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'compacted topics need a key on every record');
     }
+    // The plain path (no idempotent producer) costs this one branch.
+    let headers: BatchHeader[] | null = null;
+    if (set.producerBatches > 0) {
+      headers = producerHeaders(recordSet);
+      const check = this.producers.checkLeaderAppend(headers, opts.origin ?? 'client');
+      if (check.kind === 'duplicate') return { baseOffset: check.firstOffset, lastOffset: check.lastOffset, logAppendTimeMs: nowMs, duplicate: true };
+    }
     const epochStarts = leaderEpoch >= 0 ? [{ epoch: leaderEpoch, startOffset: set.firstOffset }] : [];
     this.write(recordSet, set.lastOffset, nowMs, this.endOffset, epochStarts);
+    if (headers !== null) for (const h of headers) this.applyProducerBatch(h);
     return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs };
   }
 
@@ -312,6 +368,8 @@ export class PartitionLog {
     // A new segment starts at the first batch, not at the log end: a gap before it must not
     // push its relative offsets past uint32.
     this.write(recordSet, set.lastOffset, nowMs, set.firstOffset, epochStarts);
+    // The leader checked them; a follower only applies, in the same order (SPEC §7.7).
+    if (set.producerBatches > 0) for (const h of producerHeaders(recordSet)) this.applyProducerBatch(h);
     return { firstOffset: set.firstOffset, lastOffset: set.lastOffset };
   }
 
@@ -400,12 +458,179 @@ export class PartitionLog {
     const old = this.active;
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
+    // The state as of the log end, so that recovery replays from here (SPEC §7.7).
+    this.snapshotProducerState();
     const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
     // Sealed now rather than at the next scheduled flush: until then a crash could tear it.
     this.flusher.segmentRolled(old);
     this.logger.debug('rolled segment', { dir: this.dir, baseOffset: seg.baseOffset, previousBytes: old.sizeBytes });
     return seg;
+  }
+
+  // ---------------------------------------------------------------- producer state
+
+  /** Applies one stored batch's header to the producer state; a marker that closed a transaction is passed on. */
+  private applyProducerBatch(h: BatchHeader): void {
+    const done = this.producers.apply(h);
+    if (done !== null) this.onTxnCompleted(done);
+  }
+
+  /** A marker closed a transaction on this partition: an abort enters the aborted-transaction index. */
+  private onTxnCompleted(txn: CompletedTxn): void {
+    if (txn.committed) return;
+    const entry: AbortedTxn = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset };
+    this.aborted.push(entry);
+    if (this.replaying) return;
+    // Appends write into the active segment, so that is the marker's segment.
+    try {
+      appendTxnIndexSync(this.active.txnIndexPath, entry);
+    } catch (e) {
+      // The marker is in the log; the next open rebuilds the index from it. Reads answer from memory.
+      this.logger.warn('could not append to the aborted-transaction index; it is rebuilt at the next open', { dir: this.dir, error: e });
+    }
+  }
+
+  /**
+   * The last stable offset (SPEC §7.7): the first offset of the oldest open transaction, or
+   * the high watermark when none is open; never above the high watermark.
+   */
+  get lastStableOffset(): number {
+    const hw = this.highWatermark;
+    const first = this.producers.firstUnstableOffset();
+    return first >= 0 && first < hw ? first : hw;
+  }
+
+  /**
+   * The aborted transactions a read_committed fetch of [fetchOffset, lastOffset] must report
+   * (SPEC §6.7): marker at or after fetchOffset, first offset at or below lastOffset; oldest first.
+   */
+  abortedTransactions(fetchOffset: number, lastOffset: number): AbortedTxn[] {
+    const list = this.aborted;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.lastOffset < fetchOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: AbortedTxn[] = [];
+    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset <= lastOffset) out.push(list[i]!);
+    return out;
+  }
+
+  /**
+   * The leader's append of a transaction marker (SPEC §6.23, §8.6): TRANSACTION_COORDINATOR_FENCED
+   * when a marker from a newer coordinatorEpoch was seen for this producer, INVALID_PRODUCER_EPOCH
+   * when the epoch is older than the producer's; else a control batch stamped like any append,
+   * which closes the producer's open transaction. Returns its offset.
+   */
+  appendControl(marker: TxnMarker, nowMs: number = Date.now(), leaderEpoch?: number): number {
+    this.checkWritable();
+    if (leaderEpoch !== undefined) this.checkLeaderEpoch(leaderEpoch);
+    const e = this.producers.get(marker.producerId);
+    if (e !== undefined && marker.coordinatorEpoch < e.coordinatorEpoch) {
+      throw new SluiceError(ErrorCode.TRANSACTION_COORDINATOR_FENCED, `producer ${marker.producerId}: coordinator epoch ${marker.coordinatorEpoch} is older than ${e.coordinatorEpoch}, of a marker already written`);
+    }
+    if (e !== undefined && marker.producerEpoch < e.epoch) {
+      throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${marker.producerId}: marker epoch ${marker.producerEpoch} is older than ${e.epoch}`);
+    }
+    const b = Buffer.from(buildControlBatch(marker, nowMs));
+    const offset = this.endOffset;
+    writeInt64(b, Off.baseOffset, offset);
+    if (leaderEpoch !== undefined) writeInt32(b, Off.partitionLeaderEpoch, leaderEpoch);
+    const epochStarts = leaderEpoch !== undefined ? [{ epoch: leaderEpoch, startOffset: offset }] : [];
+    this.write(b, offset, nowMs, offset, epochStarts);
+    this.applyProducerBatch(batchHeaderAt(b, 0));
+    return offset;
+  }
+
+  /**
+   * Rebuilds the producer state by replaying every producer batch of the log (headers only;
+   * control batches read whole: one small record). At open and after truncation.
+   */
+  private rebuildProducerState(): void {
+    this.producers.clear();
+    this.aborted = [];
+    let from = 0;
+    try {
+      // A snapshot above the log end describes batches that are gone (truncation, a crash).
+      deleteSnapshotsAbove(this.dir, this.endOffset);
+      const snap = latestSnapshot(this.dir, this.endOffset, (file) => this.logger.warn('damaged producer state snapshot ignored; replaying the log instead', { dir: this.dir, file }));
+      if (snap !== null) {
+        this.producers.load(snap.entries);
+        from = snap.offset;
+      }
+    } catch (error) {
+      this.logger.warn('could not read the producer state snapshots; replaying the whole log', { dir: this.dir, error });
+      this.producers.clear();
+      from = 0;
+    }
+    // Aborts whose markers the snapshot covers come from the segments' indexes; the rest from the replay.
+    if (from > 0) {
+      for (const seg of this.segments) {
+        try {
+          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push(e);
+        } catch (error) {
+          this.logger.warn('could not read an aborted-transaction index', { dir: this.dir, path: seg.txnIndexPath, error });
+        }
+      }
+    }
+    this.replaying = true;
+    try {
+      for (const seg of this.segments) if (seg.nextOffset > from) this.replaySegment(seg, 0, from);
+    } finally {
+      this.replaying = false;
+    }
+    this.reconcileTxnIndexes();
+  }
+
+  /**
+   * Writes a producer state snapshot at the log end (at a roll and at close). Best effort: a
+   * missing snapshot only makes the next open replay more.
+   */
+  private snapshotProducerState(): void {
+    if (this.producers.size === 0 && listSnapshots(this.dir).length === 0) return;
+    try {
+      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries());
+    } catch (error) {
+      this.logger.warn('could not write a producer state snapshot', { dir: this.dir, offset: this.endOffset, error });
+    }
+  }
+
+  /** Makes every segment's .txnindex hold exactly the aborts found in it (rewrites only those that differ). */
+  private reconcileTxnIndexes(): void {
+    const segments = this.segments;
+    let i = 0;
+    for (let k = 0; k < segments.length; k++) {
+      const seg = segments[k]!;
+      const end = k + 1 < segments.length ? segments[k + 1]!.baseOffset : Infinity;
+      const mine: AbortedTxn[] = [];
+      while (i < this.aborted.length && this.aborted[i]!.lastOffset < end) mine.push(this.aborted[i++]!);
+      try {
+        const onDisk = readTxnIndexSync(seg.txnIndexPath);
+        if (onDisk.length !== mine.length || onDisk.some((e, j) => e.producerId !== mine[j]!.producerId || e.firstOffset !== mine[j]!.firstOffset || e.lastOffset !== mine[j]!.lastOffset)) {
+          writeTxnIndexSync(seg.txnIndexPath, mine);
+        }
+      } catch (error) {
+        this.logger.warn('could not rewrite an aborted-transaction index; reads answer from memory', { dir: this.dir, path: seg.txnIndexPath, error });
+      }
+    }
+  }
+
+  /** Replays the producer batches of seg from file position `fromPosition`, skipping batches below fromOffset. */
+  private replaySegment(seg: LogSegment, fromPosition: number, fromOffset = 0): void {
+    seg.scanHeadersSync(fromPosition, (c) => {
+      if (readInt64(c.buf, c.at + Off.producerId) === NO_PRODUCER_ID || c.baseOffset < fromOffset) return true;
+      if (isControlAt(c.buf, c.at) && !c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+      this.applyProducerBatch(batchHeaderAt(c.buf, c.at));
+      return true;
+    });
+  }
+
+  /** Forgets idle producers (producerIdExpirationMs, SPEC §7.7); from the log manager's periodic checks. */
+  expireProducers(nowMs: number): number {
+    return this.producers.expire(nowMs);
   }
 
   // ---------------------------------------------------------------- read path
@@ -488,7 +713,10 @@ export class PartitionLog {
     if (!(Number.isSafeInteger(offset) && offset >= 0)) return Promise.reject(new Error(`truncateTo(${offset}): not an offset`));
     return this.exclusively(() => {
       if (offset < this.logStartOffset) throw new SluiceError(ErrorCode.OFFSET_OUT_OF_RANGE, `cannot truncate ${path.basename(this.dir)} to ${offset}, below its log start offset ${this.logStartOffset}`);
-      if (offset < this.endOffset) this.cutSegments(offset);
+      if (offset < this.endOffset) {
+        this.cutSegments(offset);
+        this.rebuildProducerState();
+      }
       this.changeEpochCache(() => this.epochs.truncateFromEnd(this.endOffset));
       return this.endOffset;
     });
@@ -514,6 +742,9 @@ export class PartitionLog {
       this.hw = offset;
       this.compactedAtEnd = -1;
       this.changeEpochCache(() => this.epochs.clear());
+      this.producers.clear();
+      this.aborted = [];
+      deleteSnapshotsAbove(this.dir, -1);
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }
@@ -600,6 +831,13 @@ export class PartitionLog {
       // Entries below the log start are only stale; the next retention or open trims them.
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
+    const start = this.logStartOffset;
+    if (this.aborted.length > 0 && this.aborted[0]!.lastOffset < start) this.aborted = this.aborted.filter((a) => a.lastOffset >= start);
+    try {
+      deleteSnapshotsBelow(this.dir, start);
+    } catch (error) {
+      this.logger.warn('could not delete old producer state snapshots', { dir: this.dir, error });
+    }
     this.logger.info('retention deleted segments', { dir: this.dir, segments: count, logStartOffset: this.logStartOffset });
     return count;
   }
@@ -641,7 +879,9 @@ export class PartitionLog {
       files: this.files,
       currentSegments: () => this.segments,
       isSealed: (seg) => !this.flusher.isDirty(seg) && seg !== this.active,
-      highWatermark: () => this.highWatermark,
+      // Below the last stable offset only: an open transaction's records are not decided yet.
+      highWatermark: () => this.lastStableOffset,
+      isAborted: (producerId, offset) => this.abortedTransactions(offset, offset).some((a) => a.producerId === producerId),
       stopping: () => this.state !== 'open' || this.failure !== null || this.truncating > 0,
       replaceSegment: (old, replacement) => this.replaceSegment(old, replacement),
     };
@@ -677,6 +917,7 @@ export class PartitionLog {
       await this.flusher.running;
       // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
       if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
+      this.snapshotProducerState();
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);

@@ -42,6 +42,7 @@ import { FileHandleCache, type CachedFile } from './file-handle-cache.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
+import { TXN_INDEX_SUFFIX } from './txn-index.ts';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -393,6 +394,12 @@ export class LogSegment {
     this.close();
     unlinkIfExistsSync(this.logPath);
     this.deleteIndexFilesSync();
+    unlinkIfExistsSync(this.txnIndexPath);
+  }
+
+  /** This segment's aborted-transaction index (txn-index.ts); it may not exist. */
+  get txnIndexPath(): string {
+    return this.logPath.slice(0, -LOG_SUFFIX.length) + TXN_INDEX_SUFFIX;
   }
 
   /** Index and stats bookkeeping for one batch written at `position`. */

@@ -145,6 +145,15 @@ export interface ClusterMetadataStore extends MetadataStore {
     opts?: PartitionWriteOptions,
   ): Promise<boolean>;
 
+  /**
+   * Reserves the next `count` producer ids of the cluster (SPEC §6.19) and resolves with the
+   * first: the block is [first, first + count). Durable when it resolves; blocks never
+   * overlap, also across restarts, other brokers and concurrent callers, and an id is never
+   * handed out twice (a reserved block a broker did not use up is simply skipped).
+   * STORAGE_ERROR when the store could not write (retry).
+   */
+  allocateProducerIdBlock(count: number): Promise<number>;
+
   /** Calls listener for every change the cache applies; returns an unsubscribe function. */
   watch(listener: (event: ClusterEvent) => void): () => void;
 }

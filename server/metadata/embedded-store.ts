@@ -50,6 +50,8 @@ interface Document {
   partitions: Record<string, PartitionState[]>;
   /** Sequence number of the last journal record this document includes. */
   journalSeq: number;
+  /** The first producer id never handed out (SPEC §6.19); absent in documents older than it means 0. */
+  nextProducerId?: number;
 }
 
 /** One journal record's change. */
@@ -58,7 +60,9 @@ type Change =
   | { t: 'updateTopic'; topic: TopicRecord; added: PartitionState[] }
   | { t: 'deleteTopic'; name: string }
   | { t: 'controllerEpoch'; epoch: number }
-  | { t: 'partition'; topic: string; partition: number; state: PartitionState };
+  | { t: 'partition'; topic: string; partition: number; state: PartitionState }
+  /** A block of producer ids reserved: the next one free is `next`. */
+  | { t: 'producerIds'; next: number };
 
 interface Pending {
   record: Buffer;
@@ -116,6 +120,9 @@ function apply(doc: Document, c: Change): void {
       if (states) states[c.partition] = cloneState(c.state);
       break;
     }
+    case 'producerIds':
+      doc.nextProducerId = c.next;
+      break;
   }
 }
 
@@ -179,6 +186,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
         topics: parsed.topics,
         partitions: parsed.partitions ?? Object.fromEntries(parsed.topics.map((t) => [t.name, Array.from({ length: t.partitions }, () => this.initialState())])),
         journalSeq: parsed.journalSeq ?? 0,
+        nextProducerId: (parsed as { nextProducerId?: number }).nextProducerId ?? 0,
       };
       upgrade = parsed.version !== 3;
     } else {
@@ -324,6 +332,16 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
       if (!current || current.partitionEpoch !== expectedPartitionEpoch) return { result: false };
       if (opts.controllerEpoch !== undefined && opts.controllerEpoch !== this.staged.controllerEpoch) return { result: false };
       return { change: { t: 'partition', topic, partition, state }, result: true, committed: () => this.emit({ kind: 'partition', topic, partition, state }) };
+    });
+  }
+
+  allocateProducerIdBlock(count: number): Promise<number> {
+    return this.submit(() => {
+      if (!Number.isSafeInteger(count) || count < 1) throw new Error(`producer id block size must be a positive integer, got ${count}`);
+      const first = this.staged.nextProducerId ?? 0;
+      const next = first + count;
+      if (!Number.isSafeInteger(next)) throw new SluiceError(ErrorCode.STORAGE_ERROR, 'producer ids exhausted');
+      return { change: { t: 'producerIds', next }, result: first };
     });
   }
 

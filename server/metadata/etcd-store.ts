@@ -19,6 +19,10 @@
  *   controller                      ControllerInfo, attached to the controller's broker lease
  *   controller-epoch                the last controllerEpoch handed out, a decimal string;
  *                                   never deleted, so epochs increase across controllers
+ *   producer-id-next                the first producer id no broker has reserved, a decimal
+ *                                   string; never deleted; raised by compare-and-set on its
+ *                                   mod revision (absent: create-if-absent), so two brokers
+ *                                   never reserve overlapping blocks (SPEC §6.19)
  *
  * Invariants:
  * - Caches (topics, partitions, brokers, controller) change only by applying the watch, in
@@ -143,6 +147,9 @@ const topicWriteKey = (topic: string): string => `topic-writes/${topic}`;
 const brokerKey = (id: number): string => `brokers/${id}`;
 const CONTROLLER_KEY = 'controller';
 const CONTROLLER_EPOCH_KEY = 'controller-epoch';
+const PRODUCER_ID_NEXT_KEY = 'producer-id-next';
+/** Compare-and-set attempts for one producer-id block; each loses only to another broker's reservation. */
+const PRODUCER_ID_CAS_ATTEMPTS_MAX = 50;
 const CLUSTER_ID_KEY = 'cluster-id';
 
 /** Raw cached value with the revisions the compares need. */
@@ -560,6 +567,26 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     const res = await metadataWrite(`write ${topic}/${partition}`, txn.then(this.ns.put(key).value(JSON.stringify(stored))).commit());
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
     return res.succeeded;
+  }
+
+  // ---- producer ids -------------------------------------------------------------------------
+
+  async allocateProducerIdBlock(count: number): Promise<number> {
+    if (!Number.isSafeInteger(count) || count < 1) throw new Error(`producer id block size must be a positive integer, got ${count}`);
+    for (let attempt = 0; attempt < PRODUCER_ID_CAS_ATTEMPTS_MAX && !this.closed; attempt++) {
+      const got = await metadataWrite('read producer-id-next', this.ns.get(PRODUCER_ID_NEXT_KEY).exec());
+      const kv = got.kvs[0];
+      const first = kv ? Number(kv.value.toString()) : 0;
+      if (!Number.isSafeInteger(first) || first < 0) throw new SluiceError(ErrorCode.STORAGE_ERROR, `etcd key ${PRODUCER_ID_NEXT_KEY} holds ${JSON.stringify(kv?.value.toString())}, not a producer id`);
+      const next = first + count;
+      const txn = kv ? this.ns.if(PRODUCER_ID_NEXT_KEY, 'Mod', '==', kv.mod_revision) : this.ns.if(PRODUCER_ID_NEXT_KEY, 'Create', '==', 0);
+      const res = await metadataWrite('reserve producer ids', txn.then(this.ns.put(PRODUCER_ID_NEXT_KEY).value(String(next))).commit());
+      if (res.succeeded) return first;
+      // Another broker reserved a block in between: read again, after a short random pause
+      // so that brokers racing for blocks do not collide in lockstep.
+      await sleep(Math.floor(Math.random() * 20));
+    }
+    throw new SluiceError(ErrorCode.STORAGE_ERROR, `could not reserve producer ids in ${PRODUCER_ID_CAS_ATTEMPTS_MAX} attempts (contention or a closing store)`);
   }
 
   // ---- watch and caches -------------------------------------------------------------------

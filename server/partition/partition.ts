@@ -12,15 +12,19 @@
  * - The high watermark is the smallest log end offset among the in-sync replicas (the leader
  *   included) and never moves back (PartitionLog.updateHighWatermark); every move resolves
  *   the acks=all waiters it passes and wakes the fetches parked here.
- * - Every leader append wakes the parked fetches (followers read up to the log end).
+ * - Every leader append wakes the parked fetches (followers read up to the log end), and so
+ *   does a transaction marker (appendTxnMarker: it moves the last stable offset that
+ *   read_committed fetches wait on). A duplicate idempotent batch writes nothing, wakes nobody.
  * - role is 'none' until the replica manager applies a state under this broker's
  *   registration; `state` is null exactly then.
  * Not for concurrent use (the event loop is the lock): appendAsLeader runs to completion.
  */
 import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
+import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
@@ -49,10 +53,10 @@ export interface HighWatermarkWaiter {
  * a transaction's offsets, SPEC §6.24), whose batches carry a producer's id and epoch but no
  * sequence of that producer's own, so only the epoch is checked (Kafka's AppendOrigin).
  */
-export type AppendOrigin = 'client' | 'coordinator';
+export type AppendOrigin = LogAppendOrigin;
 
 /** What is asking to be served; each has its own error order (SPEC §6.6, §6.7, §6.8). */
-export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets';
+export type ServeKind = 'produce' | 'consumer-fetch' | 'follower-fetch' | 'list-offsets' | 'txn-marker';
 
 /** What the registry knows of a topic, as servable() needs it. */
 export interface ServedTopic {
@@ -69,6 +73,7 @@ export interface ServedTopic {
  * - fetch (§6.7): UNKNOWN_TOPIC_OR_PARTITION; INVALID_TOPIC for an internal topic read by a
  *   consumer; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH; NOT_LEADER.
  * - list-offsets (§6.8): UNKNOWN_TOPIC_OR_PARTITION; INVALID_TOPIC; NOT_LEADER.
+ * - txn-marker (§6.23): as produce, but internal topics are allowed.
  * Throws SluiceError; the success path allocates nothing.
  */
 export function servable(kind: ServeKind, t: ServedTopic | undefined, topic: string, partition: number, currentLeaderEpoch = NO_LEADER_EPOCH): Partition {
@@ -140,17 +145,36 @@ export class Partition implements FetchParking {
     if (requiredAcks === -1 && state.isr.length < this.replication.minInsyncReplicas) {
       throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${this.topic}/${this.partition} has ${state.isr.length} in-sync replicas (${state.isr.join(',')}), min.insync.replicas is ${this.replication.minInsyncReplicas}`);
     }
-    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch });
+    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch, origin });
+    // A duplicate wrote nothing: no one to wake (its acks wait on the original offsets).
+    if (appended.duplicate) return appended;
     // Followers long-poll at the log end: wake them so the batch is replicated now, not after
     // their wait. A high watermark that moved has woken every parked fetch already.
     if (!this.advanceHighWatermark()) wakeParkedFetches(this);
     return appended;
   }
 
-  /** Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the high watermark. */
-  read(fetchOffset: number, maxBytes: number, follower: boolean): Promise<ReadResult> {
+  /**
+   * Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the
+   * high watermark, or with readCommitted up to the last stable offset (SPEC §6.7).
+   */
+  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false): Promise<ReadResult> {
     const log = this.log;
-    return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : log.highWatermark });
+    return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark });
+  }
+
+  /**
+   * Leader only: appends a transaction marker (SPEC §6.23) stamped with the leader epoch, like
+   * an append (TRANSACTION_COORDINATOR_FENCED / INVALID_PRODUCER_EPOCH checks in the log);
+   * returns its offset. The caller waits for the high watermark to pass it.
+   */
+  appendTxnMarker(marker: TxnMarker): number {
+    this.checkLeader();
+    const offset = this.log.appendControl(marker, Date.now(), this.state!.leaderEpoch);
+    // The marker moves the last stable offset once replicated: read_committed fetches parked
+    // here must look again, and followers should copy it now.
+    if (!this.advanceHighWatermark()) wakeParkedFetches(this);
+    return offset;
   }
 
   /** Leader only: the high watermark becomes the smallest log end in the ISR, if that is higher; true if it moved. */

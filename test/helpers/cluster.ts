@@ -11,6 +11,9 @@ export interface ClusterOptions {
   replicaLagTimeMaxMs?: number;
   sessionTtlSeconds?: number;
   offsetsTopicReplicationFactor?: number;
+  transactionStateReplicationFactor?: number;
+  /** More broker flags, e.g. shorter transaction timeouts. */
+  extraArgs?: string[];
   /** Command that runs the broker (see StartOptions.runtime), e.g. to lower `ulimit -n` first. */
   runtime?: string[];
 }
@@ -51,6 +54,8 @@ export class TestCluster {
         '--broker-session-ttl-seconds', String(this.opts.sessionTtlSeconds ?? 2),
         '--replica-lag-time-max-ms', String(this.opts.replicaLagTimeMaxMs ?? 3000),
         '--offsets-topic-replication-factor', String(this.opts.offsetsTopicReplicationFactor ?? Math.min(3, this.opts.brokers)),
+        '--transaction-state-replication-factor', String(this.opts.transactionStateReplicationFactor ?? Math.min(3, this.opts.brokers)),
+        ...(this.opts.extraArgs ?? []),
       ],
     });
     this.ports.set(id, b.port);

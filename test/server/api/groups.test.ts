@@ -17,6 +17,7 @@ import { murmur2 } from '../../../protocol/murmur2.ts';
 import type { BrokerContext } from '../../../server/api/context.ts';
 import * as api from '../../../server/api/groups.ts';
 import { DEFAULT_COORDINATOR_CONFIG, GroupCoordinator } from '../../../server/group/group-coordinator.ts';
+import { TXN_STATE_TOPIC } from '../../../server/txn/transaction-log.ts';
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, OffsetStore } from '../../../server/group/offset-store.ts';
 import type { BrokerRegistration, PartitionState } from '../../../server/metadata/cluster-store.ts';
 import { recordingLogger } from '../log/helpers.ts';
@@ -33,9 +34,9 @@ const handleDeleteGroups = replyingAsync(api.handleDeleteGroups);
 /** SPEC §7.4: (murmur2(groupId) AND 0x7fffffff) mod 8. */
 const specPartition = (groupId: string) => (murmur2(new TextEncoder().encode(groupId)) & 0x7fffffff) % 8;
 
-function findContext(states: Map<number, PartitionState>, live: BrokerRegistration[]): { ctx: BrokerContext; asked: Array<[string, number]> } {
+function findContext(states: Map<number, PartitionState>, live: BrokerRegistration[], txnStates = new Map<number, PartitionState>()): { ctx: BrokerContext; asked: Array<[string, number]> } {
   const asked: Array<[string, number]> = [];
-  const topics = { partitionState: (topic: string, partition: number) => (asked.push([topic, partition]), topic === OFFSETS_TOPIC ? states.get(partition) : undefined) };
+  const topics = { partitionState: (topic: string, partition: number) => (asked.push([topic, partition]), topic === OFFSETS_TOPIC ? states.get(partition) : topic === TXN_STATE_TOPIC ? txnStates.get(partition) : undefined) };
   const store = { liveBrokers: () => live };
   return { ctx: { topics, store } as unknown as BrokerContext, asked };
 }
@@ -57,7 +58,20 @@ test('FindCoordinator: the live leader of the group\'s offsets partition, with i
   assert.deepEqual(asked, groups.map((g) => [OFFSETS_TOPIC, specPartition(g)]));
 });
 
-test('FindCoordinator: keyType other than group is MALFORMED_REQUEST in the body; no live leader is COORDINATOR_NOT_AVAILABLE', () => {
+test('FindCoordinator keyType transaction: the live leader of the id\'s __transaction_state partition (SPEC §7.6)', () => {
+  // Transaction state partitions led by brokers other than the offsets partitions' leaders.
+  const offsets = new Map(Array.from({ length: 8 }, (_, p) => [p, state(1)] as const));
+  const txn = new Map(Array.from({ length: 8 }, (_, p) => [p, state((p % 2) + 2)] as const));
+  const { ctx, asked } = findContext(offsets, brokers, txn);
+  for (const id of ['tx-a', 'tx-b', 'payments', 'ζ']) {
+    const leader = (specPartition(id) % 2) + 2;
+    assert.deepEqual(find(ctx, { key: id, keyType: 'transaction' }), { errorCode: 0, errorMessage: null, nodeId: leader, host: `h${leader}`, port: 9000 + leader }, id);
+  }
+  assert.deepEqual(asked.map(([t]) => t), [TXN_STATE_TOPIC, TXN_STATE_TOPIC, TXN_STATE_TOPIC, TXN_STATE_TOPIC]);
+  assert.equal(find(findContext(offsets, brokers).ctx, { key: 'tx-a', keyType: 'transaction' }).errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE, 'no __transaction_state yet');
+});
+
+test('FindCoordinator: keyType other than group or transaction is MALFORMED_REQUEST in the body; no live leader is COORDINATOR_NOT_AVAILABLE', () => {
   const g = 'g';
   const p = specPartition(g);
   const failed = (code: number) => ({ errorCode: code, nodeId: -1, host: '', port: -1 });
@@ -66,7 +80,7 @@ test('FindCoordinator: keyType other than group is MALFORMED_REQUEST in the body
     return { errorCode: r.errorCode, nodeId: r.nodeId, host: r.host, port: r.port };
   };
   const ok = findContext(new Map([[p, state(2)]]), brokers);
-  assert.deepEqual(strip(find(ok.ctx, { key: g, keyType: 'transaction' as 'group' })), failed(ErrorCode.MALFORMED_REQUEST));
+  assert.deepEqual(strip(find(ok.ctx, { key: g, keyType: 'broker' as 'group' })), failed(ErrorCode.MALFORMED_REQUEST));
   assert.deepEqual(ok.asked, [], 'the keyType is checked before anything is looked up');
   // The offsets topic does not exist yet.
   assert.deepEqual(strip(find(findContext(new Map(), brokers).ctx, { key: g, keyType: 'group' })), failed(ErrorCode.COORDINATOR_NOT_AVAILABLE));

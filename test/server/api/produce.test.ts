@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProduceRequest, ProduceResponse } from '../../../protocol/apis/produce.ts';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
+import { buildBatch } from '../../../protocol/record-batch.ts';
 import { handleProduce } from '../../../server/api/produce.ts';
 import { CloseConnection, NO_REPLY, type Reply } from '../../../server/network/reply.ts';
 import { batch, tempDir } from '../log/helpers.ts';
@@ -104,5 +105,28 @@ test('data section and recordsBytes must agree (request-level error)', async () 
   const s = setup();
   const { req } = request(1, [['t', 0, batch(1)]]);
   await assert.rejects(Promise.resolve().then(() => handleProduce(s.ctx, req, Buffer.alloc(3))), (e: SluiceError) => e.code === ErrorCode.MALFORMED_REQUEST);
+  await s.done();
+});
+
+test('idempotent retry: errorCode 0 with the original baseOffset, nothing appended; with acks -1 it waits for the high watermark to pass the original', async () => {
+  const s = setup();
+  const pb = (seq: number) => Buffer.from(buildBatch([{ key: null, value: new Uint8Array([seq]) }], 1000, { producerId: 11, producerEpoch: 0, baseSequence: seq }));
+  let [r] = await produce(s.ctx, 1, [['t', 0, pb(0)]]);
+  assert.deepEqual([r!.errorCode, r!.baseOffset], [0, 0]);
+  [r] = await produce(s.ctx, 1, [['t', 0, pb(0)]]);
+  assert.deepEqual([r!.errorCode, r!.baseOffset, s.led.log.logEndOffset], [0, 0, 1]);
+  [r] = await produce(s.ctx, 1, [['t', 0, pb(5)]]);
+  assert.equal(r!.errorCode, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+  // acks -1: the original is not replicated yet, so neither is its duplicate acknowledged.
+  [r] = await produce(s.ctx, -1, [['r', 0, pb(0)]], 30);
+  assert.equal(r!.errorCode, ErrorCode.REQUEST_TIMED_OUT);
+  const { req, data } = request(-1, [['r', 0, pb(0)]]);
+  const pending = handleProduce(s.ctx, req, data);
+  await new Promise((res) => setTimeout(res, 10));
+  assert.equal(s.replicated.log.logEndOffset, 1, 'the retry appended nothing');
+  s.replicated.followers.get(2)!.logEndOffset = 1;
+  s.replicated.advanceHighWatermark();
+  const p = ((await pending) as Reply).control as ProduceResponse;
+  assert.deepEqual([p.topics[0]!.partitions[0]!.errorCode, p.topics[0]!.partitions[0]!.baseOffset], [0, 0]);
   await s.done();
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../../../protocol/errors.ts';
-import { batchSizeAt, buildBatch, lastOffsetAt, newBatchInfo, validateBatch } from '../../../protocol/record-batch.ts';
+import { batchSizeAt, buildBatch, lastOffsetAt, newBatchInfo, validateBatch, type ProducerFields } from '../../../protocol/record-batch.ts';
 import type { PartitionLog } from '../../../server/log/partition-log.ts';
 import type { Logger } from '../../../server/logger.ts';
 import { parseLogConfig, type LogConfig } from '../../../server/log/log-config.ts';
@@ -54,3 +54,12 @@ export async function readRaw(log: PartitionLog, from = log.logStartOffset, maxB
   }
   return Buffer.concat(parts);
 }
+
+/** A producer's batch of `count` records starting at sequence `seq`. */
+export function pbatch(producerId: number, epoch: number, seq: number, count = 1, opts: { transactional?: boolean; timestampMs?: number } = {}): Buffer {
+  const records = [];
+  for (let i = 0; i < count; i++) records.push({ key: null, value: new TextEncoder().encode(`p${producerId}-e${epoch}-s${seq + i}`), timestamp: opts.timestampMs ?? 1_000_000 });
+  const producer: ProducerFields = { producerId, producerEpoch: epoch, baseSequence: seq, transactional: opts.transactional };
+  return Buffer.from(buildBatch(records, 1_000_000, producer));
+}
+

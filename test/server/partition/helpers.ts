@@ -3,6 +3,7 @@
  * hand (as the replica manager would), and a registry with the TopicManager's lookups over
  * them, for the Partition, replica manager and API handler tests.
  */
+import type { TxnMarker } from '../../../protocol/record-batch.ts';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import type { BrokerContext } from '../../../server/api/context.ts';
@@ -61,6 +62,8 @@ export interface FakeContext {
   ctx: BrokerContext;
   registry: FakeRegistry;
   followerFetches: Array<{ partition: Partition; replicaId: number; fetchOffset: number }>;
+  /** notifyTxnMarker calls, in order. */
+  txnMarkers: Array<{ topic: string; partition: number; marker: TxnMarker; offset: number }>;
   close(): Promise<void>;
   partitions: Partition[];
 }
@@ -69,7 +72,9 @@ export interface FakeContext {
 export function fakeContext(registry: FakeRegistry, partitions: Partition[], overrides: Partial<BrokerContext> = {}): FakeContext {
   const followerFetches: FakeContext['followerFetches'] = [];
   const replicas = { recordFollowerFetch: (partition: Partition, replicaId: number, fetchOffset: number) => void followerFetches.push({ partition, replicaId, fetchOffset }) };
+  const txnMarkers: FakeContext['txnMarkers'] = [];
   const topics = {
+    notifyTxnMarker: (topic: string, partition: number, marker: TxnMarker, offset: number) => void txnMarkers.push({ topic, partition, marker, offset }),
     servable: registry.servable.bind(registry),
     localPartition: registry.localPartition.bind(registry),
     leaderPartition(topic: string, partition: number, epoch = -1): Partition {
@@ -88,5 +93,5 @@ export function fakeContext(registry: FakeRegistry, partitions: Partition[], ove
     shuttingDown: false,
     ...overrides,
   } as BrokerContext;
-  return { ctx, registry, followerFetches, partitions, close: async () => { for (const p of partitions) await p.log.close(); } };
+  return { ctx, registry, followerFetches, txnMarkers, partitions, close: async () => { for (const p of partitions) await p.log.close(); } };
 }
