@@ -3,30 +3,20 @@
  * records never reach read_committed and do reach read_uncommitted; a read_committed consumer
  * stops at the last stable offset while a transaction is open and gets its records once it
  * commits; transaction markers reach no application.
- *
- * Needs the broker's transactions and the transactional producer API (Producer options
- * transactionalId / delivery 'exactly-once', producer.transaction(fn), which commits when fn
- * resolves and aborts when it throws): skipped, saying so, while the Producer has no
- * transaction().
+ * Transactions come from the transactional producer (producer.transaction(fn) commits when
+ * fn resolves and aborts when it throws).
  */
 import { strict as assert } from 'node:assert';
 import { after, before, test } from 'node:test';
 import { Admin } from '../../client/admin.ts';
 import { Consumer, type IsolationLevel } from '../../client/consumer.ts';
-import { Producer, type ProducerMessage, type ProducerOptions } from '../../client/producer.ts';
+import { Producer } from '../../client/producer.ts';
 import { startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
-
-interface Transaction { send(message: ProducerMessage): Promise<unknown> }
-interface TransactionalProducer { transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>; close(): Promise<void> }
-
-const hasTransactions = typeof (Producer.prototype as unknown as { transaction?: unknown }).transaction === 'function';
-const skip = hasTransactions ? false : 'needs the transactional producer (Producer.transaction), not merged yet';
 
 let broker: BrokerProcess;
 let admin: Admin;
 
 before(async () => {
-  if (!hasTransactions) return;
   broker = await startBroker();
   admin = new Admin({ bootstrap: broker.bootstrap });
 });
@@ -37,9 +27,8 @@ after(async () => {
   broker?.cleanup();
 });
 
-function txProducer(id: string): TransactionalProducer {
-  const options = { bootstrap: broker.bootstrap, transactionalId: id, delivery: 'exactly-once' };
-  return new Producer(options as ProducerOptions) as unknown as TransactionalProducer;
+function txProducer(id: string): Producer {
+  return new Producer({ bootstrap: broker.bootstrap, transactionalId: id, delivery: 'exactly-once' });
 }
 
 /** Everything of topic/0 from the start up to `end` (bounded), as values. */
@@ -59,7 +48,7 @@ async function readAll(topic: string, isolation: IsolationLevel, end: number): P
   }
 }
 
-test('aborted records reach read_uncommitted only; markers reach nobody; an open transaction holds read_committed at the LSO', { skip }, async () => {
+test('aborted records reach read_uncommitted only; markers reach nobody; an open transaction holds read_committed at the LSO', async () => {
   await admin.createTopics([{ topic: 'iso', partitions: 1 }]);
   const tx = txProducer('iso-tx');
   const plain = new Producer({ bootstrap: broker.bootstrap, acks: 'all' });

@@ -27,28 +27,12 @@
  * --member-id: a restarted instance given the same id replaces its killed predecessor in the
  * group at once. --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
  * commit), so kills land in open transactions too.
- *
- * It uses the transactional producer API of issue 9 (Producer options transactionalId and
- * delivery 'exactly-once'; producer.transaction(async (tx) => { tx.send(...);
- * tx.sendOffsets(consumer, offsets) })), typed here by its shape below so this file compiles
- * before that API is merged; it fails with a clear error when the Producer lacks it.
  */
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Message } from '../../client/consumer.ts';
 import { GroupConsumer } from '../../client/group/consumer.ts';
-import type { TopicPartitionOffsetCommit } from '../../client/group/offset-committer.ts';
-import { Producer, type ProducerMessage, type ProducerOptions } from '../../client/producer.ts';
-
-/** The transaction API this process needs from the producer (issue 9). */
-interface Transaction {
-  send(message: ProducerMessage): Promise<unknown>;
-  sendOffsets(consumer: GroupConsumer, offsets: TopicPartitionOffsetCommit[]): Promise<void>;
-}
-interface TransactionalProducer {
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
+import { Producer, type ProducerMessage } from '../../client/producer.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -92,9 +76,7 @@ const consumer = new GroupConsumer({
   // (SPEC §6.10) instead of waiting for its session to expire.
   ...(a['member-id'] !== undefined ? { memberId: a['member-id'] } : {}),
 });
-const producerOptions = { bootstrap: a.bootstrap, clientId: `eos-pipeline-${process.pid}`, transactionalId: a['transactional-id'], delivery: 'exactly-once' };
-const producer = new Producer(producerOptions as ProducerOptions) as unknown as TransactionalProducer;
-if (typeof producer.transaction !== 'function') throw new Error('this Producer has no transaction(): the transactional producer API (issue 9) is not merged');
+const producer = new Producer({ bootstrap: a.bootstrap, clientId: `eos-pipeline-${process.pid}`, transactionalId: a['transactional-id'], delivery: 'exactly-once' });
 
 function transform(m: Message): ProducerMessage {
   return { topic: outTopic, key: m.key, value: `${m.value?.toString('utf8') ?? 'null'}|${m.partition}|${m.offset}`, headers: m.headers };
