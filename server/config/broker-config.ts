@@ -71,6 +71,7 @@ export interface BrokerConfig extends CoordinatorConfig {
   transactionStateReplicationFactor: number;
   transactionalIdsMax: number;
   transactionSweepIntervalMs: number;
+  transactionalIdExpirationMs: number;
   txnMarkerBackoffMs: number;
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
@@ -180,6 +181,7 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'transactionStateReplicationFactor', unit: 'count', default: 3, min: 1, max: 1000, help: 'replicas of __transaction_state in a cluster; created once this many brokers are live (1 on a single broker)' }),
   int({ name: 'transactionalIdsMax', unit: 'count', default: 100_000, min: 1, max: 10_000_000, help: 'transactional ids this broker coordinates; InitProducerId for one more gets COORDINATOR_NOT_AVAILABLE' }),
   int({ name: 'transactionSweepIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often transactions open longer than their timeout are aborted, and unfinished ones completed again' }),
+  int({ name: 'transactionalIdExpirationMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'a transactional id without an open transaction, unused this long, is forgotten (its next InitProducerId gets a new producer id)' }),
   int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
   int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
 ]);

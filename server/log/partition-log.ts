@@ -88,7 +88,7 @@ import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeIn
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
-import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, listSnapshots, writeSnapshotSync } from './producer-snapshot.ts';
+import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, writeSnapshotSync } from './producer-snapshot.ts';
 import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
@@ -134,6 +134,11 @@ export interface AppendResult {
 }
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
+
+/** An aborted-transaction index entry in memory, with the lowest first offset any later abort can have. */
+interface IndexedAbort extends AbortedTxn {
+  openFloor: number;
+}
 
 /** The headers of the producer batches of a validated record set, in order. */
 function producerHeaders(recordSet: Uint8Array): BatchHeader[] {
@@ -181,7 +186,9 @@ export class PartitionLog {
    * Aborted transactions whose marker is still in the log, by marker offset (lastOffset); the
    * segments' .txnindex files hold the same entries, each in its marker's segment.
    */
-  private aborted: AbortedTxn[] = [];
+  private aborted: IndexedAbort[] = [];
+  /** Offset of the newest snapshot written or loaded, -1 when none (so an idle log is not snapshotted again at every close). */
+  private snapshotOffset = -1;
   /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
   private replaying = false;
 
@@ -459,7 +466,7 @@ export class PartitionLog {
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
     // The state as of the log end, so that recovery replays from here (SPEC §7.7).
-    this.snapshotProducerState();
+    this.snapshotProducerState(false);
     const seg = LogSegment.create(this.dir, baseOffset, this.files);
     this.segments = [...this.segments, seg];
     // Sealed now rather than at the next scheduled flush: until then a crash could tear it.
@@ -479,12 +486,14 @@ export class PartitionLog {
   /** A marker closed a transaction on this partition: an abort enters the aborted-transaction index. */
   private onTxnCompleted(txn: CompletedTxn): void {
     if (txn.committed) return;
-    const entry: AbortedTxn = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset };
+    // apply() has closed this transaction already: what is still open bounds later aborts.
+    const open = this.producers.firstUnstableOffset();
+    const entry: IndexedAbort = { producerId: txn.producerId, firstOffset: txn.firstOffset, lastOffset: txn.lastOffset, openFloor: open >= 0 ? open : txn.lastOffset + 1 };
     this.aborted.push(entry);
     if (this.replaying) return;
     // Appends write into the active segment, so that is the marker's segment.
     try {
-      appendTxnIndexSync(this.active.txnIndexPath, entry);
+      appendTxnIndexSync(this.active.txnIndexPath, { producerId: entry.producerId, firstOffset: entry.firstOffset, lastOffset: entry.lastOffset });
     } catch (e) {
       // The marker is in the log; the next open rebuilds the index from it. Reads answer from memory.
       this.logger.warn('could not append to the aborted-transaction index; it is rebuilt at the next open', { dir: this.dir, error: e });
@@ -515,7 +524,13 @@ export class PartitionLog {
       else hi = mid;
     }
     const out: AbortedTxn[] = [];
-    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset <= lastOffset) out.push(list[i]!);
+    for (let i = lo; i < list.length; i++) {
+      const a = list[i]!;
+      if (a.firstOffset <= lastOffset) out.push({ producerId: a.producerId, firstOffset: a.firstOffset, lastOffset: a.lastOffset });
+      // Every later abort began after this marker or was open at it (so at or after openFloor):
+      // none can start at or below lastOffset any more. Bounds the walk for a reader far behind.
+      if (a.openFloor > lastOffset) break;
+    }
     return out;
   }
 
@@ -552,6 +567,7 @@ export class PartitionLog {
   private rebuildProducerState(): void {
     this.producers.clear();
     this.aborted = [];
+    this.snapshotOffset = -1;
     let from = 0;
     try {
       // A snapshot above the log end describes batches that are gone (truncation, a crash).
@@ -560,6 +576,7 @@ export class PartitionLog {
       if (snap !== null) {
         this.producers.load(snap.entries);
         from = snap.offset;
+        this.snapshotOffset = snap.offset;
       }
     } catch (error) {
       this.logger.warn('could not read the producer state snapshots; replaying the whole log', { dir: this.dir, error });
@@ -570,7 +587,8 @@ export class PartitionLog {
     if (from > 0) {
       for (const seg of this.segments) {
         try {
-          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push(e);
+          // No floor is known for these (not in the file): 0 never stops a walk early.
+          for (const e of readTxnIndexSync(seg.txnIndexPath)) if (e.lastOffset < from) this.aborted.push({ ...e, openFloor: 0 });
         } catch (error) {
           this.logger.warn('could not read an aborted-transaction index', { dir: this.dir, path: seg.txnIndexPath, error });
         }
@@ -586,13 +604,16 @@ export class PartitionLog {
   }
 
   /**
-   * Writes a producer state snapshot at the log end (at a roll and at close). Best effort: a
-   * missing snapshot only makes the next open replay more.
+   * Writes a producer state snapshot at the log end (at a roll and at close), even an empty
+   * one: without any, the next open would scan every batch header of the log. Best effort: a
+   * missing snapshot only makes the next open replay more. Durable (fsynced) only when asked
+   * and there is state to lose; skipped when the log is empty or a snapshot at this offset exists.
    */
-  private snapshotProducerState(): void {
-    if (this.producers.size === 0 && listSnapshots(this.dir).length === 0) return;
+  private snapshotProducerState(durable: boolean): void {
+    if (this.endOffset === this.logStartOffset || this.snapshotOffset === this.endOffset) return;
     try {
-      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries());
+      writeSnapshotSync(this.dir, this.endOffset, this.producers.entries(), durable && this.producers.size > 0);
+      this.snapshotOffset = this.endOffset;
     } catch (error) {
       this.logger.warn('could not write a producer state snapshot', { dir: this.dir, offset: this.endOffset, error });
     }
@@ -745,6 +766,7 @@ export class PartitionLog {
       this.producers.clear();
       this.aborted = [];
       deleteSnapshotsAbove(this.dir, -1);
+      this.snapshotOffset = -1;
       this.logger.info('partition log emptied, restarting at a new offset', { dir: this.dir, logStartOffset: offset });
     });
   }
@@ -917,7 +939,7 @@ export class PartitionLog {
       await this.flusher.running;
       // An empty active segment needs no index files (LogSegment.open loads an empty .log without them).
       if (this.active.sizeBytes > 0) this.active.persistIndexesSync();
-      this.snapshotProducerState();
+      this.snapshotProducerState(true);
       await this.hwWrites;
       if (this.highWatermark !== this.hwCheckpointed) {
         writeCheckpointSync(path.join(this.dir, HIGH_WATERMARK_CHECKPOINT_FILE), HIGH_WATERMARK_CHECKPOINT_VERSION, [[this.highWatermark]]);

@@ -16,14 +16,14 @@
  * - decodeSnapshot never throws: any damage (short, bad magic, version, crc, counts, values
  *   that cannot describe a log ending at `offset`, trailing bytes) gives null, and the caller
  *   ignores the file and replays the log instead.
- * - Files are written whole (temp file, fsync, rename: durable-file.ts), only at a segment
- *   roll and at a clean close; the newest SNAPSHOTS_KEPT are kept.
+ * - Files are written whole (temp file, rename), only at a segment roll and at a clean close
+ *   (then fsynced too: durable-file.ts); the newest SNAPSHOTS_KEPT are kept.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '../../protocol/crc32c.ts';
 import { PRODUCER_EPOCH_MAX, readInt32, readInt64, SEQUENCE_MAX, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
-import { unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
+import { TMP_SUFFIX, unlinkIfExistsSync, writeFileDurableSync } from './durable-file.ts';
 import { PRODUCER_BATCHES_KEPT, type BatchMeta, type ProducerEntry } from './producer-state.ts';
 
 export const SNAPSHOT_SUFFIX = '.snapshot';
@@ -119,9 +119,20 @@ export function listSnapshots(dir: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** Writes the snapshot durably and deletes all but the newest SNAPSHOTS_KEPT. */
-export function writeSnapshotSync(dir: string, offset: number, entries: readonly ProducerEntry[]): void {
-  writeFileDurableSync(path.join(dir, snapshotFileName(offset)), encodeSnapshot(offset, entries));
+/**
+ * Writes the snapshot (temp file, rename) and deletes all but the newest SNAPSHOTS_KEPT.
+ * `durable` adds the fsyncs (a clean close); at a segment roll, on the append path, they are
+ * left out: a snapshot lost or torn by a machine crash fails its CRC and is ignored.
+ */
+export function writeSnapshotSync(dir: string, offset: number, entries: readonly ProducerEntry[], durable: boolean): void {
+  const file = path.join(dir, snapshotFileName(offset));
+  const bytes = encodeSnapshot(offset, entries);
+  if (durable) {
+    writeFileDurableSync(file, bytes);
+  } else {
+    fs.writeFileSync(file + TMP_SUFFIX, bytes);
+    fs.renameSync(file + TMP_SUFFIX, file);
+  }
   const all = listSnapshots(dir);
   for (const old of all.slice(0, Math.max(0, all.length - SNAPSHOTS_KEPT))) unlinkIfExistsSync(path.join(dir, snapshotFileName(old)));
 }

@@ -18,6 +18,9 @@
  *   complete-*) by exactly one completion at a time (`completing`); the sweep restarts a
  *   completion that failed (and loading starts one for every prepare state found).
  * - At most transactionalIdsMax ids per coordinator; TXN_PARTITIONS_MAX partitions per transaction.
+ *   An id without a transaction (empty, complete-*) unchanged for transactionalIdExpirationMs is
+ *   forgotten (a tombstone record), as Kafka's transactional.id.expiration.ms: its next
+ *   InitProducerId starts afresh with a new producer id.
  */
 import type { AddOffsetsToTxnRequest, AddOffsetsToTxnResponse } from '../../protocol/apis/add-offsets-to-txn.ts';
 import type { AddPartitionsToTxnRequest, AddPartitionsToTxnResponse } from '../../protocol/apis/add-partitions-to-txn.ts';
@@ -56,6 +59,7 @@ export interface TxnCoordinatorConfig {
   transactionTimeoutMsMax: number;
   transactionalIdsMax: number;
   transactionSweepIntervalMs: number;
+  transactionalIdExpirationMs: number;
 }
 
 /** Appends records to a `__transaction_state` partition as its leader; resolves once durable (fsync + ISR). */
@@ -417,16 +421,35 @@ export class TransactionCoordinator {
     }
   }
 
+  /** Writes the id's tombstone and forgets it (expiry), unless something else is writing it. */
+  private async expire(partition: number, loaded: LoadedPartition, id: string, entry: Entry): Promise<void> {
+    await this.exclusive(entry, async () => {
+      const builder = new BatchBuilder();
+      builder.append(encodeTxnKey(id), null, Date.now());
+      await this.appendDurably(partition, Buffer.from(builder.finish()));
+      if (this.partitions.get(partition) === loaded && loaded.ids.get(id) === entry) loaded.ids.delete(id);
+    });
+  }
+
   // ---- timeouts --------------------------------------------------------------------------
 
-  /** Aborts transactions open past their timeout; completes again prepare states whose completion failed. */
+  /**
+   * Aborts transactions open past their timeout; completes again prepare states whose
+   * completion failed; loads partitions this broker leads that are not loaded.
+   */
   sweep(now = Date.now()): void {
+    // A partition led here but not loaded (its load failed, or leadership changed during it): load it again.
+    for (let p = 0; p < TXN_STATE_TOPIC_PARTITIONS; p++) {
+      if (!this.partitions.has(p) && !this.loading.has(p) && this.topics.localPartition(TXN_STATE_TOPIC, p)?.isLeader) void this.loadPartition(p);
+    }
     for (const [partition, loaded] of this.partitions) {
       for (const [id, entry] of loaded.ids) {
         if (entry.busy) continue;
         const m = entry.meta;
         if (isPrepare(m.state)) this.complete(partition, loaded, id, entry);
-        else if (m.state === 'ongoing' && now - m.startMs > m.timeoutMs) {
+        else if (m.state !== 'ongoing' && now - m.updateMs > this.config.transactionalIdExpirationMs) {
+          void this.expire(partition, loaded, id, entry).catch((e) => this.log.warn('transactional id not expired yet; retrying', { transactionalId: id, error: e as Error }));
+        } else if (m.state === 'ongoing' && now - m.startMs > m.timeoutMs) {
           this.log.info('aborting a transaction past its timeout', { transactionalId: id, producerId: m.producerId, timeoutMs: m.timeoutMs });
           void this.exclusive(entry, () => this.abortOpen(partition, loaded, id, entry)).catch((e) => this.log.warn('timeout abort not written; retrying', { transactionalId: id, error: e as Error }));
         }

@@ -30,6 +30,7 @@ class FakeBroker {
   port = 0;
   produceCalls: ProduceCall[] = [];
   metadataCalls = 0;
+  initProducerIdCalls = 0;
   topics = new Map<string, number>();
   /** Next offset per "topic/partition". */
   logEnd = new Map<string, number>();
@@ -86,6 +87,13 @@ class FakeBroker {
           return { topic, errorCode: 0, partitions: Array.from({ length: n }, (_, partition) => ({ partition, errorCode: 0, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0] })) };
         }),
       });
+      return;
+    }
+    if (h.apiKey === ApiKey.INIT_PRODUCER_ID) {
+      // The idempotent producer (the default) asks once for its id; this fake does not
+      // deduplicate, so the tests below see every attempt as a plain broker would store it.
+      this.initProducerIdCalls++;
+      this.reply(s, h.correlationId, { errorCode: 0, errorMessage: null, producerId: 1000 + this.initProducerIdCalls, producerEpoch: 0 });
       return;
     }
     if (h.apiKey !== ApiKey.PRODUCE) throw new Error(`fake broker: unexpected api ${h.apiKey}`);

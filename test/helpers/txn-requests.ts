@@ -9,6 +9,8 @@ import type { AddOffsetsToTxnResponse } from '../../protocol/apis/add-offsets-to
 import type { AddPartitionsToTxnResponse } from '../../protocol/apis/add-partitions-to-txn.ts';
 import type { EndTxnResponse } from '../../protocol/apis/end-txn.ts';
 import type { FindCoordinatorResponse } from '../../protocol/apis/find-coordinator.ts';
+import type { OffsetFetchResponse } from '../../protocol/apis/offset-fetch.ts';
+import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from '../../protocol/apis/txn-offset-commit.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 
 export async function initProducerId(conn: Connection, req: Partial<InitProducerIdRequest> = {}): Promise<InitProducerIdResponse> {
@@ -65,4 +67,12 @@ export async function supportsWriteTxnMarkers(conn: Connection): Promise<boolean
     if ((e as { code?: number }).code === ErrorCode.UNKNOWN_API) return false;
     throw e;
   }
+}
+
+export async function txnOffsetCommit(conn: Connection, p: TxnProducer, groupId: string, topics: TxnOffsetCommitRequest['topics'], member = { memberId: '', memberEpoch: -1 }): Promise<TxnOffsetCommitResponse> {
+  return (await conn.send<TxnOffsetCommitResponse>(ApiKey.TXN_OFFSET_COMMIT, { ...p, groupId, ...member, topics } satisfies TxnOffsetCommitRequest)).control;
+}
+
+export async function offsetFetch(conn: Connection, groupId: string, topics: Array<{ topic: string; partitions: number[] }>, requireStable: boolean): Promise<OffsetFetchResponse> {
+  return (await conn.send<OffsetFetchResponse>(ApiKey.OFFSET_FETCH, { groupId, memberId: null, memberEpoch: -1, topics, requireStable })).control;
 }

@@ -192,3 +192,17 @@ test('a follower derives the same open transactions and aborted index; truncatio
     f.cleanup();
   }
 });
+
+test('WriteTxnMarkers: out-of-range fields are MALFORMED_REQUEST per partition, shutdown is BROKER_SHUTTING_DOWN; nothing is appended', async () => {
+  const s = setup();
+  try {
+    assert.deepEqual(await writeMarkers(s.ctx, markers(-5, 0, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
+    assert.deepEqual(await writeMarkers(s.ctx, markers(5, 40_000, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
+    assert.deepEqual(await writeMarkers(s.ctx, markers(5, 0, true, -2, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
+    s.ctx.shuttingDown = true;
+    assert.deepEqual(await writeMarkers(s.ctx, markers(5, 0, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.BROKER_SHUTTING_DOWN]]);
+    assert.equal(s.led.log.logEndOffset, 0);
+  } finally {
+    await s.done();
+  }
+});

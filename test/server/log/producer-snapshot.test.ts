@@ -8,7 +8,7 @@ import { PartitionLog } from '../../../server/log/partition-log.ts';
 import { decodeSnapshot, encodeSnapshot, listSnapshots, snapshotFileName, SNAPSHOTS_KEPT } from '../../../server/log/producer-snapshot.ts';
 import type { ProducerEntry } from '../../../server/log/producer-state.ts';
 import { decodeTxnIndex, encodeTxnIndexEntry } from '../../../server/log/txn-index.ts';
-import { config, pbatch, recordingLogger, tempDir } from './helpers.ts';
+import { batch, config, pbatch, recordingLogger, tempDir } from './helpers.ts';
 
 function isCode(code: number) {
   return (e: unknown) => e instanceof SluiceError && e.code === code;
@@ -169,6 +169,26 @@ test('retention deletes the snapshots below the new log start, except the newest
     assert.ok(after.length >= 1 && after.every((o) => o >= log.logStartOffset || o === after.at(-1)), `${after} vs log start ${log.logStartOffset}`);
     assert.ok(after.length < before.length || before[0]! >= log.logStartOffset);
     await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a log without producers gets a snapshot too (so open does not scan it), but an empty or unchanged log writes none', async () => {
+  const t = tempDir();
+  try {
+    let log = openLog(t.dir);
+    await log.close();
+    assert.deepEqual(listSnapshots(t.dir), [], 'empty log: nothing to replay, no snapshot');
+    log = openLog(t.dir);
+    for (let i = 0; i < 3; i++) log.append(batch(2));
+    await log.close();
+    assert.deepEqual(listSnapshots(t.dir), [6]);
+    const mtime = fs.statSync(path.join(t.dir, snapshotFileName(6))).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    log = openLog(t.dir);
+    await log.close();
+    assert.equal(fs.statSync(path.join(t.dir, snapshotFileName(6))).mtimeMs, mtime, 'unchanged log: not rewritten');
   } finally {
     t.cleanup();
   }

@@ -273,6 +273,19 @@ export function clusterStoreContract(target: ContractTarget): void {
     assert.equal(b.partitionState('dropped', 0), undefined);
   });
 
+  it('producer id blocks: disjoint, also when reserved concurrently and after a reopen; a bad size is refused', async (open) => {
+    const a = await open();
+    const firsts = [await a.allocateProducerIdBlock(1000), ...(await Promise.all(Array.from({ length: 5 }, () => a.allocateProducerIdBlock(10))))];
+    await assert.rejects(a.allocateProducerIdBlock(0));
+    await a.close();
+    const b = await open();
+    firsts.push(await b.allocateProducerIdBlock(10));
+    const sizes = [1000, 10, 10, 10, 10, 10, 10];
+    const blocks = firsts.map((first, i) => [first, first + sizes[i]!] as const).sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < blocks.length; i++) assert.ok(blocks[i]![0] >= blocks[i - 1]![1], `blocks ${JSON.stringify(blocks)} overlap`);
+    assert.equal(firsts[6]! >= Math.max(...firsts.slice(0, 6)), true, 'a block reserved after a reopen lies above every earlier one');
+  });
+
   it('watch: a topic is announced before its partitions, in partition order; every change once; the cache has it when announced', async (open) => {
     const s = await open();
     const events: ClusterEvent[] = [];

@@ -15,7 +15,9 @@ import {
   endTxn,
   findTxnCoordinator,
   initTxnProducer,
+  offsetFetch,
   supportsWriteTxnMarkers,
+  txnOffsetCommit,
   type TxnProducer,
 } from '../../helpers/txn-requests.ts';
 import { waitFor } from '../../cluster/harness.ts';
@@ -133,4 +135,70 @@ test('a transaction open longer than its timeout is aborted and its producer fen
     assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'orders', partitions: [0] }])).errorCode, ErrorCode.PRODUCER_FENCED);
     assert.equal((await endTxn(conn, { ...p, producerEpoch: p.producerEpoch + 1 }, true)).errorCode, ErrorCode.INVALID_TXN_STATE, 'the coordinator decided to abort');
   }, ['--transaction-sweep-interval-ms', '100']);
+});
+
+test('offsets sent to a transaction: pending (requireStable: UNSTABLE_OFFSET_COMMIT) until the commit marker, then committed', { timeout: 60_000 }, async (t) => {
+  await withBroker(async (_b, conn, admin) => {
+    await admin.createTopics([{ topic: 'in', partitions: 2, replicationFactor: 1, configs: {} }, { topic: 'out', partitions: 1, replicationFactor: 1, configs: {} }]);
+    const markersHandled = await supportsWriteTxnMarkers(conn);
+    const init = await initTxnProducer(conn, 'tx-ctp');
+    const p: TxnProducer = { transactionalId: 'tx-ctp', producerId: init.producerId, producerEpoch: init.producerEpoch };
+    assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'out', partitions: [0] }])).errorCode, 0);
+    const added = await addOffsetsToTxn(conn, p, 'g-ctp');
+    assert.equal(added.errorCode, 0, added.errorMessage ?? '');
+    const sent = await txnOffsetCommit(conn, p, 'g-ctp', [{ topic: 'in', partitions: [{ partition: 0, offset: 17, metadata: null }, { partition: 5, offset: 1, metadata: null }] }]);
+    assert.deepEqual(sent.topics[0]!.partitions.map((x) => x.errorCode), [0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]);
+    const stale = await txnOffsetCommit(conn, p, 'g-ctp', [{ topic: 'in', partitions: [{ partition: 0, offset: 17, metadata: null }] }], { memberId: 'ghost', memberEpoch: 3 });
+    assert.equal(stale.errorCode, ErrorCode.UNKNOWN_MEMBER_ID, 'a member that is not in the group cannot commit (KIP-447)');
+
+    const before = await offsetFetch(conn, 'g-ctp', [{ topic: 'in', partitions: [0, 1] }], true);
+    assert.deepEqual(before.topics[0]!.partitions.map((x) => [x.offset, x.errorCode]), [[-1, ErrorCode.UNSTABLE_OFFSET_COMMIT], [-1, 0]]);
+    const loose = await offsetFetch(conn, 'g-ctp', [{ topic: 'in', partitions: [0] }], false);
+    assert.deepEqual(loose.topics[0]!.partitions.map((x) => [x.offset, x.errorCode]), [[-1, 0]], 'not visible before the commit');
+
+    assert.equal((await endTxn(conn, p, true)).errorCode, 0);
+    if (!markersHandled) {
+      t.diagnostic('no WriteTxnMarkers on this broker: the offsets stay pending');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await offsetFetch(conn, 'g-ctp', [{ topic: 'in', partitions: [0] }], true)).topics[0]!.partitions[0]!.errorCode, ErrorCode.UNSTABLE_OFFSET_COMMIT);
+      return;
+    }
+    const committed = await waitFor('the committed offset', async () => {
+      const r = await offsetFetch(conn, 'g-ctp', [{ topic: 'in', partitions: [0] }], true);
+      const x = r.topics[0]!.partitions[0]!;
+      return x.errorCode === 0 ? x : null;
+    }, 10_000);
+    assert.equal(committed.offset, 17);
+  });
+});
+
+test('a transactional id unused past its expiration is forgotten (a new producer id next time); one with an open transaction is not', { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  try {
+    let renewed = -1;
+    await withBroker(async (_b, conn, admin) => {
+      await admin.createTopics([{ topic: 'orders', partitions: 1, replicationFactor: 1, configs: {} }]);
+      const first = await initTxnProducer(conn, 'tx-exp');
+      const open = await initTxnProducer(conn, 'tx-open', 60_000);
+      const p: TxnProducer = { transactionalId: 'tx-open', producerId: open.producerId, producerEpoch: open.producerEpoch };
+      assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'orders', partitions: [0] }])).errorCode, 0);
+      await new Promise((r) => setTimeout(r, 1500)); // expiration 300 ms, sweeps every 100 ms
+      const again = await initTxnProducer(conn, 'tx-exp');
+      assert.equal(again.errorCode, 0);
+      assert.notEqual(again.producerId, first.producerId, 'the expired id starts afresh');
+      assert.equal(again.producerEpoch, 0);
+      renewed = again.producerId;
+      assert.equal((await endTxn(conn, p, false)).errorCode, 0, 'the id with an open transaction was kept');
+    }, ['--transactional-id-expiration-ms', '300', '--transaction-sweep-interval-ms', '100'], dir);
+    // Replay after kill -9: the tombstone and the new record, in that order.
+    await withBroker(async (_b, conn) => {
+      const r = await waitFor('the coordinator loaded', async () => {
+        const x = await initTxnProducer(conn, 'tx-exp');
+        return x.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE ? null : x;
+      });
+      assert.deepEqual([r.errorCode, r.producerId, r.producerEpoch], [0, renewed, 1]);
+    }, [], dir);
+  } finally {
+    (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+  }
 });
