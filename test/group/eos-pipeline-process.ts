@@ -18,6 +18,7 @@
  * Log (--log FILE, appended synchronously so a kill -9 loses nothing written):
  *   START <ms>                          before the first poll
  *   TXN <ms> <records> <p>:<next>,...   after a transaction committed: its size and offsets
+ *   LOST <ms> <message>                 the member lost its partitions mid-transaction: aborted, goes on
  *   ERR <ms> <message>                  the loop failed (exit code 1; the test restarts it)
  *   CLOSED <ms>                         after SIGTERM and a clean close (exit code 0)
  *
@@ -33,6 +34,7 @@ import { parseArgs } from 'node:util';
 import type { Message } from '../../client/consumer.ts';
 import { GroupConsumer } from '../../client/group/consumer.ts';
 import { Producer, type ProducerMessage } from '../../client/producer.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -93,14 +95,25 @@ try {
   while (!stopping) {
     const msgs = await consumer.poll(200);
     if (msgs.length === 0) continue;
-    const offsets = await producer.transaction(async (tx) => {
-      for (const m of msgs) await tx.send(transform(m));
-      if (delayMs > 0) await sleep(delayMs);
-      // After everything this batch produced: the offsets after what poll() handed out.
-      const pending = consumer.pendingOffsets();
-      await tx.sendOffsets(consumer, pending);
-      return pending;
-    });
+    let offsets: Array<{ partition: number; offset: number }>;
+    try {
+      offsets = await producer.transaction(async (tx) => {
+        for (const m of msgs) await tx.send(transform(m));
+        if (delayMs > 0) await sleep(delayMs);
+        // After everything this batch produced: the offsets after what poll() handed out.
+        const pending = consumer.pendingOffsets();
+        await tx.sendOffsets(consumer, pending);
+        return pending;
+      });
+    } catch (e) {
+      // The member lost its partitions meanwhile: the transaction aborted, and the next
+      // poll() starts over from the committed offsets (GroupConsumer.pendingOffsets).
+      if (e instanceof SluiceError && e.code === ErrorCode.FENCED_MEMBER_EPOCH) {
+        line(`LOST ${Date.now()} ${e.message}`);
+        continue;
+      }
+      throw e;
+    }
     line(`TXN ${Date.now()} ${msgs.length} ${offsets.map((o) => `${o.partition}:${o.offset}`).join(',')}`);
   }
   await producer.close();
