@@ -23,7 +23,12 @@
  *    `nextSequence`, which then advances by its record count (wrapping); `unacked` holds the
  *    partition's sealed, not yet completed batches in sequence order, so their sequences are
  *    consecutive from unacked[0]; the bytes carry (stampedId, stampedEpoch, baseSequence),
- *    and the sender restamps a batch whose stamp is not the producer's current id and epoch;
+ *    and the sender restamps a batch whose stamp is not its partition's identity;
+ *  - a partition's sequences belong to its identity (`producerId`, `producerEpoch`): it
+ *    adopts the producer's current one when it has none yet, after an epoch bump unless a
+ *    batch of it may already be written under the old one (`uncertain`: a request whose
+ *    answer was lost), and otherwise only once nothing of it is unacknowledged, starting again
+ *    at 0; so a batch that may be in the log is only ever resent with its original stamp;
  *  - transactional: a partition that gets its first record of a transaction is `txnBlocked`
  *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn).
  * Not re-entrant: everything runs on the event loop thread.
@@ -102,6 +107,8 @@ export class ProducerBatch {
   /** Why the last attempt failed (for the delivery-timeout error); null before any failure. */
   lastError: Error | null = null;
   waiters: FlushWaiter[] | null = null;
+  /** A request with this batch got no answer (lost connection, timeout): it may be in the log. */
+  uncertain = false;
   /** Idempotent: the first record's sequence (SPEC §8.5); -1 otherwise. */
   baseSequence = -1;
   /** The producerId and epoch written in `bytes` (-1: none, a plain batch). */
@@ -144,6 +151,9 @@ export class PartitionQueue {
   nextSequence = 0;
   /** Idempotent: sealed batches not completed, in sequence order. */
   readonly unacked: ProducerBatch[] = [];
+  /** Idempotent: the producer id and epoch this partition's sequences belong to (-1: none yet). */
+  producerId = -1;
+  producerEpoch = -1;
   /** Already in the current transaction (AddPartitionsToTxn sent or pending). */
   inTxn = false;
   /** Has records of the current transaction that must not be sent before AddPartitionsToTxn succeeded. */
@@ -348,15 +358,23 @@ export class RecordAccumulator {
     if (b === null) return;
     q.open = null;
     if (this.idempotent) {
+      const s = this.stamp;
+      if (s.producerId >= 0 && (q.producerId !== s.producerId || q.producerEpoch !== s.producerEpoch)) {
+        if (q.producerId < 0) this.adopt(q);
+        else if (q.unacked.length === 0) {
+          // Kept on an older identity at a bump; nothing of it is pending any more.
+          this.adopt(q);
+          q.nextSequence = 0;
+        }
+      }
       b.baseSequence = q.nextSequence;
       q.nextSequence = addSequence(q.nextSequence, b.sinks.length);
       q.unacked.push(b);
-      const s = this.stamp;
       b.transactional = s.transactional;
-      if (s.producerId >= 0) {
-        b.bytes = b.builder.finish({ producerId: s.producerId, producerEpoch: s.producerEpoch, baseSequence: b.baseSequence, transactional: s.transactional });
-        b.stampedId = s.producerId;
-        b.stampedEpoch = s.producerEpoch;
+      if (q.producerId >= 0) {
+        b.bytes = b.builder.finish({ producerId: q.producerId, producerEpoch: q.producerEpoch, baseSequence: b.baseSequence, transactional: s.transactional });
+        b.stampedId = q.producerId;
+        b.stampedEpoch = q.producerEpoch;
       } else {
         b.bytes = b.builder.finish();
       }
@@ -459,6 +477,11 @@ export class RecordAccumulator {
         b.sent = true;
         out.push(b);
         bytes += n;
+        // An idempotent partition sends one batch per request, as Kafka's producer does: the
+        // broker answers a resent batch it already holds as a duplicate only when it travels
+        // alone (SPEC §6.6), and a retry of a request that held several batches would mix a
+        // duplicate with new ones and be refused, again and again.
+        if (this.idempotent) break;
       }
     }
     return this.pruneReady(out);
@@ -561,21 +584,39 @@ export class RecordAccumulator {
    * header write and one CRC; the records are not touched.
    */
   restamp(b: ProducerBatch): void {
-    const s = this.stamp;
-    writeProducerFields(b.bytes!, 0, { producerId: s.producerId, producerEpoch: s.producerEpoch, baseSequence: b.baseSequence });
+    const q = b.queue;
+    if (q.producerId < 0) this.adopt(q);
+    writeProducerFields(b.bytes!, 0, { producerId: q.producerId, producerEpoch: q.producerEpoch, baseSequence: b.baseSequence });
     resealBatch(b.bytes!, 0);
-    b.stampedId = s.producerId;
-    b.stampedEpoch = s.producerEpoch;
+    b.stampedId = q.producerId;
+    b.stampedEpoch = q.producerEpoch;
+  }
+
+  /** True when b must be restamped before it is sent (sealed before the id was known, or renumbered). */
+  needsStamp(b: ProducerBatch): boolean {
+    const q = b.queue;
+    if (q.producerId < 0) return this.stamp.producerId >= 0;
+    return b.stampedId !== q.producerId || b.stampedEpoch !== q.producerEpoch;
+  }
+
+  private adopt(q: PartitionQueue): void {
+    q.producerId = this.stamp.producerId;
+    q.producerEpoch = this.stamp.producerEpoch;
   }
 
   /**
-   * After an epoch bump (SPEC §8.5): every partition's unacknowledged batches are renumbered
-   * from 0 in their order, and the partition continues after them. The caller made sure none
-   * is in flight; the sender restamps each when it sends it.
+   * After an epoch bump (SPEC §8.5): a partition's unacknowledged batches are renumbered from
+   * 0 in their order under the new identity, and the partition continues after them; except a
+   * partition with a batch that may already be in the log (`uncertain`), which keeps its
+   * identity and sequences so that batch is deduplicated, unless it is in `force` (the
+   * partition lost the producer's state: nothing can be deduplicated there any more). The
+   * caller made sure none is in flight; the sender restamps each when it sends it.
    */
-  renumberAll(): void {
+  renumberAll(force: ReadonlySet<PartitionQueue> = new Set()): void {
     for (const t of this.topics.values()) {
       for (const q of t.partitions) {
+        if (!force.has(q) && q.producerId >= 0 && q.unacked.some((b) => b.uncertain)) continue;
+        this.adopt(q);
         let seq = 0;
         for (const b of q.unacked) {
           b.baseSequence = seq;

@@ -33,10 +33,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiKey } from '../protocol/api-keys.ts';
 import type { ProduceRequest, ProduceResponse, ProduceTopic, TopicMetadata } from '../protocol/apis/index.ts';
-import { ErrorCode, SluiceError } from '../protocol/errors.ts';
+import { ErrorCode, errorInfo, SluiceError } from '../protocol/errors.ts';
 import type { Cluster } from './cluster.ts';
 import { ConnectionError, type Connection } from './connection.ts';
-import type { ProducerBatch, RecordAccumulator } from './record-accumulator.ts';
+import type { PartitionQueue, ProducerBatch, RecordAccumulator } from './record-accumulator.ts';
 import { isFencingCode, ProducerFencedError, TransactionAbortableError } from './transactions/errors.ts';
 import { isUnsupportedApi, type ProducerId } from './transactions/producer-id.ts';
 
@@ -135,6 +135,8 @@ export class Sender {
   fatal: Error | null = null;
   /** An epoch bump is needed before anything more is sent (see invariants). */
   private bumpWanted = false;
+  /** Partitions renumbered at the bump even with uncertain batches (they lost the producer's state). */
+  private readonly bumpForce = new Set<PartitionQueue>();
   private identityBusy = false;
   private identityAttempts = 0;
   /** Requests awaiting a response, all brokers. */
@@ -215,7 +217,9 @@ export class Sender {
     const now = Date.now();
     const nextExpiryMs = this.acc.expire(now, (b) => this.failBatch(b, this.deliveryTimeout(b.attempts, b.lastError)));
     if (nextExpiryMs !== Infinity) this.expiryAlarm.arm(nextExpiryMs, now);
-    if (this.settings.idempotent && !this.identityReady()) {
+    // Nothing to send: no InitProducerId (or retry of one) either, so an unreachable cluster
+    // with nothing pending keeps no timer going.
+    if (this.settings.idempotent && (this.acc.incompleteBatches === 0 || !this.identityReady())) {
       this.onSpaceFreed();
       return;
     }
@@ -299,7 +303,7 @@ export class Sender {
       for (const [partition, list] of parts) {
         let recordsBytes = 0;
         for (const b of list) {
-          if (this.settings.idempotent && (b.stampedEpoch !== this.acc.stamp.producerEpoch || b.stampedId !== this.acc.stamp.producerId) && this.acc.stamp.producerId >= 0) this.acc.restamp(b);
+          if (this.settings.idempotent && this.acc.needsStamp(b)) this.acc.restamp(b);
           recordsBytes += b.bytes!.length;
           data.push(b.bytes!);
         }
@@ -438,6 +442,8 @@ export class Sender {
   }
 
   private onRequestError(batches: ProducerBatch[], err: Error): void {
+    // No answer: the batches may be in the log (an epoch bump must not renumber them).
+    if (err instanceof ConnectionError || (err instanceof SluiceError && err.code === ErrorCode.REQUEST_TIMED_OUT)) for (const b of batches) b.uncertain = true;
     this.retryOrFail(batches, err);
     if (err instanceof ConnectionError || (err instanceof SluiceError && err.code === ErrorCode.REQUEST_TIMED_OUT)) this.refreshMetadata();
     this.afterCompletion();
@@ -504,7 +510,8 @@ export class Sender {
         this.acc.stamp.producerEpoch = pid.producerEpoch;
         if (bump) {
           this.bumpWanted = false;
-          this.acc.renumberAll();
+          this.acc.renumberAll(this.bumpForce);
+          this.bumpForce.clear();
         }
         this.scheduleDrain();
       },
@@ -562,7 +569,9 @@ export class Sender {
       // arrive (failed, expired): the sequence cannot be repaired, so start again at 0 with a
       // new epoch. Each batch counts an attempt, as any retry.
       this.bumpWanted = true;
-      this.retryOrFail(list, new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `${where}; bumping the producer epoch and renumbering`));
+      if (code === ErrorCode.UNKNOWN_PRODUCER_ID) this.bumpForce.add(head.queue);
+      // Retried under the new epoch (OUT_OF_ORDER is retriable; UNKNOWN_PRODUCER_ID alone is not).
+      this.retryOrFail(list, new SluiceError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `${errorInfo(code).name} from ${where}; bumping the producer epoch and renumbering`));
       return true;
     }
     return false;

@@ -87,3 +87,19 @@ test('bench consume --group and bench rebalance report positive JSON results', a
   assert.equal(rr.partitions, 4);
   positive(rr, ['joinToStableMs', 'joinToConsumingMs', 'joinProcessStartMs', 'killToResumedMs', 'killedOwned']);
 });
+
+test('bench produce --idempotent, --no-idempotent and --transactional report positive JSON results (needs the broker side of issue 9)', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const common = ['--bootstrap', b.bootstrap, '--topic', 'bi', '--partitions', '2', '--messages', '5000', '--size', '100', '--json'];
+  for (const extra of [['--no-idempotent', '--acks', 'all'], ['--idempotent'], ['--transactional', '--txn-messages', '1000']]) {
+    const r = await bench(['produce', ...extra, ...common]);
+    assert.equal(r.code, 0, `${extra.join(' ')}: ${r.stderr}`);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    assert.equal(res.messages, 5000);
+    assert.ok((res.msgsPerSec as number) > 0, `${extra.join(' ')}: msgsPerSec = ${res.msgsPerSec}`);
+  }
+});

@@ -80,6 +80,18 @@ test('usage errors and help', async () => {
   r = await sluice(['produce', 't', '--acks', '2']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /--acks must be 0, 1 or all/);
+  r = await sluice(['produce', 't', '--delivery', 'exactly-once']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /exactly-once' needs a transactionalId/);
+  r = await sluice(['produce', 't', '--idempotent', '--acks', '1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /idempotence needs acks 'all'/);
+  r = await sluice(['produce', 't', '--delivery', 'twice']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--delivery must be at-most-once, at-least-once or exactly-once/);
+  r = await sluice(['bench', 'produce', '--topic', 't', '--messages', '1', '--size', '1', '--idempotent', '--acks', '1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /need --acks all/);
   r = await sluice(['topic', 'list', '--bogus']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /unknown option --bogus/);

@@ -1,7 +1,9 @@
 /**
  * Producer against a scripted in-process fake broker: retries after NOT_LEADER (with a
  * metadata refresh), non-retriable errors, exhausted retries, lost connections, acks=0,
- * multi-batch requests. Deterministic, no real broker needed.
+ * multi-batch requests. Deterministic, no real broker needed. The fake answers Produce only,
+ * so these producers are plain (idempotent: false); the idempotent producer's retries are
+ * tested against producer-idempotence.test.ts's scripted broker.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -147,7 +149,7 @@ async function withFake(fn: (b: FakeBroker) => Promise<void>): Promise<void> {
 test('several batches per partition travel in one request and get consecutive offsets', () =>
   withFake(async (b) => {
     b.topics.set('t', 1);
-    const p = new Producer({ bootstrap: b.bootstrap, batchSize: 200, lingerMs: 0, maxInFlight: 1 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, batchSize: 200, lingerMs: 0, maxInFlight: 1 });
     try {
       await p.send({ topic: 't', value: 'warm-up' });
       const res = await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ topic: 't', value: `v${i}` })));
@@ -163,7 +165,7 @@ test('NOT_LEADER is retried after a metadata refresh; records keep their order',
   withFake(async (b) => {
     b.topics.set('t', 2);
     b.script = (_t, partition, call) => (partition === 1 && call < 2 ? ErrorCode.NOT_LEADER : undefined);
-    const p = new Producer({ bootstrap: b.bootstrap, retryBackoffMs: 5, lingerMs: 0 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, retryBackoffMs: 5, lingerMs: 0 });
     try {
       const res = await Promise.all(Array.from({ length: 20 }, (_, i) => p.send({ topic: 't', partition: i % 2, value: `v${i}` })));
       for (const r of res.filter((x) => x.partition === 1)) assert.ok(r.offset >= 0);
@@ -180,7 +182,7 @@ test('a non-retriable error fails the promises with that SluiceError, without re
   withFake(async (b) => {
     b.topics.set('t', 1);
     b.script = () => ErrorCode.RECORD_BATCH_TOO_LARGE;
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 0 });
     try {
       const err = await p.send({ topic: 't', value: 'x' }).catch((e) => e);
       assert.ok(err instanceof SluiceError);
@@ -195,7 +197,7 @@ test('retriable errors give up after `retries` further attempts', () =>
   withFake(async (b) => {
     b.topics.set('t', 1);
     b.script = () => ErrorCode.NOT_ENOUGH_REPLICAS;
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0, retries: 3, retryBackoffMs: 2 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 0, retries: 3, retryBackoffMs: 2 });
     try {
       const err = await p.send({ topic: 't', value: 'x' }).catch((e) => e);
       assert.ok(err instanceof SluiceError);
@@ -210,7 +212,7 @@ test('a dropped connection is retried on a new one (at least once: the lost atte
   withFake(async (b) => {
     b.topics.set('t', 1);
     b.script = (_t, _p, call) => (call === 0 ? 'drop' : undefined);
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0, retryBackoffMs: 5 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 0, retryBackoffMs: 5 });
     try {
       const r = await p.send({ topic: 't', value: 'x' });
       // The fake appended the first attempt before dropping the connection, as a broker may.
@@ -224,7 +226,7 @@ test('a dropped connection is retried on a new one (at least once: the lost atte
 test('an unknown topic fails with UNKNOWN_TOPIC_OR_PARTITION after retries; other topics are unaffected', () =>
   withFake(async (b) => {
     b.topics.set('good', 1);
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0, retries: 2, retryBackoffMs: 5 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 0, retries: 2, retryBackoffMs: 5 });
     try {
       const bad = p.send({ topic: 'nope', value: 'x' }).catch((e) => e);
       const good = p.send({ topic: 'good', value: 'y' });
@@ -243,7 +245,7 @@ test('an unknown topic fails with UNKNOWN_TOPIC_OR_PARTITION after retries; othe
 test('acks=0 resolves offsets as -1 and the broker sends nothing back', () =>
   withFake(async (b) => {
     b.topics.set('t', 2);
-    const p = new Producer({ bootstrap: b.bootstrap, acks: 0, lingerMs: 0 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, acks: 0, lingerMs: 0 });
     try {
       const res = await p.sendBatch(Array.from({ length: 100 }, (_, i) => ({ topic: 't', key: `k${i}`, value: `v${i}` })));
       assert.equal(res.length, 100);
@@ -262,7 +264,7 @@ test('acks=0 resolves offsets as -1 and the broker sends nothing back', () =>
 test('explicit partition out of range and bad values are rejected per message', () =>
   withFake(async (b) => {
     b.topics.set('t', 2);
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 0 });
     try {
       const e1 = await p.send({ topic: 't', partition: 5, value: 'x' }).catch((e) => e);
       assert.equal(e1.code, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
@@ -277,7 +279,7 @@ test('explicit partition out of range and bad values are rejected per message', 
 test('close() flushes what is buffered and later sends are rejected', () =>
   withFake(async (b) => {
     b.topics.set('t', 1);
-    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 50 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, lingerMs: 50 });
     const pending = Array.from({ length: 10 }, (_, i) => p.send({ topic: 't', value: `v${i}` }));
     await p.close();
     const res = await Promise.all(pending);
@@ -288,7 +290,7 @@ test('close() flushes what is buffered and later sends are rejected', () =>
 test('back-pressure: a tiny bufferMemory still delivers everything, in order, never holding more than it allows', () =>
   withFake(async (b) => {
     b.topics.set('t', 1);
-    const p = new Producer({ bootstrap: b.bootstrap, bufferMemory: 1000, batchSize: 64 * 1024, lingerMs: 20 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, bufferMemory: 1000, batchSize: 64 * 1024, lingerMs: 20 });
     try {
       const value = 'x'.repeat(100);
       const res = await Promise.all(Array.from({ length: 2000 }, (_, i) => p.send({ topic: 't', value: `${i}`.padStart(6, '0') + value })));
@@ -304,7 +306,7 @@ test('back-pressure: a tiny bufferMemory still delivers everything, in order, ne
 test('flush() waits for sends queued behind back-pressure, too', () =>
   withFake(async (b) => {
     b.topics.set('t', 1);
-    const p = new Producer({ bootstrap: b.bootstrap, bufferMemory: 500, lingerMs: 1000 });
+    const p = new Producer({ bootstrap: b.bootstrap, idempotent: false, bufferMemory: 500, lingerMs: 1000 });
     try {
       let done = 0;
       for (let i = 0; i < 100; i++) void p.send({ topic: 't', value: 'y'.repeat(50) }).then(() => done++);

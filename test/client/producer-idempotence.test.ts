@@ -151,6 +151,34 @@ test('OUT_OF_ORDER for the oldest unacknowledged batch (its predecessor failed f
   });
 });
 
+test('an epoch bump leaves a partition whose batch may be in the log (lost answer) on its old epoch: the resend is deduplicated, not written twice', async () => {
+  await withBroker(2, async (b) => {
+    const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0, ...FAST, retryBackoffMs: 300, retryBackoffMaxMs: 300 });
+    try {
+      await p.send({ topic: 't', partition: 0, value: 'a0' });
+      await p.send({ topic: 't', partition: 1, value: 'b0' });
+      b.forgetProducers(1);
+      let dropped = false;
+      b.beforeProduce = (batch) => {
+        if (batch.values[0] !== 'a1' || dropped) return null;
+        dropped = true;
+        return 'append-and-drop-connection';
+      };
+      const a1 = p.send({ topic: 't', partition: 0, value: 'a1' });
+      // a1 is written, its answer lost: it waits out its backoff while b1 forces the bump.
+      await new Promise((r) => setTimeout(r, 50));
+      const b1 = p.send({ topic: 't', partition: 1, value: 'b1' });
+      await Promise.all([a1, b1]);
+    } finally {
+      await p.close();
+    }
+    assert.deepEqual(b.values(0), ['a0', 'a1']);
+    assert.deepEqual(b.values(1), ['b0', 'b1']);
+    assert.deepEqual(b.initRequests.map((r) => r.producerEpoch), [-1, 0], 'one bump');
+    assert.deepEqual(b.log[1]!.map((x) => [x.producerEpoch, x.baseSequence]), [[0, 0], [1, 0]]);
+  });
+});
+
 test('INVALID_PRODUCER_EPOCH fences the producer: pending sends and every later send fail with ProducerFencedError', async () => {
   await withBroker(2, async (b) => {
     const p = new Producer({ bootstrap: b.bootstrap, lingerMs: 0, ...FAST });

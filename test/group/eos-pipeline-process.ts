@@ -24,9 +24,10 @@
  *
  * Usage: node --import tsx test/group/eos-pipeline-process.ts --bootstrap H:P --group G
  *          --in IN --out OUT --transactional-id ID --log FILE [--max-poll-records N] [--delay-ms N]
- *          [--member-id M]
+ *          [--session-timeout-ms N] [--member-id M]
  * --member-id: a restarted instance given the same id replaces its killed predecessor in the
- * group at once. --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
+ * group at once (without it, the killed one holds its partitions until its session expires).
+ * --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
  * commit), so kills land in open transactions too.
  */
 import { appendFileSync } from 'node:fs';
@@ -46,6 +47,7 @@ const { values: a } = parseArgs({
     log: { type: 'string' },
     'max-poll-records': { type: 'string', default: '100' },
     'delay-ms': { type: 'string', default: '0' },
+    'session-timeout-ms': { type: 'string', default: '6000' },
     'member-id': { type: 'string' },
   },
 });
@@ -70,7 +72,8 @@ const consumer = new GroupConsumer({
   clientId: `eos-pipeline-${process.pid}`,
   delivery: 'exactly-once',
   autoOffsetReset: 'earliest',
-  sessionTimeoutMs: 6000,
+  // A killed instance holds its partitions until its session expires: the test keeps it short.
+  sessionTimeoutMs: Number(a['session-timeout-ms']),
   maxWaitMs: 200,
   maxPollRecords: Number(a['max-poll-records']),
   retryBackoffMs: 100,
@@ -98,7 +101,7 @@ try {
     let offsets: Array<{ partition: number; offset: number }>;
     try {
       offsets = await producer.transaction(async (tx) => {
-        for (const m of msgs) await tx.send(transform(m));
+        await Promise.all(msgs.map((m) => tx.send(transform(m))));
         if (delayMs > 0) await sleep(delayMs);
         // After everything this batch produced: the offsets after what poll() handed out.
         const pending = consumer.pendingOffsets();
