@@ -152,7 +152,7 @@ interface CompletedFetch {
   aborted: AbortedTransaction[] | null;
   /** Index of the next entry of `aborted` to reach. */
   abortedNext: number;
-  /** Producers whose aborted transaction the walk is inside (SPEC §6.7); null until one is. */
+  /** Producers whose aborted transaction the walk is inside (SPEC §6.7); null until one is. At most aborted.length entries. */
   abortedProducers: Set<number> | null;
 }
 
@@ -243,7 +243,10 @@ export class FetchEngine {
   private closed = false;
   private polling = false;
   private readonly readCommitted: boolean;
-  /** Filled by each poll (see skippedInLastPoll). */
+  /**
+   * Filled by each poll (see skippedInLastPoll). Bounded by what one poll walks (the buffered
+   * responses, BUFFERED_FETCHES_PER_LEADER_MAX per leader): one entry per run of hidden batches.
+   */
   private skipped: SkippedTo[] = [];
 
   constructor(private readonly cluster: Cluster, readonly settings: FetchSettings) {

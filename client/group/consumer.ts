@@ -36,8 +36,11 @@
  *   was fenced (KIP-447). A revoked partition is released only once the application calls
  *   poll() again (its transaction is done) or after rebalanceTimeoutMs. A partition whose
  *   offsets are in a transaction not yet ended is not read until it ends: its OffsetFetch
- *   asks requireStable and UNSTABLE_OFFSET_COMMIT is retried with backoff. After an aborted
- *   transaction the application must not go on polling from where it was: close the
+ *   asks requireStable and UNSTABLE_OFFSET_COMMIT is retried with backoff. If the member
+ *   loses its partitions (fenced, session expired) while the application holds records,
+ *   pendingOffsets() and groupMetadata() throw FENCED_MEMBER_EPOCH, so the transaction
+ *   aborts; the next poll() starts over from the committed offsets. After a transaction
+ *   aborted for any other reason the positions are past what was committed: close the
  *   consumer (and producer) and start again, which resumes from the committed offsets.
  *
  * Invariants:
@@ -147,6 +150,8 @@ export class GroupConsumer {
   /** Wakes a poll() waiting for partitions (assignment changed, failure, close). */
   private readonly assignmentChanged = new WakeSignal();
   private lossGeneration = 0;
+  /** lossGeneration when poll() last handed out records: a loss since means they may be someone else's now. */
+  private handedOutLossGeneration = 0;
   private pendingError: Error | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private started = false;
@@ -227,6 +232,7 @@ export class GroupConsumer {
    * fenced or its epoch is stale, so a zombie cannot commit (KIP-447).
    */
   groupMetadata(): ConsumerGroupMetadata {
+    this.assertNotLostSinceHandOut();
     return { groupId: this.groupId, memberId: this.membership.memberId, memberEpoch: this.membership.memberEpoch };
   }
 
@@ -237,7 +243,21 @@ export class GroupConsumer {
    * those messages: `await tx.sendOffsets(consumer, consumer.pendingOffsets())`.
    */
   pendingOffsets(): TopicPartitionOffsetCommit[] {
+    this.assertNotLostSinceHandOut();
     return this.session.deliveredOffsets(this.membership.ownedPartitions());
+  }
+
+  /**
+   * pendingOffsets() and groupMetadata() refuse while the records poll() handed out belong to
+   * partitions this member has lost since (fenced, session expired): a transaction holding
+   * what was produced from them must abort, or another member processes them again and both
+   * outputs commit. A loss drops every partition, so after the abort the next poll() goes on
+   * from the committed offsets; nothing else is needed.
+   */
+  private assertNotLostSinceHandOut(): void {
+    if (this.lossGeneration !== this.handedOutLossGeneration) {
+      throw new SluiceError(ErrorCode.FENCED_MEMBER_EPOCH, `group ${this.groupId}: this member lost its partitions since poll() handed out the records in hand; abort the transaction and poll() again`);
+    }
   }
 
   /**
@@ -430,6 +450,8 @@ export class GroupConsumer {
       this.ensureJoined();
       if (markHeld) this.session.markHeldConsumed();
       else this.session.batchDone();
+      // The records handed out before are done with; a loss before this matters to them only.
+      this.handedOutLossGeneration = this.lossGeneration;
       this.throwPendingError();
       const deadline = Date.now() + timeoutMs;
       if (this.engine.assignment().length === 0) {
@@ -444,6 +466,7 @@ export class GroupConsumer {
       if (msgs.length > 0 && this.deliveryMode === 'at-most-once') await this.commitBeforeReturn(msgs);
       this.session.handOut(msgs);
       if (skipped.length > 0) this.session.passSkipped(skipped);
+      this.handedOutLossGeneration = this.lossGeneration;
       return msgs;
     } finally {
       this.polling = false;

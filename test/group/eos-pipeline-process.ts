@@ -18,36 +18,24 @@
  * Log (--log FILE, appended synchronously so a kill -9 loses nothing written):
  *   START <ms>                          before the first poll
  *   TXN <ms> <records> <p>:<next>,...   after a transaction committed: its size and offsets
+ *   LOST <ms> <message>                 the member lost its partitions mid-transaction: aborted, goes on
  *   ERR <ms> <message>                  the loop failed (exit code 1; the test restarts it)
  *   CLOSED <ms>                         after SIGTERM and a clean close (exit code 0)
  *
  * Usage: node --import tsx test/group/eos-pipeline-process.ts --bootstrap H:P --group G
  *          --in IN --out OUT --transactional-id ID --log FILE [--max-poll-records N] [--delay-ms N]
- *          [--session-timeout-ms N]
+ *          [--session-timeout-ms N] [--member-id M]
+ * --member-id: a restarted instance given the same id replaces its killed predecessor in the
+ * group at once (without it, the killed one holds its partitions until its session expires).
  * --delay-ms sleeps inside each transaction (after the sends, before sendOffsets and the
  * commit), so kills land in open transactions too.
- *
- * It uses the transactional producer API of issue 9 (Producer options transactionalId and
- * delivery 'exactly-once'; producer.transaction(async (tx) => { tx.send(...);
- * tx.sendOffsets(consumer, offsets) })), typed here by its shape below so this file compiles
- * before that API is merged; it fails with a clear error when the Producer lacks it.
  */
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Message } from '../../client/consumer.ts';
 import { GroupConsumer } from '../../client/group/consumer.ts';
-import type { TopicPartitionOffsetCommit } from '../../client/group/offset-committer.ts';
-import { Producer, type ProducerMessage, type ProducerOptions } from '../../client/producer.ts';
-
-/** The transaction API this process needs from the producer (issue 9). */
-interface Transaction {
-  send(message: ProducerMessage): Promise<unknown>;
-  sendOffsets(consumer: GroupConsumer, offsets: TopicPartitionOffsetCommit[]): Promise<void>;
-}
-interface TransactionalProducer {
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
+import { Producer, type ProducerMessage } from '../../client/producer.ts';
+import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -60,6 +48,7 @@ const { values: a } = parseArgs({
     'max-poll-records': { type: 'string', default: '100' },
     'delay-ms': { type: 'string', default: '0' },
     'session-timeout-ms': { type: 'string', default: '6000' },
+    'member-id': { type: 'string' },
   },
 });
 if (!a.bootstrap || !a.group || !a.in || !a.out || !a['transactional-id'] || !a.log) {
@@ -88,10 +77,11 @@ const consumer = new GroupConsumer({
   maxWaitMs: 200,
   maxPollRecords: Number(a['max-poll-records']),
   retryBackoffMs: 100,
+  // A restarted instance rejoins as the same member, replacing the killed one at once
+  // (SPEC §6.10) instead of waiting for its session to expire.
+  ...(a['member-id'] !== undefined ? { memberId: a['member-id'] } : {}),
 });
-const producerOptions = { bootstrap: a.bootstrap, clientId: `eos-pipeline-${process.pid}`, transactionalId: a['transactional-id'], delivery: 'exactly-once' };
-const producer = new Producer(producerOptions as ProducerOptions) as unknown as TransactionalProducer;
-if (typeof producer.transaction !== 'function') throw new Error('this Producer has no transaction(): the transactional producer API (issue 9) is not merged');
+const producer = new Producer({ bootstrap: a.bootstrap, clientId: `eos-pipeline-${process.pid}`, transactionalId: a['transactional-id'], delivery: 'exactly-once' });
 
 function transform(m: Message): ProducerMessage {
   return { topic: outTopic, key: m.key, value: `${m.value?.toString('utf8') ?? 'null'}|${m.partition}|${m.offset}`, headers: m.headers };
@@ -108,14 +98,25 @@ try {
   while (!stopping) {
     const msgs = await consumer.poll(200);
     if (msgs.length === 0) continue;
-    const offsets = await producer.transaction(async (tx) => {
-      await Promise.all(msgs.map((m) => tx.send(transform(m))));
-      if (delayMs > 0) await sleep(delayMs);
-      // After everything this batch produced: the offsets after what poll() handed out.
-      const pending = consumer.pendingOffsets();
-      await tx.sendOffsets(consumer, pending);
-      return pending;
-    });
+    let offsets: Array<{ partition: number; offset: number }>;
+    try {
+      offsets = await producer.transaction(async (tx) => {
+        await Promise.all(msgs.map((m) => tx.send(transform(m))));
+        if (delayMs > 0) await sleep(delayMs);
+        // After everything this batch produced: the offsets after what poll() handed out.
+        const pending = consumer.pendingOffsets();
+        await tx.sendOffsets(consumer, pending);
+        return pending;
+      });
+    } catch (e) {
+      // The member lost its partitions meanwhile: the transaction aborted, and the next
+      // poll() starts over from the committed offsets (GroupConsumer.pendingOffsets).
+      if (e instanceof SluiceError && e.code === ErrorCode.FENCED_MEMBER_EPOCH) {
+        line(`LOST ${Date.now()} ${e.message}`);
+        continue;
+      }
+      throw e;
+    }
     line(`TXN ${Date.now()} ${msgs.length} ${offsets.map((o) => `${o.partition}:${o.offset}`).join(',')}`);
   }
   await producer.close();

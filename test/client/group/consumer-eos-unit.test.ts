@@ -11,7 +11,7 @@ import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } fr
 import { READ_COMMITTED } from '../../../protocol/apis/fetch.ts';
 import type { OffsetCommitRequest, OffsetCommitResponse } from '../../../protocol/apis/offset-commit.ts';
 import type { OffsetFetchRequest, OffsetFetchResponse } from '../../../protocol/apis/offset-fetch.ts';
-import { ErrorCode } from '../../../protocol/errors.ts';
+import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { BatchBuilder, buildControlBatch } from '../../../protocol/record-batch.ts';
 import { GroupConsumer, type GroupConsumerOptions } from '../../../client/group/consumer.ts';
 import type { GroupTransport } from '../../../client/group/coordinator.ts';
@@ -33,12 +33,18 @@ class ScriptedCoordinator implements GroupTransport {
   readonly offsetCommits: OffsetCommitRequest[] = [];
   /** What heartbeats assign (t/0 by default; [] revokes it). */
   assignment = [{ topic: 't', partitions: [0] }];
+  /** The next heartbeat of a member in the group is answered FENCED_MEMBER_EPOCH. */
+  fenceNext = false;
   /** OffsetFetch answers UNSTABLE_OFFSET_COMMIT for t/0 this many times first. */
   unstableAnswers = 0;
   committed = -1;
 
   async heartbeat(req: ConsumerGroupHeartbeatRequest): Promise<ConsumerGroupHeartbeatResponse> {
     const leaving = req.memberEpoch === -1;
+    if (this.fenceNext && req.memberEpoch > 0) {
+      this.fenceNext = false;
+      return { errorCode: ErrorCode.FENCED_MEMBER_EPOCH, errorMessage: 'fenced', memberId: req.memberId, memberEpoch: -1, heartbeatIntervalMs: 100, assignment: null };
+    }
     return { errorCode: 0, errorMessage: null, memberId: req.memberId, memberEpoch: leaving ? -1 : 7, heartbeatIntervalMs: 100, assignment: leaving ? [] : this.assignment };
   }
 
@@ -143,6 +149,43 @@ test('exactly-once: a revoked partition is released only when the application po
       await c.close();
     }
     assert.deepEqual(coord.offsetCommits, [], 'no commit of its own on revocation');
+  });
+});
+
+test('exactly-once: after a loss while the application holds records, pendingOffsets() and groupMetadata() refuse; the next poll goes on from the committed offsets', async () => {
+  await withFake(async (broker) => {
+    broker.appendBatch('t', txn(1, 0, ['a', 'b'])); // 0-1
+    broker.appendBatch('t', marker(1, true)); // 2
+    const coord = new ScriptedCoordinator();
+    coord.committed = 0;
+    const c = member(broker, coord, { delivery: 'exactly-once' });
+    try {
+      let held: Array<{ offset: number }> = [];
+      await until(async () => (held = await c.poll(100)).length > 0, 'a batch');
+      assert.deepEqual(held.map((m) => m.offset), [0, 1]);
+      assert.deepEqual(c.pendingOffsets(), [{ topic: 't', partition: 0, offset: 3 }]);
+      coord.fenceNext = true; // the coordinator fenced this member meanwhile: t/0 is lost
+      await until(() => c.assignment().length === 0 || !coord.fenceNext, 'the fencing heartbeat');
+      await until(() => {
+        try {
+          c.pendingOffsets();
+          return false;
+        } catch (e) {
+          return e instanceof SluiceError && e.code === ErrorCode.FENCED_MEMBER_EPOCH;
+        }
+      }, 'pendingOffsets to refuse');
+      assert.throws(() => c.groupMetadata(), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.FENCED_MEMBER_EPOCH);
+      // The application aborts and polls again: the member rejoined, t/0 restarts at the committed offset 0.
+      const again: number[] = [];
+      await until(async () => {
+        for (const m of await c.poll(100)) again.push(m.offset);
+        return again.length >= 2;
+      }, 'the records again');
+      assert.deepEqual(again, [0, 1]);
+      assert.deepEqual(c.pendingOffsets(), [{ topic: 't', partition: 0, offset: 3 }]);
+    } finally {
+      await c.close();
+    }
   });
 });
 
