@@ -20,7 +20,8 @@ import { Producer } from '../../client/producer.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
 
 const KILLS = Number(process.env.SLUICE_EOS_PIPELINE_KILLS ?? 20);
-const INPUTS = 3000;
+/** Inputs written before the first instance starts; more arrive steadily during the kills. */
+const INITIAL_INPUTS = 1000;
 const PARTITIONS = 2;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -59,8 +60,18 @@ test('consume-transform-produce killed with SIGKILL again and again: read_commit
   await admin.createTopics([{ topic: 'in', partitions: PARTITIONS }, { topic: 'out', partitions: PARTITIONS }]);
   await admin.close();
   const input = new Producer({ bootstrap: b.bootstrap });
-  await input.sendBatch(Array.from({ length: INPUTS }, (_, i) => ({ topic: 'in', key: `k${i}`, value: `v${i}` })));
-  await input.close();
+  let inputs = 0;
+  const sendInputs = (n: number) => input.sendBatch(Array.from({ length: n }, () => ({ topic: 'in', key: `k${inputs}`, value: `v${inputs++}` })));
+  await sendInputs(INITIAL_INPUTS);
+  // A trickle of input during the kills keeps transactions small, so instances also get
+  // killed between committed transactions, not only inside one.
+  let feeding = true;
+  const feeder = (async () => {
+    while (feeding) {
+      await sendInputs(10);
+      await sleep(200);
+    }
+  })();
 
   const start = (n: number, delayMs: number): { child: ChildProcess; log: string; exited: Promise<number | null> } => {
     const log = join(dir, `pipeline-${n}.log`);
@@ -82,9 +93,13 @@ test('consume-transform-produce killed with SIGKILL again and again: read_commit
     await inst.exited;
     committedTxns += txnLines(inst.log).length;
   }
+  feeding = false;
+  await feeder;
+  await input.close();
+  const INPUTS = inputs;
   // The last instance runs until every input is in a committed transaction.
   const last = start(KILLS, 0);
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 180_000;
   let committed: string[] = [];
   while (Date.now() < deadline) {
     committed = await readOut(b.bootstrap, 'read_committed', 1000);
