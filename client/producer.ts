@@ -345,6 +345,12 @@ export class Producer {
         retryBackoffMaxMs,
         timeoutMs: deliveryTimeoutMs,
       }, () => this.flushSealed());
+      // Register the transactional id at once (Kafka's initTransactions() right after the
+      // constructor): a restarted instance fences its predecessor and aborts what that left
+      // open before it reads anything, so its consumer does not wait on the dead instance's
+      // pending offsets (OffsetFetch requireStable) until the transaction timeout. Failures
+      // surface at the first initTransactions()/begin()/send, which try again.
+      this.txn.init().catch(() => {});
     }
   }
 
@@ -482,6 +488,7 @@ export class Producer {
       await this.flush();
     } finally {
       this.closed = true;
+      this.txn?.close();
       this.acc.stop();
       this.sender.stop();
       this.cluster.close();

@@ -85,6 +85,8 @@ export class TransactionManager {
   private adding: Promise<void> | null = null;
   private readonly coordinators = new Map<string, { host: string; port: number }>();
   private initializing: Promise<void> | null = null;
+  /** The producer closed: coordinator calls stop retrying. */
+  private closed = false;
 
   constructor(
     private readonly cluster: Cluster,
@@ -99,6 +101,11 @@ export class TransactionManager {
       this.sequenceGap = true;
       if (this.abortable === null) this.abortable = err instanceof TransactionAbortableError || err instanceof ProducerFencedError ? err : new TransactionAbortableError((err as SluiceError).code ?? ErrorCode.UNKNOWN_SERVER_ERROR, `a batch of the transaction failed: ${err.message}`);
     };
+  }
+
+  /** Stops coordinator retries (the producer is closing). */
+  close(): void {
+    this.closed = true;
   }
 
   get transactionalId(): string {
@@ -370,7 +377,7 @@ export class TransactionManager {
       if (err instanceof ConnectionError || (err instanceof SluiceError && (err.code === ErrorCode.NOT_COORDINATOR || err.code === ErrorCode.COORDINATOR_NOT_AVAILABLE || err.code === ErrorCode.REQUEST_TIMED_OUT))) {
         this.coordinators.delete(cacheKey);
       }
-      if (!isRetriable(err) || err instanceof TransactionAbortableError) throw err;
+      if (!isRetriable(err) || err instanceof TransactionAbortableError || this.closed) throw err;
       const now = Date.now();
       if (now >= deadlineMs) throw new SluiceError(ErrorCode.REQUEST_TIMED_OUT, `${what} did not succeed within ${this.opts.timeoutMs} ms (last error: ${err.message})`);
       this.sender.noteRetry(`${what}: ${err.message}`);
