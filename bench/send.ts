@@ -77,8 +77,11 @@ export async function sendTransactions(
   let sent = 0;
   while (sent < count) {
     const inTxn = Math.min(txnMessages, count - sent);
+    const chunks: Array<Promise<unknown>> = [];
+    // The commit seals the open batches and waits for every acknowledgement. Awaiting the
+    // sends inside the transaction instead would hold its last, partly filled batch for
+    // lingerMs first (about 4 ms of the 7 ms a 1000-message transaction took).
     await producer.transaction(async (tx) => {
-      const chunks: Array<Promise<unknown>> = [];
       for (let done = 0; done < inTxn; ) {
         const n = Math.min(CHUNK, inTxn - done);
         const msgs: ProducerMessage[] = new Array(n);
@@ -87,8 +90,9 @@ export async function sendTransactions(
         stats.sent += n;
         chunks.push(tx.sendBatch(msgs));
       }
-      await Promise.all(chunks);
     });
+    // Settled by the commit; a failed send failed the commit already.
+    await Promise.all(chunks);
     sent += inTxn;
     stats.acked += inTxn;
   }

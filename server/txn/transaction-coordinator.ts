@@ -50,6 +50,8 @@ import {
 import { checkTransition, hasPartition, isPrepare, partitionCount, withPartitions, type TxnMetadata } from './transaction-state.ts';
 import type { TxnMarkerSender } from './txn-marker-sender.ts';
 
+/** Longest an AddPartitionsToTxn/AddOffsetsToTxn waits for the previous transaction's completion (completionOf). */
+const COMPLETION_WAIT_MS = 5_000;
 const PRODUCER_EPOCH_MAX = 32767;
 const GROUP_ID_BYTES_MAX = 249;
 /** Bytes replayed per event-loop turn while loading a partition (as the offsets replay). */
@@ -218,9 +220,7 @@ export class TransactionCoordinator {
   /** Makes next durable for id, then (if still the coordinator at the same epoch) current in memory. */
   private async write(partition: number, loaded: LoadedPartition, id: string, entry: Entry | undefined, next: TxnMetadata): Promise<Entry> {
     checkTransition(entry?.meta, next);
-    const builder = new BatchBuilder();
-    builder.append(encodeTxnKey(id), encodeTxnValue(next), next.updateMs);
-    await this.appendDurably(partition, Buffer.from(builder.finish()));
+    await this.appendRecord(partition, id, next);
     if (this.partitions.get(partition) !== loaded) fail(ErrorCode.NOT_COORDINATOR, `this broker no longer coordinates transactional id ${id}`);
     if (entry) {
       entry.meta = next;
@@ -229,6 +229,17 @@ export class TransactionCoordinator {
     const created: Entry = { meta: next, busy: false, completing: null };
     loaded.ids.set(id, created);
     return created;
+  }
+
+  /**
+   * Appends the id's record to its `__transaction_state` partition. The append itself happens
+   * before this returns (appendDurably appends synchronously); the promise settles once the
+   * record is durable (fsynced, on every in-sync replica).
+   */
+  private appendRecord(partition: number, id: string, next: TxnMetadata): Promise<void> {
+    const builder = new BatchBuilder();
+    builder.append(encodeTxnKey(id), encodeTxnValue(next), next.updateMs);
+    return this.appendDurably(partition, Buffer.from(builder.finish()));
   }
 
   /** Runs a state change of one id with its busy flag held. */
@@ -253,14 +264,25 @@ export class TransactionCoordinator {
     const committed = meta.state === 'prepare-commit';
     entry.completing = (async () => {
       await this.markers.send({ producerId: meta.producerId, producerEpoch: meta.producerEpoch, committed, coordinatorEpoch: loaded.coordinatorEpoch }, meta.partitions, partition);
+      if (this.partitions.get(partition) !== loaded) fail(ErrorCode.NOT_COORDINATOR, `this broker no longer coordinates transactional id ${id}`);
       // No other write can be in flight: every request for an id in a prepare state is refused
-      // before it writes. busy refuses them until complete-* is durable.
-      entry.busy = true;
-      try {
-        await this.write(partition, loaded, id, entry, { ...meta, state: committed ? 'complete-commit' : 'complete-abort', partitions: [], startMs: -1, updateMs: Date.now() });
-      } finally {
-        entry.busy = false;
-      }
+      // (or waits, completionOf) before it writes. The state is complete once complete-* is
+      // appended, not once it is durable: the id's next record goes after it in the same log
+      // and is answered only when durable, which makes this one durable too; and if this one
+      // is lost (a failover before it is replicated), the next coordinator finds the prepare
+      // state and sends the markers again, which changes nothing on the partitions. So the
+      // producer's next transaction need not wait for an fsync and a replication round.
+      const next: TxnMetadata = { ...meta, state: committed ? 'complete-commit' : 'complete-abort', partitions: [], startMs: -1, updateMs: Date.now() };
+      checkTransition(entry.meta, next);
+      const durable = this.appendRecord(partition, id, next);
+      entry.meta = next;
+      durable.catch((e) => {
+        if (this.stopped || this.partitions.get(partition) !== loaded) return;
+        // Not appended or not durable, and nothing newer written since: back to the prepare
+        // state, which the sweep completes again (markers are idempotent).
+        if (entry.meta === next) entry.meta = meta;
+        this.log.warn('complete record of a transaction not written; the sweep completes it again', { transactionalId: id, error: e as Error });
+      });
     })()
       .catch((e) => {
         if (!this.stopped && this.partitions.get(partition) === loaded) this.log.warn('transaction not completed yet; the sweep retries', { transactionalId: id, error: e as Error });
@@ -343,8 +365,31 @@ export class TransactionCoordinator {
     return { partition, loaded, entry };
   }
 
+  /**
+   * Waits (at most COMPLETION_WAIT_MS) while the id's previous transaction is being completed.
+   * A producer begins its next transaction right after EndTxn is answered, while the markers
+   * are still being written; answering CONCURRENT_TRANSACTIONS at once made it poll, and the
+   * polling cost a 1000-message transaction more time than its records. After the wait the
+   * usual checks run, and still answer CONCURRENT_TRANSACTIONS if it has not completed.
+   */
+  private async completionOf(transactionalId: string): Promise<void> {
+    let entry: Entry | undefined;
+    try {
+      entry = this.owner(transactionalId).loaded.ids.get(transactionalId);
+    } catch {
+      return; // not the coordinator, or not loaded: the checks that follow answer
+    }
+    const completing = entry && isPrepare(entry.meta.state) ? entry.completing : null;
+    if (!completing) return;
+    let timer: NodeJS.Timeout | undefined;
+    // `completing` never rejects (complete() catches), so the race ends one way or the other.
+    await Promise.race([completing, new Promise<void>((r) => (timer = setTimeout(r, COMPLETION_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
   /** Adds partitions to the id's transaction (beginning one); durable before it resolves. */
   private async addToTxn(req: { transactionalId: string; producerId: number; producerEpoch: number }, add: Array<{ topic: string; partition: number }>): Promise<void> {
+    await this.completionOf(req.transactionalId);
     const { partition, loaded, entry } = this.producerEntry(req);
     await this.exclusive(entry, async () => {
       const m = entry.meta;

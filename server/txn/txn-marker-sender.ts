@@ -141,9 +141,23 @@ export class TxnMarkerSender {
     e.notBeforeMs = now + Math.min(this.opts.backoffMsMax, this.opts.backoffMs * 2 ** Math.min(e.attempts - 1, 20));
   }
 
+  private pumpQueued = false;
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (delayMs <= 0) {
+      // Due now: a timer of 0 ms waits about 1 ms, which every transaction would pay.
+      if (!this.pumpQueued) {
+        this.pumpQueued = true;
+        setImmediate(() => {
+          this.pumpQueued = false;
+          if (!this.stopped) this.pump();
+        });
+      }
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = null;
       this.pump();
