@@ -37,6 +37,7 @@ import { ProducerIdManager } from './txn/producer-id-manager.ts';
 import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
 import { TXN_STATE_TOPIC } from './txn/transaction-log.ts';
 import { TxnMarkerSender, DEFAULT_TXN_MARKER_SENDER_OPTIONS } from './txn/txn-marker-sender.ts';
+import { writeTxnMarkers } from './api/txn-markers.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -150,6 +151,8 @@ export class Broker {
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
     this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false };
+    // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
+    markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
     if (c.advertisedPort === 0) c.advertisedPort = port;
     await this.store.registerBroker({ brokerId: c.brokerId, host: c.advertisedHost, port: c.advertisedPort, startedAtMs: Date.now() }, c.brokerSessionTtlSeconds);

@@ -20,6 +20,11 @@ import type { BrokerContext } from './context.ts';
 export const TXN_MARKER_WAIT_MS_MAX = 30_000;
 
 export async function handleWriteTxnMarkers(ctx: BrokerContext, req: WriteTxnMarkersRequest, waitMs = TXN_MARKER_WAIT_MS_MAX): Promise<HandlerResult> {
+  return { control: await writeTxnMarkers(ctx, req, waitMs) };
+}
+
+/** The work of WriteTxnMarkers, also called directly by this broker's own transaction coordinator for partitions it leads. */
+export async function writeTxnMarkers(ctx: BrokerContext, req: WriteTxnMarkersRequest, waitMs = TXN_MARKER_WAIT_MS_MAX): Promise<WriteTxnMarkersResponse> {
   const waits: Promise<void>[] = [];
   const response: WriteTxnMarkersResponse = { markers: [] };
   for (const m of req.markers) {
@@ -55,5 +60,5 @@ export async function handleWriteTxnMarkers(ctx: BrokerContext, req: WriteTxnMar
     response.markers.push({ producerId: m.producerId, topics });
   }
   if (waits.length > 0) await Promise.all(waits);
-  return { control: response };
+  return response;
 }

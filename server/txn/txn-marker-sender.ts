@@ -81,6 +81,17 @@ export class TxnMarkerSender {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * This broker's own WriteTxnMarkers handler, for partitions it leads: the same code path as
+   * a request from another coordinator, without encoding, a socket and decoding in between
+   * (on a single broker every marker is local, and each transaction waits for its markers).
+   */
+  private local: ((req: WriteTxnMarkersRequest) => Promise<WriteTxnMarkersResponse>) | null = null;
+
+  setLocalWriter(write: (req: WriteTxnMarkersRequest) => Promise<WriteTxnMarkersResponse>): void {
+    this.local = write;
+  }
+
   get queuedPartitions(): number {
     return this.entries.size;
   }
@@ -232,9 +243,11 @@ export class TxnMarkerSender {
       return { ...s.marker, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
     });
     try {
-      const conn = await this.connection(leader);
+      const request: WriteTxnMarkersRequest = { markers };
       this.requestsSent++;
-      const res = await conn.send<WriteTxnMarkersResponse>(ApiKey.WRITE_TXN_MARKERS, { markers } satisfies WriteTxnMarkersRequest);
+      const res = leader === this.brokerId && this.local !== null
+        ? { control: await this.local(request) }
+        : await (await this.connection(leader)).send<WriteTxnMarkersResponse>(ApiKey.WRITE_TXN_MARKERS, request);
       const now = Date.now();
       sends.forEach(([s, es], i) => {
         const codes = new Map<string, number>();
