@@ -18,10 +18,10 @@ import { allErrors, ErrorCode } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
 import { decodeRequestHeader, decodeResponseHeader } from '../../protocol/header.ts';
 import { murmur2 } from '../../protocol/murmur2.ts';
-import { decodeRecords, newBatchInfo, Off, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
+import { attributesAt, baseSequenceAt, decodeRecords, isControlAt, isTransactionalAt, newBatchInfo, Off, producerEpochAt, producerIdAt, readControlMarker, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
 import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
-import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MEMBER_ID, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
+import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MARKER, EXAMPLE_MARKER_LEADER_EPOCH, EXAMPLE_MARKER_OFFSET, EXAMPLE_MEMBER_ID, EXAMPLE_PRODUCER, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
@@ -163,6 +163,41 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
       assignment: [{ topic: 'orders', partitions: [0, 1] }],
     });
     assert.equal(body.data.length, 0);
+  });
+
+  test('§13.7: an idempotent batch the broker accepts, with the producer fields of §8.5 and the records of §13.1', () => {
+    const batch = hexBlockBytes('example:idempotent-batch');
+    assert.deepEqual(batch, plainHexBytes('example:idempotent-batch'));
+    const info = newBatchInfo();
+    assert.equal(validateBatch(batch, 0, batch.length, info), ErrorCode.NONE, info.problem);
+    assert.equal(attributesAt(batch, 0), 0);
+    assert.equal(producerIdAt(batch, 0), EXAMPLE_PRODUCER.producerId);
+    assert.equal(producerEpochAt(batch, 0), EXAMPLE_PRODUCER.producerEpoch);
+    assert.equal(baseSequenceAt(batch, 0), EXAMPLE_PRODUCER.baseSequence);
+    // Bytes 43-60 (producer fields) and the CRC are all that differ from the plain batch of §13.1.
+    const plain = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
+    assert.equal(plain.length, batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      if (batch[i] !== plain[i]) assert.ok((i >= Off.crc && i < Off.crc + 4) || (i >= Off.producerId && i < Off.recordCount), `byte ${i} differs`);
+    }
+    assert.deepEqual(decodeRecords(batch, 0).map((r) => r.value && Buffer.from(r.value).toString('utf8')), ['hello', 'world']);
+  });
+
+  test('§13.8: a control batch as stored, accepted as a stored batch only, with the marker of §8.6', () => {
+    const batch = hexBlockBytes('example:control-batch');
+    assert.deepEqual(batch, plainHexBytes('example:control-batch'));
+    assert.equal(batch.length, 78, '§8.6: a control batch is 78 bytes');
+    const info = newBatchInfo();
+    assert.equal(validateBatch(batch, 0, batch.length, info, true), ErrorCode.NONE, info.problem);
+    assert.equal(validateBatch(batch, 0, batch.length, info, false), ErrorCode.CORRUPT_MESSAGE, 'a producer may not send the control bit (§8.2)');
+    assert.equal(attributesAt(batch, 0), 48);
+    assert.ok(isControlAt(batch, 0) && isTransactionalAt(batch, 0));
+    assert.equal(readInt64(batch, Off.baseOffset), EXAMPLE_MARKER_OFFSET);
+    assert.equal(readInt32(batch, Off.partitionLeaderEpoch), EXAMPLE_MARKER_LEADER_EPOCH);
+    assert.equal(baseSequenceAt(batch, 0), -1);
+    assert.equal(readInt32(batch, Off.lastOffsetDelta), 0);
+    assert.equal(readInt64(batch, Off.baseTimestamp), readInt64(batch, Off.maxTimestamp));
+    assert.deepEqual(readControlMarker(batch, 0), EXAMPLE_MARKER);
   });
 
   test('the CRC quoted in §11 is the example batch CRC', () => {
