@@ -23,6 +23,7 @@ import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
 import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MARKER, EXAMPLE_MARKER_LEADER_EPOCH, EXAMPLE_MARKER_OFFSET, EXAMPLE_MEMBER_ID, EXAMPLE_PRODUCER, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
+import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue, txnStatePartitionFor } from '../../server/txn/transaction-log.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
 
@@ -297,6 +298,22 @@ describe('SPEC.md tables of examples', () => {
     const value = encodeControl({ offset: 42, metadata: null, commitTimestampMs: 1_700_000_000_000 });
     assert.ok(flat.includes(`Key (${key.length} bytes): \`${spaced(key)}\``), `§7.4 key should be ${spaced(key)}`);
     assert.ok(flat.includes(`Value (${value.length} bytes): \`${spaced(value)}\``), `§7.4 value should be ${spaced(value)}`);
+  });
+
+  test('§7.6: the partition of transactional id payments-1 and the key and value bytes of its record, as the coordinator writes them', () => {
+    const section = spec.slice(spec.indexOf('### 7.6'), spec.indexOf('### 7.7'));
+    const flat = section.replace(/\s+/g, ' ');
+    const h = murmur2(utf8.encode('payments-1'));
+    assert.equal(txnStatePartitionFor('payments-1'), (h & 0x7fffffff) % 8);
+    assert.ok(flat.includes(`\`payments-1\` (murmur2 ${h}, so partition ${txnStatePartitionFor('payments-1')})`), `§7.6 should say murmur2 ${h}`);
+    const spaced = (b: Uint8Array) => Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    const key = encodeTxnKey('payments-1');
+    const meta = { producerId: 4000, producerEpoch: 3, timeoutMs: 60_000, state: 'ongoing' as const, partitions: [{ topic: 'orders', partitions: [0, 1] }], startMs: 1_700_000_000_000, updateMs: 1_700_000_000_000 };
+    const value = encodeTxnValue(meta);
+    assert.ok(flat.includes(`Key (${key.length} bytes): \`${spaced(key)}\``), `§7.6 key should be ${spaced(key)}`);
+    assert.ok(flat.includes(`Value (${value.length} bytes): \`${spaced(value)}\``), `§7.6 value should be ${spaced(value)}`);
+    assert.deepEqual(decodeTxnValue(value), meta);
+    assert.equal(decodeTxnKey(key), 'payments-1');
   });
 
   test('CRC-32C check value', () => {
