@@ -32,7 +32,8 @@ export const txnOffsetCommitRequestSchema: Schema = {
     producerEpoch: 'int',
     memberId: 'string',
     memberEpoch: 'int',
-    topics: { array: { fields: { topic: 'string', partitions: { array: { fields: { partition: 'int', offset: 'int', metadata: 'string?' } } } } } },
+    // metadata omissible, as in OffsetCommit (SPEC §6.24 "as OffsetCommit", §6.11).
+    topics: { array: { fields: { topic: 'string', partitions: { array: { fields: { partition: 'int', offset: 'int', metadata: 'string?' }, optional: ['metadata'] } } } } },
   },
 };
 export const txnOffsetCommitResponseSchema: Schema = {

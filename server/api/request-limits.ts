@@ -30,6 +30,11 @@ export const DELETE_GROUPS_GROUP_IDS_MAX = 1000;
 export const HEARTBEAT_TOPIC_NAMES_MAX = 10_000;
 /** Partition entries of one ConsumerGroupHeartbeat's ownedPartitions, all topics together. */
 export const HEARTBEAT_OWNED_PARTITIONS_MAX = 10_000;
+/**
+ * Partition entries of one WriteTxnMarkers, all markers together (a marker or topic without
+ * partitions counting as one); the coordinator's marker sender puts at most as many in a request.
+ */
+export const WRITE_TXN_MARKERS_PARTITIONS_MAX = 10_000;
 /** Entries a handler processes before it lets the event loop serve others. */
 export const ENTRIES_PER_TURN_MAX = 1000;
 

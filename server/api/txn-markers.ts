@@ -9,17 +9,23 @@
  * transaction's offsets there).
  *
  * Invariants: every request entry gets exactly one result per partition, in request order;
- * per-partition errors never fail the request; waits are bounded.
+ * per-partition errors never fail the request; waits are bounded; at most
+ * WRITE_TXN_MARKERS_PARTITIONS_MAX partition entries per request (MALFORMED_REQUEST beyond,
+ * before anything is appended: SPEC §6, Entry limits).
  */
 import type { WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../../protocol/apis/write-txn-markers.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
+import { checkEntries, partitionEntries, WRITE_TXN_MARKERS_PARTITIONS_MAX } from './request-limits.ts';
 
 /** Longest a marker waits for the in-sync replicas (Kafka's request timeout for markers is 30 s too). */
 export const TXN_MARKER_WAIT_MS_MAX = 30_000;
 
 export async function handleWriteTxnMarkers(ctx: BrokerContext, req: WriteTxnMarkersRequest, waitMs = TXN_MARKER_WAIT_MS_MAX): Promise<HandlerResult> {
+  let entries = 0;
+  for (const m of req.markers) entries += Math.max(1, partitionEntries(m.topics));
+  checkEntries('WriteTxnMarkers', 'partition entries', entries, WRITE_TXN_MARKERS_PARTITIONS_MAX);
   return { control: await writeTxnMarkers(ctx, req, waitMs) };
 }
 

@@ -362,7 +362,11 @@ export class GroupCoordinator {
       if (!(e instanceof SluiceError)) throw e;
       return { errorCode: e.code, errorMessage: e.message, topics: [] };
     }
-    const wanted = req.topics ?? toWire(this.offsets.entries(req.groupId).map(([k]) => k));
+    // topics nil: every partition with a committed offset and, with requireStable, every
+    // partition a transaction has sent an offset for (UNSTABLE_OFFSET_COMMIT below), so a
+    // consumer never takes a partition whose first offsets are in flight for one without any.
+    const keys = this.offsets.entries(req.groupId).map(([k]) => k);
+    const wanted = req.topics ?? toWire(req.requireStable ? new Set([...keys, ...this.offsets.pendingKeys(req.groupId)]) : keys);
     return {
       errorCode: 0,
       errorMessage: null,

@@ -299,6 +299,11 @@ export class OffsetStore {
     return this.offsets.get(groupId)?.get(tpKey(topic, partition));
   }
 
+  /** The partitions (tpKeys) of a group with an offset a transaction sent and has not ended yet. */
+  pendingKeys(groupId: string): string[] {
+    return [...(this.pendingIndex.get(groupId)?.keys() ?? [])];
+  }
+
   /** Every committed offset of a group, as [tpKey, offset] pairs. */
   entries(groupId: string): Array<[string, CommittedOffset]> {
     return [...(this.offsets.get(groupId) ?? [])];

@@ -194,6 +194,9 @@ describe('schema check: good shapes', () => {
     assert.deepEqual(check(commit, wire(c)), c);
     const f = { groupId: 'g', memberId: null, memberEpoch: -1, topics: null };
     assert.deepEqual(check(requestSchemas[ApiKey.OFFSET_FETCH]!, wire(f)), f);
+    // TxnOffsetCommit's partitions are OffsetCommit's (SPEC §6.24): metadata omissible too.
+    const tc = { transactionalId: 'tx', groupId: 'g', producerId: 1, producerEpoch: 0, memberId: '', memberEpoch: -1, topics: [{ topic: 't', partitions: [{ partition: 0, offset: 0 }] }] };
+    assert.deepEqual(check(requestSchemas[ApiKey.TXN_OFFSET_COMMIT]!, wire(tc)), tc);
   });
 
   test('integers of every MessagePack width up to 2^53-1 pass', () => {

@@ -18,11 +18,12 @@ import { allErrors, ErrorCode } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
 import { decodeRequestHeader, decodeResponseHeader } from '../../protocol/header.ts';
 import { murmur2 } from '../../protocol/murmur2.ts';
-import { decodeRecords, newBatchInfo, Off, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
+import { attributesAt, baseSequenceAt, decodeRecords, isControlAt, isTransactionalAt, newBatchInfo, Off, producerEpochAt, producerIdAt, readControlMarker, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
 import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
-import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MEMBER_ID, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
+import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MARKER, EXAMPLE_MARKER_LEADER_EPOCH, EXAMPLE_MARKER_OFFSET, EXAMPLE_MEMBER_ID, EXAMPLE_PRODUCER, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
+import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue, txnStatePartitionFor } from '../../server/txn/transaction-log.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
 
@@ -165,6 +166,41 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     assert.equal(body.data.length, 0);
   });
 
+  test('§13.7: an idempotent batch the broker accepts, with the producer fields of §8.5 and the records of §13.1', () => {
+    const batch = hexBlockBytes('example:idempotent-batch');
+    assert.deepEqual(batch, plainHexBytes('example:idempotent-batch'));
+    const info = newBatchInfo();
+    assert.equal(validateBatch(batch, 0, batch.length, info), ErrorCode.NONE, info.problem);
+    assert.equal(attributesAt(batch, 0), 0);
+    assert.equal(producerIdAt(batch, 0), EXAMPLE_PRODUCER.producerId);
+    assert.equal(producerEpochAt(batch, 0), EXAMPLE_PRODUCER.producerEpoch);
+    assert.equal(baseSequenceAt(batch, 0), EXAMPLE_PRODUCER.baseSequence);
+    // Bytes 43-60 (producer fields) and the CRC are all that differ from the plain batch of §13.1.
+    const plain = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
+    assert.equal(plain.length, batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      if (batch[i] !== plain[i]) assert.ok((i >= Off.crc && i < Off.crc + 4) || (i >= Off.producerId && i < Off.recordCount), `byte ${i} differs`);
+    }
+    assert.deepEqual(decodeRecords(batch, 0).map((r) => r.value && Buffer.from(r.value).toString('utf8')), ['hello', 'world']);
+  });
+
+  test('§13.8: a control batch as stored, accepted as a stored batch only, with the marker of §8.6', () => {
+    const batch = hexBlockBytes('example:control-batch');
+    assert.deepEqual(batch, plainHexBytes('example:control-batch'));
+    assert.equal(batch.length, 78, '§8.6: a control batch is 78 bytes');
+    const info = newBatchInfo();
+    assert.equal(validateBatch(batch, 0, batch.length, info, true), ErrorCode.NONE, info.problem);
+    assert.equal(validateBatch(batch, 0, batch.length, info, false), ErrorCode.CORRUPT_MESSAGE, 'a producer may not send the control bit (§8.2)');
+    assert.equal(attributesAt(batch, 0), 48);
+    assert.ok(isControlAt(batch, 0) && isTransactionalAt(batch, 0));
+    assert.equal(readInt64(batch, Off.baseOffset), EXAMPLE_MARKER_OFFSET);
+    assert.equal(readInt32(batch, Off.partitionLeaderEpoch), EXAMPLE_MARKER_LEADER_EPOCH);
+    assert.equal(baseSequenceAt(batch, 0), -1);
+    assert.equal(readInt32(batch, Off.lastOffsetDelta), 0);
+    assert.equal(readInt64(batch, Off.baseTimestamp), readInt64(batch, Off.maxTimestamp));
+    assert.deepEqual(readControlMarker(batch, 0), EXAMPLE_MARKER);
+  });
+
   test('the CRC quoted in §11 is the example batch CRC', () => {
     const data = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
     const crc = crc32c(data, 21, data.length).toString(16).padStart(8, '0');
@@ -262,6 +298,22 @@ describe('SPEC.md tables of examples', () => {
     const value = encodeControl({ offset: 42, metadata: null, commitTimestampMs: 1_700_000_000_000 });
     assert.ok(flat.includes(`Key (${key.length} bytes): \`${spaced(key)}\``), `§7.4 key should be ${spaced(key)}`);
     assert.ok(flat.includes(`Value (${value.length} bytes): \`${spaced(value)}\``), `§7.4 value should be ${spaced(value)}`);
+  });
+
+  test('§7.6: the partition of transactional id payments-1 and the key and value bytes of its record, as the coordinator writes them', () => {
+    const section = spec.slice(spec.indexOf('### 7.6'), spec.indexOf('### 7.7'));
+    const flat = section.replace(/\s+/g, ' ');
+    const h = murmur2(utf8.encode('payments-1'));
+    assert.equal(txnStatePartitionFor('payments-1'), (h & 0x7fffffff) % 8);
+    assert.ok(flat.includes(`\`payments-1\` (murmur2 ${h}, so partition ${txnStatePartitionFor('payments-1')})`), `§7.6 should say murmur2 ${h}`);
+    const spaced = (b: Uint8Array) => Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    const key = encodeTxnKey('payments-1');
+    const meta = { producerId: 4000, producerEpoch: 3, timeoutMs: 60_000, state: 'ongoing' as const, partitions: [{ topic: 'orders', partitions: [0, 1] }], startMs: 1_700_000_000_000, updateMs: 1_700_000_000_000 };
+    const value = encodeTxnValue(meta);
+    assert.ok(flat.includes(`Key (${key.length} bytes): \`${spaced(key)}\``), `§7.6 key should be ${spaced(key)}`);
+    assert.ok(flat.includes(`Value (${value.length} bytes): \`${spaced(value)}\``), `§7.6 value should be ${spaced(value)}`);
+    assert.deepEqual(decodeTxnValue(value), meta);
+    assert.equal(decodeTxnKey(key), 'payments-1');
   });
 
   test('CRC-32C check value', () => {

@@ -199,6 +199,12 @@ test('WriteTxnMarkers: out-of-range fields are MALFORMED_REQUEST per partition, 
     assert.deepEqual(await writeMarkers(s.ctx, markers(-5, 0, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
     assert.deepEqual(await writeMarkers(s.ctx, markers(5, 40_000, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
     assert.deepEqual(await writeMarkers(s.ctx, markers(5, 0, true, -2, [['t', [0]]])), [['t', 0, ErrorCode.MALFORMED_REQUEST]]);
+    // Entry limit (SPEC §6): 10000 partition entries in all, refused as a whole before any append.
+    const many = (n: number) => markers(5, 0, true, 0, [['t', Array.from({ length: n }, () => 0)]]);
+    await assert.rejects(handleWriteTxnMarkers(s.ctx, many(10_001)), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST && /at most 10000/.test(e.message));
+    const split: WriteTxnMarkersRequest = { markers: [many(5000).markers[0]!, many(5000).markers[0]!, { ...many(1).markers[0]!, topics: [] }] };
+    await assert.rejects(handleWriteTxnMarkers(s.ctx, split), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST, 'counted over all markers; a marker without topics counts one');
+    assert.equal(s.led.log.logEndOffset, 0);
     s.ctx.shuttingDown = true;
     assert.deepEqual(await writeMarkers(s.ctx, markers(5, 0, true, 0, [['t', [0]]])), [['t', 0, ErrorCode.BROKER_SHUTTING_DOWN]]);
     assert.equal(s.led.log.logEndOffset, 0);

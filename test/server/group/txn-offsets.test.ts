@@ -45,6 +45,11 @@ test('transactional offsets: pending until the marker, applied on commit, droppe
 
     assert.deepEqual(fetch(false).map((p) => [p.offset, p.errorCode]), [[5, 0], [-1, 0], [-1, 0]], 'pending offsets are not visible');
     assert.deepEqual(fetch(true).map((p) => [p.offset, p.errorCode]), [[-1, ErrorCode.UNSTABLE_OFFSET_COMMIT], [-1, ErrorCode.UNSTABLE_OFFSET_COMMIT], [-1, ErrorCode.UNSTABLE_OFFSET_COMMIT]]);
+    // topics nil (every partition of the group): with requireStable, the partitions whose only
+    // offsets are pending are listed too, as unstable, not left out as if nothing was committed.
+    const all = (requireStable: boolean) => groups.fetchOffsets({ groupId: GROUP, memberId: null, memberEpoch: -1, topics: null, requireStable }).topics.flatMap((x) => x.partitions.map((p) => [x.topic, p.partition, p.offset, p.errorCode]));
+    assert.deepEqual(all(false), [['orders', 0, 5, 0]]);
+    assert.deepEqual(all(true), [['orders', 0, -1, ErrorCode.UNSTABLE_OFFSET_COMMIT], ['orders', 1, -1, ErrorCode.UNSTABLE_OFFSET_COMMIT], ['orders', 2, -1, ErrorCode.UNSTABLE_OFFSET_COMMIT]]);
 
     await marker(stack, { producerId: 100, producerEpoch: 0, committed: true, coordinatorEpoch: 0 });
     await marker(stack, { producerId: 200, producerEpoch: 0, committed: false, coordinatorEpoch: 0 });
