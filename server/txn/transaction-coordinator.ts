@@ -387,6 +387,28 @@ export class TransactionCoordinator {
     clearTimeout(timer);
   }
 
+  /**
+   * TxnOffsetCommit's check against the transaction (SPEC §6.24), where this broker coordinates
+   * the transactional id: the producer must be the id's current one and its open transaction
+   * must hold the group's offsets partition (AddOffsetsToTxn). Else the offsets would be
+   * written as a transaction no marker will ever end on that partition: pending for good
+   * (requireStable stuck), the partition's last stable offset stuck. Synchronous, so the
+   * caller's append follows it before any EndTxn can change the state. Does nothing when
+   * another broker coordinates the id (or its partition is not loaded yet): that broker
+   * cannot be asked here, so such a commit is taken on trust, as before.
+   */
+  checkOffsetsInTxn(req: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): void {
+    const loaded = this.partitions.get(txnStatePartitionFor(req.transactionalId));
+    if (!loaded) return;
+    const entry = loaded.ids.get(req.transactionalId);
+    if (!entry || entry.meta.producerId !== req.producerId) fail(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `transactional id ${req.transactionalId} is unknown here or has another producer id`);
+    if (entry.meta.producerEpoch !== req.producerEpoch) fail(ErrorCode.PRODUCER_FENCED, `producer epoch ${req.producerEpoch} is not the current ${entry.meta.producerEpoch}`);
+    const m = entry.meta;
+    if (m.state !== 'ongoing' || !hasPartition(m.partitions, OFFSETS_TOPIC, offsetsPartitionFor(req.groupId))) {
+      fail(ErrorCode.INVALID_TXN_STATE, `transactional id ${req.transactionalId} (${m.state}) has not added group ${req.groupId} to an open transaction: AddOffsetsToTxn first`);
+    }
+  }
+
   /** Adds partitions to the id's transaction (beginning one); durable before it resolves. */
   private async addToTxn(req: { transactionalId: string; producerId: number; producerEpoch: number }, add: Array<{ topic: string; partition: number }>): Promise<void> {
     await this.completionOf(req.transactionalId);
