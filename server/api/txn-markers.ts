@@ -15,11 +15,22 @@ import type { WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../../prot
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
+import { checkEntries, partitionEntries } from './request-limits.ts';
 
 /** Longest a marker waits for the in-sync replicas (Kafka's request timeout for markers is 30 s too). */
 export const TXN_MARKER_WAIT_MS_MAX = 30_000;
 
+/**
+ * Partition entries of one WriteTxnMarkers, all markers together (SPEC §6, Entry limits): each
+ * appends a control batch and waits for the ISR. The marker sender never sends more (its
+ * requestPartitionsMax, DEFAULT_TXN_MARKER_SENDER_OPTIONS, is the same number).
+ */
+export const WRITE_TXN_MARKERS_PARTITIONS_MAX = 10_000;
+
 export async function handleWriteTxnMarkers(ctx: BrokerContext, req: WriteTxnMarkersRequest, waitMs = TXN_MARKER_WAIT_MS_MAX): Promise<HandlerResult> {
+  let entries = 0;
+  for (const m of req.markers) entries += partitionEntries(m.topics);
+  checkEntries('WriteTxnMarkers', 'partitions', entries, WRITE_TXN_MARKERS_PARTITIONS_MAX);
   return { control: await writeTxnMarkers(ctx, req, waitMs) };
 }
 
