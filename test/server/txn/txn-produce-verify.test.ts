@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Admin } from '../../../client/admin.ts';
 import { ApiKey } from '../../../protocol/api-keys.ts';
 import type { FetchResponse, ProduceResponse } from '../../../protocol/apis/index.ts';
+import type { WriteTxnMarkersResponse } from '../../../protocol/apis/write-txn-markers.ts';
 import { Connection } from '../../../protocol/connection.ts';
 import { ErrorCode } from '../../../protocol/errors.ts';
 import { buildBatch } from '../../../protocol/record-batch.ts';
@@ -64,6 +65,38 @@ test('a transactional batch to a partition not in the transaction, from an unkno
     const late = await produceTx(conn, 0, p.producerId, p.producerEpoch, 1);
     assert.equal(late.errorCode, ErrorCode.INVALID_TXN_STATE, late.errorMessage ?? '');
     assert.equal(await stableGap(conn, 0), 0);
+  } finally {
+    conn.close();
+    await admin.close().catch(() => {});
+    await b.kill();
+  }
+});
+
+test('WriteTxnMarkers with a coordinatorEpoch above every __transaction_state leader epoch is refused: it would fence the real coordinator on the partition for good', { timeout: 60_000 }, async () => {
+  const b = await startBroker({ dataDir: tempDir() });
+  const conn = await Connection.connect(b.host, b.port);
+  const admin = new Admin({ bootstrap: b.bootstrap, requestTimeoutMs: 5000 });
+  try {
+    await admin.createTopics([{ topic: 'out', partitions: 1, replicationFactor: 1, configs: {} }]);
+    const init = await initTxnProducer(conn, 'tx-m');
+    const p: TxnProducer = { transactionalId: 'tx-m', producerId: init.producerId, producerEpoch: init.producerEpoch };
+    assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'out', partitions: [0] }])).errorCode, 0);
+    assert.equal((await produceTx(conn, 0, p.producerId, p.producerEpoch, 0)).errorCode, 0);
+    const forged = await conn.send<WriteTxnMarkersResponse>(ApiKey.WRITE_TXN_MARKERS, { markers: [{ producerId: p.producerId, producerEpoch: p.producerEpoch, committed: true, coordinatorEpoch: 0x7fff_ffff, topics: [{ topic: 'out', partitions: [0] }] }] });
+    assert.equal(forged.control.markers[0]!.topics[0]!.partitions[0]!.errorCode, ErrorCode.MALFORMED_REQUEST);
+    assert.equal(await stableGap(conn, 0), 1, 'still open: the forged marker was not appended');
+
+    // The coordinator's own markers still go through: this transaction and the next one end.
+    for (let seq = 0; seq < 2; seq++) {
+      if (seq > 0) {
+        assert.equal((await addPartitionsToTxn(conn, p, [{ topic: 'out', partitions: [0] }])).errorCode, 0);
+        assert.equal((await produceTx(conn, 0, p.producerId, p.producerEpoch, seq)).errorCode, 0);
+      }
+      assert.equal((await endTxn(conn, p, true)).errorCode, 0);
+      const deadline = Date.now() + 10_000;
+      while ((await stableGap(conn, 0)) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await stableGap(conn, 0), 0, `transaction ${seq} ended by its coordinator's marker`);
+    }
   } finally {
     conn.close();
     await admin.close().catch(() => {});
