@@ -133,6 +133,8 @@ export class Broker {
     const producerIds = new ProducerIdManager(this.store);
     const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
     this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records) => this.appendDurably(TXN_STATE_TOPIC, partition, records), markers, c, this.log.child('txn'));
+    // TxnOffsetCommit only for a transaction that added the group (SPEC §6.24), where this broker can tell.
+    this.coordinator.setTxnVerifier((req) => this.txn.checkOffsetsInTxn(req));
     const delayedFetches = new DelayedFetches();
     this.replicas.onLeadership = (topic, partition, leader) => {
       if (topic === TXN_STATE_TOPIC) {

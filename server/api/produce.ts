@@ -62,7 +62,9 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
           // Internal topic, unknown partition, not the leader (SPEC §6.6 order); then, in
           // appendAsLeader, acks=all refused up front when too few replicas are in sync.
           const partition = ctx.topics.servable('produce', t.topic, p.partition);
-          const appended = partition.appendAsLeader(records, req.acks);
+          // A transactional batch that begins a transaction here is checked against its
+          // coordinator's state (SPEC §6.6). `?.`: the in-process test stack has no coordinator.
+          const appended = partition.appendAsLeader(records, req.acks, 'client', ctx.txn?.verifyTxnStart);
           const log = partition.log;
           result.baseOffset = appended.baseOffset;
           result.logStartOffset = log.logStartOffset;

@@ -69,6 +69,16 @@ export class GroupCoordinator {
   private readonly topicsView: TopicsView;
   private timers: NodeJS.Timeout[] = [];
 
+  /**
+   * Checks a TxnOffsetCommit against its transaction (the transaction coordinator's
+   * checkOffsetsInTxn; throws SluiceError). Unset: no check (unit tests of the group side).
+   */
+  private txnVerifier: ((req: TxnOffsetCommitRequest) => void) | null = null;
+
+  setTxnVerifier(verify: (req: TxnOffsetCommitRequest) => void): void {
+    this.txnVerifier = verify;
+  }
+
   constructor(
     private readonly topics: TopicManager,
     private readonly offsets: OffsetStore,
@@ -329,6 +339,8 @@ export class GroupCoordinator {
       this.checkCoordinator(req.groupId);
       this.checkMember(req.groupId, req.memberId, req.memberEpoch);
       if (req.producerId < 0 || req.producerEpoch < 0 || req.producerEpoch > 32767) throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producerId ${req.producerId} with producerEpoch ${req.producerEpoch} is not a transactional producer`);
+      // Synchronous up to the append below, so no EndTxn can end the transaction in between.
+      this.txnVerifier?.(req);
       this.groupFor(req.groupId, true);
     } catch (e) {
       if (!(e instanceof SluiceError)) throw e;

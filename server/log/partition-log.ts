@@ -84,7 +84,7 @@ import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import { buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { ATTR_TRANSACTIONAL, buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
@@ -113,6 +113,14 @@ export interface AppendOptions {
    * still fenced by epoch and still open the producer's transaction. Default 'client'.
    */
   origin?: AppendOrigin;
+  /**
+   * Leader, 'client' origin: called for each transactional batch that would begin its
+   * producer's transaction on this partition (none open there now), after the producer
+   * checks; throws SluiceError to refuse the record set. The transaction coordinator's check
+   * that the partition was added (AddPartitionsToTxn): a transaction no coordinator knows of
+   * would never get its marker and would hold the last stable offset back for good.
+   */
+  verifyTxnStart?: (producerId: number, producerEpoch: number) => void;
 }
 
 export interface FollowerAppendResult {
@@ -348,6 +356,12 @@ export class PartitionLog {
       headers = producerHeaders(recordSet);
       const check = this.producers.checkLeaderAppend(headers, opts.origin ?? 'client');
       if (check.kind === 'duplicate') return { baseOffset: check.firstOffset, lastOffset: check.lastOffset, logAppendTimeMs: nowMs, duplicate: true };
+      const verify = opts.verifyTxnStart;
+      if (verify !== undefined && (opts.origin ?? 'client') === 'client') {
+        for (const h of headers) {
+          if ((h.attributes & ATTR_TRANSACTIONAL) !== 0 && (this.producers.get(h.producerId)?.txnFirstOffset ?? -1) < 0) verify(h.producerId, h.epoch);
+        }
+      }
     }
     const epochStarts = leaderEpoch >= 0 ? [{ epoch: leaderEpoch, startOffset: set.firstOffset }] : [];
     this.write(recordSet, set.lastOffset, nowMs, this.endOffset, epochStarts);

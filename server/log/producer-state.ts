@@ -23,6 +23,9 @@
  *   producer has an open transaction the leader refuses the new producer
  *   (CONCURRENT_TRANSACTIONS, retriable: transactions end by commit, abort or timeout); a
  *   follower or a replay never refuses (the leader already decided) and may then exceed it.
+ * - An open transaction keeps its producer's epoch until its marker: the leader refuses a
+ *   batch of a newer epoch meanwhile (INVALID_TXN_STATE), so the coordinator's marker, at the
+ *   transaction's epoch or above, is never refused as older (which would leave it open).
  * - checkLeaderAppend never changes the state: all or nothing per record set, so it returns
  *   the updates and the caller applies them only after the write succeeded.
  */
@@ -221,6 +224,13 @@ export class ProducerState {
   private checkBatch(h: BatchHeader, stored: ProducerEntry | undefined, origin: AppendOrigin, setSize: number, i: number): LeaderCheck | null {
     if (stored !== undefined && h.epoch < stored.epoch) {
       throw new SluiceError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${h.producerId} epoch ${h.epoch} is older than ${stored.epoch}, the latest this partition has`);
+    }
+    if (stored !== undefined && stored.txnFirstOffset >= 0 && h.epoch > stored.epoch) {
+      // A coordinator ends a transaction (its markers, at the epoch it holds or its abort's
+      // bump) before its producer gets a newer epoch, so this batch is no producer's legitimate
+      // one. Taken, it would raise the partition's epoch above the coordinator's: the marker
+      // would be refused as older, and the transaction never end here.
+      throw new SluiceError(ErrorCode.INVALID_TXN_STATE, `producer ${h.producerId} has a transaction open on this partition since offset ${stored.txnFirstOffset} at epoch ${stored.epoch}; a batch of epoch ${h.epoch} must wait for its marker`);
     }
     if (origin === 'client') {
       const firstSeq = h.baseSequence;

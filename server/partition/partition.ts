@@ -30,6 +30,9 @@ import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
 import { isInternalTopic } from './topic-names.ts';
 
+/** Checks that a transactional batch may begin its producer's transaction on topic/partition (throws SluiceError); see AppendOptions.verifyTxnStart. */
+export type TxnStartVerifier = (topic: string, partition: number, producerId: number, producerEpoch: number) => void;
+
 export interface FollowerProgress {
   logEndOffset: number;
   lastCaughtUpMs: number;
@@ -139,13 +142,22 @@ export class Partition implements FetchParking {
    * when the ISR is smaller than min.insync.replicas; stamps the leader epoch; moves the high
    * watermark (at once when no follower is in the ISR) and wakes parked fetches.
    */
-  appendAsLeader(records: Buffer, requiredAcks: number, origin: AppendOrigin = 'client'): AppendResult {
+  /** The verifier bound to this partition, made once (not per append: the plain path allocates nothing for it). */
+  private txnVerifier: { of: TxnStartVerifier; bound: (producerId: number, producerEpoch: number) => void } | null = null;
+
+  private boundTxnVerifier(v: TxnStartVerifier): (producerId: number, producerEpoch: number) => void {
+    if (this.txnVerifier?.of !== v) this.txnVerifier = { of: v, bound: (producerId, producerEpoch) => v(this.topic, this.partition, producerId, producerEpoch) };
+    return this.txnVerifier.bound;
+  }
+
+  appendAsLeader(records: Buffer, requiredAcks: number, origin: AppendOrigin = 'client', verifyTxnStart?: TxnStartVerifier): AppendResult {
     this.checkLeader();
     const state = this.state!;
     if (requiredAcks === -1 && state.isr.length < this.replication.minInsyncReplicas) {
       throw new SluiceError(ErrorCode.NOT_ENOUGH_REPLICAS, `${this.topic}/${this.partition} has ${state.isr.length} in-sync replicas (${state.isr.join(',')}), min.insync.replicas is ${this.replication.minInsyncReplicas}`);
     }
-    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch, origin });
+    const verify = verifyTxnStart && this.boundTxnVerifier(verifyTxnStart);
+    const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch, origin, verifyTxnStart: verify });
     // A duplicate wrote nothing: no one to wake (its acks wait on the original offsets).
     if (appended.duplicate) return appended;
     // Followers long-poll at the log end: wake them so the batch is replicated now, not after

@@ -92,6 +92,12 @@ function checkTransactionalId(id: string): void {
 
 export class TransactionCoordinator {
   private readonly partitions = new Map<number, LoadedPartition>();
+  /**
+   * producerId -> the transactional id it was last seen with, for the partitions' check of a
+   * transactional batch (verifyTxnStart). Only a hint: always confirmed against the id's entry.
+   * Set at load and at every write; an id's entry leaves with its partition or its expiry.
+   */
+  private readonly idOfProducer = new Map<number, string>();
   private readonly loading = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -158,6 +164,8 @@ export class TransactionCoordinator {
 
   /** Leadership moved away: forget the partition's ids and stop completing their transactions. */
   unloadPartition(partition: number): void {
+    const loaded = this.partitions.get(partition);
+    if (loaded) for (const e of loaded.ids.values()) this.idOfProducer.delete(e.meta.producerId);
     this.partitions.delete(partition);
     this.markers.cancel(partition);
   }
@@ -202,6 +210,7 @@ export class TransactionCoordinator {
     if (this.stopped || !local.isLeader || local.leaderEpoch !== coordinatorEpoch) return;
     const loaded: LoadedPartition = { coordinatorEpoch, ids };
     this.partitions.set(partition, loaded);
+    for (const [id, entry] of ids) this.idOfProducer.set(entry.meta.producerId, id);
     this.log.info('transaction state loaded', { partition, coordinatorEpoch, records, transactionalIds: ids.size, skipped });
     for (const [id, entry] of ids) if (isPrepare(entry.meta.state)) this.complete(partition, loaded, id, entry);
   }
@@ -222,6 +231,8 @@ export class TransactionCoordinator {
     checkTransition(entry?.meta, next);
     await this.appendRecord(partition, id, next);
     if (this.partitions.get(partition) !== loaded) fail(ErrorCode.NOT_COORDINATOR, `this broker no longer coordinates transactional id ${id}`);
+    if (entry && entry.meta.producerId !== next.producerId) this.idOfProducer.delete(entry.meta.producerId);
+    this.idOfProducer.set(next.producerId, id);
     if (entry) {
       entry.meta = next;
       return entry;
@@ -387,6 +398,53 @@ export class TransactionCoordinator {
     clearTimeout(timer);
   }
 
+  /**
+   * TxnOffsetCommit's check against the transaction (SPEC §6.24), where this broker coordinates
+   * the transactional id: the producer must be the id's current one and its open transaction
+   * must hold the group's offsets partition (AddOffsetsToTxn). Else the offsets would be
+   * written as a transaction no marker will ever end on that partition: pending for good
+   * (requireStable stuck), the partition's last stable offset stuck. Synchronous, so the
+   * caller's append follows it before any EndTxn can change the state. Does nothing when
+   * another broker coordinates the id (or its partition is not loaded yet): that broker
+   * cannot be asked here, so such a commit is taken on trust, as before.
+   */
+  checkOffsetsInTxn(req: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): void {
+    const loaded = this.partitions.get(txnStatePartitionFor(req.transactionalId));
+    if (!loaded) return;
+    const entry = loaded.ids.get(req.transactionalId);
+    if (!entry || entry.meta.producerId !== req.producerId) fail(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `transactional id ${req.transactionalId} is unknown here or has another producer id`);
+    if (entry.meta.producerEpoch !== req.producerEpoch) fail(ErrorCode.PRODUCER_FENCED, `producer epoch ${req.producerEpoch} is not the current ${entry.meta.producerEpoch}`);
+    const m = entry.meta;
+    if (m.state !== 'ongoing' || !hasPartition(m.partitions, OFFSETS_TOPIC, offsetsPartitionFor(req.groupId))) {
+      fail(ErrorCode.INVALID_TXN_STATE, `transactional id ${req.transactionalId} (${m.state}) has not added group ${req.groupId} to an open transaction: AddOffsetsToTxn first`);
+    }
+  }
+
+  /**
+   * A partition leader's check of a transactional batch that would begin its producer's
+   * transaction there (SPEC §6.6; PartitionLog's verifyTxnStart): the producer id must belong
+   * to a transactional id whose current epoch it has and whose open transaction holds the
+   * partition (AddPartitionsToTxn). Else nothing would ever write the partition's marker: its
+   * last stable offset would stay there for good (read_committed consumers stuck, compaction
+   * held). A producer id this broker does not know is refused only when it coordinates every
+   * `__transaction_state` partition (a single broker: then no coordinator knows it); otherwise
+   * another broker may coordinate it and the batch is taken on trust. Synchronous, so the
+   * append follows before the state can change. An arrow property: passed as is, no binding.
+   */
+  readonly verifyTxnStart = (topic: string, partition: number, producerId: number, producerEpoch: number): void => {
+    const id = this.idOfProducer.get(producerId);
+    const entry = id === undefined ? undefined : this.partitions.get(txnStatePartitionFor(id))?.ids.get(id);
+    if (entry === undefined || entry.meta.producerId !== producerId) {
+      if (this.partitions.size < TXN_STATE_TOPIC_PARTITIONS) return;
+      fail(ErrorCode.INVALID_TXN_STATE, `no transactional id has producer id ${producerId}: a transactional batch needs InitProducerId and AddPartitionsToTxn first`);
+    }
+    const m = entry.meta;
+    if (producerEpoch !== m.producerEpoch) fail(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${producerId} epoch ${producerEpoch} is not its transactional id's current epoch ${m.producerEpoch}`);
+    if (m.state !== 'ongoing' || !hasPartition(m.partitions, topic, partition)) {
+      fail(ErrorCode.INVALID_TXN_STATE, `${topic}/${partition} is not in an open transaction of producer ${producerId} (${m.state}): AddPartitionsToTxn first`);
+    }
+  };
+
   /** Adds partitions to the id's transaction (beginning one); durable before it resolves. */
   private async addToTxn(req: { transactionalId: string; producerId: number; producerEpoch: number }, add: Array<{ topic: string; partition: number }>): Promise<void> {
     await this.completionOf(req.transactionalId);
@@ -472,7 +530,10 @@ export class TransactionCoordinator {
       const builder = new BatchBuilder();
       builder.append(encodeTxnKey(id), null, Date.now());
       await this.appendDurably(partition, Buffer.from(builder.finish()));
-      if (this.partitions.get(partition) === loaded && loaded.ids.get(id) === entry) loaded.ids.delete(id);
+      if (this.partitions.get(partition) === loaded && loaded.ids.get(id) === entry) {
+        loaded.ids.delete(id);
+        if (this.idOfProducer.get(entry.meta.producerId) === id) this.idOfProducer.delete(entry.meta.producerId);
+      }
     });
   }
 

@@ -1,6 +1,8 @@
 // Transactions on a partition through a real broker process and TCP: transactional produce,
 // WriteTxnMarkers (router wiring), read_committed and read_uncommitted Fetch, and the aborted
-// index surviving a SIGKILL and restart.
+// index surviving a SIGKILL and restart. The producers are real transactional ones
+// (InitProducerId, AddPartitionsToTxn): the broker refuses a transactional batch for a
+// partition its transaction does not hold (SPEC §6.6); the test then writes the markers itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiKey } from '../../protocol/api-keys.ts';
@@ -9,6 +11,7 @@ import type { WriteTxnMarkersResponse } from '../../protocol/apis/write-txn-mark
 import { buildBatch, isControlAt, Off } from '../../protocol/record-batch.ts';
 import { Connection } from '../../client/connection.ts';
 import { startBroker, tempDir } from '../helpers/broker-process.ts';
+import { addPartitionsToTxn, initTxnProducer } from '../helpers/txn-requests.ts';
 
 const enc = new TextEncoder();
 
@@ -23,6 +26,16 @@ async function produceTx(c: Connection, producerId: number, seq: number) {
 async function marker(c: Connection, producerId: number, committed: boolean) {
   const r = await c.send<WriteTxnMarkersResponse>(ApiKey.WRITE_TXN_MARKERS, { markers: [{ producerId, producerEpoch: 0, committed, coordinatorEpoch: 0, topics: [{ topic: 'tx', partitions: [0] }] }] });
   assert.equal(r.control.markers[0]!.topics[0]!.partitions[0]!.errorCode, 0);
+}
+
+/** A transactional producer of its own id whose open transaction holds tx/0. */
+async function txnProducer(c: Connection, transactionalId: string): Promise<number> {
+  const init = await initTxnProducer(c, transactionalId);
+  assert.equal(init.errorCode, 0, init.errorMessage ?? '');
+  const added = await addPartitionsToTxn(c, { transactionalId, producerId: init.producerId, producerEpoch: init.producerEpoch }, [{ topic: 'tx', partitions: [0] }]);
+  assert.equal(added.errorCode, 0, added.errorMessage ?? '');
+  assert.equal(init.producerEpoch, 0);
+  return init.producerId;
 }
 
 async function fetchAll(c: Connection, isolationLevel: number) {
@@ -40,16 +53,17 @@ test('read_committed over TCP: LSO, abortedTransactions and control batches, bef
     let c = await Connection.connect(b.host, b.port);
     const created = await c.send<any>(ApiKey.CREATE_TOPICS, { topics: [{ topic: 'tx', partitions: 1, replicationFactor: 1, configs: {} }], validateOnly: false });
     assert.equal(created.control.topics[0].errorCode, 0);
-    await produceTx(c, 1, 0); // 0, aborted
-    await produceTx(c, 2, 0); // 1, committed
-    await produceTx(c, 3, 0); // 2, stays open
-    await marker(c, 1, false); // 3
-    await marker(c, 2, true); // 4
+    const [p1, p2, p3] = [await txnProducer(c, 'tx-1'), await txnProducer(c, 'tx-2'), await txnProducer(c, 'tx-3')];
+    await produceTx(c, p1, 0); // 0, aborted
+    await produceTx(c, p2, 0); // 1, committed
+    await produceTx(c, p3, 0); // 2, stays open
+    await marker(c, p1, false); // 3
+    await marker(c, p2, true); // 4
     const check = async () => {
       const committed = await fetchAll(c, 1);
       assert.equal(committed.lastStableOffset, 2);
       assert.deepEqual(committed.batches.map((x) => x.offset), [0, 1]);
-      assert.deepEqual(committed.abortedTransactions, [{ producerId: 1, firstOffset: 0 }]);
+      assert.deepEqual(committed.abortedTransactions, [{ producerId: p1, firstOffset: 0 }]);
       const all = await fetchAll(c, 0);
       assert.deepEqual(all.batches.map((x) => [x.offset, x.control]), [[0, false], [1, false], [2, false], [3, true], [4, true]]);
       assert.deepEqual(all.abortedTransactions, []);
@@ -60,7 +74,7 @@ test('read_committed over TCP: LSO, abortedTransactions and control batches, bef
     b = await startBroker({ dataDir });
     c = await Connection.connect(b.host, b.port);
     await check();
-    await marker(c, 3, true);
+    await marker(c, p3, true);
     const after = await fetchAll(c, 1);
     assert.equal(after.lastStableOffset, 6);
     c.close();

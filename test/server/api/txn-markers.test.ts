@@ -212,3 +212,16 @@ test('WriteTxnMarkers: out-of-range fields are MALFORMED_REQUEST per partition, 
     await s.done();
   }
 });
+
+test('WriteTxnMarkers over 10000 partition entries is refused as a whole (MALFORMED_REQUEST); nothing is appended', async () => {
+  const s = setup();
+  try {
+    const many: WriteTxnMarkersRequest = { markers: [{ producerId: 5, producerEpoch: 0, committed: true, coordinatorEpoch: 0, topics: [{ topic: 't', partitions: new Array<number>(10_001).fill(0) }] }] };
+    await assert.rejects(handleWriteTxnMarkers(s.ctx, many), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST && /10000/.test(e.message));
+    assert.equal(s.led.log.logEndOffset, 0, 'no marker appended');
+    const split: WriteTxnMarkersRequest = { markers: [5000, 5000].map((n, i) => ({ producerId: 5 + i, producerEpoch: 0, committed: true, coordinatorEpoch: 0, topics: [{ topic: 't', partitions: new Array<number>(n).fill(0) }] })) };
+    assert.equal((await writeMarkers(s.ctx, split, 1000)).length, 10_000, 'at the limit: answered');
+  } finally {
+    await s.done();
+  }
+});

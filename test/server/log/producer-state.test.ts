@@ -87,6 +87,30 @@ test('transactional batches: a plain batch inside an open transaction is INVALID
   }
 });
 
+test('a batch of a newer epoch while the producer has a transaction open is INVALID_TXN_STATE: the open one keeps its epoch, so its marker still ends it', () => {
+  const t = tempDir();
+  try {
+    const log = openLog(t.dir);
+    log.append(pbatch(4, 2, 0, 1, { transactional: true }));
+    log.updateHighWatermark(log.logEndOffset);
+    // Would bump the partition's epoch for producer 4 past the coordinator's: its epoch-2
+    // marker would then be refused (INVALID_PRODUCER_EPOCH, taken by the coordinator as
+    // superseded) and the transaction never end, the last stable offset stuck at 0.
+    assert.throws(() => log.append(pbatch(4, 3, 0, 1, { transactional: true })), isCode(ErrorCode.INVALID_TXN_STATE));
+    assert.throws(() => log.append(pbatch(4, 3, 0, 1)), isCode(ErrorCode.INVALID_TXN_STATE));
+    assert.throws(() => log.append(pbatch(4, 3, 5, 1, { transactional: true }), Date.now(), { origin: 'coordinator' }), isCode(ErrorCode.INVALID_TXN_STATE));
+    assert.equal(log.producers.get(4)!.epoch, 2);
+    log.appendControl({ producerId: 4, producerEpoch: 2, committed: true, coordinatorEpoch: 0 });
+    log.updateHighWatermark(log.logEndOffset);
+    assert.equal(log.lastStableOffset, log.logEndOffset, 'the marker ended the transaction');
+    // Once it has ended, the new epoch is welcome.
+    log.append(pbatch(4, 3, 0, 1, { transactional: true }));
+    assert.equal(log.producers.get(4)!.epoch, 3);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('the producer state is rebuilt at open and after truncation, and a follower derives the same state', async () => {
   const t = tempDir();
   const f = tempDir();
