@@ -302,16 +302,7 @@ export class GroupCoordinator {
       for (const t of results) for (const p of t.partitions) p.errorCode = e.code;
       return { errorCode: e.code, errorMessage: e.message, topics: results };
     }
-    const entries: OffsetEntry[] = [];
-    req.topics.forEach((t, ti) =>
-      t.partitions.forEach((p, pi) => {
-        const r = results[ti]!.partitions[pi]!;
-        const count = this.topics.partitionCount(t.topic);
-        if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (p.offset < 0 || Buffer.byteLength(p.metadata ?? '', 'utf8') > OFFSET_METADATA_BYTES_MAX) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
-        else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
-      }),
-    );
+    const entries = this.entriesToCommit(req.topics, results, nowMs);
     try {
       await this.offsets.commit(req.groupId, entries);
     } catch (e) {
@@ -320,6 +311,25 @@ export class GroupCoordinator {
       return { errorCode: e.code, errorMessage: e.message, topics: results };
     }
     return { errorCode: 0, errorMessage: null, topics: results };
+  }
+
+  /**
+   * The offsets of an OffsetCommit or TxnOffsetCommit to write, checked per partition in the
+   * order of SPEC §6.11 (unknown partition, then a bad offset or metadata); a partition that
+   * fails gets its error in results and is left out.
+   */
+  private entriesToCommit(topics: OffsetCommitRequest['topics'], results: OffsetCommitResponse['topics'], nowMs: number): OffsetEntry[] {
+    const entries: OffsetEntry[] = [];
+    topics.forEach((t, ti) =>
+      t.partitions.forEach((p, pi) => {
+        const r = results[ti]!.partitions[pi]!;
+        const count = this.topics.partitionCount(t.topic);
+        if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (p.offset < 0 || Buffer.byteLength(p.metadata ?? '', 'utf8') > OFFSET_METADATA_BYTES_MAX) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
+        else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
+      }),
+    );
+    return entries;
   }
 
   /**
@@ -346,16 +356,7 @@ export class GroupCoordinator {
       if (!(e instanceof SluiceError)) throw e;
       return failAll(e);
     }
-    const entries: OffsetEntry[] = [];
-    req.topics.forEach((t, ti) =>
-      t.partitions.forEach((p, pi) => {
-        const r = results[ti]!.partitions[pi]!;
-        const count = this.topics.partitionCount(t.topic);
-        if (count === undefined || p.partition < 0 || p.partition >= count) r.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (p.offset < 0 || Buffer.byteLength(p.metadata ?? '', 'utf8') > OFFSET_METADATA_BYTES_MAX) r.errorCode = ErrorCode.INVALID_COMMIT_OFFSET;
-        else entries.push({ topic: t.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null, commitTimestampMs: nowMs });
-      }),
-    );
+    const entries = this.entriesToCommit(req.topics, results, nowMs);
     try {
       await this.offsets.commitTransactional(req.groupId, req, entries);
     } catch (e) {
