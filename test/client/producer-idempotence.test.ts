@@ -9,19 +9,8 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { Producer, ProducerConfigError, ProducerFencedError } from '../../client/producer.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { ScriptedProducerBroker } from './scripted-producer-broker.ts';
+import { FAST, withBroker } from './scripted-producer-broker.ts';
 
-async function withBroker(partitions: number, fn: (b: ScriptedProducerBroker) => Promise<void>): Promise<void> {
-  const b = new ScriptedProducerBroker(partitions);
-  await b.start();
-  try {
-    await fn(b);
-  } finally {
-    await b.close();
-  }
-}
-
-const FAST = { retryBackoffMs: 5, retryBackoffMaxMs: 20, deliveryTimeoutMs: 10_000, requestTimeoutMs: 5_000 };
 
 test('idempotent by default: InitProducerId first, then each partition numbered from 0 by record count', async () => {
   await withBroker(2, async (b) => {

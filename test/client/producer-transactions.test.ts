@@ -11,19 +11,8 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { Producer, ProducerFencedError, TransactionAbortableError } from '../../client/producer.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { ScriptedProducerBroker } from './scripted-producer-broker.ts';
+import { FAST, withBroker } from './scripted-producer-broker.ts';
 
-async function withBroker(partitions: number, fn: (b: ScriptedProducerBroker) => Promise<void>): Promise<void> {
-  const b = new ScriptedProducerBroker(partitions);
-  await b.start();
-  try {
-    await fn(b);
-  } finally {
-    await b.close();
-  }
-}
-
-const FAST = { retryBackoffMs: 5, retryBackoffMaxMs: 20, deliveryTimeoutMs: 10_000, requestTimeoutMs: 5_000 };
 
 test('transaction(fn): init at the coordinator, AddPartitionsToTxn before each partition\'s first batch, transactional batches, EndTxn commit after the acks', async () => {
   await withBroker(3, async (b) => {

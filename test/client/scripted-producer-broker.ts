@@ -281,3 +281,17 @@ export class ScriptedProducerBroker {
     return { errorCode: 0, baseOffset: b.baseOffset };
   }
 }
+
+/** Runs fn with a started scripted broker of `partitions` partitions, closed afterwards. */
+export async function withBroker(partitions: number, fn: (b: ScriptedProducerBroker) => Promise<void>): Promise<void> {
+  const b = new ScriptedProducerBroker(partitions);
+  await b.start();
+  try {
+    await fn(b);
+  } finally {
+    await b.close();
+  }
+}
+
+/** Producer timings for scripted tests: quick retries, bounded waits. */
+export const FAST = { retryBackoffMs: 5, retryBackoffMaxMs: 20, deliveryTimeoutMs: 10_000, requestTimeoutMs: 5_000 };
