@@ -54,6 +54,10 @@ export const ErrorCode = {
   CONCURRENT_TRANSACTIONS: 46,
   TRANSACTION_COORDINATOR_FENCED: 47,
   UNSTABLE_OFFSET_COMMIT: 48,
+  INVALID_TAGS: 49,
+  INVALID_TAG_EXPRESSION: 50,
+  INVALID_DELIVERY_TIME: 51,
+  DELAYED_MESSAGE_NOT_FOUND: 52,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -115,6 +119,10 @@ const table: ErrorInfo[] = [
   { code: 46, name: 'CONCURRENT_TRANSACTIONS', retriable: true, message: 'The previous transaction of this transactional id is still being completed, or another request for it is being written; or a partition holds its limit of producers, all in open transactions. Retry shortly.' },
   { code: 47, name: 'TRANSACTION_COORDINATOR_FENCED', retriable: false, message: 'A transaction marker came from a coordinator older than one the partition has heard from.' },
   { code: 48, name: 'UNSTABLE_OFFSET_COMMIT', retriable: true, message: 'The group has offsets for these partitions in a transaction that is not yet committed or aborted; retry shortly.' },
+  { code: 49, name: 'INVALID_TAGS', retriable: false, message: 'A batch\'s sluice-tags header is not a valid tag set (SPEC §8.7), or its records do not all carry the same one.' },
+  { code: 50, name: 'INVALID_TAG_EXPRESSION', retriable: false, message: 'The Fetch tag expression is not valid (SPEC §6.7): unknown syntax, an invalid tag, or longer than the broker allows.' },
+  { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, or on a transactional batch.' },
+  { code: 52, name: 'DELAYED_MESSAGE_NOT_FOUND', retriable: false, message: 'No pending delayed message has this id: it was never scheduled, was already released, or was cancelled.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

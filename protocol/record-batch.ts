@@ -149,13 +149,34 @@ export interface BatchInfo {
   producerId: number;
   producerEpoch: number;
   baseSequence: number;
+  /**
+   * Position in the validated buffer of the value of the batch's `sluice-tags` header (SPEC §8.7),
+   * and its length; -1 / 0 when the batch's records carry none. Every record of the batch
+   * carries the same value (validateBatch checks it), so this is the batch's tag set.
+   */
+  tagsAt: number;
+  tagsBytes: number;
+  /** Likewise for the `sluice-deliver-at-ms` header (SPEC §8.8): the batch's delivery time. */
+  deliverAtAt: number;
+  deliverAtBytes: number;
   /** Detail for the error code validateBatch returned, for logs and error messages. */
   problem: string;
 }
 
 export function newBatchInfo(): BatchInfo {
-  return { size: 0, recordCount: 0, lastOffsetDelta: 0, baseTimestamp: 0, maxTimestamp: 0, attributes: 0, producerId: -1, producerEpoch: -1, baseSequence: -1, problem: '' };
+  return { size: 0, recordCount: 0, lastOffsetDelta: 0, baseTimestamp: 0, maxTimestamp: 0, attributes: 0, producerId: -1, producerEpoch: -1, baseSequence: -1, tagsAt: -1, tagsBytes: 0, deliverAtAt: -1, deliverAtBytes: 0, problem: '' };
 }
+
+/**
+ * Record headers that hold a property of the whole batch (SPEC §8.7, §8.8): when present, every
+ * record of the batch carries the header with the same value bytes, so the broker reads a
+ * batch's tag set or delivery time from its first record and never decodes the others on the
+ * fetch path. Names are compared as bytes.
+ */
+export const HEADER_TAGS = 'sluice-tags';
+export const HEADER_DELIVER_AT_MS = 'sluice-deliver-at-ms';
+const HEADER_TAGS_BYTES = new TextEncoder().encode(HEADER_TAGS);
+const HEADER_DELIVER_AT_BYTES = new TextEncoder().encode(HEADER_DELIVER_AT_MS);
 
 function fail(info: BatchInfo, code: ErrorCode, problem: string): ErrorCode {
   info.problem = problem;
@@ -209,7 +230,7 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
     return fail(info, ErrorCode.CORRUPT_MESSAGE, `lastOffsetDelta ${lastOffsetDelta} ${stored ? '<' : '!='} recordCount - 1 (${recordCount - 1})`);
   }
   const problem = walkRecords(b, pos + BATCH_HEADER_BYTES, batchEnd, recordCount, stored ? lastOffsetDelta : -1);
-  if (problem) return fail(info, ErrorCode.CORRUPT_MESSAGE, problem);
+  if (problem) return fail(info, walkedProblemCode, problem);
   const baseTimestamp = readInt64(b, pos + Off.baseTimestamp);
   const maxTimestamp = readInt64(b, pos + Off.maxTimestamp);
   // Retention and timestamp lookups trust maxTimestamp, so it must be what the records say.
@@ -225,12 +246,28 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   info.producerId = producerId;
   info.producerEpoch = producerEpoch;
   info.baseSequence = baseSequence;
+  info.tagsAt = walkedTagsAt;
+  info.tagsBytes = walkedTagsBytes;
+  info.deliverAtAt = walkedDeliverAtAt;
+  info.deliverAtBytes = walkedDeliverAtBytes;
   info.problem = '';
   return ErrorCode.NONE;
 }
 
 /** Largest timestampDelta seen by the last walkRecords call (a slot, to allocate nothing). */
 let walkedMaxTimestampDelta = 0;
+/** Error code for the problem the last walkRecords call returned (slots, like the one above). */
+let walkedProblemCode: ErrorCode = ErrorCode.CORRUPT_MESSAGE;
+/** Value position/length of the batch-level headers in the last walk's first record; -1: absent. */
+let walkedTagsAt = -1;
+let walkedTagsBytes = 0;
+let walkedDeliverAtAt = -1;
+let walkedDeliverAtBytes = 0;
+
+function bytesEqual(b: Uint8Array, at: number, other: Uint8Array, otherAt: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[at + i] !== other[otherAt + i]) return false;
+  return true;
+}
 
 /**
  * Walks record framing; returns a problem description or '' when every record is well formed.
@@ -238,6 +275,11 @@ let walkedMaxTimestampDelta = 0;
  */
 function walkRecords(b: Uint8Array, pos: number, end: number, count: number, lastOffsetDelta: number): string {
   walkedMaxTimestampDelta = -Infinity;
+  walkedProblemCode = ErrorCode.CORRUPT_MESSAGE;
+  walkedTagsAt = -1;
+  walkedTagsBytes = 0;
+  walkedDeliverAtAt = -1;
+  walkedDeliverAtBytes = 0;
   let previousDelta = -1;
   try {
     for (let i = 0; i < count; i++) {
@@ -263,15 +305,43 @@ function walkRecords(b: Uint8Array, pos: number, end: number, count: number, las
       const headerCount = readVarint(b, pos, recEnd);
       pos = varintEnd;
       if (headerCount < 0 || headerCount * 2 > recEnd - pos) return `record ${i} header count ${headerCount} is invalid`;
+      let tagsSeen = false;
+      let deliverAtSeen = false;
       for (let h = 0; h < headerCount; h++) {
         const hk = readVarint(b, pos, recEnd);
+        const keyAt = varintEnd;
         pos = varintEnd + (hk > 0 ? hk : 0);
         if (hk < 0 || pos > recEnd) return `record ${i} header ${h} key length ${hk} is invalid`;
         const hv = readVarint(b, pos, recEnd);
+        const valueAt = varintEnd;
         pos = varintEnd + (hv > 0 ? hv : 0);
         if (hv < -1 || pos > recEnd) return `record ${i} header ${h} value length ${hv} is invalid`;
+        // Batch-level headers (SPEC §8.7, §8.8): the first record sets the value, the others repeat it.
+        if (hk === HEADER_TAGS_BYTES.length && bytesEqual(b, keyAt, HEADER_TAGS_BYTES, 0, hk)) {
+          if (tagsSeen || hv < 0 || (i === 0 ? false : walkedTagsAt < 0 || hv !== walkedTagsBytes || !bytesEqual(b, valueAt, b, walkedTagsAt, hv))) {
+            walkedProblemCode = ErrorCode.INVALID_TAGS;
+            return `record ${i} has a ${HEADER_TAGS} header that is ${hv < 0 ? 'null' : tagsSeen ? 'repeated' : 'not the batch\'s first record\'s'}: every record of a batch carries one and the same tag set`;
+          }
+          tagsSeen = true;
+          if (i === 0) { walkedTagsAt = valueAt; walkedTagsBytes = hv; }
+        } else if (hk === HEADER_DELIVER_AT_BYTES.length && bytesEqual(b, keyAt, HEADER_DELIVER_AT_BYTES, 0, hk)) {
+          if (deliverAtSeen || hv < 0 || (i === 0 ? false : walkedDeliverAtAt < 0 || hv !== walkedDeliverAtBytes || !bytesEqual(b, valueAt, b, walkedDeliverAtAt, hv))) {
+            walkedProblemCode = ErrorCode.INVALID_DELIVERY_TIME;
+            return `record ${i} has a ${HEADER_DELIVER_AT_MS} header that is ${hv < 0 ? 'null' : deliverAtSeen ? 'repeated' : 'not the batch\'s first record\'s'}: every record of a batch carries one and the same delivery time`;
+          }
+          deliverAtSeen = true;
+          if (i === 0) { walkedDeliverAtAt = valueAt; walkedDeliverAtBytes = hv; }
+        }
       }
       if (pos !== recEnd) return `record ${i} has ${recEnd - pos} bytes past its last header`;
+      if (i > 0 && (walkedTagsAt >= 0) !== tagsSeen) {
+        walkedProblemCode = ErrorCode.INVALID_TAGS;
+        return `record ${i} ${tagsSeen ? 'has' : 'lacks'} the ${HEADER_TAGS} header the batch's first record ${tagsSeen ? 'lacks' : 'has'}: every record of a batch carries one and the same tag set`;
+      }
+      if (i > 0 && (walkedDeliverAtAt >= 0) !== deliverAtSeen) {
+        walkedProblemCode = ErrorCode.INVALID_DELIVERY_TIME;
+        return `record ${i} ${deliverAtSeen ? 'has' : 'lacks'} the ${HEADER_DELIVER_AT_MS} header the batch's first record ${deliverAtSeen ? 'lacks' : 'has'}: every record of a batch carries one and the same delivery time`;
+      }
     }
   } catch (e) {
     return `record framing: ${(e as Error).message}`;

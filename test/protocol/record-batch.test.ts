@@ -5,6 +5,8 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import {
   BATCH_HEADER_BYTES, BatchBuilder, baseOffsetAt, batchSizeAt, buildBatch, decodeRecords, lastOffsetAt, maxTimestampAt,
   addSequence, ATTR_TRANSACTIONAL, buildControlBatch, isControlAt, isTransactionalAt, newBatchInfo, Off, readControlMarker, readInt32, readInt64, validateBatch, writeInt32, writeInt64, type RecordInput,
+  HEADER_DELIVER_AT_MS,
+  HEADER_TAGS,
 } from '../../protocol/record-batch.ts';
 import { bytesOf, rawBatch, record, reseal, simpleRecordBody, utf8 } from './helpers.ts';
 
@@ -369,4 +371,50 @@ describe('validateBatch on stored batches (compacted logs, SPEC.md §9)', () => 
     writeInt64(m, Off.maxTimestamp, T0 + 1);
     assert.match(check(reseal(m), true).info.problem, /maxTimestamp/);
   });
+});
+
+describe('batch-level headers sluice-tags and sluice-deliver-at-ms (SPEC §8.7, §8.8, §9 step 9a)', () => {
+  const h = (key: string, value: string | null) => ({ key, value: value === null ? null : utf8.encode(value) });
+  const batchOf = (headers: Array<ReturnType<typeof h>[]>) =>
+    buildBatch(headers.map((hs, i) => ({ value: utf8.encode(`v${i}`), headers: hs })), 1_700_000_000_000);
+  const check = (b: Uint8Array) => {
+    const info = newBatchInfo();
+    return { code: validateBatch(b, 0, b.length, info), info };
+  };
+  const text = (b: Uint8Array, at: number, n: number) => new TextDecoder().decode(b.subarray(at, at + n));
+
+  test('a batch whose records all carry the same values reports where the first record has them', () => {
+    const b = batchOf([
+      [h('x', '1'), h(HEADER_TAGS, 'a,b'), h(HEADER_DELIVER_AT_MS, '1800000000000')],
+      [h(HEADER_DELIVER_AT_MS, '1800000000000'), h(HEADER_TAGS, 'a,b')],
+    ]);
+    const { code, info } = check(b);
+    assert.equal(code, ErrorCode.NONE, info.problem);
+    assert.equal(text(b, info.tagsAt, info.tagsBytes), 'a,b');
+    assert.equal(text(b, info.deliverAtAt, info.deliverAtBytes), '1800000000000');
+  });
+
+  test('a batch without them reports -1, and other headers are not mistaken for them', () => {
+    const { code, info } = check(batchOf([[h('sluice-tag', 'a'), h('sluice-tags-x', 'a')], []]));
+    assert.equal(code, ErrorCode.NONE, info.problem);
+    assert.equal(info.tagsAt, -1);
+    assert.equal(info.deliverAtAt, -1);
+  });
+
+  const refused: Array<[string, Array<ReturnType<typeof h>[]>, ErrorCode]> = [
+    ['tags on the first record only', [[h(HEADER_TAGS, 'a')], []], ErrorCode.INVALID_TAGS],
+    ['tags on a later record only', [[], [h(HEADER_TAGS, 'a')]], ErrorCode.INVALID_TAGS],
+    ['two different tag sets', [[h(HEADER_TAGS, 'a')], [h(HEADER_TAGS, 'b')]], ErrorCode.INVALID_TAGS],
+    ['tags twice on one record', [[h(HEADER_TAGS, 'a'), h(HEADER_TAGS, 'a')]], ErrorCode.INVALID_TAGS],
+    ['a null tag set', [[h(HEADER_TAGS, null)]], ErrorCode.INVALID_TAGS],
+    ['two delivery times', [[h(HEADER_DELIVER_AT_MS, '1')], [h(HEADER_DELIVER_AT_MS, '2')]], ErrorCode.INVALID_DELIVERY_TIME],
+    ['a delivery time on one record of two', [[], [h(HEADER_DELIVER_AT_MS, '1')]], ErrorCode.INVALID_DELIVERY_TIME],
+  ];
+  for (const [name, headers, expected] of refused) {
+    test(`refuses ${name}`, () => {
+      const { code, info } = check(batchOf(headers));
+      assert.equal(code, expected, info.problem);
+      assert.match(info.problem, /every record of a batch/);
+    });
+  }
 });
