@@ -33,20 +33,27 @@
  * Transactions (transactionalId; transactions/transaction-manager.ts): begin()/commit()/
  * abort() or transaction(fn). Fencing fails every pending send with ProducerFencedError and
  * the producer refuses new sends.
+ *
+ * Delayed delivery (SPEC §8.8): `deliverAt` or `delayMs` on a message sets the
+ * `sluice-deliver-at-ms` header on its record (delivery-time.ts checks the value at send); the
+ * accumulator keeps such records in a batch of their own per (partition, delivery time), and
+ * the result carries the delayed message's id (RecordMetadata.delayedId) for cancelling.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import type { RecordHeader } from '../protocol/record-batch.ts';
+import { HEADER_DELIVER_AT_MS, type RecordHeader } from '../protocol/record-batch.ts';
 import { Cluster } from './cluster.ts';
 import { toBytes, type BytesInput } from './codec.ts';
 import { partitionForKey } from './partitioner.ts';
 import {
   estimateRecordBytes,
   RecordAccumulator,
+  type DelayedInfo,
   type DeliverySink,
   type RecordMetadata,
   type TopicQueue,
 } from './record-accumulator.ts';
+import { deliveryTimeOf, deliverAtHeaderValue } from './delivery-time.ts';
 import { resolveDelivery, type DeliveryGuarantee } from './producer-delivery.ts';
 import { isRetriable, Sender } from './sender.ts';
 import { ProducerId } from './transactions/producer-id.ts';
@@ -137,6 +144,14 @@ export interface ProducerMessage {
   partition?: number;
   /** Record timestamp in ms since the epoch; default Date.now(). */
   timestamp?: number;
+  /**
+   * Deliver at this time (a Date or ms since the epoch), not before: consumers see the
+   * message once the broker releases it (SPEC §8.8). A time in the past delivers at once; at
+   * most DELAY_MS_MAX (400 days) ahead. Not with delayMs, not on a transactional producer.
+   */
+  deliverAt?: Date | number;
+  /** Deliver after this many ms (0 … DELAY_MS_MAX): deliverAt = now + delayMs. Not with deliverAt. */
+  delayMs?: number;
 }
 
 const PROFILES: Record<ProducerProfile | 'default', { batchSize: number; lingerMs: number; maxInFlight: number }> = {
@@ -156,6 +171,8 @@ const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
  */
 const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
 const CLOSED = 'producer is closed';
+/** The bufferMemory charge of a `sluice-deliver-at-ms` header: key, 15 digits, framing. */
+const DELIVER_AT_HEADER_BYTES_MAX = HEADER_DELIVER_AT_MS.length + 15 + 10;
 /** refusal(): the send opens an implicit transaction (exactly-once) first. */
 const IMPLICIT = new Error('implicit transaction');
 
@@ -170,8 +187,8 @@ function capture(resolve: (m: RecordMetadata) => void, reject: (e: Error) => voi
 /** The promise of one send(). */
 class SingleSink implements DeliverySink {
   constructor(private readonly resolve: (m: RecordMetadata) => void, private readonly reject: (e: Error) => void) {}
-  delivered(_slot: number, topic: string, partition: number, offset: number): void {
-    this.resolve({ topic, partition, offset });
+  delivered(_slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void {
+    this.resolve(delayed === null ? { topic, partition, offset } : { topic, partition, offset, delayedId: delayed.delayedId, deliverAtMs: delayed.deliverAtMs });
   }
   failed(_slot: number, err: Error): void {
     this.reject(err);
@@ -187,8 +204,8 @@ class BulkSink implements DeliverySink {
     this.remaining = n;
     this.results = new Array<RecordMetadata>(n);
   }
-  delivered(slot: number, topic: string, partition: number, offset: number): void {
-    this.results[slot] = { topic, partition, offset };
+  delivered(slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void {
+    this.results[slot] = delayed === null ? { topic, partition, offset } : { topic, partition, offset, delayedId: delayed.delayedId, deliverAtMs: delayed.deliverAtMs };
     if (--this.remaining === 0 && !this.settled) {
       this.settled = true;
       this.resolve(this.results);
@@ -227,6 +244,9 @@ function encodeHeaders(h: ProducerMessage['headers']): { headers: RecordHeader[]
   const out: RecordHeader[] = [];
   let bytes = 0;
   const add = (key: string, value: BytesInput) => {
+    // The delivery time is the producer's to write (deliverAt / delayMs): a copied header (a
+    // released message forwarded) would re-schedule it or mix delivery times in a batch.
+    if (key === HEADER_DELIVER_AT_MS) return;
     const v = toBytes(value);
     out.push({ key, value: v });
     bytes += key.length * 3 + (v === null ? 0 : v.length) + 10;
@@ -503,6 +523,11 @@ export class Producer {
       return;
     }
     if (this.txn !== null || this.sender.fatal !== null) {
+      // The broker refuses a delivery time on a transactional batch (SPEC §8.8): say so at send.
+      if (this.txn !== null && ((msg.deliverAt !== undefined && msg.deliverAt !== null) || (msg.delayMs !== undefined && msg.delayMs !== null))) {
+        sink.failed(slot, new SluiceError(ErrorCode.INVALID_DELIVERY_TIME, 'a transactional producer cannot send delayed messages (SPEC §8.8): use a producer without transactionalId'));
+        return;
+      }
       const refused = this.refusal();
       if (refused !== null) {
         if (refused !== IMPLICIT) {
@@ -568,6 +593,7 @@ export class Producer {
     let value: Uint8Array | null;
     let headers: RecordHeader[] | undefined;
     let headersBytes = 0;
+    let deliverAtMs = -1;
     try {
       key = toBytes(msg.key);
       value = toBytes(msg.value);
@@ -575,6 +601,13 @@ export class Producer {
         const h = encodeHeaders(msg.headers);
         headers = h.headers;
         headersBytes = h.bytes;
+      }
+      if (msg.deliverAt !== undefined || msg.delayMs !== undefined) {
+        deliverAtMs = deliveryTimeOf(msg.deliverAt, msg.delayMs, Date.now());
+        if (deliverAtMs >= 0) {
+          (headers ??= []).push({ key: HEADER_DELIVER_AT_MS, value: deliverAtHeaderValue(deliverAtMs) });
+          headersBytes += DELIVER_AT_HEADER_BYTES_MAX;
+        }
       }
     } catch (e) {
       sink.failed(slot, e as Error);
@@ -594,7 +627,8 @@ export class Producer {
       partition = partitionForKey(key, n);
     }
     const ts = msg.timestamp ?? Date.now();
-    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot);
+    if (deliverAtMs < 0) this.acc.append(t, partition, key, value, headers, ts, size, sink, slot);
+    else this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, String(deliverAtMs), deliverAtMs);
     return true;
   }
 

@@ -1,12 +1,18 @@
 /**
- * The producer's buffer: records are appended into one open RecordBatch per partition, and a
+ * The producer's buffer: records are appended into one open RecordBatch per partition and
+ * batch key (the batch-level headers, SPEC §8.7/§8.8: a delivery time; '' = none), and a
  * batch is sealed when the next record would take it past `batchSizeBytes`, when it has been
  * open for `lingerMs`, or when the producer asks (flush, memory exhausted). Sealed batches wait
  * in their partition's `ready` queue, in append order, until the sender takes them; a batch
  * that failed retriably goes back to its place in that queue (ordered by `seq`).
  *
  * Invariants:
- *  - a partition has at most one open batch; records in a partition's batches are in send order;
+ *  - a partition has at most one open batch per batch key (`open` for '', `keyed` for the others,
+ *    at most KEYED_OPEN_BATCHES_MAX of them: the oldest is sealed to make room); records of
+ *    one key in a partition's batches are in send order (records of different delivery times
+ *    are released at different times, so no order between them is promised);
+ *  - a batch's records share its key: every record of a batch with a delivery time carries
+ *    the same `sluice-deliver-at-ms` header (the broker refuses mixed batches, SPEC §8.8);
  *  - `bufferUsedBytes` is the sum of `reservedBytes` of every batch not yet completed, and a
  *    record is admitted only when it fits under `bufferMemoryBytes` (or the buffer is empty,
  *    so a single oversized record cannot wedge the producer);
@@ -40,13 +46,40 @@ import { nextStickyPartition } from './partitioner.ts';
 export interface RecordMetadata {
   topic: string;
   partition: number;
-  /** Offset the broker assigned; -1 with acks = 0. */
+  /**
+   * Offset the broker assigned; -1 with acks = 0. For a delayed record (deliverAt/delayMs),
+   * an offset its SCHEDULED wrapper holds (SPEC §8.8): the message is read at a new offset
+   * once released.
+   */
   offset: number;
+  /**
+   * Delayed records only: the id of the delayed message, `topic/partition/wrapperOffset`
+   * (SPEC §6.25), for Admin.cancelDelayed / `sluice delayed cancel`. Every record of one
+   * batch (same partition and delivery time, sent together) shares it: a cancel cancels
+   * them all. When the delivery time had already passed at the broker, the records were
+   * appended at once and the id names no pending message.
+   */
+  delayedId?: string;
+  /** Delayed records only: the delivery time asked for, ms since the epoch. */
+  deliverAtMs?: number;
+}
+
+/** What the records of one delayed batch share. */
+export interface DelayedInfo {
+  /** `topic/partition/wrapperOffset`, see RecordMetadata.delayedId. */
+  delayedId: string;
+  deliverAtMs: number;
+}
+
+/** The id of a delayed message (SPEC §6.25) as the client writes it: `topic/partition/offset`. */
+export function formatDelayedId(topic: string, partition: number, offset: number): string {
+  return `${topic}/${partition}/${offset}`;
 }
 
 /** Receives the outcome of records. `slot` is whatever the sink was given on append. */
 export interface DeliverySink {
-  delivered(slot: number, topic: string, partition: number, offset: number): void;
+  /** delayed: the batch's delayed message (id and delivery time), null for records without a delivery time or acks 0. */
+  delivered(slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void;
   failed(slot: number, err: Error): void;
 }
 
@@ -91,6 +124,12 @@ export const RECORD_OVERHEAD_MAX_BYTES = 31;
 /** Free builders kept for reuse; more are left to the GC. */
 const BUILDER_POOL_MAX = 16;
 const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
+/**
+ * Open batches with a batch key per partition: delivery times in ms are nearly all distinct,
+ * and each open batch holds a builder (up to BUILDER_INITIAL_BYTES_MAX), so beyond this many
+ * the oldest is sealed (sent early) instead of keeping an unbounded map.
+ */
+export const KEYED_OPEN_BATCHES_MAX = 16;
 
 export class ProducerBatch {
   readonly sinks: DeliverySink[] = [];
@@ -123,6 +162,10 @@ export class ProducerBatch {
     readonly seq: number,
     readonly createdMs: number,
     public builder: BatchBuilder,
+    /** The batch-level headers' key ('' = none): only records with this key join the batch. */
+    readonly batchKey: string = '',
+    /** The delivery time every record of the batch carries (SPEC §8.8); -1 = none. */
+    readonly deliverAtMs: number = -1,
   ) {}
 
   get recordCount(): number {
@@ -133,7 +176,10 @@ export class ProducerBatch {
 export class PartitionQueue {
   /** Leader broker id from metadata; -1 when unknown. */
   leader = -1;
+  /** The open batch of batch key '' (records without batch-level headers). */
   open: ProducerBatch | null = null;
+  /** Open batches of other batch keys, oldest first (Map insertion order); null while none ever was. */
+  keyed: Map<string, ProducerBatch> | null = null;
   /** Sealed batches not in flight, by seq. */
   readonly ready: ProducerBatch[] = [];
   nextSeq = 0;
@@ -291,7 +337,9 @@ export class RecordAccumulator {
    * Appends one record. partition < 0 means "keyless": the topic's sticky partition, which
    * moves on when its batch is sealed. `sizeBytes` is the caller's estimate (see
    * estimateRecordBytes) and is what the record holds of bufferMemory until completion.
-   * Returns the partition used.
+   * `batchKey` (with `deliverAtMs`, the delivery time it stands for, -1 none) keeps records
+   * of different batch-level headers in different batches; the caller put those headers
+   * into `headers`. Returns the partition used.
    */
   append(
     t: TopicQueue,
@@ -303,27 +351,29 @@ export class RecordAccumulator {
     sizeBytes: number,
     sink: DeliverySink,
     slot: number,
+    batchKey = '',
+    deliverAtMs = -1,
   ): number {
     let q: PartitionQueue;
     if (partition >= 0) {
       q = t.partitions[partition]!;
     } else {
       q = t.partitions[t.sticky]!;
-      const open = q.open;
+      const open = batchKey === '' ? q.open : (q.keyed?.get(batchKey) ?? null);
       // KIP-480: a record that does not fit seals the sticky batch and goes to the next sticky partition.
       if (open !== null && open.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-        this.seal(q);
+        this.sealBatch(q, open);
         q = t.partitions[t.sticky]!;
       }
     }
-    let b = q.open;
+    let b = batchKey === '' ? q.open : (q.keyed?.get(batchKey) ?? null);
     // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
     // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, Date.now());
+      b = this.openBatch(q, Date.now(), batchKey, deliverAtMs);
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-      this.seal(q);
-      b = this.openBatch(q, Date.now());
+      this.sealBatch(q, b);
+      b = this.openBatch(q, Date.now(), batchKey, deliverAtMs);
     }
     b.builder.append(key, value, timestampMs, headers);
     if (this.onNewTxnPartition !== null && !q.inTxn) {
@@ -336,14 +386,20 @@ export class RecordAccumulator {
     b.reservedBytes += sizeBytes;
     this.bufferUsedBytes += sizeBytes;
     // A lone record larger than a batch is sent at once rather than after lingerMs.
-    if (b.builder.sizeBytes >= this.batchSizeBytes) this.seal(q);
+    if (b.builder.sizeBytes >= this.batchSizeBytes) this.sealBatch(q, b);
     return q.partition;
   }
 
-  private openBatch(q: PartitionQueue, nowMs: number): ProducerBatch {
+  private openBatch(q: PartitionQueue, nowMs: number, batchKey: string, deliverAtMs: number): ProducerBatch {
+    if (batchKey !== '') {
+      const keyed = (q.keyed ??= new Map());
+      // Bounded: the oldest open keyed batch goes out to make room.
+      if (keyed.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q, keyed.values().next().value!);
+    }
     const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
-    const b = new ProducerBatch(q, q.nextSeq++, nowMs, builder);
-    q.open = b;
+    const b = new ProducerBatch(q, q.nextSeq++, nowMs, builder, batchKey, deliverAtMs);
+    if (batchKey === '') q.open = b;
+    else q.keyed!.set(batchKey, b);
     if (!q.inOpenList) {
       q.inOpenList = true;
       this.openList.push(q);
@@ -352,11 +408,17 @@ export class RecordAccumulator {
     return b;
   }
 
-  /** Seals q's open batch, if any, and queues it for sending. */
+  /** Seals q's open batches, if any, and queues them for sending. */
   seal(q: PartitionQueue): void {
-    const b = q.open;
-    if (b === null) return;
-    q.open = null;
+    if (q.open !== null) this.sealBatch(q, q.open);
+    const keyed = q.keyed;
+    if (keyed !== null && keyed.size > 0) for (const b of [...keyed.values()]) this.sealBatch(q, b);
+  }
+
+  /** Seals b, one of q's open batches, and queues it for sending. */
+  private sealBatch(q: PartitionQueue, b: ProducerBatch): void {
+    if (b.batchKey === '') q.open = null;
+    else q.keyed!.delete(b.batchKey);
     if (this.idempotent) {
       const s = this.stamp;
       if (s.producerId >= 0 && (q.producerId !== s.producerId || q.producerEpoch !== s.producerEpoch)) {
@@ -412,15 +474,28 @@ export class RecordAccumulator {
     let nextDeadlineMs = -1;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
+      let oldestLeftMs = -1;
       const b = q.open;
-      if (b === null) {
+      if (b !== null) {
+        if (nowMs - b.createdMs >= this.lingerMs) this.sealBatch(q, b);
+        else oldestLeftMs = b.createdMs;
+      }
+      const keyed = q.keyed;
+      if (keyed !== null && keyed.size > 0) {
+        // Oldest first: the expired ones are a prefix.
+        for (const k of [...keyed.values()]) {
+          if (nowMs - k.createdMs < this.lingerMs) {
+            if (oldestLeftMs < 0 || k.createdMs < oldestLeftMs) oldestLeftMs = k.createdMs;
+            break;
+          }
+          this.sealBatch(q, k);
+        }
+      }
+      if (oldestLeftMs < 0) {
         q.inOpenList = false;
-      } else if (nowMs - b.createdMs >= this.lingerMs) {
-        q.inOpenList = false;
-        this.seal(q);
       } else {
         this.openList.push(q);
-        const deadline = b.createdMs + this.lingerMs;
+        const deadline = oldestLeftMs + this.lingerMs;
         if (nextDeadlineMs < 0 || deadline < nextDeadlineMs) nextDeadlineMs = deadline;
       }
     }
@@ -566,7 +641,9 @@ export class RecordAccumulator {
     const partition = b.queue.partition;
     const sinks = b.sinks;
     const slots = b.slots;
-    for (let i = 0; i < sinks.length; i++) sinks[i]!.delivered(slots[i]!, topic, partition, baseOffset < 0 ? -1 : baseOffset + i);
+    // A delayed batch's baseOffset is its SCHEDULED wrapper's: the delayed message's id (SPEC §8.8).
+    const delayed = b.deliverAtMs >= 0 && baseOffset >= 0 ? { delayedId: formatDelayedId(topic, partition, baseOffset), deliverAtMs: b.deliverAtMs } : null;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.delivered(slots[i]!, topic, partition, baseOffset < 0 ? -1 : baseOffset + i, delayed);
     this.release(b);
   }
 
