@@ -24,6 +24,9 @@
  *                                 at most FAILURE_REASON_CHARS_MAX characters
  * - `sluice-due-ms`               earliest time the message may be handled again (ms since
  *                                 the epoch); absent in the DLQ
+ * - `sluice-deliver-at-ms`        the same time as a delivery time (SPEC §8.8), written by the
+ *                                 producer (the runner sends with deliverAt = due time, when
+ *                                 it is in the future): the broker releases the message then
  * Earlier `sluice-*` headers are replaced, never duplicated; other headers pass through in order.
  */
 import { Buffer } from 'node:buffer';
