@@ -215,7 +215,7 @@ describe('delayed delivery on a partition', () => {
   test('retention keeps the segment of a pending message and every later one', async () => {
     p.releaser.stop();
     await fc.close();
-    open({ 'segment.bytes': '1024', 'retention.ms': '1' });
+    open({ 'segment.bytes': '1024', 'retention.bytes': '1024' });
     const old = Date.now() - 10_000;
     for (let i = 0; i < 3; i++) p.appendAsLeader(Buffer.from(buildBatch([{ key: null, value: enc.encode(`old-${i}`.padEnd(700, '.')), timestamp: old }])), 1);
     const w = p.appendAsLeader(delayedBatch(Date.now() + 60_000, ['pending'.padEnd(700, '.')]), 1).baseOffset;
