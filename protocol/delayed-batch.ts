@@ -6,7 +6,9 @@
  *     baseSequence copied from the producer's batch (so idempotent dedup counts it as that
  *     batch); lastOffsetDelta = the producer batch's (it takes as many offsets as the message
  *     has records); recordCount 1. Record: key = int16 0, int16 2; value = int64
- *     effectiveDeliverAtMs, int64 requestedDeliverAtMs, then the producer's batch bytes.
+ *     effectiveDeliverAtMs, int64 requestedDeliverAtMs, then the producer's batch bytes (as
+ *     received but for baseOffset and partitionLeaderEpoch, which validation set to the
+ *     wrapper's; both lie outside the batch's CRC).
  *   RELEASED (type 3) marker: producerId -1, control only; value = int64 effectiveDeliverAtMs,
  *     int64 wrapperOffset. Always immediately followed, in the same append, by the released
  *     batch (the producer's batch with producer fields -1, resealed).
