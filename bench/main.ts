@@ -1,10 +1,11 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed`: throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
 import { formatError, exitWhenDrained } from '../client/cli/main.ts';
 import { benchConsume } from './consume.ts';
+import { benchDelayed, formatDelayed } from './delayed.ts';
 import { benchE2e } from './e2e.ts';
 import { benchHelp, parseBenchOptions } from './options.ts';
 import { benchProduce } from './produce.ts';
@@ -18,6 +19,12 @@ export async function run(argv: string[]): Promise<number> {
     const opts = parseBenchOptions(args);
     if (opts === null) {
       process.stdout.write(benchHelp);
+      return 0;
+    }
+    if (opts.mode === 'delayed') {
+      // Its own topics (and maybe its own broker): delayed.ts sets them up.
+      const d = await benchDelayed(opts);
+      process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : formatDelayed(d));
       return 0;
     }
     const partitions = await ensureTopic(opts);
