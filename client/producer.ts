@@ -36,7 +36,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import type { RecordHeader } from '../protocol/record-batch.ts';
+import { HEADER_TAGS, type RecordHeader } from '../protocol/record-batch.ts';
+import { canonicalTags, parseTagSet, tagSetString } from '../protocol/tags.ts';
 import { Cluster } from './cluster.ts';
 import { toBytes, type BytesInput } from './codec.ts';
 import { partitionForKey } from './partitioner.ts';
@@ -137,6 +138,40 @@ export interface ProducerMessage {
   partition?: number;
   /** Record timestamp in ms since the epoch; default Date.now(). */
   timestamp?: number;
+  /**
+   * Tags (SPEC §8.7) consumers can filter on at the broker: each 1-64 bytes of
+   * `[A-Za-z0-9._:/-]`, at most 16; order and duplicates do not matter (canonicalised here).
+   * Sent as the `sluice-tags` header; an invalid tag fails the send with INVALID_TAGS. A
+   * `sluice-tags` entry in `headers` is read as the tags when this is absent (republishing).
+   */
+  tags?: readonly string[];
+}
+
+/** Canonical tag sets by the caller's list (joined with \0), so a hot tag list costs one lookup. */
+const TAG_SET_CACHE_ENTRIES_MAX = 1024;
+const tagSetCache = new Map<string, { key: string; header: RecordHeader; bytes: number }>();
+const NO_TAGS = { key: '', header: null as RecordHeader | null, bytes: 0 };
+
+/** The tag set of a message: its tags, or a `sluice-tags` header; throws INVALID_TAGS. */
+function tagSetOf(msg: ProducerMessage, headers: RecordHeader[] | undefined): { key: string; header: RecordHeader | null; bytes: number } {
+  let tags = msg.tags;
+  if (tags === undefined && headers !== undefined) {
+    const h = headers.find((x) => x.key === HEADER_TAGS);
+    if (h) tags = parseTagSet(h.value);
+  }
+  if (tags === undefined || tags === null || tags.length === 0) return NO_TAGS;
+  if (!Array.isArray(tags)) throw new SluiceError(ErrorCode.INVALID_TAGS, 'tags must be an array of strings');
+  const cacheKey = tags.join('\0');
+  let e = tagSetCache.get(cacheKey);
+  if (e === undefined) {
+    const canonical = canonicalTags(tags);
+    const key = tagSetString(canonical);
+    const header: RecordHeader = { key: HEADER_TAGS, value: new TextEncoder().encode(key) };
+    e = { key, header, bytes: HEADER_TAGS.length + key.length + 10 };
+    if (tagSetCache.size >= TAG_SET_CACHE_ENTRIES_MAX) tagSetCache.delete(tagSetCache.keys().next().value!);
+    tagSetCache.set(cacheKey, e);
+  }
+  return e;
 }
 
 const PROFILES: Record<ProducerProfile | 'default', { batchSize: number; lingerMs: number; maxInFlight: number }> = {
@@ -568,6 +603,7 @@ export class Producer {
     let value: Uint8Array | null;
     let headers: RecordHeader[] | undefined;
     let headersBytes = 0;
+    let tagKey = '';
     try {
       key = toBytes(msg.key);
       value = toBytes(msg.value);
@@ -575,6 +611,14 @@ export class Producer {
         const h = encodeHeaders(msg.headers);
         headers = h.headers;
         headersBytes = h.bytes;
+      }
+      if (msg.tags !== undefined || headers !== undefined) {
+        const tagSet = tagSetOf(msg, headers);
+        // The header goes last, replacing any sluice-tags the caller's headers carried.
+        const others = headers?.filter((x) => x.key !== HEADER_TAGS);
+        headers = tagSet.header ? [...(others ?? []), tagSet.header] : others && others.length > 0 ? others : undefined;
+        headersBytes += tagSet.bytes;
+        tagKey = tagSet.key;
       }
     } catch (e) {
       sink.failed(slot, e as Error);
@@ -594,7 +638,7 @@ export class Producer {
       partition = partitionForKey(key, n);
     }
     const ts = msg.timestamp ?? Date.now();
-    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot);
+    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, tagKey);
     return true;
   }
 

@@ -6,7 +6,12 @@
  * that failed retriably goes back to its place in that queue (ordered by `seq`).
  *
  * Invariants:
- *  - a partition has at most one open batch; records in a partition's batches are in send order;
+ *  - a partition has at most one open batch per tag set (SPEC §8.7: one batch, one tag set;
+ *    untagged records are the tag set ''); records of one tag set in a partition's batches
+ *    are in send order, and records of different tag sets of a partition may be reordered
+ *    between batches (each batch goes when it is full or lingerMs old). A batch gets its
+ *    position among the partition's batches (`seq`) and its sequence number when sealed, so
+ *    seal order = send order = sequence order, whichever tag set filled first;
  *  - `bufferUsedBytes` is the sum of `reservedBytes` of every batch not yet completed, and a
  *    record is admitted only when it fits under `bufferMemoryBytes` (or the buffer is empty,
  *    so a single oversized record cannot wedge the producer);
@@ -94,6 +99,8 @@ const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
 
 export class ProducerBatch {
   readonly sinks: DeliverySink[] = [];
+  /** Position among the partition's batches, given when sealed; retries keep their place by it. */
+  seq = -1;
   readonly slots: number[] = [];
   /** Sealed bytes, a view into `builder`; null while open. */
   bytes: Uint8Array | null = null;
@@ -119,10 +126,10 @@ export class ProducerBatch {
 
   constructor(
     readonly queue: PartitionQueue,
-    /** Position among the partition's batches; retries keep their place by it. */
-    readonly seq: number,
     readonly createdMs: number,
     public builder: BatchBuilder,
+    /** The canonical tag set of every record in it ('' for untagged). */
+    readonly tagKey: string,
   ) {}
 
   get recordCount(): number {
@@ -134,6 +141,8 @@ export class PartitionQueue {
   /** Leader broker id from metadata; -1 when unknown. */
   leader = -1;
   open: ProducerBatch | null = null;
+  /** Open batches of tagged records, by canonical tag set; null until the first one. */
+  openTagged: Map<string, ProducerBatch> | null = null;
   /** Sealed batches not in flight, by seq. */
   readonly ready: ProducerBatch[] = [];
   nextSeq = 0;
@@ -303,27 +312,29 @@ export class RecordAccumulator {
     sizeBytes: number,
     sink: DeliverySink,
     slot: number,
+    tagKey = '',
   ): number {
     let q: PartitionQueue;
     if (partition >= 0) {
       q = t.partitions[partition]!;
     } else {
       q = t.partitions[t.sticky]!;
-      const open = q.open;
+      const open = tagKey === '' ? q.open : openOf(q, tagKey);
       // KIP-480: a record that does not fit seals the sticky batch and goes to the next sticky partition.
       if (open !== null && open.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-        this.seal(q);
+        this.sealBatch(open);
         q = t.partitions[t.sticky]!;
       }
     }
-    let b = q.open;
+    // The untagged path reads one field, as before tags existed.
+    let b = tagKey === '' ? q.open : openOf(q, tagKey);
     // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
     // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, Date.now());
+      b = this.openBatch(q, Date.now(), tagKey);
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-      this.seal(q);
-      b = this.openBatch(q, Date.now());
+      this.sealBatch(b);
+      b = this.openBatch(q, Date.now(), tagKey);
     }
     b.builder.append(key, value, timestampMs, headers);
     if (this.onNewTxnPartition !== null && !q.inTxn) {
@@ -336,14 +347,15 @@ export class RecordAccumulator {
     b.reservedBytes += sizeBytes;
     this.bufferUsedBytes += sizeBytes;
     // A lone record larger than a batch is sent at once rather than after lingerMs.
-    if (b.builder.sizeBytes >= this.batchSizeBytes) this.seal(q);
+    if (b.builder.sizeBytes >= this.batchSizeBytes) this.sealBatch(b);
     return q.partition;
   }
 
-  private openBatch(q: PartitionQueue, nowMs: number): ProducerBatch {
+  private openBatch(q: PartitionQueue, nowMs: number, tagKey: string): ProducerBatch {
     const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
-    const b = new ProducerBatch(q, q.nextSeq++, nowMs, builder);
-    q.open = b;
+    const b = new ProducerBatch(q, nowMs, builder, tagKey);
+    if (tagKey === '') q.open = b;
+    else (q.openTagged ??= new Map()).set(tagKey, b);
     if (!q.inOpenList) {
       q.inOpenList = true;
       this.openList.push(q);
@@ -352,11 +364,23 @@ export class RecordAccumulator {
     return b;
   }
 
-  /** Seals q's open batch, if any, and queues it for sending. */
+  /** Seals q's open batches, if any (untagged first, then by tag set), and queues them for sending. */
   seal(q: PartitionQueue): void {
-    const b = q.open;
-    if (b === null) return;
-    q.open = null;
+    if (q.open !== null) this.sealBatch(q.open);
+    const tagged = q.openTagged;
+    if (tagged !== null && tagged.size > 0) for (const b of [...tagged.values()]) this.sealBatch(b);
+  }
+
+  /** Seals one open batch of its partition: its place among the partition's batches and its sequence are given now. */
+  private sealBatch(b: ProducerBatch): void {
+    const q = b.queue;
+    if (b.tagKey === '') {
+      if (q.open !== b) return;
+      q.open = null;
+    } else if (!q.openTagged?.delete(b.tagKey)) {
+      return;
+    }
+    b.seq = q.nextSeq++;
     if (this.idempotent) {
       const s = this.stamp;
       if (s.producerId >= 0 && (q.producerId !== s.producerId || q.producerEpoch !== s.producerEpoch)) {
@@ -412,6 +436,12 @@ export class RecordAccumulator {
     let nextDeadlineMs = -1;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
+      if (q.openTagged !== null && q.openTagged.size > 0) {
+        // Tagged batches age one by one; q stays listed while any batch of it is open.
+        const deadline = this.sealExpiredTagged(q, nowMs);
+        if (deadline >= 0 && (nextDeadlineMs < 0 || deadline < nextDeadlineMs)) nextDeadlineMs = deadline;
+        continue;
+      }
       const b = q.open;
       if (b === null) {
         q.inOpenList = false;
@@ -425,6 +455,20 @@ export class RecordAccumulator {
       }
     }
     return nextDeadlineMs;
+  }
+
+  /** sealExpired for a partition with tagged open batches; returns its next deadline or -1 (and unlists it). */
+  private sealExpiredTagged(q: PartitionQueue, nowMs: number): number {
+    let deadline = -1;
+    const consider = (b: ProducerBatch) => {
+      if (nowMs - b.createdMs >= this.lingerMs) this.sealBatch(b);
+      else if (deadline < 0 || b.createdMs + this.lingerMs < deadline) deadline = b.createdMs + this.lingerMs;
+    };
+    if (q.open !== null) consider(q.open);
+    for (const b of [...q.openTagged!.values()]) consider(b);
+    if (deadline >= 0) this.openList.push(q);
+    else q.inOpenList = false;
+    return deadline;
   }
 
   private armLinger(): void {
@@ -701,6 +745,11 @@ export class RecordAccumulator {
     if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
   }
+}
+
+/** q's open batch for a tag set, or null. */
+function openOf(q: PartitionQueue, tagKey: string): ProducerBatch | null {
+  return q.openTagged?.get(tagKey) ?? null;
 }
 
 /** The bufferMemory charge of a record: its payload plus the framing upper bound. */

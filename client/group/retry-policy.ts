@@ -25,9 +25,11 @@
  * - `sluice-due-ms`               earliest time the message may be handled again (ms since
  *                                 the epoch); absent in the DLQ
  * Earlier `sluice-*` headers are replaced, never duplicated; other headers pass through in order.
+ * Except `sluice-tags` (SPEC §8.7): the message's tags are kept as they are, so consumers of
+ * the retry topics and the DLQ that filter by tags (the runner's own do) still see it.
  */
 import { Buffer } from 'node:buffer';
-import type { RecordHeader } from '../../protocol/record-batch.ts';
+import { HEADER_TAGS, type RecordHeader } from '../../protocol/record-batch.ts';
 
 export const HEADER_ATTEMPT = 'sluice-attempt';
 export const HEADER_ORIGINAL_TOPIC = 'sluice-original-topic';
@@ -184,7 +186,7 @@ export function nextDestination(
   const dueMs = deadLetter ? null : nowMs + policy.delaysMs[attempt - 1]!;
   const topic = deadLetter ? dlqTopicName(groupId, origin.originalTopic) : retryTopicName(groupId, origin.originalTopic, attempt);
   const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-  const headers: RecordHeader[] = source.headers.filter((h) => !h.key.startsWith(HEADER_PREFIX));
+  const headers: RecordHeader[] = source.headers.filter((h) => !h.key.startsWith(HEADER_PREFIX) || h.key === HEADER_TAGS);
   headers.push(
     { key: HEADER_ATTEMPT, value: enc(String(attempt)) },
     { key: HEADER_ORIGINAL_TOPIC, value: enc(origin.originalTopic) },
