@@ -22,6 +22,11 @@
  *   the position past such batches like past delivered ones, so a poll that hands out nothing
  *   still makes progress; skippedInLastPoll() tells a group member where it moved.
  *
+ * - Tag filtering (SPEC §6.7): with a tag expression, the broker returns only matching batches
+ *   and each partition's nextFetchOffset; fetching continues there, and once poll() has walked
+ *   a response's batches it moves the position to that offset (noting it as skipped, so a
+ *   group commits past the skipped messages), also for a response with no records.
+ *
  * Bounds: at most one Fetch in flight per leader broker, and at most
  * BUFFERED_FETCHES_PER_LEADER_MAX responses buffered per leader; a Fetch response is at most
  * maxBytes (plus one batch per partition, which the broker always returns whole).
@@ -56,6 +61,8 @@ import {
   validateBatch,
   type RecordHeader,
 } from '../protocol/record-batch.ts';
+import { TagExpression } from '../protocol/tag-expression.ts';
+import { tagsOfHeaders } from '../protocol/tags.ts';
 import type { Cluster } from './cluster.ts';
 import { WakeSignal } from './wake-signal.ts';
 import type { Connection } from './connection.ts';
@@ -86,7 +93,15 @@ export interface Message {
   key: Buffer | null;
   value: Buffer | null;
   headers: RecordHeader[];
+  /**
+   * The record's tags (its `sluice-tags` header, SPEC §8.7); [] when it has none. Always set
+   * on messages the consumer decodes (optional only so hand-built messages need not carry it).
+   */
+  tags?: string[];
 }
+
+/** Tags of an untagged record: one shared, frozen empty array. */
+const NO_TAGS: string[] = Object.freeze([]) as unknown as string[];
 
 /** One validated record batch as received, for callers that decode themselves (pollBatches). */
 export interface RawBatch {
@@ -103,6 +118,7 @@ export interface RawBatch {
 
 const BUFFERED_FETCHES_PER_LEADER_MAX = 2;
 const MiB = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** Consumer-side state of one assigned partition. */
 class PartitionState {
@@ -154,6 +170,8 @@ interface CompletedFetch {
   abortedNext: number;
   /** Producers whose aborted transaction the walk is inside (SPEC §6.7); null until one is. At most aborted.length entries. */
   abortedProducers: Set<number> | null;
+  /** Filtered fetch: the response's nextFetchOffset, where the position goes once data is walked; -1 otherwise. */
+  skipTo: number;
 }
 
 /** How far a poll moved a partition's position past batches it did not hand out (control, aborted). */
@@ -210,6 +228,10 @@ export interface FetchOptions {
   requestTimeoutMs?: number;
   /** 'read_uncommitted' (default, as in Kafka) or 'read_committed': see IsolationLevel. */
   isolation?: IsolationLevel;
+  /** Only messages with any of these tags (SPEC §6.7), filtered on the broker. Not with tagExpression. */
+  tags?: readonly string[] | null;
+  /** Only messages whose tags match this expression, e.g. `a || b && !c` (SPEC §6.7). Not with tags. */
+  tagExpression?: string | null;
 }
 
 /** FetchOptions with the defaults applied, checked. */
@@ -229,7 +251,20 @@ export function resolveFetchSettings(options: FetchOptions): FetchSettings {
   const requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', 1);
   const isolation = options.isolation ?? 'read_uncommitted';
   if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw new TypeError(`isolation must be read_committed or read_uncommitted, not ${String(isolation)}`);
-  return { maxWaitMs, minBytes, maxBytes, partitionMaxBytes, checkCrcs, autoOffsetReset, maxPollRecords, retryBackoffMs, requestTimeoutMs, isolation };
+  const tagExpression = resolveTagExpression(options);
+  return { maxWaitMs, minBytes, maxBytes, partitionMaxBytes, checkCrcs, autoOffsetReset, maxPollRecords, retryBackoffMs, requestTimeoutMs, isolation, tags: null, tagExpression };
+}
+
+/**
+ * The expression the broker gets for the tags / tagExpression options, checked here so a bad
+ * one fails at construction with the broker's error (SluiceError INVALID_TAG_EXPRESSION); null: unfiltered.
+ */
+export function resolveTagExpression(options: { tags?: readonly string[] | null; tagExpression?: string | null }): string | null {
+  const { tags, tagExpression } = options;
+  if (tags != null && tagExpression != null) throw new TypeError('give tags or tagExpression, not both');
+  if (tags != null) return TagExpression.anyOf(tags).source;
+  if (tagExpression != null) return TagExpression.parse(tagExpression).source;
+  return null;
 }
 
 export class FetchEngine {
@@ -542,6 +577,11 @@ export class FetchEngine {
       while (this.completed.length > 0 && taken() < this.settings.maxPollRecords) {
         const cf = this.completed[0]!;
         if (cf.epoch !== cf.state.epoch || cf.pos >= cf.data.length) {
+          // A filtered response walked whole: what the broker skipped counts as consumed.
+          if (cf.skipTo > cf.state.position && cf.epoch === cf.state.epoch) {
+            cf.state.position = cf.skipTo;
+            this.noteSkipped(cf.state, cf.skipTo);
+          }
           this.shiftCompleted();
           continue;
         }
@@ -645,7 +685,7 @@ export class FetchEngine {
     const start = out.length;
     try {
       // Each record becomes its Message in one object literal (one shape, no second object).
-      decodeRecords(cf.data, pos, out, (offset, timestamp, key, value, headers): Message => ({ topic, partition, offset, timestamp, key: key as Buffer | null, value: value as Buffer | null, headers }));
+      decodeRecords(cf.data, pos, out, (offset, timestamp, key, value, headers): Message => ({ topic, partition, offset, timestamp, key: key as Buffer | null, value: value as Buffer | null, headers, tags: headers.length === 0 ? NO_TAGS : tagsOfHeaders(headers) }));
     } catch (e) {
       // Only reachable with checkCrcs off: validateBatch walks the same framing.
       out.length = start;
@@ -749,6 +789,8 @@ export class FetchEngine {
       maxBytes: this.settings.maxBytes,
       topics: [...topics.values()],
     };
+    // Only when filtering: an unfiltered request is exactly what it was before tags.
+    if (this.settings.tagExpression !== null) req.tagExpression = this.settings.tagExpression;
     const run = async (): Promise<void> => {
       let conn: Connection;
       try {
@@ -810,7 +852,16 @@ export class FetchEngine {
             state.highWatermark = p.highWatermark;
             state.lastStableOffset = p.lastStableOffset;
             state.logStartOffset = p.logStartOffset;
-            if (p.recordsBytes === 0) break;
+            // Filtered: continue after what the broker examined (-1/absent: unfiltered).
+            const skipTo = p.nextFetchOffset ?? -1;
+            if (p.recordsBytes === 0) {
+              if (skipTo > state.fetchOffset) {
+                state.fetchOffset = skipTo;
+                this.pushCompleted(state, response, EMPTY, null, skipTo);
+                gotData = true;
+              }
+              break;
+            }
             const slice = data.subarray(start, start + p.recordsBytes);
             const aborted = this.readCommitted ? abortedByFirstOffset(p.abortedTransactions) : null;
             const last = lastCompleteOffset(slice);
@@ -823,8 +874,8 @@ export class FetchEngine {
               break;
             }
             // Past the last batch, whatever it is (a control batch, an aborted one): SPEC §6.7.
-            state.fetchOffset = last + 1;
-            this.pushCompleted(state, response, slice, aborted);
+            state.fetchOffset = Math.max(last + 1, skipTo);
+            this.pushCompleted(state, response, slice, aborted, skipTo);
             gotData = true;
             break;
           }
@@ -856,8 +907,8 @@ export class FetchEngine {
     this.pump();
   }
 
-  private pushCompleted(state: PartitionState, response: BufferedResponse, data: Buffer, aborted: AbortedTransaction[] | null): void {
-    this.completed.push({ state, epoch: state.epoch, response, data, pos: 0, aborted, abortedNext: 0, abortedProducers: null });
+  private pushCompleted(state: PartitionState, response: BufferedResponse, data: Buffer, aborted: AbortedTransaction[] | null, skipTo = -1): void {
+    this.completed.push({ state, epoch: state.epoch, response, data, pos: 0, aborted, abortedNext: 0, abortedProducers: null, skipTo });
     if (response.partitionsLeft++ === 0) response.leader.buffered++;
   }
 

@@ -41,7 +41,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { HEADER_DELIVER_AT_MS, type RecordHeader } from '../protocol/record-batch.ts';
+import { HEADER_DELIVER_AT_MS, HEADER_TAGS, type RecordHeader } from '../protocol/record-batch.ts';
+import { canonicalTags, parseTagSet, tagSetString } from '../protocol/tags.ts';
 import { Cluster } from './cluster.ts';
 import { toBytes, type BytesInput } from './codec.ts';
 import { partitionForKey } from './partitioner.ts';
@@ -145,6 +146,13 @@ export interface ProducerMessage {
   /** Record timestamp in ms since the epoch; default Date.now(). */
   timestamp?: number;
   /**
+   * Tags (SPEC §8.7) consumers can filter on at the broker: each 1-64 bytes of
+   * `[A-Za-z0-9._:/-]`, at most 16; order and duplicates do not matter (canonicalised here).
+   * Sent as the `sluice-tags` header; an invalid tag fails the send with INVALID_TAGS. A
+   * `sluice-tags` entry in `headers` is read as the tags when this is absent (republishing).
+   */
+  tags?: readonly string[];
+  /**
    * Deliver at this time (a Date or ms since the epoch), not before: consumers see the
    * message once the broker releases it (SPEC §8.8). A time in the past delivers at once; at
    * most DELAY_MS_MAX (400 days) ahead. Not with delayMs, not on a transactional producer.
@@ -152,6 +160,33 @@ export interface ProducerMessage {
   deliverAt?: Date | number;
   /** Deliver after this many ms (0 … DELAY_MS_MAX): deliverAt = now + delayMs. Not with deliverAt. */
   delayMs?: number;
+}
+
+/** Canonical tag sets by the caller's list (joined with \0), so a hot tag list costs one lookup. */
+const TAG_SET_CACHE_ENTRIES_MAX = 1024;
+const tagSetCache = new Map<string, { key: string; header: RecordHeader; bytes: number }>();
+const NO_TAGS = { key: '', header: null as RecordHeader | null, bytes: 0 };
+
+/** The tag set of a message: its tags, or a `sluice-tags` header; throws INVALID_TAGS. */
+function tagSetOf(msg: ProducerMessage, headers: RecordHeader[] | undefined): { key: string; header: RecordHeader | null; bytes: number } {
+  let tags = msg.tags;
+  if (tags === undefined && headers !== undefined) {
+    const h = headers.find((x) => x.key === HEADER_TAGS);
+    if (h) tags = parseTagSet(h.value);
+  }
+  if (tags === undefined || tags === null || tags.length === 0) return NO_TAGS;
+  if (!Array.isArray(tags)) throw new SluiceError(ErrorCode.INVALID_TAGS, 'tags must be an array of strings');
+  const cacheKey = tags.join('\0');
+  let e = tagSetCache.get(cacheKey);
+  if (e === undefined) {
+    const canonical = canonicalTags(tags);
+    const key = tagSetString(canonical);
+    const header: RecordHeader = { key: HEADER_TAGS, value: new TextEncoder().encode(key) };
+    e = { key, header, bytes: HEADER_TAGS.length + key.length + 10 };
+    if (tagSetCache.size >= TAG_SET_CACHE_ENTRIES_MAX) tagSetCache.delete(tagSetCache.keys().next().value!);
+    tagSetCache.set(cacheKey, e);
+  }
+  return e;
 }
 
 const PROFILES: Record<ProducerProfile | 'default', { batchSize: number; lingerMs: number; maxInFlight: number }> = {
@@ -173,6 +208,14 @@ const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
 const CLOSED = 'producer is closed';
 /** The bufferMemory charge of a `sluice-deliver-at-ms` header: key, 15 digits, framing. */
 const DELIVER_AT_HEADER_BYTES_MAX = HEADER_DELIVER_AT_MS.length + 15 + 10;
+
+/** The delivery time a caller's sluice-deliver-at-ms header gives (decimal ms); INVALID_DELIVERY_TIME otherwise. */
+function deliverAtFromHeader(headers: RecordHeader[]): number {
+  const h = headers.find((x) => x.key === HEADER_DELIVER_AT_MS)!;
+  const text = h.value === null ? '' : new TextDecoder().decode(h.value);
+  if (!/^[0-9]{1,15}$/.test(text)) throw new SluiceError(ErrorCode.INVALID_DELIVERY_TIME, `header ${HEADER_DELIVER_AT_MS} must be decimal ms since the epoch, not ${JSON.stringify(text)}`);
+  return deliveryTimeOf(Number(text), undefined, Date.now());
+}
 /** refusal(): the send opens an implicit transaction (exactly-once) first. */
 const IMPLICIT = new Error('implicit transaction');
 
@@ -593,6 +636,7 @@ export class Producer {
     let value: Uint8Array | null;
     let headers: RecordHeader[] | undefined;
     let headersBytes = 0;
+    let tagKey = '';
     let deliverAtMs = -1;
     try {
       key = toBytes(msg.key);
@@ -602,11 +646,28 @@ export class Producer {
         headers = h.headers;
         headersBytes = h.bytes;
       }
-      if (msg.deliverAt !== undefined || msg.delayMs !== undefined) {
-        deliverAtMs = deliveryTimeOf(msg.deliverAt, msg.delayMs, Date.now());
-        if (deliverAtMs >= 0) {
+      if (msg.tags !== undefined || headers !== undefined) {
+        const tagSet = tagSetOf(msg, headers);
+        // The header goes last, replacing any sluice-tags the caller's headers carried.
+        const others = headers?.filter((x) => x.key !== HEADER_TAGS);
+        headers = tagSet.header ? [...(others ?? []), tagSet.header] : others && others.length > 0 ? others : undefined;
+        headersBytes += tagSet.bytes;
+        tagKey = tagSet.key;
+      }
+      const given = msg.deliverAt !== undefined || msg.delayMs !== undefined;
+      if (given || (headers !== undefined && headers.some((x) => x.key === HEADER_DELIVER_AT_MS))) {
+        const nowMs = Date.now();
+        // A sluice-deliver-at-ms header the caller passed (a forwarded message) is read as
+        // deliverAt when none is given; a time already past is dropped, so forwarding released
+        // messages neither fails (the header at most once per record) nor splits batches per ms.
+        deliverAtMs = given ? deliveryTimeOf(msg.deliverAt, msg.delayMs, nowMs) : deliverAtFromHeader(headers!);
+        headers = headers?.filter((x) => x.key !== HEADER_DELIVER_AT_MS);
+        if (deliverAtMs >= 0 && (given || deliverAtMs > nowMs)) {
           (headers ??= []).push({ key: HEADER_DELIVER_AT_MS, value: deliverAtHeaderValue(deliverAtMs) });
           headersBytes += DELIVER_AT_HEADER_BYTES_MAX;
+        } else {
+          deliverAtMs = -1;
+          if (headers !== undefined && headers.length === 0) headers = undefined;
         }
       }
     } catch (e) {
@@ -627,8 +688,7 @@ export class Producer {
       partition = partitionForKey(key, n);
     }
     const ts = msg.timestamp ?? Date.now();
-    if (deliverAtMs < 0) this.acc.append(t, partition, key, value, headers, ts, size, sink, slot);
-    else this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, String(deliverAtMs), deliverAtMs);
+    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, deliverAtMs < 0 ? tagKey : `${tagKey}@${deliverAtMs}`, deliverAtMs);
     return true;
   }
 

@@ -1,18 +1,20 @@
 /**
- * The producer's buffer: records are appended into one open RecordBatch per partition and
- * batch key (the batch-level headers, SPEC §8.7/§8.8: a delivery time; '' = none), and a
+ * The producer's buffer: records are appended into one open RecordBatch per partition, and a
  * batch is sealed when the next record would take it past `batchSizeBytes`, when it has been
  * open for `lingerMs`, or when the producer asks (flush, memory exhausted). Sealed batches wait
  * in their partition's `ready` queue, in append order, until the sender takes them; a batch
  * that failed retriably goes back to its place in that queue (ordered by `seq`).
  *
  * Invariants:
- *  - a partition has at most one open batch per batch key (`open` for '', `keyed` for the others,
- *    at most KEYED_OPEN_BATCHES_MAX of them: the oldest is sealed to make room); records of
- *    one key in a partition's batches are in send order (records of different delivery times
- *    are released at different times, so no order between them is promised);
- *  - a batch's records share its key: every record of a batch with a delivery time carries
- *    the same `sluice-deliver-at-ms` header (the broker refuses mixed batches, SPEC §8.8);
+ *  - a partition has at most one open batch per batch key: the batch-level headers, tag set
+ *    (SPEC §8.7: one batch, one tag set) and delivery time (§8.8), '' for records with neither;
+ *    at most KEYED_OPEN_BATCHES_MAX keyed ones (the oldest is sealed to make room); records
+ *    of different delivery times are released at different times, so no order between them
+ *    is promised; records of one tag set in a partition's batches
+ *    are in send order, and records of different tag sets of a partition may be reordered
+ *    between batches (each batch goes when it is full or lingerMs old). A batch gets its
+ *    position among the partition's batches (`seq`) and its sequence number when sealed, so
+ *    seal order = send order = sequence order, whichever tag set filled first;
  *  - `bufferUsedBytes` is the sum of `reservedBytes` of every batch not yet completed, and a
  *    record is admitted only when it fits under `bufferMemoryBytes` (or the buffer is empty,
  *    so a single oversized record cannot wedge the producer);
@@ -76,6 +78,7 @@ export function formatDelayedId(topic: string, partition: number, offset: number
   return `${topic}/${partition}/${offset}`;
 }
 
+
 /** Receives the outcome of records. `slot` is whatever the sink was given on append. */
 export interface DeliverySink {
   /** delayed: the batch's delayed message (id and delivery time), null for records without a delivery time or acks 0. */
@@ -125,14 +128,17 @@ export const RECORD_OVERHEAD_MAX_BYTES = 31;
 const BUILDER_POOL_MAX = 16;
 const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
 /**
- * Open batches with a batch key per partition: delivery times in ms are nearly all distinct,
- * and each open batch holds a builder (up to BUILDER_INITIAL_BYTES_MAX), so beyond this many
- * the oldest is sealed (sent early) instead of keeping an unbounded map.
+ * Open batches with a batch key (tag set, delivery time) per partition: delivery times in ms
+ * are nearly all distinct, and each open batch holds a builder, so beyond this many the
+ * oldest is sealed (sent early) instead of keeping an unbounded map. Large enough for a
+ * hundred tag sets per partition.
  */
-export const KEYED_OPEN_BATCHES_MAX = 16;
+export const KEYED_OPEN_BATCHES_MAX = 256;
 
 export class ProducerBatch {
   readonly sinks: DeliverySink[] = [];
+  /** Position among the partition's batches, given when sealed; retries keep their place by it. */
+  seq = -1;
   readonly slots: number[] = [];
   /** Sealed bytes, a view into `builder`; null while open. */
   bytes: Uint8Array | null = null;
@@ -158,12 +164,10 @@ export class ProducerBatch {
 
   constructor(
     readonly queue: PartitionQueue,
-    /** Position among the partition's batches; retries keep their place by it. */
-    readonly seq: number,
     readonly createdMs: number,
     public builder: BatchBuilder,
-    /** The batch-level headers' key ('' = none): only records with this key join the batch. */
-    readonly batchKey: string = '',
+    /** The batch-level headers' key: canonical tag set and delivery time ('' = neither). */
+    readonly tagKey: string,
     /** The delivery time every record of the batch carries (SPEC §8.8); -1 = none. */
     readonly deliverAtMs: number = -1,
   ) {}
@@ -176,10 +180,9 @@ export class ProducerBatch {
 export class PartitionQueue {
   /** Leader broker id from metadata; -1 when unknown. */
   leader = -1;
-  /** The open batch of batch key '' (records without batch-level headers). */
   open: ProducerBatch | null = null;
-  /** Open batches of other batch keys, oldest first (Map insertion order); null while none ever was. */
-  keyed: Map<string, ProducerBatch> | null = null;
+  /** Open batches of tagged records, by canonical tag set; null until the first one. */
+  openTagged: Map<string, ProducerBatch> | null = null;
   /** Sealed batches not in flight, by seq. */
   readonly ready: ProducerBatch[] = [];
   nextSeq = 0;
@@ -337,9 +340,7 @@ export class RecordAccumulator {
    * Appends one record. partition < 0 means "keyless": the topic's sticky partition, which
    * moves on when its batch is sealed. `sizeBytes` is the caller's estimate (see
    * estimateRecordBytes) and is what the record holds of bufferMemory until completion.
-   * `batchKey` (with `deliverAtMs`, the delivery time it stands for, -1 none) keeps records
-   * of different batch-level headers in different batches; the caller put those headers
-   * into `headers`. Returns the partition used.
+   * Returns the partition used.
    */
   append(
     t: TopicQueue,
@@ -351,7 +352,7 @@ export class RecordAccumulator {
     sizeBytes: number,
     sink: DeliverySink,
     slot: number,
-    batchKey = '',
+    tagKey = '',
     deliverAtMs = -1,
   ): number {
     let q: PartitionQueue;
@@ -359,21 +360,22 @@ export class RecordAccumulator {
       q = t.partitions[partition]!;
     } else {
       q = t.partitions[t.sticky]!;
-      const open = batchKey === '' ? q.open : (q.keyed?.get(batchKey) ?? null);
+      const open = tagKey === '' ? q.open : openOf(q, tagKey);
       // KIP-480: a record that does not fit seals the sticky batch and goes to the next sticky partition.
       if (open !== null && open.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-        this.sealBatch(q, open);
+        this.sealBatch(open);
         q = t.partitions[t.sticky]!;
       }
     }
-    let b = batchKey === '' ? q.open : (q.keyed?.get(batchKey) ?? null);
+    // The untagged path reads one field, as before tags existed.
+    let b = tagKey === '' ? q.open : openOf(q, tagKey);
     // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
     // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, Date.now(), batchKey, deliverAtMs);
+      b = this.openBatch(q, Date.now(), tagKey, deliverAtMs);
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
-      this.sealBatch(q, b);
-      b = this.openBatch(q, Date.now(), batchKey, deliverAtMs);
+      this.sealBatch(b);
+      b = this.openBatch(q, Date.now(), tagKey, deliverAtMs);
     }
     b.builder.append(key, value, timestampMs, headers);
     if (this.onNewTxnPartition !== null && !q.inTxn) {
@@ -386,20 +388,17 @@ export class RecordAccumulator {
     b.reservedBytes += sizeBytes;
     this.bufferUsedBytes += sizeBytes;
     // A lone record larger than a batch is sent at once rather than after lingerMs.
-    if (b.builder.sizeBytes >= this.batchSizeBytes) this.sealBatch(q, b);
+    if (b.builder.sizeBytes >= this.batchSizeBytes) this.sealBatch(b);
     return q.partition;
   }
 
-  private openBatch(q: PartitionQueue, nowMs: number, batchKey: string, deliverAtMs: number): ProducerBatch {
-    if (batchKey !== '') {
-      const keyed = (q.keyed ??= new Map());
-      // Bounded: the oldest open keyed batch goes out to make room.
-      if (keyed.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q, keyed.values().next().value!);
-    }
+  private openBatch(q: PartitionQueue, nowMs: number, tagKey: string, deliverAtMs: number): ProducerBatch {
+    // Bounded: the oldest open keyed batch goes out to make room.
+    if (tagKey !== '' && q.openTagged !== null && q.openTagged.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q.openTagged.values().next().value!);
     const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
-    const b = new ProducerBatch(q, q.nextSeq++, nowMs, builder, batchKey, deliverAtMs);
-    if (batchKey === '') q.open = b;
-    else q.keyed!.set(batchKey, b);
+    const b = new ProducerBatch(q, nowMs, builder, tagKey, deliverAtMs);
+    if (tagKey === '') q.open = b;
+    else (q.openTagged ??= new Map()).set(tagKey, b);
     if (!q.inOpenList) {
       q.inOpenList = true;
       this.openList.push(q);
@@ -408,17 +407,23 @@ export class RecordAccumulator {
     return b;
   }
 
-  /** Seals q's open batches, if any, and queues them for sending. */
+  /** Seals q's open batches, if any (untagged first, then by tag set), and queues them for sending. */
   seal(q: PartitionQueue): void {
-    if (q.open !== null) this.sealBatch(q, q.open);
-    const keyed = q.keyed;
-    if (keyed !== null && keyed.size > 0) for (const b of [...keyed.values()]) this.sealBatch(q, b);
+    if (q.open !== null) this.sealBatch(q.open);
+    const tagged = q.openTagged;
+    if (tagged !== null && tagged.size > 0) for (const b of [...tagged.values()]) this.sealBatch(b);
   }
 
-  /** Seals b, one of q's open batches, and queues it for sending. */
-  private sealBatch(q: PartitionQueue, b: ProducerBatch): void {
-    if (b.batchKey === '') q.open = null;
-    else q.keyed!.delete(b.batchKey);
+  /** Seals one open batch of its partition: its place among the partition's batches and its sequence are given now. */
+  private sealBatch(b: ProducerBatch): void {
+    const q = b.queue;
+    if (b.tagKey === '') {
+      if (q.open !== b) return;
+      q.open = null;
+    } else if (!q.openTagged?.delete(b.tagKey)) {
+      return;
+    }
+    b.seq = q.nextSeq++;
     if (this.idempotent) {
       const s = this.stamp;
       if (s.producerId >= 0 && (q.producerId !== s.producerId || q.producerEpoch !== s.producerEpoch)) {
@@ -474,32 +479,39 @@ export class RecordAccumulator {
     let nextDeadlineMs = -1;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
-      let oldestLeftMs = -1;
+      if (q.openTagged !== null && q.openTagged.size > 0) {
+        // Tagged batches age one by one; q stays listed while any batch of it is open.
+        const deadline = this.sealExpiredTagged(q, nowMs);
+        if (deadline >= 0 && (nextDeadlineMs < 0 || deadline < nextDeadlineMs)) nextDeadlineMs = deadline;
+        continue;
+      }
       const b = q.open;
-      if (b !== null) {
-        if (nowMs - b.createdMs >= this.lingerMs) this.sealBatch(q, b);
-        else oldestLeftMs = b.createdMs;
-      }
-      const keyed = q.keyed;
-      if (keyed !== null && keyed.size > 0) {
-        // Oldest first: the expired ones are a prefix.
-        for (const k of [...keyed.values()]) {
-          if (nowMs - k.createdMs < this.lingerMs) {
-            if (oldestLeftMs < 0 || k.createdMs < oldestLeftMs) oldestLeftMs = k.createdMs;
-            break;
-          }
-          this.sealBatch(q, k);
-        }
-      }
-      if (oldestLeftMs < 0) {
+      if (b === null) {
         q.inOpenList = false;
+      } else if (nowMs - b.createdMs >= this.lingerMs) {
+        q.inOpenList = false;
+        this.seal(q);
       } else {
         this.openList.push(q);
-        const deadline = oldestLeftMs + this.lingerMs;
+        const deadline = b.createdMs + this.lingerMs;
         if (nextDeadlineMs < 0 || deadline < nextDeadlineMs) nextDeadlineMs = deadline;
       }
     }
     return nextDeadlineMs;
+  }
+
+  /** sealExpired for a partition with tagged open batches; returns its next deadline or -1 (and unlists it). */
+  private sealExpiredTagged(q: PartitionQueue, nowMs: number): number {
+    let deadline = -1;
+    const consider = (b: ProducerBatch) => {
+      if (nowMs - b.createdMs >= this.lingerMs) this.sealBatch(b);
+      else if (deadline < 0 || b.createdMs + this.lingerMs < deadline) deadline = b.createdMs + this.lingerMs;
+    };
+    if (q.open !== null) consider(q.open);
+    for (const b of [...q.openTagged!.values()]) consider(b);
+    if (deadline >= 0) this.openList.push(q);
+    else q.inOpenList = false;
+    return deadline;
   }
 
   private armLinger(): void {
@@ -778,6 +790,11 @@ export class RecordAccumulator {
     if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
   }
+}
+
+/** q's open batch for a tag set, or null. */
+function openOf(q: PartitionQueue, tagKey: string): ProducerBatch | null {
+  return q.openTagged?.get(tagKey) ?? null;
 }
 
 /** The bufferMemory charge of a record: its payload plus the framing upper bound. */

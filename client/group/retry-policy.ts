@@ -28,9 +28,11 @@
  *                                 producer (the runner sends with deliverAt = due time, when
  *                                 it is in the future): the broker releases the message then
  * Earlier `sluice-*` headers are replaced, never duplicated; other headers pass through in order.
+ * Except `sluice-tags` (SPEC §8.7): the message's tags are kept as they are, so consumers of
+ * the retry topics and the DLQ that filter by tags (the runner's own do) still see it.
  */
 import { Buffer } from 'node:buffer';
-import type { RecordHeader } from '../../protocol/record-batch.ts';
+import { HEADER_TAGS, type RecordHeader } from '../../protocol/record-batch.ts';
 
 export const HEADER_ATTEMPT = 'sluice-attempt';
 export const HEADER_ORIGINAL_TOPIC = 'sluice-original-topic';
@@ -187,7 +189,7 @@ export function nextDestination(
   const dueMs = deadLetter ? null : nowMs + policy.delaysMs[attempt - 1]!;
   const topic = deadLetter ? dlqTopicName(groupId, origin.originalTopic) : retryTopicName(groupId, origin.originalTopic, attempt);
   const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-  const headers: RecordHeader[] = source.headers.filter((h) => !h.key.startsWith(HEADER_PREFIX));
+  const headers: RecordHeader[] = source.headers.filter((h) => !h.key.startsWith(HEADER_PREFIX) || h.key === HEADER_TAGS);
   headers.push(
     { key: HEADER_ATTEMPT, value: enc(String(attempt)) },
     { key: HEADER_ORIGINAL_TOPIC, value: enc(origin.originalTopic) },

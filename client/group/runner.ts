@@ -179,7 +179,12 @@ export class GroupRunner {
     } finally {
       // Whatever was not processed (stop, failure) is delivered again.
       if (i < batch.length) this.session.rewind(batch.slice(i).filter((m) => !skip.has(tpKey(m.topic, m.partition))));
-      this.session.batchDone();
+      // A batch handled to its end: what the engine passed without handing out (transaction
+      // markers, aborted or tag-filtered messages: skippedInLastPoll) counts as consumed too,
+      // so commits move past it even when a poll returns nothing. Held partitions were
+      // rewound to the held message (seek), so their consumed offset stops there.
+      if (i === batch.length) this.session.markHeldConsumed();
+      else this.session.batchDone();
     }
   }
 

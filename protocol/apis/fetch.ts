@@ -33,6 +33,11 @@ export interface FetchRequest {
   minBytes: number;
   maxBytes: number;
   topics: FetchTopic[];
+  /**
+   * Optional, nil/absent = unfiltered. A tag expression (SPEC §6.7, protocol/tag-expression.ts):
+   * only batches whose tag set matches are returned, and each partition says where to fetch next.
+   */
+  tagExpression?: string | null;
 }
 /** A transaction aborted within the returned range: drop this producer's transactional records from firstOffset to its abort marker. */
 export interface AbortedTransaction { producerId: number; firstOffset: number }
@@ -46,6 +51,11 @@ export interface FetchPartitionResult {
   /** READ_COMMITTED only (empty otherwise): the aborted transactions the returned batches touch, by firstOffset. */
   abortedTransactions: AbortedTransaction[];
   recordsBytes: number;
+  /**
+   * Filtered fetch only (absent otherwise, which means -1): the offset to fetch next, just
+   * after the last batch the broker examined, matching or not (SPEC §6.7).
+   */
+  nextFetchOffset?: number;
 }
 export interface FetchTopicResult { topic: string; partitions: FetchPartitionResult[] }
 export interface FetchResponse { topics: FetchTopicResult[] }
@@ -65,8 +75,9 @@ export const fetchRequestSchema: Schema = {
         },
       },
     },
+    tagExpression: 'string?',
   },
-  optional: ['replicaId', 'isolationLevel'],
+  optional: ['replicaId', 'isolationLevel', 'tagExpression'],
 };
 export const fetchResponseSchema: Schema = {
   fields: {
@@ -84,7 +95,9 @@ export const fetchResponseSchema: Schema = {
                 logStartOffset: 'int',
                 abortedTransactions: { array: { fields: { producerId: 'int', firstOffset: 'int' } } },
                 recordsBytes: 'int',
+                nextFetchOffset: 'int',
               },
+              optional: ['nextFetchOffset'],
             },
           },
         },

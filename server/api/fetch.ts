@@ -9,11 +9,20 @@
  * one batch when the first batch alone is larger (so a consumer always makes progress);
  * a partition named twice in one request is read once (later entries get no records), so
  * repeating entries cannot multiply the response; minBytes <= 0 never waits.
+ *
+ * Filtered fetch (tagExpression, SPEC §6.7): the expression is parsed once per request; each
+ * partition is read by log/filtered-reader.ts, which returns matching batches and where to
+ * fetch next. Within one long poll, a partition whose read found nothing moves its start to
+ * that nextFetchOffset, so waking on appends examines only the new batches. A read that stopped
+ * at fetchTagScanBatchesMax with nothing found answers at once (the consumer continues), so a
+ * request's work stays bounded. Unfiltered requests take exactly the path they took before.
  */
 import { CONSUMER_REPLICA_ID, NO_LEADER_EPOCH, READ_COMMITTED, READ_UNCOMMITTED, type FetchPartitionResult, type FetchRequest, type FetchResponse, type FetchTopicResult } from '../../protocol/apis/fetch.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { batchSizeAt, lastOffsetAt } from '../../protocol/record-batch.ts';
+import { TagExpression } from '../../protocol/tag-expression.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
+import type { TagFilter } from '../log/filtered-reader.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import type { Partition } from '../partition/partition.ts';
 import type { BrokerContext } from './context.ts';
@@ -23,6 +32,8 @@ interface ReadResult {
   sections: Buffer[];
   bytes: number;
   anyError: boolean;
+  /** A filtered read found nothing and stopped at the scan bound before the end: answer now. */
+  scanCut: boolean;
 }
 
 /** Followers read up to the log end; consumers only up to the high watermark. */
@@ -42,7 +53,11 @@ function lastOffsetOf(records: Buffer): number {
   return last;
 }
 
-async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResult> {
+/**
+ * starts: the offset each partition entry (in request order) is read from: its fetchOffset,
+ * or for a filtered fetch, where an earlier read of this request found nothing up to.
+ */
+async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter | undefined, starts: number[]): Promise<ReadResult> {
   const replica = isReplica(req);
   const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
@@ -50,6 +65,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
   let budget = Math.min(Math.max(req.maxBytes, 0), ctx.config.fetchResponseBytesMax);
   let bytes = 0;
   let anyError = false;
+  let scanCut = false;
+  let k = -1;
   const sections: Buffer[] = [];
   const topics: FetchTopicResult[] = [];
   // A partition named twice is read once (by object, no key built per entry).
@@ -58,6 +75,9 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: [], recordsBytes: 0 };
+      const start = starts[++k]!;
+      // Filtered: every partition says where to fetch next; -1 with an error (below).
+      if (filter) result.nextFetchOffset = start;
       partitions.push(result);
       let partition: Partition;
       try {
@@ -66,6 +86,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e;
         result.errorCode = e.code;
+        if (filter) result.nextFetchOffset = -1;
         anyError = true;
         continue;
       }
@@ -81,13 +102,21 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
       if (repeated || (allowed === 0 && bytes > 0)) continue;
       try {
-        const read = await partition.read(p.fetchOffset, Math.max(allowed, 1), replica, committed);
+        const read = await partition.read(start, Math.max(allowed, 1), replica, committed, filter);
         result.highWatermark = read.highWatermark;
         result.lastStableOffset = Math.min(log.lastStableOffset, read.highWatermark);
         result.logStartOffset = read.logStartOffset;
+        if (filter && read.nextFetchOffset !== undefined && read.records.length === 0) {
+          // Nothing matched below nextFetchOffset: a later read of this request starts there.
+          result.nextFetchOffset = read.nextFetchOffset;
+          starts[k] = read.nextFetchOffset;
+          if (read.scanLimited) scanCut = true;
+        }
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
-          if (committed) result.abortedTransactions = log.abortedTransactions(p.fetchOffset, lastOffsetOf(read.records)).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
+          if (committed) result.abortedTransactions = log.abortedTransactions(start, lastOffsetOf(read.records)).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
           result.recordsBytes = read.records.length;
+          // Only with its records: records left out for the response budget are fetched again.
+          if (filter && read.nextFetchOffset !== undefined) result.nextFetchOffset = read.nextFetchOffset;
           sections.push(read.records);
           bytes += read.records.length;
           budget = Math.max(budget - read.records.length, 0);
@@ -95,20 +124,23 @@ async function readAll(ctx: BrokerContext, req: FetchRequest): Promise<ReadResul
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e;
         result.errorCode = e.code;
+        if (filter) result.nextFetchOffset = -1;
         anyError = true;
       }
     }
     topics.push({ topic: t.topic, partitions });
   }
-  return { response: { topics }, sections, bytes, anyError };
+  return { response: { topics }, sections, bytes, anyError, scanCut };
 }
 
 /** Whether reading now could end the wait: some partition has an error to report, or data. */
-function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
+function hasData(ctx: BrokerContext, req: FetchRequest, starts: readonly number[]): boolean {
   const replica = isReplica(req);
   const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
+  let k = -1;
   for (const t of req.topics) for (const p of t.partitions) {
+    const fetchOffset = starts[++k]!;
     let partition: Partition;
     try {
       // Every error readAll would report (a fenced or unknown leader epoch included) answers at once (SPEC 6.7).
@@ -120,7 +152,7 @@ function hasData(ctx: BrokerContext, req: FetchRequest): boolean {
     const log = partition.log;
     // A consumer at or above the high watermark (but within the log) waits, like one at the end.
     // read_committed: the same below the last stable offset.
-    if (replica ? p.fetchOffset !== log.logEndOffset : p.fetchOffset < (committed ? log.lastStableOffset : log.highWatermark) || p.fetchOffset > log.logEndOffset) return true;
+    if (replica ? fetchOffset !== log.logEndOffset : fetchOffset < (committed ? log.lastStableOffset : log.highWatermark) || fetchOffset > log.logEndOffset) return true;
   }
   return false;
 }
@@ -139,6 +171,14 @@ function parkingOf(ctx: BrokerContext, req: FetchRequest): Partition[] {
 export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: FollowerConnection): Promise<HandlerResult> {
   const isolation = req.isolationLevel ?? READ_UNCOMMITTED;
   if (isolation !== READ_UNCOMMITTED && isolation !== READ_COMMITTED) throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `isolationLevel ${isolation} is neither 0 (read_uncommitted) nor 1 (read_committed)`);
+  let filter: TagFilter | undefined;
+  if (req.tagExpression != null) {
+    if (isReplica(req)) throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `a follower fetch (replicaId ${req.replicaId}) cannot filter by tags: it copies the whole log`);
+    // Throws INVALID_TAG_EXPRESSION, answered as the request's error body (SPEC §6.7).
+    filter = { expression: TagExpression.parse(req.tagExpression), scanBatchesMax: ctx.config.fetchTagScanBatchesMax };
+  }
+  const starts: number[] = [];
+  for (const t of req.topics) for (const p of t.partitions) starts.push(p.fetchOffset);
   if (isReplica(req)) {
     // A follower's fetch offset is its log end: everything below it is replicated.
     const nowMs = Date.now();
@@ -157,16 +197,16 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
   for (;;) {
     // Cheap check first: with nothing new anywhere, park without touching the disk. With
     // minBytes <= 0 any answer satisfies the request, so it never parks (SPEC 6.7).
-    if (req.minBytes <= 0 || hasData(ctx, req) || Date.now() >= deadline || ctx.shuttingDown) {
-      const r = await readAll(ctx, req);
+    if (req.minBytes <= 0 || hasData(ctx, req, starts) || Date.now() >= deadline || ctx.shuttingDown) {
+      const r = await readAll(ctx, req, filter, starts);
       const remaining = deadline - Date.now();
-      if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown) {
+      if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown || r.scanCut) {
         return { control: r.response, sections: r.sections };
       }
     }
     const parked = ctx.delayedFetches.wait(parkingOf(ctx, req), deadline - Date.now());
     if (parked === null) {
-      const r = await readAll(ctx, req);
+      const r = await readAll(ctx, req, filter, starts);
       return { control: r.response, sections: r.sections };
     }
     await parked;

@@ -48,6 +48,7 @@ export interface BrokerConfig extends CoordinatorConfig {
   connectionsMax: number;
   startupConnectionsQueuedMax: number;
   fetchWaitMsMax: number;
+  fetchTagScanBatchesMax: number;
   partitionsMax: number;
   shutdownGraceMs: number;
   retentionCheckIntervalMs: number;
@@ -150,6 +151,7 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'connectionsMax', unit: 'count', default: 4096, min: 1, max: 1_000_000, help: 'open client connections; more are closed at once' }),
   int({ name: 'startupConnectionsQueuedMax', unit: 'count', default: 1024, min: 0, max: 1_000_000, help: 'connections accepted while the broker starts, held paused until it serves; more are closed' }),
   int({ name: 'fetchWaitMsMax', unit: 'ms', default: 30_000, min: 0, max: TIMER_MS_MAX, help: 'longest a Fetch may wait for data, whatever the client asks' }),
+  int({ name: 'fetchTagScanBatchesMax', unit: 'count', default: 100_000, min: 1, max: 100_000_000, help: 'batches a filtered Fetch (tag expression) examines per request, matching or not, before it answers with what it found and where to fetch next' }),
   int({ name: 'partitionsMax', unit: 'count', default: 10_000, min: 1, max: 10_000_000, help: 'partitions of one topic; creating or growing a topic beyond it gets INVALID_PARTITIONS' }),
   int({ name: 'eventLoopStallWarnMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'log a warning when the event loop was blocked this long or longer' }),
   int({ name: 'shutdownGraceMs', unit: 'ms', default: 5_000, min: 0, max: TIMER_MS_MAX, help: 'on SIGTERM, how long connections get to receive their responses before they are closed' }),

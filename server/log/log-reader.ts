@@ -21,6 +21,7 @@ import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, decodeRecords, Off } from '../../protocol/record-batch.ts';
 import { BatchCursor } from './batch-cursor.ts';
+import type { TagFilter } from './filtered-reader.ts';
 import type { LogSegment } from './segment.ts';
 
 /** Bytes read at a time when scanning batch headers for a timestamp. */
@@ -37,6 +38,8 @@ export interface ReadOptions {
    * (what consumers may see); a replica fetching for itself passes logEndOffset (or Infinity).
    */
   maxOffset?: number;
+  /** A filtered Fetch (SPEC §6.7): only matching batches, read by filtered-reader.ts. */
+  filter?: TagFilter;
 }
 
 export interface ReadResult {
@@ -44,6 +47,10 @@ export interface ReadResult {
   records: Buffer;
   highWatermark: number;
   logStartOffset: number;
+  /** Filtered reads only: the offset to fetch next, past every batch examined (filtered-reader.ts). */
+  nextFetchOffset?: number;
+  /** Filtered reads only: stopped at the scan bound with more to examine below maxOffset. */
+  scanLimited?: boolean;
 }
 
 export interface TimestampLookup {

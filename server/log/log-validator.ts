@@ -17,6 +17,7 @@
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { ATTR_CONTROL, BATCH_LOG_OVERHEAD, newBatchInfo, NO_PRODUCER_ID, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { checkTagSetBytes } from '../../protocol/tags.ts';
 import { BatchCursor } from './batch-cursor.ts';
 
 export interface ValidatedRecordSet {
@@ -66,6 +67,11 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     }
     const code = validateBatch(recordSet, c.at, recordSet.length, info);
     if (code !== ErrorCode.NONE) throw new SluiceError(code, `batch ${batchCount} at byte ${c.at}: ${info.problem}`);
+    // The tag set's syntax (SPEC §8.7, §9 step 11a); a batch without tags costs one comparison.
+    if (info.tagsAt >= 0) {
+      const problem = checkTagSetBytes(recordSet, info.tagsAt, info.tagsBytes);
+      if (problem) throw new SluiceError(ErrorCode.INVALID_TAGS, `batch ${batchCount} at byte ${c.at}: ${problem}`);
+    }
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
     if (info.producerId !== NO_PRODUCER_ID) producerBatches++;

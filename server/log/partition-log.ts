@@ -82,6 +82,7 @@ import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog,
 import { compacts, deletes, type LogConfig } from './log-config.ts';
 import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
+import { readLogFiltered } from './filtered-reader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
 import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
@@ -772,6 +773,7 @@ export class PartitionLog {
    * above logEndOffset.
    */
   read(fetchOffset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    if (opts.filter) return readLogFiltered(this.readable, fetchOffset, maxBytes, opts.maxOffset, opts.filter);
     return readLog(this.readable, fetchOffset, maxBytes, opts);
   }
 

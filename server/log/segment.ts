@@ -23,6 +23,11 @@
  *   from the end, fsyncs, and bumps truncationCount. A read that awaited I/O across a
  *   truncation may have read bytes that were cut or rewritten since; it compares the count
  *   before and after and throws its bytes away when it changed (see log-reader.ts).
+ * - The tag index (`.tags`, tag-index.ts) follows the other indexes (persisted and deleted with
+ *   them) but is loaded lazily: a sealed segment loads or rebuilds it at the first filtered
+ *   fetch that reaches it, so unfiltered consumers and untagged topics never pay for it. A
+ *   segment about to be appended to, cut or have its index files deleted loads it first, so
+ *   the in-memory index always describes the whole .log. A recovery scan removes a stale file.
  * - Compaction writes a replacement beside the live file (`<name>.log.cleaned`, see
  *   createReplacement). Its indexes stay in memory until commitReplacement has renamed it over
  *   the live .log; the live index files are removed before that rename, so a crash at any
@@ -43,6 +48,7 @@ import { OffsetIndex } from './offset-index.ts';
 import { recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
 import { TXN_INDEX_SUFFIX } from './txn-index.ts';
+import { TAG_INDEX_SUFFIX, TagIndex } from './tag-index.ts';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -53,6 +59,8 @@ export const CLEANED_SUFFIX = '.cleaned';
 export const SEGMENT_BYTES_MAX = 0xffff_ffff;
 /** Bytes read at a time by scanHeadersSync; a batch larger than this costs one read per header. */
 const HEADER_SCAN_CHUNK_BYTES = 64 * 1024;
+/** Bytes read at a time when rebuilding a tag index from the .log. */
+const TAG_REBUILD_CHUNK_BYTES = 1024 * 1024;
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, '0') + suffix;
@@ -87,6 +95,8 @@ export class LogSegment {
   private wasRecovered = false;
   private truncations = 0;
   private closeRequested = false;
+  /** null until loaded or rebuilt (see the top); then the truth, kept up to date by append and truncateTo. */
+  private tagIdx: TagIndex | null = null;
 
   private constructor(dir: string, baseOffset: number, file: CachedFile) {
     this.baseOffset = baseOffset;
@@ -101,7 +111,9 @@ export class LogSegment {
   /** A new, empty segment. The file must not exist yet. */
   static create(dir: string, baseOffset: number, files: FileHandleCache = sharedFiles): LogSegment {
     const logPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
-    return new LogSegment(dir, baseOffset, files.file(logPath, fs.openSync(logPath, 'wx+')));
+    const seg = new LogSegment(dir, baseOffset, files.file(logPath, fs.openSync(logPath, 'wx+')));
+    seg.tagIdx = new TagIndex(seg.tagIndexPath, baseOffset);
+    return seg;
   }
 
   /** An existing segment: indexes loaded, or rebuilt by a recovery scan when asked or when they fail their check. */
@@ -123,6 +135,8 @@ export class LogSegment {
       if (problem) opts.logger.warn('segment index unusable, rebuilding it from the log', { segment: seg.logPath, problem });
     }
     if (opts.recover || problem) {
+      // The .log may change below; an index file that described it is stale (rebuilt on demand).
+      unlinkIfExistsSync(seg.tagIndexPath);
       seg.offsetIdx = new OffsetIndex(seg.offsetIdx.path, baseOffset);
       seg.timeIdx = new TimeIndex(seg.timeIdx.path, baseOffset);
       const result = recoverSegmentFile(seg.logPath, baseOffset, opts.logger, (b) => {
@@ -150,6 +164,7 @@ export class LogSegment {
     const cleanedPath = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX + CLEANED_SUFFIX));
     const seg = new LogSegment(dir, baseOffset, files.file(cleanedPath, fs.openSync(cleanedPath, 'w+')));
     seg.path = cleanedPath;
+    seg.tagIdx = new TagIndex(seg.tagIndexPath, baseOffset);
     return seg;
   }
 
@@ -231,6 +246,8 @@ export class LogSegment {
   append(records: Uint8Array, indexIntervalBytes: number, nowMs: number): void {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
     if (this.size + records.length > SEGMENT_BYTES_MAX) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} would pass ${SEGMENT_BYTES_MAX} bytes`);
+    // Before the write: the index must describe the .log as it was (a rebuild scans it).
+    const tags = this.tagIndex();
     let fd: number;
     try {
       fd = this.file.pin();
@@ -254,7 +271,9 @@ export class LogSegment {
     if (this.size === 0) this.created = nowMs;
     const c = new BatchCursor();
     for (c.reset(records); !c.done; c.advance()) {
-      this.indexBatch(c.baseOffset, c.lastOffset, c.maxTimestampMs, this.size + c.at, c.sizeBytes, indexIntervalBytes);
+      const size = c.sizeBytes;
+      this.indexBatch(c.baseOffset, c.lastOffset, c.maxTimestampMs, this.size + c.at, size, indexIntervalBytes);
+      tags.onBatch(records, c.at, c.at + size, this.size + c.at);
     }
     this.size += records.length;
   }
@@ -329,6 +348,7 @@ export class LogSegment {
   truncateTo(offset: number): boolean {
     if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
     if (offset >= this.next) return false;
+    const tags = this.tagIndex();
     let cutBaseOffset = -1;
     const cut = this.scanHeadersSync(this.offsetIdx.lookup(offset).position, (b) => {
       if (b.lastOffset < offset) return true;
@@ -339,6 +359,7 @@ export class LogSegment {
     this.truncations++;
     this.offsetIdx.truncateTo(cutBaseOffset);
     this.timeIdx.truncateTo(cutBaseOffset);
+    tags.truncateTo(cutBaseOffset);
     const fd = this.file.pin();
     let problem: string;
     const createdMs = this.created;
@@ -369,18 +390,76 @@ export class LogSegment {
   async persistIndexes(): Promise<void> {
     await this.offsetIndex.persist();
     await this.timeIndex.persist();
+    // Not loaded: the file on disk (if any) is still right, or missing and rebuilt on demand.
+    await this.tagIdx?.persist();
   }
 
   persistIndexesSync(): void {
     this.offsetIndex.persistSync();
     this.timeIndex.persistSync();
+    this.tagIdx?.persistSync();
   }
 
   /** The segment became the active one: its index files would go stale with the next append. Returns whether any existed. */
   deleteIndexFilesSync(): boolean {
+    // The tag index is loaded first: after this, the file cannot tell what the .log holds.
+    if (!this.closeRequested) this.tagIndex();
     const offsets = unlinkIfExistsSync(this.offsetIndex.path);
     const times = unlinkIfExistsSync(this.timeIndex.path);
-    return offsets || times;
+    const tags = unlinkIfExistsSync(this.tagIndexPath);
+    return offsets || times || tags;
+  }
+
+  /** `<base>.tags`, this segment's tag index file (tag-index.ts). */
+  get tagIndexPath(): string {
+    return path.join(this.dir, segmentFileName(this.baseOffset, TAG_INDEX_SUFFIX));
+  }
+
+  /** Whether the tag index is in memory (tests, and readers that want to know the cost). */
+  get tagIndexLoaded(): boolean {
+    return this.tagIdx !== null;
+  }
+
+  /**
+   * The segment's tag index: loaded from `.tags`, or rebuilt from the .log when the file is
+   * missing or fails its checks (synchronous: a scan of the segment's batches, once). Throws
+   * STORAGE_ERROR when the segment is closed or its bytes make no sense.
+   * persistRebuilt: a sealed segment (the read path) writes a rebuilt index at once, so the
+   * next open loads it; other callers are about to change or delete the files anyway.
+   */
+  tagIndex(persistRebuilt = false): TagIndex {
+    if (this.tagIdx) return this.tagIdx;
+    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    const loaded = TagIndex.load(this.tagIndexPath, this.baseOffset, this.size);
+    this.tagIdx = loaded.index ?? this.rebuildTagIndex();
+    if (!loaded.index && persistRebuilt) this.tagIdx.persistSync();
+    return this.tagIdx;
+  }
+
+  /** Reads every batch of the .log (whole: the tags are in the first record's headers) into a new index. */
+  private rebuildTagIndex(): TagIndex {
+    const idx = new TagIndex(this.tagIndexPath, this.baseOffset);
+    if (this.size === 0) return idx;
+    const fd = this.file.pin();
+    try {
+      const c = new FileBatchCursor(fd, this.size, TAG_REBUILD_CHUNK_BYTES, this.logPath);
+      let position = 0;
+      while (position < this.size) {
+        if (!c.seek(position, BATCH_HEADER_BYTES)) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: ${this.size - position} bytes at ${position} are not a whole batch`);
+        const size = c.storedSizeBytes();
+        if (position + size > this.size || !c.seek(position, size)) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position} of ${size} bytes overruns the segment`);
+        try {
+          idx.onBatch(c.buf, c.at, c.at + size, position);
+        } catch (e) {
+          if (e instanceof RangeError) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position}: ${e.message}`);
+          throw e;
+        }
+        position += size;
+      }
+    } finally {
+      this.file.unpin();
+    }
+    return idx;
   }
 
   /** Closes the fd once in-flight reads and fsyncs are done. Does not flush. */

@@ -24,6 +24,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
+import type { TagFilter } from '../log/filtered-reader.ts';
 import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
@@ -189,9 +190,10 @@ export class Partition implements FetchParking {
    * Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the
    * high watermark, or with readCommitted up to the last stable offset (SPEC §6.7).
    */
-  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false): Promise<ReadResult> {
+  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false, filter?: TagFilter): Promise<ReadResult> {
     const log = this.log;
-    return log.read(fetchOffset, maxBytes, { maxOffset: follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark });
+    const maxOffset = follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark;
+    return log.read(fetchOffset, maxBytes, filter ? { maxOffset, filter } : { maxOffset });
   }
 
   /**

@@ -92,7 +92,7 @@ test('open delayed batches per partition are bounded: the oldest is sealed to ma
   const sink = new Recorder();
   for (let i = 0; i < KEYED_OPEN_BATCHES_MAX + 3; i++) appendAt(acc, 0, 1000 + i, i, sink);
   const q = acc.topic('t')!.partitions[0]!;
-  assert.equal(q.keyed!.size, KEYED_OPEN_BATCHES_MAX);
+  assert.equal(q.openTagged!.size, KEYED_OPEN_BATCHES_MAX);
   const sealed = take(acc);
   assert.deepEqual(sealed.map((b) => b.deliverAtMs), [1000, 1001, 1002]);
 });
@@ -106,7 +106,7 @@ test('linger seals delayed batches as it seals plain ones', async () => {
   await delay(80);
   const batches = take(acc);
   assert.equal(batches.length, 3);
-  assert.equal(acc.topic('t')!.partitions[0]!.keyed!.size, 0);
+  assert.equal(acc.topic('t')!.partitions[0]!.openTagged!.size, 0);
 });
 
 test('deliveryTimeOf: delayMs and deliverAt (Date or ms), rounding up, past allowed; bad values refused with INVALID_DELIVERY_TIME', () => {
