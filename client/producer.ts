@@ -156,6 +156,8 @@ export interface ProducerMessage {
    * Deliver at this time (a Date or ms since the epoch), not before: consumers see the
    * message once the broker releases it (SPEC §8.8). A time in the past delivers at once; at
    * most DELAY_MS_MAX (400 days) ahead. Not with delayMs, not on a transactional producer.
+   * Without deliverAt and delayMs, a `sluice-deliver-at-ms` entry in `headers` (a forwarded
+   * message) is read as deliverAt when it is still ahead, and dropped when it has passed.
    */
   deliverAt?: Date | number;
   /** Deliver after this many ms (0 … DELAY_MS_MAX): deliverAt = now + delayMs. Not with deliverAt. */
@@ -287,9 +289,6 @@ function encodeHeaders(h: ProducerMessage['headers']): { headers: RecordHeader[]
   const out: RecordHeader[] = [];
   let bytes = 0;
   const add = (key: string, value: BytesInput) => {
-    // The delivery time is the producer's to write (deliverAt / delayMs): a copied header (a
-    // released message forwarded) would re-schedule it or mix delivery times in a batch.
-    if (key === HEADER_DELIVER_AT_MS) return;
     const v = toBytes(value);
     out.push({ key, value: v });
     bytes += key.length * 3 + (v === null ? 0 : v.length) + 10;

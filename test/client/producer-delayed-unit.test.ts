@@ -176,3 +176,35 @@ test('Producer.send refuses a bad delay at send, and any delay on a transactiona
     await Promise.allSettled([p.close(), tp.close()]);
   }
 });
+
+test('a sluice-deliver-at-ms header in headers (a forwarded message): ahead = the delivery time, past = dropped, malformed = INVALID_DELIVERY_TIME; deliverAt wins over it', async () => {
+  const p = new Producer({ bootstrap: '127.0.0.1:1', deliveryTimeoutMs: 1000, retryBackoffMs: 10, lingerMs: 60_000, acks: 1, idempotent: false });
+  // Batches taken out of the sender's hands here: failed at the end, so close() has nothing to wait for.
+  const taken: ProducerBatch[] = [];
+  try {
+    (p as unknown as { sender: { applyTopic(m: unknown): void } }).sender.applyTopic({ topic: 't', errorCode: 0, partitions: [{ partition: 0, leader: 1, replicas: [1], isr: [1], errorCode: 0, leaderEpoch: 0 }] });
+    const acc = (p as unknown as { acc: RecordAccumulator }).acc;
+    const ahead = Date.now() + 60_000;
+    const settled: Array<Promise<unknown>> = [];
+    const send = (m: Parameters<Producer['send']>[0]) => settled.push(p.send(m).catch(() => {}));
+    send({ topic: 't', partition: 0, value: 'fwd-ahead', headers: [{ key: HEADER_DELIVER_AT_MS, value: String(ahead) }, { key: 'x', value: '1' }] });
+    send({ topic: 't', partition: 0, value: 'fwd-past', headers: { [HEADER_DELIVER_AT_MS]: String(Date.now() - 1000), x: '2' } });
+    send({ topic: 't', partition: 0, value: 'both', deliverAt: ahead + 5, headers: { [HEADER_DELIVER_AT_MS]: String(ahead) } });
+    await assert.rejects(p.send({ topic: 't', partition: 0, value: 'bad', headers: { [HEADER_DELIVER_AT_MS]: '-5' } }), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_DELIVERY_TIME);
+    acc.sealAll();
+    const batches = acc.drainNode(1, Date.now(), Number.MAX_SAFE_INTEGER);
+    taken.push(...batches);
+    const seen = batches.map((b) => ({ at: b.deliverAtMs, values: decodeRecords(b.bytes!, 0).map((r) => Buffer.from(r.value!).toString()), headers: deliverAtOf(b) }));
+    seen.sort((a, b) => a.at - b.at);
+    assert.deepEqual(seen, [
+      { at: -1, values: ['fwd-past'], headers: ['-'] },
+      { at: ahead, values: ['fwd-ahead'], headers: [String(ahead)] },
+      { at: ahead + 5, values: ['both'], headers: [String(ahead + 5)] },
+    ]);
+  } finally {
+    const acc = (p as unknown as { acc: RecordAccumulator }).acc;
+    for (const b of acc.drainNode(1, Date.now(), Number.MAX_SAFE_INTEGER)) taken.push(b);
+    for (const b of taken) acc.fail(b, new Error('test done'));
+    await p.close().catch(() => {});
+  }
+});
