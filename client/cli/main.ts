@@ -28,7 +28,7 @@ Commands:
                          manage consumer groups (sluice group --help)
   dlq list|replay        inspect and replay a group's dead-lettered messages
                          (sluice dlq --help)
-  bench produce|consume|e2e
+  bench produce|consume|e2e|tags
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
   cluster describe       brokers, controller, and each partition's leader, replicas and ISR
