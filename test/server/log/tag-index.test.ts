@@ -292,3 +292,42 @@ test('fuzz: a damaged or random .tags file is refused or read consistently, neve
     check(b);
   }), { numRuns: 2000 });
 });
+
+test('the sealed tag indexes bound drops the least recently used beyond its bytes, never the one in use, and a dropped index loads again', async () => {
+  const { SealedTagIndexes } = await import('../../../server/log/tag-index.ts');
+  const dropped: string[] = [];
+  const holder = (name: string) => ({ dropTagIndex: () => void dropped.push(name) });
+  const [a, b, c] = [holder('a'), holder('b'), holder('c')];
+  const bound = new SealedTagIndexes(100);
+  bound.touch(a, 40);
+  bound.touch(b, 40);
+  bound.touch(a, 40); // a used again: b is now the oldest
+  bound.touch(c, 40);
+  assert.deepEqual(dropped, ['b']);
+  assert.equal(bound.bytes, 80);
+  bound.touch(c, 500); // larger than the bound alone: the others go, c stays
+  assert.deepEqual(dropped, ['b', 'a']);
+  assert.equal(bound.count, 1);
+  bound.forget(c);
+  assert.equal(bound.bytes, 0);
+  // A real segment: dropped after it was sealed and persisted, it answers the same.
+  const t = tempDir();
+  try {
+    const log = openLog(t.dir);
+    await populate(log);
+    await log.flush();
+    const want = await drain(log, 'a');
+    const { sealedTagIndexes } = await import('../../../server/log/tag-index.ts');
+    assert.ok(sealedTagIndexes.count > 0, 'sealed segments read by the filter are counted');
+    const before = sealedTagIndexes.count;
+    // Drop every counted index by touching one huge holder, then read again.
+    const big = holder('big');
+    sealedTagIndexes.touch(big, sealedTagIndexes.bytesMax + 1);
+    sealedTagIndexes.forget(big);
+    assert.ok(dropped.length >= 2 + 0 && sealedTagIndexes.count === 0, `dropped ${before}`);
+    assert.deepEqual((await drain(log, 'a')).batches, want.batches);
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
