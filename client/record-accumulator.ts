@@ -96,6 +96,11 @@ export const RECORD_OVERHEAD_MAX_BYTES = 31;
 /** Free builders kept for reuse; more are left to the GC. */
 const BUILDER_POOL_MAX = 16;
 const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
+/**
+ * A tagged batch's first buffer: with many tag sets open at once each fills slowly and the
+ * pool cannot cover them all, so large first buffers would mostly be garbage (it doubles as needed).
+ */
+const TAGGED_BUILDER_INITIAL_BYTES_MAX = 8 * 1024;
 
 export class ProducerBatch {
   readonly sinks: DeliverySink[] = [];
@@ -352,7 +357,7 @@ export class RecordAccumulator {
   }
 
   private openBatch(q: PartitionQueue, nowMs: number, tagKey: string): ProducerBatch {
-    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
+    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, tagKey === '' ? BUILDER_INITIAL_BYTES_MAX : TAGGED_BUILDER_INITIAL_BYTES_MAX));
     const b = new ProducerBatch(q, nowMs, builder, tagKey);
     if (tagKey === '') q.open = b;
     else (q.openTagged ??= new Map()).set(tagKey, b);
