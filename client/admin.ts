@@ -10,6 +10,10 @@
  * coordinator is still loading) is retried after a pause, at most COORDINATOR_RETRIES_MAX times.
  * Offsets committed by this client are committed "as no member" (memberId '', epoch -1),
  * which the coordinator accepts only while the group has no members (NON_EMPTY_GROUP).
+ *
+ * Delayed messages (listDelayed, cancelDelayed; SPEC §6.25, §6.26) are asked of each
+ * partition's leader; a NOT_LEADER answer or a dead connection refreshes the metadata and
+ * asks the new leader once more.
  */
 import type { AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse } from '../protocol/apis/alter-partition-reassignments.ts';
 import { ApiKey } from '../protocol/api-keys.ts';
@@ -41,10 +45,17 @@ import {
   type ListOffsetsResponse,
   type MetadataResponse,
   type TopicDescription,
+  type ListDelayedRequest,
+  type ListDelayedResponse,
+  type CancelDelayedRequest,
+  type CancelDelayedResponse,
+  LIST_DELAYED_LIMIT_MAX,
+  CANCEL_DELAYED_OFFSETS_MAX,
 } from '../protocol/apis/index.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { Cluster } from './cluster.ts';
 import { ConnectionError, type Connection } from './connection.ts';
+import { formatDelayedId } from './record-accumulator.ts';
 
 export interface AdminOptions {
   bootstrap: string | string[];
@@ -104,6 +115,74 @@ export interface PartitionLag {
   owner: string | null;
 }
 
+/** A delayed message's id: `topic/partition/offset` (RecordMetadata.delayedId) or its parts. */
+export type DelayedRef = string | { topic: string; partition: number; offset: number };
+
+/** One pending delayed message (SPEC §6.25). */
+export interface DelayedMessage {
+  /** `topic/partition/offset`, for cancelDelayed. */
+  id: string;
+  topic: string;
+  partition: number;
+  /** Its SCHEDULED wrapper's offset (the id within the partition). */
+  offset: number;
+  /** When the broker releases it (≥ requestedDeliverAtMs). */
+  deliverAtMs: number;
+  /** The time the producer asked for. */
+  requestedDeliverAtMs: number;
+  /** Records in it (they are released, or cancelled, together). */
+  recordCount: number;
+  sizeBytes: number;
+}
+
+/** Where the next page of listDelayed starts: strictly after this entry. */
+export interface DelayedCursor {
+  deliverAtMs: number;
+  partition: number;
+  offset: number;
+}
+
+export interface DelayedList {
+  /** In release order: (deliverAtMs, partition, offset) ascending. */
+  entries: DelayedMessage[];
+  /** Pending delayed messages of the partitions asked, in all (not only this page). */
+  pendingCount: number;
+  /** Each partition's pending count and release frontier (SPEC §7.9; -1, -1 before any release). */
+  partitions: Array<{ partition: number; pendingCount: number; frontierDeliverAtMs: number; frontierOffset: number }>;
+  /** Pass as `after` for the next page; null when this page is the last. */
+  next: DelayedCursor | null;
+}
+
+export interface CancelDelayedResult {
+  id: string;
+  topic: string;
+  partition: number;
+  offset: number;
+  /** True when the CANCELLED marker is committed: the message will never be released. */
+  cancelled: boolean;
+  /** 0 when cancelled; DELAYED_MESSAGE_NOT_FOUND (52) when not pending; NOT_LEADER, REQUEST_TIMED_OUT, … */
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+/** The parts of a delayed message id; throws RangeError when it is not `topic/partition/offset`. */
+export function parseDelayedRef(ref: DelayedRef): { topic: string; partition: number; offset: number } {
+  if (typeof ref === 'string') {
+    const parts = ref.split('/');
+    if (parts.length !== 3 || parts[0] === '' || !/^\d+$/.test(parts[1]!) || !/^\d+$/.test(parts[2]!)) {
+      throw new RangeError(`${JSON.stringify(ref)} is not a delayed message id topic/partition/offset`);
+    }
+    return { topic: parts[0]!, partition: Number(parts[1]), offset: Number(parts[2]) };
+  }
+  if (ref === null || typeof ref !== 'object' || typeof ref.topic !== 'string' || !Number.isSafeInteger(ref.partition) || ref.partition < 0 || !Number.isSafeInteger(ref.offset) || ref.offset < 0) {
+    throw new RangeError(`${JSON.stringify(ref)} is not a delayed message id { topic, partition, offset }`);
+  }
+  return { topic: ref.topic, partition: ref.partition, offset: ref.offset };
+}
+
+/** Attempts of a request to a partition's leader while it answers NOT_LEADER (or cannot be reached). */
+const LEADER_ATTEMPTS_MAX = 5;
+const LEADER_RETRY_BACKOFF_MS = 300;
 /** FindCoordinator / group request attempts while the coordinator answers COORDINATOR_NOT_AVAILABLE. */
 const COORDINATOR_RETRIES_MAX = 10;
 const COORDINATOR_RETRY_BACKOFF_MS = 200;
@@ -396,8 +475,138 @@ export class Admin {
     return rows.sort(byTopicPartition);
   }
 
+  /**
+   * The pending delayed messages of a topic's partition, or of all its partitions (partition
+   * omitted or null), in release order, at most `limit` (default 100, at most 1000) per call.
+   * Page with `after: previous.next`.
+   */
+  async listDelayed(topic: string, partition?: number | null, opts: { limit?: number; after?: DelayedCursor | null } = {}): Promise<DelayedList> {
+    const limit = opts.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > LIST_DELAYED_LIMIT_MAX) throw new RangeError(`limit must be 1 … ${LIST_DELAYED_LIMIT_MAX}, not ${limit}`);
+    const t = await this.cluster.topic(topic);
+    let partitions: number[];
+    if (partition === undefined || partition === null) {
+      partitions = t.partitions.map((p) => p.partition).sort((a, b) => a - b);
+    } else {
+      if (!t.partitions.some((p) => p.partition === partition)) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}/${partition}: the topic has ${t.partitions.length} partitions`);
+      partitions = [partition];
+    }
+    const after = opts.after ?? null;
+    const answers = await Promise.all(
+      partitions.map((p) => {
+        const req: ListDelayedRequest = { topic, partition: p, limit };
+        if (after !== null) {
+          // The global order is (deliverAtMs, partition, offset): at the cursor's time, the
+          // partitions before the cursor's are done, the ones after it start at that time.
+          if (p === after.partition) [req.afterDeliverAtMs, req.afterOffset] = [after.deliverAtMs, after.offset];
+          else if (p < after.partition) [req.afterDeliverAtMs, req.afterOffset] = [after.deliverAtMs, Number.MAX_SAFE_INTEGER];
+          else [req.afterDeliverAtMs, req.afterOffset] = [after.deliverAtMs - 1, Number.MAX_SAFE_INTEGER];
+        }
+        return this.leaderRequest<ListDelayedResponse>(topic, p, ApiKey.LIST_DELAYED, req, (r) => r.errorCode).then((res) => {
+          if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `${topic}/${p}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+          return { p, res };
+        });
+      }),
+    );
+    const all: DelayedMessage[] = [];
+    let pendingCount = 0;
+    let more = false;
+    for (const { p, res } of answers) {
+      pendingCount += res.pendingCount;
+      if (res.entries.length >= limit && res.pendingCount > res.entries.length) more = true;
+      for (const e of res.entries) {
+        all.push({ id: formatDelayedId(topic, p, e.offset), topic, partition: p, offset: e.offset, deliverAtMs: e.deliverAtMs, requestedDeliverAtMs: e.requestedDeliverAtMs, recordCount: e.recordCount, sizeBytes: e.sizeBytes });
+      }
+    }
+    all.sort((a, b) => a.deliverAtMs - b.deliverAtMs || a.partition - b.partition || a.offset - b.offset);
+    const entries = all.slice(0, limit);
+    const last = entries[entries.length - 1];
+    // More pages: entries were left out here, or a partition had more than it sent.
+    const next = last !== undefined && (all.length > limit || more) ? { deliverAtMs: last.deliverAtMs, partition: last.partition, offset: last.offset } : null;
+    return {
+      entries,
+      pendingCount,
+      partitions: answers.map(({ p, res }) => ({ partition: p, pendingCount: res.pendingCount, frontierDeliverAtMs: res.frontierDeliverAtMs, frontierOffset: res.frontierOffset })),
+      next,
+    };
+  }
+
+  /**
+   * Cancels pending delayed messages before they are released (SPEC §6.26). One id: resolves
+   * once the cancel is committed, throws SluiceError otherwise (DELAYED_MESSAGE_NOT_FOUND when
+   * it is not pending: already released, cancelled, or never scheduled). Several ids: one
+   * result per id, in order, and throws only when a request could not be made at all.
+   */
+  cancelDelayed(ref: DelayedRef): Promise<void>;
+  cancelDelayed(refs: readonly DelayedRef[]): Promise<CancelDelayedResult[]>;
+  async cancelDelayed(refs: DelayedRef | readonly DelayedRef[]): Promise<void | CancelDelayedResult[]> {
+    const single = !Array.isArray(refs);
+    const list = (single ? [refs as DelayedRef] : (refs as readonly DelayedRef[])).map(parseDelayedRef);
+    if (list.length > CANCEL_DELAYED_OFFSETS_MAX) throw new RangeError(`at most ${CANCEL_DELAYED_OFFSETS_MAX} ids per call, not ${list.length}`);
+    const results: CancelDelayedResult[] = list.map((r) => ({ id: formatDelayedId(r.topic, r.partition, r.offset), ...r, cancelled: false, errorCode: -1, errorMessage: null }));
+    // One request per (topic, partition): each goes to that partition's leader.
+    const groups = new Map<string, number[]>();
+    results.forEach((r, i) => {
+      const k = `${r.topic}\u0000${r.partition}`;
+      const g = groups.get(k);
+      if (g) g.push(i);
+      else groups.set(k, [i]);
+    });
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const { topic, partition } = results[indexes[0]!]!;
+        const req: CancelDelayedRequest = { topic, partitions: [{ partition, offsets: indexes.map((i) => results[i]!.offset) }] };
+        const firstCode = (res: CancelDelayedResponse): number => res.topics[0]?.partitions[0]?.results[0]?.errorCode ?? ErrorCode.NONE;
+        let res: CancelDelayedResponse;
+        try {
+          res = await this.leaderRequest<CancelDelayedResponse>(topic, partition, ApiKey.CANCEL_DELAYED, req, firstCode);
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          for (const i of indexes) Object.assign(results[i]!, { errorCode: e.code, errorMessage: e.message });
+          return;
+        }
+        const got = res.topics.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)?.results ?? [];
+        indexes.forEach((i, k) => {
+          const r = got[k];
+          const out = results[i]!;
+          if (r === undefined || r.offset !== out.offset) Object.assign(out, { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: `no result for ${out.id} in the cancel-delayed response` });
+          else Object.assign(out, { cancelled: r.errorCode === ErrorCode.NONE, errorCode: r.errorCode, errorMessage: r.errorMessage ?? null });
+        });
+      }),
+    );
+    if (!single) return results;
+    const r = results[0]!;
+    if (!r.cancelled) throw new SluiceError(r.errorCode as ErrorCode, `delayed message ${r.id}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+  }
+
   async close(): Promise<void> {
     this.cluster.close();
+  }
+
+  /**
+   * Sends req to the partition's leader; when the answer's code (errorCodeOf) is NOT_LEADER
+   * or UNKNOWN_TOPIC_OR_PARTITION, or the connection fails, refreshes the topic's metadata
+   * and sends it again to the leader it names now (a leader change, a stale cache), at most
+   * LEADER_ATTEMPTS_MAX times in all, LEADER_RETRY_BACKOFF_MS apart (an election takes a moment).
+   */
+  private async leaderRequest<T>(topic: string, partition: number, apiKey: number, req: unknown, errorCodeOf: (res: T) => number): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= LEADER_ATTEMPTS_MAX;
+      try {
+        if (attempt > 1) {
+          await sleep(LEADER_RETRY_BACKOFF_MS);
+          await this.cluster.topic(topic, true);
+        }
+        const conn = await this.cluster.leaderConnection(topic, partition);
+        const res = (await conn.send<T>(apiKey, req)).control;
+        const code = errorCodeOf(res);
+        if (!last && (code === ErrorCode.NOT_LEADER || code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) continue;
+        return res;
+      } catch (e) {
+        const stale = e instanceof ConnectionError || (e instanceof SluiceError && e.code === ErrorCode.NOT_LEADER);
+        if (last || !stale) throw e;
+      }
+    }
   }
 
   /**

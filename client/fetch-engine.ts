@@ -647,8 +647,10 @@ export class FetchEngine {
     }
     const set = cf.abortedProducers;
     if (control) {
-      // The producer's next control batch after an aborted transaction's start is its abort marker.
-      set?.delete(producerId);
+      // The producer's next transaction marker (control and transactional bits, SPEC §8.6) after an
+      // aborted transaction's start is its abort marker; a delayed-delivery control batch (control
+      // bit only, types 2-4) is not a marker and ends nothing.
+      if ((data[pos + Off.attributes + 1]! & ATTR_TRANSACTIONAL) !== 0) set?.delete(producerId);
       return true;
     }
     return set !== null && set.has(producerId);

@@ -1,6 +1,7 @@
 /** client/: the Sluice client library. Depends on protocol/ only. */
 // OffsetSpec is also declared by consumer.ts (the same type); index exports that one.
-export { Admin, type AdminOptions, type NewTopic } from './admin.ts';
+export { Admin, parseDelayedRef, type AdminOptions, type NewTopic, type DelayedRef, type DelayedMessage, type DelayedCursor, type DelayedList, type CancelDelayedResult } from './admin.ts';
+export { DELAY_MS_MAX, deliveryTimeOf, parseDuration, parseInstant } from './delivery-time.ts';
 export * from './cluster.ts';
 export * from './codec.ts';
 export * from './connection.ts';

@@ -33,10 +33,15 @@
  * Transactions (transactionalId; transactions/transaction-manager.ts): begin()/commit()/
  * abort() or transaction(fn). Fencing fails every pending send with ProducerFencedError and
  * the producer refuses new sends.
+ *
+ * Delayed delivery (SPEC §8.8): `deliverAt` or `delayMs` on a message sets the
+ * `sluice-deliver-at-ms` header on its record (delivery-time.ts checks the value at send); the
+ * accumulator keeps such records in a batch of their own per (partition, delivery time), and
+ * the result carries the delayed message's id (RecordMetadata.delayedId) for cancelling.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { HEADER_TAGS, type RecordHeader } from '../protocol/record-batch.ts';
+import { HEADER_DELIVER_AT_MS, HEADER_TAGS, type RecordHeader } from '../protocol/record-batch.ts';
 import { canonicalTags, parseTagSet, tagSetString } from '../protocol/tags.ts';
 import { Cluster } from './cluster.ts';
 import { toBytes, type BytesInput } from './codec.ts';
@@ -44,10 +49,12 @@ import { partitionForKey } from './partitioner.ts';
 import {
   estimateRecordBytes,
   RecordAccumulator,
+  type DelayedInfo,
   type DeliverySink,
   type RecordMetadata,
   type TopicQueue,
 } from './record-accumulator.ts';
+import { deliveryTimeOf, deliverAtHeaderValue } from './delivery-time.ts';
 import { resolveDelivery, type DeliveryGuarantee } from './producer-delivery.ts';
 import { isRetriable, Sender } from './sender.ts';
 import { ProducerId } from './transactions/producer-id.ts';
@@ -145,6 +152,14 @@ export interface ProducerMessage {
    * `sluice-tags` entry in `headers` is read as the tags when this is absent (republishing).
    */
   tags?: readonly string[];
+  /**
+   * Deliver at this time (a Date or ms since the epoch), not before: consumers see the
+   * message once the broker releases it (SPEC §8.8). A time in the past delivers at once; at
+   * most DELAY_MS_MAX (400 days) ahead. Not with delayMs, not on a transactional producer.
+   */
+  deliverAt?: Date | number;
+  /** Deliver after this many ms (0 … DELAY_MS_MAX): deliverAt = now + delayMs. Not with deliverAt. */
+  delayMs?: number;
 }
 
 /** Tag sets by canonical value (see tagSetOf), bounded: hot tag sets cost one lookup. */
@@ -203,6 +218,16 @@ const DELIVERY_TIMEOUT_MS_DEFAULT = 120_000;
  */
 const UNKNOWN_TOPIC_ATTEMPTS_MAX = 6;
 const CLOSED = 'producer is closed';
+/** The bufferMemory charge of a `sluice-deliver-at-ms` header: key, 15 digits, framing. */
+const DELIVER_AT_HEADER_BYTES_MAX = HEADER_DELIVER_AT_MS.length + 15 + 10;
+
+/** The delivery time a caller's sluice-deliver-at-ms header gives (decimal ms); INVALID_DELIVERY_TIME otherwise. */
+function deliverAtFromHeader(headers: RecordHeader[]): number {
+  const h = headers.find((x) => x.key === HEADER_DELIVER_AT_MS)!;
+  const text = h.value === null ? '' : new TextDecoder().decode(h.value);
+  if (!/^[0-9]{1,15}$/.test(text)) throw new SluiceError(ErrorCode.INVALID_DELIVERY_TIME, `header ${HEADER_DELIVER_AT_MS} must be decimal ms since the epoch, not ${JSON.stringify(text)}`);
+  return deliveryTimeOf(Number(text), undefined, Date.now());
+}
 /** refusal(): the send opens an implicit transaction (exactly-once) first. */
 const IMPLICIT = new Error('implicit transaction');
 
@@ -217,8 +242,8 @@ function capture(resolve: (m: RecordMetadata) => void, reject: (e: Error) => voi
 /** The promise of one send(). */
 class SingleSink implements DeliverySink {
   constructor(private readonly resolve: (m: RecordMetadata) => void, private readonly reject: (e: Error) => void) {}
-  delivered(_slot: number, topic: string, partition: number, offset: number): void {
-    this.resolve({ topic, partition, offset });
+  delivered(_slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void {
+    this.resolve(delayed === null ? { topic, partition, offset } : { topic, partition, offset, delayedId: delayed.delayedId, deliverAtMs: delayed.deliverAtMs });
   }
   failed(_slot: number, err: Error): void {
     this.reject(err);
@@ -234,8 +259,8 @@ class BulkSink implements DeliverySink {
     this.remaining = n;
     this.results = new Array<RecordMetadata>(n);
   }
-  delivered(slot: number, topic: string, partition: number, offset: number): void {
-    this.results[slot] = { topic, partition, offset };
+  delivered(slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void {
+    this.results[slot] = delayed === null ? { topic, partition, offset } : { topic, partition, offset, delayedId: delayed.delayedId, deliverAtMs: delayed.deliverAtMs };
     if (--this.remaining === 0 && !this.settled) {
       this.settled = true;
       this.resolve(this.results);
@@ -274,6 +299,9 @@ function encodeHeaders(h: ProducerMessage['headers']): { headers: RecordHeader[]
   const out: RecordHeader[] = [];
   let bytes = 0;
   const add = (key: string, value: BytesInput) => {
+    // The delivery time is the producer's to write (deliverAt / delayMs): a copied header (a
+    // released message forwarded) would re-schedule it or mix delivery times in a batch.
+    if (key === HEADER_DELIVER_AT_MS) return;
     const v = toBytes(value);
     out.push({ key, value: v });
     bytes += key.length * 3 + (v === null ? 0 : v.length) + 10;
@@ -550,6 +578,11 @@ export class Producer {
       return;
     }
     if (this.txn !== null || this.sender.fatal !== null) {
+      // The broker refuses a delivery time on a transactional batch (SPEC §8.8): say so at send.
+      if (this.txn !== null && ((msg.deliverAt !== undefined && msg.deliverAt !== null) || (msg.delayMs !== undefined && msg.delayMs !== null))) {
+        sink.failed(slot, new SluiceError(ErrorCode.INVALID_DELIVERY_TIME, 'a transactional producer cannot send delayed messages (SPEC §8.8): use a producer without transactionalId'));
+        return;
+      }
       const refused = this.refusal();
       if (refused !== null) {
         if (refused !== IMPLICIT) {
@@ -616,6 +649,7 @@ export class Producer {
     let headers: RecordHeader[] | undefined;
     let headersBytes = 0;
     let tagKey = '';
+    let deliverAtMs = -1;
     try {
       key = toBytes(msg.key);
       value = toBytes(msg.value);
@@ -635,6 +669,22 @@ export class Producer {
         headersBytes += tagSet.bytes;
         tagKey = tagSet.key;
       }
+      const given = msg.deliverAt !== undefined || msg.delayMs !== undefined;
+      if (given || (headers !== undefined && headers.some((x) => x.key === HEADER_DELIVER_AT_MS))) {
+        const nowMs = Date.now();
+        // A sluice-deliver-at-ms header the caller passed (a forwarded message) is read as
+        // deliverAt when none is given; a time already past is dropped, so forwarding released
+        // messages neither fails (the header at most once per record) nor splits batches per ms.
+        deliverAtMs = given ? deliveryTimeOf(msg.deliverAt, msg.delayMs, nowMs) : deliverAtFromHeader(headers!);
+        headers = headers?.filter((x) => x.key !== HEADER_DELIVER_AT_MS);
+        if (deliverAtMs >= 0 && (given || deliverAtMs > nowMs)) {
+          (headers ??= []).push({ key: HEADER_DELIVER_AT_MS, value: deliverAtHeaderValue(deliverAtMs) });
+          headersBytes += DELIVER_AT_HEADER_BYTES_MAX;
+        } else {
+          deliverAtMs = -1;
+          if (headers !== undefined && headers.length === 0) headers = undefined;
+        }
+      }
     } catch (e) {
       sink.failed(slot, e as Error);
       return true;
@@ -653,7 +703,7 @@ export class Producer {
       partition = partitionForKey(key, n);
     }
     const ts = msg.timestamp ?? Date.now();
-    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, tagKey);
+    this.acc.append(t, partition, key, value, headers, ts, size, sink, slot, deliverAtMs < 0 ? tagKey : `${tagKey}@${deliverAtMs}`, deliverAtMs);
     return true;
   }
 

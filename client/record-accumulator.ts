@@ -6,8 +6,11 @@
  * that failed retriably goes back to its place in that queue (ordered by `seq`).
  *
  * Invariants:
- *  - a partition has at most one open batch per tag set (SPEC §8.7: one batch, one tag set;
- *    untagged records are the tag set ''); records of one tag set in a partition's batches
+ *  - a partition has at most one open batch per batch key: the batch-level headers, tag set
+ *    (SPEC §8.7: one batch, one tag set) and delivery time (§8.8), '' for records with neither;
+ *    at most KEYED_OPEN_BATCHES_MAX keyed ones (the oldest is sealed to make room); records
+ *    of different delivery times are released at different times, so no order between them
+ *    is promised; records of one tag set in a partition's batches
  *    are in send order, and records of different tag sets of a partition may be reordered
  *    between batches (each batch goes when it is full or lingerMs old). A batch gets its
  *    position among the partition's batches (`seq`) and its sequence number when sealed, so
@@ -45,13 +48,41 @@ import { nextStickyPartition } from './partitioner.ts';
 export interface RecordMetadata {
   topic: string;
   partition: number;
-  /** Offset the broker assigned; -1 with acks = 0. */
+  /**
+   * Offset the broker assigned; -1 with acks = 0. For a delayed record (deliverAt/delayMs),
+   * an offset its SCHEDULED wrapper holds (SPEC §8.8): the message is read at a new offset
+   * once released.
+   */
   offset: number;
+  /**
+   * Delayed records only: the id of the delayed message, `topic/partition/wrapperOffset`
+   * (SPEC §6.25), for Admin.cancelDelayed / `sluice delayed cancel`. Every record of one
+   * batch (same partition and delivery time, sent together) shares it: a cancel cancels
+   * them all. When the delivery time had already passed at the broker, the records were
+   * appended at once and the id names no pending message.
+   */
+  delayedId?: string;
+  /** Delayed records only: the delivery time asked for, ms since the epoch. */
+  deliverAtMs?: number;
 }
+
+/** What the records of one delayed batch share. */
+export interface DelayedInfo {
+  /** `topic/partition/wrapperOffset`, see RecordMetadata.delayedId. */
+  delayedId: string;
+  deliverAtMs: number;
+}
+
+/** The id of a delayed message (SPEC §6.25) as the client writes it: `topic/partition/offset`. */
+export function formatDelayedId(topic: string, partition: number, offset: number): string {
+  return `${topic}/${partition}/${offset}`;
+}
+
 
 /** Receives the outcome of records. `slot` is whatever the sink was given on append. */
 export interface DeliverySink {
-  delivered(slot: number, topic: string, partition: number, offset: number): void;
+  /** delayed: the batch's delayed message (id and delivery time), null for records without a delivery time or acks 0. */
+  delivered(slot: number, topic: string, partition: number, offset: number, delayed: DelayedInfo | null): void;
   failed(slot: number, err: Error): void;
 }
 
@@ -101,6 +132,13 @@ const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
  * pool cannot cover them all, so large first buffers would mostly be garbage (it doubles as needed).
  */
 const TAGGED_BUILDER_INITIAL_BYTES_MAX = 8 * 1024;
+/**
+ * Open batches with a batch key (tag set, delivery time) per partition: delivery times in ms
+ * are nearly all distinct, and each open batch holds a builder, so beyond this many the
+ * oldest is sealed (sent early) instead of keeping an unbounded map. Large enough for a
+ * hundred tag sets per partition.
+ */
+export const KEYED_OPEN_BATCHES_MAX = 256;
 
 export class ProducerBatch {
   readonly sinks: DeliverySink[] = [];
@@ -133,8 +171,10 @@ export class ProducerBatch {
     readonly queue: PartitionQueue,
     readonly createdMs: number,
     public builder: BatchBuilder,
-    /** The canonical tag set of every record in it ('' for untagged). */
+    /** The batch-level headers' key: canonical tag set and delivery time ('' = neither). */
     readonly tagKey: string,
+    /** The delivery time every record of the batch carries (SPEC §8.8); -1 = none. */
+    readonly deliverAtMs: number = -1,
   ) {}
 
   get recordCount(): number {
@@ -318,6 +358,7 @@ export class RecordAccumulator {
     sink: DeliverySink,
     slot: number,
     tagKey = '',
+    deliverAtMs = -1,
   ): number {
     let q: PartitionQueue;
     if (partition >= 0) {
@@ -336,10 +377,10 @@ export class RecordAccumulator {
     // A batch's age (linger, delivery timeout) runs on the clock, not on the record's
     // timestamp, which the caller may set to any time (replaying old events).
     if (b === null) {
-      b = this.openBatch(q, Date.now(), tagKey);
+      b = this.openBatch(q, Date.now(), tagKey, deliverAtMs);
     } else if (b.builder.sizeBytes + sizeBytes > this.batchSizeBytes) {
       this.sealBatch(b);
-      b = this.openBatch(q, Date.now(), tagKey);
+      b = this.openBatch(q, Date.now(), tagKey, deliverAtMs);
     }
     b.builder.append(key, value, timestampMs, headers);
     if (this.onNewTxnPartition !== null && !q.inTxn) {
@@ -356,9 +397,11 @@ export class RecordAccumulator {
     return q.partition;
   }
 
-  private openBatch(q: PartitionQueue, nowMs: number, tagKey: string): ProducerBatch {
+  private openBatch(q: PartitionQueue, nowMs: number, tagKey: string, deliverAtMs: number): ProducerBatch {
+    // Bounded: the oldest open keyed batch goes out to make room.
+    if (tagKey !== '' && q.openTagged !== null && q.openTagged.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q.openTagged.values().next().value!);
     const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, tagKey === '' ? BUILDER_INITIAL_BYTES_MAX : TAGGED_BUILDER_INITIAL_BYTES_MAX));
-    const b = new ProducerBatch(q, nowMs, builder, tagKey);
+    const b = new ProducerBatch(q, nowMs, builder, tagKey, deliverAtMs);
     if (tagKey === '') q.open = b;
     else (q.openTagged ??= new Map()).set(tagKey, b);
     if (!q.inOpenList) {
@@ -615,7 +658,9 @@ export class RecordAccumulator {
     const partition = b.queue.partition;
     const sinks = b.sinks;
     const slots = b.slots;
-    for (let i = 0; i < sinks.length; i++) sinks[i]!.delivered(slots[i]!, topic, partition, baseOffset < 0 ? -1 : baseOffset + i);
+    // A delayed batch's baseOffset is its SCHEDULED wrapper's: the delayed message's id (SPEC §8.8).
+    const delayed = b.deliverAtMs >= 0 && baseOffset >= 0 ? { delayedId: formatDelayedId(topic, partition, baseOffset), deliverAtMs: b.deliverAtMs } : null;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.delivered(slots[i]!, topic, partition, baseOffset < 0 ? -1 : baseOffset + i, delayed);
     this.release(b);
   }
 

@@ -24,6 +24,8 @@ export const ApiKey = {
   END_TXN: 21,
   WRITE_TXN_MARKERS: 22,
   TXN_OFFSET_COMMIT: 23,
+  LIST_DELAYED: 24,
+  CANCEL_DELAYED: 25,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -58,4 +60,6 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.END_TXN]: { min: 0, max: 0 },
   [ApiKey.WRITE_TXN_MARKERS]: { min: 0, max: 0 },
   [ApiKey.TXN_OFFSET_COMMIT]: { min: 0, max: 0 },
+  [ApiKey.LIST_DELAYED]: { min: 0, max: 0 },
+  [ApiKey.CANCEL_DELAYED]: { min: 0, max: 0 },
 };

@@ -214,8 +214,11 @@ export function validateBatch(b: Uint8Array, pos: number, end: number, info: Bat
   const producerEpoch = producerEpochAt(b, pos);
   const baseSequence = readInt32(b, pos + Off.baseSequence);
   if (producerId === NO_PRODUCER_ID) {
-    if (producerEpoch !== NO_PRODUCER_EPOCH || baseSequence !== NO_SEQUENCE || (attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL)) !== 0) {
-      return fail(info, ErrorCode.CORRUPT_MESSAGE, `producerId -1 needs producerEpoch -1, baseSequence -1 and no transactional or control bit (got ${producerEpoch}, ${baseSequence}, 0x${attributes.toString(16)})`);
+    // A stored control batch without a producer is a delayed-delivery one (SPEC §8.6 types 2-4):
+    // control bit alone, never transactional; a transaction marker always names its producer.
+    const attrsAllowed = stored ? ATTR_CONTROL : 0;
+    if (producerEpoch !== NO_PRODUCER_EPOCH || baseSequence !== NO_SEQUENCE || (attributes & ~attrsAllowed & (ATTR_TRANSACTIONAL | ATTR_CONTROL)) !== 0) {
+      return fail(info, ErrorCode.CORRUPT_MESSAGE, `producerId -1 needs producerEpoch -1, baseSequence -1 and no transactional${stored ? '' : ' or control'} bit (got ${producerEpoch}, ${baseSequence}, 0x${attributes.toString(16)})`);
     }
   } else if (producerId < 0 || !Number.isSafeInteger(producerId) || producerEpoch < 0 || (baseSequence < 0 && (attributes & ATTR_CONTROL) === 0)) {
     return fail(info, ErrorCode.CORRUPT_MESSAGE, `producerId ${producerId}, producerEpoch ${producerEpoch}, baseSequence ${baseSequence}: an idempotent batch needs all three >= 0`);

@@ -114,6 +114,7 @@ export class Broker {
       flushCheckIntervalMs: c.flushCheckIntervalMs,
       cleanerIntervalMs: c.cleanerIntervalMs,
       producerState: { producerIdsPerPartitionMax: c.producerIdsPerPartitionMax, producerIdExpirationMs: c.producerIdExpirationMs },
+      delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
@@ -132,7 +133,7 @@ export class Broker {
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const producerIds = new ProducerIdManager(this.store);
     const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
-    this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records) => this.appendDurably(TXN_STATE_TOPIC, partition, records), markers, c, this.log.child('txn'));
+    this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records, fsync) => this.appendDurably(TXN_STATE_TOPIC, partition, records, 'client', fsync), markers, c, this.log.child('txn'));
     // TxnOffsetCommit only for a transaction that added the group (SPEC §6.24), where this broker can tell.
     this.coordinator.setTxnVerifier((req) => this.txn.checkOffsetsInTxn(req));
     const delayedFetches = new DelayedFetches();
@@ -237,14 +238,16 @@ export class Broker {
 
   /**
    * Appends to an internal topic (__consumer_offsets, __transaction_state) as its leader and
-   * resolves once the records are fsynced and on every in-sync replica.
+   * resolves once the records are on every in-sync replica and, unless `fsync` is false,
+   * fsynced. (false: a record whose loss is harmless and which the next record's fsync covers,
+   * see TransactionCoordinator.complete.)
    */
-  private async appendDurably(topic: string, partition: number, records: Buffer, origin: AppendOrigin = 'client'): Promise<void> {
+  private async appendDurably(topic: string, partition: number, records: Buffer, origin: AppendOrigin = 'client', fsync = true): Promise<void> {
     try {
       const p = this.topics.leaderPartition(topic, partition);
       // Waited for like acks=all below, but (as ever) not refused by min.insync.replicas: requiredAcks 1.
       const appended = p.appendAsLeader(records, 1, origin);
-      await Promise.all([p.log.waitForFlush(appended.lastOffset), p.waitForHighWatermark(appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
+      await Promise.all([fsync ? p.log.waitForFlush(appended.lastOffset) : undefined, p.waitForHighWatermark(appended.lastOffset + 1, this.config.offsetsCommitWaitMsMax)]);
     } catch (e) {
       // To a group member or a transactional producer, losing leadership of the partition means another coordinator.
       if (e instanceof SluiceError && (e.code === ErrorCode.NOT_LEADER || e.code === ErrorCode.FENCED_LEADER_EPOCH)) {

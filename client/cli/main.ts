@@ -1,5 +1,5 @@
 /**
- * `sluice` client commands: topic, produce, consume, group, dlq, health. bin/sluice.mjs routes every subcommand
+ * `sluice` client commands: topic, produce, consume, group, dlq, delayed, health. bin/sluice.mjs routes every subcommand
  * except `broker` and `bench` here. Each command group lives in its own file; this one only
  * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
  */
@@ -8,6 +8,7 @@ import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
 import { clusterCommand, clusterHelp } from './cluster.ts';
 import { consumeCommand, consumeHelp } from './consume.ts';
+import { delayedCommand, delayedHelp } from './delayed.ts';
 import { dlqCommand, dlqHelp } from './dlq.ts';
 import { groupCommand, groupHelp } from './group.ts';
 import { healthCommand, healthHelp } from './health.ts';
@@ -28,7 +29,9 @@ Commands:
                          manage consumer groups (sluice group --help)
   dlq list|replay        inspect and replay a group's dead-lettered messages
                          (sluice dlq --help)
-  bench produce|consume|e2e|tags
+  delayed list|cancel    list and cancel pending delayed messages
+                         (sluice delayed --help)
+  bench produce|consume|e2e|delayed|tags
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
   cluster describe       brokers, controller, and each partition's leader, replicas and ISR
@@ -42,6 +45,7 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   consume: { run: consumeCommand, help: consumeHelp },
   group: { run: groupCommand, help: groupHelp },
   dlq: { run: dlqCommand, help: dlqHelp },
+  delayed: { run: delayedCommand, help: delayedHelp },
   health: { run: healthCommand, help: healthHelp },
   cluster: { run: clusterCommand, help: clusterHelp },
 };

@@ -23,11 +23,15 @@
  * Order: an idempotent producer keeps order with 5 requests in flight; without idempotence
  * the producer runs with maxInFlight 1 (a retry after a lost acknowledgement may then
  * duplicate: at least once).
+ * Delayed delivery (--delay D, --deliver-at T; SPEC §8.8): each line becomes visible at (the
+ * time it was read + D), or at T; the delayed message ids (for `sluice delayed cancel`) go to
+ * stdout, one line per id.
  */
 import readline from 'node:readline';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { parseDuration, parseInstant } from '../delivery-time.ts';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveDelivery } from '../producer-delivery.ts';
-import { Producer, ProducerConfigError, type DeliveryGuarantee } from '../producer.ts';
+import { Producer, ProducerConfigError, type DeliveryGuarantee, type RecordMetadata } from '../producer.ts';
 import { canonicalTags } from '../../protocol/tags.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
@@ -69,6 +73,15 @@ Options:
                          a line without SEP or with a bad tag is an error and is skipped
                          (lines with different tags go in different batches: their
                          order in a partition is kept per tag set only)
+  --delay D              deliver each message D after it is read, not before
+                         (D: a number with a unit ms, s, m, h or d, e.g. 30m, 2h,
+                         500ms; 0 allowed; at most 400d); prints each delayed
+                         message id on stdout as ID<TAB>DELIVER-AT (ID is
+                         TOPIC/PARTITION/OFFSET, for sluice delayed cancel; lines
+                         sent in one batch share an id and are cancelled together)
+  --deliver-at T         deliver every message at time T (ISO 8601 with a zone,
+                         e.g. 2026-12-01T10:00:00Z, or ms since the epoch; a time
+                         in the past delivers at once); prints ids as --delay
   --delivery-timeout-ms T  give up on a message T ms after it was read, retries
                          included (default ${DELIVERY_TIMEOUT_MS_DEFAULT})
   --progress-interval-ms T  report progress on stderr every T ms while messages
@@ -87,6 +100,8 @@ const flags: FlagSpecs = {
   tag: { type: 'string', multiple: true },
   'tags-separator': { type: 'string' },
   partition: { type: 'int', min: 0 },
+  delay: { type: 'string' },
+  'deliver-at': { type: 'string' },
   'delivery-timeout-ms': { type: 'int', min: 1 },
   'progress-interval-ms': { type: 'int', min: 0 },
   help: { type: 'boolean' },
@@ -130,6 +145,27 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
   }
   const tagsSep = str(p, 'tags-separator');
   if (tagsSep === '') throw new UsageError('--tags-separator must not be empty');
+  const delayFlag = str(p, 'delay');
+  const deliverAtFlag = str(p, 'deliver-at');
+  if (delayFlag !== undefined && deliverAtFlag !== undefined) throw new UsageError('--delay and --deliver-at exclude each other');
+  let delayMs: number | undefined;
+  let deliverAt: number | undefined;
+  try {
+    if (delayFlag !== undefined) delayMs = parseDuration(delayFlag);
+    if (deliverAtFlag !== undefined) deliverAt = parseInstant(deliverAtFlag);
+  } catch (e) {
+    throw new UsageError(`--${delayFlag !== undefined ? 'delay' : 'deliver-at'}: ${(e as Error).message}`);
+  }
+  const delayed = delayMs !== undefined || deliverAt !== undefined;
+  if (delayed && transactionalId !== undefined) throw new UsageError('--delay / --deliver-at cannot be used with --transactional-id: delayed messages are not transactional');
+  if (delayed && deliveryFlag === 'exactly-once') throw new UsageError('--delay / --deliver-at cannot be used with --delivery exactly-once: delayed messages are not transactional');
+  /** The last id printed per partition: a batch's records share one, and complete together. */
+  const lastIdOf = new Map<number, string>();
+  const printId = (m: RecordMetadata): void => {
+    if (m.delayedId === undefined || lastIdOf.get(m.partition) === m.delayedId) return;
+    lastIdOf.set(m.partition, m.delayedId);
+    io.out(`${m.delayedId}\t${new Date(m.deliverAtMs!).toISOString()}\n`);
+  };
   const deliveryTimeoutMs = int(p, 'delivery-timeout-ms', DELIVERY_TIMEOUT_MS_DEFAULT);
   const progressIntervalMs = int(p, 'progress-interval-ms', PROGRESS_INTERVAL_MS_DEFAULT);
 
@@ -225,10 +261,11 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
       const n = lineNo;
       read++;
       const sendP = producer
-        .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}), ...(tags.length > 0 ? { tags } : {}) })
+        .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}), ...(tags.length > 0 ? { tags } : {}), ...(delayMs !== undefined ? { delayMs } : {}), ...(deliverAt !== undefined ? { deliverAt } : {}) })
         .then(
-          () => {
+          (m) => {
             sent++;
+            if (delayed) printId(m);
           },
           (e: Error) => {
             if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) timedOut = true;

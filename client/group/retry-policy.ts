@@ -24,6 +24,9 @@
  *                                 at most FAILURE_REASON_CHARS_MAX characters
  * - `sluice-due-ms`               earliest time the message may be handled again (ms since
  *                                 the epoch); absent in the DLQ
+ * - `sluice-deliver-at-ms`        the same time as a delivery time (SPEC §8.8), written by the
+ *                                 producer (the runner sends with deliverAt = due time, when
+ *                                 it is in the future): the broker releases the message then
  * Earlier `sluice-*` headers are replaced, never duplicated; other headers pass through in order.
  * Except `sluice-tags` (SPEC §8.7): the message's tags are kept as they are, so consumers of
  * the retry topics and the DLQ that filter by tags (the runner's own do) still see it.

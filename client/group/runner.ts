@@ -15,8 +15,13 @@
  *   partition and run() rejects with the handler's error (or SluiceError for a nack).
  * - With delays [d1..dn] a message that always fails is handled n+1 times, then lands in
  *   `<group>.<topic>.dlq`.
- * - A message from a retry topic is not handled before its sluice-due-ms: its partition is
- *   rewound to it and paused until then; other partitions and the main topics go on.
+ * - A message from a retry topic is not handled before its sluice-due-ms. The runner
+ *   republishes to a retry topic as a delayed message (SPEC §8.8: sluice-deliver-at-ms = the
+ *   due time), so the broker holds it back until then and the consumer does not wait. The
+ *   waiting stays as the fallback (a message already in a retry topic, a broker whose clock is
+ *   behind ours, or one that does not hold delayed messages): a message read before its due
+ *   time rewinds its partition to it and pauses it until then; other partitions and the main
+ *   topics go on.
  * - The runner subscribes the group to the main topics and their retry topics (not the
  *   DLQ), creating missing retry/DLQ topics with the source topic's partition count. The
  *   subscription must be topic names (a pattern cannot say which retry topics to create).
@@ -229,6 +234,8 @@ export class GroupRunner {
       key: m.key,
       value: m.value,
       headers: dest.headers.map((h) => ({ key: h.key, value: h.value })),
+      // A retry delay of 0 is due now: no delivery time, the message is appended at once.
+      deliverAt: dest.dueMs !== null && dest.dueMs > Date.now() ? dest.dueMs : undefined,
     });
   }
 

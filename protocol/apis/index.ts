@@ -23,6 +23,8 @@ import { addOffsetsToTxnRequestSchema, addOffsetsToTxnResponseSchema } from './a
 import { endTxnRequestSchema, endTxnResponseSchema } from './end-txn.ts';
 import { writeTxnMarkersRequestSchema, writeTxnMarkersResponseSchema } from './write-txn-markers.ts';
 import { txnOffsetCommitRequestSchema, txnOffsetCommitResponseSchema } from './txn-offset-commit.ts';
+import { listDelayedRequestSchema, listDelayedResponseSchema } from './list-delayed.ts';
+import { cancelDelayedRequestSchema, cancelDelayedResponseSchema } from './cancel-delayed.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -49,6 +51,8 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.END_TXN]: endTxnRequestSchema,
   [ApiKey.WRITE_TXN_MARKERS]: writeTxnMarkersRequestSchema,
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitRequestSchema,
+  [ApiKey.LIST_DELAYED]: listDelayedRequestSchema,
+  [ApiKey.CANCEL_DELAYED]: cancelDelayedRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -76,6 +80,8 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.END_TXN]: endTxnResponseSchema,
   [ApiKey.WRITE_TXN_MARKERS]: writeTxnMarkersResponseSchema,
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitResponseSchema,
+  [ApiKey.LIST_DELAYED]: listDelayedResponseSchema,
+  [ApiKey.CANCEL_DELAYED]: cancelDelayedResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -100,3 +106,5 @@ export * from './add-offsets-to-txn.ts';
 export * from './end-txn.ts';
 export * from './write-txn-markers.ts';
 export * from './txn-offset-commit.ts';
+export * from './list-delayed.ts';
+export * from './cancel-delayed.ts';

@@ -35,6 +35,9 @@ export const HEARTBEAT_OWNED_PARTITIONS_MAX = 10_000;
  * partitions counting as one); the coordinator's marker sender puts at most as many in a request.
  */
 export const WRITE_TXN_MARKERS_PARTITIONS_MAX = 10_000;
+/** Entries of one ListDelayed (its limit) and offsets of one CancelDelayed (SPEC §6.25, §6.26; defined with their schemas). */
+export { LIST_DELAYED_LIMIT_MAX } from '../../protocol/apis/list-delayed.ts';
+export { CANCEL_DELAYED_OFFSETS_MAX } from '../../protocol/apis/cancel-delayed.ts';
 /** Entries a handler processes before it lets the event loop serve others. */
 export const ENTRIES_PER_TURN_MAX = 1000;
 

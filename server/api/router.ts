@@ -26,7 +26,10 @@ import type {
   OffsetFetchRequest,
   OffsetForLeaderEpochRequest,
   ProduceRequest,
+  ListDelayedRequest,
+  CancelDelayedRequest,
 } from '../../protocol/apis/index.ts';
+import { handleCancelDelayed, handleListDelayed } from './delayed.ts';
 import { requestSchemas } from '../../protocol/apis/index.ts';
 import { decodeBody } from '../../protocol/body.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
@@ -115,6 +118,10 @@ export function createRouter(ctx: BrokerContext) {
         return handleEndTxn(ctx, control as EndTxnRequest);
       case ApiKey.TXN_OFFSET_COMMIT:
         return handleTxnOffsetCommit(ctx, control as TxnOffsetCommitRequest);
+      case ApiKey.LIST_DELAYED:
+        return handleListDelayed(ctx, control as ListDelayedRequest);
+      case ApiKey.CANCEL_DELAYED:
+        return handleCancelDelayed(ctx, control as CancelDelayedRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

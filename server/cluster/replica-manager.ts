@@ -99,7 +99,10 @@ export class ReplicaManager implements ReplicaListener {
     this.timer = null;
     this.unwatch?.();
     this.unwatch = null;
-    for (const p of this.replicas) p.settleHighWatermarkWaiters();
+    for (const p of this.replicas) {
+      p.releaser.stop();
+      p.settleHighWatermarkWaiters();
+    }
     this.fetchers.stopAll();
   }
 
@@ -139,8 +142,11 @@ export class ReplicaManager implements ReplicaListener {
       for (const b of state.replicas) if (b !== this.brokerId && !p.followers.has(b)) p.followers.set(b, { logEndOffset: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLogEnd: -1, disconnected: false, fetched: false });
       for (const b of [...p.followers.keys()]) if (!state.replicas.includes(b)) p.followers.delete(b);
       p.advanceHighWatermark();
+      // Delayed releases (SPEC §7.9) from the log's frontier, for this leadership.
+      if (leaderChanged || !p.releaser.isActive) p.releaser.start();
       if (!wasLeader) this.onLeadership(topic, partition, true);
     } else {
+      p.releaser.stop();
       if (wasLeader) {
         // Fetches parked on a partition this broker no longer leads answer now.
         p.wakeParkedFetches();
@@ -169,6 +175,7 @@ export class ReplicaManager implements ReplicaListener {
     this.pending.delete(p);
     if (!this.replicas.delete(p)) return;
     this.fetchers.remove(p.topic, p.partition);
+    p.releaser.stop();
     p.settleHighWatermarkWaiters();
     if (p.role === 'leader') {
       // Fetches parked on a deleted or moved partition answer now (with the error).

@@ -20,6 +20,7 @@
 import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
+import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -67,6 +68,11 @@ export interface BrokerConfig extends CoordinatorConfig {
   producerIdsPerPartitionMax: number;
   /** A producer idle this long without an open transaction is forgotten (SPEC §7.7). */
   producerIdExpirationMs: number;
+  /** Delayed delivery (SPEC §8.8, §7.9; server/delay/). */
+  delayedDeliveryMsMax: number;
+  delayedCancelsPendingMax: number;
+  delayedReleaseSliceEntriesMax: number;
+  delayedReleaseSliceBytesMax: number;
   /** Transactions (SPEC §6.19-6.22, §7.6; server/txn/). */
   transactionTimeoutMsMax: number;
   transactionStateReplicationFactor: number;
@@ -165,6 +171,10 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'offsetsTopicReplicationFactor', unit: 'count', default: 3, min: 1, max: 1000, help: 'replicas of __consumer_offsets in a cluster; created once this many brokers are live (1 on a single broker)' }),
   int({ name: 'producerIdsPerPartitionMax', unit: 'count', default: PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT, min: 1, max: 10_000_000, help: 'idempotent producers remembered per partition; a new one evicts the longest idle without an open transaction (its retries then get UNKNOWN_PRODUCER_ID), or gets CONCURRENT_TRANSACTIONS when all have one' }),
   int({ name: 'producerIdExpirationMs', unit: 'ms', default: PRODUCER_ID_EXPIRATION_MS_DEFAULT, min: 1, max: 365 * DAY_MS, help: 'a producer that wrote nothing to a partition for this long and has no open transaction there is forgotten (checked every retention-check-interval-ms)' }),
+  int({ name: 'delayedDeliveryMsMax', unit: 'ms', default: DELAYED_DELIVERY_MS_MAX_DEFAULT, min: 1, max: 100 * 365 * DAY_MS, help: 'largest delay a producer may ask for (sluice-deliver-at-ms at most now + this); a later time gets INVALID_DELIVERY_TIME' }),
+  int({ name: 'delayedCancelsPendingMax', unit: 'count', default: DELAYED_CANCELS_PENDING_MAX_DEFAULT, min: 1, max: 100_000_000, help: 'cancelled delayed messages not yet due that one partition holds in memory; a cancel beyond gets REQUEST_TIMED_OUT' }),
+  int({ name: 'delayedReleaseSliceEntriesMax', unit: 'count', default: DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT, min: 1, max: 1_000_000, help: 'delayed messages released in one append before the releaser lets other work run' }),
+  int({ name: 'delayedReleaseSliceBytesMax', unit: 'bytes', default: DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, min: 1, max: INT32_MAX, help: 'bytes of released messages in one append (at least one message) before the releaser lets other work run' }),
   int({ name: 'offsetsCommitWaitMsMax', unit: 'ms', default: 30_000, min: 1, max: TIMER_MS_MAX, help: 'longest an offset commit waits for the offsets topic to replicate it' }),
 
   int({ name: 'groupsMax', unit: 'count', default: 10_000, min: 1, max: 10_000_000, help: 'consumer groups this broker coordinates; a new one beyond gets GROUP_MAX_SIZE_REACHED' }),

@@ -16,6 +16,7 @@
  *   persisted if that changed it; a missing or damaged checkpoint is rebuilt from the batches.
  * - The high watermark lies in [logStartOffset, logEndOffset] (asserted).
  */
+import type { DelayConfig } from '../delay/delay-config.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
@@ -45,6 +46,8 @@ export interface PartitionLogOpenOptions {
   files?: FileHandleCache;
   /** Bounds of the producer state (producer-state.ts); defaults when omitted. */
   producerState?: ProducerStateConfig;
+  /** Delayed-delivery settings (server/delay/delay-config.ts); defaults when omitted. */
+  delay?: DelayConfig;
 }
 
 export interface LoadedLog {

@@ -33,6 +33,7 @@
  *   PREPARE_CONCURRENCY_MAX partitions at a time, and opening them afterwards waits for no
  *   fsync. A failure removes every directory it made, so nothing half made stays behind.
  */
+import type { DelayConfig } from '../delay/delay-config.ts';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -73,6 +74,8 @@ export interface LogManagerOptions {
   segmentFilesOpenMax?: number;
   /** Bounds of every partition's producer state (producer-state.ts). */
   producerState?: ProducerStateConfig;
+  /** Delayed-delivery settings of every partition (server/delay/delay-config.ts). */
+  delay?: DelayConfig;
 }
 
 export class LogManager {
@@ -85,6 +88,7 @@ export class LogManager {
   private readonly cleanerIntervalMs: number;
   private readonly cleanerBytesPerRunMax: number;
   private readonly producerState: ProducerStateConfig | undefined;
+  private readonly delay: DelayConfig | undefined;
   private compactionPass: Promise<CompactionResult> | null = null;
   /** The fds of every segment file of this manager's logs. */
   readonly files: FileHandleCache;
@@ -104,6 +108,7 @@ export class LogManager {
     this.cleanerIntervalMs = opts.cleanerIntervalMs ?? CLEANER_INTERVAL_MS_DEFAULT;
     this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
     this.producerState = opts.producerState;
+    this.delay = opts.delay;
     if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
     if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
     this.files = new FileHandleCache(opts.segmentFilesOpenMax ?? segmentFilesOpenMaxFor(openFilesSoftLimit()));
@@ -202,7 +207,7 @@ export class LogManager {
         // Deleted (renamed aside) while this was writing it: not ours to open any more.
         if (readPartitionTopicId(dir) !== topicId) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${name} was deleted while it was being created`);
         // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
-        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files, producerState: this.producerState });
+        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay });
         this.prepared.set(name, { topicId, log });
         // What the replica manager does first on a new leader (a synchronous checkpoint write):
         // done here, one partition per slice, instead of for every partition in one go later.
@@ -447,7 +452,7 @@ export class LogManager {
 
   private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
     const dir = path.join(this.dataDir, name);
-    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files, producerState: this.producerState });
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay });
     try {
       if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
     } catch (e) {

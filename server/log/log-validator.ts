@@ -16,7 +16,7 @@
  *   (compaction on the leader may have left offset gaps inside and between them).
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { BATCH_LOG_OVERHEAD, newBatchInfo, NO_PRODUCER_ID, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
+import { ATTR_CONTROL, BATCH_LOG_OVERHEAD, newBatchInfo, NO_PRODUCER_ID, Off, validateBatch, writeInt32, writeInt64 } from '../../protocol/record-batch.ts';
 import { checkTagSetBytes } from '../../protocol/tags.ts';
 import { BatchCursor } from './batch-cursor.ts';
 
@@ -32,6 +32,14 @@ export interface ValidatedRecordSet {
   sizeBytes: number;
   /** Batches with a producerId (idempotent, transactional or control): 0 keeps the append on its plain path. */
   producerBatches: number;
+  /**
+   * Produced sets: [batch position, value position, value length] of each batch with a
+   * `sluice-deliver-at-ms` header (SPEC §8.8), null when none has one (the plain path).
+   * Replicated sets: null.
+   */
+  delayed: number[] | null;
+  /** Replicated sets: control batches in the set (0 for produced sets, which cannot have any). */
+  controlBatches: number;
 }
 
 /**
@@ -47,6 +55,7 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
   let batchCount = 0;
   let maxTimestampMs = -1;
   let producerBatches = 0;
+  let delayed: number[] | null = null;
   const c = new BatchCursor();
   for (c.reset(recordSet); !c.done; c.advance(info.size)) {
     // Size first: a batch we would refuse anyway is not worth a CRC pass.
@@ -66,6 +75,8 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
     if (info.producerId !== NO_PRODUCER_ID) producerBatches++;
+    // A batch without a delivery time costs this one branch.
+    if (info.deliverAtAt >= 0) (delayed ??= []).push(c.at, info.deliverAtAt, info.deliverAtBytes);
     batchCount++;
   }
   if (!Number.isSafeInteger(nextOffset + recordCount)) {
@@ -78,7 +89,7 @@ export function validateAndAssignOffsets(recordSet: Uint8Array, nextOffset: numb
     // validateBatch proved lastOffsetDelta == recordCount - 1 for every batch.
     offset = c.lastOffset + 1;
   }
-  return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches };
+  return { batchCount, recordCount, firstOffset: nextOffset, lastOffset: offset - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches, delayed, controlBatches: 0 };
 }
 
 /**
@@ -97,6 +108,7 @@ export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset:
   let batchCount = 0;
   let maxTimestampMs = -1;
   let producerBatches = 0;
+  let controlBatches = 0;
   let firstOffset = -1;
   let nextOffsetMin = logEndOffset;
   const c = new BatchCursor();
@@ -114,7 +126,8 @@ export function validateReplicatedRecordSet(recordSet: Uint8Array, logEndOffset:
     recordCount += info.recordCount;
     if (info.maxTimestamp > maxTimestampMs) maxTimestampMs = info.maxTimestamp;
     if (info.producerId !== NO_PRODUCER_ID) producerBatches++;
+    if ((info.attributes & ATTR_CONTROL) !== 0) controlBatches++;
     batchCount++;
   }
-  return { batchCount, recordCount, firstOffset, lastOffset: nextOffsetMin - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches };
+  return { batchCount, recordCount, firstOffset, lastOffset: nextOffsetMin - 1, maxTimestampMs, sizeBytes: recordSet.length, producerBatches, delayed: null, controlBatches };
 }

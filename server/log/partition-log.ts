@@ -85,12 +85,16 @@ import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOIN
 import { readLogFiltered } from './filtered-reader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import { ATTR_TRANSACTIONAL, buildControlBatch, isControlAt, NO_PRODUCER_ID, Off, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { readScheduled, type ScheduledEntry } from '../../protocol/delayed-batch.ts';
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
 import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, writeSnapshotSync } from './producer-snapshot.ts';
 import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
+import { DEFAULT_DELAY_CONFIG, type DelayConfig } from '../delay/delay-config.ts';
+import { isDelayControlAt, PendingDelays } from '../delay/pending-delays.ts';
+import { scheduleDelayed } from '../delay/schedule.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -140,6 +144,8 @@ export interface AppendResult {
    * was written and baseOffset/lastOffset are where it was stored the first time.
    */
   duplicate?: boolean;
+  /** Batches stored as SCHEDULED wrappers (delayed delivery, SPEC §8.8); absent when none. */
+  wrapped?: number;
 }
 
 type State = 'open' | 'closing' | 'closed' | 'deleted';
@@ -162,7 +168,7 @@ function producerHeaders(recordSet: Uint8Array): BatchHeader[] {
 export class PartitionLog {
   readonly dir: string;
   private cfg: LogConfig;
-  private readonly logger: Logger;
+  readonly logger: Logger;
   private readonly files: FileHandleCache | undefined;
   private segments: readonly LogSegment[];
   private endOffset: number;
@@ -200,9 +206,16 @@ export class PartitionLog {
   private snapshotOffset = -1;
   /** While replaying at open or after truncation: aborts are collected, the files reconciled afterwards. */
   private replaying = false;
+  /**
+   * Delayed delivery (SPEC §7.9): the pending wrappers, cancels and frontier this log holds;
+   * rebuilt at open and after truncation, updated by every append that writes delay batches.
+   */
+  readonly delays = new PendingDelays();
+  readonly delayConfig: DelayConfig;
 
-  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined) {
+  private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined, delayConfig: DelayConfig | undefined) {
     this.dir = dir;
+    this.delayConfig = delayConfig ?? DEFAULT_DELAY_CONFIG;
     this.files = files;
     this.cfg = config;
     this.logger = logger;
@@ -238,8 +251,9 @@ export class PartitionLog {
   /** Opens (or creates) the partition directory (log-loader.ts). Synchronous: it runs before the broker serves. */
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
     const { segments, epochs, highWatermark } = loadPartitionLog(dir, config, opts);
-    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark, opts.producerState);
+    const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark, opts.producerState, opts.delay);
     log.rebuildProducerState();
+    log.rebuildDelays();
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
     return log;
   }
@@ -351,6 +365,18 @@ export class PartitionLog {
     if (compacts(this.cfg.cleanupPolicy) && firstKeylessOffset(recordSet) >= 0) {
       throw new SluiceError(ErrorCode.CORRUPT_MESSAGE, 'compacted topics need a key on every record');
     }
+    // Delayed delivery (SPEC §8.8): future batches become SCHEDULED wrappers taking the same
+    // offsets. A record set without a delivery time costs this one branch.
+    let toWrite = recordSet;
+    let wrapped = 0;
+    if (set.delayed !== null) {
+      ({ records: toWrite, wrapped } = scheduleDelayed(recordSet, set.delayed, {
+        nowMs,
+        deliveryMaxMs: this.delayConfig.delayedDeliveryMsMax,
+        frontierAtMs: this.delays.frontierAtMs,
+        compacted: compacts(this.cfg.cleanupPolicy),
+      }));
+    }
     // The plain path (no idempotent producer) costs this one branch.
     let headers: BatchHeader[] | null = null;
     if (set.producerBatches > 0) {
@@ -365,8 +391,14 @@ export class PartitionLog {
       }
     }
     const epochStarts = leaderEpoch >= 0 ? [{ epoch: leaderEpoch, startOffset: set.firstOffset }] : [];
-    this.write(recordSet, set.lastOffset, nowMs, this.endOffset, epochStarts);
+    this.write(toWrite, set.lastOffset, nowMs, this.endOffset, epochStarts);
+    if (toWrite !== recordSet) {
+      // Producer state from the stored batches (a wrapper's timestamps are the leader's), as replicas rebuild it.
+      if (headers !== null) headers = producerHeaders(toWrite);
+      this.delays.observe(toWrite);
+    }
     if (headers !== null) for (const h of headers) this.applyProducerBatch(h);
+    if (wrapped > 0) return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs, wrapped };
     return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs };
   }
 
@@ -392,7 +424,69 @@ export class PartitionLog {
     this.write(recordSet, set.lastOffset, nowMs, set.firstOffset, epochStarts);
     // The leader checked them; a follower only applies, in the same order (SPEC §7.7).
     if (set.producerBatches > 0) for (const h of producerHeaders(recordSet)) this.applyProducerBatch(h);
+    if (set.controlBatches > 0) this.delays.observe(recordSet);
     return { firstOffset: set.firstOffset, lastOffset: set.lastOffset };
+  }
+
+  /**
+   * The leader's append of batches it built for delayed delivery (SPEC §7.9): RELEASED /
+   * CANCELLED markers and released batches, without a producer (producerId -1). Offsets are
+   * assigned back to back (each batch takes lastOffsetDelta + 1), the leader epoch stamped;
+   * one write, so a marker and its released batch are never apart. Returns the first offset.
+   */
+  appendDelayBatches(batches: readonly Uint8Array[], nowMs: number, leaderEpoch?: number): AppendResult {
+    this.checkWritable();
+    if (leaderEpoch !== undefined) this.checkLeaderEpoch(leaderEpoch);
+    if (batches.length === 0) throw new Error('appendDelayBatches: no batches');
+    let total = 0;
+    for (const b of batches) total += b.length;
+    const buf = Buffer.allocUnsafe(total);
+    const firstOffset = this.endOffset;
+    let offset = firstOffset;
+    let pos = 0;
+    for (const b of batches) {
+      this.invariant(readInt64(b, Off.producerId) === NO_PRODUCER_ID, () => 'a delayed-delivery batch the broker builds has no producer');
+      buf.set(b, pos);
+      writeInt64(buf, pos + Off.baseOffset, offset);
+      if (leaderEpoch !== undefined) writeInt32(buf, pos + Off.partitionLeaderEpoch, leaderEpoch);
+      offset += readInt32(b, Off.lastOffsetDelta) + 1;
+      pos += b.length;
+    }
+    const epochStarts = leaderEpoch !== undefined ? [{ epoch: leaderEpoch, startOffset: firstOffset }] : [];
+    this.write(buf, offset - 1, nowMs, firstOffset, epochStarts);
+    this.delays.observe(buf);
+    return { baseOffset: firstOffset, lastOffset: offset - 1, logAppendTimeMs: nowMs };
+  }
+
+  /**
+   * The SCHEDULED wrapper stored at exactly `offset` (its whole batch and where its producer
+   * batch lies in it), or null when no wrapper starts there (SPEC §6.26: not a delayed message's id).
+   */
+  async readWrapper(offset: number): Promise<{ buf: Buffer; entry: ScheduledEntry } | null> {
+    if (offset < this.logStartOffset || offset >= this.endOffset) return null;
+    const r = await this.read(offset, 1, { maxOffset: this.endOffset });
+    if (r.records.length < BATCH_HEADER_BYTES || readInt64(r.records, Off.baseOffset) !== offset) return null;
+    const entry = readScheduled(r.records, 0);
+    return entry === null ? null : { buf: r.records, entry };
+  }
+
+  /**
+   * Rebuilds the delay state (SPEC §7.9) by scanning every segment's delayed-delivery control
+   * batches (headers, then those batches whole). At open and after truncation.
+   */
+  private rebuildDelays(): void {
+    this.delays.clear();
+    for (const seg of this.segments) {
+      seg.scanHeadersSync(0, (c) => {
+        if (!isDelayControlAt(c.buf, c.at)) return true;
+        if (!c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+        this.delays.observeBatch(c.buf, c.at);
+        return true;
+      });
+    }
+    if (this.delays.pendingCount > 0 || this.delays.frontierOffset >= 0) {
+      this.logger.debug('delayed messages loaded', { dir: this.dir, pending: this.delays.pendingCount, frontierDeliverAtMs: this.delays.frontierAtMs, frontierOffset: this.delays.frontierOffset });
+    }
   }
 
   /**
@@ -658,7 +752,8 @@ export class PartitionLog {
   private replaySegment(seg: LogSegment, fromPosition: number, fromOffset = 0): void {
     seg.scanHeadersSync(fromPosition, (c) => {
       if (readInt64(c.buf, c.at + Off.producerId) === NO_PRODUCER_ID || c.baseOffset < fromOffset) return true;
-      if (isControlAt(c.buf, c.at) && !c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+      // A transaction marker's record is read (small); a delayed-delivery wrapper's never is.
+      if (isControlAt(c.buf, c.at) && isTransactionalAt(c.buf, c.at) && !c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
       this.applyProducerBatch(batchHeaderAt(c.buf, c.at));
       return true;
     });
@@ -753,6 +848,7 @@ export class PartitionLog {
       if (offset < this.endOffset) {
         this.cutSegments(offset);
         this.rebuildProducerState();
+        this.rebuildDelays();
       }
       this.changeEpochCache(() => this.epochs.truncateFromEnd(this.endOffset));
       return this.endOffset;
@@ -780,6 +876,7 @@ export class PartitionLog {
       this.compactedAtEnd = -1;
       this.changeEpochCache(() => this.epochs.clear());
       this.producers.clear();
+      this.delays.clear();
       this.aborted = [];
       deleteSnapshotsAbove(this.dir, -1);
       this.snapshotOffset = -1;
@@ -844,7 +941,9 @@ export class PartitionLog {
     const active = this.active;
     // An empty active segment is the log's end: it always stays. Uncommitted data too (replication).
     const highWatermark = this.highWatermark;
-    const deletable = (s: LogSegment) => !(s === active && s.sizeBytes === 0) && s.nextOffset <= highWatermark;
+    // A segment holding a pending delayed message stays, and so does every later one (SPEC §7.9).
+    const pinned = Math.min(highWatermark, this.delays.minPendingOffset());
+    const deletable = (s: LogSegment) => !(s === active && s.sizeBytes === 0) && s.nextOffset <= pinned;
     let count = 0;
     if (this.cfg.retentionMs >= 0) {
       while (count < segments.length && deletable(segments[count]!) && (segments[count]!.sizeBytes === 0 || nowMs - segments[count]!.largestTimestampMs > this.cfg.retentionMs)) count++;

@@ -70,6 +70,9 @@ export interface ProducerEntry {
   coordinatorEpoch: number;
 }
 
+/** Attribute bits of a transaction marker (SPEC §8.6); a control batch without bit 4 is a delayed-delivery one. */
+const TXN_MARKER_BITS = ATTR_CONTROL | ATTR_TRANSACTIONAL;
+
 /** The header fields of one batch, as apply() and the leader's checks need them. */
 export interface BatchHeader {
   producerId: number;
@@ -94,7 +97,9 @@ export function batchHeaderAt(b: Uint8Array, pos: number): BatchHeader {
   const firstOffset = readInt64(b, pos + Off.baseOffset);
   const lastOffsetDelta = readInt32(b, pos + Off.lastOffsetDelta);
   let marker: BatchHeader['marker'] = null;
-  if ((attributes & ATTR_CONTROL) !== 0) {
+  // Only a transaction marker (control and transactional bits) holds a marker record; a
+  // delayed-delivery wrapper (control bit alone, SPEC §8.6 type 2) is the producer's data batch.
+  if ((attributes & TXN_MARKER_BITS) === TXN_MARKER_BITS) {
     const m = readControlMarker(b, pos);
     if (m !== null) marker = { committed: m.committed, coordinatorEpoch: m.coordinatorEpoch };
   }
@@ -321,7 +326,7 @@ export class ProducerState {
       e.batches = [];
     }
     if (h.maxTimestampMs > e.lastTimestampMs) e.lastTimestampMs = h.maxTimestampMs;
-    if ((h.attributes & ATTR_CONTROL) !== 0) {
+    if ((h.attributes & TXN_MARKER_BITS) === TXN_MARKER_BITS) {
       // A marker ends whatever transaction is open (an unreadable one ends it too: its
       // type is unknown, but the coordinator wrote it to end the transaction).
       e.txnFirstOffset = -1;

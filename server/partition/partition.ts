@@ -29,6 +29,7 @@ import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
+import { DelayReleaser } from '../delay/releaser.ts';
 import { isInternalTopic } from './topic-names.ts';
 
 /** Checks that a transactional batch may begin its producer's transaction on topic/partition (throws SluiceError); see AppendOptions.verifyTxnStart. */
@@ -110,6 +111,8 @@ export class Partition implements FetchParking {
   isrChangeInFlight = false;
   /** Wake-ups of the fetches parked on this partition (delayed-fetches.ts). */
   readonly parkedFetches = new Set<() => void>();
+  /** Releases delayed messages while this broker leads (server/delay/releaser.ts); the replica manager starts and stops it. */
+  readonly releaser: DelayReleaser;
 
   constructor(
     readonly topic: string,
@@ -119,7 +122,9 @@ export class Partition implements FetchParking {
     private readonly localBrokerId: number,
     /** The topic's replication settings (min.insync.replicas). */
     private readonly replication: ReplicationConfig,
-  ) {}
+  ) {
+    this.releaser = new DelayReleaser(this, log.logger);
+  }
 
   get isLeader(): boolean {
     return this.role === 'leader';
@@ -161,8 +166,22 @@ export class Partition implements FetchParking {
     const appended = this.log.append(records, Date.now(), { leaderEpoch: state.leaderEpoch, origin, verifyTxnStart: verify });
     // A duplicate wrote nothing: no one to wake (its acks wait on the original offsets).
     if (appended.duplicate) return appended;
+    // A new delayed message may fall due before the releaser's timer.
+    if (appended.wrapped !== undefined) this.releaser.rearmIfEarlier();
     // Followers long-poll at the log end: wake them so the batch is replicated now, not after
     // their wait. A high watermark that moved has woken every parked fetch already.
+    if (!this.advanceHighWatermark()) wakeParkedFetches(this);
+    return appended;
+  }
+
+  /**
+   * Leader only: appends delayed-delivery batches the broker built (RELEASED / CANCELLED
+   * markers, released batches; SPEC §7.9) in one record set stamped with the leader epoch, and
+   * moves the high watermark / wakes fetches like any append.
+   */
+  appendDelayBatches(batches: readonly Uint8Array[]): AppendResult {
+    this.checkLeader();
+    const appended = this.log.appendDelayBatches(batches, Date.now(), this.state!.leaderEpoch);
     if (!this.advanceHighWatermark()) wakeParkedFetches(this);
     return appended;
   }

@@ -64,8 +64,12 @@ export interface TxnCoordinatorConfig {
   transactionalIdExpirationMs: number;
 }
 
-/** Appends records to a `__transaction_state` partition as its leader; resolves once durable (fsync + ISR). */
-export type TxnStateAppend = (partition: number, records: Buffer) => Promise<void>;
+/**
+ * Appends records to a `__transaction_state` partition as its leader; resolves once on every
+ * in-sync replica and, unless `fsync` is false, fsynced. The append itself happens before it
+ * returns.
+ */
+export type TxnStateAppend = (partition: number, records: Buffer, fsync: boolean) => Promise<void>;
 
 interface Entry {
   meta: TxnMetadata;
@@ -245,12 +249,12 @@ export class TransactionCoordinator {
   /**
    * Appends the id's record to its `__transaction_state` partition. The append itself happens
    * before this returns (appendDurably appends synchronously); the promise settles once the
-   * record is durable (fsynced, on every in-sync replica).
+   * record is on every in-sync replica and, with `fsync` (the default), fsynced.
    */
-  private appendRecord(partition: number, id: string, next: TxnMetadata): Promise<void> {
+  private appendRecord(partition: number, id: string, next: TxnMetadata, fsync = true): Promise<void> {
     const builder = new BatchBuilder();
     builder.append(encodeTxnKey(id), encodeTxnValue(next), next.updateMs);
-    return this.appendDurably(partition, Buffer.from(builder.finish()));
+    return this.appendDurably(partition, Buffer.from(builder.finish()), fsync);
   }
 
   /** Runs a state change of one id with its busy flag held. */
@@ -282,14 +286,17 @@ export class TransactionCoordinator {
       // and is answered only when durable, which makes this one durable too; and if this one
       // is lost (a failover before it is replicated), the next coordinator finds the prepare
       // state and sends the markers again, which changes nothing on the partitions. So the
-      // producer's next transaction need not wait for an fsync and a replication round.
+      // producer's next transaction need not wait for an fsync and a replication round. Nor
+      // is the record fsynced on its own: the id's next record's fsync covers it (one log,
+      // every dirty segment is synced), and its own flush cycle would make that next record
+      // (the next transaction's AddPartitionsToTxn) wait for two fsyncs instead of one.
       const next: TxnMetadata = { ...meta, state: committed ? 'complete-commit' : 'complete-abort', partitions: [], startMs: -1, updateMs: Date.now() };
       checkTransition(entry.meta, next);
-      const durable = this.appendRecord(partition, id, next);
+      const durable = this.appendRecord(partition, id, next, false);
       entry.meta = next;
       durable.catch((e) => {
         if (this.stopped || this.partitions.get(partition) !== loaded) return;
-        // Not appended or not durable, and nothing newer written since: back to the prepare
+        // Not appended or not replicated, and nothing newer written since: back to the prepare
         // state, which the sweep completes again (markers are idempotent).
         if (entry.meta === next) entry.meta = meta;
         this.log.warn('complete record of a transaction not written; the sweep completes it again', { transactionalId: id, error: e as Error });
@@ -529,7 +536,7 @@ export class TransactionCoordinator {
     await this.exclusive(entry, async () => {
       const builder = new BatchBuilder();
       builder.append(encodeTxnKey(id), null, Date.now());
-      await this.appendDurably(partition, Buffer.from(builder.finish()));
+      await this.appendDurably(partition, Buffer.from(builder.finish()), true);
       if (this.partitions.get(partition) === loaded && loaded.ids.get(id) === entry) {
         loaded.ids.delete(id);
         if (this.idOfProducer.get(entry.meta.producerId) === id) this.idOfProducer.delete(entry.meta.producerId);

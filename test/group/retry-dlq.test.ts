@@ -93,6 +93,17 @@ test('retry delays are kept, the main topic is not held up, the DLQ keeps everyt
   assert.ok(during.length > 5, 'normal messages were produced while the retries waited');
   for (const v of during) assert.ok(tries().find((x) => x.value === v)!.at < attempts.at(-1)!.at, `${v} handled before the last retry was due`);
 
+  // The retry topics got it as a delayed message (SPEC §8.8): delivery time = due time.
+  for (let n = 1; n <= DELAYS_MS.length; n++) {
+    const [retried] = await readTopic(broker.bootstrap, `${GROUP}.${TOPIC}.retry-${n}`, 0, 0, 1);
+    assert.ok(retried);
+    assert.equal(retried.value?.toString(), 'poison');
+    const due = header(retried, 'sluice-due-ms');
+    assert.ok(due !== undefined && Number(due) > attempts[n - 1]!.at - 1000, `retry-${n} due ${due}`);
+    assert.equal(header(retried, 'sluice-deliver-at-ms'), due, `retry-${n}: sluice-deliver-at-ms is the due time`);
+    assert.equal(retried.headers.filter((h) => h.key === 'sluice-deliver-at-ms').length, 1, 'one delivery time, not the previous hop\'s as well');
+  }
+
   // The DLQ has it, intact.
   const [dead] = await readTopic(broker.bootstrap, `${GROUP}.${TOPIC}.dlq`, 0, 0, 1);
   assert.ok(dead);
@@ -109,6 +120,7 @@ test('retry delays are kept, the main topic is not held up, the DLQ keeps everyt
   assert.ok(info.firstFailureMs >= attempts[0]!.at && info.firstFailureMs <= attempts[1]!.at, `first failure ${info.firstFailureMs} between attempts 1 and 2`);
   assert.equal(info.dueMs, null, 'no due time in the DLQ');
   assert.equal(header(dead, 'sluice-attempt'), '3');
+  assert.equal(header(dead, 'sluice-deliver-at-ms'), undefined, 'the DLQ gets no delivery time');
 
   // Replay: back on the original topic, with its own headers and where it came from.
   const endBefore = await Promise.all([0, 1].map((q) => admin.listOffsets(TOPIC, q, 'latest')));

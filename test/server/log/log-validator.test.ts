@@ -11,7 +11,7 @@ test('assigns contiguous offsets by rewriting only baseOffset; CRC still validat
   const set = Buffer.concat([a, b]);
   const before = Buffer.from(set);
   const v = validateAndAssignOffsets(set, 42, 1 << 20);
-  assert.deepEqual(v, { batchCount: 2, recordCount: 8, firstOffset: 42, lastOffset: 49, maxTimestampMs: 2004, sizeBytes: set.length, producerBatches: 0 });
+  assert.deepEqual(v, { batchCount: 2, recordCount: 8, firstOffset: 42, lastOffset: 49, maxTimestampMs: 2004, sizeBytes: set.length, producerBatches: 0, delayed: null, controlBatches: 0 });
   assert.equal(baseOffsetAt(set, 0), 42);
   assert.equal(baseOffsetAt(set, a.length), 45);
   // Only bytes 0..8 of each batch changed.
