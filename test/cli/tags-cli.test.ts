@@ -35,3 +35,22 @@ test('produce with --tag and per-line tags; consume filters on the broker and pr
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /--tag: INVALID_TAGS: tag "no spaces allowed"/);
 });
+
+test('consume --group --tags: the group\'s committed offsets move past the messages that do not match', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const bs = ['--bootstrap', b.bootstrap];
+  assert.equal((await sluice(['topic', 'create', 'feed', ...bs])).code, 0);
+  const lines = Array.from({ length: 30 }, (_, i) => `${i % 3 === 0 ? 'keep' : 'drop'}|m${i}`);
+  assert.equal((await sluice(['produce', 'feed', '--tags-separator', '|', ...bs], lines.join('\n') + '\n')).code, 0);
+  let r = await sluice(['consume', 'feed', '--group', 'g1', '--from-beginning', '--tags', 'keep', '--idle-timeout-ms', '2000', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 10);
+  r = await sluice(['group', 'describe', 'g1', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  // TOPIC PARTITION ... COMMITTED LOG-END LAG: the committed offset is the log end, lag 0.
+  assert.match(r.stdout, /^feed\s+0\s+.*\b30\s+30\s+0\b/m, r.stdout);
+});
