@@ -602,6 +602,9 @@ export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[] = [], make
   const count = readInt32(b, pos + Off.recordCount);
   const end = pos + batchSizeAt(b, pos);
   let p = pos + BATCH_HEADER_BYTES;
+  // A tagged batch's records often carry only the batch's sluice-tags header (SPEC §8.7): they
+  // share one headers array (like EMPTY_HEADERS, not to be mutated) instead of three objects each.
+  let tagsOnly: RecordHeader[] | null = null;
   for (let i = 0; i < count; i++) {
     readVarint(b, p, end);
     p = varintEnd + 1; // skip attributes
@@ -618,18 +621,33 @@ export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[] = [], make
     const headerCount = readVarint(b, p, end);
     p = varintEnd;
     let headers = EMPTY_HEADERS;
-    if (headerCount > 0) {
+    if (headerCount === 1 && tagsOnly !== null) {
+      const hk = readVarint(b, p, end);
+      const keyAt = varintEnd;
+      if (hk === HEADER_TAGS_BYTES.length && bytesEqual(b, keyAt, HEADER_TAGS_BYTES, 0, hk)) {
+        const hv = readVarint(b, keyAt + hk, end);
+        const valueAt = varintEnd;
+        const shared = tagsOnly[0]!.value!;
+        if (hv === shared.length && bytesEqual(b, valueAt, shared, 0, hv)) {
+          headers = tagsOnly;
+          p = valueAt + hv;
+        }
+      }
+    }
+    if (headerCount > 0 && headers === EMPTY_HEADERS) {
       headers = [];
       for (let h = 0; h < headerCount; h++) {
         const hk = readVarint(b, p, end);
         p = varintEnd;
-        const hkey = utf8d.decode(b.subarray(p, p + hk));
+        // The batch-level tag header is on every record of a tagged batch: no string decode for it.
+        const hkey = hk === HEADER_TAGS_BYTES.length && bytesEqual(b, p, HEADER_TAGS_BYTES, 0, hk) ? HEADER_TAGS : utf8d.decode(b.subarray(p, p + hk));
         p += hk;
         const hv = readVarint(b, p, end);
         p = varintEnd;
         headers.push({ key: hkey, value: hv < 0 ? null : b.subarray(p, p + hv) });
         p += Math.max(hv, 0);
       }
+      if (headerCount === 1 && headers[0]!.key === HEADER_TAGS && headers[0]!.value !== null) tagsOnly = headers;
     }
     out.push(make(baseOffset + offsetDelta, baseTimestamp + tsDelta, key, value, headers));
   }
