@@ -17,6 +17,10 @@
  * - A transaction in prepare-commit/prepare-abort is being completed (markers, then
  *   complete-*) by exactly one completion at a time (`completing`); the sweep restarts a
  *   completion that failed (and loading starts one for every prepare state found).
+ * - An AddPartitionsToTxn is registered in `addsInFlight` from its start (synchronously, before
+ *   any await) until it is answered, and its waiters learn the answer only after the state is
+ *   in memory: a transactional batch pipelined behind it (SPEC §6.6) is checked against the
+ *   state the answer reflects, or refused when the partition was not added; never on trust.
  * - At most transactionalIdsMax ids per coordinator; TXN_PARTITIONS_MAX partitions per transaction.
  *   An id without a transaction (empty, complete-*) unchanged for transactionalIdExpirationMs is
  *   forgotten (a tombstone record), as Kafka's transactional.id.expiration.ms: its next
