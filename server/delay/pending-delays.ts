@@ -19,8 +19,9 @@
  *   bounded by the caller (delayedCancelsPendingMax).
  */
 import { assert } from '../assert.ts';
+import type { SegmentDelays } from './segment-delays.ts';
 import { compareKey, CONTROL_TYPE_CANCELLED, CONTROL_TYPE_RELEASED, CONTROL_TYPE_SCHEDULED, controlTypeAt, readDelayMarker, readScheduled } from '../../protocol/delayed-batch.ts';
-import { ATTR_CONTROL, ATTR_TRANSACTIONAL, batchSizeAt, Off } from '../../protocol/record-batch.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL, Off } from '../../protocol/record-batch.ts';
 
 const INITIAL_CAPACITY = 256;
 
@@ -71,16 +72,6 @@ export class PendingDelays {
     this.lastReleaseMarkerOffset = -1;
   }
 
-  /**
-   * Applies the delayed-delivery control batches of a record set just written, in order
-   * (whole batches; other batches are skipped by one header byte).
-   */
-  observe(b: Uint8Array, start = 0, end = b.length): void {
-    for (let pos = start; pos < end; pos += batchSizeAt(b, pos)) {
-      if (isDelayControlAt(b, pos)) this.observeBatch(b, pos);
-    }
-  }
-
   /** One delayed-delivery control batch, whole in b at pos. */
   observeBatch(b: Uint8Array, pos: number): void {
     const type = controlTypeAt(b, pos);
@@ -93,6 +84,13 @@ export class PendingDelays {
       if (type === CONTROL_TYPE_RELEASED) this.released(m.deliverAtMs, m.wrapperOffset, m.offset);
       else this.cancel(m.deliverAtMs, m.wrapperOffset);
     }
+  }
+
+  /** One segment's content (sidecar or scan), segments in log order: its wrappers, cancels, then newest release. */
+  load(sd: SegmentDelays): void {
+    for (let i = 0; i < sd.scheduledAt.length; i++) this.add(sd.scheduledAt[i]!, sd.scheduledOffset[i]!);
+    for (let i = 0; i < sd.cancelledAt.length; i++) this.cancel(sd.cancelledAt[i]!, sd.cancelledOffset[i]!);
+    if (sd.releaseMarkerOffset >= 0) this.released(sd.releaseAtMs, sd.releaseOffset, sd.releaseMarkerOffset);
   }
 
   /** A wrapper's key: pending unless at or below the frontier (a wrapper the log already released). */

@@ -84,7 +84,7 @@ import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, batchSizeAt, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
 import { readScheduled, type ScheduledEntry } from '../../protocol/delayed-batch.ts';
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
@@ -94,6 +94,7 @@ import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTx
 import { DEFAULT_DELAY_CONFIG, type DelayConfig } from '../delay/delay-config.ts';
 import { isDelayControlAt, PendingDelays } from '../delay/pending-delays.ts';
 import { scheduleDelayed } from '../delay/schedule.ts';
+import { SegmentDelays } from '../delay/segment-delays.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -211,6 +212,8 @@ export class PartitionLog {
    */
   readonly delays = new PendingDelays();
   readonly delayConfig: DelayConfig;
+  /** The active segment's delayed-delivery content, written as its sidecar when it rolls. */
+  private activeDelays = new SegmentDelays();
 
   private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined, delayConfig: DelayConfig | undefined) {
     this.dir = dir;
@@ -394,7 +397,7 @@ export class PartitionLog {
     if (toWrite !== recordSet) {
       // Producer state from the stored batches (a wrapper's timestamps are the leader's), as replicas rebuild it.
       if (headers !== null) headers = producerHeaders(toWrite);
-      this.delays.observe(toWrite);
+      this.observeDelays(toWrite);
     }
     if (headers !== null) for (const h of headers) this.applyProducerBatch(h);
     if (wrapped > 0) return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs, wrapped };
@@ -423,7 +426,7 @@ export class PartitionLog {
     this.write(recordSet, set.lastOffset, nowMs, set.firstOffset, epochStarts);
     // The leader checked them; a follower only applies, in the same order (SPEC §7.7).
     if (set.producerBatches > 0) for (const h of producerHeaders(recordSet)) this.applyProducerBatch(h);
-    if (set.controlBatches > 0) this.delays.observe(recordSet);
+    if (set.controlBatches > 0) this.observeDelays(recordSet);
     return { firstOffset: set.firstOffset, lastOffset: set.lastOffset };
   }
 
@@ -453,7 +456,7 @@ export class PartitionLog {
     }
     const epochStarts = leaderEpoch !== undefined ? [{ epoch: leaderEpoch, startOffset: firstOffset }] : [];
     this.write(buf, offset - 1, nowMs, firstOffset, epochStarts);
-    this.delays.observe(buf);
+    this.observeDelays(buf);
     return { baseOffset: firstOffset, lastOffset: offset - 1, logAppendTimeMs: nowMs };
   }
 
@@ -469,19 +472,58 @@ export class PartitionLog {
     return entry === null ? null : { buf: r.records, entry };
   }
 
+  /** The delayed-delivery control batches of a record set just written (into the active segment). */
+  private observeDelays(b: Uint8Array): void {
+    for (let pos = 0; pos < b.length; pos += batchSizeAt(b, pos)) {
+      if (!isDelayControlAt(b, pos)) continue;
+      this.delays.observeBatch(b, pos);
+      this.activeDelays.note(b, pos);
+    }
+  }
+
+  /** A segment's delayed-delivery content, by scanning it (headers, then those batches whole). */
+  private scanSegmentDelays(seg: LogSegment): SegmentDelays {
+    const sd = new SegmentDelays();
+    seg.scanHeadersSync(0, (c) => {
+      if (!isDelayControlAt(c.buf, c.at)) return true;
+      if (!c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+      sd.note(c.buf, c.at);
+      return true;
+    });
+    return sd;
+  }
+
+  /** Writes a segment's sidecar; best effort: a missing one is rebuilt by a scan at the next open. */
+  private writeSegmentDelays(seg: LogSegment, sd: SegmentDelays): void {
+    try {
+      sd.writeSync(seg.delaysPath, seg.baseOffset, seg.nextOffset);
+    } catch (error) {
+      this.logger.warn('could not write a segment delay index; the next open scans the segment', { dir: this.dir, path: seg.delaysPath, error });
+    }
+  }
+
   /**
-   * Rebuilds the delay state (SPEC §7.9) by scanning every segment's delayed-delivery control
-   * batches (headers, then those batches whole). At open and after truncation.
+   * Rebuilds the delay state (SPEC §7.9) from the closed segments' sidecar files (a missing or
+   * damaged one is rebuilt by scanning its segment, and rewritten) and a scan of the active
+   * segment. At open and after truncation.
    */
   private rebuildDelays(): void {
     this.delays.clear();
-    for (const seg of this.segments) {
-      seg.scanHeadersSync(0, (c) => {
-        if (!isDelayControlAt(c.buf, c.at)) return true;
-        if (!c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
-        this.delays.observeBatch(c.buf, c.at);
-        return true;
-      });
+    const segments = this.segments;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!;
+      let sd: SegmentDelays | null = null;
+      if (i < segments.length - 1) {
+        sd = SegmentDelays.readSync(seg.delaysPath, seg.baseOffset, seg.nextOffset);
+        if (sd === null) {
+          sd = this.scanSegmentDelays(seg);
+          this.writeSegmentDelays(seg, sd);
+        }
+      } else {
+        sd = this.scanSegmentDelays(seg);
+        this.activeDelays = sd;
+      }
+      this.delays.load(sd);
     }
     if (this.delays.pendingCount > 0 || this.delays.frontierOffset >= 0) {
       this.logger.debug('delayed messages loaded', { dir: this.dir, pending: this.delays.pendingCount, frontierDeliverAtMs: this.delays.frontierAtMs, frontierOffset: this.delays.frontierOffset });
@@ -565,12 +607,17 @@ export class PartitionLog {
     const active = this.active;
     // An empty segment takes any set, even one larger than segment.bytes: rolling would not help.
     if (active.sizeBytes === 0) return false;
-    return active.sizeBytes + setBytes > this.cfg.segmentBytes || nowMs - active.createdMs > this.cfg.segmentMs || lastOffset - active.baseOffset > SEGMENT_OFFSETS_MAX;
+    return active.sizeBytes + setBytes > this.cfg.segmentBytes || nowMs - active.createdMs > this.cfg.segmentMs || lastOffset - active.baseOffset > SEGMENT_OFFSETS_MAX
+      // Bounds the active segment's in-memory delay entries (SPEC §7.9).
+      || this.activeDelays.scheduledCount >= this.delayConfig.delayedEntriesPerSegmentMax;
   }
 
   /** Starts a new active segment at baseOffset (>= logEndOffset); the old one is sealed by the next flush cycle. */
   private roll(baseOffset: number = this.endOffset): LogSegment {
     const old = this.active;
+    // The sealed segment's delay index (SPEC §7.9), so that opening the log does not scan it.
+    if (old.sizeBytes > 0) this.writeSegmentDelays(old, this.activeDelays);
+    this.activeDelays = new SegmentDelays();
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
     // The state as of the log end, so that recovery replays from here (SPEC §7.7).
@@ -869,6 +916,7 @@ export class PartitionLog {
       const seg = LogSegment.create(this.dir, offset, this.files);
       fsyncDirSync(this.dir);
       this.segments = [seg];
+      this.activeDelays = new SegmentDelays();
       this.endOffset = offset;
       this.hw = offset;
       this.compactedAtEnd = -1;
@@ -911,7 +959,10 @@ export class PartitionLog {
       segments[i]!.deleteFiles();
     }
     // An active segment has no index files (see segment.ts); seg is about to be the active one.
-    if (k < segments.length - 1) seg.deleteIndexFilesSync();
+    if (k < segments.length - 1) {
+      seg.deleteIndexFilesSync();
+      seg.deleteDelaysFileSync(); // it describes the whole segment; rebuilt at its next roll
+    }
     fsyncDirSync(this.dir);
     this.segments = segments.slice(0, k + 1);
     seg.truncateTo(offset);
