@@ -36,6 +36,8 @@ export class SegmentDelays {
   releaseAtMs = -1;
   releaseOffset = -1;
   releaseMarkerOffset = -1;
+  /** Decoded without its scheduled keys (withScheduled false): how many the file holds; -1 otherwise. */
+  fileScheduledCount = -1;
 
   get scheduledCount(): number {
     return this.scheduledAt.length;
@@ -97,7 +99,7 @@ export class SegmentDelays {
   }
 
   /** The content of a file's bytes for the segment [baseOffset, nextOffset), or null when they are not a valid one. */
-  static decode(b: Uint8Array, baseOffset: number, nextOffset: number): SegmentDelays | null {
+  static decode(b: Uint8Array, baseOffset: number, nextOffset: number, withScheduled = true): SegmentDelays | null {
     if (b.length < SEGMENT_DELAYS_HEADER_BYTES) return null;
     for (let i = 0; i < 4; i++) if (b[i] !== MAGIC[i]) return null;
     if (((b[4]! << 8) | b[5]!) !== VERSION) return null;
@@ -107,6 +109,7 @@ export class SegmentDelays {
     const m = readInt32(b, 54);
     if (n < 0 || m < 0 || b.length !== SEGMENT_DELAYS_HEADER_BYTES + 16 * (n + m)) return null;
     const sd = new SegmentDelays();
+    sd.fileScheduledCount = n;
     sd.releaseAtMs = readInt64(b, 26);
     sd.releaseOffset = readInt64(b, 34);
     sd.releaseMarkerOffset = readInt64(b, 42);
@@ -114,6 +117,7 @@ export class SegmentDelays {
     for (let i = 0; i < n; i++, p += 16) {
       const off = readInt64(b, p + 8);
       if (off < baseOffset || off >= nextOffset) return null;
+      if (!withScheduled) continue;
       sd.scheduledAt.push(readInt64(b, p));
       sd.scheduledOffset.push(off);
     }
@@ -133,13 +137,13 @@ export class SegmentDelays {
   }
 
   /** The sidecar file's content, or null when it is missing or not valid for this segment. */
-  static readSync(file: string, baseOffset: number, nextOffset: number): SegmentDelays | null {
+  static readSync(file: string, baseOffset: number, nextOffset: number, withScheduled = true): SegmentDelays | null {
     let b: Buffer;
     try {
       b = fs.readFileSync(file);
     } catch {
       return null;
     }
-    return SegmentDelays.decode(b, baseOffset, nextOffset);
+    return SegmentDelays.decode(b, baseOffset, nextOffset, withScheduled);
   }
 }

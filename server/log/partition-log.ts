@@ -95,6 +95,7 @@ import { DEFAULT_DELAY_CONFIG, type DelayConfig } from '../delay/delay-config.ts
 import { isDelayControlAt, PendingDelays } from '../delay/pending-delays.ts';
 import { scheduleDelayed } from '../delay/schedule.ts';
 import { SegmentDelays } from '../delay/segment-delays.ts';
+import { SortedRun } from '../delay/sorted-run.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -493,12 +494,17 @@ export class PartitionLog {
     return sd;
   }
 
-  /** Writes a segment's sidecar; best effort: a missing one is rebuilt by a scan at the next open. */
-  private writeSegmentDelays(seg: LogSegment, sd: SegmentDelays): void {
+  /**
+   * Writes a segment's sidecar and returns the run over it; when the write fails, a run over
+   * the keys in memory (the next open scans the segment again).
+   */
+  private writeSegmentDelays(seg: LogSegment, sd: SegmentDelays): SortedRun {
     try {
       sd.writeSync(seg.delaysPath, seg.baseOffset, seg.nextOffset);
+      return SortedRun.ofFile(seg.baseOffset, seg.delaysPath, sd.scheduledCount);
     } catch (error) {
-      this.logger.warn('could not write a segment delay index; the next open scans the segment', { dir: this.dir, path: seg.delaysPath, error });
+      this.logger.warn('could not write a segment delay index; its keys stay in memory, the next open scans the segment', { dir: this.dir, path: seg.delaysPath, error });
+      return SortedRun.ofMemory(seg.baseOffset, sd.scheduledAt, sd.scheduledOffset);
     }
   }
 
@@ -508,22 +514,29 @@ export class PartitionLog {
    * segment. At open and after truncation.
    */
   private rebuildDelays(): void {
-    this.delays.clear();
+    const d = this.delays;
+    d.clear();
     const segments = this.segments;
     for (let i = 0; i < segments.length; i++) {
       const seg = segments[i]!;
-      let sd: SegmentDelays | null = null;
+      let sd: SegmentDelays;
       if (i < segments.length - 1) {
-        sd = SegmentDelays.readSync(seg.delaysPath, seg.baseOffset, seg.nextOffset);
-        if (sd === null) {
+        // The sidecar's keys stay on disk (a run read by chunks); its cancels and release are applied here.
+        const onDisk = SegmentDelays.readSync(seg.delaysPath, seg.baseOffset, seg.nextOffset, false);
+        if (onDisk !== null) {
+          sd = onDisk;
+          d.addRun(SortedRun.ofFile(seg.baseOffset, seg.delaysPath, onDisk.fileScheduledCount), seg.nextOffset);
+        } else {
           sd = this.scanSegmentDelays(seg);
-          this.writeSegmentDelays(seg, sd);
+          d.addRun(this.writeSegmentDelays(seg, sd), seg.nextOffset);
         }
       } else {
         sd = this.scanSegmentDelays(seg);
         this.activeDelays = sd;
+        for (let k = 0; k < sd.scheduledAt.length; k++) d.add(sd.scheduledAt[k]!, sd.scheduledOffset[k]!);
       }
-      this.delays.load(sd);
+      for (let k = 0; k < sd.cancelledAt.length; k++) d.cancel(sd.cancelledAt[k]!, sd.cancelledOffset[k]!);
+      if (sd.releaseMarkerOffset >= 0) d.released(sd.releaseAtMs, sd.releaseOffset, sd.releaseMarkerOffset);
     }
     if (this.delays.pendingCount > 0 || this.delays.frontierOffset >= 0) {
       this.logger.debug('delayed messages loaded', { dir: this.dir, pending: this.delays.pendingCount, frontierDeliverAtMs: this.delays.frontierAtMs, frontierOffset: this.delays.frontierOffset });
@@ -615,8 +628,9 @@ export class PartitionLog {
   /** Starts a new active segment at baseOffset (>= logEndOffset); the old one is sealed by the next flush cycle. */
   private roll(baseOffset: number = this.endOffset): LogSegment {
     const old = this.active;
-    // The sealed segment's delay index (SPEC §7.9), so that opening the log does not scan it.
-    if (old.sizeBytes > 0) this.writeSegmentDelays(old, this.activeDelays);
+    // The sealed segment's delay index (SPEC §7.9): its keys leave memory for the sidecar file,
+    // which the scheduler reads by chunks, and opening the log does not scan the segment.
+    if (old.sizeBytes > 0) this.delays.addRun(this.writeSegmentDelays(old, this.activeDelays), old.nextOffset);
     this.activeDelays = new SegmentDelays();
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
@@ -1018,6 +1032,7 @@ export class PartitionLog {
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
     const start = this.logStartOffset;
+    this.delays.dropRunsBelow(start);
     if (this.aborted.length > 0 && this.aborted[0]!.lastOffset < start) this.aborted = this.aborted.filter((a) => a.lastOffset >= start);
     try {
       deleteSnapshotsBelow(this.dir, start);
