@@ -274,12 +274,17 @@ export class PendingDelays {
     const afterFrontier = compareKey(afterAtMs, afterOffset, this.frontierAtMs, this.frontierOffset) > 0;
     const fromAt = afterFrontier ? afterAtMs : this.frontierAtMs;
     const fromOff = afterFrontier ? afterOffset : this.frontierOffset;
-    const candidates: DelayKey[] = [];
-    const seen = new Set<number>();
+    // The best `limit` keys, sorted, kept while walking every source: memory O(limit).
+    const best: DelayKey[] = [];
     const consider = (a: number, o: number): void => {
-      if (compareKey(a, o, fromAt, fromOff) <= 0 || this.cancelled.has(o) || seen.has(o)) return;
-      seen.add(o);
-      candidates.push({ deliverAtMs: a, offset: o });
+      if (compareKey(a, o, fromAt, fromOff) <= 0 || this.cancelled.has(o)) return;
+      if (best.length === limit && compareKey(a, o, best[limit - 1]!.deliverAtMs, best[limit - 1]!.offset) >= 0) return;
+      let i = best.length;
+      while (i > 0 && compareKey(best[i - 1]!.deliverAtMs, best[i - 1]!.offset, a, o) > 0) i--;
+      // A key restored to memory may also be in a run: one entry per offset (equal keys sit together).
+      if (i > 0 && best[i - 1]!.offset === o) return;
+      best.splice(i, 0, { deliverAtMs: a, offset: o });
+      if (best.length > limit) best.pop();
     };
     for (const r of this.runs) {
       // At most `limit` keys of each run can be among the first `limit`.
@@ -293,8 +298,7 @@ export class PendingDelays {
     }
     for (let i = 0; i < this.n; i++) consider(this.at[i]!, this.off[i]!);
     for (const [o, a] of this.inFlight) consider(a, o);
-    candidates.sort((x, y) => compareKey(x.deliverAtMs, x.offset, y.deliverAtMs, y.offset));
-    return candidates.slice(0, limit);
+    return best;
   }
 
   /**
