@@ -315,3 +315,57 @@ describe('segment delay index (.delays sidecars, SPEC §7.9)', () => {
     }
   });
 });
+
+describe('delayed delivery on followers (SPEC §7.9)', () => {
+  test('a follower holds the same pending set from the replicated log; after a failover with a torn pair it completes the release and continues, nothing twice', async () => {
+    const t = tempDir();
+    try {
+      const leader = openPartition(t.dir, 'rep', 0, { state: leaderState(), logConfig: { 'segment.bytes': '1024' } });
+      const follower = openPartition(path.join(t.dir, 'f'), 'rep', 0, { state: leaderState({ leader: 99 }), logConfig: { 'segment.bytes': '1024' } });
+      const copy = async (upTo = Infinity) => {
+        // Batch by batch, as a fetch that may stop anywhere between batches.
+        const raw = await readRaw(leader.log, follower.log.logEndOffset);
+        for (let pos = 0; pos < raw.length; pos += batchSizeAt(raw, pos)) {
+          if (readInt64(raw, pos) >= upTo) break;
+          follower.log.appendAsFollower(raw.subarray(pos, pos + batchSizeAt(raw, pos)));
+        }
+      };
+      const now = Date.now();
+      const ids: number[] = [];
+      for (let i = 0; i < 8; i++) ids.push(leader.appendAsLeader(delayedBatch(now + 150 + i * 40, [`f${i}`.padEnd(200, '.')]), 1).baseOffset);
+      const registry = new FakeRegistry();
+      registry.add('rep', 1, [leader]);
+      const lctx = fakeContext(registry, [leader]);
+      await handleCancelDelayed(lctx.ctx, { topic: 'rep', partitions: [{ partition: 0, offsets: [ids[6]!] }] });
+      leader.releaser.start();
+      await waitFor(async () => (await logContents(leader)).filter((s) => s.type === CONTROL_TYPE_RELEASED).length >= 3);
+      leader.releaser.stop();
+      await copy();
+      const ld = leader.log.delays;
+      const fd = follower.log.delays;
+      assert.deepEqual([fd.frontierAtMs, fd.frontierOffset, fd.pendingCount], [ld.frontierAtMs, ld.frontierOffset, ld.pendingCount]);
+      assert.deepEqual(fd.listAfter(-Infinity, -Infinity, 100), ld.listAfter(-Infinity, -Infinity, 100));
+      // The old leader releases one more pair; the follower gets only its marker, then takes over.
+      leader.releaser.start();
+      const end = leader.log.logEndOffset;
+      await waitFor(() => leader.log.logEndOffset > end);
+      leader.releaser.stop();
+      await copy(end + 1); // the marker at `end`, not the released batch after it
+      assert.equal(follower.log.delays.lastReleaseMarkerOffset, follower.log.logEndOffset - 1, 'the follower log ends in a RELEASED marker');
+      follower.state = leaderState({ leaderEpoch: 6 });
+      follower.role = 'leader';
+      follower.log.beginLeaderEpoch(6);
+      follower.releaser.start();
+      await waitFor(async () => (await logContents(follower)).filter((s) => s.type === -1).length === 7, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      const seen = await logContents(follower);
+      const values = seen.filter((s) => s.type === -1).map((s) => s.values[0]!.replace(/\.+$/, ''));
+      assert.deepEqual(values, ['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f7'], 'each once, in order, the cancelled one never');
+      follower.releaser.stop();
+      await leader.log.close();
+      await follower.log.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+});
