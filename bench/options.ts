@@ -1,7 +1,7 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
-export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance';
+export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'tags';
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -35,6 +35,10 @@ export interface BenchOptions {
   sessionTimeoutMs: number;
   /** consume: the consumers' isolation level (SPEC §6.7). */
   isolation: 'read_committed' | 'read_uncommitted';
+  /** tags: distinct tags of the tagged topic (one per message, uniformly random). */
+  tagCount: number;
+  /** tags: drains per kind; medians reported. */
+  runs: number;
 }
 
 /** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
@@ -45,6 +49,7 @@ export const TXN_MESSAGES_DEFAULT = 1000;
 export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --messages N --size BYTES [options]
        sluice bench consume --topic T --messages N --size BYTES --group G --consumers K [options]
        sluice bench rebalance --topic T --partitions P --members M [--session-timeout-ms MS]
+       sluice bench tags --topic T --messages N --size BYTES [--tag-count K] [--runs R]
 
 Modes:
   produce   send N messages of BYTES random bytes; time until all are acknowledged
@@ -62,6 +67,12 @@ Modes:
               member owning its fair share (floor or ceil of partitions/members)
             killToResumedMs: SIGKILL of a member until each partition it owned had a
               message consumed by another member (bounded below by the session timeout)
+
+  tags      broker-side tag filtering: fresh topics T-tagged (each message one of
+            --tag-count tags t0.., uniformly random) and T-plain (untagged), N
+            messages each; reports produce msgs/s of both, and bytes and drain time
+            of an unfiltered and a one-tag (t7) consumer of T-tagged and of an
+            unfiltered consumer of T-plain (medians of --runs)
 
 Options:
   --bootstrap H:P        broker address (default ${DEFAULT_BOOTSTRAP})
@@ -89,6 +100,8 @@ Options:
   --session-timeout-ms MS
                          rebalance, consume --group: member session timeout (default
                          ${SESSION_TIMEOUT_MS_DEFAULT}, 1000-300000)
+  --tag-count K          tags: distinct tags (default 100)
+  --runs R               tags: drains of each kind, medians reported (default 1)
   --json                 last stdout line is one JSON object with the results
   --help                 show this help
 
@@ -116,6 +129,8 @@ const flags: FlagSpecs = {
   members: { type: 'int', min: 1 },
   'session-timeout-ms': { type: 'int', min: 1000 },
   isolation: { type: 'string' },
+  'tag-count': { type: 'int', min: 1 },
+  runs: { type: 'int', min: 1 },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 };
@@ -125,9 +140,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const p = parseArgs(argv, flags);
   if (bool(p, 'help')) return null;
   const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance [options]');
-  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance') {
-    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e or rebalance`);
+  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance' && mode !== 'tags') {
+    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e, rebalance or tags`);
   }
+  if ((p.flags.has('tag-count') || p.flags.has('runs')) && mode !== 'tags') throw new UsageError('--tag-count and --runs apply to bench tags only');
   const rebalance = mode === 'rebalance';
   const topic = str(p, 'topic');
   // rebalance runs until its measurements are done: --messages does not apply, --size has a default.
@@ -154,7 +170,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const transactional = bool(p, 'transactional');
   if (bool(p, 'idempotent') && bool(p, 'no-idempotent')) throw new UsageError('--idempotent and --no-idempotent exclude each other');
   const idempotent = bool(p, 'idempotent') || transactional ? true : bool(p, 'no-idempotent') ? false : undefined;
-  if ((p.flags.has('idempotent') || p.flags.has('no-idempotent') || transactional) && mode !== 'produce') throw new UsageError('--idempotent, --no-idempotent and --transactional apply to bench produce only');
+  if ((p.flags.has('idempotent') || p.flags.has('no-idempotent') || transactional) && mode !== 'produce' && !(mode === 'tags' && !transactional)) throw new UsageError('--idempotent, --no-idempotent and --transactional apply to bench produce only');
   if (transactional && bool(p, 'no-idempotent')) throw new UsageError('--transactional needs idempotence; drop --no-idempotent');
   if (p.flags.has('txn-messages') && !transactional) throw new UsageError('--txn-messages needs --transactional');
   const acks = parseAcks(str(p, 'acks', idempotent ? 'all' : '1'));
@@ -184,5 +200,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     members: int(p, 'members', 3),
     sessionTimeoutMs,
     isolation,
+    tagCount: int(p, 'tag-count', 100),
+    runs: int(p, 'runs', 1),
   };
 }

@@ -129,6 +129,11 @@ export const RECORD_OVERHEAD_MAX_BYTES = 31;
 const BUILDER_POOL_MAX = 16;
 const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
 /**
+ * A tagged batch's first buffer: with many tag sets open at once each fills slowly and the
+ * pool cannot cover them all, so large first buffers would mostly be garbage (it doubles as needed).
+ */
+const TAGGED_BUILDER_INITIAL_BYTES_MAX = 8 * 1024;
+/**
  * Open batches with a batch key (tag set, delivery time) per partition: delivery times in ms
  * are nearly all distinct, and each open batch holds a builder, so beyond this many the
  * oldest is sealed (sent early) instead of keeping an unbounded map. Large enough for a
@@ -402,7 +407,7 @@ export class RecordAccumulator {
   private openBatch(q: PartitionQueue, nowMs: number, tagKey: string, deliverAtMs: number): ProducerBatch {
     // Bounded: the oldest open keyed batch goes out to make room.
     if (tagKey !== '' && q.openTagged !== null && q.openTagged.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q.openTagged.values().next().value!);
-    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
+    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, tagKey === '' ? BUILDER_INITIAL_BYTES_MAX : TAGGED_BUILDER_INITIAL_BYTES_MAX));
     const b = new ProducerBatch(q, nowMs, builder, tagKey, deliverAtMs);
     if (tagKey === '') q.open = b;
     else (q.openTagged ??= new Map()).set(tagKey, b);

@@ -379,6 +379,18 @@ const EMPTY_HEADERS: RecordHeader[] = [];
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
+/** UTF-8 of header keys, cached: a producer repeats a few keys (sluice-tags, its own) on every record. */
+const HEADER_KEY_CACHE_ENTRIES_MAX = 256;
+const headerKeyCache = new Map<string, Uint8Array>();
+function headerKeyBytes(h: RecordHeader): Uint8Array {
+  let b = headerKeyCache.get(h.key);
+  if (b === undefined) {
+    b = utf8.encode(h.key);
+    if (headerKeyCache.size < HEADER_KEY_CACHE_ENTRIES_MAX) headerKeyCache.set(h.key, b);
+  }
+  return b;
+}
+
 /**
  * Builds one batch in place, record by record, into a buffer that grows by doubling.
  * The producer keeps one builder per partition while it fills; finish() seals the header
@@ -423,7 +435,7 @@ export class BatchBuilder {
     let headerBytes: Uint8Array[] | null = null;
     let headersSize = varintSize(headers.length);
     if (headers.length > 0) {
-      headerBytes = headers.map((h) => utf8.encode(h.key));
+      headerBytes = headers.map(headerKeyBytes);
       for (let i = 0; i < headers.length; i++) {
         const hk = headerBytes[i]!.length;
         const hv = headers[i]!.value == null ? -1 : headers[i]!.value!.length;
