@@ -1007,7 +1007,14 @@ export class PartitionLog {
     // An empty active segment is the log's end: it always stays. Uncommitted data too (replication).
     const highWatermark = this.highWatermark;
     // A segment holding a pending delayed message stays, and so does every later one (SPEC §7.9).
-    const pinned = Math.min(highWatermark, this.delays.minPendingOffset());
+    let pinned = highWatermark;
+    try {
+      pinned = Math.min(highWatermark, this.delays.minPendingOffset());
+    } catch (error) {
+      // The delay index could not be read: delete nothing rather than a pending message.
+      this.logger.warn('could not read the delay index; retention skipped', { dir: this.dir, error });
+      return 0;
+    }
     const deletable = (s: LogSegment) => !(s === active && s.sizeBytes === 0) && s.nextOffset <= pinned;
     let count = 0;
     if (this.cfg.retentionMs >= 0) {
