@@ -182,6 +182,18 @@ describe('delayed delivery on a partition', () => {
     assert.deepEqual((await cancel([a])).map((x) => x.errorCode), [ErrorCode.DELAYED_MESSAGE_NOT_FOUND], 'released already');
   });
 
+  test('cancels beyond delayedCancelsPendingMax get DELAYED_CANCELS_LIMIT_REACHED and cancel nothing', async () => {
+    // A copy: the default config object is shared by every log of the process.
+    (p.log as { delayConfig: typeof DEFAULT_DELAY_CONFIG }).delayConfig = { ...DEFAULT_DELAY_CONFIG, delayedCancelsPendingMax: 1 };
+    const now = Date.now();
+    const a = p.appendAsLeader(delayedBatch(now + 60_000, ['a']), 1).baseOffset;
+    const b = p.appendAsLeader(delayedBatch(now + 60_000, ['b']), 1).baseOffset;
+    const r = await cancel([a, b]);
+    assert.deepEqual(r.map((x) => x.errorCode), [0, ErrorCode.DELAYED_CANCELS_LIMIT_REACHED]);
+    assert.match(r[1]!.errorMessage ?? '', /delayedCancelsPendingMax 1/);
+    assert.deepEqual((await list()).entries.map((e) => e.offset), [b], 'b is still pending');
+  });
+
   test('the pending set, cancels and frontier are rebuilt from the log at open', async () => {
     const now = Date.now();
     const offs: number[] = [];
