@@ -1,10 +1,11 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed`: throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
 import { formatError, exitWhenDrained } from '../client/cli/main.ts';
 import { benchConsume } from './consume.ts';
+import { benchDelayed, formatDelayed } from './delayed.ts';
 import { benchE2e } from './e2e.ts';
 import { benchHelp, parseBenchOptions } from './options.ts';
 import { benchProduce } from './produce.ts';
@@ -25,6 +26,12 @@ export async function run(argv: string[]): Promise<number> {
       // Its own two fresh topics (tags.ts).
       const t = await benchTags(opts);
       process.stdout.write(opts.json ? `${JSON.stringify(t)}\n` : `${JSON.stringify(t, null, 2)}\n`);
+      return 0;
+    }
+    if (opts.mode === 'delayed') {
+      // Its own topics (and maybe its own broker): delayed.ts sets them up.
+      const d = await benchDelayed(opts);
+      process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : formatDelayed(d));
       return 0;
     }
     const partitions = await ensureTopic(opts);

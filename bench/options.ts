@@ -1,7 +1,7 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
-export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'tags';
+export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'tags' | 'delayed';
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -39,7 +39,22 @@ export interface BenchOptions {
   tagCount: number;
   /** tags: drains per kind; medians reported. */
   runs: number;
+  /** delayed: delivery times spread over this window. */
+  windowMs: number;
+  /** delayed: the window starts this long after scheduling starts; null = defaultStartAfterMs(messages). */
+  startAfterMs: number | null;
+  /** delayed: the broker process whose RSS is read (with --bootstrap). */
+  brokerPid: number | null;
+  /** delayed: start a broker process of its own on this data dir instead. */
+  dataDir: string | null;
+  /** delayed: how long normal messages are sent before scheduling, for the baseline rate. */
+  baselineMs: number;
 }
+
+/** bench delayed defaults (issue 10: 10 M pending messages). */
+export const DELAYED_MESSAGES_DEFAULT = 10_000_000;
+export const DELAYED_WINDOW_MS_DEFAULT = 60_000;
+export const DELAYED_BASELINE_MS_DEFAULT = 5_000;
 
 /** rebalance: the producer's rate when --rate is not given (messages/s, all partitions). */
 export const REBALANCE_RATE_DEFAULT = 2000;
@@ -50,6 +65,7 @@ export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --me
        sluice bench consume --topic T --messages N --size BYTES --group G --consumers K [options]
        sluice bench rebalance --topic T --partitions P --members M [--session-timeout-ms MS]
        sluice bench tags --topic T --messages N --size BYTES [--tag-count K] [--runs R]
+       sluice bench delayed (--broker-pid PID | --data-dir DIR) [--messages N] [--window-ms MS] [options]
 
 Modes:
   produce   send N messages of BYTES random bytes; time until all are acknowledged
@@ -67,6 +83,16 @@ Modes:
               member owning its fair share (floor or ceil of partitions/members)
             killToResumedMs: SIGKILL of a member until each partition it owned had a
               message consumed by another member (bounded below by the session timeout)
+  delayed   schedule N delayed messages (default 10 M; --size default 100, --topic default
+            bench-delayed, --partitions default 8) due uniformly over --window-ms (default
+            ${DELAYED_WINDOW_MS_DEFAULT}) starting --start-after-ms after scheduling starts (default 5 s
+            + N/10 ms, i.e. assuming 10 000 msgs/s: raise it if the run says the scheduling
+            overran). Reports accepted msgs/s, pending entries and broker RSS with all N
+            pending (and its peak), release lateness (receive time - sluice-deliver-at-ms)
+            p50/p99/max and the early count (must be 0), and the rate of normal messages
+            to <topic>.normal for --baseline-ms (default ${DELAYED_BASELINE_MS_DEFAULT}) before, and while the
+            releases fire (unthrottled, or paced at --rate msgs/s). The broker: --broker-pid PID of the one at --bootstrap (same
+            machine: its /proc/PID/status), or --data-dir DIR to start one of its own there
 
   tags      broker-side tag filtering: fresh topics T-tagged (each message one of
             --tag-count tags t0.., uniformly random) and T-plain (untagged), N
@@ -102,6 +128,11 @@ Options:
                          ${SESSION_TIMEOUT_MS_DEFAULT}, 1000-300000)
   --tag-count K          tags: distinct tags (default 100)
   --runs R               tags: drains of each kind, medians reported (default 1)
+  --window-ms MS          delayed: the delivery times' window
+  --start-after-ms MS    delayed: the window starts this long after scheduling starts
+  --broker-pid PID       delayed: the broker's process id, for its RSS
+  --data-dir DIR         delayed: start a broker process on DIR (instead of --bootstrap)
+  --baseline-ms MS       delayed: normal-produce baseline duration
   --json                 last stdout line is one JSON object with the results
   --help                 show this help
 
@@ -133,23 +164,35 @@ const flags: FlagSpecs = {
   runs: { type: 'int', min: 1 },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
+  'window-ms': { type: 'int', min: 1 },
+  'start-after-ms': { type: 'int', min: 0 },
+  'broker-pid': { type: 'int', min: 1 },
+  'data-dir': { type: 'string' },
+  'baseline-ms': { type: 'int', min: 100 },
 };
+
+const DELAYED_ONLY = ['window-ms', 'start-after-ms', 'broker-pid', 'data-dir', 'baseline-ms'];
 
 /** Parses argv (without the leading "bench"); returns null when --help was asked for. */
 export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const p = parseArgs(argv, flags);
   if (bool(p, 'help')) return null;
-  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance [options]');
-  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance' && mode !== 'tags') {
-    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e, rebalance or tags`);
+  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance|tags|delayed [options]');
+  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance' && mode !== 'tags' && mode !== 'delayed') {
+    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e, rebalance, tags or delayed`);
   }
   if ((p.flags.has('tag-count') || p.flags.has('runs')) && mode !== 'tags') throw new UsageError('--tag-count and --runs apply to bench tags only');
   const rebalance = mode === 'rebalance';
-  const topic = str(p, 'topic');
+  const delayed = mode === 'delayed';
+  for (const f of DELAYED_ONLY) if (p.flags.has(f) && !delayed) throw new UsageError(`--${f} applies to bench delayed only`);
+  if (delayed && p.flags.has('broker-pid') === p.flags.has('data-dir')) throw new UsageError('bench delayed needs one of --broker-pid PID (with --bootstrap) and --data-dir DIR');
+  if (delayed && p.flags.has('data-dir') && p.flags.has('bootstrap')) throw new UsageError('--data-dir starts a broker of its own: drop --bootstrap');
+  if (delayed && (p.flags.has('producers') || p.flags.has('transactional'))) throw new UsageError('--producers and --transactional do not apply to bench delayed');
+  const topic = str(p, 'topic') ?? (delayed ? 'bench-delayed' : undefined);
   // rebalance runs until its measurements are done: --messages does not apply, --size has a default.
   if (rebalance && p.flags.has('messages')) throw new UsageError('--messages does not apply to bench rebalance');
-  const messages = rebalance ? 0 : int(p, 'messages');
-  const sizeBytes = rebalance ? int(p, 'size', 100) : int(p, 'size');
+  const messages = rebalance ? 0 : delayed ? int(p, 'messages', DELAYED_MESSAGES_DEFAULT) : int(p, 'messages');
+  const sizeBytes = rebalance || delayed ? int(p, 'size', 100) : int(p, 'size');
   if (topic === undefined) throw new UsageError('--topic is required');
   if (messages === undefined) throw new UsageError('--messages is required');
   if (sizeBytes === undefined) throw new UsageError('--size is required');
@@ -187,7 +230,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     topic,
     messages,
     sizeBytes,
-    partitions: int(p, 'partitions', 1),
+    partitions: int(p, 'partitions', delayed ? 8 : 1),
     configs: parseConfigs(strs(p, 'config')),
     acks,
     profile,
@@ -202,5 +245,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     isolation,
     tagCount: int(p, 'tag-count', 100),
     runs: int(p, 'runs', 1),
+    windowMs: int(p, 'window-ms', DELAYED_WINDOW_MS_DEFAULT),
+    startAfterMs: int(p, 'start-after-ms') ?? null,
+    brokerPid: int(p, 'broker-pid') ?? null,
+    dataDir: str(p, 'data-dir') ?? null,
+    baselineMs: int(p, 'baseline-ms', DELAYED_BASELINE_MS_DEFAULT),
   };
 }

@@ -23,6 +23,8 @@ export async function sendMessages(
   value: () => Buffer,
   rateMsgsPerSec: number,
   stats: SendStats,
+  /** Sets more fields of each message, in send order (bench delayed: partition, deliverAt). */
+  shape?: (m: ProducerMessage) => void,
 ): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   let failure: Error | null = null;
@@ -41,6 +43,7 @@ export async function sendMessages(
     }
     const msgs: ProducerMessage[] = new Array(n);
     for (let i = 0; i < n; i++) msgs[i] = { topic, value: value() };
+    if (shape !== undefined) for (let i = 0; i < n; i++) shape(msgs[i]!);
     sent += n;
     stats.sent += n;
     const p = producer.sendBatch(msgs).then(

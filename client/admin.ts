@@ -180,8 +180,11 @@ export function parseDelayedRef(ref: DelayedRef): { topic: string; partition: nu
   return { topic: ref.topic, partition: ref.partition, offset: ref.offset };
 }
 
-/** Attempts of a request to a partition's leader while it answers NOT_LEADER (or cannot be reached). */
-const LEADER_ATTEMPTS_MAX = 5;
+/**
+ * How long a request to a partition's leader is retried while the leader answers NOT_LEADER
+ * or cannot be reached (a failover: the cluster notices a dead leader within its session TTL).
+ */
+const LEADER_WAIT_MS_MAX = 20_000;
 const LEADER_RETRY_BACKOFF_MS = 300;
 /** FindCoordinator / group request attempts while the coordinator answers COORDINATOR_NOT_AVAILABLE. */
 const COORDINATOR_RETRIES_MAX = 10;
@@ -502,7 +505,7 @@ export class Admin {
           else if (p < after.partition) [req.afterDeliverAtMs, req.afterOffset] = [after.deliverAtMs, Number.MAX_SAFE_INTEGER];
           else [req.afterDeliverAtMs, req.afterOffset] = [after.deliverAtMs - 1, Number.MAX_SAFE_INTEGER];
         }
-        return this.leaderRequest<ListDelayedResponse>(topic, p, ApiKey.LIST_DELAYED, req, (r) => r.errorCode).then((res) => {
+        return this.leaderRequest<ListDelayedResponse>(topic, p, ApiKey.LIST_DELAYED, req, (r) => r.errorCode, true).then((res) => {
           if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `${topic}/${p}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
           return { p, res };
         });
@@ -559,10 +562,13 @@ export class Admin {
         const firstCode = (res: CancelDelayedResponse): number => res.topics[0]?.partitions[0]?.results[0]?.errorCode ?? ErrorCode.NONE;
         let res: CancelDelayedResponse;
         try {
-          res = await this.leaderRequest<CancelDelayedResponse>(topic, partition, ApiKey.CANCEL_DELAYED, req, firstCode);
+          res = await this.leaderRequest<CancelDelayedResponse>(topic, partition, ApiKey.CANCEL_DELAYED, req, firstCode, false);
         } catch (e) {
-          if (!(e instanceof SluiceError)) throw e;
-          for (const i of indexes) Object.assign(results[i]!, { errorCode: e.code, errorMessage: e.message });
+          // The partition's outcome is unknown (no leader in time, the connection lost with the
+          // request out): each id says so; ListDelayed tells what happened.
+          if (!(e instanceof SluiceError) && !(e instanceof ConnectionError)) throw e;
+          const errorCode = e instanceof SluiceError ? e.code : ErrorCode.REQUEST_TIMED_OUT;
+          for (const i of indexes) Object.assign(results[i]!, { errorCode, errorMessage: e.message });
           return;
         }
         const got = res.topics.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)?.results ?? [];
@@ -586,25 +592,31 @@ export class Admin {
   /**
    * Sends req to the partition's leader; when the answer's code (errorCodeOf) is NOT_LEADER
    * or UNKNOWN_TOPIC_OR_PARTITION, or the connection fails, refreshes the topic's metadata
-   * and sends it again to the leader it names now (a leader change, a stale cache), at most
-   * LEADER_ATTEMPTS_MAX times in all, LEADER_RETRY_BACKOFF_MS apart (an election takes a moment).
+   * and sends it again to the leader it names now (a leader change, a stale cache),
+   * LEADER_RETRY_BACKOFF_MS apart, for up to LEADER_WAIT_MS_MAX (a failover takes a moment).
+   * A connection lost after the request went out is retried only when `resendSafe` (a read);
+   * otherwise thrown: the request may have taken effect.
    */
-  private async leaderRequest<T>(topic: string, partition: number, apiKey: number, req: unknown, errorCodeOf: (res: T) => number): Promise<T> {
+  private async leaderRequest<T>(topic: string, partition: number, apiKey: number, req: unknown, errorCodeOf: (res: T) => number, resendSafe: boolean): Promise<T> {
+    const deadlineMs = Date.now() + LEADER_WAIT_MS_MAX;
     for (let attempt = 1; ; attempt++) {
-      const last = attempt >= LEADER_ATTEMPTS_MAX;
+      const last = Date.now() + LEADER_RETRY_BACKOFF_MS >= deadlineMs;
+      let sent = false;
       try {
         if (attempt > 1) {
           await sleep(LEADER_RETRY_BACKOFF_MS);
           await this.cluster.topic(topic, true);
         }
         const conn = await this.cluster.leaderConnection(topic, partition);
+        sent = true;
         const res = (await conn.send<T>(apiKey, req)).control;
         const code = errorCodeOf(res);
         if (!last && (code === ErrorCode.NOT_LEADER || code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) continue;
         return res;
       } catch (e) {
-        const stale = e instanceof ConnectionError || (e instanceof SluiceError && e.code === ErrorCode.NOT_LEADER);
-        if (last || !stale) throw e;
+        // Not sent (no leader, connect refused) or refused before it was read: safe to resend.
+        const unsent = ((!sent || resendSafe) && e instanceof ConnectionError) || (e instanceof SluiceError && e.code === ErrorCode.NOT_LEADER);
+        if (last || !unsent) throw e;
       }
     }
   }

@@ -38,7 +38,8 @@
  *    answer was lost), and otherwise only once nothing of it is unacknowledged, starting again
  *    at 0; so a batch that may be in the log is only ever resent with its original stamp;
  *  - transactional: a partition that gets its first record of a transaction is `txnBlocked`
- *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn).
+ *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn), or
+ *    only onto the connection that request was written to (`txnPipelineConn`), behind it.
  * Not re-entrant: everything runs on the event loop thread.
  */
 import { setImmediate } from 'node:timers';
@@ -212,6 +213,12 @@ export class PartitionQueue {
   inTxn = false;
   /** Has records of the current transaction that must not be sent before AddPartitionsToTxn succeeded. */
   txnBlocked = false;
+  /**
+   * While txnBlocked: the connection an AddPartitionsToTxn naming this partition was just
+   * written to, when its batches may follow it there before the answer (the broker holds them
+   * until it answers, SPEC §6.6); null otherwise.
+   */
+  txnPipelineConn: object | null = null;
   constructor(readonly topic: TopicQueue, readonly partition: number) {}
 }
 
@@ -546,7 +553,7 @@ export class RecordAccumulator {
    * (at least one batch), whole partitions' queues in order. Batches in retry backoff stop
    * their partition (later batches must not overtake them).
    */
-  drainNode(nodeId: number, nowMs: number, maxBytes: number): ProducerBatch[] {
+  drainNode(nodeId: number, nowMs: number, maxBytes: number, conn: object | null = null): ProducerBatch[] {
     const out: ProducerBatch[] = [];
     let bytes = 0;
     const list = this.readyList;
@@ -557,7 +564,7 @@ export class RecordAccumulator {
       if (q.leader !== nodeId) continue;
       // Several batches of one partition may share this request (the broker appends them
       // together or not at all); only a batch still out in an earlier request mutes it.
-      if (((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
+      if (((this.strictOrder || q.retrying) && q.inFlight > 0) || (q.txnBlocked && (conn === null || q.txnPipelineConn !== conn))) continue;
       const ready = q.ready;
       while (ready.length > 0) {
         const b = ready[0]!;
@@ -600,7 +607,7 @@ export class RecordAccumulator {
     for (let i = 0; i < this.readyList.length; i++) {
       const q = this.readyList[i]!;
       const head = q.ready[0];
-      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
+      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0) || (q.txnBlocked && q.txnPipelineConn === null)) continue;
       if (head.retryAtMs > nowMs) {
         if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
         continue;

@@ -49,6 +49,7 @@ import { recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
 import { TXN_INDEX_SUFFIX } from './txn-index.ts';
 import { sealedTagIndexes, TAG_INDEX_SUFFIX, TagIndex, type TagIndexHolder } from './tag-index.ts';
+import { DELAYS_SUFFIX } from '../delay/segment-delays.ts';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -487,6 +488,17 @@ export class LogSegment implements TagIndexHolder {
     unlinkIfExistsSync(this.logPath);
     this.deleteIndexFilesSync();
     unlinkIfExistsSync(this.txnIndexPath);
+    unlinkIfExistsSync(this.delaysPath);
+  }
+
+  /** This segment's delay index (server/delay/segment-delays.ts, SPEC §7.9); it may not exist. */
+  get delaysPath(): string {
+    return this.logPath.slice(0, -LOG_SUFFIX.length) + DELAYS_SUFFIX;
+  }
+
+  /** Removes the delay index (the segment becomes active again after truncation). */
+  deleteDelaysFileSync(): void {
+    unlinkIfExistsSync(this.delaysPath);
   }
 
   /** This segment's aborted-transaction index (txn-index.ts); it may not exist. */

@@ -103,3 +103,29 @@ test('bench produce --idempotent, --no-idempotent and --transactional report pos
     assert.ok((res.msgsPerSec as number) > 0, `${extra.join(' ')}: msgsPerSec = ${res.msgsPerSec}`);
   }
 });
+
+test('bench delayed: every scheduled message released, none early, RSS and rates reported', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const r = await bench(['delayed', '--bootstrap', b.bootstrap, '--broker-pid', String(b.proc.pid), '--messages', '5000', '--partitions', '2', '--window-ms', '3000', '--start-after-ms', '4000', '--baseline-ms', '500', '--rate', '20000', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  assert.equal(res.mode, 'delayed');
+  assert.equal(res.messages, 5000);
+  assert.equal(res.released, 5000, r.stderr);
+  assert.equal(res.missing, 0);
+  assert.equal(res.early, 0);
+  assert.equal(res.scheduleOverranWindow, false);
+  for (const k of ['acceptedMsgsPerSec', 'pendingEntries', 'brokerRssMiB', 'brokerPeakRssMiB', 'normalBaselineMsgsPerSec', 'normalDuringReleasesMsgsPerSec', 'latenessMaxMs']) {
+    assert.ok(typeof res[k] === 'number' && (res[k] as number) > 0, `${k} = ${res[k]}`);
+  }
+  assert.ok((res.pendingEntries as number) <= 5000);
+  assert.ok((res.latenessP50Ms as number) <= (res.latenessP99Ms as number) && (res.latenessP99Ms as number) <= (res.latenessMaxMs as number));
+  // Bad flags: a clear usage error.
+  const bad = await bench(['delayed', '--messages', '10']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /needs one of --broker-pid PID .* and --data-dir DIR/);
+});
