@@ -331,3 +331,30 @@ test('the sealed tag indexes bound drops the least recently used beyond its byte
     t.cleanup();
   }
 });
+
+test('a filtered read reads only the matching batches from disk: non-matching ones are skipped by the index', async () => {
+  const { realIo, setLogIo } = await import('../../../server/log/log-io.ts');
+  const t = tempDir();
+  try {
+    const log = openLog(t.dir, { 'segment.bytes': '1000000' });
+    // 200 batches with 50 tags; only one tag is wanted.
+    for (let i = 0; i < 200; i++) log.append(tagged([`t${i % 50}`], 5, `t${i % 50}`));
+    await log.flush();
+    // Seal the segment so its index is loaded by the read path, then count bytes read.
+    let readBytes = 0;
+    const restore = setLogIo({ ...realIo, read: async (fd, buf, offset, length, position) => { const n = await realIo.read(fd, buf, offset, length, position); readBytes += n; return n; } });
+    let got: Awaited<ReturnType<typeof drain>>;
+    try {
+      got = await drain(log, 't7');
+    } finally {
+      restore();
+    }
+    assert.equal(got.batches.length, 4);
+    assert.equal(readBytes, got.bytes.length, `read ${readBytes} bytes from disk for ${got.bytes.length} bytes of matching batches`);
+    const all = await readRaw(log);
+    assert.ok(readBytes * 40 < all.length, 'about 1/50 of the log');
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
