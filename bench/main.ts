@@ -10,6 +10,7 @@ import { benchE2e } from './e2e.ts';
 import { benchHelp, parseBenchOptions } from './options.ts';
 import { benchProduce } from './produce.ts';
 import { benchRebalance } from './rebalance.ts';
+import { benchTags } from './tags.ts';
 import { formatResult, type BenchResult, type RebalanceResult } from './report.ts';
 import { ensureTopic } from './topic.ts';
 
@@ -19,6 +20,12 @@ export async function run(argv: string[]): Promise<number> {
     const opts = parseBenchOptions(args);
     if (opts === null) {
       process.stdout.write(benchHelp);
+      return 0;
+    }
+    if (opts.mode === 'tags') {
+      // Its own two fresh topics (tags.ts).
+      const t = await benchTags(opts);
+      process.stdout.write(opts.json ? `${JSON.stringify(t)}\n` : `${JSON.stringify(t, null, 2)}\n`);
       return 0;
     }
     if (opts.mode === 'delayed') {

@@ -1,7 +1,7 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
-export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'delayed';
+export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'tags' | 'delayed';
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -35,6 +35,10 @@ export interface BenchOptions {
   sessionTimeoutMs: number;
   /** consume: the consumers' isolation level (SPEC §6.7). */
   isolation: 'read_committed' | 'read_uncommitted';
+  /** tags: distinct tags of the tagged topic (one per message, uniformly random). */
+  tagCount: number;
+  /** tags: drains per kind; medians reported. */
+  runs: number;
   /** delayed: delivery times spread over this window. */
   windowMs: number;
   /** delayed: the window starts this long after scheduling starts; null = defaultStartAfterMs(messages). */
@@ -60,6 +64,7 @@ export const TXN_MESSAGES_DEFAULT = 1000;
 export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --messages N --size BYTES [options]
        sluice bench consume --topic T --messages N --size BYTES --group G --consumers K [options]
        sluice bench rebalance --topic T --partitions P --members M [--session-timeout-ms MS]
+       sluice bench tags --topic T --messages N --size BYTES [--tag-count K] [--runs R]
        sluice bench delayed (--broker-pid PID | --data-dir DIR) [--messages N] [--window-ms MS] [options]
 
 Modes:
@@ -89,6 +94,12 @@ Modes:
             releases fire (unthrottled, or paced at --rate msgs/s). The broker: --broker-pid PID of the one at --bootstrap (same
             machine: its /proc/PID/status), or --data-dir DIR to start one of its own there
 
+  tags      broker-side tag filtering: fresh topics T-tagged (each message one of
+            --tag-count tags t0.., uniformly random) and T-plain (untagged), N
+            messages each; reports produce msgs/s of both, and bytes and drain time
+            of an unfiltered and a one-tag (t7) consumer of T-tagged and of an
+            unfiltered consumer of T-plain (medians of --runs)
+
 Options:
   --bootstrap H:P        broker address (default ${DEFAULT_BOOTSTRAP})
   --topic T              topic (created if missing, with --partitions)
@@ -115,6 +126,8 @@ Options:
   --session-timeout-ms MS
                          rebalance, consume --group: member session timeout (default
                          ${SESSION_TIMEOUT_MS_DEFAULT}, 1000-300000)
+  --tag-count K          tags: distinct tags (default 100)
+  --runs R               tags: drains of each kind, medians reported (default 1)
   --window-ms MS          delayed: the delivery times' window
   --start-after-ms MS    delayed: the window starts this long after scheduling starts
   --broker-pid PID       delayed: the broker's process id, for its RSS
@@ -147,6 +160,8 @@ const flags: FlagSpecs = {
   members: { type: 'int', min: 1 },
   'session-timeout-ms': { type: 'int', min: 1000 },
   isolation: { type: 'string' },
+  'tag-count': { type: 'int', min: 1 },
+  runs: { type: 'int', min: 1 },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
   'window-ms': { type: 'int', min: 1 },
@@ -162,10 +177,11 @@ const DELAYED_ONLY = ['window-ms', 'start-after-ms', 'broker-pid', 'data-dir', '
 export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const p = parseArgs(argv, flags);
   if (bool(p, 'help')) return null;
-  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance|delayed [options]');
-  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance' && mode !== 'delayed') {
-    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e, rebalance or delayed`);
+  const [mode] = positionals(p, ['MODE'], 'sluice bench produce|consume|e2e|rebalance|tags|delayed [options]');
+  if (mode !== 'produce' && mode !== 'consume' && mode !== 'e2e' && mode !== 'rebalance' && mode !== 'tags' && mode !== 'delayed') {
+    throw new UsageError(`unknown mode ${JSON.stringify(mode)}: produce, consume, e2e, rebalance, tags or delayed`);
   }
+  if ((p.flags.has('tag-count') || p.flags.has('runs')) && mode !== 'tags') throw new UsageError('--tag-count and --runs apply to bench tags only');
   const rebalance = mode === 'rebalance';
   const delayed = mode === 'delayed';
   for (const f of DELAYED_ONLY) if (p.flags.has(f) && !delayed) throw new UsageError(`--${f} applies to bench delayed only`);
@@ -197,7 +213,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const transactional = bool(p, 'transactional');
   if (bool(p, 'idempotent') && bool(p, 'no-idempotent')) throw new UsageError('--idempotent and --no-idempotent exclude each other');
   const idempotent = bool(p, 'idempotent') || transactional ? true : bool(p, 'no-idempotent') ? false : undefined;
-  if ((p.flags.has('idempotent') || p.flags.has('no-idempotent') || transactional) && mode !== 'produce') throw new UsageError('--idempotent, --no-idempotent and --transactional apply to bench produce only');
+  if ((p.flags.has('idempotent') || p.flags.has('no-idempotent') || transactional) && mode !== 'produce' && !(mode === 'tags' && !transactional)) throw new UsageError('--idempotent, --no-idempotent and --transactional apply to bench produce only');
   if (transactional && bool(p, 'no-idempotent')) throw new UsageError('--transactional needs idempotence; drop --no-idempotent');
   if (p.flags.has('txn-messages') && !transactional) throw new UsageError('--txn-messages needs --transactional');
   const acks = parseAcks(str(p, 'acks', idempotent ? 'all' : '1'));
@@ -227,6 +243,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     members: int(p, 'members', 3),
     sessionTimeoutMs,
     isolation,
+    tagCount: int(p, 'tag-count', 100),
+    runs: int(p, 'runs', 1),
     windowMs: int(p, 'window-ms', DELAYED_WINDOW_MS_DEFAULT),
     startAfterMs: int(p, 'start-after-ms') ?? null,
     brokerPid: int(p, 'broker-pid') ?? null,

@@ -68,6 +68,11 @@ export class Cluster {
     return new Cluster({ ...options, bootstrap: this.options.bootstrap, metadataMaxAgeMs: this.shared.metadataMaxAgeMs }, this.shared);
   }
 
+  /** Brokers in the cached metadata (0 before the first Metadata answer). */
+  get knownBrokerCount(): number {
+    return this.shared.brokers.size;
+  }
+
   /** A live connection to host:port, opened on first use and replaced when it dies. */
   async connectionTo(host: string, port: number): Promise<Connection> {
     if (this.closed) throw new ConnectionError('client is closed');

@@ -683,9 +683,13 @@ export class FetchEngine {
     const topic = cf.state.topic;
     const partition = cf.state.partition;
     const start = out.length;
+    // Every record of a batch has the same tags (SPEC §8.7, checked by validateBatch): parsed
+    // once per batch, one frozen array shared by its messages.
+    let batchTags: string[] | null = null;
+    const tagsOf = (headers: RecordHeader[]): string[] => (batchTags ??= Object.freeze(tagsOfHeaders(headers)) as string[]);
     try {
       // Each record becomes its Message in one object literal (one shape, no second object).
-      decodeRecords(cf.data, pos, out, (offset, timestamp, key, value, headers): Message => ({ topic, partition, offset, timestamp, key: key as Buffer | null, value: value as Buffer | null, headers, tags: headers.length === 0 ? NO_TAGS : tagsOfHeaders(headers) }));
+      decodeRecords(cf.data, pos, out, (offset, timestamp, key, value, headers): Message => ({ topic, partition, offset, timestamp, key: key as Buffer | null, value: value as Buffer | null, headers, tags: headers.length === 0 ? NO_TAGS : tagsOf(headers) }));
     } catch (e) {
       // Only reachable with checkCrcs off: validateBatch walks the same framing.
       out.length = start;

@@ -15,3 +15,5 @@ export * from './group/retry-policy.ts';
 export * from './partitioner.ts';
 export * from './producer.ts';
 export { SluiceError, ErrorCode, errorInfo } from '../protocol/errors.ts';
+export { canonicalTags, TAG_BYTES_MAX, TAGS_PER_SET_MAX } from '../protocol/tags.ts';
+export { TagExpression } from '../protocol/tag-expression.ts';

@@ -164,13 +164,21 @@ export interface ProducerMessage {
   delayMs?: number;
 }
 
-/** Canonical tag sets by the caller's list (joined with \0), so a hot tag list costs one lookup. */
+/** Tag sets by canonical value (see tagSetOf), bounded: hot tag sets cost one lookup. */
 const TAG_SET_CACHE_ENTRIES_MAX = 1024;
-const tagSetCache = new Map<string, { key: string; header: RecordHeader; bytes: number }>();
-const NO_TAGS = { key: '', header: null as RecordHeader | null, bytes: 0 };
+interface TagSet {
+  /** The canonical header value ('' for none): the accumulator's batch key. */
+  key: string;
+  header: RecordHeader | null;
+  /** [header], shared by every message with only these tags as headers (never mutated). */
+  alone: RecordHeader[] | undefined;
+  bytes: number;
+}
+const tagSetCache = new Map<string, TagSet>();
+const NO_TAGS: TagSet = { key: '', header: null, alone: undefined, bytes: 0 };
 
 /** The tag set of a message: its tags, or a `sluice-tags` header; throws INVALID_TAGS. */
-function tagSetOf(msg: ProducerMessage, headers: RecordHeader[] | undefined): { key: string; header: RecordHeader | null; bytes: number } {
+function tagSetOf(msg: ProducerMessage, headers: RecordHeader[] | undefined): TagSet {
   let tags = msg.tags;
   if (tags === undefined && headers !== undefined) {
     const h = headers.find((x) => x.key === HEADER_TAGS);
@@ -178,15 +186,19 @@ function tagSetOf(msg: ProducerMessage, headers: RecordHeader[] | undefined): { 
   }
   if (tags === undefined || tags === null || tags.length === 0) return NO_TAGS;
   if (!Array.isArray(tags)) throw new SluiceError(ErrorCode.INVALID_TAGS, 'tags must be an array of strings');
-  const cacheKey = tags.join('\0');
-  let e = tagSetCache.get(cacheKey);
+  // Keyed by the canonical value, which only valid tags produce: a hit cannot skip a check.
+  // A single tag is its own canonical value once checked, so the common case costs one lookup.
+  let e = tags.length === 1 && typeof tags[0] === 'string' ? tagSetCache.get(tags[0]) : undefined;
   if (e === undefined) {
     const canonical = canonicalTags(tags);
     const key = tagSetString(canonical);
-    const header: RecordHeader = { key: HEADER_TAGS, value: new TextEncoder().encode(key) };
-    e = { key, header, bytes: HEADER_TAGS.length + key.length + 10 };
-    if (tagSetCache.size >= TAG_SET_CACHE_ENTRIES_MAX) tagSetCache.delete(tagSetCache.keys().next().value!);
-    tagSetCache.set(cacheKey, e);
+    e = tagSetCache.get(key);
+    if (e === undefined) {
+      const header: RecordHeader = { key: HEADER_TAGS, value: new TextEncoder().encode(key) };
+      e = { key, header, alone: [header], bytes: HEADER_TAGS.length + key.length + 10 };
+      if (tagSetCache.size >= TAG_SET_CACHE_ENTRIES_MAX) tagSetCache.delete(tagSetCache.keys().next().value!);
+      tagSetCache.set(key, e);
+    }
   }
   return e;
 }
@@ -648,8 +660,11 @@ export class Producer {
       if (msg.tags !== undefined || headers !== undefined) {
         const tagSet = tagSetOf(msg, headers);
         // The header goes last, replacing any sluice-tags the caller's headers carried.
-        const others = headers?.filter((x) => x.key !== HEADER_TAGS);
-        headers = tagSet.header ? [...(others ?? []), tagSet.header] : others && others.length > 0 ? others : undefined;
+        if (headers === undefined) headers = tagSet.alone;
+        else {
+          const others = headers.filter((x) => x.key !== HEADER_TAGS);
+          headers = tagSet.header ? [...others, tagSet.header] : others.length > 0 ? others : undefined;
+        }
         headersBytes += tagSet.bytes;
         tagKey = tagSet.key;
       }

@@ -38,7 +38,8 @@
  *    answer was lost), and otherwise only once nothing of it is unacknowledged, starting again
  *    at 0; so a batch that may be in the log is only ever resent with its original stamp;
  *  - transactional: a partition that gets its first record of a transaction is `txnBlocked`
- *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn).
+ *    (not drained) until the coordinator has it in the transaction (AddPartitionsToTxn), or
+ *    only onto the connection that request was written to (`txnPipelineConn`), behind it.
  * Not re-entrant: everything runs on the event loop thread.
  */
 import { setImmediate } from 'node:timers';
@@ -128,6 +129,11 @@ export const RECORD_OVERHEAD_MAX_BYTES = 31;
 const BUILDER_POOL_MAX = 16;
 const BUILDER_INITIAL_BYTES_MAX = 64 * 1024;
 /**
+ * A tagged batch's first buffer: with many tag sets open at once each fills slowly and the
+ * pool cannot cover them all, so large first buffers would mostly be garbage (it doubles as needed).
+ */
+const TAGGED_BUILDER_INITIAL_BYTES_MAX = 8 * 1024;
+/**
  * Open batches with a batch key (tag set, delivery time) per partition: delivery times in ms
  * are nearly all distinct, and each open batch holds a builder, so beyond this many the
  * oldest is sealed (sent early) instead of keeping an unbounded map. Large enough for a
@@ -207,6 +213,12 @@ export class PartitionQueue {
   inTxn = false;
   /** Has records of the current transaction that must not be sent before AddPartitionsToTxn succeeded. */
   txnBlocked = false;
+  /**
+   * While txnBlocked: the connection an AddPartitionsToTxn naming this partition was just
+   * written to, when its batches may follow it there before the answer (the broker holds them
+   * until it answers, SPEC §6.6); null otherwise.
+   */
+  txnPipelineConn: object | null = null;
   constructor(readonly topic: TopicQueue, readonly partition: number) {}
 }
 
@@ -395,7 +407,7 @@ export class RecordAccumulator {
   private openBatch(q: PartitionQueue, nowMs: number, tagKey: string, deliverAtMs: number): ProducerBatch {
     // Bounded: the oldest open keyed batch goes out to make room.
     if (tagKey !== '' && q.openTagged !== null && q.openTagged.size >= KEYED_OPEN_BATCHES_MAX) this.sealBatch(q.openTagged.values().next().value!);
-    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, BUILDER_INITIAL_BYTES_MAX));
+    const builder = this.pool.pop() ?? new BatchBuilder(Math.min(this.batchSizeBytes + 64, tagKey === '' ? BUILDER_INITIAL_BYTES_MAX : TAGGED_BUILDER_INITIAL_BYTES_MAX));
     const b = new ProducerBatch(q, nowMs, builder, tagKey, deliverAtMs);
     if (tagKey === '') q.open = b;
     else (q.openTagged ??= new Map()).set(tagKey, b);
@@ -541,7 +553,7 @@ export class RecordAccumulator {
    * (at least one batch), whole partitions' queues in order. Batches in retry backoff stop
    * their partition (later batches must not overtake them).
    */
-  drainNode(nodeId: number, nowMs: number, maxBytes: number): ProducerBatch[] {
+  drainNode(nodeId: number, nowMs: number, maxBytes: number, conn: object | null = null): ProducerBatch[] {
     const out: ProducerBatch[] = [];
     let bytes = 0;
     const list = this.readyList;
@@ -552,7 +564,7 @@ export class RecordAccumulator {
       if (q.leader !== nodeId) continue;
       // Several batches of one partition may share this request (the broker appends them
       // together or not at all); only a batch still out in an earlier request mutes it.
-      if (((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
+      if (((this.strictOrder || q.retrying) && q.inFlight > 0) || (q.txnBlocked && (conn === null || q.txnPipelineConn !== conn))) continue;
       const ready = q.ready;
       while (ready.length > 0) {
         const b = ready[0]!;
@@ -595,7 +607,7 @@ export class RecordAccumulator {
     for (let i = 0; i < this.readyList.length; i++) {
       const q = this.readyList[i]!;
       const head = q.ready[0];
-      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0) || q.txnBlocked) continue;
+      if (head === undefined || ((this.strictOrder || q.retrying) && q.inFlight > 0) || (q.txnBlocked && q.txnPipelineConn === null)) continue;
       if (head.retryAtMs > nowMs) {
         if (nextRetryMs < 0 || head.retryAtMs < nextRetryMs) nextRetryMs = head.retryAtMs;
         continue;

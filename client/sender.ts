@@ -241,7 +241,7 @@ export class Sender {
         continue;
       }
       while (node.inFlight < this.settings.maxInFlight) {
-        const batches = this.acc.drainNode(id, now, this.settings.maxRequestBytes);
+        const batches = this.acc.drainNode(id, now, this.settings.maxRequestBytes, node.conn);
         if (batches.length === 0) break;
         this.sendProduce(node, node.conn, batches);
       }

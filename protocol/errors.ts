@@ -58,6 +58,7 @@ export const ErrorCode = {
   INVALID_TAG_EXPRESSION: 50,
   INVALID_DELIVERY_TIME: 51,
   DELAYED_MESSAGE_NOT_FOUND: 52,
+  DELAYED_CANCELS_LIMIT_REACHED: 53,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -123,6 +124,7 @@ const table: ErrorInfo[] = [
   { code: 50, name: 'INVALID_TAG_EXPRESSION', retriable: false, message: 'The Fetch tag expression is not valid (SPEC §6.7): unknown syntax, an invalid tag, or longer than the broker allows.' },
   { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, or on a transactional batch.' },
   { code: 52, name: 'DELAYED_MESSAGE_NOT_FOUND', retriable: false, message: 'No pending delayed message has this id: it was never scheduled, was already released, or was cancelled.' },
+  { code: 53, name: 'DELAYED_CANCELS_LIMIT_REACHED', retriable: false, message: 'The partition already holds as many cancelled delayed messages not yet due as the broker allows (delayedCancelsPendingMax, SPEC §6.26); nothing was cancelled. The limit frees up as cancelled messages reach their time.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

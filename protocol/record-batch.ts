@@ -379,6 +379,18 @@ const EMPTY_HEADERS: RecordHeader[] = [];
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
+/** UTF-8 of header keys, cached: a producer repeats a few keys (sluice-tags, its own) on every record. */
+const HEADER_KEY_CACHE_ENTRIES_MAX = 256;
+const headerKeyCache = new Map<string, Uint8Array>();
+function headerKeyBytes(h: RecordHeader): Uint8Array {
+  let b = headerKeyCache.get(h.key);
+  if (b === undefined) {
+    b = utf8.encode(h.key);
+    if (headerKeyCache.size < HEADER_KEY_CACHE_ENTRIES_MAX) headerKeyCache.set(h.key, b);
+  }
+  return b;
+}
+
 /**
  * Builds one batch in place, record by record, into a buffer that grows by doubling.
  * The producer keeps one builder per partition while it fills; finish() seals the header
@@ -423,7 +435,7 @@ export class BatchBuilder {
     let headerBytes: Uint8Array[] | null = null;
     let headersSize = varintSize(headers.length);
     if (headers.length > 0) {
-      headerBytes = headers.map((h) => utf8.encode(h.key));
+      headerBytes = headers.map(headerKeyBytes);
       for (let i = 0; i < headers.length; i++) {
         const hk = headerBytes[i]!.length;
         const hv = headers[i]!.value == null ? -1 : headers[i]!.value!.length;
@@ -590,6 +602,9 @@ export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[] = [], make
   const count = readInt32(b, pos + Off.recordCount);
   const end = pos + batchSizeAt(b, pos);
   let p = pos + BATCH_HEADER_BYTES;
+  // A tagged batch's records often carry only the batch's sluice-tags header (SPEC §8.7): they
+  // share one headers array (like EMPTY_HEADERS, not to be mutated) instead of three objects each.
+  let tagsOnly: RecordHeader[] | null = null;
   for (let i = 0; i < count; i++) {
     readVarint(b, p, end);
     p = varintEnd + 1; // skip attributes
@@ -606,18 +621,33 @@ export function decodeRecords<T>(b: Uint8Array, pos: number, out: T[] = [], make
     const headerCount = readVarint(b, p, end);
     p = varintEnd;
     let headers = EMPTY_HEADERS;
-    if (headerCount > 0) {
+    if (headerCount === 1 && tagsOnly !== null) {
+      const hk = readVarint(b, p, end);
+      const keyAt = varintEnd;
+      if (hk === HEADER_TAGS_BYTES.length && bytesEqual(b, keyAt, HEADER_TAGS_BYTES, 0, hk)) {
+        const hv = readVarint(b, keyAt + hk, end);
+        const valueAt = varintEnd;
+        const shared = tagsOnly[0]!.value!;
+        if (hv === shared.length && bytesEqual(b, valueAt, shared, 0, hv)) {
+          headers = tagsOnly;
+          p = valueAt + hv;
+        }
+      }
+    }
+    if (headerCount > 0 && headers === EMPTY_HEADERS) {
       headers = [];
       for (let h = 0; h < headerCount; h++) {
         const hk = readVarint(b, p, end);
         p = varintEnd;
-        const hkey = utf8d.decode(b.subarray(p, p + hk));
+        // The batch-level tag header is on every record of a tagged batch: no string decode for it.
+        const hkey = hk === HEADER_TAGS_BYTES.length && bytesEqual(b, p, HEADER_TAGS_BYTES, 0, hk) ? HEADER_TAGS : utf8d.decode(b.subarray(p, p + hk));
         p += hk;
         const hv = readVarint(b, p, end);
         p = varintEnd;
         headers.push({ key: hkey, value: hv < 0 ? null : b.subarray(p, p + hv) });
         p += Math.max(hv, 0);
       }
+      if (headerCount === 1 && headers[0]!.key === HEADER_TAGS && headers[0]!.value !== null) tagsOnly = headers;
     }
     out.push(make(baseOffset + offsetDelta, baseTimestamp + tsDelta, key, value, headers));
   }

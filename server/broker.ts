@@ -114,7 +114,7 @@ export class Broker {
       flushCheckIntervalMs: c.flushCheckIntervalMs,
       cleanerIntervalMs: c.cleanerIntervalMs,
       producerState: { producerIdsPerPartitionMax: c.producerIdsPerPartitionMax, producerIdExpirationMs: c.producerIdExpirationMs },
-      delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
+      delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedEntriesPerSegmentMax: c.delayedEntriesPerSegmentMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {

@@ -6,10 +6,13 @@
  * the consumer commits what was printed, at least once by default, or as --delivery says);
  * without, from a Consumer reading the partitions by hand. --isolation (and --delivery
  * exactly-once) choose read_committed: only committed transactions are printed.
+ * --tags / --tag-expression filter on the broker by the messages' tags (SPEC §6.7); the
+ * position (and a group's committed offsets) move past the messages that do not match.
  */
 import { Cluster } from '../cluster.ts';
 import { Consumer, type IsolationLevel, type Message, type OffsetSpec } from '../consumer.ts';
 import type { DeliveryMode } from '../group/delivery-session.ts';
+import { resolveTagExpression } from '../fetch-engine.ts';
 import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
@@ -31,6 +34,11 @@ Transactions: with --isolation read_committed only records of committed transact
 are printed (read_uncommitted, the default, prints those of open and aborted ones
 too). Transaction markers are never printed.
 
+Tags: --tags a,b prints only messages tagged a or b; --tag-expression EXPR
+takes a full expression: tags, ||, &&, !, parentheses, e.g. 'order.created &&
+!region:us'. The broker filters; a group's committed offsets still move past the
+messages that do not match.
+
 --delivery (with --group) chooses when offsets are committed:
   at-least-once  (default) after printing: a crash may print some messages again
   at-most-once   before printing: a crash may skip messages, never print one twice
@@ -49,6 +57,9 @@ Options:
   --idle-timeout-ms T    exit when no message arrived for T ms
   --print-key            print key<TAB>value
   --print-offset         prefix each line with partition:offset<TAB>
+  --print-tags           prefix each line with the message's tags, comma-separated, and a TAB
+  --tags T1,T2           only messages with any of these tags (filtered on the broker)
+  --tag-expression EXPR  only messages whose tags match EXPR (not with --tags)
   --isolation L          read_uncommitted (default) or read_committed
   --delivery D           with --group: at-least-once (default), at-most-once or
                          exactly-once (implies --isolation read_committed)
@@ -65,6 +76,9 @@ const flags: FlagSpecs = {
   'idle-timeout-ms': { type: 'int', min: 1 },
   'print-key': { type: 'boolean' },
   'print-offset': { type: 'boolean' },
+  'print-tags': { type: 'boolean' },
+  tags: { type: 'string' },
+  'tag-expression': { type: 'string' },
   isolation: { type: 'string' },
   delivery: { type: 'string' },
   help: { type: 'boolean' },
@@ -85,6 +99,17 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   const idleTimeoutMs = int(p, 'idle-timeout-ms');
   const printKey = bool(p, 'print-key');
   const printOffset = bool(p, 'print-offset');
+  const printTags = bool(p, 'print-tags');
+  const tagsRaw = str(p, 'tags');
+  const tagExpressionRaw = str(p, 'tag-expression');
+  if (tagsRaw !== undefined && tagExpressionRaw !== undefined) throw new UsageError('--tags and --tag-expression exclude each other');
+  let filter: { tagExpression?: string } = {};
+  try {
+    const tagExpression = resolveTagExpression({ tags: tagsRaw?.split(',').map((t) => t.trim()), tagExpression: tagExpressionRaw });
+    if (tagExpression !== null) filter = { tagExpression };
+  } catch (e) {
+    throw new UsageError(`${tagsRaw !== undefined ? '--tags' : '--tag-expression'}: ${(e as Error).message}`);
+  }
   const group = str(p, 'group');
   if (group !== undefined && (partition !== undefined || offsetRaw !== undefined)) {
     throw new UsageError('--partition and --offset cannot be used with --group: the group assigns the partitions and starts at its committed offsets');
@@ -103,7 +128,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   if (delivery === 'exactly-once' && isolation !== 'read_committed') throw new UsageError('--delivery exactly-once reads read_committed: drop --isolation read_uncommitted');
 
   const consumer =
-    group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, delivery, isolation, io) : await manualSource(bootstrap, topic!, partition, start, fromBeginning, isolation);
+    group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, delivery, isolation, io, filter) : await manualSource(bootstrap, topic!, partition, start, fromBeginning, isolation, filter);
   let stopped = false;
   const stop = (): void => {
     stopped = true;
@@ -135,7 +160,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
       const take = Math.min(batch.length, maxMessages - count);
       count += take;
       consumer.printed(batch, take);
-      const text = format(batch, take, printKey, printOffset);
+      const text = format(batch, take, printKey, printOffset, printTags);
       if (!out.write(text)) await drainOrStop(out, () => stopped);
     }
   } finally {
@@ -158,9 +183,9 @@ interface Source {
   close(): Promise<void>;
 }
 
-async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean, isolation: IsolationLevel): Promise<Source> {
+async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean, isolation: IsolationLevel, filter: { tagExpression?: string }): Promise<Source> {
   const partitions = partition !== undefined ? [partition] : await partitionsOf(bootstrap, topic);
-  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest', isolation });
+  const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest', isolation, ...filter });
   return {
     start: () => consumer.assign(partitions.map((p) => ({ topic, partition: p, offset: start }))),
     poll: (timeoutMs) => consumer.poll(timeoutMs),
@@ -178,7 +203,7 @@ async function manualSource(bootstrap: string, topic: string, partition: number 
  * every batch is committed before it is printed, and nothing is committed on close (that
  * could move the offset back and print messages twice).
  */
-async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, delivery: DeliveryMode, isolation: IsolationLevel, io: Io): Promise<Source> {
+async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, delivery: DeliveryMode, isolation: IsolationLevel, io: Io, filter: { tagExpression?: string }): Promise<Source> {
   // Loaded only here: plain consume does not pay for the group machinery.
   const { GroupConsumer } = await import('../group/consumer.ts');
   const consumer = new GroupConsumer({
@@ -189,6 +214,7 @@ async function groupSource(bootstrap: string, groupId: string, topic: string, fr
     autoOffsetReset: fromBeginning ? 'earliest' : 'latest',
     delivery: delivery === 'at-most-once' ? 'at-most-once' : 'at-least-once',
     isolation,
+    ...filter,
     // A partition handed to another member must not get our stale offset at close.
     onAssignmentChange: (e) => {
       for (const tp of e.revoked) if (tp.topic === topic) printedNext.delete(tp.partition);
@@ -223,12 +249,13 @@ async function groupSource(bootstrap: string, groupId: string, topic: string, fr
   };
 }
 
-function format(batch: Message[], n: number, printKey: boolean, printOffset: boolean): string {
+function format(batch: Message[], n: number, printKey: boolean, printOffset: boolean, printTags: boolean): string {
   const lines: string[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const m = batch[i]!;
     let line = m.value === null ? 'null' : m.value.toString('utf8');
     if (printKey) line = `${m.key === null ? 'null' : m.key.toString('utf8')}\t${line}`;
+    if (printTags) line = `${(m.tags ?? []).join(',')}\t${line}`;
     if (printOffset) line = `${m.partition}:${m.offset}\t${line}`;
     lines[i] = line;
   }

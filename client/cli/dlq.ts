@@ -8,7 +8,7 @@
  * Topic and header names come from group/retry-policy.ts, where the retry runner takes them too.
  */
 import { Buffer } from 'node:buffer';
-import type { RecordHeader } from '../../protocol/record-batch.ts';
+import { HEADER_TAGS, type RecordHeader } from '../../protocol/record-batch.ts';
 import { Admin } from '../admin.ts';
 import { Consumer, type Message } from '../consumer.ts';
 import { Producer } from '../producer.ts';
@@ -42,7 +42,7 @@ Subcommands:
   replay (--offset [P:]N ... | --all)
       Re-produces the selected messages to their original topic (header
       sluice-original-topic) with their key, value and headers, except the sluice-*
-      headers, plus sluice-replayed-from: G.T.dlq:P:N. They are partitioned by key like any
+      headers (their tags, sluice-tags, are kept), plus sluice-replayed-from: G.T.dlq:P:N. They are partitioned by key like any
       new message (keyless ones: sticky). The DLQ itself is left as it is. Prints how many
       messages were replayed; exits 1 if any could not be (no original topic, an offset
       not in the DLQ, a failed send).
@@ -197,7 +197,8 @@ async function replay(bootstrap: string, dlq: string, selection: 'all' | DlqOffs
         report(`${dlq} message ${at} has no ${HEADER_ORIGINAL_TOPIC} header; not replayed`);
         return true;
       }
-      const headers = m.headers.filter((h) => !h.key.startsWith(SLUICE_HEADER_PREFIX)).map((h) => ({ key: h.key, value: h.value }));
+      // Tags stay: a replayed message reaches the same filtered consumers as the original.
+      const headers = m.headers.filter((h) => !h.key.startsWith(SLUICE_HEADER_PREFIX) || h.key === HEADER_TAGS).map((h) => ({ key: h.key, value: h.value }));
       headers.push({ key: HEADER_REPLAYED_FROM, value: Buffer.from(`${dlq}:${at}`, 'utf8') });
       const sendP = producer.send({ topic: target, key: m.key, value: m.value, headers }).then(
         () => {

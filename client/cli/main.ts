@@ -31,7 +31,7 @@ Commands:
                          (sluice dlq --help)
   delayed list|cancel    list and cancel pending delayed messages
                          (sluice delayed --help)
-  bench produce|consume|e2e|delayed
+  bench produce|consume|e2e|delayed|tags
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
   cluster describe       brokers, controller, and each partition's leader, replicas and ISR

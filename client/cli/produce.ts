@@ -17,6 +17,9 @@
  * --transactional-id, which alone also selects it): the whole input is one transaction,
  * committed at end of input; a read_committed consumer sees all of it or, if the command
  * fails or is killed, none of it.
+ * Tags (SPEC §8.7): --tag T (repeatable) tags every message; --tags-separator SEP reads each
+ * line's own tags from its start (`a,b<SEP>rest`), added to the --tag ones. Consumers can
+ * filter on them at the broker (`sluice consume --tags`).
  * Order: an idempotent producer keeps order with 5 requests in flight; without idempotence
  * the producer runs with maxInFlight 1 (a retry after a lost acknowledgement may then
  * duplicate: at least once).
@@ -29,7 +32,8 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { parseDuration, parseInstant } from '../delivery-time.ts';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveDelivery } from '../producer-delivery.ts';
 import { Producer, ProducerConfigError, type DeliveryGuarantee, type RecordMetadata } from '../producer.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { canonicalTags } from '../../protocol/tags.ts';
+import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 /** Kafka's delivery.timeout.ms default. */
@@ -61,6 +65,14 @@ Options:
                          (a line without SEP is an error and is skipped)
   --partition N          send every message to partition N (default: by key, or
                          sticky partitioning for keyless messages)
+  --tag T                tag every message with T (repeatable); a tag is 1-64
+                         characters of A-Z a-z 0-9 . _ : / - (at most 16 per message)
+  --tags-separator SEP   each line starts with its own tags, comma-separated
+                         (possibly none), then SEP: "a,b|rest" with SEP "|"; the
+                         rest is the message (split by --key-separator if given);
+                         a line without SEP or with a bad tag is an error and is skipped
+                         (lines with different tags go in different batches: their
+                         order in a partition is kept per tag set only)
   --delay D              deliver each message D after it is read, not before
                          (D: a number with a unit ms, s, m, h or d, e.g. 30m, 2h,
                          500ms; 0 allowed; at most 400d); prints each delayed
@@ -85,6 +97,8 @@ const flags: FlagSpecs = {
   'no-idempotent': { type: 'boolean' },
   'transactional-id': { type: 'string' },
   'key-separator': { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  'tags-separator': { type: 'string' },
   partition: { type: 'int', min: 0 },
   delay: { type: 'string' },
   'deliver-at': { type: 'string' },
@@ -123,6 +137,14 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
   const sep = str(p, 'key-separator');
   if (sep === '') throw new UsageError('--key-separator must not be empty');
   const partition = int(p, 'partition');
+  const fixedTags = strs(p, 'tag');
+  try {
+    canonicalTags(fixedTags);
+  } catch (e) {
+    throw new UsageError(`--tag: ${(e as Error).message}`);
+  }
+  const tagsSep = str(p, 'tags-separator');
+  if (tagsSep === '') throw new UsageError('--tags-separator must not be empty');
   const delayFlag = str(p, 'delay');
   const deliverAtFlag = str(p, 'deliver-at');
   if (delayFlag !== undefined && deliverAtFlag !== undefined) throw new UsageError('--delay and --deliver-at exclude each other');
@@ -211,19 +233,35 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
       lineNo++;
       let key: string | null = null;
       let value = line;
+      let tags = fixedTags;
+      if (tagsSep !== undefined) {
+        const i = value.indexOf(tagsSep);
+        if (i < 0) {
+          report(`line ${lineNo}: no tags separator ${JSON.stringify(tagsSep)}; skipped`);
+          continue;
+        }
+        const own = value.slice(0, i).split(',').map((t) => t.trim()).filter((t) => t !== '');
+        try {
+          tags = canonicalTags([...fixedTags, ...own]);
+        } catch (e) {
+          report(`line ${lineNo}: ${(e as Error).message}; skipped`);
+          continue;
+        }
+        value = value.slice(i + tagsSep.length);
+      }
       if (sep !== undefined) {
-        const i = line.indexOf(sep);
+        const i = value.indexOf(sep);
         if (i < 0) {
           report(`line ${lineNo}: no key separator ${JSON.stringify(sep)}; skipped`);
           continue;
         }
-        key = line.slice(0, i);
-        value = line.slice(i + sep.length);
+        key = value.slice(0, i);
+        value = value.slice(i + sep.length);
       }
       const n = lineNo;
       read++;
       const sendP = producer
-        .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}), ...(delayMs !== undefined ? { delayMs } : {}), ...(deliverAt !== undefined ? { deliverAt } : {}) })
+        .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}), ...(tags.length > 0 ? { tags } : {}), ...(delayMs !== undefined ? { delayMs } : {}), ...(deliverAt !== undefined ? { deliverAt } : {}) })
         .then(
           (m) => {
             sent++;

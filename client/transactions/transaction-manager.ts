@@ -10,8 +10,11 @@
  *
  * Invariants:
  *  - a partition with records of the transaction is not drained (`txnBlocked`) until
- *    AddPartitionsToTxn answered for it; requests are batched (every partition that appeared
- *    while one was in flight goes in the next), at most one in flight;
+ *    AddPartitionsToTxn answered for it, except onto the connection that request was just
+ *    written to, behind it, on a single broker where one succeeded before on that connection
+ *    (`pipelineConn`; the broker holds such batches until it answers, SPEC §6.6); requests
+ *    are batched (every partition that appeared while one was in flight goes in the next), at
+ *    most one in flight;
  *  - EndTxn(commit) is sent only after every batch of the transaction was acknowledged
  *    (flush), and never once a batch of it failed (the transaction is then abortable);
  *  - coordinator calls retry retriable errors (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
@@ -83,6 +86,15 @@ export class TransactionManager {
   private sequenceGap = false;
   private readonly pendingAdd: PartitionQueue[] = [];
   private adding: Promise<void> | null = null;
+  /**
+   * The connection an AddPartitionsToTxn last succeeded on. Only there, and only with a single
+   * broker (which then coordinates and leads everything), do a transaction's first batches of a
+   * partition follow its AddPartitionsToTxn before the answer: that broker holds them until it
+   * answers and refuses them unless the partition was added (SPEC §6.6). Not on a new
+   * connection (a restarted broker may still be loading its transaction state), and not in a
+   * cluster (a leader that is not the coordinator could take them on trust).
+   */
+  private pipelineConn: Connection | null = null;
   private readonly coordinators = new Map<string, { host: string; port: number }>();
   private initializing: Promise<void> | null = null;
   /** The producer closed: coordinator calls stop retrying. */
@@ -172,11 +184,22 @@ export class TransactionManager {
         topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
       };
       this.begunAtCoordinator = true;
+      // Written: the batches may follow on the same connection (see pipelineConn). Answered,
+      // either way: they wait again until the partition is unblocked or the request retried.
+      const written = (conn: Connection) => {
+        if (conn !== this.pipelineConn || this.cluster.knownBrokerCount !== 1) return;
+        for (const q of batch) q.txnPipelineConn = conn;
+        this.sender.scheduleDrain();
+      };
+      const answered = (conn: Connection, ok: boolean) => {
+        for (const q of batch) q.txnPipelineConn = null;
+        this.pipelineConn = ok ? conn : null;
+      };
       try {
         await this.call<AddPartitionsToTxnResponse>('AddPartitionsToTxn', ApiKey.ADD_PARTITIONS_TO_TXN, req, (r) => {
           for (const t of r.topics) for (const p of t.partitions) if (p.errorCode !== ErrorCode.NONE) return new SluiceError(p.errorCode as ErrorCode, `AddPartitionsToTxn ${t.topic}/${p.partition}`);
           return null;
-        });
+        }, { written, answered });
         for (const q of batch) q.txnBlocked = false;
         this.sender.scheduleDrain();
       } catch (e) {
@@ -302,6 +325,7 @@ export class TransactionManager {
     for (const q of this.acc.partitionQueues()) {
       q.inTxn = false;
       q.txnBlocked = false;
+      q.txnPipelineConn = null;
     }
     this.pendingAdd.length = 0;
     this.acc.stamp.transactional = false;
@@ -347,13 +371,28 @@ export class TransactionManager {
   }
 
   /** A request to the transaction coordinator whose answer is { errorCode, errorMessage }; `check` looks further (per-partition codes). */
-  private call<T extends { errorCode: number; errorMessage: string | null }>(what: string, apiKey: number, req: unknown, check: (r: T) => SluiceError | null): Promise<T> {
+  private call<T extends { errorCode: number; errorMessage: string | null }>(
+    what: string,
+    apiKey: number,
+    req: unknown,
+    check: (r: T) => SluiceError | null,
+    hooks?: { written(conn: Connection): void; answered(conn: Connection, ok: boolean): void },
+  ): Promise<T> {
     let answer: T | null = null;
     return this.withCoordinator(what, 'transaction', this.opts.transactionalId, async (conn) => {
-      const r = (await conn.send<T>(apiKey, req, [], true, this.opts.requestTimeoutMs)).control;
-      if (r.errorCode !== ErrorCode.NONE) return this.typed(r.errorCode, `${what}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
-      answer = r;
-      return check(r);
+      let ok = false;
+      try {
+        const sent = conn.send<T>(apiKey, req, [], true, this.opts.requestTimeoutMs);
+        hooks?.written(conn);
+        const r = (await sent).control;
+        if (r.errorCode !== ErrorCode.NONE) return this.typed(r.errorCode, `${what}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+        answer = r;
+        const err = check(r);
+        ok = err === null;
+        return err;
+      } finally {
+        hooks?.answered(conn, ok);
+      }
     }).then(() => answer!);
   }
 

@@ -54,10 +54,11 @@ function lastOffsetOf(records: Buffer): number {
 }
 
 /**
- * starts: the offset each partition entry (in request order) is read from: its fetchOffset,
+ * starts (filtered fetches only; null: every entry from its fetchOffset, as before tags): the
+ * offset each partition entry (in request order) is read from: its fetchOffset,
  * or for a filtered fetch, where an earlier read of this request found nothing up to.
  */
-async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter | undefined, starts: number[]): Promise<ReadResult> {
+async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter | undefined, starts: number[] | null): Promise<ReadResult> {
   const replica = isReplica(req);
   const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
@@ -75,7 +76,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
       const result: FetchPartitionResult = { partition: p.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: [], recordsBytes: 0 };
-      const start = starts[++k]!;
+      const start = starts === null ? p.fetchOffset : starts[++k]!;
       // Filtered: every partition says where to fetch next; -1 with an error (below).
       if (filter) result.nextFetchOffset = start;
       partitions.push(result);
@@ -109,7 +110,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
         if (filter && read.nextFetchOffset !== undefined && read.records.length === 0) {
           // Nothing matched below nextFetchOffset: a later read of this request starts there.
           result.nextFetchOffset = read.nextFetchOffset;
-          starts[k] = read.nextFetchOffset;
+          starts![k] = read.nextFetchOffset;
           if (read.scanLimited) scanCut = true;
         }
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
@@ -134,13 +135,13 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
 }
 
 /** Whether reading now could end the wait: some partition has an error to report, or data. */
-function hasData(ctx: BrokerContext, req: FetchRequest, starts: readonly number[]): boolean {
+function hasData(ctx: BrokerContext, req: FetchRequest, starts: readonly number[] | null): boolean {
   const replica = isReplica(req);
   const committed = isReadCommitted(req);
   const kind = replica ? 'follower-fetch' : 'consumer-fetch';
   let k = -1;
   for (const t of req.topics) for (const p of t.partitions) {
-    const fetchOffset = starts[++k]!;
+    const fetchOffset = starts === null ? p.fetchOffset : starts[++k]!;
     let partition: Partition;
     try {
       // Every error readAll would report (a fenced or unknown leader epoch included) answers at once (SPEC 6.7).
@@ -177,8 +178,11 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
     // Throws INVALID_TAG_EXPRESSION, answered as the request's error body (SPEC §6.7).
     filter = { expression: TagExpression.parse(req.tagExpression), scanBatchesMax: ctx.config.fetchTagScanBatchesMax };
   }
-  const starts: number[] = [];
-  for (const t of req.topics) for (const p of t.partitions) starts.push(p.fetchOffset);
+  let starts: number[] | null = null;
+  if (filter) {
+    starts = [];
+    for (const t of req.topics) for (const p of t.partitions) starts.push(p.fetchOffset);
+  }
   if (isReplica(req)) {
     // A follower's fetch offset is its log end: everything below it is replicated.
     const nowMs = Date.now();

@@ -6,7 +6,8 @@
  * acknowledgement (acks, fsync, replication, timeout); the partition decides the rest.
  */
 import type { ProduceRequest, ProduceResponse, ProducePartitionResult, ProduceTopicResult } from '../../protocol/apis/produce.ts';
-import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
+import { ErrorCode, errorInfo, SluiceError } from '../../protocol/errors.ts';
+import { BATCH_HEADER_BYTES, isTransactionalAt, producerEpochAt, producerIdAt } from '../../protocol/record-batch.ts';
 import { CloseConnection, NO_REPLY, type HandlerResult } from '../network/reply.ts';
 import type { BrokerContext } from './context.ts';
 
@@ -32,6 +33,33 @@ async function settle(done: Promise<void>, result: ProducePartitionResult, timeo
   }
 }
 
+/**
+ * For each partition entry (in request order) whose first batch is transactional and has an
+ * AddPartitionsToTxn of its producer for that partition being handled by this broker's
+ * coordinator: that request's answer for the partition (0: added). null when there is none
+ * (the usual case: no await, nothing changes). Reads batch headers only.
+ */
+function addsInFlight(ctx: BrokerContext, req: ProduceRequest, data: Buffer): Array<Promise<number> | null> | null {
+  if (!ctx.txn?.hasAddsInFlight) return null;
+  let found: Array<Promise<number> | null> | null = null;
+  let pos = 0;
+  let i = 0;
+  for (const t of req.topics) {
+    for (const p of t.partitions) {
+      if (p.recordsBytes >= BATCH_HEADER_BYTES && isTransactionalAt(data, pos)) {
+        const add = ctx.txn.addInFlight(producerIdAt(data, pos), producerEpochAt(data, pos), t.topic, p.partition);
+        if (add !== null) {
+          found ??= new Array<Promise<number> | null>(req.topics.reduce((n, x) => n + x.partitions.length, 0)).fill(null);
+          found[i] = add;
+        }
+      }
+      pos += p.recordsBytes;
+      i++;
+    }
+  }
+  return found;
+}
+
 export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, data: Buffer): Promise<HandlerResult> {
   let total = 0;
   for (const t of req.topics) for (const p of t.partitions) {
@@ -41,14 +69,22 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
   if (total !== data.length) {
     throw new SluiceError(ErrorCode.MALFORMED_REQUEST, `recordsBytes add up to ${total} but the data section has ${data.length} bytes`);
   }
+  // A producer may send a transaction's first batches of a partition right behind the
+  // AddPartitionsToTxn that adds it, on the same connection (SPEC §6.6): they wait for its
+  // answer here, and are then checked against the coordinator's state as any other batch. If
+  // it did not add the partition they are refused, never taken on trust.
+  const pipelined = addsInFlight(ctx, req, data);
+  const addCodes = pipelined === null ? null : await Promise.all(pipelined.map((a) => a ?? 0));
   const acksValid = req.acks === 0 || req.acks === 1 || req.acks === -1;
   const waits: Promise<void>[] = [];
   const topics: ProduceTopicResult[] = [];
   let failed = false;
   let pos = 0;
+  let entry = 0;
   for (const t of req.topics) {
     const partitions: ProducePartitionResult[] = [];
     for (const p of t.partitions) {
+      const addCode = addCodes?.[entry++] ?? 0;
       const records = data.subarray(pos, pos + p.recordsBytes);
       pos += p.recordsBytes;
       const result: ProducePartitionResult = { partition: p.partition, errorCode: 0, baseOffset: -1, logStartOffset: -1, errorMessage: null };
@@ -57,6 +93,11 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
         result.errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
       } else if (ctx.shuttingDown) {
         result.errorCode = ErrorCode.BROKER_SHUTTING_DOWN;
+      } else if (addCode !== 0) {
+        // The AddPartitionsToTxn it was sent behind failed: retriably (the producer retries
+        // that request, then the batch) or for good (the transaction can only abort).
+        result.errorCode = errorInfo(addCode).retriable ? ErrorCode.CONCURRENT_TRANSACTIONS : ErrorCode.INVALID_TXN_STATE;
+        result.errorMessage = `the AddPartitionsToTxn this batch was sent behind did not add ${t.topic}/${p.partition} (error ${addCode})`;
       } else {
         try {
           // Internal topic, unknown partition, not the leader (SPEC §6.6 order); then, in

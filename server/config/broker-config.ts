@@ -20,7 +20,7 @@
 import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
-import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
+import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -71,6 +71,7 @@ export interface BrokerConfig extends CoordinatorConfig {
   /** Delayed delivery (SPEC §8.8, §7.9; server/delay/). */
   delayedDeliveryMsMax: number;
   delayedCancelsPendingMax: number;
+  delayedEntriesPerSegmentMax: number;
   delayedReleaseSliceEntriesMax: number;
   delayedReleaseSliceBytesMax: number;
   /** Transactions (SPEC §6.19-6.22, §7.6; server/txn/). */
@@ -172,7 +173,8 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'producerIdsPerPartitionMax', unit: 'count', default: PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT, min: 1, max: 10_000_000, help: 'idempotent producers remembered per partition; a new one evicts the longest idle without an open transaction (its retries then get UNKNOWN_PRODUCER_ID), or gets CONCURRENT_TRANSACTIONS when all have one' }),
   int({ name: 'producerIdExpirationMs', unit: 'ms', default: PRODUCER_ID_EXPIRATION_MS_DEFAULT, min: 1, max: 365 * DAY_MS, help: 'a producer that wrote nothing to a partition for this long and has no open transaction there is forgotten (checked every retention-check-interval-ms)' }),
   int({ name: 'delayedDeliveryMsMax', unit: 'ms', default: DELAYED_DELIVERY_MS_MAX_DEFAULT, min: 1, max: 100 * 365 * DAY_MS, help: 'largest delay a producer may ask for (sluice-deliver-at-ms at most now + this); a later time gets INVALID_DELIVERY_TIME' }),
-  int({ name: 'delayedCancelsPendingMax', unit: 'count', default: DELAYED_CANCELS_PENDING_MAX_DEFAULT, min: 1, max: 100_000_000, help: 'cancelled delayed messages not yet due that one partition holds in memory; a cancel beyond gets REQUEST_TIMED_OUT' }),
+  int({ name: 'delayedCancelsPendingMax', unit: 'count', default: DELAYED_CANCELS_PENDING_MAX_DEFAULT, min: 1, max: 100_000_000, help: 'cancelled delayed messages not yet due that one partition holds in memory; a cancel beyond gets DELAYED_CANCELS_LIMIT_REACHED' }),
+  int({ name: 'delayedEntriesPerSegmentMax', unit: 'count', default: DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, min: 1, max: 100_000_000, help: 'a segment rolls once it holds this many scheduled delayed messages, which bounds the delay entries kept for the active segment (16 bytes each)' }),
   int({ name: 'delayedReleaseSliceEntriesMax', unit: 'count', default: DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT, min: 1, max: 1_000_000, help: 'delayed messages released in one append before the releaser lets other work run' }),
   int({ name: 'delayedReleaseSliceBytesMax', unit: 'bytes', default: DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, min: 1, max: INT32_MAX, help: 'bytes of released messages in one append (at least one message) before the releaser lets other work run' }),
   int({ name: 'offsetsCommitWaitMsMax', unit: 'ms', default: 30_000, min: 1, max: TIMER_MS_MAX, help: 'longest an offset commit waits for the offsets topic to replicate it' }),

@@ -1,28 +1,34 @@
 /**
- * PendingDelays: what a partition's log says about its delayed messages (SPEC §7.9), kept in
- * memory on every replica: the pending wrappers' keys in release order, the cancelled ones not
- * yet due, and the frontier (the key of the newest RELEASED marker). It is a pure function of
- * the batches observed, in log order: replicas that hold the same log hold the same state, so a
- * follower that becomes leader releases from where the old leader stopped.
+ * PendingDelays: what a partition's log says about its delayed messages (SPEC §7.9), kept on
+ * every replica: the frontier (the key of the newest RELEASED marker), the pending wrappers'
+ * keys in release order, and the cancelled ones not yet due. It is a pure function of the
+ * batches observed in log order, so replicas with the same log agree, and a follower that
+ * becomes leader releases from where the old leader stopped.
+ *
+ * Where the keys are: each closed segment's keys are a SortedRun (sorted-run.ts) read from its
+ * sidecar file a chunk at a time; only the active segment's keys (at most
+ * delayedEntriesPerSegmentMax: the segment rolls then) are in memory, in a binary heap. The
+ * scheduler merges the heap top and the runs' heads (a k-way merge). So memory is bounded by
+ * the active segment and the number of segments, not by the number pending.
  *
  * Invariants:
- * - Every key in the heap is > the frontier (observing a RELEASED marker pops the keys it
- *   passes); a wrapper is pending iff it is in the heap or in flight, and not cancelled.
- * - `cancelled` maps the offsets of cancelled wrappers whose key is above the frontier to their
- *   time (cancels at or below it are moot and dropped once the frontier passes them); a
- *   cancelled entry leaves the heap only when due (takeDue), so every wrapper key above the
- *   frontier is in the heap, in flight, or cancelled. pendingCount = heap size + in flight -
- *   cancelled entries still in the heap.
- * - In flight: entries the releaser took from the heap and is appending; observe() of their
- *   RELEASED markers clears them, and a failed append puts them back (restore()).
- * - Memory: 16 bytes per pending entry (two Float64Arrays, grown by half), plus the cancel set
- *   bounded by the caller (delayedCancelsPendingMax).
+ * - Pending = a wrapper key > frontier, not cancelled, whose key is at or after its source's
+ *   cursor (heap or run), or in flight (taken by the releaser, not yet released).
+ * - takeDue returns keys in key order and skips keys at or below the frontier, keys in flight
+ *   (a key restored to the heap may also still be in a run) and cancelled keys (dropped when due).
+ * - `cancelled` maps offsets of cancelled wrappers with key > frontier to their time; entries
+ *   leave when the frontier passes them. cancelledPending counts those not yet dropped.
+ * - Memory: heap 16 bytes per active-segment key (Float64Arrays grown by half); 4 KiB per run;
+ *   the cancel map, bounded by the caller (delayedCancelsPendingMax); in flight at most a slice.
  */
 import { assert } from '../assert.ts';
 import { compareKey, CONTROL_TYPE_CANCELLED, CONTROL_TYPE_RELEASED, CONTROL_TYPE_SCHEDULED, controlTypeAt, readDelayMarker, readScheduled } from '../../protocol/delayed-batch.ts';
-import { ATTR_CONTROL, ATTR_TRANSACTIONAL, batchSizeAt, Off } from '../../protocol/record-batch.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL, Off } from '../../protocol/record-batch.ts';
+import type { SortedRun } from './sorted-run.ts';
 
 const INITIAL_CAPACITY = 256;
+/** Cancelled keys minPendingOffset looks past at the head of a run before it pins the run's segment anyway. */
+const CANCELLED_SCAN_MAX = 1024;
 
 export interface DelayKey {
   deliverAtMs: number;
@@ -38,10 +44,11 @@ export class PendingDelays {
   private at = new Float64Array(INITIAL_CAPACITY);
   private off = new Float64Array(INITIAL_CAPACITY);
   private n = 0;
+  /** Closed segments' runs, in segment order; exhausted ones are dropped. */
+  private runs: SortedRun[] = [];
   private readonly cancelled = new Map<number, number>();
-  /** Cancelled entries still in the heap. */
-  private cancelledInHeap = 0;
-  /** Smallest time in `cancelled` (Infinity when empty): the frontier passing it prunes the map. */
+  private readonly droppedCancels = new Set<number>();
+  private cancelledPending = 0;
   private cancelledMinAtMs = Infinity;
   private readonly inFlight = new Map<number, number>();
   /** The newest RELEASED marker's key, (-1, -1) when none. */
@@ -50,8 +57,22 @@ export class PendingDelays {
   /** The newest RELEASED marker's own offset, -1 when none (torn-tail detection, SPEC §7.9). */
   lastReleaseMarkerOffset = -1;
 
+  /** Keys held in memory (the active segment's heap); for diagnostics and tests. */
+  get inMemoryKeys(): number {
+    return this.n;
+  }
+
+  get runCount(): number {
+    return this.runs.length;
+  }
+
   get pendingCount(): number {
-    return this.n + this.inFlight.size - this.cancelledInHeap;
+    let total = this.n + this.inFlight.size - this.cancelledPending;
+    for (const r of this.runs) {
+      this.normalize(r);
+      total += r.remaining;
+    }
+    return total;
   }
 
   get cancelledCount(): number {
@@ -62,8 +83,10 @@ export class PendingDelays {
     this.at = new Float64Array(INITIAL_CAPACITY);
     this.off = new Float64Array(INITIAL_CAPACITY);
     this.n = 0;
+    this.runs = [];
     this.cancelled.clear();
-    this.cancelledInHeap = 0;
+    this.droppedCancels.clear();
+    this.cancelledPending = 0;
     this.cancelledMinAtMs = Infinity;
     this.inFlight.clear();
     this.frontierAtMs = -1;
@@ -71,17 +94,7 @@ export class PendingDelays {
     this.lastReleaseMarkerOffset = -1;
   }
 
-  /**
-   * Applies the delayed-delivery control batches of a record set just written, in order
-   * (whole batches; other batches are skipped by one header byte).
-   */
-  observe(b: Uint8Array, start = 0, end = b.length): void {
-    for (let pos = start; pos < end; pos += batchSizeAt(b, pos)) {
-      if (isDelayControlAt(b, pos)) this.observeBatch(b, pos);
-    }
-  }
-
-  /** One delayed-delivery control batch, whole in b at pos. */
+  /** One delayed-delivery control batch (whole in b at pos), appended to the active segment, in log order. */
   observeBatch(b: Uint8Array, pos: number): void {
     const type = controlTypeAt(b, pos);
     if (type === CONTROL_TYPE_SCHEDULED) {
@@ -95,12 +108,11 @@ export class PendingDelays {
     }
   }
 
-  /** A wrapper's key: pending unless at or below the frontier (a wrapper the log already released). */
+  /** A wrapper's key in the active segment: pending unless at or below the frontier. */
   add(deliverAtMs: number, offset: number): void {
     if (compareKey(deliverAtMs, offset, this.frontierAtMs, this.frontierOffset) <= 0) return;
     if (this.n === this.at.length) this.grow();
     let i = this.n++;
-    // Sift up.
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (compareKey(this.at[parent]!, this.off[parent]!, deliverAtMs, offset) <= 0) break;
@@ -112,8 +124,36 @@ export class PendingDelays {
     this.off[i] = offset;
   }
 
+  /**
+   * A closed segment's keys as a run (at open, in segment order; or when the active segment
+   * rolls: then its keys leave the heap, as the run holds them now).
+   */
+  addRun(run: SortedRun, segmentNext: number): void {
+    if (this.n > 0) {
+      // Keys of [run.segmentBase, segmentNext) move from the heap to the run; O(heap), once per roll.
+      const keepAt: number[] = [];
+      const keepOff: number[] = [];
+      for (let i = 0; i < this.n; i++) {
+        const o = this.off[i]!;
+        if (o < run.segmentBase || o >= segmentNext) {
+          keepAt.push(this.at[i]!);
+          keepOff.push(o);
+        }
+      }
+      this.n = 0;
+      for (let i = 0; i < keepAt.length; i++) this.add(keepAt[i]!, keepOff[i]!);
+      if (this.at.length > INITIAL_CAPACITY && this.n < this.at.length / 4) this.shrink();
+    }
+    // Keys of the run no longer pending here: taken by the releaser, or cancelled and skipped when due.
+    const base = run.segmentBase;
+    for (const [o, a] of this.inFlight) if (o >= base && o < segmentNext) run.excluded.set(o, a);
+    for (const o of this.droppedCancels) if (o >= base && o < segmentNext) run.excluded.set(o, this.cancelled.get(o)!);
+    this.normalize(run);
+    if (!run.done) this.runs.push(run);
+  }
+
   /** A RELEASED marker: the frontier moves to its key; every key at or below it is done. */
-  private released(deliverAtMs: number, wrapperOffset: number, markerOffset: number): void {
+  released(deliverAtMs: number, wrapperOffset: number, markerOffset: number): void {
     if (compareKey(deliverAtMs, wrapperOffset, this.frontierAtMs, this.frontierOffset) > 0) {
       this.frontierAtMs = deliverAtMs;
       this.frontierOffset = wrapperOffset;
@@ -121,19 +161,24 @@ export class PendingDelays {
     this.lastReleaseMarkerOffset = markerOffset;
     this.inFlight.delete(wrapperOffset);
     while (this.n > 0 && compareKey(this.at[0]!, this.off[0]!, this.frontierAtMs, this.frontierOffset) <= 0) {
-      if (this.cancelled.has(this.off[0]!)) this.cancelledInHeap--;
+      if (this.cancelled.has(this.off[0]!) && !this.droppedCancels.has(this.off[0]!)) this.dropCancel(this.off[0]!);
       this.popTop();
     }
-    if (this.frontierAtMs >= this.cancelledMinAtMs) this.pruneCancelled();
-    // In flight entries the frontier passed were released by this or an earlier marker.
     if (this.inFlight.size > 0) {
       for (const [off, at] of this.inFlight) if (compareKey(at, off, this.frontierAtMs, this.frontierOffset) <= 0) this.inFlight.delete(off);
     }
+    // Runs catch up lazily (normalize); cancels the frontier passed are pruned here.
+    if (this.frontierAtMs >= this.cancelledMinAtMs) this.pruneCancelled();
   }
 
-  /** Time of the heap's first key (possibly a cancelled one, dropped when due), or Infinity. */
+  /** Time of the first key still to look at (possibly a cancelled one, dropped when due), or Infinity. */
   nextDueMs(): number {
-    return this.n === 0 ? Infinity : this.at[0]!;
+    let due = this.n === 0 ? Infinity : this.at[0]!;
+    for (const r of this.runs) {
+      this.normalize(r);
+      if (!r.done && r.headAt() < due) due = r.headAt();
+    }
+    return due;
   }
 
   /**
@@ -143,34 +188,53 @@ export class PendingDelays {
   takeDue(nowMs: number, max: number): DelayKey[] {
     const out: DelayKey[] = [];
     while (out.length < max) {
-      if (this.n === 0 || this.at[0]! > nowMs) break;
-      if (this.cancelled.has(this.off[0]!)) {
+      // The smallest head among the heap and the runs.
+      let bestRun: SortedRun | null = null;
+      let bestAt = this.n > 0 ? this.at[0]! : Infinity;
+      let bestOff = this.n > 0 ? this.off[0]! : Infinity;
+      for (const r of this.runs) {
+        this.normalize(r);
+        if (r.done) continue;
+        const a = r.headAt();
+        const o = r.headOffset();
+        if (compareKey(a, o, bestAt, bestOff) < 0) {
+          bestRun = r;
+          bestAt = a;
+          bestOff = o;
+        }
+      }
+      if (bestAt > nowMs) break;
+      if (bestRun === null) this.popTop();
+      else {
+        bestRun.pos++;
+        if (bestRun.excluded.delete(bestOff)) continue;
+      }
+      if (this.inFlight.has(bestOff) || compareKey(bestAt, bestOff, this.frontierAtMs, this.frontierOffset) <= 0) continue;
+      if (this.cancelled.has(bestOff)) {
         // Due and cancelled: skipped; it stays in `cancelled` until the frontier passes it.
-        this.cancelledInHeap--;
-        this.popTop();
+        if (!this.droppedCancels.has(bestOff)) this.dropCancel(bestOff);
         continue;
       }
-      const k = { deliverAtMs: this.at[0]!, offset: this.off[0]! };
-      this.popTop();
-      this.inFlight.set(k.offset, k.deliverAtMs);
-      out.push(k);
+      this.inFlight.set(bestOff, bestAt);
+      out.push({ deliverAtMs: bestAt, offset: bestOff });
     }
+    this.runs = this.runs.filter((r) => !r.done);
     return out;
   }
 
-  /** Drops a key taken by takeDue that cannot be released (its wrapper is gone); it is no longer pending here. */
+  /** Drops a key taken by takeDue that cannot be released (its wrapper is gone). */
   abandon(k: DelayKey): void {
     this.inFlight.delete(k.offset);
   }
 
-  /** Puts keys taken by takeDue back (their release was not appended). */
+  /** Puts keys taken by takeDue back (their release was not appended): into the heap. */
   restore(keys: readonly DelayKey[]): void {
     for (const k of keys) {
       if (this.inFlight.delete(k.offset)) this.add(k.deliverAtMs, k.offset);
     }
   }
 
-  /** The state of the wrapper at offset with the given key: pending, in flight (being released), or not pending. */
+  /** The state of the wrapper at offset with the given key (read from the log). */
   stateOf(deliverAtMs: number, offset: number): 'pending' | 'in-flight' | 'done' {
     if (this.inFlight.has(offset)) return 'in-flight';
     if (this.cancelled.has(offset)) return 'done';
@@ -178,10 +242,22 @@ export class PendingDelays {
     return 'pending';
   }
 
-
-  /** Smallest offset of a pending (or in flight) wrapper, Infinity when none: retention stops below it (SPEC §7.9). */
+  /**
+   * Smallest offset retention must keep (SPEC §7.9): the first segment whose run still has keys,
+   * or the smallest pending key in memory or in flight; Infinity when nothing is pending.
+   */
   minPendingOffset(): number {
     let min = Infinity;
+    for (const r of this.runs) {
+      this.normalize(r);
+      // A run whose remaining keys are all cancelled pins nothing (looked at up to a bound).
+      let i = r.pos;
+      while (i < r.count && i - r.pos < CANCELLED_SCAN_MAX && (this.cancelled.has(r.offsetOf(i)) || r.excluded.has(r.offsetOf(i)))) i++;
+      if (i < r.count) {
+        min = r.segmentBase;
+        break;
+      }
+    }
     for (let i = 0; i < this.n; i++) {
       const o = this.off[i]!;
       if (o < min && !this.cancelled.has(o)) min = o;
@@ -191,70 +267,80 @@ export class PendingDelays {
   }
 
   /**
-   * Up to limit pending keys strictly after (afterAtMs, afterOffset), in key order: one pass
-   * over the heap with a bounded max-heap of the best `limit` (O(n log limit)).
+   * Up to limit pending keys strictly after (afterAtMs, afterOffset), in key order: the runs
+   * from their first key after it (binary search), the heap and the keys in flight, merged.
    */
   listAfter(afterAtMs: number, afterOffset: number, limit: number): DelayKey[] {
-    const bestAt: number[] = [];
-    const bestOff: number[] = [];
+    const afterFrontier = compareKey(afterAtMs, afterOffset, this.frontierAtMs, this.frontierOffset) > 0;
+    const fromAt = afterFrontier ? afterAtMs : this.frontierAtMs;
+    const fromOff = afterFrontier ? afterOffset : this.frontierOffset;
+    // The best `limit` keys, sorted, kept while walking every source: memory O(limit).
+    const best: DelayKey[] = [];
     const consider = (a: number, o: number): void => {
-      if (compareKey(a, o, afterAtMs, afterOffset) <= 0 || this.cancelled.has(o)) return;
-      if (bestAt.length < limit) {
-        bestAt.push(a);
-        bestOff.push(o);
-        let i = bestAt.length - 1;
-        while (i > 0) {
-          const p = (i - 1) >> 1;
-          if (compareKey(bestAt[p]!, bestOff[p]!, a, o) >= 0) break;
-          bestAt[i] = bestAt[p]!;
-          bestOff[i] = bestOff[p]!;
-          i = p;
-        }
-        bestAt[i] = a;
-        bestOff[i] = o;
-        return;
-      }
-      if (compareKey(a, o, bestAt[0]!, bestOff[0]!) >= 0) return;
-      // Replace the largest and sift down.
-      let i = 0;
-      const m = bestAt.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= m) break;
-        const r = l + 1;
-        const c = r < m && compareKey(bestAt[r]!, bestOff[r]!, bestAt[l]!, bestOff[l]!) > 0 ? r : l;
-        if (compareKey(bestAt[c]!, bestOff[c]!, a, o) <= 0) break;
-        bestAt[i] = bestAt[c]!;
-        bestOff[i] = bestOff[c]!;
-        i = c;
-      }
-      bestAt[i] = a;
-      bestOff[i] = o;
+      if (compareKey(a, o, fromAt, fromOff) <= 0 || this.cancelled.has(o)) return;
+      if (best.length === limit && compareKey(a, o, best[limit - 1]!.deliverAtMs, best[limit - 1]!.offset) >= 0) return;
+      let i = best.length;
+      while (i > 0 && compareKey(best[i - 1]!.deliverAtMs, best[i - 1]!.offset, a, o) > 0) i--;
+      // A key restored to memory may also be in a run: one entry per offset (equal keys sit together).
+      if (i > 0 && best[i - 1]!.offset === o) return;
+      best.splice(i, 0, { deliverAtMs: a, offset: o });
+      if (best.length > limit) best.pop();
     };
+    for (const r of this.runs) {
+      // At most `limit` keys of each run can be among the first `limit`.
+      let taken = 0;
+      for (let i = r.firstAfter(fromAt, fromOff); i < r.count && taken < limit; i++) {
+        const o = r.offsetOf(i);
+        if (this.cancelled.has(o) || this.inFlight.has(o) || r.excluded.has(o)) continue;
+        consider(r.atOf(i), o);
+        taken++;
+      }
+    }
     for (let i = 0; i < this.n; i++) consider(this.at[i]!, this.off[i]!);
     for (const [o, a] of this.inFlight) consider(a, o);
-    const out = bestAt.map((a, i) => ({ deliverAtMs: a, offset: bestOff[i]! }));
-    out.sort((x, y) => compareKey(x.deliverAtMs, x.offset, y.deliverAtMs, y.offset));
-    return out;
+    return best;
   }
 
   /**
-   * A CANCELLED marker for the wrapper with this key (observed, or about to be appended by the
-   * leader: then a release racing it skips the entry). A key at or below the frontier is moot.
+   * A CANCELLED marker for the wrapper with this key (observed in log order). A key at or below
+   * the frontier, or one being released, is moot.
    */
   cancel(deliverAtMs: number, offset: number): void {
     if (compareKey(deliverAtMs, offset, this.frontierAtMs, this.frontierOffset) <= 0 || this.cancelled.has(offset) || this.inFlight.has(offset)) return;
     this.cancelled.set(offset, deliverAtMs);
-    this.cancelledInHeap++;
+    this.cancelledPending++;
     if (deliverAtMs < this.cancelledMinAtMs) this.cancelledMinAtMs = deliverAtMs;
+  }
+
+  /** Forgets the runs of segments retention deleted (below the new log start). */
+  dropRunsBelow(logStartOffset: number): void {
+    this.runs = this.runs.filter((r) => r.segmentBase >= logStartOffset);
+  }
+
+  /** Moves a run's cursor past keys at or below the frontier. */
+  private normalize(r: SortedRun): void {
+    if (!r.done && compareKey(r.headAt(), r.headOffset(), this.frontierAtMs, this.frontierOffset) <= 0) {
+      // Cancelled keys the frontier passes are counted out by pruneCancelled, not here.
+      r.skipTo(this.frontierAtMs, this.frontierOffset);
+      for (const [o, a] of r.excluded) if (compareKey(a, o, this.frontierAtMs, this.frontierOffset) <= 0) r.excluded.delete(o);
+    }
+  }
+
+  private dropCancel(offset: number): void {
+    this.droppedCancels.add(offset);
+    this.cancelledPending--;
   }
 
   /** Drops cancels at or below the frontier; O(cancelled), run when the frontier passes the earliest. */
   private pruneCancelled(): void {
     let min = Infinity;
     for (const [o, a] of this.cancelled) {
-      if (compareKey(a, o, this.frontierAtMs, this.frontierOffset) <= 0) this.cancelled.delete(o);
-      else if (a < min) min = a;
+      if (compareKey(a, o, this.frontierAtMs, this.frontierOffset) <= 0) {
+        this.cancelled.delete(o);
+        if (this.droppedCancels.delete(o) === false) this.cancelledPending--;
+      } else if (a < min) {
+        min = a;
+      }
     }
     this.cancelledMinAtMs = min;
   }
@@ -288,5 +374,11 @@ export class PendingDelays {
     off.set(this.off);
     this.at = at;
     this.off = off;
+  }
+
+  private shrink(): void {
+    const cap = Math.max(INITIAL_CAPACITY, this.n * 2);
+    this.at = this.at.slice(0, cap);
+    this.off = this.off.slice(0, cap);
   }
 }

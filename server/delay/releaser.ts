@@ -73,7 +73,14 @@ export class DelayReleaser {
   /** A produce scheduled a key: wake earlier if it is due before the armed timer. */
   rearmIfEarlier(): void {
     if (!this.active || this.running) return;
-    const due = this.p.log.delays.nextDueMs();
+    let due: number;
+    try {
+      due = this.p.log.delays.nextDueMs();
+    } catch (error) {
+      // A sidecar that cannot be read: the produce succeeded; the releaser's own retry reports it.
+      this.logger.warn('could not read the delay index to re-arm the releaser', { topic: this.p.topic, partition: this.p.partition, error });
+      return;
+    }
     if (due < this.armedForMs) this.arm(Math.max(0, due - this.now()));
   }
 
@@ -98,7 +105,14 @@ export class DelayReleaser {
   /** Arms the timer for the next due key (none: nothing armed; a produce re-arms). */
   private armNext(): void {
     if (!this.active) return;
-    const due = this.p.log.delays.nextDueMs();
+    let due: number;
+    try {
+      due = this.p.log.delays.nextDueMs();
+    } catch (error) {
+      this.logger.warn('could not read the delay index; retrying', { topic: this.p.topic, partition: this.p.partition, error });
+      this.arm(RETRY_BACKOFF_MS);
+      return;
+    }
     if (due === Infinity) return;
     this.arm(due - this.now());
   }

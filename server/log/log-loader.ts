@@ -30,6 +30,7 @@ import type { LogConfig } from './log-config.ts';
 import type { ProducerStateConfig } from './producer-state.ts';
 import { TXN_INDEX_SUFFIX } from './txn-index.ts';
 import { TAG_INDEX_SUFFIX } from './tag-index.ts';
+import { DELAYS_SUFFIX } from '../delay/segment-delays.ts';
 import { RECOVERING_SUFFIX } from './recovery.ts';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './segment.ts';
 
@@ -83,8 +84,8 @@ export function loadPartitionLog(dir: string, config: LogConfig, opts: Partition
   const baseSet = new Set(bases);
   for (const name of names) {
     // Index files whose .log is gone (a delete interrupted half way) would confuse a future segment.
-    // So would an aborted-transaction or a tag index (its entries would be taken for the new segment's).
-    const suffix = name.endsWith(INDEX_SUFFIX) ? INDEX_SUFFIX : name.endsWith(TIME_INDEX_SUFFIX) ? TIME_INDEX_SUFFIX : name.endsWith(TXN_INDEX_SUFFIX) ? TXN_INDEX_SUFFIX : name.endsWith(TAG_INDEX_SUFFIX) ? TAG_INDEX_SUFFIX : '';
+    // So would an aborted-transaction, tag or delay index (its entries would be taken for the new segment's).
+    const suffix = name.endsWith(INDEX_SUFFIX) ? INDEX_SUFFIX : name.endsWith(TIME_INDEX_SUFFIX) ? TIME_INDEX_SUFFIX : name.endsWith(TXN_INDEX_SUFFIX) ? TXN_INDEX_SUFFIX : name.endsWith(TAG_INDEX_SUFFIX) ? TAG_INDEX_SUFFIX : name.endsWith(DELAYS_SUFFIX) ? DELAYS_SUFFIX : '';
     if (suffix && !baseSet.has(Number(name.slice(0, -suffix.length)))) dirChanged = unlinkIfExistsSync(path.join(dir, name)) || dirChanged;
   }
   const segments: LogSegment[] = [];

@@ -85,7 +85,7 @@ import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOIN
 import { readLogFiltered } from './filtered-reader.ts';
 import { offsetForTimestamp, readLog, segmentIndexFor, type ReadableLog, type ReadOptions, type ReadResult, type TimestampLookup } from './log-reader.ts';
 import { validateAndAssignOffsets, validateReplicatedRecordSet } from './log-validator.ts';
-import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
+import { ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, batchSizeAt, buildControlBatch, isControlAt, isTransactionalAt, NO_PRODUCER_ID, Off, readInt32, readInt64, writeInt32, writeInt64, type TxnMarker } from '../../protocol/record-batch.ts';
 import { readScheduled, type ScheduledEntry } from '../../protocol/delayed-batch.ts';
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
@@ -95,6 +95,8 @@ import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTx
 import { DEFAULT_DELAY_CONFIG, type DelayConfig } from '../delay/delay-config.ts';
 import { isDelayControlAt, PendingDelays } from '../delay/pending-delays.ts';
 import { scheduleDelayed } from '../delay/schedule.ts';
+import { SegmentDelays } from '../delay/segment-delays.ts';
+import { SortedRun } from '../delay/sorted-run.ts';
 
 export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
@@ -212,6 +214,8 @@ export class PartitionLog {
    */
   readonly delays = new PendingDelays();
   readonly delayConfig: DelayConfig;
+  /** The active segment's delayed-delivery content, written as its sidecar when it rolls. */
+  private activeDelays = new SegmentDelays();
 
   private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined, delayConfig: DelayConfig | undefined) {
     this.dir = dir;
@@ -395,7 +399,7 @@ export class PartitionLog {
     if (toWrite !== recordSet) {
       // Producer state from the stored batches (a wrapper's timestamps are the leader's), as replicas rebuild it.
       if (headers !== null) headers = producerHeaders(toWrite);
-      this.delays.observe(toWrite);
+      this.observeDelays(toWrite);
     }
     if (headers !== null) for (const h of headers) this.applyProducerBatch(h);
     if (wrapped > 0) return { baseOffset: set.firstOffset, lastOffset: set.lastOffset, logAppendTimeMs: nowMs, wrapped };
@@ -424,7 +428,7 @@ export class PartitionLog {
     this.write(recordSet, set.lastOffset, nowMs, set.firstOffset, epochStarts);
     // The leader checked them; a follower only applies, in the same order (SPEC §7.7).
     if (set.producerBatches > 0) for (const h of producerHeaders(recordSet)) this.applyProducerBatch(h);
-    if (set.controlBatches > 0) this.delays.observe(recordSet);
+    if (set.controlBatches > 0) this.observeDelays(recordSet);
     return { firstOffset: set.firstOffset, lastOffset: set.lastOffset };
   }
 
@@ -454,7 +458,7 @@ export class PartitionLog {
     }
     const epochStarts = leaderEpoch !== undefined ? [{ epoch: leaderEpoch, startOffset: firstOffset }] : [];
     this.write(buf, offset - 1, nowMs, firstOffset, epochStarts);
-    this.delays.observe(buf);
+    this.observeDelays(buf);
     return { baseOffset: firstOffset, lastOffset: offset - 1, logAppendTimeMs: nowMs };
   }
 
@@ -470,19 +474,70 @@ export class PartitionLog {
     return entry === null ? null : { buf: r.records, entry };
   }
 
+  /** The delayed-delivery control batches of a record set just written (into the active segment). */
+  private observeDelays(b: Uint8Array): void {
+    for (let pos = 0; pos < b.length; pos += batchSizeAt(b, pos)) {
+      if (!isDelayControlAt(b, pos)) continue;
+      this.delays.observeBatch(b, pos);
+      this.activeDelays.note(b, pos);
+    }
+  }
+
+  /** A segment's delayed-delivery content, by scanning it (headers, then those batches whole). */
+  private scanSegmentDelays(seg: LogSegment): SegmentDelays {
+    const sd = new SegmentDelays();
+    seg.scanHeadersSync(0, (c) => {
+      if (!isDelayControlAt(c.buf, c.at)) return true;
+      if (!c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
+      sd.note(c.buf, c.at);
+      return true;
+    });
+    return sd;
+  }
+
   /**
-   * Rebuilds the delay state (SPEC §7.9) by scanning every segment's delayed-delivery control
-   * batches (headers, then those batches whole). At open and after truncation.
+   * Writes a segment's sidecar and returns the run over it; when the write fails, a run over
+   * the keys in memory (the next open scans the segment again).
+   */
+  private writeSegmentDelays(seg: LogSegment, sd: SegmentDelays): SortedRun {
+    try {
+      sd.writeSync(seg.delaysPath, seg.baseOffset, seg.nextOffset);
+      return SortedRun.ofFile(seg.baseOffset, seg.delaysPath, sd.scheduledCount);
+    } catch (error) {
+      this.logger.warn('could not write a segment delay index; its keys stay in memory, the next open scans the segment', { dir: this.dir, path: seg.delaysPath, error });
+      return SortedRun.ofMemory(seg.baseOffset, sd.scheduledAt, sd.scheduledOffset);
+    }
+  }
+
+  /**
+   * Rebuilds the delay state (SPEC §7.9) from the closed segments' sidecar files (a missing or
+   * damaged one is rebuilt by scanning its segment, and rewritten) and a scan of the active
+   * segment. At open and after truncation.
    */
   private rebuildDelays(): void {
-    this.delays.clear();
-    for (const seg of this.segments) {
-      seg.scanHeadersSync(0, (c) => {
-        if (!isDelayControlAt(c.buf, c.at)) return true;
-        if (!c.isWhole) (c as FileBatchCursor).seek(c.position, c.sizeBytes);
-        this.delays.observeBatch(c.buf, c.at);
-        return true;
-      });
+    const d = this.delays;
+    d.clear();
+    const segments = this.segments;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!;
+      let sd: SegmentDelays;
+      if (i < segments.length - 1) {
+        // The sidecar's keys stay on disk (a run read by chunks); its cancels and release are applied here.
+        const onDisk = SegmentDelays.readSync(seg.delaysPath, seg.baseOffset, seg.nextOffset, false);
+        if (onDisk !== null) {
+          sd = onDisk;
+          d.addRun(SortedRun.ofFile(seg.baseOffset, seg.delaysPath, onDisk.fileScheduledCount), seg.nextOffset);
+        } else {
+          sd = this.scanSegmentDelays(seg);
+          d.addRun(this.writeSegmentDelays(seg, sd), seg.nextOffset);
+        }
+      } else {
+        sd = this.scanSegmentDelays(seg);
+        this.activeDelays = sd;
+        for (let k = 0; k < sd.scheduledAt.length; k++) d.add(sd.scheduledAt[k]!, sd.scheduledOffset[k]!);
+      }
+      for (let k = 0; k < sd.cancelledAt.length; k++) d.cancel(sd.cancelledAt[k]!, sd.cancelledOffset[k]!);
+      if (sd.releaseMarkerOffset >= 0) d.released(sd.releaseAtMs, sd.releaseOffset, sd.releaseMarkerOffset);
     }
     if (this.delays.pendingCount > 0 || this.delays.frontierOffset >= 0) {
       this.logger.debug('delayed messages loaded', { dir: this.dir, pending: this.delays.pendingCount, frontierDeliverAtMs: this.delays.frontierAtMs, frontierOffset: this.delays.frontierOffset });
@@ -566,12 +621,18 @@ export class PartitionLog {
     const active = this.active;
     // An empty segment takes any set, even one larger than segment.bytes: rolling would not help.
     if (active.sizeBytes === 0) return false;
-    return active.sizeBytes + setBytes > this.cfg.segmentBytes || nowMs - active.createdMs > this.cfg.segmentMs || lastOffset - active.baseOffset > SEGMENT_OFFSETS_MAX;
+    return active.sizeBytes + setBytes > this.cfg.segmentBytes || nowMs - active.createdMs > this.cfg.segmentMs || lastOffset - active.baseOffset > SEGMENT_OFFSETS_MAX
+      // Bounds the active segment's in-memory delay entries (SPEC §7.9).
+      || this.activeDelays.scheduledCount >= this.delayConfig.delayedEntriesPerSegmentMax;
   }
 
   /** Starts a new active segment at baseOffset (>= logEndOffset); the old one is sealed by the next flush cycle. */
   private roll(baseOffset: number = this.endOffset): LogSegment {
     const old = this.active;
+    // The sealed segment's delay index (SPEC §7.9): its keys leave memory for the sidecar file,
+    // which the scheduler reads by chunks, and opening the log does not scan the segment.
+    if (old.sizeBytes > 0) this.delays.addRun(this.writeSegmentDelays(old, this.activeDelays), old.nextOffset);
+    this.activeDelays = new SegmentDelays();
     if (old.sizeBytes === 0) throw new Error(`${this.dir}: rolling an empty segment would reuse its base offset ${old.baseOffset}`);
     if (baseOffset < this.endOffset) throw new Error(`${this.dir}: a segment at ${baseOffset} would start below the log end ${this.endOffset}`);
     // The state as of the log end, so that recovery replays from here (SPEC §7.7).
@@ -871,6 +932,7 @@ export class PartitionLog {
       const seg = LogSegment.create(this.dir, offset, this.files);
       fsyncDirSync(this.dir);
       this.segments = [seg];
+      this.activeDelays = new SegmentDelays();
       this.endOffset = offset;
       this.hw = offset;
       this.compactedAtEnd = -1;
@@ -913,7 +975,10 @@ export class PartitionLog {
       segments[i]!.deleteFiles();
     }
     // An active segment has no index files (see segment.ts); seg is about to be the active one.
-    if (k < segments.length - 1) seg.deleteIndexFilesSync();
+    if (k < segments.length - 1) {
+      seg.deleteIndexFilesSync();
+      seg.deleteDelaysFileSync(); // it describes the whole segment; rebuilt at its next roll
+    }
     fsyncDirSync(this.dir);
     this.segments = segments.slice(0, k + 1);
     seg.truncateTo(offset);
@@ -942,7 +1007,14 @@ export class PartitionLog {
     // An empty active segment is the log's end: it always stays. Uncommitted data too (replication).
     const highWatermark = this.highWatermark;
     // A segment holding a pending delayed message stays, and so does every later one (SPEC §7.9).
-    const pinned = Math.min(highWatermark, this.delays.minPendingOffset());
+    let pinned = highWatermark;
+    try {
+      pinned = Math.min(highWatermark, this.delays.minPendingOffset());
+    } catch (error) {
+      // The delay index could not be read: delete nothing rather than a pending message.
+      this.logger.warn('could not read the delay index; retention skipped', { dir: this.dir, error });
+      return 0;
+    }
     const deletable = (s: LogSegment) => !(s === active && s.sizeBytes === 0) && s.nextOffset <= pinned;
     let count = 0;
     if (this.cfg.retentionMs >= 0) {
@@ -969,6 +1041,7 @@ export class PartitionLog {
       this.logger.warn('could not trim the leader epoch cache to the new log start', { dir: this.dir, error });
     }
     const start = this.logStartOffset;
+    this.delays.dropRunsBelow(start);
     if (this.aborted.length > 0 && this.aborted[0]!.lastOffset < start) this.aborted = this.aborted.filter((a) => a.lastOffset >= start);
     try {
       deleteSnapshotsBelow(this.dir, start);

@@ -48,7 +48,8 @@ import { OffsetIndex } from './offset-index.ts';
 import { recoverSegmentFile } from './recovery.ts';
 import { TimeIndex } from './time-index.ts';
 import { TXN_INDEX_SUFFIX } from './txn-index.ts';
-import { TAG_INDEX_SUFFIX, TagIndex } from './tag-index.ts';
+import { sealedTagIndexes, TAG_INDEX_SUFFIX, TagIndex, type TagIndexHolder } from './tag-index.ts';
+import { DELAYS_SUFFIX } from '../delay/segment-delays.ts';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -79,7 +80,7 @@ export interface SegmentOpenOptions {
 /** For callers without a LogManager (tests, tools). */
 const sharedFiles = new FileHandleCache();
 
-export class LogSegment {
+export class LogSegment implements TagIndexHolder {
   readonly baseOffset: number;
   private readonly dir: string;
   private path: string;
@@ -403,6 +404,8 @@ export class LogSegment {
   /** The segment became the active one: its index files would go stale with the next append. Returns whether any existed. */
   deleteIndexFilesSync(): boolean {
     // The tag index is loaded first: after this, the file cannot tell what the .log holds.
+    // The segment is (about to be) appended to or cut: its index stays in memory from now on.
+    sealedTagIndexes.forget(this);
     if (!this.closeRequested) this.tagIndex();
     const offsets = unlinkIfExistsSync(this.offsetIndex.path);
     const times = unlinkIfExistsSync(this.timeIndex.path);
@@ -428,12 +431,22 @@ export class LogSegment {
    * next open loads it; other callers are about to change or delete the files anyway.
    */
   tagIndex(persistRebuilt = false): TagIndex {
-    if (this.tagIdx) return this.tagIdx;
-    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
-    const loaded = TagIndex.load(this.tagIndexPath, this.baseOffset, this.size);
-    this.tagIdx = loaded.index ?? this.rebuildTagIndex();
-    if (!loaded.index && persistRebuilt) this.tagIdx.persistSync();
+    if (!this.tagIdx) {
+      if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+      const loaded = TagIndex.load(this.tagIndexPath, this.baseOffset, this.size);
+      this.tagIdx = loaded.index ?? this.rebuildTagIndex();
+      if (!loaded.index && persistRebuilt) this.tagIdx.persistSync();
+    }
+    // A sealed segment's index counts against the shared bound (tag-index.ts), and may be dropped.
+    if (persistRebuilt) sealedTagIndexes.touch(this, this.tagIdx.memoryBytes);
     return this.tagIdx;
+  }
+
+  /** The sealed-index bound dropped this index: it loads again from `.tags` when needed. */
+  dropTagIndex(): void {
+    if (this.closeRequested) return;
+    // Only with its file in place: otherwise the next use would have to rebuild it from the .log.
+    if (fs.existsSync(this.tagIndexPath)) this.tagIdx = null;
   }
 
   /** Reads every batch of the .log (whole: the tags are in the first record's headers) into a new index. */
@@ -465,6 +478,7 @@ export class LogSegment {
   /** Closes the fd once in-flight reads and fsyncs are done. Does not flush. */
   close(): void {
     this.closeRequested = true;
+    sealedTagIndexes.forget(this);
     this.file.retire();
   }
 
@@ -474,6 +488,17 @@ export class LogSegment {
     unlinkIfExistsSync(this.logPath);
     this.deleteIndexFilesSync();
     unlinkIfExistsSync(this.txnIndexPath);
+    unlinkIfExistsSync(this.delaysPath);
+  }
+
+  /** This segment's delay index (server/delay/segment-delays.ts, SPEC §7.9); it may not exist. */
+  get delaysPath(): string {
+    return this.logPath.slice(0, -LOG_SUFFIX.length) + DELAYS_SUFFIX;
+  }
+
+  /** Removes the delay index (the segment becomes active again after truncation). */
+  deleteDelaysFileSync(): void {
+    unlinkIfExistsSync(this.delaysPath);
   }
 
   /** This segment's aborted-transaction index (txn-index.ts); it may not exist. */

@@ -273,3 +273,59 @@ export function tagSetMatches(idx: TagIndex, expr: TagExpression, id: number): b
   }
   return m === MATCH_YES;
 }
+
+/** A segment whose tag index can be dropped from memory and loaded again (LogSegment). */
+export interface TagIndexHolder {
+  dropTagIndex(): void;
+}
+
+/**
+ * Memory bound for the tag indexes of sealed segments: they are loaded at a filtered fetch
+ * (segment.ts) and kept while used, least recently used dropped beyond bytesMax (they load
+ * again from their `.tags` file when needed). Active segments' indexes are not in it: they
+ * are needed for every append. Dropping is always safe: a segment reloads or rebuilds its
+ * index before any use.
+ */
+export class SealedTagIndexes {
+  private readonly held = new Map<TagIndexHolder, number>();
+  private totalBytes = 0;
+
+  constructor(readonly bytesMax: number) {}
+
+  /** holder's index (bytes in memory) was just used: most recently used now. */
+  touch(holder: TagIndexHolder, bytes: number): void {
+    const had = this.held.get(holder);
+    if (had !== undefined) {
+      this.held.delete(holder);
+      this.totalBytes -= had;
+    }
+    this.held.set(holder, bytes);
+    this.totalBytes += bytes;
+    for (const [h, b] of this.held) {
+      if (this.totalBytes <= this.bytesMax || h === holder) break;
+      this.held.delete(h);
+      this.totalBytes -= b;
+      h.dropTagIndex();
+    }
+  }
+
+  /** holder closed, or became the active segment: no longer counted or dropped. */
+  forget(holder: TagIndexHolder): void {
+    const had = this.held.get(holder);
+    if (had === undefined) return;
+    this.held.delete(holder);
+    this.totalBytes -= had;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get count(): number {
+    return this.held.size;
+  }
+}
+
+/** Tag indexes of sealed segments held in memory, all partitions of the process together. */
+export const SEALED_TAG_INDEXES_BYTES_MAX = 64 * 1024 * 1024;
+export const sealedTagIndexes = new SealedTagIndexes(SEALED_TAG_INDEXES_BYTES_MAX);

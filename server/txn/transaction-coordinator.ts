@@ -17,6 +17,10 @@
  * - A transaction in prepare-commit/prepare-abort is being completed (markers, then
  *   complete-*) by exactly one completion at a time (`completing`); the sweep restarts a
  *   completion that failed (and loading starts one for every prepare state found).
+ * - An AddPartitionsToTxn is registered in `addsInFlight` from its start (synchronously, before
+ *   any await) until it is answered, and its waiters learn the answer only after the state is
+ *   in memory: a transactional batch pipelined behind it (SPEC §6.6) is checked against the
+ *   state the answer reflects, or refused when the partition was not added; never on trust.
  * - At most transactionalIdsMax ids per coordinator; TXN_PARTITIONS_MAX partitions per transaction.
  *   An id without a transaction (empty, complete-*) unchanged for transactionalIdExpirationMs is
  *   forgotten (a tombstone record), as Kafka's transactional.id.expiration.ms: its next
@@ -79,6 +83,19 @@ interface Entry {
   completing: Promise<void> | null;
 }
 
+interface AddInFlight {
+  producerEpoch: number;
+  /** topic NUL partition of every partition the request names. */
+  keys: Set<string>;
+  /** The request's answer: each partition's error code. */
+  answered: Promise<Map<string, number>>;
+}
+
+/** The key of a partition in AddInFlight.keys. */
+function tpKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
 interface LoadedPartition {
   coordinatorEpoch: number;
   ids: Map<string, Entry>;
@@ -103,6 +120,14 @@ export class TransactionCoordinator {
    */
   private readonly idOfProducer = new Map<number, string>();
   private readonly loading = new Map<number, Promise<void>>();
+  /**
+   * AddPartitionsToTxn requests being handled, by producer id: a transactional batch that
+   * arrives meanwhile for one of their partitions (a producer pipelining its Produce right
+   * behind the request, SPEC §6.6) waits for the answer before it is checked. Registered
+   * synchronously when the request starts, so a Produce behind it on the same connection
+   * always finds it; removed when it is answered. Bounded by the requests in flight.
+   */
+  private readonly addsInFlight = new Map<number, AddInFlight[]>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -467,7 +492,60 @@ export class TransactionCoordinator {
     });
   }
 
+  /**
+   * Whether any AddPartitionsToTxn is being handled (cheap: the Produce path asks before it
+   * looks at any batch header).
+   */
+  get hasAddsInFlight(): boolean {
+    return this.addsInFlight.size > 0;
+  }
+
+  /**
+   * The AddPartitionsToTxn being handled for this producer, epoch and partition, if any:
+   * resolves with the error code it answers for the partition (0: added). Never rejects.
+   */
+  addInFlight(producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> | null {
+    const adds = this.addsInFlight.get(producerId);
+    if (adds === undefined) return null;
+    const key = tpKey(topic, partition);
+    for (let i = adds.length - 1; i >= 0; i--) {
+      const a = adds[i]!;
+      if (a.producerEpoch === producerEpoch && a.keys.has(key)) return a.answered.then((codes) => codes.get(key) ?? ErrorCode.INVALID_TXN_STATE);
+    }
+    return null;
+  }
+
   async addPartitions(req: AddPartitionsToTxnRequest): Promise<AddPartitionsToTxnResponse> {
+    // Only for a producer id this coordinator knows under that transactional id: a request
+    // naming another id's producer must not hold (or refuse) that producer's batches.
+    if (this.idOfProducer.get(req.producerId) !== req.transactionalId) return this.addPartitionsNow(req);
+    const keys = new Set<string>();
+    for (const t of req.topics) for (const p of t.partitions) keys.add(tpKey(t.topic, p));
+    let answer!: (codes: Map<string, number>) => void;
+    const add: AddInFlight = { producerEpoch: req.producerEpoch, keys, answered: new Promise((r) => (answer = r)) };
+    const adds = this.addsInFlight.get(req.producerId);
+    if (adds) adds.push(add);
+    else this.addsInFlight.set(req.producerId, [add]);
+    const codes = new Map<string, number>();
+    try {
+      const res = await this.addPartitionsNow(req);
+      // A request with any error adds none of its partitions (§6.20), though those without
+      // one are answered 0: for a batch waiting behind it, none was added.
+      const addedNone = res.errorCode !== 0 || res.topics.some((t) => t.partitions.some((x) => x.errorCode !== 0));
+      for (const t of res.topics) for (const p of t.partitions) codes.set(tpKey(t.topic, p.partition), addedNone && p.errorCode === 0 ? ErrorCode.INVALID_TXN_STATE : p.errorCode);
+      return res;
+    } finally {
+      const list = this.addsInFlight.get(req.producerId);
+      const i = list?.indexOf(add) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+      if (list?.length === 0) this.addsInFlight.delete(req.producerId);
+      // After the state is in memory (addToTxn updates it before it returns): a batch that
+      // waited is checked against it.
+      answer(codes);
+    }
+  }
+
+  private async addPartitionsNow(req: AddPartitionsToTxnRequest): Promise<AddPartitionsToTxnResponse> {
     const codes = req.topics.map((t) =>
       t.partitions.map((p) => {
         if (isInternalTopic(t.topic)) return ErrorCode.INVALID_TOPIC;

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { READ_COMMITTED, READ_UNCOMMITTED } from '../../protocol/apis/fetch.ts';
 import { BatchBuilder, buildControlBatch, decodeRecords, isControlAt } from '../../protocol/record-batch.ts';
+import { buildReleased, buildReleaseMarker, buildScheduledWrapper, readScheduled } from '../../protocol/delayed-batch.ts';
 import { Consumer, type IsolationLevel } from '../../client/consumer.ts';
 import { FetchEngine, resolveFetchSettings } from '../../client/fetch-engine.ts';
 import { Cluster } from '../../client/cluster.ts';
@@ -276,4 +277,29 @@ test('model check: random interleavings of transactions; read_committed returns 
     }),
     { numRuns: 100 },
   );
+});
+
+test('delayed-delivery control batches (SPEC §8.6 types 2-4) are never shown and end no aborted transaction; the released batch is a normal message', async () => {
+  await withFake(async (broker) => {
+    const inner = new BatchBuilder();
+    inner.append(null, Buffer.from('later'), Date.now());
+    const innerBytes = inner.finish({ producerId: 1, producerEpoch: 0, baseSequence: 100 }).slice();
+    const wrapper = buildScheduledWrapper(innerBytes, 0, innerBytes.length, Date.now(), Date.now(), Date.now());
+    broker.appendBatch('t', txn(1, ['a1'])); // 0: P1's transaction, aborted below
+    broker.appendBatch('t', wrapper); // 1: a SCHEDULED wrapper carrying P1's id (not a marker)
+    broker.appendBatch('t', txn(1, ['a2'])); // 2: still in P1's aborted transaction
+    broker.appendBatch('t', marker(1, false)); // 3: abort P1
+    broker.appendBatch('t', buildReleaseMarker(Date.now(), 1, Date.now())); // 4
+    broker.appendBatch('t', buildReleased(wrapper, readScheduled(wrapper, 0)!)); // 5
+    for (const isolation of ['read_committed', 'read_uncommitted'] as const) {
+      const c = consumer(broker, isolation);
+      try {
+        await c.assign([{ topic: 't', partition: 0, offset: 0 }]);
+        const got = await readTo(c, 't', 6);
+        assert.deepEqual(got, isolation === 'read_committed' ? ['5:later'] : ['0:a1', '2:a2', '5:later'], isolation);
+      } finally {
+        await c.close();
+      }
+    }
+  });
 });

@@ -213,3 +213,38 @@ test('whenSealedComplete waits for sealed batches only', async () => {
   assert.deepEqual(sink.delivered_[0], [0, 't', 0, 7]);
   acc.stop();
 });
+
+test('tags: one open batch per (partition, tag set); each batch gets its place and sequence when sealed, so sequences follow the send order of batches', () => {
+  const acc = new RecordAccumulator({ batchSizeBytes: 400, lingerMs: 60_000, bufferMemoryBytes: 1 << 20, onReady: () => {}, idempotent: true });
+  live.push(acc);
+  acc.stamp.producerId = 7;
+  acc.stamp.producerEpoch = 0;
+  acc.setTopic('t', [0]);
+  const t = acc.topic('t')!;
+  const sink = new Recorder();
+  const header = (tag: string) => [{ key: 'sluice-tags', value: Buffer.from(tag) }];
+  let slot = 0;
+  const add = (tag: string) => {
+    const v = value(100, slot);
+    acc.append(t, 0, null, v, tag ? header(tag) : undefined, 1_700_000_000_000, estimateRecordBytes(null, v, 30), sink, slot++, tag);
+  };
+  // Interleaved: x opens first but fills last; y fills (3 records of ~130 bytes) first.
+  add('x'); add('y'); add(''); add('y'); add('y'); add('y'); add('x');
+  acc.sealAll();
+  // An idempotent partition sends one batch per request: take them one by one.
+  const batches: ProducerBatch[] = [];
+  for (let got = take(acc), base = 0; got.length > 0; got = take(acc)) {
+    batches.push(...got);
+    for (const b of got) {
+      for (const r of decodeRecords(b.bytes!, 0)) assert.equal(Buffer.from(r.headers.find((h) => h.key === 'sluice-tags')?.value ?? []).toString(), b.tagKey, 'one batch, one tag set');
+      acc.complete(b, base);
+      base += b.recordCount;
+    }
+  }
+  const tagOf = (b: ProducerBatch) => b.tagKey;
+  assert.deepEqual(batches.map(tagOf), ['y', '', 'x', 'y'], 'y sealed when full, then the rest in sealAll order');
+  for (let i = 1; i < batches.length; i++) {
+    assert.ok(batches[i]!.seq > batches[i - 1]!.seq, 'place by seal order');
+    assert.equal(batches[i]!.baseSequence, batches[i - 1]!.baseSequence + batches[i - 1]!.recordCount, 'sequences continue from batch to batch');
+  }
+});

@@ -142,6 +142,40 @@ test('retriable coordinator errors are retried: CONCURRENT_TRANSACTIONS on InitP
   });
 });
 
+test('a batch pipelined behind an AddPartitionsToTxn that fails retriably is refused (CONCURRENT_TRANSACTIONS) and retried once the partition is added; the transaction commits', async () => {
+  await withBroker(2, async (b) => {
+    // The first transaction's AddPartitionsToTxn succeeds; the second's fails once, retriably.
+    b.txnErrors.set('AddPartitionsToTxn', [ErrorCode.NONE, ErrorCode.CONCURRENT_TRANSACTIONS]);
+    b.addPartitionsDelayMs = 20;
+    const p = new Producer({ bootstrap: b.bootstrap, transactionalId: 'tx-pipe', ...FAST });
+    try {
+      for (const v of ['a', 'b']) {
+        let sent: Promise<unknown> = Promise.resolve();
+        await p.transaction(async (tx) => {
+          sent = tx.send({ topic: 't', partition: 1, value: v });
+        });
+        await sent;
+      }
+    } finally {
+      await p.close();
+    }
+    const ev = b.events.map((e) => e.replace(/ -> @.*$/, ''));
+    assert.deepEqual(ev.slice(2), [
+      'AddPartitionsToTxn p1',
+      'Produce p1 seq 0 epoch 0',
+      'EndTxn commit',
+      // Written before the answer (the first request on the connection succeeded), refused with
+      // the request's retriable error, sent again after the retried request added the partition.
+      'AddPartitionsToTxn p1',
+      `Produce p1 seq 1 epoch 0 -> ${ErrorCode.CONCURRENT_TRANSACTIONS}`,
+      'AddPartitionsToTxn p1',
+      'Produce p1 seq 1 epoch 0',
+      'EndTxn commit',
+    ]);
+    assert.deepEqual(b.values(1), ['a', 'b']);
+  });
+});
+
 test('PRODUCER_FENCED from the coordinator: ProducerFencedError, and the producer refuses every later send', async () => {
   await withBroker(1, async (b) => {
     const p = new Producer({ bootstrap: b.bootstrap, transactionalId: 'tx-6', lingerMs: 0, ...FAST });

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { ApiKey } from '../../protocol/api-keys.ts';
 import type { ProduceRequest } from '../../protocol/apis/index.ts';
 import { decodeBody, encodeControl } from '../../protocol/body.ts';
-import { ErrorCode } from '../../protocol/errors.ts';
+import { ErrorCode, errorInfo } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
 import { decodeRequestHeader } from '../../protocol/header.ts';
 import { batchSizeAt, baseSequenceAt, decodeRecords, isTransactionalAt, producerEpochAt, producerIdAt, validateBatch, newBatchInfo } from '../../protocol/record-batch.ts';
@@ -60,6 +60,8 @@ export class ScriptedProducerBroker {
   addPartitionsDelayMs = 0;
   /** Partitions in the open transaction; a transactional batch for another is refused with INVALID_TXN_STATE. */
   private readonly txnPartitions = new Set<number>();
+  /** AddPartitionsToTxn being answered, by partition: a transactional batch behind one waits for its code (SPEC §6.6). */
+  private readonly addsInFlight = new Map<number, Promise<number>>();
   private produced = 0;
   private server!: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -170,8 +172,13 @@ export class ScriptedProducerBroker {
         const parts = control.topics.flatMap((t: { partitions: number[] }) => t.partitions.map((p) => `p${p}`)).join(',');
         this.events.push(`AddPartitionsToTxn ${parts}`);
         const err = this.txnError('AddPartitionsToTxn');
+        let answered!: (code: number) => void;
+        const inFlight = new Promise<number>((r) => (answered = r));
+        for (const t of control.topics) for (const p of t.partitions) this.addsInFlight.set(p, inFlight);
         if (this.addPartitionsDelayMs > 0) await new Promise((r) => setTimeout(r, this.addPartitionsDelayMs));
         if (err === ErrorCode.NONE) for (const t of control.topics) for (const p of t.partitions) this.txnPartitions.add(p);
+        for (const t of control.topics) for (const p of t.partitions) if (this.addsInFlight.get(p) === inFlight) this.addsInFlight.delete(p);
+        answered(err);
         return [{ errorCode: err, errorMessage: null, topics: control.topics.map((t: { topic: string; partitions: number[] }) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p, errorCode: err })) })) }, 0];
       }
       case ApiKey.ADD_OFFSETS_TO_TXN:
@@ -197,6 +204,16 @@ export class ScriptedProducerBroker {
   }
 
   private async produce(req: ProduceRequest, data: Buffer): Promise<[unknown, number] | 'drop'> {
+    // Transactional batches sent behind an AddPartitionsToTxn of their partition wait for its
+    // answer; if it did not add the partition they are refused (SPEC §6.6).
+    const addCodes = new Map<number, number>();
+    for (let i = 0, at = 0; i < req.topics.length; i++) {
+      for (const p of req.topics[i]!.partitions) {
+        const add = this.addsInFlight.get(p.partition);
+        if (add && p.recordsBytes > 0 && isTransactionalAt(data, at)) addCodes.set(p.partition, await add);
+        at += p.recordsBytes;
+      }
+    }
     let pos = 0;
     let drop = false;
     const topics = [];
@@ -222,7 +239,10 @@ export class ScriptedProducerBroker {
           this.events.push(`Produce p${p.partition} seq ${b.baseSequence} epoch ${b.producerEpoch}`);
           const verdict = this.beforeProduce(b, this.produced++);
           let r: { errorCode: number; baseOffset: number };
-          if (b.transactional && !this.txnPartitions.has(b.partition)) {
+          const addCode = addCodes.get(b.partition) ?? ErrorCode.NONE;
+          if (addCode !== ErrorCode.NONE) {
+            r = { errorCode: errorInfo(addCode).retriable ? ErrorCode.CONCURRENT_TRANSACTIONS : ErrorCode.INVALID_TXN_STATE, baseOffset: -1 };
+          } else if (b.transactional && !this.txnPartitions.has(b.partition)) {
             r = { errorCode: ErrorCode.INVALID_TXN_STATE, baseOffset: -1 };
           } else if (verdict === 'drop-connection') {
             drop = true;

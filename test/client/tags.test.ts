@@ -211,3 +211,28 @@ test('SIGKILL: the restarted broker rebuilds its tag index and filters the same'
     b.cleanup();
   }
 });
+
+test('delayed tagged messages: a filtered consumer never gets the scheduled wrapper, and gets the released message with its tags', async () => {
+  const admin = new Admin({ bootstrap: broker.bootstrap });
+  await admin.createTopics([{ topic: 'later', partitions: 1 }]);
+  await admin.close();
+  const producer = new Producer({ bootstrap: broker.bootstrap, acks: 'all' });
+  const c = new Consumer({ bootstrap: broker.bootstrap, maxWaitMs: 100, tags: ['pay'] });
+  try {
+    await c.assign([{ topic: 'later', partition: 0, offset: 0 }]);
+    const sentAt = Date.now();
+    await producer.send({ topic: 'later', value: 'cancel-unpaid', tags: ['pay', 'order:1'], delayMs: 800 });
+    await producer.send({ topic: 'later', value: 'now-other', tags: ['other'] });
+    await producer.send({ topic: 'later', value: 'now-pay', tags: ['pay'] });
+    const got: Array<[string, string[], number]> = [];
+    await until(async () => {
+      for (const m of await c.poll(100)) got.push([m.value!.toString(), m.tags!, Date.now() - sentAt]);
+      return got.length >= 2;
+    }, 'the immediate and the released message', 15_000);
+    assert.deepEqual(got.map(([v, t]) => [v, t]), [['now-pay', ['pay']], ['cancel-unpaid', ['order:1', 'pay']]]);
+    assert.ok(got[1]![2] >= 700, `released after ${got[1]![2]} ms, not before its time`);
+  } finally {
+    await c.close();
+    await producer.close();
+  }
+});

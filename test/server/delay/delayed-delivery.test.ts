@@ -13,7 +13,13 @@ import { batchSizeAt, buildBatch, decodeRecords, HEADER_DELIVER_AT_MS, isControl
 import { handleCancelDelayed, handleListDelayed } from '../../../server/api/delayed.ts';
 import type { Reply } from '../../../server/network/reply.ts';
 import type { Partition } from '../../../server/partition/partition.ts';
-import { readRaw, tempDir } from '../log/helpers.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { DEFAULT_DELAY_CONFIG } from '../../../server/delay/delay-config.ts';
+import { SegmentDelays } from '../../../server/delay/segment-delays.ts';
+import { PartitionLog } from '../../../server/log/partition-log.ts';
+import { config, readRaw, recordingLogger, tempDir } from '../log/helpers.ts';
 import { fakeContext, FakeRegistry, leaderState, openPartition, type FakeContext } from '../partition/helpers.ts';
 
 const enc = new TextEncoder();
@@ -176,6 +182,18 @@ describe('delayed delivery on a partition', () => {
     assert.deepEqual((await cancel([a])).map((x) => x.errorCode), [ErrorCode.DELAYED_MESSAGE_NOT_FOUND], 'released already');
   });
 
+  test('cancels beyond delayedCancelsPendingMax get DELAYED_CANCELS_LIMIT_REACHED and cancel nothing', async () => {
+    // A copy: the default config object is shared by every log of the process.
+    (p.log as { delayConfig: typeof DEFAULT_DELAY_CONFIG }).delayConfig = { ...DEFAULT_DELAY_CONFIG, delayedCancelsPendingMax: 1 };
+    const now = Date.now();
+    const a = p.appendAsLeader(delayedBatch(now + 60_000, ['a']), 1).baseOffset;
+    const b = p.appendAsLeader(delayedBatch(now + 60_000, ['b']), 1).baseOffset;
+    const r = await cancel([a, b]);
+    assert.deepEqual(r.map((x) => x.errorCode), [0, ErrorCode.DELAYED_CANCELS_LIMIT_REACHED]);
+    assert.match(r[1]!.errorMessage ?? '', /delayedCancelsPendingMax 1/);
+    assert.deepEqual((await list()).entries.map((e) => e.offset), [b], 'b is still pending');
+  });
+
   test('the pending set, cancels and frontier are rebuilt from the log at open', async () => {
     const now = Date.now();
     const offs: number[] = [];
@@ -226,5 +244,140 @@ describe('delayed delivery on a partition', () => {
     await cancel([w]);
     p.log.applyRetention(Date.now());
     assert.ok(p.log.logStartOffset > w, 'a cancelled message pins nothing');
+  });
+});
+
+describe('segment delay index (.delays sidecars, SPEC §7.9)', () => {
+  test('encode/decode round trip; any damage reads as null; fuzzed bytes never throw', () => {
+    const sd = new SegmentDelays();
+    sd.scheduledAt.push(300, 100, 100);
+    sd.scheduledOffset.push(10, 12, 11);
+    sd.cancelledAt.push(300);
+    sd.cancelledOffset.push(10);
+    sd.releaseAtMs = 50;
+    sd.releaseOffset = 3;
+    sd.releaseMarkerOffset = 14;
+    const b = sd.encode(10, 20);
+    const back = SegmentDelays.decode(b, 10, 20)!;
+    assert.deepEqual([back.scheduledAt, back.scheduledOffset], [[100, 100, 300], [11, 12, 10]], 'sorted by key');
+    assert.deepEqual([back.cancelledAt, back.cancelledOffset, back.releaseAtMs, back.releaseOffset, back.releaseMarkerOffset], [[300], [10], 50, 3, 14]);
+    assert.equal(SegmentDelays.decode(b, 10, 21), null, 'another segment end');
+    assert.equal(SegmentDelays.decode(b, 0, 20), null, 'another segment base');
+    assert.equal(SegmentDelays.decode(b.subarray(0, b.length - 1), 10, 20), null, 'short');
+    fc.assert(
+      fc.property(fc.array(fc.record({ at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 }), (muts) => {
+        const m = Buffer.from(b);
+        for (const x of muts) m[x.at % m.length] = x.v;
+        const r = SegmentDelays.decode(m, 10, 20);
+        if (!m.equals(b)) assert.equal(r, null, 'the crc catches every change');
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (x) => { SegmentDelays.decode(x, 0, 100); }), { numRuns: 1000 });
+  });
+
+  test('rolled segments get sidecars; reopening reads them (scans only the active segment); a damaged or missing one is rebuilt', async () => {
+    const t = tempDir();
+    try {
+      let p = openPartition(t.dir, 'side', 0, { state: leaderState(), logConfig: { 'segment.bytes': '1024' } });
+      const now = Date.now();
+      const ids: number[] = [];
+      for (let i = 0; i < 12; i++) ids.push(p.appendAsLeader(delayedBatch(now + 60_000 + (i % 4) * 1000, [`s${i}`.padEnd(300, '.')]), 1).baseOffset);
+      const registry = new FakeRegistry();
+      registry.add('side', 1, [p]);
+      let fcx = fakeContext(registry, [p]);
+      const r = ((await handleCancelDelayed(fcx.ctx, { topic: 'side', partitions: [{ partition: 0, offsets: [ids[1]!] }] })) as Reply).control as CancelDelayedResponse;
+      assert.equal(r.topics[0]!.partitions[0]!.results[0]!.errorCode, 0);
+      const listed = async () => (((await handleListDelayed(fcx.ctx, { topic: 'side', partition: 0, limit: 1000 })) as Reply).control as ListDelayedResponse);
+      const before = await listed();
+      assert.equal(before.pendingCount, 11);
+      const dir = path.join(t.dir, 'side-0');
+      const sidecars = () => fs.readdirSync(dir).filter((n) => n.endsWith('.delays')).sort();
+      assert.ok(sidecars().length >= 3, `sidecars: ${sidecars().join(',')}`);
+      await fcx.close();
+      // Damage one, remove another: both rebuilt from their segments.
+      const [first, second] = sidecars();
+      const damaged = fs.readFileSync(path.join(dir, first!));
+      damaged[damaged.length - 1] ^= 0xff;
+      fs.writeFileSync(path.join(dir, first!), damaged);
+      fs.unlinkSync(path.join(dir, second!));
+      p = openPartition(t.dir, 'side', 0, { state: leaderState() });
+      const registry2 = new FakeRegistry();
+      registry2.add('side', 1, [p]);
+      fcx = fakeContext(registry2, [p]);
+      assert.deepEqual(await listed(), before);
+      assert.ok(sidecars().includes(second!), 'the missing sidecar was rewritten');
+      assert.notDeepEqual(fs.readFileSync(path.join(dir, first!)), damaged, 'the damaged sidecar was rewritten');
+      await fcx.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('the active segment rolls at delayedEntriesPerSegmentMax wrappers', async () => {
+    const t = tempDir();
+    try {
+      const log = PartitionLog.open(path.join(t.dir, 'roll-0'), config(), { cleanShutdown: true, logger: recordingLogger(), delay: { ...DEFAULT_DELAY_CONFIG, delayedEntriesPerSegmentMax: 3 } });
+      for (let i = 0; i < 7; i++) log.append(delayedBatch(Date.now() + 60_000, [`r${i}`]), Date.now());
+      assert.equal(log.segmentCount, 3, 'rolled after every 3 wrappers');
+      assert.equal(log.delays.pendingCount, 7);
+      await log.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('delayed delivery on followers (SPEC §7.9)', () => {
+  test('a follower holds the same pending set from the replicated log; after a failover with a torn pair it completes the release and continues, nothing twice', async () => {
+    const t = tempDir();
+    try {
+      const leader = openPartition(t.dir, 'rep', 0, { state: leaderState(), logConfig: { 'segment.bytes': '1024' } });
+      const follower = openPartition(path.join(t.dir, 'f'), 'rep', 0, { state: leaderState({ leader: 99 }), logConfig: { 'segment.bytes': '1024' } });
+      const copy = async (upTo = Infinity) => {
+        // Batch by batch, as a fetch that may stop anywhere between batches.
+        const raw = await readRaw(leader.log, follower.log.logEndOffset);
+        for (let pos = 0; pos < raw.length; pos += batchSizeAt(raw, pos)) {
+          if (readInt64(raw, pos) >= upTo) break;
+          follower.log.appendAsFollower(raw.subarray(pos, pos + batchSizeAt(raw, pos)));
+        }
+      };
+      const now = Date.now();
+      const ids: number[] = [];
+      for (let i = 0; i < 8; i++) ids.push(leader.appendAsLeader(delayedBatch(now + 150 + i * 40, [`f${i}`.padEnd(200, '.')]), 1).baseOffset);
+      const registry = new FakeRegistry();
+      registry.add('rep', 1, [leader]);
+      const lctx = fakeContext(registry, [leader]);
+      await handleCancelDelayed(lctx.ctx, { topic: 'rep', partitions: [{ partition: 0, offsets: [ids[6]!] }] });
+      leader.releaser.start();
+      await waitFor(async () => (await logContents(leader)).filter((s) => s.type === CONTROL_TYPE_RELEASED).length >= 3);
+      leader.releaser.stop();
+      await copy();
+      const ld = leader.log.delays;
+      const fd = follower.log.delays;
+      assert.deepEqual([fd.frontierAtMs, fd.frontierOffset, fd.pendingCount], [ld.frontierAtMs, ld.frontierOffset, ld.pendingCount]);
+      assert.deepEqual(fd.listAfter(-Infinity, -Infinity, 100), ld.listAfter(-Infinity, -Infinity, 100));
+      // The old leader releases one more pair; the follower gets only its marker, then takes over.
+      leader.releaser.start();
+      const end = leader.log.logEndOffset;
+      await waitFor(() => leader.log.logEndOffset > end);
+      leader.releaser.stop();
+      await copy(end + 1); // the marker at `end`, not the released batch after it
+      assert.equal(follower.log.delays.lastReleaseMarkerOffset, follower.log.logEndOffset - 1, 'the follower log ends in a RELEASED marker');
+      follower.state = leaderState({ leaderEpoch: 6 });
+      follower.role = 'leader';
+      follower.log.beginLeaderEpoch(6);
+      follower.releaser.start();
+      await waitFor(async () => (await logContents(follower)).filter((s) => s.type === -1).length === 7, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      const seen = await logContents(follower);
+      const values = seen.filter((s) => s.type === -1).map((s) => s.values[0]!.replace(/\.+$/, ''));
+      assert.deepEqual(values, ['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f7'], 'each once, in order, the cancelled one never');
+      follower.releaser.stop();
+      await leader.log.close();
+      await follower.log.close();
+    } finally {
+      t.cleanup();
+    }
   });
 });
