@@ -18,6 +18,11 @@ export const DELAY_MS_MAX = 400 * 24 * 60 * 60 * 1000;
 /** Largest delivery time the header can carry (15 decimal digits). */
 const DELIVER_AT_MS_MAX = 10 ** DELIVER_AT_DIGITS_MAX - 1;
 
+/** ms as ISO text when a Date can hold it (|ms| ≤ 8.64e15), else the number. */
+function isoOrMs(ms: number): string {
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;
+}
+
 function invalid(message: string): SluiceError {
   return new SluiceError(ErrorCode.INVALID_DELIVERY_TIME, message);
 }
@@ -42,7 +47,7 @@ export function deliveryTimeOf(deliverAt: Date | number | null | undefined, dela
     const v = deliverAt instanceof Date ? deliverAt.getTime() : deliverAt;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalid(`deliverAt must be a valid Date or ms since the epoch >= 0, not ${String(deliverAt)}`);
     atMs = Math.ceil(v);
-    if (atMs - nowMs > DELAY_MS_MAX) throw invalid(`deliverAt ${new Date(atMs).toISOString()} is more than the maximum delay of ${DELAY_MS_MAX} ms (400 days) from now`);
+    if (atMs - nowMs > DELAY_MS_MAX) throw invalid(`deliverAt ${isoOrMs(atMs)} is more than the maximum delay of ${DELAY_MS_MAX} ms (400 days) from now`);
   }
   // Unreachable with the checks above (now + 400 days has 13 digits), kept as the header's bound.
   if (atMs > DELIVER_AT_MS_MAX) throw invalid(`delivery time ${atMs} does not fit the header's ${DELIVER_AT_DIGITS_MAX} digits`);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import fc from 'fast-check';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Buffer } from 'node:buffer';
 import { decodeRecords, HEADER_DELIVER_AT_MS, newBatchInfo, validateBatch, type RecordHeader } from '../../protocol/record-batch.ts';
@@ -207,4 +208,33 @@ test('a sluice-deliver-at-ms header in headers (a forwarded message): ahead = th
     for (const b of taken) acc.fail(b, new Error('test done'));
     await p.close().catch(() => {});
   }
+});
+
+test('fuzz: the delay parsers answer any input with a value or their own clear error, never anything else', () => {
+  const ours = (e: unknown) => (e instanceof SluiceError && e.code === ErrorCode.INVALID_DELIVERY_TIME) || e instanceof RangeError;
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.stringMatching(/^-?\d{0,20}(\.\d{0,3})?(ms|s|m|h|d)?$/), fc.stringMatching(/^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d)?(Z|[+-]\d\d:\d\d)?)?$/)), (text) => {
+      for (const f of [parseDuration, parseInstant, parseDelayedRef]) {
+        try {
+          const v = f(text);
+          if (f === parseDuration) assert.ok(Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= DELAY_MS_MAX);
+          if (f === parseInstant) assert.ok(Number.isFinite(v));
+        } catch (e) {
+          assert.ok(ours(e), `${f.name}(${JSON.stringify(text)}) threw ${String(e)}`);
+        }
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.oneof(fc.double(), fc.integer(), fc.constant(undefined)), fc.oneof(fc.double(), fc.integer(), fc.constant(undefined)), (at, d) => {
+      try {
+        const v = deliveryTimeOf(at, d, 1_800_000_000_000);
+        assert.ok(v === -1 || (Number.isSafeInteger(v) && v >= 0 && v <= 1_800_000_000_000 + DELAY_MS_MAX));
+      } catch (e) {
+        assert.ok(e instanceof SluiceError && e.code === ErrorCode.INVALID_DELIVERY_TIME, String(e));
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });
