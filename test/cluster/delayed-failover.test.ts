@@ -80,6 +80,7 @@ test('delayed messages through 3 leader kills (RF 3, acks=all): each released ex
     const mustRelease = new Set<string>();
     const uncertainCancels = new Set<string>();
     const killTimes: number[] = [];
+    const uncertainWhy: string[] = [];
     try {
       // ---- schedule: one message per delivery time, round robin over the partitions ----
       const base = Date.now() + WINDOW_START_MS;
@@ -126,13 +127,16 @@ test('delayed messages through 3 leader kills (RF 3, acks=all): each released ex
           const v = later[j]!.value;
           if (r.errorCode === ErrorCode.NONE) cancelledOk.add(v);
           else if (r.errorCode === ErrorCode.DELAYED_MESSAGE_NOT_FOUND) mustRelease.add(v);
-          else uncertainCancels.add(v);
+          else {
+          uncertainCancels.add(v);
+          uncertainWhy.push(`${r.id}: ${r.errorCode} ${r.errorMessage ?? ''}`);
+        }
         });
         await sleep(800);
         await h.restart(victim);
         await waitForIsrSize(admin, TOPIC, 3, 45_000);
       }
-      t.diagnostic(`cancelled ${cancelledOk.size} (uncertain ${uncertainCancels.size}, not found ${mustRelease.size})`);
+      t.diagnostic(`cancelled ${cancelledOk.size} (uncertain ${uncertainCancels.size}, not found ${mustRelease.size})${uncertainWhy.length > 0 ? `; uncertain: ${uncertainWhy.slice(0, 3).join('; ')}` : ''}`);
 
       // ---- every due message reaches the consumer ----
       const expected = sent.filter((s) => !cancelledOk.has(s.value) && !uncertainCancels.has(s.value));
