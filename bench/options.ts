@@ -90,9 +90,10 @@ Modes:
             overran). Reports accepted msgs/s, pending entries and broker RSS with all N
             pending (and its peak), release lateness (receive time - sluice-deliver-at-ms)
             p50/p99/max and the early count (must be 0), and the rate of normal messages
-            to <topic>.normal for --baseline-ms (default ${DELAYED_BASELINE_MS_DEFAULT}) before, and while the
-            releases fire (unthrottled, or paced at --rate msgs/s). The broker: --broker-pid PID of the one at --bootstrap (same
-            machine: its /proc/PID/status), or --data-dir DIR to start one of its own there
+            to <topic>.normal for --baseline-ms (default ${DELAYED_BASELINE_MS_DEFAULT}) before, and while
+            the releases fire (unthrottled, or paced at --rate msgs/s). The broker:
+            --broker-pid PID of the one at --bootstrap (same machine: its
+            /proc/PID/status), or --data-dir DIR to start one of its own there
 
   tags      broker-side tag filtering: fresh topics T-tagged (each message one of
             --tag-count tags t0.., uniformly random) and T-plain (untagged), N
