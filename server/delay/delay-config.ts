@@ -22,7 +22,7 @@ export interface DelayConfig {
 /** 400 days: the issue asks for at least 90 days; margin for "deliver in a year" and clock skew. */
 export const DELAYED_DELIVERY_MS_MAX_DEFAULT = 400 * DAY_MS;
 export const DELAYED_CANCELS_PENDING_MAX_DEFAULT = 1_000_000;
-export const DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT = 1_000_000;
+export const DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT = 100_000;
 export const DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT = 500;
 export const DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT = 1024 * 1024;
 

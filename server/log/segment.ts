@@ -392,7 +392,13 @@ export class LogSegment implements TagIndexHolder {
     await this.offsetIndex.persist();
     await this.timeIndex.persist();
     // Not loaded: the file on disk (if any) is still right, or missing and rebuilt on demand.
-    await this.tagIdx?.persist();
+    if (this.tagIdx !== null) {
+      await this.tagIdx.persist();
+      // Sealed: the index leaves memory (28 bytes per listed batch, and a segment of delayed
+      // messages lists every wrapper); a filtered fetch loads it again under the shared bound.
+      sealedTagIndexes.forget(this);
+      this.dropTagIndex();
+    }
   }
 
   persistIndexesSync(): void {
