@@ -122,9 +122,9 @@ const table: ErrorInfo[] = [
   { code: 48, name: 'UNSTABLE_OFFSET_COMMIT', retriable: true, message: 'The group has offsets for these partitions in a transaction that is not yet committed or aborted; retry shortly.' },
   { code: 49, name: 'INVALID_TAGS', retriable: false, message: 'A batch\'s sluice-tags header is not a valid tag set (SPEC §8.7), or its records do not all carry the same one.' },
   { code: 50, name: 'INVALID_TAG_EXPRESSION', retriable: false, message: 'The Fetch tag expression is not valid (SPEC §6.7): unknown syntax, an invalid tag, or longer than the broker allows.' },
-  { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, or on a transactional batch.' },
+  { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, on a transactional batch, or on a compacted topic.' },
   { code: 52, name: 'DELAYED_MESSAGE_NOT_FOUND', retriable: false, message: 'No pending delayed message has this id: it was never scheduled, was already released, or was cancelled.' },
-  { code: 53, name: 'DELAYED_CANCELS_LIMIT_REACHED', retriable: false, message: 'The partition already holds as many cancelled delayed messages not yet due as the broker allows (delayedCancelsPendingMax, SPEC §6.26); nothing was cancelled. The limit frees up as cancelled messages reach their time.' },
+  { code: 53, name: 'DELAYED_CANCELS_LIMIT_REACHED', retriable: false, message: 'The partition already holds as many cancelled delayed messages not yet due as the broker allows (delayedCancelsPendingMax, SPEC §6.26); this id was not cancelled (earlier ids of the same request may have been). The limit frees up as cancelled messages reach their time.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

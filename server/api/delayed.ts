@@ -71,7 +71,7 @@ async function cancelOne(partition: Partition, offset: number): Promise<number> 
   }
   const max = log.delayConfig.delayedCancelsPendingMax;
   if (log.delays.cancelledCount >= max) {
-    throw new SluiceError(ErrorCode.DELAYED_CANCELS_LIMIT_REACHED, `${partition.topic}/${partition.partition} already holds ${log.delays.cancelledCount} cancelled delayed messages not yet due (delayedCancelsPendingMax ${max}); nothing was cancelled`);
+    throw new SluiceError(ErrorCode.DELAYED_CANCELS_LIMIT_REACHED, `${partition.topic}/${partition.partition} already holds ${log.delays.cancelledCount} cancelled delayed messages not yet due (delayedCancelsPendingMax ${max}); delayed message ${offset} was not cancelled`);
   }
   return partition.appendDelayBatches([buildCancelMarker(w.entry.effectiveDeliverAtMs, offset, Date.now())]).baseOffset;
 }

@@ -18,11 +18,21 @@ import { allErrors, ErrorCode } from '../../protocol/errors.ts';
 import { FrameDecoder } from '../../protocol/frame.ts';
 import { decodeRequestHeader, decodeResponseHeader } from '../../protocol/header.ts';
 import { murmur2 } from '../../protocol/murmur2.ts';
-import { attributesAt, baseSequenceAt, decodeRecords, isControlAt, isTransactionalAt, newBatchInfo, Off, producerEpochAt, producerIdAt, readControlMarker, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
+import { attributesAt, baseSequenceAt, buildBatch, decodeRecords, isControlAt, isTransactionalAt, newBatchInfo, Off, producerEpochAt, producerIdAt, readControlMarker, readInt32, readInt64, validateBatch } from '../../protocol/record-batch.ts';
 import { check } from '../../protocol/schema.ts';
 import { writeVarint } from '../../protocol/varint.ts';
 import { allExamples, EXAMPLE_LEADER_EPOCH, EXAMPLE_MARKER, EXAMPLE_MARKER_LEADER_EPOCH, EXAMPLE_MARKER_OFFSET, EXAMPLE_MEMBER_ID, EXAMPLE_PRODUCER, generatedBlocks, markerPattern, SPEC_PATH } from '../fixtures/spec-examples.ts';
 import { refVarint, utf8 } from './helpers.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FetchRequest } from '../../protocol/apis/index.ts';
+import { readDelayMarker, readScheduled } from '../../protocol/delayed-batch.ts';
+import { TagExpression } from '../../protocol/tag-expression.ts';
+import { tagsOfHeaders } from '../../protocol/tags.ts';
+import { PartitionLog } from '../../server/log/partition-log.ts';
+import { config as logConfig, readRaw, recordingLogger } from '../server/log/helpers.ts';
+import { delayedProducerBatch, EXAMPLE_DELAYED_PRODUCER, EXAMPLE_DELIVER_AT_MS, EXAMPLE_RELEASE_OFFSET, EXAMPLE_TAG_EXPRESSION, EXAMPLE_TAGS, EXAMPLE_TIMESTAMP_MS, EXAMPLE_WRAPPER_OFFSET, exampleBatch, filteredExampleLog, taggedExampleBatch } from '../fixtures/spec-examples.ts';
 import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue, txnStatePartitionFor } from '../../server/txn/transaction-log.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
@@ -199,6 +209,92 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     assert.equal(readInt32(batch, Off.lastOffsetDelta), 0);
     assert.equal(readInt64(batch, Off.baseTimestamp), readInt64(batch, Off.maxTimestamp));
     assert.deepEqual(readControlMarker(batch, 0), EXAMPLE_MARKER);
+  });
+
+  test('§13.9: a tagged batch the broker accepts, every record with the same canonical sluice-tags header', () => {
+    const batch = hexBlockBytes('example:tagged-batch');
+    const info = newBatchInfo();
+    assert.equal(validateBatch(batch, 0, batch.length, info), ErrorCode.NONE, info.problem);
+    const records = decodeRecords(batch, 0);
+    assert.equal(records.length, 2);
+    for (const r of records) assert.deepEqual(r.headers.map((h) => [h.key, h.value && Buffer.from(h.value).toString('latin1')]), [['sluice-tags', 'order.created,region:eu']]);
+    assert.deepEqual(tagsOfHeaders(records[0]!.headers), [...EXAMPLE_TAGS].sort());
+  });
+
+  test('§13.10/13.11: the filtered Fetch request parses, and the broker\'s filtered read of that log returns exactly the response\'s batch and nextFetchOffset', async () => {
+    const reqFrame = onlyFrame(hexBlockBytes('example:filtered-fetch-request'));
+    const h = decodeRequestHeader(reqFrame);
+    const req = check<FetchRequest>(requestSchemas[ApiKey.FETCH]!, decodeBody(reqFrame, h.bodyOffset).control);
+    assert.equal(req.tagExpression, EXAMPLE_TAG_EXPRESSION);
+    const expression = TagExpression.parse(req.tagExpression!);
+    const frame = onlyFrame(hexBlockBytes('example:filtered-fetch-response'));
+    const body = decodeBody(frame, 6);
+    const p = check<FetchResponse>(responseSchemas[ApiKey.FETCH]!, body.control).topics[0]!.partitions[0]!;
+    assert.deepEqual({ ...p }, { partition: 0, errorCode: 0, highWatermark: 4, lastStableOffset: 4, logStartOffset: 0, abortedTransactions: [], recordsBytes: body.data.length, nextFetchOffset: 4 });
+    // The same log, written by the broker's append path, read by its filtered reader.
+    const dir = mkdtempSync(join(tmpdir(), 'spec-filtered-'));
+    try {
+      const log = PartitionLog.open(dir, logConfig(), { cleanShutdown: true, logger: recordingLogger() });
+      log.append(taggedExampleBatch(), EXAMPLE_TIMESTAMP_MS, { leaderEpoch: EXAMPLE_LEADER_EPOCH });
+      log.append(exampleBatch(), EXAMPLE_TIMESTAMP_MS, { leaderEpoch: EXAMPLE_LEADER_EPOCH });
+      assert.deepEqual(Buffer.concat(filteredExampleLog()), await readRaw(log, 0), 'the log the example describes');
+      const read = await log.read(req.topics[0]!.partitions[0]!.fetchOffset, req.maxBytes, { filter: { expression, scanBatchesMax: 100_000 } });
+      assert.deepEqual(read.records, body.data);
+      assert.equal(read.nextFetchOffset, p.nextFetchOffset);
+      await log.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('§13.12: the SCHEDULED wrapper is what the leader stores for the delayed batch, a stored control batch (attributes 32) a consumer skips', async () => {
+    const wrapper = hexBlockBytes('example:scheduled-wrapper');
+    const info = newBatchInfo();
+    assert.equal(validateBatch(wrapper, 0, wrapper.length, info, true), ErrorCode.NONE, info.problem);
+    assert.equal(attributesAt(wrapper, 0), 32);
+    assert.ok(isControlAt(wrapper, 0) && !isTransactionalAt(wrapper, 0));
+    const entry = readScheduled(wrapper, 0)!;
+    assert.deepEqual({ w: entry.wrapperOffset, at: entry.effectiveDeliverAtMs, req: entry.requestedDeliverAtMs, n: entry.recordCount, d: entry.lastOffsetDelta },
+      { w: EXAMPLE_WRAPPER_OFFSET, at: EXAMPLE_DELIVER_AT_MS, req: EXAMPLE_DELIVER_AT_MS, n: 2, d: 1 });
+    assert.equal(readInt32(wrapper, Off.lastOffsetDelta), 1, 'the wrapper takes the producer batch\'s offsets');
+    assert.equal(readInt32(wrapper, Off.recordCount), 1);
+    // The leader's append path: offsets 0-9 plain, then the delayed batch at 10 with the clock 60 s before its time.
+    const dir = mkdtempSync(join(tmpdir(), 'spec-delayed-'));
+    try {
+      const log = PartitionLog.open(dir, logConfig(), { cleanShutdown: true, logger: recordingLogger() });
+      // Offsets 0-6: the producer's sequences 0-6 (its delayed batch is next, sequence 7); 7-9 plain.
+      const rec = (n: number) => Array.from({ length: n }, () => ({ key: null, value: utf8.encode('x'), timestamp: EXAMPLE_TIMESTAMP_MS }));
+      for (const [seq, n] of [[0, 2], [2, 2], [4, 2], [6, 1]] as const) {
+        log.append(Buffer.from(buildBatch(rec(n), EXAMPLE_TIMESTAMP_MS, { ...EXAMPLE_DELAYED_PRODUCER, baseSequence: seq })), EXAMPLE_TIMESTAMP_MS, { leaderEpoch: EXAMPLE_MARKER_LEADER_EPOCH });
+      }
+      log.append(Buffer.from(buildBatch(rec(3), EXAMPLE_TIMESTAMP_MS)), EXAMPLE_TIMESTAMP_MS, { leaderEpoch: EXAMPLE_MARKER_LEADER_EPOCH });
+      const r = log.append(delayedProducerBatch(), EXAMPLE_TIMESTAMP_MS, { leaderEpoch: EXAMPLE_MARKER_LEADER_EPOCH });
+      assert.equal(r.baseOffset, EXAMPLE_WRAPPER_OFFSET, 'the Produce answer\'s baseOffset is the wrapper\'s offset, the id');
+      assert.equal(log.logEndOffset, EXAMPLE_WRAPPER_OFFSET + 2);
+      assert.deepEqual(await readRaw(log, EXAMPLE_WRAPPER_OFFSET), wrapper);
+      await log.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('§13.12: the release pair: a RELEASED marker naming the wrapper\'s key, then the producer\'s batch with producer fields -1 and a new CRC', () => {
+    const pair = hexBlockBytes('example:release-pair');
+    const info = newBatchInfo();
+    assert.equal(validateBatch(pair, 0, pair.length, info, true), ErrorCode.NONE, info.problem);
+    const markerSize = readInt32(pair, Off.batchLength) + 12;
+    assert.equal(markerSize, 88);
+    assert.equal(attributesAt(pair, 0), 32);
+    assert.deepEqual(readDelayMarker(pair, 0), { type: 3, offset: EXAMPLE_RELEASE_OFFSET, deliverAtMs: EXAMPLE_DELIVER_AT_MS, wrapperOffset: EXAMPLE_WRAPPER_OFFSET });
+    const released = pair.subarray(markerSize);
+    assert.equal(validateBatch(released, 0, released.length, info), ErrorCode.NONE, 'the released batch is a plain producer batch');
+    assert.equal(readInt64(released, Off.baseOffset), EXAMPLE_RELEASE_OFFSET + 1);
+    assert.deepEqual([producerIdAt(released, 0), producerEpochAt(released, 0), baseSequenceAt(released, 0)], [-1, -1, -1]);
+    const inner = hexBlockBytes('example:scheduled-wrapper');
+    const entry = readScheduled(inner, 0)!;
+    const produced = inner.subarray(entry.innerAt, entry.innerAt + entry.innerBytes);
+    assert.deepEqual(released.subarray(Off.attributes, Off.producerId), produced.subarray(Off.attributes, Off.producerId));
+    assert.deepEqual(released.subarray(Off.recordCount), produced.subarray(Off.recordCount), 'records, keys, values and headers are the producer\'s');
   });
 
   test('the CRC quoted in §11 is the example batch CRC', () => {

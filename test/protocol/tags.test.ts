@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { buildBatch, HEADER_TAGS } from '../../protocol/record-batch.ts';
+import { buildBatch, HEADER_TAGS, newBatchInfo, Off, validateBatch, writeInt32 } from '../../protocol/record-batch.ts';
+import { crc32c } from '../../protocol/crc32c.ts';
 import { TagExpression, TAG_EXPRESSION_BYTES_MAX, TAG_EXPRESSION_DEPTH_MAX, TAG_EXPRESSION_TAGS_MAX } from '../../protocol/tag-expression.ts';
 import { batchTagsAt, canonicalTags, checkTagSetBytes, foundTagsBytes, parseTagSet, TAG_BYTES_MAX, tagsHeader, TAGS_PER_SET_MAX } from '../../protocol/tags.ts';
 
@@ -31,6 +32,25 @@ describe('tag sets', () => {
     assert.match(check('x'.repeat(65)), /more than 64/);
     const seventeen = Array.from({ length: 17 }, (_, i) => `t${String(i).padStart(2, '0')}`).join(',');
     assert.match(check(seventeen), /more than 16 tags/);
+  });
+
+  test('SPEC §9: steps 9 and 9a are one walk, so a null sluice-tags in record 0 is INVALID_TAGS even when record 1 is not well framed', () => {
+    const b = Buffer.from(buildBatch([
+      { key: null, value: enc.encode('a'), timestamp: 1, headers: [{ key: HEADER_TAGS, value: null }] },
+      { key: null, value: enc.encode('b'), timestamp: 1 },
+    ]));
+    // Record 1 is the last 7 bytes: length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, 'b', headerCount.
+    const keyLengthAt = b.length - 4;
+    assert.equal(b[keyLengthAt], 0x01, 'record 1 keyLength -1');
+    b[keyLengthAt] = 0x03; // -2: record 1 is not well framed (step 9)
+    writeInt32(b, Off.crc, crc32c(b, Off.attributes, b.length));
+    const info = newBatchInfo();
+    assert.equal(validateBatch(b, 0, b.length, info), ErrorCode.INVALID_TAGS, info.problem);
+    // Without the bad header the same framing problem is CORRUPT_MESSAGE.
+    const c = Buffer.from(buildBatch([{ key: null, value: enc.encode('a'), timestamp: 1 }, { key: null, value: enc.encode('b'), timestamp: 1 }]));
+    c[c.length - 4] = 0x03;
+    writeInt32(c, Off.crc, crc32c(c, Off.attributes, c.length));
+    assert.equal(validateBatch(c, 0, c.length, newBatchInfo()), ErrorCode.CORRUPT_MESSAGE);
   });
 
   test('canonicalTags sorts, removes duplicates and refuses bad tags with INVALID_TAGS', () => {

@@ -73,6 +73,9 @@ test('a bad expression fails the request with INVALID_TAG_EXPRESSION; a follower
   try {
     await assert.rejects(fetch(s.ctx, 0, { tagExpression: 'a &&' }), (e) => e instanceof SluiceError && e.code === ErrorCode.INVALID_TAG_EXPRESSION && /character/.test(e.message));
     await assert.rejects(fetch(s.ctx, 0, { tagExpression: 'a', replicaId: 2 }), (e) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST);
+    // SPEC §6.7 order of the request-level checks: isolationLevel, then a follower's filter, then the grammar.
+    await assert.rejects(fetch(s.ctx, 0, { tagExpression: 'a &&', isolationLevel: 5, replicaId: 2 }), (e) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST && /isolationLevel/.test(e.message));
+    await assert.rejects(fetch(s.ctx, 0, { tagExpression: 'a &&', replicaId: 2 }), (e) => e instanceof SluiceError && e.code === ErrorCode.MALFORMED_REQUEST && /follower/.test(e.message));
     for (const value of ['b,a', 'a,a', '', 'a b', 'a,']) {
       const b = Buffer.from(buildBatch([{ key: null, value: enc.encode('v'), headers: [{ key: HEADER_TAGS, value: enc.encode(value) }], timestamp: 1 }]));
       assert.throws(() => s.p.appendAsLeader(b, 1), (e) => e instanceof SluiceError && e.code === ErrorCode.INVALID_TAGS, value);
@@ -115,6 +118,23 @@ test('the scan bound: a read that examined fetchTagScanBatchesMax batches withou
     assert.deepEqual([r.records.length, r.result.nextFetchOffset], [0, 2]);
     const next = await fetch(s.ctx, 2, { tagExpression: 't5' });
     assert.deepEqual([next.names, next.result.nextFetchOffset], [[], 4]);
+  } finally {
+    await s.done();
+  }
+});
+
+test('SPEC §6.7: a partition named twice in a filtered fetch: the first entry examines and advances, the second answers nextFetchOffset = its fetchOffset', async () => {
+  const s = setup();
+  try {
+    for (const name of ['x0', 'x1', 'x2']) s.p.appendAsLeader(tagged(['other'], name), 1);
+    const req: FetchRequest = {
+      maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, tagExpression: 'want',
+      topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }, { partition: 0, fetchOffset: 1, partitionMaxBytes: 1 << 20 }] }],
+    };
+    const reply = (await handleFetch(s.ctx, req)) as Reply;
+    const [first, second] = (reply.control as FetchResponse).topics[0]!.partitions;
+    assert.deepEqual([first!.recordsBytes, first!.nextFetchOffset], [0, 3]);
+    assert.deepEqual([second!.recordsBytes, second!.nextFetchOffset, second!.errorCode], [0, 1, 0]);
   } finally {
     await s.done();
   }
