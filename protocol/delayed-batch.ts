@@ -20,6 +20,7 @@
  * - Builders produce batches that validateBatch(…, stored = true) accepts.
  * - The delay key (deliverAtMs, wrapperOffset) orders releases; compareKey is that order.
  */
+import { Buffer } from 'node:buffer';
 import { crc32c } from './crc32c.ts';
 import {
   ATTR_CONTROL,
@@ -191,7 +192,10 @@ export function readDelayMarker(b: Uint8Array, pos: number): DelayMarker | null 
 function buildControl(type: number, valueBytes: number, fillValue: (b: Uint8Array, at: number) => void, nowMs: number, lastOffsetDelta: number, producer: { producerId: number; producerEpoch: number; baseSequence: number } | null): Uint8Array {
   const body = 1 + 1 + 1 + varintSize(CONTROL_KEY_BYTES) + CONTROL_KEY_BYTES + varintSize(valueBytes) + valueBytes + 1;
   const size = BATCH_HEADER_BYTES + varintSize(body) + body;
-  const b = new Uint8Array(size);
+  // From Node's shared pool for small sizes (zeroed here: the fields not written below are 0):
+  // a broker wraps every delayed batch it accepts, and one malloc per wrapper left native
+  // memory fragmented (broker RSS with millions pending).
+  const b: Uint8Array = Buffer.allocUnsafe(size).fill(0);
   writeInt32(b, Off.batchLength, size - BATCH_LOG_OVERHEAD);
   writeInt32(b, Off.partitionLeaderEpoch, -1);
   b[Off.magic] = MAGIC;
