@@ -195,7 +195,8 @@ function buildControl(type: number, valueBytes: number, fillValue: (b: Uint8Arra
   // From Node's shared pool for small sizes (zeroed here: the fields not written below are 0):
   // a broker wraps every delayed batch it accepts, and one malloc per wrapper left native
   // memory fragmented (broker RSS with millions pending).
-  const b: Uint8Array = Buffer.allocUnsafe(size).fill(0);
+  const pooled = Buffer.allocUnsafe(size).fill(0);
+  const b = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
   writeInt32(b, Off.batchLength, size - BATCH_LOG_OVERHEAD);
   writeInt32(b, Off.partitionLeaderEpoch, -1);
   b[Off.magic] = MAGIC;
