@@ -90,6 +90,7 @@ import { readScheduled, type ScheduledEntry } from '../../protocol/delayed-batch
 import { batchHeaderAt, ProducerState, type AppendOrigin, type BatchHeader, type CompletedTxn, type ProducerStateConfig } from './producer-state.ts';
 import { FileBatchCursor } from './batch-cursor.ts';
 import { LogSegment } from './segment.ts';
+import { ACTIVE_TAG_INDEX_ENTRIES_MAX } from './tag-index.ts';
 import { deleteSnapshotsAbove, deleteSnapshotsBelow, latestSnapshot, writeSnapshotSync } from './producer-snapshot.ts';
 import { appendTxnIndexSync, readTxnIndexSync, writeTxnIndexSync, type AbortedTxn } from './txn-index.ts';
 import { DEFAULT_DELAY_CONFIG, type DelayConfig } from '../delay/delay-config.ts';
@@ -622,8 +623,11 @@ export class PartitionLog {
     // An empty segment takes any set, even one larger than segment.bytes: rolling would not help.
     if (active.sizeBytes === 0) return false;
     return active.sizeBytes + setBytes > this.cfg.segmentBytes || nowMs - active.createdMs > this.cfg.segmentMs || lastOffset - active.baseOffset > SEGMENT_OFFSETS_MAX
-      // Bounds the active segment's in-memory delay entries (SPEC §7.9).
-      || this.activeDelays.scheduledCount >= this.delayConfig.delayedEntriesPerSegmentMax;
+      // Bounds the active segment's in-memory delay entries (SPEC §7.9), and its tag index,
+      // which lists every tagged and control batch (wrappers and release markers too, §7.8):
+      // 28 bytes each, so a segment of a million releases would hold 28 MB per partition.
+      || this.activeDelays.scheduledCount >= this.delayConfig.delayedEntriesPerSegmentMax
+      || active.tagIndexEntries >= ACTIVE_TAG_INDEX_ENTRIES_MAX;
   }
 
   /** Starts a new active segment at baseOffset (>= logEndOffset); the old one is sealed by the next flush cycle. */

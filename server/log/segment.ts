@@ -424,6 +424,11 @@ export class LogSegment implements TagIndexHolder {
     return path.join(this.dir, segmentFileName(this.baseOffset, TAG_INDEX_SUFFIX));
   }
 
+  /** Batches the in-memory tag index lists (0 when not loaded): the active segment's grows with every tagged or control batch. */
+  get tagIndexEntries(): number {
+    return this.tagIdx === null ? 0 : this.tagIdx.entryCount;
+  }
+
   /** Whether the tag index is in memory (tests, and readers that want to know the cost). */
   get tagIndexLoaded(): boolean {
     return this.tagIdx !== null;

@@ -36,6 +36,12 @@ import type { TagExpression } from '../../protocol/tag-expression.ts';
 import { writeFileDurable, writeFileDurableSync } from './durable-file.ts';
 
 export const TAG_INDEX_SUFFIX = '.tags';
+/**
+ * The active segment rolls once its tag index lists this many batches (SPEC §7.8): the index
+ * of the active segment stays in memory (28 bytes per entry), and a segment of small tagged
+ * batches, or of delayed-delivery wrappers and release markers, would otherwise list millions.
+ */
+export const ACTIVE_TAG_INDEX_ENTRIES_MAX = 100_000;
 export const TAG_SET_TXN_MARKER = -1;
 export const TAG_SET_OTHER_CONTROL = -2;
 const MAGIC = 0x53544731;
