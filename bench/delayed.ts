@@ -23,10 +23,7 @@
  * Bounds: lateness is kept in a histogram of LATENESS_BUCKETS_MS 1-ms buckets (later ones are
  * counted in the last bucket; max is exact), so memory does not grow with N.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Admin } from '../client/admin.ts';
 import { Consumer } from '../client/consumer.ts';
 import { Producer, type ProducerMessage } from '../client/producer.ts';
@@ -35,6 +32,7 @@ import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { newBatchInfo, validateBatch } from '../protocol/record-batch.ts';
 import type { BenchOptions } from './options.ts';
 import { Payloads } from './payload.ts';
+import { startBenchBroker, type BenchBroker } from './broker-process.ts';
 import { Progress, round } from './report.ts';
 import { sendMessages, type SendStats } from './send.ts';
 
@@ -77,7 +75,6 @@ const NORMAL_CHUNK = 20_000;
 const DRAIN_MS = 60_000;
 /** How long the consumer may go without a message once every release is due. */
 const QUIET_MS_MAX = 15_000;
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
 
 function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -98,29 +95,6 @@ function resetPeak(pid: number): boolean {
 /** Default --start-after-ms: the scheduling time at an assumed 10 000 msgs/s, plus 5 s. */
 export function defaultStartAfterMs(messages: number): number {
   return 5_000 + Math.ceil(messages / 10);
-}
-
-async function startOwnBroker(dataDir: string): Promise<{ proc: ChildProcess; bootstrap: string }> {
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), 'broker', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', (d) => (err = (err + d).slice(-20_000)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`broker did not start:\n${err}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on [^\s]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`broker exited with ${code}:\n${err}`));
-    });
-  });
-  return { proc, bootstrap: `127.0.0.1:${port}` };
 }
 
 async function createTopic(admin: Admin, topic: string, partitions: number, configs: Record<string, string>): Promise<void> {
@@ -160,8 +134,8 @@ function normalLoad(bootstrap: string, topic: string, sizeBytes: number, rateMsg
 }
 
 export async function benchDelayed(opts: BenchOptions): Promise<DelayedResult> {
-  let own: { proc: ChildProcess; bootstrap: string } | null = null;
-  if (opts.dataDir !== null) own = await startOwnBroker(opts.dataDir);
+  let own: BenchBroker | null = null;
+  if (opts.dataDir !== null) own = await startBenchBroker(opts.dataDir);
   const bootstrap = own?.bootstrap ?? opts.bootstrap;
   const pid = own?.proc.pid ?? opts.brokerPid;
   if (pid === null || pid === undefined) throw new Error('bench delayed needs --broker-pid PID or --data-dir DIR (to read the broker\'s RSS)');

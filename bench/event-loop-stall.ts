@@ -13,16 +13,14 @@
  * linear-time matcher; every extra 'a' doubles that).
  * Not a test: numbers depend on the machine; it is run by hand before and after a change.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { ApiKey } from '../protocol/api-keys.ts';
 import { RawSocket, requestFrame } from '../test/helpers/raw-socket.ts';
+import { startBenchBroker } from './broker-process.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
@@ -32,26 +30,6 @@ const EVIL_AS = arg('--evil-as', 24);
 const PARTITIONS = 1000;
 /** A scenario gives up after this long (the broker may be stuck for much longer). */
 const SCENARIO_WAIT_MS_MAX = 120_000;
-
-async function startBroker(dataDir: string) {
-  const proc = spawn(process.execPath, [join(root, 'bin/sluice.mjs'), 'broker', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`broker did not start:\n${err}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on [^\s]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(Number(m[1]));
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`broker exited with ${code}:\n${err}`)));
-  });
-  return { proc, port, log: () => err };
-}
 
 let correlation = 1000;
 async function call(s: RawSocket, apiKey: number, control: unknown) {
@@ -120,7 +98,7 @@ async function measure(port: number, name: string, apiKey: number, control: unkn
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-stall-'));
-  const broker = await startBroker(dataDir);
+  const broker = await startBenchBroker(dataDir);
   try {
     const s = await RawSocket.connect(broker.port);
     await call(s, ApiKey.CREATE_TOPICS, { topics: [{ topic: 'wide', partitions: PARTITIONS, replicationFactor: 1, configs: {} }, { topic: 'a'.repeat(EVIL_AS), partitions: 1, replicationFactor: 1, configs: {} }], validateOnly: false });
