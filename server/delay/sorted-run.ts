@@ -87,14 +87,7 @@ export class SortedRun {
   /** Moves the cursor past every key <= (atMs, offset) (binary search from the cursor). */
   skipTo(atMs: number, offset: number): void {
     if (this.done || compareKey(this.headAt(), this.headOffset(), atMs, offset) > 0) return;
-    let lo = this.pos;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareKey(this.atOf(mid), this.offsetOf(mid), atMs, offset) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    this.pos = lo;
+    this.pos = this.firstAfter(atMs, offset);
   }
 
   /** Index of the first key > (atMs, offset) at or after the cursor, without moving it. */
