@@ -103,6 +103,8 @@ export { HIGH_WATERMARK_CHECKPOINT_FILE } from './log-loader.ts';
 export type { PartitionLogOpenOptions } from './log-loader.ts';
 export type { ReadOptions, ReadResult, TimestampLookup } from './log-reader.ts';
 
+/** readWrapperSync reads this much past the index interval, so a wrapper usually comes in the first read. */
+const WRAPPER_READ_SLACK_BYTES = 1024;
 /** Relative offsets are uint32 in both indexes. */
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
 /** maybeFlush persists a moved high watermark at most this often (Kafka's replica.high.watermark.checkpoint.interval.ms). */
@@ -473,6 +475,20 @@ export class PartitionLog {
     if (r.records.length < BATCH_HEADER_BYTES || readInt64(r.records, Off.baseOffset) !== offset) return null;
     const entry = readScheduled(r.records, 0);
     return entry === null ? null : { buf: r.records, entry };
+  }
+
+  /**
+   * readWrapper, synchronously: the same answer from one small read on this thread (the
+   * releaser's fast path; it falls back to readWrapper when these reads turn slow).
+   */
+  readWrapperSync(offset: number): { buf: Buffer; entry: ScheduledEntry } | null {
+    if (offset < this.logStartOffset || offset >= this.endOffset) return null;
+    const segs = this.segments;
+    const seg = segs[segmentIndexFor(segs, offset)]!;
+    const buf = seg.readBatchAtSync(offset, this.cfg.indexIntervalBytes + WRAPPER_READ_SLACK_BYTES);
+    if (buf === null) return null;
+    const entry = readScheduled(buf, 0);
+    return entry === null ? null : { buf, entry };
   }
 
   /** The delayed-delivery control batches of a record set just written (into the active segment). */
