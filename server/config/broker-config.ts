@@ -85,8 +85,10 @@ export interface BrokerConfig extends CoordinatorConfig {
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
-  /** Metrics and logs (issue 12): log line format. */
+  /** Metrics and logs (issue 12): log line format; Prometheus endpoint (0: off; server/observability/). */
   logFormat: LogFormatName;
+  metricsPort: number;
+  metricsHost: string;
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -204,6 +206,8 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
 
   // Metrics and logs (issue 12; README "Metrics and logs"). logLevel is listed above.
   text({ name: 'logFormat', default: 'text', choices: ['text', 'json'], help: 'log lines on stderr: text (TIME LEVEL component: message key=value...) or json (one object per line: time, level, component, msg, fields)' }),
+  int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
+  text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
