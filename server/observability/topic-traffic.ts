@@ -32,12 +32,16 @@ export interface TopicCounters {
   messagesOut: number;
 }
 
+/** Big-endian int32 at pos, without a DataView or Buffer allocated per call (hot path). */
+function int32At(b: Uint8Array, pos: number): number {
+  return (b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!;
+}
+
 /** Records in a record set of whole, validated batches: the sum of their recordCount fields. */
 export function recordCountOf(recordSet: Uint8Array): number {
-  const view = new DataView(recordSet.buffer, recordSet.byteOffset, recordSet.byteLength);
   let n = 0;
-  for (let pos = 0; pos + BATCH_HEADER_BYTES <= recordSet.length; pos += BATCH_LOG_OVERHEAD + view.getInt32(pos + OFF_BATCH_LENGTH)) {
-    n += view.getInt32(pos + OFF_RECORD_COUNT);
+  for (let pos = 0; pos + BATCH_HEADER_BYTES <= recordSet.length; pos += BATCH_LOG_OVERHEAD + int32At(recordSet, pos + OFF_BATCH_LENGTH)) {
+    n += int32At(recordSet, pos + OFF_RECORD_COUNT);
   }
   return n;
 }
