@@ -37,9 +37,10 @@ export class MetricsServer {
     server.keepAliveTimeout = SCRAPE_KEEP_ALIVE_TIMEOUT_MS;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      // Named as the metrics endpoint's: the broker's own port is another setting.
+      server.once('error', (e) => reject(new Error(`metrics endpoint (--metrics-host ${host} --metrics-port ${port}): ${e.message}`)));
       server.listen(port, host, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

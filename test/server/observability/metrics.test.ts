@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { ApiKey } from '../../../protocol/api-keys.ts';
 import type { FetchResponse, ListOffsetsResponse, OffsetCommitResponse, OffsetFetchResponse, ProduceResponse } from '../../../protocol/apis/index.ts';
 import { buildBatch } from '../../../protocol/record-batch.ts';
 import { Connection } from '../../../protocol/connection.ts';
-import { repoRoot, startBroker, type BrokerProcess } from '../../helpers/broker-process.ts';
+import { repoRoot, startBroker, tempDir, type BrokerProcess } from '../../helpers/broker-process.ts';
 import { freePort, metric, scrape } from '../../helpers/metrics-scrape.ts';
 import { RawSocket, requestFrame } from '../../helpers/raw-socket.ts';
 
@@ -259,6 +260,20 @@ test('the endpoint is off by default; a bad --metrics-port is refused with one l
   } finally {
     await plain.stop();
     plain.cleanup();
+  }
+  // A metrics port in use stops the start, naming the endpoint, before any file is written.
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const port = (taken.address() as net.AddressInfo).port;
+    const dataDir = tempDir();
+    const busy = spawnSync(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), 'broker', '--data-dir', dataDir, '--port', '0', '--metrics-port', String(port)], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(busy.status, 1, busy.stderr);
+    assert.match(busy.stderr, new RegExp(`metrics endpoint \\(--metrics-host 127\\.0\\.0\\.1 --metrics-port ${port}\\): listen EADDRINUSE`));
+    assert.deepEqual(readdirSync(dataDir).filter((f) => !f.startsWith('.')), [], 'nothing written but the lock');
+    rmSync(dataDir, { recursive: true, force: true });
+  } finally {
+    taken.close();
   }
   const r = spawnSync(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), 'broker', '--metrics-port', '70000'], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 2);
