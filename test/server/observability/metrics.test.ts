@@ -251,6 +251,18 @@ test('the endpoint: process metrics and every documented sluice_ metric are ther
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metricsx`)).status, 404);
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', body: 'x' })).status, 405);
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metrics?x=1`)).status, 200);
+  // Garbage on the metrics port is the HTTP server's problem (400, closed), not the broker's.
+  const junk = net.connect(metricsPort, '127.0.0.1');
+  await new Promise<void>((resolve) => junk.once('connect', () => resolve()));
+  junk.write(Buffer.from('\x00\xffNOT HTTP AT ALL\r\n\r\n'));
+  const answer = await new Promise<string>((resolve) => {
+    let got = '';
+    junk.on('data', (d) => (got += d));
+    junk.once('close', () => resolve(got));
+  });
+  assert.match(answer, /^HTTP\/1\.1 400/);
+  assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'HEAD' })).status, 200);
+  assert.ok(metric(await scrape(metricsPort), 'sluice_partitions', { role: 'leader' }) > 0, 'still serving');
 });
 
 test('the endpoint is off by default; a bad --metrics-port is refused with one line', async () => {
