@@ -20,6 +20,7 @@ import { RequestMetrics } from '../api/request-metrics.ts';
 import { registerReplicationMetrics, type ReplicationSource } from '../cluster/replication-metrics.ts';
 import { registerLagMetrics, type LagSource } from '../group/lag-metrics.ts';
 import type { EventLoopDelaySnapshot } from './event-loop-delay.ts';
+import { registerCounters, type CountersSource } from './counters-source.ts';
 import { TopicTraffic } from './topic-traffic.ts';
 
 /** Seconds; an fdatasync takes from tens of microseconds (page cache, tmpfs) to seconds (a busy disk). */
@@ -35,20 +36,6 @@ export interface BrokerMetricsSources {
   replication: ReplicationSource;
   lag: LagSource;
 }
-
-/**
- * A counters object exported as Prometheus counters: each key of `help` is a field of what
- * read() returns, exported as `${prefix}${key in snake case}_total`. The place for
- * ArchiveStats (issue 11, tiered storage) once it lands: the broker calls
- * `metrics.addCounters('sluice_archive_', {...}, () => archive.stats)`.
- */
-export interface CountersSource<K extends string> {
-  prefix: string;
-  help: Record<K, string>;
-  read(): Record<K, number>;
-}
-
-const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -127,19 +114,13 @@ export class BrokerMetrics {
     this.flushLatency.observe(durationMs / 1000);
   };
 
-  /** Exports a counters object (see CountersSource). */
+  /**
+   * Exports a counters object (counters-source.ts). The place for ArchiveStats (issue 11,
+   * tiered storage) once it lands: the broker calls
+   * `metrics.addCounters({ prefix: 'sluice_archive_', help: {...}, read: () => archive.stats })`.
+   */
   addCounters<K extends string>(source: CountersSource<K>): void {
-    for (const key of Object.keys(source.help) as K[]) {
-      new Counter({
-        name: `${source.prefix}${snake(key)}_total`,
-        help: source.help[key],
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          this.inc(source.read()[key]);
-        },
-      });
-    }
+    registerCounters(this.registry, source);
   }
 
   /** The exposition text of every metric (what GET /metrics answers). */

@@ -84,3 +84,24 @@ test('request metrics: cumulative buckets, sum and count per API, errors (error 
   // APIs without requests have no series.
   assert.doesNotMatch(text, /api="list_offsets"/);
 });
+
+test('a counters object (the archive lane\'s ArchiveStats, later) is exported as sluice_<prefix>_<field>_total, read at scrape time', async () => {
+  const { registerCounters } = await import('../../../server/observability/counters-source.ts');
+  const registry = new Registry();
+  const stats = { segmentsUploaded: 0, bytesUploaded: 0, uploadFailures: Number.NaN };
+  registerCounters(registry, {
+    prefix: 'sluice_archive_',
+    help: { segmentsUploaded: 'segments copied to the archive', bytesUploaded: 'bytes copied', uploadFailures: 'failed uploads' },
+    read: () => stats,
+  });
+  stats.segmentsUploaded = 3;
+  stats.bytesUploaded = 4096;
+  const text = await registry.metrics();
+  assert.match(text, /^# TYPE sluice_archive_segments_uploaded_total counter$/m);
+  assert.match(text, /^sluice_archive_segments_uploaded_total 3$/m);
+  assert.match(text, /^sluice_archive_bytes_uploaded_total 4096$/m);
+  assert.match(text, /^sluice_archive_upload_failures_total 0$/m, 'a non-number is exported as 0, the scrape does not fail');
+  stats.segmentsUploaded = 5;
+  assert.match(await registry.metrics(), /^sluice_archive_segments_uploaded_total 5$/m);
+  assert.throws(() => registerCounters(new Registry(), { prefix: 'archive_', help: { a: 'x' }, read: () => ({ a: 1 }) }), /must start with sluice_/);
+});
