@@ -55,10 +55,17 @@ function formatJson(time: string, level: Level, component: string, msg: string, 
   try {
     return JSON.stringify(line, jsonValue);
   } catch {
-    // A cycle (or a throwing toJSON): each field as a string, never a lost line.
-    const flat: Record<string, string> = {};
-    for (const [k, v] of Object.entries(fields ?? {})) flat[k] = v instanceof Error ? v.message : String(v);
-    return JSON.stringify({ ...line, fields: flat });
+    // A cycle (or a throwing toJSON): that field as a string, the others as they are; never a lost line.
+    const safe: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields ?? {})) {
+      try {
+        JSON.stringify(v, jsonValue);
+        safe[k] = v;
+      } catch {
+        safe[k] = String(v);
+      }
+    }
+    return JSON.stringify({ ...line, fields: safe }, jsonValue);
   }
 }
 
