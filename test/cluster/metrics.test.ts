@@ -1,6 +1,6 @@
 /**
  * Metrics of a real cluster (3 broker processes, real etcd), each broker with its own metrics
- * endpoint: a paused follower holds acks=all appends in the produce purgatory until the leader
+ * endpoint: the group coordinator exports the lag `sluice group describe` computes; a paused follower holds acks=all appends in the produce purgatory until the leader
  * shrinks the ISR (counted), and expands it again once the follower is back; after a follower
  * is killed, the brokers' under-replicated partitions add up to what Metadata shows, and the
  * controller reports as offline exactly the partitions Metadata shows without a leader.
@@ -25,7 +25,7 @@ interface Node {
   metricsPort: number;
 }
 
-test('cluster metrics: produce purgatory, ISR shrink/expand, under-replicated and offline partitions match Metadata', { timeout: 150_000 }, async (t) => {
+test('cluster metrics: group lag, produce purgatory, ISR shrink/expand, under-replicated and offline partitions match Metadata', { timeout: 150_000 }, async (t) => {
   let etcd: EtcdProcess | null = null;
   const nodes = new Map<number, Node>();
   const admins: Admin[] = [];
@@ -81,6 +81,24 @@ test('cluster metrics: produce purgatory, ISR shrink/expand, under-replicated an
     }, 30_000);
     const before = await scrape(leaderNode.metricsPort);
     assert.equal(metric(before, 'sluice_produce_purgatory_size'), 0);
+
+    // Group lag across the cluster: the coordinator (it holds a replica: replication 3)
+    // exports it, and it equals what `sluice group describe` computes (Admin.groupLag).
+    for (let i = 0; i < 6; i++) await produceAll(conn, `lag-${i}`);
+    await admin.commitOffsets('lag-readers', [{ topic: 'replicated', partition: 0, offset: 2 }]);
+    const coordinator = (await admin.findCoordinator('lag-readers')).nodeId;
+    const lagSeen = await waitFor('the lag series equal Admin.groupLag', async () => {
+      const real = (await admin.groupLag('lag-readers')).find((l) => l.topic === 'replicated' && l.partition === 0)!;
+      const series: number[] = [];
+      for (const n of nodes.values()) {
+        const s = await scrape(n.metricsPort);
+        const key = 'sluice_consumer_group_lag{group="lag-readers",topic="replicated",partition="0"}';
+        if (s.values.has(key)) series.push(s.values.get(key)!);
+        else assert.notEqual(n.id, coordinator, 'the coordinator exports the lag');
+      }
+      return series.length === 1 && series[0] === real.lag ? { real: real.lag, series } : null;
+    }, 20_000);
+    assert.equal(lagSeen.real, 5, 'seven records (first + six), committed at 2');
 
     // 1. A paused follower: the acks=all append waits in the purgatory until the ISR shrinks.
     followerNode.proc.proc.kill('SIGSTOP');
