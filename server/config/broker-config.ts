@@ -26,6 +26,7 @@ import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION
 export { DEFAULT_PORT };
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormatName = 'text' | 'json';
 
 /** The coordinator's settings (groupsMax, session timeouts...) are part of it, under the same names. */
 export interface BrokerConfig extends CoordinatorConfig {
@@ -84,6 +85,10 @@ export interface BrokerConfig extends CoordinatorConfig {
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
+  /** Metrics and logs (issue 12): log line format; Prometheus endpoint (0: off; server/observability/). */
+  logFormat: LogFormatName;
+  metricsPort: number;
+  metricsHost: string;
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -198,6 +203,11 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'transactionalIdExpirationMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'a transactional id without an open transaction, unused this long, is forgotten (its next InitProducerId gets a new producer id)' }),
   int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
   int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
+
+  // Metrics and logs (issue 12; README "Metrics and logs"). logLevel is listed above.
+  text({ name: 'logFormat', default: 'text', choices: ['text', 'json'], help: 'log lines on stderr: text (TIME LEVEL component: message key=value...) or json (one object per line: time, level, component, msg, fields)' }),
+  int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
+  text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */

@@ -259,6 +259,7 @@ export class PartitionLog {
   static open(dir: string, config: LogConfig, opts: PartitionLogOpenOptions): PartitionLog {
     const { segments, epochs, highWatermark } = loadPartitionLog(dir, config, opts);
     const log = new PartitionLog(dir, config, opts.logger, opts.files, segments, epochs, highWatermark, opts.producerState, opts.delay);
+    if (opts.onFlushCycle) log.flusher.onCycle = opts.onFlushCycle;
     log.rebuildProducerState();
     log.rebuildDelays();
     opts.logger.debug('partition log opened', { dir, segments: segments.length, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, latestEpoch: epochs.latestEpoch(), highWatermark });
