@@ -9,6 +9,7 @@ import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
 import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -25,4 +26,6 @@ export interface BrokerContext {
   log: Logger;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;
+  /** Tiered storage (SPEC §7.10): the broker's archive; null/absent without an archive store. */
+  archive?: BrokerArchive | null;
 }
