@@ -9,6 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Admin } from '../../../client/admin.ts';
 import { Producer } from '../../../client/producer.ts';
+import { formatStatus } from '../../../client/cli/archive.ts';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { decodeManifest } from '../../../server/archive/segment-manifest.ts';
 import { crcOfBytes } from '../../../server/archive/partition-archive.ts';
@@ -73,7 +74,7 @@ for (const kind of ['local', 's3'] as const) {
           assert.ok(p.archive, 'p.archive exists for an archived topic');
           await until('most segments archived and deleted locally', () => {
             const st = p.archive!.status();
-            return st.archiveEndOffset > 0 && st.lagSegments === 0 && p.log.logStartOffset > 0 && p.log.logStartOffset <= st.archiveEndOffset;
+            return st.archiveEndOffset > 0 && st.lagSegments === 0 && p.log.logStartOffset > 0 && p.log.logStartOffset <= st.archiveEndOffset && p.log.sizeBytes <= 16384 + 8192 + 8192;
           });
           const st = p.archive!.status();
           assert.equal(st.archiveStartOffset, 0);
@@ -101,6 +102,17 @@ for (const kind of ['local', 's3'] as const) {
           const stats = broker.archive!.stats;
           assert.equal(stats.segmentsUploaded, segs.length);
           assert.equal(stats.bytesUploaded, segs.reduce((a, m) => a + m.sizeBytes, 0));
+          // DescribeArchive (API 26) through the admin client, and the CLI's formatting of it.
+          const d = await admin.describeArchive(['arch']);
+          assert.equal(d.brokers.length, 1);
+          assert.equal(d.brokers[0]!.storeKind, kind);
+          assert.equal(d.brokers[0]!.counters.segmentsUploaded, segs.length);
+          const dp = d.topics[0]!.partitions[0]!;
+          assert.equal(d.topics[0]!.archiveEnabled, true);
+          assert.deepEqual([dp.leader, dp.archiveStartOffset, dp.archiveEndOffset, dp.archivedSegments, dp.localStartOffset, dp.lastError], [true, 0, st.archiveEndOffset, segs.length, p.log.logStartOffset, '']);
+          const line = formatStatus(d).split('\n').find((l) => l.startsWith('arch\t'))!.split('\t');
+          assert.deepEqual([line[0], line[1], line[2], line[3], line[5], line[8]], ['arch', '0', `[${p.log.logStartOffset}, ${p.log.logEndOffset})`, `[0, ${st.archiveEndOffset})`, String(segs.length), '-']);
+          await assert.rejects(admin.describeArchive(['nope']), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
           if (kind === 'local') {
             const m = segs[0]!;
             const file = join(archiveDir, `${p.archive!.prefix}${String(m.baseOffset).padStart(20, '0')}-${String(m.lastOffset).padStart(20, '0')}.log`);
