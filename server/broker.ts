@@ -26,6 +26,7 @@ import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
+import { ARCHIVE_RETRY_BACKOFF_MS_MAX, BrokerArchive, openArchiveStore } from './archive/broker-archive.ts';
 import { ClientConnection } from './network/client-connection.ts';
 import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
@@ -54,6 +55,8 @@ export class Broker {
   private ctx!: BrokerContext;
   private coordinator!: GroupCoordinator;
   private txn!: TransactionCoordinator;
+  /** Tiered storage (SPEC §7.10); null without an archive store. */
+  archive: BrokerArchive | null = null;
   private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
   private dirLock: DataDirLock | null = null;
@@ -128,6 +131,16 @@ export class Broker {
       delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedEntriesPerSegmentMax: c.delayedEntriesPerSegmentMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
+    // Tiered storage (SPEC §7.10): the archive store, when one is configured.
+    const archiveStore = await openArchiveStore(c);
+    if (archiveStore) {
+      this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX }, this.log.child('archive'), {
+        uploadConcurrency: c.archiveUploadConcurrency,
+        uploadBytesPerSec: c.archiveUploadBytesPerSec,
+      });
+      this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
+    }
+    this.topics.setArchive(this.archive, c.archiveEnable === 'true');
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
       fetchMaxWaitMs: c.replicaFetchWaitMsMax,
       fetchMaxBytes: c.replicaFetchResponseBytesMax,
@@ -165,7 +178,7 @@ export class Broker {
     this.coordinator.start();
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic, archive: this.archive };
     // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
     markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
@@ -280,6 +293,7 @@ export class Broker {
     this.txn?.stop();
     this.topics?.stop();
     await this.logs?.close().catch(() => {});
+    await this.archive?.close().catch(() => {});
     await this.store?.close().catch(() => {});
     this.dirLock?.release();
   }
@@ -338,6 +352,7 @@ export class Broker {
     this.topics.stop();
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
+    await this.archive?.close().catch(() => {});
     await this.store.close();
     this.dirLock?.release();
     this.eventLoopDelay.stop();

@@ -10,6 +10,7 @@ import type { TopicManager } from '../partition/topic-manager.ts';
 import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
 import type { TopicTraffic } from '../observability/topic-traffic.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -28,4 +29,6 @@ export interface BrokerContext {
   traffic?: TopicTraffic;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;
+  /** Tiered storage (SPEC §7.10): the broker's archive; null/absent without an archive store. */
+  archive?: BrokerArchive | null;
 }
