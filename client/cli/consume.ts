@@ -13,7 +13,7 @@ import { Cluster } from '../cluster.ts';
 import { Consumer, type IsolationLevel, type Message, type OffsetSpec } from '../consumer.ts';
 import type { DeliveryMode } from '../group/delivery-session.ts';
 import { resolveTagExpression } from '../fetch-engine.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const consumeHelp = `Usage: sluice consume TOPIC [options]
@@ -91,7 +91,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const [topic] = positionals(p, ['TOPIC'], 'sluice consume TOPIC [options]');
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   const fromBeginning = bool(p, 'from-beginning');
   const partition = int(p, 'partition');
   const offsetRaw = str(p, 'offset');

@@ -5,7 +5,7 @@
  */
 import type { DescribedGroup, TopicPartitions } from '../../protocol/apis/index.ts';
 import { Admin, type ResetTarget } from '../admin.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const groupHelp = `Usage: sluice group SUBCOMMAND [options]
@@ -52,7 +52,7 @@ export async function groupCommand(argv: string[], io: Io): Promise<number> {
     io.out(groupHelp);
     return 0;
   }
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   let action: (admin: Admin) => Promise<void>;
   switch (sub) {
     case 'list':

@@ -33,7 +33,7 @@ import { parseDuration, parseInstant } from '../delivery-time.ts';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveDelivery } from '../producer-delivery.ts';
 import { Producer, ProducerConfigError, type DeliveryGuarantee, type RecordMetadata } from '../producer.ts';
 import { canonicalTags } from '../../protocol/tags.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 /** Kafka's delivery.timeout.ms default. */
@@ -170,7 +170,7 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
   const progressIntervalMs = int(p, 'progress-interval-ms', PROGRESS_INTERVAL_MS_DEFAULT);
 
   const options = {
-    bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
+    bootstrap: bootstrapOf(p),
     ...(acks !== undefined ? { acks } : {}),
     ...(deliveryFlag !== undefined ? { delivery: deliveryFlag as DeliveryGuarantee } : {}),
     ...(idempotent !== undefined ? { idempotent } : {}),

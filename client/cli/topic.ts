@@ -1,6 +1,6 @@
 /** `sluice topic create|list|describe|alter|delete`: topic lifecycle through the Admin client. */
 import { Admin } from '../admin.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, int, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, int, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const topicHelp = `Usage: sluice topic SUBCOMMAND [options]
@@ -38,7 +38,7 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
     io.out(topicHelp);
     return 0;
   }
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   let action: (admin: Admin) => Promise<void>;
   switch (sub) {
     case 'create': {
