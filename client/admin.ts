@@ -210,8 +210,11 @@ export class Admin {
     this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
   }
 
-  /** Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). */
-  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean } = {}): Promise<void> {
+  /**
+   * Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). ifNotExists:
+   * a topic that already exists is no error (it is left as it is, whatever its settings).
+   */
+  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean; ifNotExists?: boolean } = {}): Promise<void> {
     const req: CreateTopicsRequest = {
       topics: topics.map((t) => ({
         topic: t.topic,
@@ -223,6 +226,7 @@ export class Admin {
     };
     const res = await (await this.controller()).send<CreateTopicsResponse>(ApiKey.CREATE_TOPICS, req);
     for (const r of res.control.topics) {
+      if (opts.ifNotExists && r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) continue;
       if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
     }
   }
