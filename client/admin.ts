@@ -217,8 +217,11 @@ export class Admin {
     this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
   }
 
-  /** Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). */
-  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean } = {}): Promise<void> {
+  /**
+   * Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). ifNotExists:
+   * a topic that already exists is no error (it is left as it is, whatever its settings).
+   */
+  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean; ifNotExists?: boolean } = {}): Promise<void> {
     const req: CreateTopicsRequest = {
       topics: topics.map((t) => ({
         topic: t.topic,
@@ -230,7 +233,8 @@ export class Admin {
     };
     const res = await (await this.controller()).send<CreateTopicsResponse>(ApiKey.CREATE_TOPICS, req);
     for (const r of res.control.topics) {
-      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `topic ${r.topic}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      if (opts.ifNotExists && r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) continue;
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
     }
   }
 
@@ -289,6 +293,33 @@ export class Admin {
     };
   }
 
+  /**
+   * One topic described with each partition's figures (offsets, size, segments) from that
+   * partition's leader: DescribeTopics reports the answering broker's own replica, which on
+   * a follower may trail and on a broker without a replica is -1 (SPEC §6.5). A partition
+   * whose leader does not answer keeps the figures of the first answer.
+   */
+  async describeTopicAtLeaders(name: string): Promise<TopicDescription> {
+    const [base] = await this.describeTopics([name]);
+    if (!base) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name}`);
+    const md = await this.cluster.topic(name, true);
+    const leaders = new Map<number, Set<number>>();
+    for (const p of md.partitions) if (p.leader >= 0) (leaders.get(p.leader) ?? leaders.set(p.leader, new Set()).get(p.leader)!).add(p.partition);
+    const partitions = new Map(base.partitions.map((p) => [p.partition, p]));
+    await Promise.all(
+      [...leaders].map(async ([nodeId, led]) => {
+        try {
+          const conn = await this.cluster.connectionToNode(nodeId);
+          const res = await conn.send<DescribeTopicsResponse>(ApiKey.DESCRIBE_TOPICS, { topics: [name] } satisfies DescribeTopicsRequest);
+          for (const p of res.control.topics[0]?.partitions ?? []) if (led.has(p.partition)) partitions.set(p.partition, p);
+        } catch {
+          // The figures of the first answer stay.
+        }
+      }),
+    );
+    return { ...base, partitions: [...partitions.values()].sort((a, b) => a.partition - b.partition) };
+  }
+
   /** Brokers, controller and topic partition metadata; topics null asks for all. */
   metadata(topics: readonly string[] | null = null): Promise<MetadataResponse> {
     return this.cluster.refreshMetadata(topics === null ? null : [...topics]);
@@ -313,7 +344,7 @@ export class Admin {
     const req: CreatePartitionsRequest = { topics: [{ topic, count }], validateOnly: opts.validateOnly ?? false };
     const res = await (await this.controller()).send<CreatePartitionsResponse>(ApiKey.CREATE_PARTITIONS, req);
     for (const r of res.control.topics) {
-      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `topic ${r.topic}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
     }
     // The cached partition list is now short; later calls on this client must see the new one.
     await this.cluster.refreshMetadata([topic]).catch(() => {});
@@ -350,7 +381,7 @@ export class Admin {
         await sleep(COORDINATOR_RETRY_BACKOFF_MS);
         continue;
       }
-      throw new SluiceError(r.errorCode as ErrorCode, `group ${groupId}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`group ${groupId}`, r.errorMessage));
     }
   }
 
@@ -408,7 +439,7 @@ export class Admin {
     }
     const req: OffsetFetchRequest = { groupId, memberId: null, memberEpoch: NO_MEMBER_EPOCH, topics: wanted };
     const res = await this.groupRequest<OffsetFetchResponse>(groupId, ApiKey.OFFSET_FETCH, req, (r) => r.errorCode);
-    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, errorDetail(`group ${groupId}`, res.errorMessage));
     const out: GroupOffset[] = [];
     for (const t of res.topics) {
       for (const p of t.partitions) {
@@ -436,7 +467,7 @@ export class Admin {
     if (res.errorCode === ErrorCode.NON_EMPTY_GROUP) {
       throw new SluiceError(ErrorCode.NON_EMPTY_GROUP, `group ${groupId} has active members; its offsets can only be changed while it has none (stop its consumers first)`);
     }
-    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, errorDetail(`group ${groupId}`, res.errorMessage));
     for (const t of res.topics) {
       for (const p of t.partitions) {
         if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `group ${groupId}, ${t.topic}/${p.partition}`);
@@ -740,4 +771,15 @@ export class Admin {
 
 function byTopicPartition(a: { topic: string; partition: number }, b: { topic: string; partition: number }): number {
   return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+}
+
+/**
+ * "topic events" + the broker's message, without saying anything twice: the broker's message
+ * often starts with the error name (which SluiceError prefixes again) and names the topic or
+ * group itself ("TOPIC_ALREADY_EXISTS: topic events already exists").
+ */
+export function errorDetail(subject: string, brokerMessage: string | null | undefined): string {
+  const m = (brokerMessage ?? '').replace(/^[A-Z][A-Z0-9_]+: /, '').trim();
+  if (m === '') return subject;
+  return m.includes(subject) ? m : `${subject}: ${m}`;
 }

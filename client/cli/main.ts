@@ -3,6 +3,7 @@
  * except `broker` and `bench` here. Each command group lives in its own file; this one only
  * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
  */
+import { readFileSync } from 'node:fs';
 import { SluiceError } from '../../protocol/errors.ts';
 import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
@@ -34,12 +35,17 @@ Commands:
                          (sluice delayed --help)
   archive status [TOPIC] tiered storage: archived ranges, uploader lag, errors
                          (sluice archive --help)
-  bench produce|consume|e2e|delayed|tags
+  bench produce|consume|e2e|rebalance|tags|delayed
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
-  cluster describe       brokers, controller, and each partition's leader, replicas and ISR
+  cluster describe|rebalance|drain
+                         brokers, controller, and each partition's leader, replicas and
+                         ISR; spread replicas over the brokers; empty a broker
+                         (sluice cluster --help)
+  version                print the version (also --version, -V)
 
-Every client command takes --bootstrap H:P (default 127.0.0.1:9292).
+Every client command takes --bootstrap H:P[,H:P...]; without it, $SLUICE_BOOTSTRAP, else
+127.0.0.1:9292. SLUICE_DEBUG=1 adds stack traces to unexpected errors.
 `;
 
 const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
@@ -54,9 +60,18 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   cluster: { run: clusterCommand, help: clusterHelp },
 };
 
+/** The version in package.json (the one `npm pack` ships). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 /** Runs one command; returns the exit code. Never throws. */
 export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'version' || name === '--version' || name === '-V') {
+    io.out(`sluice ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topicName = name === 'help' ? rest[0] : undefined;
     io.out(topicName && commands[topicName] ? commands[topicName].help : mainHelp);

@@ -269,6 +269,11 @@ export class GroupConsumer {
     return this.engine.endOffset(topic, partition);
   }
 
+  /** When the coordinator last answered a heartbeat (null: never) and the last failure since. */
+  coordinatorStatus(): { lastOkMs: number | null; lastError: Error | null } {
+    return this.membership.coordinatorStatus();
+  }
+
   /** The partitions this member owns now. */
   assignment(): TopicPartition[] {
     return this.membership.ownedPartitions();
