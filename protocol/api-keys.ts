@@ -26,6 +26,8 @@ export const ApiKey = {
   TXN_OFFSET_COMMIT: 23,
   LIST_DELAYED: 24,
   CANCEL_DELAYED: 25,
+  SASL_HANDSHAKE: 27,
+  SASL_AUTHENTICATE: 28,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -62,4 +64,6 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.TXN_OFFSET_COMMIT]: { min: 0, max: 0 },
   [ApiKey.LIST_DELAYED]: { min: 0, max: 0 },
   [ApiKey.CANCEL_DELAYED]: { min: 0, max: 0 },
+  [ApiKey.SASL_HANDSHAKE]: { min: 0, max: 0 },
+  [ApiKey.SASL_AUTHENTICATE]: { min: 0, max: 0 },
 };

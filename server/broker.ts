@@ -11,6 +11,7 @@
  * cannot start (dir in use, port in use) has read, recovered or written nothing there.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { BrokerContext } from './api/context.ts';
@@ -38,6 +39,11 @@ import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
 import { TXN_STATE_TOPIC } from './txn/transaction-log.ts';
 import { TxnMarkerSender, DEFAULT_TXN_MARKER_SENDER_OPTIONS } from './txn/txn-marker-sender.ts';
 import { writeTxnMarkers } from './api/txn-markers.ts';
+import { openCredentialStore, type CredentialStore } from './security/credential-store.ts';
+import { HandshakeFailuresLog } from './security/handshake-failures-log.ts';
+import { SaslSession, type SaslSettings } from './security/sasl-session.ts';
+import { loadBrokerTls, type BrokerTls } from './security/tls-listener.ts';
+import type { ConnectionOptions } from '../protocol/connection.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -60,6 +66,11 @@ export class Broker {
   private readonly early = new Set<net.Socket>();
   /** Caps the bytes of half-received frames over all connections (SPEC §2.4). */
   private readonly frameBudget: PartialFrameBudget;
+  /** TLS (SPEC §2.5), read at start; null for plaintext. */
+  private tls: BrokerTls | null = null;
+  /** SASL (SPEC §2.6): every connection gets a session with these settings. */
+  private sasl: SaslSettings | null = null;
+  private credentials: CredentialStore | null = null;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
@@ -87,6 +98,8 @@ export class Broker {
    */
   async start(): Promise<number> {
     const c = this.config;
+    // Before the data dir: a missing certificate file must not leave anything behind.
+    this.tls = loadBrokerTls(c);
     mkdirSync(c.dataDir, { recursive: true });
     this.dirLock = DataDirLock.acquire(c.dataDir, {
       host: c.host,
@@ -108,6 +121,21 @@ export class Broker {
     const port = await this.listen();
     this.dirLock!.updatePort(port);
     this.store = await this.openStore();
+    this.credentials = await openCredentialStore(c);
+    const failures = new HandshakeFailuresLog(this.log.child('auth'), 'authentication failed');
+    this.sasl = {
+      required: c.authentication === 'sasl',
+      mechanisms: c.saslMechanisms.split(',').map((m) => m.trim()),
+      credentials: this.credentials,
+      authenticationTimeoutMs: c.saslAuthenticationTimeoutMs,
+      log: this.log.child('auth'),
+      onFailure: (remote, username, why) => failures.record({ remote, user: username ?? '', why }),
+    };
+    // How this broker dials its peers: TLS and SASL exactly when the cluster uses them.
+    const security: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
+      ...(this.tls ? { tls: this.tls.client } : {}),
+      ...(c.interBrokerSaslUsername && c.interBrokerSaslPassword ? { sasl: { mechanism: 'SCRAM-SHA-256' as const, username: c.interBrokerSaslUsername, password: c.interBrokerSaslPassword } } : {}),
+    };
     this.logs = new LogManager(c.dataDir, {
       logger: this.log.child('log'),
       retentionCheckIntervalMs: c.retentionCheckIntervalMs,
@@ -123,6 +151,7 @@ export class Broker {
       partitionMaxBytes: c.replicaFetchPartitionBytesMax,
       backoffMs: c.replicaFetchBackoffMs,
       backoffMsMax: c.replicaFetchBackoffMsMax,
+      security,
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
@@ -132,7 +161,7 @@ export class Broker {
     });
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const producerIds = new ProducerIdManager(this.store);
-    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
+    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax, security }, this.log.child('txn-markers'));
     this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records, fsync) => this.appendDurably(TXN_STATE_TOPIC, partition, records, 'client', fsync), markers, c, this.log.child('txn'));
     // TxnOffsetCommit only for a transaction that added the group (SPEC §6.24), where this broker can tell.
     this.coordinator.setTxnVerifier((req) => this.txn.checkOffsetsInTxn(req));
@@ -167,7 +196,7 @@ export class Broker {
     await controller.whenIdle();
     await offsets.whenLoaded();
     await this.txn.whenLoaded();
-    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });
+    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', tls: this.tls ? `client-auth ${c.tlsClientAuth}` : 'off', authentication: c.authentication });
     return port;
   }
 
@@ -177,14 +206,20 @@ export class Broker {
    */
   private async listen(): Promise<number> {
     const { startupConnectionsQueuedMax } = this.config;
-    const server = net.createServer((socket) => {
+    const onConnection = (socket: net.Socket) => {
       if (this.route) return this.accept(socket);
       if (this.early.size >= startupConnectionsQueuedMax) return socket.destroy();
       socket.pause();
       socket.on('error', () => {}); // a client giving up before start-up ends is not an error
       socket.once('close', () => this.early.delete(socket));
       this.early.add(socket);
-    });
+    };
+    // One port: TLS only when configured, plaintext only otherwise (SPEC §2.5).
+    const server = this.tls ? tls.createServer(this.tls.server, (socket) => this.onSecureConnection(socket, onConnection)) : net.createServer(onConnection);
+    if (this.tls) {
+      const failed = new HandshakeFailuresLog(this.log.child('tls'), 'TLS handshake failed');
+      server.on('tlsClientError', (e: Error, socket: tls.TLSSocket) => failed.record({ remote: `${socket.remoteAddress}:${socket.remotePort}`, why: e.message }));
+    }
     // Node closes connections beyond maxConnections as soon as they are accepted.
     server.maxConnections = this.config.connectionsMax;
     const dropped = new DroppedConnectionsLog(this.log.child('net'), this.config.connectionsMax);
@@ -201,6 +236,19 @@ export class Broker {
     return (server.address() as net.AddressInfo).port;
   }
 
+  /**
+   * --tls-client-auth request: a certificate that was sent must verify (Node accepts an
+   * unverified one when it does not reject a missing one, so this checks by hand).
+   */
+  private onSecureConnection(socket: tls.TLSSocket, next: (s: net.Socket) => void): void {
+    if (this.config.tlsClientAuth === 'request' && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
+      this.log.child('tls').info('client certificate does not verify, closing', { remote: `${socket.remoteAddress}:${socket.remotePort}`, why: String(socket.authorizationError) });
+      socket.destroy();
+      return;
+    }
+    next(socket);
+  }
+
   /** Starts handling requests, first those of the connections that waited for start-up. */
   private serve(): void {
     this.route = createRouter(this.ctx);
@@ -215,7 +263,9 @@ export class Broker {
       writeBufferBytesMax: this.config.writeBufferBytesMax,
       partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
     };
-    const conn = new ClientConnection(socket, this.route!, limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
+    const session = new SaslSession(this.sasl!, `${socket.remoteAddress}:${socket.remotePort}`);
+    session.watch(socket);
+    const conn = new ClientConnection(socket, session.gate(this.route!), limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
     this.connections.add(conn);
     socket.resume();
   }
@@ -233,6 +283,7 @@ export class Broker {
     this.topics?.stop();
     await this.logs?.close().catch(() => {});
     await this.store?.close().catch(() => {});
+    await this.credentials?.close().catch(() => {});
     this.dirLock?.release();
   }
 
@@ -289,6 +340,7 @@ export class Broker {
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
     await this.store.close();
+    await this.credentials?.close().catch(() => {});
     this.dirLock?.release();
     this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');

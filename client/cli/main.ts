@@ -15,6 +15,8 @@ import { healthCommand, healthHelp } from './health.ts';
 import { processIo, type Io } from './io.ts';
 import { produceCommand, produceHelp } from './produce.ts';
 import { topicCommand, topicHelp } from './topic.ts';
+import { applySecurityFlags, securityHelp } from './security-flags.ts';
+import { userCommand, userHelp } from './user.ts';
 
 export const mainHelp = `Usage: sluice COMMAND [options]
 
@@ -35,9 +37,12 @@ Commands:
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
   cluster describe       brokers, controller, and each partition's leader, replicas and ISR
+  user create|delete|list
+                         manage SASL users in the metadata store (sluice user --help)
 
 Every client command takes --bootstrap H:P (default 127.0.0.1:9292).
-`;
+
+${securityHelp}`;
 
 const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
   topic: { run: topicCommand, help: topicHelp },
@@ -48,6 +53,7 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   delayed: { run: delayedCommand, help: delayedHelp },
   health: { run: healthCommand, help: healthHelp },
   cluster: { run: clusterCommand, help: clusterHelp },
+  user: { run: userCommand, help: userHelp },
 };
 
 /** Runs one command; returns the exit code. Never throws. */
@@ -64,7 +70,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 1;
   }
   try {
-    return await cmd.run(rest, io);
+    return await cmd.run(applySecurityFlags(rest, process.env), io);
   } catch (e) {
     io.err(formatError(name, e));
     return 1;
