@@ -64,6 +64,7 @@ export const ErrorCode = {
   SASL_AUTHENTICATION_FAILED: 60,
   AUTHENTICATION_REQUIRED: 61,
   INVALID_SASL_MESSAGE: 62,
+  AUTHORIZATION_FAILED: 63,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -135,6 +136,7 @@ const table: ErrorInfo[] = [
   { code: 60, name: 'SASL_AUTHENTICATION_FAILED', retriable: false, message: 'Authentication failed: unknown user, wrong password, or a SCRAM exchange that does not verify (e.g. a replayed message). The broker does not say which. The connection is closed after this response.' },
   { code: 61, name: 'AUTHENTICATION_REQUIRED', retriable: false, message: 'The broker requires SASL authentication (SPEC §2.6) and this connection has not authenticated: only ApiVersions, SaslHandshake and SaslAuthenticate are accepted before. The connection is closed after this response.' },
   { code: 62, name: 'INVALID_SASL_MESSAGE', retriable: false, message: 'A SaslAuthenticate message does not follow its mechanism\'s grammar (SPEC §2.6), e.g. a SCRAM message with a bad attribute, nonce or base64. The connection is closed after this response.' },
+  { code: 63, name: 'AUTHORIZATION_FAILED', retriable: false, message: 'The authenticated user is not allowed this operation on this resource (ACLs, SPEC §2.7); the message names the first resource denied. Nothing of the request was done; the connection stays open.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

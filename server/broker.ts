@@ -43,6 +43,8 @@ import { openCredentialStore, type CredentialStore } from './security/credential
 import { HandshakeFailuresLog } from './security/handshake-failures-log.ts';
 import { SaslSession, type SaslSettings } from './security/sasl-session.ts';
 import { loadBrokerTls, type BrokerTls } from './security/tls-listener.ts';
+import { Authorizer } from './security/authorizer.ts';
+import { openAclStore, type AclStore } from './security/acl-store.ts';
 import type { ConnectionOptions } from '../protocol/connection.ts';
 
 export class Broker {
@@ -71,6 +73,9 @@ export class Broker {
   /** SASL (SPEC §2.6): every connection gets a session with these settings. */
   private sasl: SaslSettings | null = null;
   private credentials: CredentialStore | null = null;
+  /** ACLs (SPEC §2.7): only when authentication is required. */
+  private authorizer: Authorizer | null = null;
+  private aclStore: AclStore | null = null;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
@@ -131,6 +136,12 @@ export class Broker {
       log: this.log.child('auth'),
       onFailure: (remote, username, why) => failures.record({ remote, user: username ?? '', why }),
     };
+    if (c.authentication === 'sasl') {
+      this.aclStore = openAclStore(c);
+      const superUsers = [...(c.superUsers ?? '').split(',').map((u) => u.trim()).filter(Boolean), ...(c.interBrokerSaslUsername ? [c.interBrokerSaslUsername] : [])];
+      this.authorizer = new Authorizer({ store: this.aclStore, superUsers, refreshIntervalMs: c.aclRefreshIntervalMs, log: this.log.child('acl') });
+      await this.authorizer.start();
+    }
     // How this broker dials its peers: TLS and SASL exactly when the cluster uses them.
     const security: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
       ...(this.tls ? { tls: this.tls.client } : {}),
@@ -182,7 +193,7 @@ export class Broker {
     this.coordinator.start();
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, authorizer: this.authorizer };
     // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
     markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
@@ -284,6 +295,8 @@ export class Broker {
     await this.logs?.close().catch(() => {});
     await this.store?.close().catch(() => {});
     await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
   }
 
@@ -341,6 +354,8 @@ export class Broker {
     await this.logs.close();
     await this.store.close();
     await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
     this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');

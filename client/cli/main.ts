@@ -17,6 +17,7 @@ import { produceCommand, produceHelp } from './produce.ts';
 import { topicCommand, topicHelp } from './topic.ts';
 import { applySecurityFlags, securityHelp } from './security-flags.ts';
 import { userCommand, userHelp } from './user.ts';
+import { aclCommand, aclHelp } from './acl.ts';
 
 export const mainHelp = `Usage: sluice COMMAND [options]
 
@@ -39,6 +40,7 @@ Commands:
   cluster describe       brokers, controller, and each partition's leader, replicas and ISR
   user create|delete|list
                          manage SASL users in the metadata store (sluice user --help)
+  acl add|remove|list    manage ACLs in the metadata store (sluice acl --help)
 
 Every client command takes --bootstrap H:P (default 127.0.0.1:9292).
 
@@ -54,6 +56,7 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   health: { run: healthCommand, help: healthHelp },
   cluster: { run: clusterCommand, help: clusterHelp },
   user: { run: userCommand, help: userHelp },
+  acl: { run: aclCommand, help: aclHelp },
 };
 
 /** Runs one command; returns the exit code. Never throws. */

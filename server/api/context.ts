@@ -9,6 +9,7 @@ import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
 import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
+import type { Authorizer } from '../security/authorizer.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -23,6 +24,8 @@ export interface BrokerContext {
   /** The transaction coordinator (SPEC §6.19-6.22, §7.6). */
   txn: TransactionCoordinator;
   log: Logger;
+  /** ACL checks (SPEC §2.7); absent or null when the broker does not require authentication. */
+  authorizer?: Authorizer | null;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;
 }

@@ -99,6 +99,9 @@ export interface BrokerConfig extends CoordinatorConfig {
   /** The user a broker authenticates as when it dials another broker of a cluster with authentication. */
   interBrokerSaslUsername: string | null;
   interBrokerSaslPassword: string | null;
+  /** ACLs (SPEC §2.7): comma-separated user names allowed everything; enforced when authentication is sasl. */
+  superUsers: string | null;
+  aclRefreshIntervalMs: number;
 }
 
 /** SASL mechanisms a broker can offer (SPEC §2.6). */
@@ -229,6 +232,8 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'saslAuthenticationTimeoutMs', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'with --authentication sasl, a connection not authenticated within this of connecting is closed' }),
   text({ name: 'interBrokerSaslUsername', default: null, defaultText: 'none', help: 'user a broker authenticates as (SCRAM-SHA-256) when it dials a peer; required in a cluster with --authentication sasl' }),
   text({ name: 'interBrokerSaslPassword', default: null, defaultText: 'none', help: 'password of --inter-broker-sasl-username; prefer the environment variable, which ps does not show' }),
+  text({ name: 'superUsers', default: null, defaultText: 'none but the inter-broker user', help: 'comma-separated users allowed every operation whatever the ACLs; with --authentication sasl everyone else needs an ACL (sluice acl add) for everything' }),
+  int({ name: 'aclRefreshIntervalMs', unit: 'ms', default: 1000, min: 10, max: TIMER_MS_MAX, help: 'how often the broker reads the ACLs from the metadata store; an ACL change counts within about this long' }),
 ]);
 
 function checkMechanisms(v: string): string | null {
@@ -377,7 +382,7 @@ function defaultOf(s: Setting): string {
 
 const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
 
-const TEXT_METAVAR: Partial<Record<TextName, string>> = { tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
+const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
 
 /** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
 export function brokerHelp(): string {

@@ -50,6 +50,9 @@ export interface SaslSettings {
   onFailure: (remote: string, username: string | null, why: string) => void;
 }
 
+/** The request router, told who is asking (null: not authenticated). */
+export type PrincipalRoute = (header: RequestHeader, frame: Buffer, remoteHost: string, socket: net.Socket, principal: string | null) => Promise<HandlerResult> | HandlerResult;
+
 type State = 'initial' | 'handshaken' | 'scramFirst' | 'authenticated' | 'failed';
 
 /** Key for the salts of users that do not exist: per process, so they look random and stay stable while it runs. */
@@ -93,15 +96,15 @@ export class SaslSession {
     this.timer = null;
   }
 
-  /** The router behind this session's gate. */
-  gate(route: RequestHandler): RequestHandler {
+  /** The router behind this session's gate; it is told the connection's principal. */
+  gate(route: PrincipalRoute): RequestHandler {
     return (header, frame, remoteHost, socket) => {
       const k = header.apiKey;
       if (k === ApiKey.SASL_HANDSHAKE || k === ApiKey.SASL_AUTHENTICATE) return this.handle(header, frame);
       if (this.state === 'failed') return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, control: { message: 'authentication failed on this connection' }, closeAfter: true };
-      if (k === ApiKey.API_VERSIONS || this.state === 'authenticated') return route(header, frame, remoteHost, socket);
+      if (k === ApiKey.API_VERSIONS || this.state === 'authenticated') return route(header, frame, remoteHost, socket, this.principal);
       if (this.state === 'initial') {
-        if (!this.settings.required) return route(header, frame, remoteHost, socket);
+        if (!this.settings.required) return route(header, frame, remoteHost, socket, null);
         return this.fail(ErrorCode.AUTHENTICATION_REQUIRED, `the broker requires SASL authentication (mechanisms: ${this.settings.mechanisms.join(', ')}); send SaslHandshake first`);
       }
       return this.fail(ErrorCode.ILLEGAL_SASL_STATE, 'a request arrived in the middle of SASL authentication; only ApiVersions and SaslAuthenticate may be sent until it completes');

@@ -19,7 +19,7 @@ import { createTopic, readAll } from '../cluster/harness.ts';
 test('a cluster with --authentication sasl: users in etcd, brokers authenticate to each other', { timeout: 120_000 }, async (t) => {
   const cluster = await TestCluster.start({
     brokers: 3,
-    extraArgs: ['--authentication', 'sasl', '--inter-broker-sasl-username', 'broker', '--inter-broker-sasl-password', 'inter broker secret'],
+    extraArgs: ['--authentication', 'sasl', '--super-users', 'app', '--inter-broker-sasl-username', 'broker', '--inter-broker-sasl-password', 'inter broker secret'],
   });
   const etcd = `etcd://${cluster.etcd.endpoints}`;
   try {

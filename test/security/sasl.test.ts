@@ -37,7 +37,7 @@ before(async () => {
   // The first user exists before the broker ever runs: nobody could authenticate to create it.
   await createUser(dataDir, 'alice', ALICE.password);
   await createUser(dataDir, 'bob', 'bobs password');
-  broker = await startBroker({ dataDir, args: ['--authentication', 'sasl', '--sasl-authentication-timeout-ms', '1500'] });
+  broker = await startBroker({ dataDir, args: ['--authentication', 'sasl', '--sasl-authentication-timeout-ms', '1500', '--super-users', 'alice,bob'] });
   ca = makeTestCa();
 });
 
@@ -252,7 +252,7 @@ test('PLAIN: refused on a plaintext port unless allowed; over TLS it works', { t
   const cert = ca.issue('broker');
   const dataDir = tempDir();
   await createUser(dataDir, 'carol', 'carols password');
-  const b = await startBroker({ dataDir, args: ['--authentication', 'sasl', '--sasl-mechanisms', 'SCRAM-SHA-256,PLAIN', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile] });
+  const b = await startBroker({ dataDir, args: ['--authentication', 'sasl', '--super-users', 'carol', '--sasl-mechanisms', 'SCRAM-SHA-256,PLAIN', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile] });
   others.push(b);
   const tls = { ca: ca.ca };
   const ok = await Connection.connect(b.host, b.port, { tls, sasl: { mechanism: 'PLAIN', username: 'carol', password: 'carols password' } });
