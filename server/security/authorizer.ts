@@ -33,6 +33,17 @@ type Needs = { all: Need[] } | { someTopicWrite: true };
 const cluster = (op: Operation): Needs => ({ all: [['cluster', CLUSTER_NAME, op]] });
 const topics = (names: Iterable<string>, op: Operation): Need[] => [...new Set(names)].map((n) => ['topic', n, op] as const);
 
+/**
+ * Every API the table below maps on purpose (the rest fall to `alter` on the cluster). A test
+ * checks that it covers api-keys.ts, so an API added later gets a deliberate entry.
+ */
+export const AUTHORIZED_APIS: ReadonlySet<number> = new Set([
+  ApiKey.METADATA, ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.DESCRIBE_TOPICS, ApiKey.CREATE_PARTITIONS, ApiKey.PRODUCE, ApiKey.FETCH, ApiKey.LIST_OFFSETS,
+  ApiKey.OFFSET_FOR_LEADER_EPOCH, ApiKey.FIND_COORDINATOR, ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.OFFSET_COMMIT, ApiKey.OFFSET_FETCH, ApiKey.LIST_GROUPS, ApiKey.DESCRIBE_GROUPS,
+  ApiKey.DELETE_GROUPS, ApiKey.ALTER_PARTITION_REASSIGNMENTS, ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.ADD_OFFSETS_TO_TXN, ApiKey.END_TXN,
+  ApiKey.WRITE_TXN_MARKERS, ApiKey.TXN_OFFSET_COMMIT, ApiKey.LIST_DELAYED, ApiKey.CANCEL_DELAYED,
+]);
+
 /** The table of SPEC §2.7. */
 export function needsOf(apiKey: number, control: unknown): Needs {
   switch (apiKey) {
