@@ -54,11 +54,11 @@ import {
   CANCEL_DELAYED_OFFSETS_MAX,
 } from '../protocol/apis/index.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Cluster } from './cluster.ts';
+import { Cluster, type ClientSecurity } from './cluster.ts';
 import { ConnectionError, type Connection } from './connection.ts';
 import { formatDelayedId } from './record-accumulator.ts';
 
-export interface AdminOptions {
+export interface AdminOptions extends ClientSecurity {
   bootstrap: string | string[];
   clientId?: string;
   requestTimeoutMs?: number;
@@ -214,7 +214,7 @@ export class Admin {
    */
   constructor(options: AdminOptions, metadataOf?: Cluster) {
     const connection = { clientId: options.clientId ?? 'sluice-admin', requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
-    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection, tls: options.tls, sasl: options.sasl });
   }
 
   /**

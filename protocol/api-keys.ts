@@ -27,6 +27,8 @@ export const ApiKey = {
   LIST_DELAYED: 24,
   CANCEL_DELAYED: 25,
   DESCRIBE_ARCHIVE: 26,
+  SASL_HANDSHAKE: 27,
+  SASL_AUTHENTICATE: 28,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -64,4 +66,6 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.LIST_DELAYED]: { min: 0, max: 0 },
   [ApiKey.CANCEL_DELAYED]: { min: 0, max: 0 },
   [ApiKey.DESCRIBE_ARCHIVE]: { min: 0, max: 0 },
+  [ApiKey.SASL_HANDSHAKE]: { min: 0, max: 0 },
+  [ApiKey.SASL_AUTHENTICATE]: { min: 0, max: 0 },
 };

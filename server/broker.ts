@@ -11,6 +11,7 @@
  * cannot start (dir in use, port in use) has read, recovered or written nothing there.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { BrokerContext } from './api/context.ts';
@@ -41,6 +42,13 @@ import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
 import { TXN_STATE_TOPIC } from './txn/transaction-log.ts';
 import { TxnMarkerSender, DEFAULT_TXN_MARKER_SENDER_OPTIONS } from './txn/txn-marker-sender.ts';
 import { writeTxnMarkers } from './api/txn-markers.ts';
+import { openCredentialStore, type CredentialStore } from './security/credential-store.ts';
+import { HandshakeFailuresLog } from './security/handshake-failures-log.ts';
+import { SaslSession, type SaslSettings } from './security/sasl-session.ts';
+import { loadBrokerTls, type BrokerTls } from './security/tls-listener.ts';
+import { Authorizer } from './security/authorizer.ts';
+import { openAclStore, type AclStore } from './security/acl-store.ts';
+import type { ConnectionOptions } from '../protocol/connection.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -71,6 +79,14 @@ export class Broker {
   /** The port the metrics endpoint listens on; 0 while it is off. */
   metricsPort = 0;
   private offsets!: OffsetStore;
+  /** TLS (SPEC §2.5), read at start; null for plaintext. */
+  private tls: BrokerTls | null = null;
+  /** SASL (SPEC §2.6): every connection gets a session with these settings. */
+  private sasl: SaslSettings | null = null;
+  private credentials: CredentialStore | null = null;
+  /** ACLs (SPEC §2.7): only when authentication is required. */
+  private authorizer: Authorizer | null = null;
+  private aclStore: AclStore | null = null;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
@@ -98,6 +114,8 @@ export class Broker {
    */
   async start(): Promise<number> {
     const c = this.config;
+    // Before the data dir: a missing certificate file must not leave anything behind.
+    this.tls = loadBrokerTls(c);
     mkdirSync(c.dataDir, { recursive: true });
     this.dirLock = DataDirLock.acquire(c.dataDir, {
       host: c.host,
@@ -121,6 +139,27 @@ export class Broker {
     // Bound before any file is opened too, so a taken metrics port stops the start cleanly.
     if (c.metricsPort > 0) await this.startMetrics();
     this.store = await this.openStore();
+    this.credentials = await openCredentialStore(c);
+    const failures = new HandshakeFailuresLog(this.log.child('auth'), 'authentication failed');
+    this.sasl = {
+      required: c.authentication === 'sasl',
+      mechanisms: c.saslMechanisms.split(',').map((m) => m.trim()),
+      credentials: this.credentials,
+      authenticationTimeoutMs: c.saslAuthenticationTimeoutMs,
+      log: this.log.child('auth'),
+      onFailure: (remote, username, why) => failures.record({ remote, user: username ?? '', why }),
+    };
+    if (c.authentication === 'sasl') {
+      this.aclStore = openAclStore(c);
+      const superUsers = [...(c.superUsers ?? '').split(',').map((u) => u.trim()).filter(Boolean), ...(c.interBrokerSaslUsername ? [c.interBrokerSaslUsername] : [])];
+      this.authorizer = new Authorizer({ store: this.aclStore, superUsers, refreshIntervalMs: c.aclRefreshIntervalMs, log: this.log.child('acl') });
+      await this.authorizer.start();
+    }
+    // How this broker dials its peers: TLS and SASL exactly when the cluster uses them.
+    const security: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
+      ...(this.tls ? { tls: this.tls.client } : {}),
+      ...(c.interBrokerSaslUsername && c.interBrokerSaslPassword ? { sasl: { mechanism: 'SCRAM-SHA-256' as const, username: c.interBrokerSaslUsername, password: c.interBrokerSaslPassword } } : {}),
+    };
     this.logs = new LogManager(c.dataDir, {
       logger: this.log.child('log'),
       retentionCheckIntervalMs: c.retentionCheckIntervalMs,
@@ -147,6 +186,7 @@ export class Broker {
       partitionMaxBytes: c.replicaFetchPartitionBytesMax,
       backoffMs: c.replicaFetchBackoffMs,
       backoffMsMax: c.replicaFetchBackoffMsMax,
+      security,
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
@@ -157,7 +197,7 @@ export class Broker {
     });
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const producerIds = new ProducerIdManager(this.store);
-    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
+    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax, security }, this.log.child('txn-markers'));
     this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records, fsync) => this.appendDurably(TXN_STATE_TOPIC, partition, records, 'client', fsync), markers, c, this.log.child('txn'));
     // TxnOffsetCommit only for a transaction that added the group (SPEC §6.24), where this broker can tell.
     this.coordinator.setTxnVerifier((req) => this.txn.checkOffsetsInTxn(req));
@@ -178,7 +218,7 @@ export class Broker {
     this.coordinator.start();
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic, archive: this.archive };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic, archive: this.archive, authorizer: this.authorizer };
     // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
     markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
@@ -193,7 +233,7 @@ export class Broker {
     await offsets.whenLoaded();
     await this.txn.whenLoaded();
     this.metricsServer?.serve();
-    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort });
+    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort, tls: this.tls ? `client-auth ${c.tlsClientAuth}` : 'off', authentication: c.authentication });
     return port;
   }
 
@@ -203,14 +243,20 @@ export class Broker {
    */
   private async listen(): Promise<number> {
     const { startupConnectionsQueuedMax } = this.config;
-    const server = net.createServer((socket) => {
+    const onConnection = (socket: net.Socket) => {
       if (this.route) return this.accept(socket);
       if (this.early.size >= startupConnectionsQueuedMax) return socket.destroy();
       socket.pause();
       socket.on('error', () => {}); // a client giving up before start-up ends is not an error
       socket.once('close', () => this.early.delete(socket));
       this.early.add(socket);
-    });
+    };
+    // One port: TLS only when configured, plaintext only otherwise (SPEC §2.5).
+    const server = this.tls ? tls.createServer(this.tls.server, (socket) => this.onSecureConnection(socket, onConnection)) : net.createServer(onConnection);
+    if (this.tls) {
+      const failed = new HandshakeFailuresLog(this.log.child('tls'), 'TLS handshake failed');
+      server.on('tlsClientError', (e: Error, socket: tls.TLSSocket) => failed.record({ remote: `${socket.remoteAddress}:${socket.remotePort}`, why: e.message }));
+    }
     // Node closes connections beyond maxConnections as soon as they are accepted.
     server.maxConnections = this.config.connectionsMax;
     const dropped = new DroppedConnectionsLog(this.log.child('net'), this.config.connectionsMax);
@@ -260,6 +306,19 @@ export class Broker {
     };
   }
 
+  /**
+   * --tls-client-auth request: a certificate that was sent must verify (Node accepts an
+   * unverified one when it does not reject a missing one, so this checks by hand).
+   */
+  private onSecureConnection(socket: tls.TLSSocket, next: (s: net.Socket) => void): void {
+    if (this.config.tlsClientAuth === 'request' && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
+      this.log.child('tls').info('client certificate does not verify, closing', { remote: `${socket.remoteAddress}:${socket.remotePort}`, why: String(socket.authorizationError) });
+      socket.destroy();
+      return;
+    }
+    next(socket);
+  }
+
   /** Starts handling requests, first those of the connections that waited for start-up. */
   private serve(): void {
     const route = createRouter(this.ctx);
@@ -275,7 +334,9 @@ export class Broker {
       writeBufferBytesMax: this.config.writeBufferBytesMax,
       partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
     };
-    const conn = new ClientConnection(socket, this.route!, limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
+    const session = new SaslSession(this.sasl!, `${socket.remoteAddress}:${socket.remotePort}`);
+    session.watch(socket);
+    const conn = new ClientConnection(socket, session.gate(this.route!), limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
     this.connections.add(conn);
     socket.resume();
   }
@@ -295,6 +356,9 @@ export class Broker {
     await this.logs?.close().catch(() => {});
     await this.archive?.close().catch(() => {});
     await this.store?.close().catch(() => {});
+    await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
   }
 
@@ -354,6 +418,9 @@ export class Broker {
     await this.logs.close();
     await this.archive?.close().catch(() => {});
     await this.store.close();
+    await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
     this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');

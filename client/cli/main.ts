@@ -17,6 +17,9 @@ import { healthCommand, healthHelp } from './health.ts';
 import { processIo, type Io } from './io.ts';
 import { produceCommand, produceHelp } from './produce.ts';
 import { topicCommand, topicHelp } from './topic.ts';
+import { applySecurityFlags, securityHelp } from './security-flags.ts';
+import { userCommand, userHelp } from './user.ts';
+import { aclCommand, aclHelp } from './acl.ts';
 
 export const mainHelp = `Usage: sluice COMMAND [options]
 
@@ -42,11 +45,15 @@ Commands:
                          brokers, controller, and each partition's leader, replicas and
                          ISR; spread replicas over the brokers; empty a broker
                          (sluice cluster --help)
+  user create|delete|list
+                         manage SASL users in the metadata store (sluice user --help)
+  acl add|remove|list    manage ACLs in the metadata store (sluice acl --help)
   version                print the version (also --version, -V)
 
 Every client command takes --bootstrap H:P[,H:P...]; without it, $SLUICE_BOOTSTRAP, else
 127.0.0.1:9292. SLUICE_DEBUG=1 adds stack traces to unexpected errors.
-`;
+
+${securityHelp}`;
 
 const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
   topic: { run: topicCommand, help: topicHelp },
@@ -58,6 +65,8 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   archive: { run: archiveCommand, help: archiveHelp },
   health: { run: healthCommand, help: healthHelp },
   cluster: { run: clusterCommand, help: clusterHelp },
+  user: { run: userCommand, help: userHelp },
+  acl: { run: aclCommand, help: aclHelp },
 };
 
 /** The version in package.json (the one `npm pack` ships). */
@@ -83,7 +92,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 1;
   }
   try {
-    return await cmd.run(rest, io);
+    return await cmd.run(applySecurityFlags(rest, process.env), io);
   } catch (e) {
     io.err(formatError(name, e));
     return 1;

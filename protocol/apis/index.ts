@@ -26,6 +26,7 @@ import { txnOffsetCommitRequestSchema, txnOffsetCommitResponseSchema } from './t
 import { listDelayedRequestSchema, listDelayedResponseSchema } from './list-delayed.ts';
 import { cancelDelayedRequestSchema, cancelDelayedResponseSchema } from './cancel-delayed.ts';
 import { describeArchiveRequestSchema, describeArchiveResponseSchema } from './describe-archive.ts';
+import { saslAuthenticateRequestSchema, saslAuthenticateResponseSchema, saslHandshakeRequestSchema, saslHandshakeResponseSchema } from './sasl.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -55,6 +56,8 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.LIST_DELAYED]: listDelayedRequestSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedRequestSchema,
   [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveRequestSchema,
+  [ApiKey.SASL_HANDSHAKE]: saslHandshakeRequestSchema,
+  [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -85,6 +88,8 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.LIST_DELAYED]: listDelayedResponseSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedResponseSchema,
   [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveResponseSchema,
+  [ApiKey.SASL_HANDSHAKE]: saslHandshakeResponseSchema,
+  [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -111,3 +116,4 @@ export * from './write-txn-markers.ts';
 export * from './txn-offset-commit.ts';
 export * from './list-delayed.ts';
 export * from './cancel-delayed.ts';
+export * from './sasl.ts';

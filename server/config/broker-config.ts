@@ -103,7 +103,28 @@ export interface BrokerConfig extends CoordinatorConfig {
   archiveUploadBytesPerSec: number;
   archiveReadCacheBytes: number;
   archiveCheckIntervalMs: number;
+  /** Security (SPEC §2.5, §2.6; server/security/). TLS: PEM file paths; null = plaintext. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  tlsCa: string | null;
+  tlsClientAuth: 'none' | 'request' | 'required';
+  tlsHandshakeTimeoutMs: number;
+  /** 'sasl': every connection authenticates (SaslHandshake + SaslAuthenticate) before other requests. */
+  authentication: 'none' | 'sasl';
+  /** Comma-separated SASL mechanisms offered: SCRAM-SHA-256, PLAIN. */
+  saslMechanisms: string;
+  saslPlainOverPlaintext: 'refuse' | 'allow';
+  saslAuthenticationTimeoutMs: number;
+  /** The user a broker authenticates as when it dials another broker of a cluster with authentication. */
+  interBrokerSaslUsername: string | null;
+  interBrokerSaslPassword: string | null;
+  /** ACLs (SPEC §2.7): comma-separated user names allowed everything; enforced when authentication is sasl. */
+  superUsers: string | null;
+  aclRefreshIntervalMs: number;
 }
+
+/** SASL mechanisms a broker can offer (SPEC §2.6). */
+export const SASL_MECHANISMS = ['SCRAM-SHA-256', 'PLAIN'] as const;
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
 type TextName = Exclude<keyof BrokerConfig, IntName>;
@@ -234,7 +255,28 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'archiveUploadBytesPerSec', unit: 'bytes', default: 0, min: 0, max: 2 ** 40, help: 'upload bandwidth to the archive, all partitions together, bytes per second; 0 = unlimited' }),
   int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: 64 * MiB, min: 0, max: 2 ** 40, help: 'memory for recently read archived chunks, all partitions together' }),
   int({ name: 'archiveCheckIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often a leader looks for sealed segments to archive and applies archive retention; failed uploads retry after a backoff from this, doubling up to 30 s' }),
+
+  // Security (SPEC §2.5 TLS, §2.6 SASL; README "Security").
+  text({ name: 'tlsCert', default: null, defaultText: 'none: the port speaks plaintext', help: 'PEM certificate (chain) of this broker; with --tls-key the one port speaks TLS only, and brokers of a cluster dial each other over TLS' }),
+  text({ name: 'tlsKey', default: null, defaultText: 'none', help: 'PEM private key of --tls-cert' }),
+  text({ name: 'tlsCa', default: null, defaultText: "none: the system's roots", help: 'PEM CA certificate(s) that client certificates and, between brokers, peer certificates must chain to' }),
+  text({ name: 'tlsClientAuth', default: 'none', choices: ['none', 'request', 'required'], help: 'client certificates: not asked for; asked for and verified when sent; required and verified (needs --tls-ca)' }),
+  int({ name: 'tlsHandshakeTimeoutMs', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'a connection whose TLS handshake has not completed within this is closed' }),
+  text({ name: 'authentication', default: 'none', choices: ['none', 'sasl'], help: 'sasl: a connection must authenticate (SaslHandshake, SaslAuthenticate) before any request but ApiVersions; users: sluice user create' }),
+  text({ name: 'saslMechanisms', default: 'SCRAM-SHA-256', check: checkMechanisms, help: 'comma-separated SASL mechanisms offered: SCRAM-SHA-256, PLAIN (PLAIN only with TLS unless --sasl-plain-over-plaintext allow)' }),
+  text({ name: 'saslPlainOverPlaintext', default: 'refuse', choices: ['refuse', 'allow'], help: 'allow PLAIN, which sends the password itself, on a port without TLS' }),
+  int({ name: 'saslAuthenticationTimeoutMs', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'with --authentication sasl, a connection not authenticated within this of connecting is closed' }),
+  text({ name: 'interBrokerSaslUsername', default: null, defaultText: 'none', help: 'user a broker authenticates as (SCRAM-SHA-256) when it dials a peer; required in a cluster with --authentication sasl' }),
+  text({ name: 'interBrokerSaslPassword', default: null, defaultText: 'none', help: 'password of --inter-broker-sasl-username; prefer the environment variable, which ps does not show' }),
+  text({ name: 'superUsers', default: null, defaultText: 'none but the inter-broker user', help: 'comma-separated users allowed every operation whatever the ACLs; with --authentication sasl everyone else needs an ACL (sluice acl add) for everything' }),
+  int({ name: 'aclRefreshIntervalMs', unit: 'ms', default: 1000, min: 10, max: TIMER_MS_MAX, help: 'how often the broker reads the ACLs from the metadata store; an ACL change counts within about this long' }),
 ]);
+
+function checkMechanisms(v: string): string | null {
+  const list = v.split(',').map((m) => m.trim());
+  for (const m of list) if (!(SASL_MECHANISMS as readonly string[]).includes(m)) return `lists ${JSON.stringify(m)}; known mechanisms: ${SASL_MECHANISMS.join(', ')}`;
+  return new Set(list).size === list.length ? null : 'lists a mechanism twice';
+}
 
 /** Settings whose values must be ordered: [smaller, larger]. */
 const ORDERED: readonly (readonly [IntName, IntName])[] = [
@@ -296,6 +338,7 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   const wildcard = c.host === '0.0.0.0' || c.host === '::';
   if (c.advertisedHost === null) c.advertisedHost = wildcard ? '127.0.0.1' : c.host;
   if (c.advertisedPort === null) c.advertisedPort = c.port;
+  checkSecurity(c);
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
@@ -338,6 +381,21 @@ export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<
   return resolve(values as Partial<BrokerConfig>);
 }
 
+/** Security settings that only make sense together (SPEC §2.5, §2.6). */
+function checkSecurity(c: BrokerConfig): void {
+  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new BrokerConfigError('--tls-cert and --tls-key go together: give both or neither');
+  if (c.tlsClientAuth !== 'none' && !c.tlsCert) throw new BrokerConfigError(`--tls-client-auth ${c.tlsClientAuth} needs TLS: --tls-cert and --tls-key`);
+  if (c.tlsClientAuth !== 'none' && !c.tlsCa) throw new BrokerConfigError(`--tls-client-auth ${c.tlsClientAuth} needs --tls-ca to verify client certificates against`);
+  const mechanisms = c.saslMechanisms.split(',').map((m) => m.trim());
+  if (mechanisms.includes('PLAIN') && !c.tlsCert && c.saslPlainOverPlaintext !== 'allow') {
+    throw new BrokerConfigError('--sasl-mechanisms PLAIN sends passwords as they are: it needs TLS (--tls-cert, --tls-key), or --sasl-plain-over-plaintext allow');
+  }
+  if (Boolean(c.interBrokerSaslUsername) !== Boolean(c.interBrokerSaslPassword)) throw new BrokerConfigError('--inter-broker-sasl-username and --inter-broker-sasl-password go together');
+  if (c.authentication === 'sasl' && c.metadataUrl && !c.interBrokerSaslUsername) {
+    throw new BrokerConfigError('a cluster with --authentication sasl needs --inter-broker-sasl-username and --inter-broker-sasl-password (SLUICE_INTER_BROKER_SASL_PASSWORD): brokers authenticate to each other');
+  }
+}
+
 const HELP_WIDTH = 96;
 
 function wrap(textToWrap: string, indent: string): string {
@@ -363,6 +421,8 @@ function defaultOf(s: Setting): string {
 
 const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
 
+const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
+
 /** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
 export function brokerHelp(): string {
   const out = [
@@ -373,7 +433,7 @@ export function brokerHelp(): string {
     '',
   ];
   for (const s of BROKER_SETTINGS) {
-    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' || s.name === 'archiveS3Endpoint' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : s.name.startsWith('archiveS3') ? 'TEXT' : 'HOST';
+    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' || s.name === 'archiveS3Endpoint' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : s.name.startsWith('archiveS3') ? 'TEXT' : TEXT_METAVAR[s.name] ?? 'HOST';
     out.push(`  ${flagOf(s)} ${metavar}`);
     const bounds = s.kind === 'int' ? `; ${s.min}..${s.max}` : '';
     out.push(wrap(`${s.help} (default ${defaultOf(s)}${bounds})`, '      '));
