@@ -21,6 +21,12 @@ export interface ArchiveSettings {
   checkIntervalMs: number;
   /** Longest wait between failed attempts (the backoff doubles from checkIntervalMs). */
   retryBackoffMsMax: number;
+  /**
+   * How often a follower reads its partitions' archive states (for its local retention): the
+   * retention check interval, since deletion happens no more often (one metadata read per
+   * partition per interval, not per upload check).
+   */
+  followerPollIntervalMs: number;
 }
 
 export const ARCHIVE_RETRY_BACKOFF_MS_MAX = 30_000;

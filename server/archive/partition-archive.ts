@@ -23,8 +23,8 @@
  * startOffset moves forward first (compare-and-set), then ArchivedSegments.dropBefore, then
  * the objects are deleted (manifest first), so a crash leaves only orphans.
  *
- * On a follower: the archive state is read every check interval, so its local retention too
- * deletes only committed segments.
+ * On a follower: the archive state is read every retention check interval, so its local
+ * retention too deletes only committed segments.
  *
  * Invariants:
  * - One loop per leadership (a generation number); stopLeading makes the running loop exit at
@@ -127,7 +127,7 @@ export class PartitionArchive {
         // The metadata store is unreachable: local deletion simply waits.
       }
       if (gen === this.generation) {
-        this.followerTimer = setTimeout(() => void poll(), this.broker.settings.checkIntervalMs);
+        this.followerTimer = setTimeout(() => void poll(), this.broker.settings.followerPollIntervalMs);
         this.followerTimer.unref();
       }
     };
