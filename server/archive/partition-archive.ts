@@ -191,6 +191,7 @@ export class PartitionArchive {
       } catch (e) {
         if (gen !== this.generation || e instanceof Stopped) return;
         this.failures++;
+        this.broker.stats.uploadFailures++;
         this.lastError = (e as Error).message ?? String(e);
         waitMs = Math.min(checkIntervalMs * 2 ** Math.min(this.failures, 20), Math.max(checkIntervalMs, retryBackoffMsMax));
         this.broker.log.warn('archive: attempt failed, will retry', { topic: this.topic, partition: this.partition, failures: this.failures, retryInMs: waitMs, error: e as Error });

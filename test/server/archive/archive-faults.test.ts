@@ -215,6 +215,8 @@ test('the S3 server stopped: produce goes on, local deletion pauses, archive sta
     const line = cli.stdout.split('\n').find((l) => l.startsWith(`${TOPIC}\t`))!;
     assert.ok(line && line.split('\t')[8] !== '-', `status line: ${line}`);
     assert.doesNotMatch(cli.stdout + cli.stderr, /NodeVersionSupportWarning/);
+    assert.doesNotMatch(broker.log(), /NodeVersionSupportWarning/);
+    assert.ok((await admin.describeArchive([TOPIC])).brokers[0]!.counters.uploadFailures > 0, 'failed attempts are counted');
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await status()).localStartOffset, before.localStartOffset, 'still no local deletion');
     await s3.restart();

@@ -103,6 +103,11 @@ for (const kind of ['local', 's3'] as const) {
           const stats = broker.archive!.stats;
           assert.equal(stats.segmentsUploaded, segs.length);
           assert.equal(stats.bytesUploaded, segs.reduce((a, m) => a + m.sizeBytes, 0));
+          if (kind === 'local') {
+            const m = segs[0]!;
+            const file = join(archiveDir, `${p.archive!.prefix}${String(m.baseOffset).padStart(20, '0')}-${String(m.lastOffset).padStart(20, '0')}.log`);
+            assert.equal(readFileSync(file).length, m.sizeBytes);
+          }
           // DescribeArchive (API 26) through the admin client, and the CLI's formatting of it.
           const d = await admin.describeArchive(['arch']);
           assert.equal(d.brokers.length, 1);
@@ -114,11 +119,12 @@ for (const kind of ['local', 's3'] as const) {
           const line = formatStatus(d).split('\n').find((l) => l.startsWith('arch\t'))!.split('\t');
           assert.deepEqual([line[0], line[1], line[2], line[3], line[5], line[8]], ['arch', '0', `[${p.log.logStartOffset}, ${p.log.logEndOffset})`, `[0, ${st.archiveEndOffset})`, String(segs.length), '-']);
           await assert.rejects(admin.describeArchive(['nope']), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-          if (kind === 'local') {
-            const m = segs[0]!;
-            const file = join(archiveDir, `${p.archive!.prefix}${String(m.baseOffset).padStart(20, '0')}-${String(m.lastOffset).padStart(20, '0')}.log`);
-            assert.equal(readFileSync(file).length, m.sizeBytes);
-          }
+          // Deleting the topic removes its archive (in the background) and its archive state.
+          const store = p.archive!.store;
+          const prefix = p.archive!.prefix;
+          await admin.deleteTopics(['arch']);
+          await until('the deleted topic\'s archive removed', async () => (await store.list(prefix)).length === 0);
+          assert.equal(await ctxOf(broker).store.getArchiveState('arch', topicId, 0), undefined);
         } finally {
           await admin.close();
         }
