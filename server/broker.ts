@@ -173,7 +173,7 @@ export class Broker {
     // Tiered storage (SPEC §7.10): the archive store, when one is configured.
     const archiveStore = await openArchiveStore(c);
     if (archiveStore) {
-      this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX }, this.log.child('archive'), {
+      this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX, followerPollIntervalMs: c.retentionCheckIntervalMs }, this.log.child('archive'), {
         uploadConcurrency: c.archiveUploadConcurrency,
         uploadBytesPerSec: c.archiveUploadBytesPerSec,
       });

@@ -21,6 +21,12 @@ export interface ArchiveSettings {
   checkIntervalMs: number;
   /** Longest wait between failed attempts (the backoff doubles from checkIntervalMs). */
   retryBackoffMsMax: number;
+  /**
+   * How often a follower reads its partitions' archive states (for its local retention): the
+   * retention check interval, since deletion happens no more often (one metadata read per
+   * partition per interval, not per upload check).
+   */
+  followerPollIntervalMs: number;
 }
 
 export const ARCHIVE_RETRY_BACKOFF_MS_MAX = 30_000;
@@ -28,6 +34,7 @@ export const ARCHIVE_RETRY_BACKOFF_MS_MAX = 30_000;
 export class BrokerArchive {
   readonly stats = new ArchiveStats();
   readonly limiter: UploadLimiter;
+  private closed = false;
 
   constructor(
     readonly store: ArchiveStore,
@@ -39,10 +46,39 @@ export class BrokerArchive {
     this.limiter = new UploadLimiter(limits.uploadConcurrency, limits.uploadBytesPerSec);
   }
 
+  /**
+   * A deleted topic's archive: every object under `<topic>-<topicId>/`, manifests first (a
+   * crash part way leaves only unreadable orphans: the topic id in the path means no later
+   * topic of the same name ever looks there). Retried a few times with a backoff; a store that
+   * stays down leaves the objects behind (logged), never fails the deletion.
+   */
+  async deleteTopicArchive(topic: string, topicId: string): Promise<void> {
+    const prefix = `${topic}-${topicId}/`;
+    for (let attempt = 1; attempt <= TOPIC_DELETE_ATTEMPTS_MAX && !this.closed; attempt++) {
+      try {
+        const objects = await this.store.list(prefix);
+        objects.sort((a, b) => Number(b.key.endsWith('.manifest')) - Number(a.key.endsWith('.manifest')));
+        for (const o of objects) await this.store.delete(o.key);
+        if (objects.length > 0) this.log.info('archive of a deleted topic removed', { topic, topicId, objects: objects.length });
+        return;
+      } catch (e) {
+        if (attempt === TOPIC_DELETE_ATTEMPTS_MAX) {
+          this.log.warn('could not remove the archive of a deleted topic; its objects stay (never read again)', { topic, topicId, prefix, error: e as Error });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(this.settings.checkIntervalMs * 2 ** attempt, this.settings.retryBackoffMsMax)).unref());
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.store.close();
   }
 }
+
+/** Attempts to remove a deleted topic's archive before giving up (and logging). */
+const TOPIC_DELETE_ATTEMPTS_MAX = 5;
 
 /** The broker's archive store from its settings, or null when none is configured. */
 export async function openArchiveStore(c: BrokerConfig): Promise<ArchiveStore | null> {

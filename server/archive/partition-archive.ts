@@ -23,8 +23,8 @@
  * startOffset moves forward first (compare-and-set), then ArchivedSegments.dropBefore, then
  * the objects are deleted (manifest first), so a crash leaves only orphans.
  *
- * On a follower: the archive state is read every check interval, so its local retention too
- * deletes only committed segments.
+ * On a follower: the archive state is read every retention check interval, so its local
+ * retention too deletes only committed segments.
  *
  * Invariants:
  * - One loop per leadership (a generation number); stopLeading makes the running loop exit at
@@ -47,6 +47,8 @@ import { decodeManifest, encodeManifest, MANIFEST_VERSION, type SegmentManifest 
 
 /** Bytes read at a time to compute a segment's CRC. */
 const CRC_CHUNK_BYTES = 1024 * 1024;
+/** Manifests read at once while a leader loads its archive. */
+const MANIFEST_READS_PARALLEL = 8;
 /** Optional per-segment files uploaded when present, by suffix. */
 const OPTIONAL_SUFFIXES = ['.txnindex', '.tags', '.delays'] as const;
 
@@ -70,7 +72,13 @@ export interface PartitionArchiveStatus {
 class Stopped extends Error {}
 
 export class PartitionArchive {
-  /** The committed segments (valid while `loaded`; the leader keeps them current). */
+  /**
+   * The committed segments (valid while `loaded`; the leader keeps them current). Replaced
+   * whole when the leader (re)loads the archive: readers take `p.archive.segments` afresh for
+   * each read rather than keeping the object. Archive retention may delete a segment's objects
+   * right after dropping it here, so a read that found a segment can still get notFound from
+   * the store (the offset just fell below the archive start).
+   */
   readonly segments = new ArchivedSegments();
   /** The archive state as last read or written here; undefined: nothing archived (or not read yet). */
   state: ArchiveState | undefined;
@@ -127,7 +135,7 @@ export class PartitionArchive {
         // The metadata store is unreachable: local deletion simply waits.
       }
       if (gen === this.generation) {
-        this.followerTimer = setTimeout(() => void poll(), this.broker.settings.checkIntervalMs);
+        this.followerTimer = setTimeout(() => void poll(), this.broker.settings.followerPollIntervalMs);
         this.followerTimer.unref();
       }
     };
@@ -191,6 +199,7 @@ export class PartitionArchive {
       } catch (e) {
         if (gen !== this.generation || e instanceof Stopped) return;
         this.failures++;
+        this.broker.stats.uploadFailures++;
         this.lastError = (e as Error).message ?? String(e);
         waitMs = Math.min(checkIntervalMs * 2 ** Math.min(this.failures, 20), Math.max(checkIntervalMs, retryBackoffMsMax));
         this.broker.log.warn('archive: attempt failed, will retry', { topic: this.topic, partition: this.partition, failures: this.failures, retryInMs: waitMs, error: e as Error });
@@ -210,19 +219,27 @@ export class PartitionArchive {
     const objects = await this.store.list(this.prefix);
     this.check(gen);
     const committed: SegmentManifest[] = [];
-    for (const o of objects) {
+    const wanted = objects.filter((o) => {
       const parts = parseSegmentKey(o.key.slice(this.prefix.length));
-      if (!parts || parts.suffix !== MANIFEST_SUFFIX || !state || parts.lastOffset >= state.endOffset || parts.lastOffset < state.startOffset) continue;
-      let m: SegmentManifest;
-      try {
-        m = decodeManifest(await this.store.get(o.key));
-      } catch (e) {
-        if (e instanceof ArchiveStoreError && !e.notFound) throw e;
-        this.broker.log.warn('archive: unreadable manifest ignored (its objects are swept)', { key: o.key, error: e as Error });
-        continue;
-      }
+      return parts !== null && parts.suffix === MANIFEST_SUFFIX && state !== undefined && parts.lastOffset < state.endOffset && parts.lastOffset >= state.startOffset;
+    });
+    // A few manifests at a time: a partition may have thousands, and each is one GET.
+    for (let i = 0; i < wanted.length; i += MANIFEST_READS_PARALLEL) {
+      await Promise.all(
+        wanted.slice(i, i + MANIFEST_READS_PARALLEL).map(async (o) => {
+          const parts = parseSegmentKey(o.key.slice(this.prefix.length))!;
+          let m: SegmentManifest;
+          try {
+            m = decodeManifest(await this.store.get(o.key));
+          } catch (e) {
+            if (e instanceof ArchiveStoreError && !e.notFound) throw e;
+            this.broker.log.warn('archive: unreadable manifest ignored (its objects are swept)', { key: o.key, error: e as Error });
+            return;
+          }
+          if (m.baseOffset === parts.baseOffset && m.lastOffset === parts.lastOffset) committed.push(m);
+        }),
+      );
       this.check(gen);
-      if (m.baseOffset === parts.baseOffset && m.lastOffset === parts.lastOffset) committed.push(m);
     }
     committed.sort((a, b) => a.lastOffset - b.lastOffset || b.baseOffset - a.baseOffset);
     const segments = new ArchivedSegments();

@@ -1061,20 +1061,21 @@ export class PartitionLog {
     const archivedEnd = this.archivedEndOffset;
     const retentionMs = archived ? effectiveLocalRetentionMs(this.cfg) : this.cfg.retentionMs;
     const retentionBytes = archived ? effectiveLocalRetentionBytes(this.cfg) : this.cfg.retentionBytes;
-    const deletable = (s: LogSegment) => {
+    const deletable = (i: number) => {
+      const s = segments[i]!;
       if ((s === active && s.sizeBytes === 0) || s.nextOffset > pinned) return false;
       if (!archived) return true;
-      const next = segments[segments.indexOf(s) + 1];
+      const next = segments[i + 1];
       return next !== undefined && next.baseOffset <= archivedEnd;
     };
     let count = 0;
     if (retentionMs >= 0) {
-      while (count < segments.length && deletable(segments[count]!) && (segments[count]!.sizeBytes === 0 || nowMs - segments[count]!.largestTimestampMs > retentionMs)) count++;
+      while (count < segments.length && deletable(count) && (segments[count]!.sizeBytes === 0 || nowMs - segments[count]!.largestTimestampMs > retentionMs)) count++;
     }
     if (retentionBytes >= 0) {
       let excessBytes = this.sizeBytes - retentionBytes;
       for (let i = 0; i < count; i++) excessBytes -= segments[i]!.sizeBytes;
-      while (count < segments.length && deletable(segments[count]!) && excessBytes - segments[count]!.sizeBytes >= 0) excessBytes -= segments[count++]!.sizeBytes;
+      while (count < segments.length && deletable(count) && excessBytes - segments[count]!.sizeBytes >= 0) excessBytes -= segments[count++]!.sizeBytes;
     }
     if (count === 0) return 0;
     if (count === segments.length) this.roll();

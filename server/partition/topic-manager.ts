@@ -363,6 +363,8 @@ export class TopicManager {
     await this.store.deleteTopic(name);
     // The store's event usually dropped it already; either way, answer once its files are gone.
     await (this.removals.get(id) ?? this.dropTopic(name, id));
+    // Its archive (SPEC §7.10) goes too, in the background: the answer does not wait for the store.
+    if (this.archive && t.config.archiveEnable) void this.archive.deleteTopicArchive(name, id);
     this.log.info('topic deleted', { topic: name, topicId: id });
   }
 

@@ -12,6 +12,7 @@ import { Producer } from '../../../client/producer.ts';
 import { formatStatus } from '../../../client/cli/archive.ts';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
 import { decodeManifest } from '../../../server/archive/segment-manifest.ts';
+import { LocalDirStore } from '../../../server/archive/local-dir-store.ts';
 import { crcOfBytes } from '../../../server/archive/partition-archive.ts';
 import { Broker } from '../../../server/broker.ts';
 import { defaultBrokerConfig, type BrokerConfig } from '../../../server/config/broker-config.ts';
@@ -102,6 +103,11 @@ for (const kind of ['local', 's3'] as const) {
           const stats = broker.archive!.stats;
           assert.equal(stats.segmentsUploaded, segs.length);
           assert.equal(stats.bytesUploaded, segs.reduce((a, m) => a + m.sizeBytes, 0));
+          if (kind === 'local') {
+            const m = segs[0]!;
+            const file = join(archiveDir, `${p.archive!.prefix}${String(m.baseOffset).padStart(20, '0')}-${String(m.lastOffset).padStart(20, '0')}.log`);
+            assert.equal(readFileSync(file).length, m.sizeBytes);
+          }
           // DescribeArchive (API 26) through the admin client, and the CLI's formatting of it.
           const d = await admin.describeArchive(['arch']);
           assert.equal(d.brokers.length, 1);
@@ -113,11 +119,12 @@ for (const kind of ['local', 's3'] as const) {
           const line = formatStatus(d).split('\n').find((l) => l.startsWith('arch\t'))!.split('\t');
           assert.deepEqual([line[0], line[1], line[2], line[3], line[5], line[8]], ['arch', '0', `[${p.log.logStartOffset}, ${p.log.logEndOffset})`, `[0, ${st.archiveEndOffset})`, String(segs.length), '-']);
           await assert.rejects(admin.describeArchive(['nope']), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-          if (kind === 'local') {
-            const m = segs[0]!;
-            const file = join(archiveDir, `${p.archive!.prefix}${String(m.baseOffset).padStart(20, '0')}-${String(m.lastOffset).padStart(20, '0')}.log`);
-            assert.equal(readFileSync(file).length, m.sizeBytes);
-          }
+          // Deleting the topic removes its archive (in the background) and its archive state.
+          const store = p.archive!.store;
+          const prefix = p.archive!.prefix;
+          await admin.deleteTopics(['arch']);
+          await until('the deleted topic\'s archive removed', async () => (await store.list(prefix)).length === 0);
+          assert.equal(await ctxOf(broker).store.getArchiveState('arch', topicId, 0), undefined);
         } finally {
           await admin.close();
         }
@@ -151,6 +158,52 @@ test('archive.enable=true on a broker without an archive store is INVALID_CONFIG
       }
     });
   } finally {
+    rmSync(archiveDir, { recursive: true, force: true });
+  }
+});
+
+test('a restarted leader sweeps orphans (uncommitted objects) from the partition prefix; total retention.bytes drops archived segments from the front (state first, then objects)', { timeout: 60_000 }, async () => {
+  const archiveDir = tempDir('sluice-archive-');
+  const dataDir = tempDir();
+  // A fresh config per start: a broker writes its bound port into its config (advertisedPort).
+  const config = () => defaultBrokerConfig({ dataDir, host: '127.0.0.1', port: 0, archiveDir, archiveCheckIntervalMs: 50, retentionCheckIntervalMs: 50, logLevel: 'warn' });
+  let broker = new Broker(config());
+  try {
+    let bootstrap = `127.0.0.1:${await broker.start()}`;
+    const admin = new Admin({ bootstrap, requestTimeoutMs: 10_000 });
+    await admin.createTopics([{ topic: 'ret', partitions: 1, configs: { 'archive.enable': 'true', 'segment.bytes': '8192', 'local.retention.bytes': '8192', 'retention.bytes': '40000' } }]);
+    await admin.close();
+    const id = ctxOf(broker).store.getTopic('ret')!.id;
+    const prefix = `ret-${id}/0/`;
+    await broker.stop();
+    // What a crashed upload leaves: a .log and a manifest whose range was never committed, and junk.
+    const store = new LocalDirStore(archiveDir);
+    const orphanKeys = [`${prefix}00000000000000000000-00000000000000000009.log`, `${prefix}00000000000000000000-00000000000000000009.manifest`, `${prefix}not-a-segment`];
+    for (const k of orphanKeys) await store.put(k, new Uint8Array([1, 2, 3]));
+    broker = new Broker(config());
+    bootstrap = `127.0.0.1:${await broker.start()}`;
+    await until('orphans swept', async () => (await store.list(prefix)).length === 0);
+    await produceAll(bootstrap, 'ret', 1500);
+    const p = ctxOf(broker).topics.localPartition('ret', 0)!;
+    await until('archive retention dropped the front', () => p.archive!.status().archiveStartOffset > 0 && broker.archive!.stats.segmentsDeleted > 0);
+    // Once uploads and retention have settled: only the kept segments' objects remain, the
+    // first kept segment reaches the archive start, and the state in the metadata says the same.
+    const basesOf = async () => [...new Set((await store.list(prefix)).map((o) => Number(o.key.slice(prefix.length).slice(0, 20))))].sort((a, b) => a - b);
+    await until('objects match the kept segments', async () => {
+      const st = p.archive!.status();
+      const kept = p.archive!.segments.all();
+      return st.lagSegments === 0 && kept.length > 0 && JSON.stringify(await basesOf()) === JSON.stringify(kept.map((m) => m.baseOffset));
+    });
+    const st = p.archive!.status();
+    assert.deepEqual(await ctxOf(broker).store.getArchiveState('ret', id, 0), { startOffset: st.archiveStartOffset, endOffset: p.archive!.state!.endOffset });
+    assert.ok(p.archive!.segments.all()[0]!.lastOffset >= st.archiveStartOffset);
+    // Archive + local stay near retention.bytes (one segment of slack).
+    const total = p.archive!.segments.sizeBytes + p.log.bytesFrom(p.archive!.segments.endOffset);
+    assert.ok(total <= 40000 + 8192 * 2, `archive + local = ${total} bytes`);
+    for (const k of orphanKeys) assert.equal(await store.head(k), null);
+  } finally {
+    await broker.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
     rmSync(archiveDir, { recursive: true, force: true });
   }
 });
