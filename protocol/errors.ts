@@ -59,6 +59,8 @@ export const ErrorCode = {
   INVALID_DELIVERY_TIME: 51,
   DELAYED_MESSAGE_NOT_FOUND: 52,
   DELAYED_CANCELS_LIMIT_REACHED: 53,
+  // 54-56: the archive's write side (issue 11).
+  ARCHIVE_UNAVAILABLE: 57,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -125,6 +127,7 @@ const table: ErrorInfo[] = [
   { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, on a transactional batch, or on a compacted topic.' },
   { code: 52, name: 'DELAYED_MESSAGE_NOT_FOUND', retriable: false, message: 'No pending delayed message has this id: it was never scheduled, was already released, or was cancelled.' },
   { code: 53, name: 'DELAYED_CANCELS_LIMIT_REACHED', retriable: false, message: 'The partition already holds as many cancelled delayed messages not yet due as the broker allows (delayedCancelsPendingMax, SPEC §6.26); this id was not cancelled (earlier ids of the same request may have been). The limit frees up as cancelled messages reach their time.' },
+  { code: 57, name: 'ARCHIVE_UNAVAILABLE', retriable: true, message: 'The offset lies in the partition\'s archive (tiered storage, SPEC §7.10) and the archive store did not answer in time or failed; the broker keeps the data, retry after a backoff.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));
