@@ -108,7 +108,7 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
           const appended = partition.appendAsLeader(records, req.acks, 'client', ctx.txn?.verifyTxnStart);
           const log = partition.log;
           result.baseOffset = appended.baseOffset;
-          result.logStartOffset = log.logStartOffset;
+          result.logStartOffset = partition.consumerLogStartOffset;
           if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(settle(log.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));
           if (req.acks === -1) waits.push(settle(partition.waitForHighWatermark(appended.lastOffset + 1, req.timeoutMs), result, req.timeoutMs, 'replicated to every in-sync replica'));
         } catch (e) {

@@ -21,8 +21,9 @@ import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, decodeRecords, Off } from '../../protocol/record-batch.ts';
 import { BatchCursor } from './batch-cursor.ts';
-import type { TagFilter } from './filtered-reader.ts';
+import type { FilterSeed, TagFilter } from './filtered-reader.ts';
 import type { LogSegment } from './segment.ts';
+import type { AbortedTxn } from './txn-index.ts';
 
 /**
  * What the one-segment read and the timestamp scan need of a segment: a local LogSegment, or
@@ -59,6 +60,8 @@ export interface ReadOptions {
   maxOffset?: number;
   /** A filtered Fetch (SPEC §6.7): only matching batches, read by filtered-reader.ts. */
   filter?: TagFilter;
+  /** Filtered reads only: what the archive's share of the same read took (server/archive/archive-reads.ts). */
+  filterSeed?: FilterSeed;
 }
 
 export interface ReadResult {
@@ -70,6 +73,8 @@ export interface ReadResult {
   nextFetchOffset?: number;
   /** Filtered reads only: stopped at the scan bound with more to examine below maxOffset. */
   scanLimited?: boolean;
+  /** Reads that reached the archive with readCommitted (SPEC §7.10): the aborted transactions to report, archived ones included. */
+  abortedTransactions?: AbortedTxn[];
 }
 
 export interface TimestampLookup {
