@@ -21,6 +21,7 @@ import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
 import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
+import { DEFAULT_ARCHIVE_READ_CACHE_BYTES, DEFAULT_ARCHIVE_READ_TIMEOUT_MS } from '../archive/archived-reader.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -84,6 +85,9 @@ export interface BrokerConfig extends CoordinatorConfig {
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
+  /** Reading the archive (SPEC §7.10; server/archive/archived-reader.ts). */
+  archiveReadCacheBytes: number;
+  archiveReadTimeoutMs: number;
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -198,6 +202,9 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'transactionalIdExpirationMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'a transactional id without an open transaction, unused this long, is forgotten (its next InitProducerId gets a new producer id)' }),
   int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
   int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
+
+  int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: DEFAULT_ARCHIVE_READ_CACHE_BYTES, min: 0, max: 2 ** 40, help: 'archived bytes kept in memory, in 1 MiB chunks, for consumers reading the archive (least recently used dropped first); 0 reads every chunk from the store' }),
+  int({ name: 'archiveReadTimeoutMs', unit: 'ms', default: DEFAULT_ARCHIVE_READ_TIMEOUT_MS, min: 1, max: TIMER_MS_MAX, help: 'longest an archive read may take; a fetch of archived offsets then gets ARCHIVE_UNAVAILABLE (retriable)' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
