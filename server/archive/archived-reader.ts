@@ -22,8 +22,8 @@
  *   is STORAGE_ERROR naming the object.
  * - Memory: chunks <= the chunk cache's capacity; decoded indexes <= indexCacheBytesMax (LRU,
  *   counted by their object sizes); concurrent loads of one segment's index share one request.
- * - stats counts bytes handed out from archived segments and failed reads (ArchiveStats of
- *   the write lane reports them; issue 12's metrics export them).
+ * - stats counts bytes fetched from the store and failed reads, into the broker's ArchiveStats
+ *   (DescribeArchive reports them; issue 12's metrics export them).
  */
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, decodeRecords } from '../../protocol/record-batch.ts';
@@ -53,18 +53,20 @@ const ARCHIVED_INDEX_INTERVAL_BYTES = 4096;
 
 const EMPTY = Buffer.alloc(0);
 
+export interface ArchiveReadStats {
+  /** Bytes fetched from the store: .log chunks (cache misses) and index objects. */
+  bytesRead: number;
+  /** Reads that failed with ARCHIVE_UNAVAILABLE or STORAGE_ERROR. */
+  readFailures: number;
+}
+
 export interface ArchiveReaderOptions {
   cacheBytes?: number;
   chunkBytes?: number;
   readTimeoutMs?: number;
   indexCacheBytesMax?: number;
-}
-
-export interface ArchiveReadStats {
-  /** Record bytes answered from archived segments. */
-  bytesRead: number;
-  /** Reads that failed with ARCHIVE_UNAVAILABLE or STORAGE_ERROR. */
-  readFailures: number;
+  /** Where to count (the broker's ArchiveStats); default: counters of its own. */
+  stats?: ArchiveReadStats;
 }
 
 /** An archived read's answer: records (possibly empty), and whether it reached the archive's end without meeting maxOffset. */
@@ -121,7 +123,7 @@ export class ArchivedSegment implements FilterableSegment {
 export class ArchiveReader {
   readonly cache: ChunkCache;
   readonly readTimeoutMs: number;
-  readonly stats: ArchiveReadStats = { bytesRead: 0, readFailures: 0 };
+  readonly stats: ArchiveReadStats;
   private readonly indexCacheBytesMax: number;
   /** Decoded segments by .log key, LRU (insertion order), with the bytes counted for each. */
   private readonly segments = new Map<string, { seg: ArchivedSegment; bytes: number }>();
@@ -134,7 +136,9 @@ export class ArchiveReader {
     readonly store: ArchiveStore,
     opts: ArchiveReaderOptions = {},
   ) {
-    this.cache = new ChunkCache(opts.cacheBytes ?? DEFAULT_ARCHIVE_READ_CACHE_BYTES, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    const stats = opts.stats ?? { bytesRead: 0, readFailures: 0 };
+    this.stats = stats;
+    this.cache = new ChunkCache(opts.cacheBytes ?? DEFAULT_ARCHIVE_READ_CACHE_BYTES, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, (n) => (stats.bytesRead += n));
     this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_ARCHIVE_READ_TIMEOUT_MS;
     this.indexCacheBytesMax = opts.indexCacheBytesMax ?? ARCHIVED_INDEXES_BYTES_MAX;
   }
@@ -154,10 +158,7 @@ export class ArchiveReader {
         const seg = await this.segment(list[i]!);
         const records = await readFromSegment(seg, fetchOffset, Math.max(0, maxBytes), maxOffset, ARCHIVED_INDEX_INTERVAL_BYTES);
         assert(records !== null, 'archived segments are never cut');
-        if (records.length > 0) {
-          this.stats.bytesRead += records.length;
-          return { records, pastArchive: false };
-        }
+        if (records.length > 0) return { records, pastArchive: false };
         // Nothing at or after fetchOffset below maxOffset here: a gap, or maxOffset was reached.
         if (seg.nextOffset >= maxOffset) return { records: EMPTY, pastArchive: false };
       }
@@ -181,7 +182,6 @@ export class ArchiveReader {
         const ok = await filterSegment(seg, true, ARCHIVED_INDEX_INTERVAL_BYTES, st);
         assert(ok, 'archived segments are never cut');
       }
-      this.stats.bytesRead += st.taken;
       return { state: st, pastArchive: !st.stop && i >= list.length };
     });
   }
@@ -264,6 +264,7 @@ export class ArchiveReader {
       this.store.get(indexKey),
       m.files['.timeindex'] === undefined ? Promise.resolve(new Uint8Array(0)) : this.store.get(timeKey),
     ]);
+    this.stats.bytesRead += indexBytes.length + timeBytes.length;
     const offsets = OffsetIndex.decode(indexKey, m.baseOffset, indexBytes, m.sizeBytes);
     if (!offsets.index) throw new SluiceError(ErrorCode.STORAGE_ERROR, `archived index ${indexKey}: ${offsets.problem}`);
     const times = TimeIndex.decode(timeKey, m.baseOffset, timeBytes);
@@ -279,7 +280,9 @@ export class ArchiveReader {
     const m = seg.manifest;
     const key = keyOf(m, TAG_INDEX_SUFFIX);
     if (m.files[TAG_INDEX_SUFFIX] !== undefined) {
-      const r = TagIndex.decode(key, m.baseOffset, await this.store.get(key), m.sizeBytes);
+      const bytes = await this.store.get(key);
+      this.stats.bytesRead += bytes.length;
+      const r = TagIndex.decode(key, m.baseOffset, bytes, m.sizeBytes);
       if (!r.index) throw new SluiceError(ErrorCode.STORAGE_ERROR, `archived tag index ${key}: ${r.problem}`);
       seg.tags = r.index;
     } else {
@@ -318,7 +321,9 @@ export class ArchiveReader {
     const key = keyOf(m, TXN_INDEX_SUFFIX);
     const hit = this.txns.get(key);
     if (hit) return hit;
-    const entries = decodeTxnIndex(await this.store.get(key)).entries;
+    const bytes = await this.store.get(key);
+    this.stats.bytesRead += bytes.length;
+    const entries = decodeTxnIndex(bytes).entries;
     this.txns.set(key, entries);
     // Same spirit as the index bound: oldest first out (entries are 28 bytes on the wire, ~80 in memory).
     let total = 0;

@@ -39,6 +39,8 @@ export class ChunkCache {
   constructor(
     readonly capacityBytes: number,
     readonly chunkBytes: number = DEFAULT_CHUNK_BYTES,
+    /** Told the size of every chunk fetched from the store (the broker's ArchiveStats.bytesRead). */
+    private readonly onFetched: (bytes: number) => void = () => {},
   ) {
     assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 0, `chunk cache capacity ${capacityBytes}`);
     assert(Number.isSafeInteger(chunkBytes) && chunkBytes > 0, `chunk size ${chunkBytes}`);
@@ -81,6 +83,7 @@ export class ChunkCache {
         this.inFlight.delete(id);
         const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         this.stats.fetchedBytes += buf.length;
+        this.onFetched(buf.length);
         // A short chunk (the object is shorter than its manifest says) is answered but not kept.
         if (buf.length === end - start) this.insert(id, buf);
         return buf;

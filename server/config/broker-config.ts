@@ -21,12 +21,13 @@ import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
 import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
-import { DEFAULT_ARCHIVE_READ_CACHE_BYTES, DEFAULT_ARCHIVE_READ_TIMEOUT_MS } from '../archive/archived-reader.ts';
+import { DEFAULT_ARCHIVE_READ_TIMEOUT_MS } from '../archive/archived-reader.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormatName = 'text' | 'json';
 
 /** The coordinator's settings (groupsMax, session timeouts...) are part of it, under the same names. */
 export interface BrokerConfig extends CoordinatorConfig {
@@ -85,8 +86,24 @@ export interface BrokerConfig extends CoordinatorConfig {
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
-  /** Reading the archive (SPEC §7.10; server/archive/archived-reader.ts). */
+  /** Metrics and logs (issue 12): log line format; Prometheus endpoint (0: off; server/observability/). */
+  logFormat: LogFormatName;
+  metricsPort: number;
+  metricsHost: string;
+  /** Tiered storage (SPEC §7.10; server/archive/): the store (a directory or an S3 bucket, not both) and the uploader. */
+  archiveDir: string | null;
+  archiveS3Endpoint: string | null;
+  archiveS3Bucket: string | null;
+  archiveS3Prefix: string;
+  archiveS3Region: string;
+  /** 'true' | 'false'; null: true with a custom endpoint, false for AWS. */
+  archiveS3PathStyle: string | null;
+  /** 'true' | 'false': archive.enable of topics created without it. */
+  archiveEnable: string;
+  archiveUploadConcurrency: number;
+  archiveUploadBytesPerSec: number;
   archiveReadCacheBytes: number;
+  archiveCheckIntervalMs: number;
   archiveReadTimeoutMs: number;
 }
 
@@ -203,8 +220,23 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
   int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
 
-  int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: DEFAULT_ARCHIVE_READ_CACHE_BYTES, min: 0, max: 2 ** 40, help: 'archived bytes kept in memory, in 1 MiB chunks, for consumers reading the archive (least recently used dropped first); 0 reads every chunk from the store' }),
-  int({ name: 'archiveReadTimeoutMs', unit: 'ms', default: DEFAULT_ARCHIVE_READ_TIMEOUT_MS, min: 1, max: TIMER_MS_MAX, help: 'longest an archive read may take; a fetch of archived offsets then gets ARCHIVE_UNAVAILABLE (retriable)' }),
+  // Metrics and logs (issue 12; README "Metrics and logs"). logLevel is listed above.
+  text({ name: 'logFormat', default: 'text', choices: ['text', 'json'], help: 'log lines on stderr: text (TIME LEVEL component: message key=value...) or json (one object per line: time, level, component, msg, fields)' }),
+  int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
+  text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
+
+  text({ name: 'archiveDir', default: null, defaultText: 'none', help: 'tiered storage: archive old segments of topics with archive.enable=true into this directory (a local disk, or NFS/an HDFS gateway mounted there); not with --archive-s3-bucket' }),
+  text({ name: 'archiveS3Endpoint', default: null, defaultText: "AWS's endpoint for the region", check: (v) => (/^https?:\/\/[^\s/]+/.test(v) ? null : 'takes http(s)://host[:port]'), help: 'tiered storage in an S3-compatible store (MinIO, Ceph, ...): its URL; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK\'s other usual sources' }),
+  text({ name: 'archiveS3Bucket', default: null, defaultText: 'none', help: 'tiered storage: the S3 bucket that holds the archive (it must exist)' }),
+  text({ name: 'archiveS3Prefix', default: '', defaultText: 'none', help: 'tiered storage: key prefix inside the bucket, e.g. sluice/' }),
+  text({ name: 'archiveS3Region', default: 'us-east-1', help: 'tiered storage: the S3 region' }),
+  text({ name: 'archiveS3PathStyle', default: null, defaultText: 'true with --archive-s3-endpoint, else false', choices: ['true', 'false'], help: 'tiered storage: path-style S3 addressing (http://host/bucket/key), what self-hosted stores want' }),
+  text({ name: 'archiveEnable', default: 'false', choices: ['true', 'false'], help: 'archive.enable of topics created without it (needs an archive store; compacted and internal topics are never archived)' }),
+  int({ name: 'archiveUploadConcurrency', unit: 'count', default: 2, min: 1, max: 1000, help: 'segments uploaded to the archive at once, all partitions together' }),
+  int({ name: 'archiveUploadBytesPerSec', unit: 'bytes', default: 0, min: 0, max: 2 ** 40, help: 'upload bandwidth to the archive, all partitions together, bytes per second; 0 = unlimited' }),
+  int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: 64 * MiB, min: 0, max: 2 ** 40, help: 'memory for recently read archived chunks, all partitions together' }),
+  int({ name: 'archiveCheckIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often a leader looks for sealed segments to archive and applies archive retention; failed uploads retry after a backoff from this, doubling up to 30 s' }),
+  int({ name: 'archiveReadTimeoutMs', unit: 'ms', default: DEFAULT_ARCHIVE_READ_TIMEOUT_MS, min: 1, max: TIMER_MS_MAX, help: 'longest an archive read may take; a consumer fetch of archived offsets then gets ARCHIVE_UNAVAILABLE (retriable) for that partition' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
@@ -270,6 +302,9 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
+  // One archive store per broker: a directory or a bucket.
+  if (c.archiveDir && c.archiveS3Bucket) throw new BrokerConfigError('--archive-dir and --archive-s3-bucket both set: the archive is in one store, choose one');
+  if (!c.archiveS3Bucket && c.archiveS3Endpoint) throw new BrokerConfigError('--archive-s3-endpoint needs --archive-s3-bucket');
   return c;
 }
 
@@ -341,7 +376,7 @@ export function brokerHelp(): string {
     '',
   ];
   for (const s of BROKER_SETTINGS) {
-    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : 'HOST';
+    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' || s.name === 'archiveS3Endpoint' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : s.name.startsWith('archiveS3') ? 'TEXT' : 'HOST';
     out.push(`  ${flagOf(s)} ${metavar}`);
     const bounds = s.kind === 'int' ? `; ${s.min}..${s.max}` : '';
     out.push(wrap(`${s.help} (default ${defaultOf(s)}${bounds})`, '      '));
