@@ -176,7 +176,7 @@ export class Broker {
       this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX, followerPollIntervalMs: c.retentionCheckIntervalMs }, this.log.child('archive'), {
         uploadConcurrency: c.archiveUploadConcurrency,
         uploadBytesPerSec: c.archiveUploadBytesPerSec,
-      });
+      }, { cacheBytes: c.archiveReadCacheBytes, timeoutMs: c.archiveReadTimeoutMs });
       this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
     }
     this.topics.setArchive(this.archive, c.archiveEnable === 'true');

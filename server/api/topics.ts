@@ -73,10 +73,12 @@ export function handleDescribeTopics(ctx: BrokerContext, req: DescribeTopicsRequ
       configs: ctx.topics.configStrings(name),
       // Log figures of the replicas this broker holds; -1 for partitions held elsewhere.
       partitions: Array.from({ length: t.record.partitions }, (_, partition) => {
-        const log = t.partitions.get(partition)?.log;
+        const p = t.partitions.get(partition);
+        const log = p?.log;
         return {
           partition,
-          logStartOffset: log?.logStartOffset ?? -1,
+          // What consumers may fetch from: the archive's start when there is one (SPEC §7.10).
+          logStartOffset: p?.consumerLogStartOffset ?? -1,
           logEndOffset: log?.logEndOffset ?? -1,
           sizeBytes: log?.sizeBytes ?? -1,
           segments: log?.segmentCount ?? -1,

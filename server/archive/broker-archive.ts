@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { ArchiveStore } from './archive-store.ts';
 import { ArchiveStats } from './archive-stats.ts';
+import { ArchiveReader } from './archived-reader.ts';
 import { LocalDirStore } from './local-dir-store.ts';
 import { UploadLimiter } from './upload-limiter.ts';
 
@@ -35,6 +36,8 @@ export class BrokerArchive {
   readonly stats = new ArchiveStats();
   readonly limiter: UploadLimiter;
   private closed = false;
+  /** Reads archived segments back for consumers (SPEC §7.10, reading), with the broker-wide chunk cache. */
+  readonly reader: ArchiveReader;
 
   constructor(
     readonly store: ArchiveStore,
@@ -42,8 +45,11 @@ export class BrokerArchive {
     readonly settings: ArchiveSettings,
     readonly log: Logger,
     limits: { uploadConcurrency: number; uploadBytesPerSec: number },
+    /** The read path (archived-reader.ts): chunk cache size and read timeout; defaults when omitted. */
+    read: { cacheBytes?: number; timeoutMs?: number } = {},
   ) {
     this.limiter = new UploadLimiter(limits.uploadConcurrency, limits.uploadBytesPerSec);
+    this.reader = new ArchiveReader(store, { cacheBytes: read.cacheBytes, readTimeoutMs: read.timeoutMs, stats: this.stats });
   }
 
   /**

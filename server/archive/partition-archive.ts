@@ -41,6 +41,8 @@ import type { ArchiveCandidate, PartitionLog } from '../log/partition-log.ts';
 import type { ArchiveState } from '../metadata/archive-state.ts';
 import { MANIFEST_SUFFIX, parseSegmentKey, partitionPrefix, segmentKey } from './archive-keys.ts';
 import { ArchivedSegments } from './archived-segments.ts';
+import type { ArchiveSource } from './archive-reads.ts';
+import type { ArchiveReader } from './archived-reader.ts';
 import { ArchiveStoreError, type ArchiveStore } from './archive-store.ts';
 import type { BrokerArchive } from './broker-archive.ts';
 import { decodeManifest, encodeManifest, MANIFEST_VERSION, type SegmentManifest } from './segment-manifest.ts';
@@ -71,7 +73,7 @@ export interface PartitionArchiveStatus {
 
 class Stopped extends Error {}
 
-export class PartitionArchive {
+export class PartitionArchive implements ArchiveSource {
   /**
    * The committed segments (valid while `loaded`; the leader keeps them current). Replaced
    * whole when the leader (re)loads the archive: readers take `p.archive.segments` afresh for
@@ -105,6 +107,16 @@ export class PartitionArchive {
 
   get store(): ArchiveStore {
     return this.broker.store;
+  }
+
+  /** The broker's reader of archived segments (ArchiveSource, server/archive/archive-reads.ts). */
+  get reader(): ArchiveReader {
+    return this.broker.reader;
+  }
+
+  /** The committed segments consumers may read: once the leader has loaded them (ArchiveSource). */
+  archived(): ArchivedSegments | null {
+    return this.loaded ? this.segments : null;
   }
 
   get isLeading(): boolean {

@@ -21,6 +21,7 @@ import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
 import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
+import { DEFAULT_ARCHIVE_READ_TIMEOUT_MS } from '../archive/archived-reader.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -103,6 +104,7 @@ export interface BrokerConfig extends CoordinatorConfig {
   archiveUploadBytesPerSec: number;
   archiveReadCacheBytes: number;
   archiveCheckIntervalMs: number;
+  archiveReadTimeoutMs: number;
   /** Security (SPEC §2.5, §2.6; server/security/). TLS: PEM file paths; null = plaintext. */
   tlsCert: string | null;
   tlsKey: string | null;
@@ -255,6 +257,7 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'archiveUploadBytesPerSec', unit: 'bytes', default: 0, min: 0, max: 2 ** 40, help: 'upload bandwidth to the archive, all partitions together, bytes per second; 0 = unlimited' }),
   int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: 64 * MiB, min: 0, max: 2 ** 40, help: 'memory for recently read archived chunks, all partitions together' }),
   int({ name: 'archiveCheckIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often a leader looks for sealed segments to archive and applies archive retention; failed uploads retry after a backoff from this, doubling up to 30 s' }),
+  int({ name: 'archiveReadTimeoutMs', unit: 'ms', default: DEFAULT_ARCHIVE_READ_TIMEOUT_MS, min: 1, max: TIMER_MS_MAX, help: 'longest an archive read may take; a consumer fetch of archived offsets then gets ARCHIVE_UNAVAILABLE (retriable) for that partition' }),
 
   // Security (SPEC §2.5 TLS, §2.6 SASL; README "Security").
   text({ name: 'tlsCert', default: null, defaultText: 'none: the port speaks plaintext', help: 'PEM certificate (chain) of this broker; with --tls-key the one port speaks TLS only, and brokers of a cluster dial each other over TLS' }),

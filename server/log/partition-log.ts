@@ -873,7 +873,7 @@ export class PartitionLog {
    * above logEndOffset.
    */
   read(fetchOffset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
-    if (opts.filter) return readLogFiltered(this.readable, fetchOffset, maxBytes, opts.maxOffset, opts.filter);
+    if (opts.filter) return readLogFiltered(this.readable, fetchOffset, maxBytes, opts.maxOffset, opts.filter, opts.filterSeed);
     return readLog(this.readable, fetchOffset, maxBytes, opts);
   }
 

@@ -208,7 +208,11 @@ export class TopicManager {
       const log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       local = new Partition(record.name, partition, log, this.brokerId, t.replication);
       if (t.config.archiveEnable) {
-        if (this.archive) local.archive = new PartitionArchive(this.archive, record.name, record.id, partition, log);
+        if (this.archive) {
+          local.archive = new PartitionArchive(this.archive, record.name, record.id, partition, log);
+          // Consumers read below the local log start from it (SPEC §7.10, reading).
+          local.archiveSource = local.archive;
+        }
         else this.log.warn('topic has archive.enable=true but this broker has no archive store (--archive-dir / --archive-s3-bucket): its segments are neither archived nor deleted', { topic: record.name, partition });
       }
       t.partitions.set(partition, local);
