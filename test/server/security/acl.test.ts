@@ -52,3 +52,19 @@ test('every API of api-keys.ts has a deliberate entry in the authorization table
   assert.deepEqual(needsOf(ApiKey.METADATA, { topics: ['x'] }), { all: [] });
   assert.deepEqual(needsOf(999, {}), { all: [['cluster', 'cluster', 'alter']] });
 });
+
+test('stored entries and credentials: any JSON value is checked without throwing anything else', async () => {
+  const fc = (await import('fast-check')).default;
+  const { isScramCredential } = await import('../../../protocol/sasl/scram.ts');
+  const field = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('User:alice', 'User:*', 'topic', 'group', 'cluster', 'literal', 'prefixed', 'read', 'all', 'allow', 'deny', 'SCRAM-SHA-256', 'AAAA', 'x'.repeat(44)), fc.integer(), fc.constant(null));
+  const entryish = fc.record({ principal: field, resourceType: field, patternType: field, name: field, operation: field, permission: field, mechanism: field, salt: field, iterations: fc.oneof(fc.integer(), field), storedKey: field, serverKey: field }, { requiredKeys: [] });
+  fc.assert(fc.property(fc.oneof(fc.jsonValue(), entryish), (v) => {
+    try {
+      const e = checkAclEntry(v);
+      assert.deepEqual(checkAclEntry(e), e, 'a checked entry checks again');
+    } catch (err) {
+      if (!(err instanceof AclFormatError)) throw err;
+    }
+    assert.equal(typeof isScramCredential(v), 'boolean');
+  }), { numRuns: 5000 });
+});
