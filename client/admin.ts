@@ -15,6 +15,7 @@
  * partition's leader; a NOT_LEADER answer or a dead connection refreshes the metadata and
  * asks the new leader once more.
  */
+import type { ArchiveCounters, ArchivePartitionStatus, DescribeArchiveRequest, DescribeArchiveResponse } from '../protocol/apis/describe-archive.ts';
 import type { AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse } from '../protocol/apis/alter-partition-reassignments.ts';
 import { ApiKey } from '../protocol/api-keys.ts';
 import {
@@ -197,6 +198,12 @@ const NO_MEMBER_EPOCH = -1;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Admin.describeArchive's answer: each broker's store and counters, each partition's leader view. */
+export interface ArchiveDescription {
+  brokers: Array<{ brokerId: number; storeKind: string; storeDescription: string; counters: ArchiveCounters }>;
+  topics: Array<{ topic: string; archiveEnabled: boolean; partitions: Array<ArchivePartitionStatus & { brokerId: number }> }>;
+}
+
 export class Admin {
   readonly cluster: Cluster;
   /** Coordinator address per group id, from FindCoordinator; dropped on NOT_COORDINATOR. */
@@ -259,6 +266,36 @@ export class Admin {
   }
 
   /**
+   * Tiered-storage status (SPEC §6.27): asks every broker and keeps, per partition, the
+   * leader's figures (a partition no broker leads right now: any replica's). topics null: every
+   * non-internal topic. Throws the first per-topic error (UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  async describeArchive(topics: readonly string[] | null = null): Promise<ArchiveDescription> {
+    const md = await this.cluster.refreshMetadata(null);
+    const conns = md.brokers.length > 0 ? await Promise.all(md.brokers.map((b) => this.cluster.connectionTo(b.host, b.port))) : [await this.cluster.anyConnection()];
+    const req: DescribeArchiveRequest = { topics: topics === null ? null : [...topics] };
+    const answers = await Promise.all(conns.map((c) => c.send<DescribeArchiveResponse>(ApiKey.DESCRIBE_ARCHIVE, req)));
+    const byTopic = new Map<string, { archiveEnabled: boolean; partitions: Map<number, ArchivePartitionStatus & { brokerId: number }> }>();
+    for (const a of answers) {
+      for (const t of a.control.topics) {
+        if (t.errorCode !== ErrorCode.NONE) throw new SluiceError(t.errorCode as ErrorCode, `topic ${t.topic}`);
+        let entry = byTopic.get(t.topic);
+        if (!entry) byTopic.set(t.topic, (entry = { archiveEnabled: t.archiveEnabled, partitions: new Map() }));
+        for (const p of t.partitions) {
+          const had = entry.partitions.get(p.partition);
+          if (!had || (p.leader && !had.leader)) entry.partitions.set(p.partition, { ...p, brokerId: a.control.brokerId });
+        }
+      }
+    }
+    return {
+      brokers: answers.map((a) => ({ brokerId: a.control.brokerId, storeKind: a.control.storeKind, storeDescription: a.control.storeDescription, counters: a.control.counters })).sort((x, y) => x.brokerId - y.brokerId),
+      topics: [...byTopic.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([topic, e]) => ({ topic, archiveEnabled: e.archiveEnabled, partitions: [...e.partitions.values()].sort((a, b) => a.partition - b.partition) })),
+    };
+  }
+
+  /**
    * One topic described with each partition's figures (offsets, size, segments) from that
    * partition's leader: DescribeTopics reports the answering broker's own replica, which on
    * a follower may trail and on a broker without a replica is -1 (SPEC §6.5). A partition
@@ -305,7 +342,7 @@ export class Admin {
 
   /**
    * Sets config overrides of a topic (`set`) and removes others (`remove`: back to their
-   * default), leaving the rest (SPEC §6.27); INVALID_CONFIG for an unknown key or bad value.
+   * default), leaving the rest (SPEC §6.28); INVALID_CONFIG for an unknown key or bad value.
    */
   async alterTopicConfigs(topic: string, set: Record<string, string | number>, remove: readonly string[] = [], opts: { validateOnly?: boolean } = {}): Promise<void> {
     const req: AlterTopicConfigsRequest = {

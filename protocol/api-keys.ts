@@ -26,6 +26,7 @@ export const ApiKey = {
   TXN_OFFSET_COMMIT: 23,
   LIST_DELAYED: 24,
   CANCEL_DELAYED: 25,
+  DESCRIBE_ARCHIVE: 26,
   ALTER_TOPIC_CONFIGS: 29,
 } as const;
 
@@ -63,5 +64,6 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.TXN_OFFSET_COMMIT]: { min: 0, max: 0 },
   [ApiKey.LIST_DELAYED]: { min: 0, max: 0 },
   [ApiKey.CANCEL_DELAYED]: { min: 0, max: 0 },
+  [ApiKey.DESCRIBE_ARCHIVE]: { min: 0, max: 0 },
   [ApiKey.ALTER_TOPIC_CONFIGS]: { min: 0, max: 0 },
 };

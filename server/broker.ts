@@ -26,10 +26,13 @@ import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
+import { ARCHIVE_RETRY_BACKOFF_MS_MAX, BrokerArchive, openArchiveStore } from './archive/broker-archive.ts';
 import { ClientConnection } from './network/client-connection.ts';
 import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
+import type { BrokerMetrics, BrokerMetricsSources } from './observability/metrics-registry.ts';
+import type { MetricsServer } from './observability/metrics-server.ts';
 import { DelayedFetches } from './partition/delayed-fetches.ts';
 import type { AppendOrigin } from './partition/partition.ts';
 import { TopicManager } from './partition/topic-manager.ts';
@@ -52,6 +55,8 @@ export class Broker {
   private ctx!: BrokerContext;
   private coordinator!: GroupCoordinator;
   private txn!: TransactionCoordinator;
+  /** Tiered storage (SPEC §7.10); null without an archive store. */
+  archive: BrokerArchive | null = null;
   private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
   private dirLock: DataDirLock | null = null;
@@ -60,6 +65,12 @@ export class Broker {
   private readonly early = new Set<net.Socket>();
   /** Caps the bytes of half-received frames over all connections (SPEC §2.4). */
   private readonly frameBudget: PartialFrameBudget;
+  /** Prometheus metrics and their HTTP endpoint; null with --metrics-port 0 (the default). */
+  metrics: BrokerMetrics | null = null;
+  private metricsServer: MetricsServer | null = null;
+  /** The port the metrics endpoint listens on; 0 while it is off. */
+  metricsPort = 0;
+  private offsets!: OffsetStore;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
@@ -107,6 +118,8 @@ export class Broker {
     const c = this.config;
     const port = await this.listen();
     this.dirLock!.updatePort(port);
+    // Bound before any file is opened too, so a taken metrics port stops the start cleanly.
+    if (c.metricsPort > 0) await this.startMetrics();
     this.store = await this.openStore();
     this.logs = new LogManager(c.dataDir, {
       logger: this.log.child('log'),
@@ -114,9 +127,20 @@ export class Broker {
       flushCheckIntervalMs: c.flushCheckIntervalMs,
       cleanerIntervalMs: c.cleanerIntervalMs,
       producerState: { producerIdsPerPartitionMax: c.producerIdsPerPartitionMax, producerIdExpirationMs: c.producerIdExpirationMs },
+      onFlushCycle: this.metrics?.observeFlush,
       delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedEntriesPerSegmentMax: c.delayedEntriesPerSegmentMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
+    // Tiered storage (SPEC §7.10): the archive store, when one is configured.
+    const archiveStore = await openArchiveStore(c);
+    if (archiveStore) {
+      this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX }, this.log.child('archive'), {
+        uploadConcurrency: c.archiveUploadConcurrency,
+        uploadBytesPerSec: c.archiveUploadBytesPerSec,
+      });
+      this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
+    }
+    this.topics.setArchive(this.archive, c.archiveEnable === 'true');
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
       fetchMaxWaitMs: c.replicaFetchWaitMsMax,
       fetchMaxBytes: c.replicaFetchResponseBytesMax,
@@ -126,6 +150,7 @@ export class Broker {
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
+    this.offsets = offsets;
     // Transactional offsets take effect (or vanish) when their marker lands (SPEC §6.24).
     this.topics.addTxnMarkerListener((topic, partition, marker) => {
       if (topic === OFFSETS_TOPIC) offsets.onTxnMarker(partition, marker);
@@ -153,7 +178,7 @@ export class Broker {
     this.coordinator.start();
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic, archive: this.archive };
     // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
     markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
@@ -167,7 +192,8 @@ export class Broker {
     await controller.whenIdle();
     await offsets.whenLoaded();
     await this.txn.whenLoaded();
-    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded' });
+    this.metricsServer?.serve();
+    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort });
     return port;
   }
 
@@ -201,9 +227,43 @@ export class Broker {
     return (server.address() as net.AddressInfo).port;
   }
 
+  /**
+   * The metrics (loaded only when asked for: prom-client stays out of a broker without them)
+   * and their endpoint, which answers 503 until the broker serves.
+   */
+  private async startMetrics(): Promise<void> {
+    const [{ BrokerMetrics }, { MetricsServer }] = await Promise.all([import('./observability/metrics-registry.ts'), import('./observability/metrics-server.ts')]);
+    this.metrics = new BrokerMetrics(this.metricsSources());
+    this.metricsServer = new MetricsServer(this.metrics, this.log.child('metrics'));
+    this.metricsPort = await this.metricsServer.start(this.config.metricsHost, this.config.metricsPort);
+    this.log.info('metrics endpoint listening', { url: `http://${this.config.metricsHost}:${this.metricsPort}/metrics` });
+  }
+
+  /** What the scrape-time collectors read; called only once the broker serves (MetricsServer answers 503 before). */
+  private metricsSources(): BrokerMetricsSources {
+    return {
+      connections: () => this.connections.size,
+      parkedFetches: () => this.ctx.delayedFetches.parkedCount,
+      eventLoopDelay: () => this.eventLoopDelay.snapshot(),
+      topicExists: (topic) => this.topics.get(topic) !== undefined,
+      replication: {
+        partitions: () => this.replicas.partitions,
+        isrChanges: () => this.replicas.isrChanges,
+        isController: () => this.ctx.controller.active,
+        store: () => this.store,
+        topics: () => this.topics.names(true).map((t): [string, number] => [t, this.topics.partitionCount(t) ?? 0]),
+      },
+      lag: {
+        committed: () => this.offsets.committed(),
+        highWatermark: (topic, partition) => this.topics.localPartition(topic, partition)?.log.highWatermark,
+      },
+    };
+  }
+
   /** Starts handling requests, first those of the connections that waited for start-up. */
   private serve(): void {
-    this.route = createRouter(this.ctx);
+    const route = createRouter(this.ctx);
+    this.route = this.metrics ? this.metrics.requests.instrument(route) : route;
     for (const socket of this.early) this.accept(socket);
     this.early.clear();
   }
@@ -227,11 +287,13 @@ export class Broker {
     this.early.clear();
     await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
     for (const c of this.connections) c.socket.destroy();
+    await this.metricsServer?.stop();
     this.replicas?.stop();
     this.coordinator?.stop();
     this.txn?.stop();
     this.topics?.stop();
     await this.logs?.close().catch(() => {});
+    await this.archive?.close().catch(() => {});
     await this.store?.close().catch(() => {});
     this.dirLock?.release();
   }
@@ -283,11 +345,14 @@ export class Broker {
     for (const c of this.connections) c.shutdown(this.config.shutdownGraceMs);
     await Promise.race([closed, new Promise((r) => setTimeout(r, this.config.shutdownGraceMs))]);
     for (const c of this.connections) c.socket.destroy();
+    // Scrapes end before the parts they read close.
+    await this.metricsServer?.stop();
     this.coordinator.stop();
     this.txn.stop();
     this.topics.stop();
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
+    await this.archive?.close().catch(() => {});
     await this.store.close();
     this.dirLock?.release();
     this.eventLoopDelay.stop();

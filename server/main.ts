@@ -7,7 +7,7 @@ import { Broker } from './broker.ts';
 import { BrokerConfigError, brokerHelp, parseBrokerConfig, type BrokerConfig } from './config/broker-config.ts';
 import { DataDirLockedError } from './data-dir-lock.ts';
 import { describeStartupError } from './startup-error.ts';
-import { setLogLevel } from './logger.ts';
+import { setLogFormat, setLogLevel } from './logger.ts';
 
 export async function main(argv: string[]): Promise<void> {
   let parsed: BrokerConfig | 'help';
@@ -24,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const config = parsed;
   setLogLevel(config.logLevel);
+  setLogFormat(config.logFormat);
   const broker = new Broker(config);
   let port: number;
   try {
@@ -36,7 +37,6 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`sluice broker: failed to start: ${detail}\n`);
     process.exit(1);
   }
-  process.stdout.write(`sluice broker listening on ${config.host}:${port}\n`);
   let signals = 0;
   const onSignal = (sig: string) => {
     if (++signals > 1) {
@@ -68,4 +68,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // Last, once the handlers above are in place: whoever waits for this line may send SIGTERM at
+  // once, and before process.on('SIGTERM') that would kill the process without a clean stop.
+  process.stdout.write(`sluice broker listening on ${config.host}:${port}\n`);
 }

@@ -1,5 +1,5 @@
 /**
- * `sluice` client commands: topic, produce, consume, group, dlq, delayed, health. bin/sluice.mjs routes every subcommand
+ * `sluice` client commands: topic, produce, consume, group, dlq, delayed, archive, health. bin/sluice.mjs routes every subcommand
  * except `broker` and `bench` here. Each command group lives in its own file; this one only
  * dispatches, prints errors (one line, on stderr) and sets the exit code (1 on any error).
  */
@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { SluiceError } from '../../protocol/errors.ts';
 import { ConnectionError } from '../connection.ts';
 import { UsageError } from './args.ts';
+import { archiveCommand, archiveHelp } from './archive.ts';
 import { clusterCommand, clusterHelp } from './cluster.ts';
 import { consumeCommand, consumeHelp } from './consume.ts';
 import { delayedCommand, delayedHelp } from './delayed.ts';
@@ -32,6 +33,8 @@ Commands:
                          (sluice dlq --help)
   delayed list|cancel    list and cancel pending delayed messages
                          (sluice delayed --help)
+  archive status [TOPIC] tiered storage: archived ranges, uploader lag, errors
+                         (sluice archive --help)
   bench produce|consume|e2e|rebalance|tags|delayed
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
@@ -52,6 +55,7 @@ const commands: Record<string, { run: (argv: string[], io: Io) => Promise<number
   group: { run: groupCommand, help: groupHelp },
   dlq: { run: dlqCommand, help: dlqHelp },
   delayed: { run: delayedCommand, help: delayedHelp },
+  archive: { run: archiveCommand, help: archiveHelp },
   health: { run: healthCommand, help: healthHelp },
   cluster: { run: clusterCommand, help: clusterHelp },
 };

@@ -25,6 +25,7 @@ import { writeTxnMarkersRequestSchema, writeTxnMarkersResponseSchema } from './w
 import { txnOffsetCommitRequestSchema, txnOffsetCommitResponseSchema } from './txn-offset-commit.ts';
 import { listDelayedRequestSchema, listDelayedResponseSchema } from './list-delayed.ts';
 import { cancelDelayedRequestSchema, cancelDelayedResponseSchema } from './cancel-delayed.ts';
+import { describeArchiveRequestSchema, describeArchiveResponseSchema } from './describe-archive.ts';
 import { alterTopicConfigsRequestSchema, alterTopicConfigsResponseSchema } from './alter-topic-configs.ts';
 
 export const requestSchemas: Record<number, Schema> = {
@@ -54,6 +55,7 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitRequestSchema,
   [ApiKey.LIST_DELAYED]: listDelayedRequestSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedRequestSchema,
+  [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveRequestSchema,
   [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsRequestSchema,
 };
 
@@ -84,6 +86,7 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitResponseSchema,
   [ApiKey.LIST_DELAYED]: listDelayedResponseSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedResponseSchema,
+  [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveResponseSchema,
   [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsResponseSchema,
 };
 

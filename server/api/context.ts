@@ -9,6 +9,8 @@ import type { ClusterMetadataStore } from '../metadata/cluster-store.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
 import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
+import type { TopicTraffic } from '../observability/topic-traffic.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -23,6 +25,10 @@ export interface BrokerContext {
   /** The transaction coordinator (SPEC §6.19-6.22, §7.6). */
   txn: TransactionCoordinator;
   log: Logger;
+  /** Per-topic bytes and messages in and out (metrics); absent with the metrics endpoint off. */
+  traffic?: TopicTraffic;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;
+  /** Tiered storage (SPEC §7.10): the broker's archive; null/absent without an archive store. */
+  archive?: BrokerArchive | null;
 }

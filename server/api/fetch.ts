@@ -24,6 +24,7 @@ import { TagExpression } from '../../protocol/tag-expression.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
 import type { TagFilter } from '../log/filtered-reader.ts';
 import type { HandlerResult } from '../network/reply.ts';
+import type { TopicTraffic } from '../observability/topic-traffic.ts';
 import type { Partition } from '../partition/partition.ts';
 import type { BrokerContext } from './context.ts';
 
@@ -134,6 +135,17 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
   return { response: { topics }, sections, bytes, anyError, scanCut };
 }
 
+/**
+ * Metrics: the records a consumer is sent, per topic (headers only). Counted on the answer,
+ * not in readAll: a long poll may read, find too little, and read again.
+ */
+function countFetched(traffic: TopicTraffic, r: ReadResult): void {
+  let k = 0;
+  for (const t of r.response.topics) {
+    for (const p of t.partitions) if (p.recordsBytes > 0) traffic.fetched(t.topic, r.sections[k++]!);
+  }
+}
+
 /** Whether reading now could end the wait: some partition has an error to report, or data. */
 function hasData(ctx: BrokerContext, req: FetchRequest, starts: readonly number[] | null): boolean {
   const replica = isReplica(req);
@@ -196,6 +208,8 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
       }
     }
   }
+  // Metrics: consumers only (followers' fetches are replication, not traffic out).
+  const traffic = isReplica(req) ? undefined : ctx.traffic;
   const waitMs = Math.min(Math.max(req.maxWaitMs, 0), ctx.config.fetchWaitMsMax);
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -205,12 +219,14 @@ export async function handleFetch(ctx: BrokerContext, req: FetchRequest, conn?: 
       const r = await readAll(ctx, req, filter, starts);
       const remaining = deadline - Date.now();
       if (r.anyError || r.bytes >= req.minBytes || remaining <= 0 || ctx.shuttingDown || r.scanCut) {
+        if (traffic !== undefined) countFetched(traffic, r);
         return { control: r.response, sections: r.sections };
       }
     }
     const parked = ctx.delayedFetches.wait(parkingOf(ctx, req), deadline - Date.now());
     if (parked === null) {
       const r = await readAll(ctx, req, filter, starts);
+      if (traffic !== undefined) countFetched(traffic, r);
       return { control: r.response, sections: r.sections };
     }
     await parked;

@@ -76,6 +76,7 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
   const pipelined = addsInFlight(ctx, req, data);
   const addCodes = pipelined === null ? null : await Promise.all(pipelined.map((a) => a ?? 0));
   const acksValid = req.acks === 0 || req.acks === 1 || req.acks === -1;
+  const traffic = ctx.traffic;
   const waits: Promise<void>[] = [];
   const topics: ProduceTopicResult[] = [];
   let failed = false;
@@ -109,6 +110,8 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
           const log = partition.log;
           result.baseOffset = appended.baseOffset;
           result.logStartOffset = log.logStartOffset;
+          // Metrics: the producer's batches, headers only (a retry of a stored batch wrote nothing).
+          if (traffic !== undefined && !appended.duplicate) traffic.produced(t.topic, records);
           if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(settle(log.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));
           if (req.acks === -1) waits.push(settle(partition.waitForHighWatermark(appended.lastOffset + 1, req.timeoutMs), result, req.timeoutMs, 'replicated to every in-sync replica'));
         } catch (e) {

@@ -31,6 +31,8 @@ import type {
   CancelDelayedRequest,
 } from '../../protocol/apis/index.ts';
 import { handleCancelDelayed, handleListDelayed } from './delayed.ts';
+import { handleDescribeArchive } from './archive.ts';
+import type { DescribeArchiveRequest } from '../../protocol/apis/describe-archive.ts';
 import { requestSchemas } from '../../protocol/apis/index.ts';
 import { decodeBody } from '../../protocol/body.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
@@ -125,6 +127,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleListDelayed(ctx, control as ListDelayedRequest);
       case ApiKey.CANCEL_DELAYED:
         return handleCancelDelayed(ctx, control as CancelDelayedRequest);
+      case ApiKey.DESCRIBE_ARCHIVE:
+        return handleDescribeArchive(ctx, control as DescribeArchiveRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

@@ -49,7 +49,7 @@ export async function handleCreatePartitions(ctx: BrokerContext, req: CreatePart
   return { control: response };
 }
 
-/** SPEC §6.27: per topic, in request order; each topic's change is applied whole or not at all. */
+/** SPEC §6.28: per topic, in request order; each topic's change is applied whole or not at all. */
 export async function handleAlterTopicConfigs(ctx: BrokerContext, req: AlterTopicConfigsRequest): Promise<HandlerResult> {
   const response: AlterTopicConfigsResponse = { topics: [] };
   for (const t of req.topics) {

@@ -63,6 +63,8 @@ export class ReplicaManager implements ReplicaListener {
   onLeadership: (topic: string, partition: number, leader: boolean) => void = () => {};
   /** When periodicIsrCheck last ran (0: not yet), to tell the leader's own stalls from followers' lag. */
   private lastPeriodicCheckMs = 0;
+  /** ISR changes this broker made as leader (written to the store), since start: read by the metrics (replication-metrics.ts). */
+  readonly isrChanges = { shrinks: 0, expands: 0 };
 
   constructor(
     private readonly brokerId: number,
@@ -80,6 +82,11 @@ export class ReplicaManager implements ReplicaListener {
     this.unwatch = this.store.watch((e) => {
       if (e.kind === 'reregistered') this.reapplyAll();
     });
+  }
+
+  /** The partitions this broker has a role for (leader or follower); for the metrics, read-only. */
+  get partitions(): ReadonlySet<Partition> {
+    return this.replicas;
   }
 
   /** Called once this broker is registered: takes up the roles its partitions' states give it. */
@@ -101,6 +108,7 @@ export class ReplicaManager implements ReplicaListener {
     this.unwatch = null;
     for (const p of this.replicas) {
       p.releaser.stop();
+      p.archive?.stop();
       p.settleHighWatermarkWaiters();
     }
     this.fetchers.stopAll();
@@ -144,9 +152,12 @@ export class ReplicaManager implements ReplicaListener {
       p.advanceHighWatermark();
       // Delayed releases (SPEC §7.9) from the log's frontier, for this leadership.
       if (leaderChanged || !p.releaser.isActive) p.releaser.start();
+      // Archive uploads and archive retention (SPEC §7.10) from the committed archive state.
+      if (p.archive && (leaderChanged || !p.archive.isLeading)) p.archive.startLeading();
       if (!wasLeader) this.onLeadership(topic, partition, true);
     } else {
       p.releaser.stop();
+      if (p.archive && (leaderChanged || p.archive.isLeading)) p.archive.startFollowing();
       if (wasLeader) {
         // Fetches parked on a partition this broker no longer leads answer now.
         p.wakeParkedFetches();
@@ -176,6 +187,7 @@ export class ReplicaManager implements ReplicaListener {
     if (!this.replicas.delete(p)) return;
     this.fetchers.remove(p.topic, p.partition);
     p.releaser.stop();
+    p.archive?.stop();
     p.settleHighWatermarkWaiters();
     if (p.role === 'leader') {
       // Fetches parked on a deleted or moved partition answer now (with the error).
@@ -277,7 +289,11 @@ export class ReplicaManager implements ReplicaListener {
     this.store
       .compareAndSetPartitionState(r.topic, r.partition, expected, next)
       .then((ok) => {
-        if (ok) this.log.info(why === 'shrink' ? 'ISR shrunk' : 'ISR expanded', { topic: r.topic, partition: r.partition, isr: isr.join(',') });
+        if (ok) {
+          if (why === 'shrink') this.isrChanges.shrinks++;
+          else this.isrChanges.expands++;
+          this.log.info(why === 'shrink' ? 'ISR shrunk' : 'ISR expanded', { topic: r.topic, partition: r.partition, isr: isr.join(',') });
+        }
         // The store's change event brings the new state (and a fresh high watermark check).
       })
       .catch((e) => this.log.warn('ISR change failed', { topic: r.topic, partition: r.partition, error: e as Error }))

@@ -26,6 +26,7 @@ import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION
 export { DEFAULT_PORT };
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormatName = 'text' | 'json';
 
 /** The coordinator's settings (groupsMax, session timeouts...) are part of it, under the same names. */
 export interface BrokerConfig extends CoordinatorConfig {
@@ -84,6 +85,24 @@ export interface BrokerConfig extends CoordinatorConfig {
   txnMarkerBackoffMsMax: number;
   /** An event-loop delay at least this long is logged as a stall (server/observability/event-loop-delay.ts). */
   eventLoopStallWarnMs: number;
+  /** Metrics and logs (issue 12): log line format; Prometheus endpoint (0: off; server/observability/). */
+  logFormat: LogFormatName;
+  metricsPort: number;
+  metricsHost: string;
+  /** Tiered storage (SPEC §7.10; server/archive/): the store (a directory or an S3 bucket, not both) and the uploader. */
+  archiveDir: string | null;
+  archiveS3Endpoint: string | null;
+  archiveS3Bucket: string | null;
+  archiveS3Prefix: string;
+  archiveS3Region: string;
+  /** 'true' | 'false'; null: true with a custom endpoint, false for AWS. */
+  archiveS3PathStyle: string | null;
+  /** 'true' | 'false': archive.enable of topics created without it. */
+  archiveEnable: string;
+  archiveUploadConcurrency: number;
+  archiveUploadBytesPerSec: number;
+  archiveReadCacheBytes: number;
+  archiveCheckIntervalMs: number;
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -198,6 +217,23 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'transactionalIdExpirationMs', unit: 'ms', default: 7 * DAY_MS, min: 1, max: 365 * DAY_MS, help: 'a transactional id without an open transaction, unused this long, is forgotten (its next InitProducerId gets a new producer id)' }),
   int({ name: 'txnMarkerBackoffMs', unit: 'ms', default: 50, min: 1, max: TIMER_MS_MAX, help: 'first wait before a transaction marker that a leader did not take is sent again; doubles up to txn-marker-backoff-ms-max' }),
   int({ name: 'txnMarkerBackoffMsMax', unit: 'ms', default: 2000, min: 1, max: TIMER_MS_MAX, help: 'longest wait between attempts to write a transaction marker' }),
+
+  // Metrics and logs (issue 12; README "Metrics and logs"). logLevel is listed above.
+  text({ name: 'logFormat', default: 'text', choices: ['text', 'json'], help: 'log lines on stderr: text (TIME LEVEL component: message key=value...) or json (one object per line: time, level, component, msg, fields)' }),
+  int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
+  text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
+
+  text({ name: 'archiveDir', default: null, defaultText: 'none', help: 'tiered storage: archive old segments of topics with archive.enable=true into this directory (a local disk, or NFS/an HDFS gateway mounted there); not with --archive-s3-bucket' }),
+  text({ name: 'archiveS3Endpoint', default: null, defaultText: "AWS's endpoint for the region", check: (v) => (/^https?:\/\/[^\s/]+/.test(v) ? null : 'takes http(s)://host[:port]'), help: 'tiered storage in an S3-compatible store (MinIO, Ceph, ...): its URL; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK\'s other usual sources' }),
+  text({ name: 'archiveS3Bucket', default: null, defaultText: 'none', help: 'tiered storage: the S3 bucket that holds the archive (it must exist)' }),
+  text({ name: 'archiveS3Prefix', default: '', defaultText: 'none', help: 'tiered storage: key prefix inside the bucket, e.g. sluice/' }),
+  text({ name: 'archiveS3Region', default: 'us-east-1', help: 'tiered storage: the S3 region' }),
+  text({ name: 'archiveS3PathStyle', default: null, defaultText: 'true with --archive-s3-endpoint, else false', choices: ['true', 'false'], help: 'tiered storage: path-style S3 addressing (http://host/bucket/key), what self-hosted stores want' }),
+  text({ name: 'archiveEnable', default: 'false', choices: ['true', 'false'], help: 'archive.enable of topics created without it (needs an archive store; compacted and internal topics are never archived)' }),
+  int({ name: 'archiveUploadConcurrency', unit: 'count', default: 2, min: 1, max: 1000, help: 'segments uploaded to the archive at once, all partitions together' }),
+  int({ name: 'archiveUploadBytesPerSec', unit: 'bytes', default: 0, min: 0, max: 2 ** 40, help: 'upload bandwidth to the archive, all partitions together, bytes per second; 0 = unlimited' }),
+  int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: 64 * MiB, min: 0, max: 2 ** 40, help: 'memory for recently read archived chunks, all partitions together' }),
+  int({ name: 'archiveCheckIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often a leader looks for sealed segments to archive and applies archive retention; failed uploads retry after a backoff from this, doubling up to 30 s' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
@@ -263,6 +299,9 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
+  // One archive store per broker: a directory or a bucket.
+  if (c.archiveDir && c.archiveS3Bucket) throw new BrokerConfigError('--archive-dir and --archive-s3-bucket both set: the archive is in one store, choose one');
+  if (!c.archiveS3Bucket && c.archiveS3Endpoint) throw new BrokerConfigError('--archive-s3-endpoint needs --archive-s3-bucket');
   return c;
 }
 
@@ -334,7 +373,7 @@ export function brokerHelp(): string {
     '',
   ];
   for (const s of BROKER_SETTINGS) {
-    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : 'HOST';
+    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' || s.name === 'archiveS3Endpoint' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : s.name.startsWith('archiveS3') ? 'TEXT' : 'HOST';
     out.push(`  ${flagOf(s)} ${metavar}`);
     const bounds = s.kind === 'int' ? `; ${s.min}..${s.max}` : '';
     out.push(wrap(`${s.help} (default ${defaultOf(s)}${bounds})`, '      '));

@@ -25,6 +25,15 @@ import type { DelayKey } from './pending-delays.ts';
 const TIMER_MS_MAX = 60_000;
 /** Wait after a failed release append (storage error, lost leadership racing us) before trying again. */
 const RETRY_BACKOFF_MS = 1000;
+/**
+ * Wrapper reads are synchronous while they are fast (their pages are in the page cache, the
+ * usual case: they were written minutes or hours ago and are read once). A slice whose
+ * synchronous reads together take longer than this switches to asynchronous reads for the rest
+ * of the slice and for SYNC_READ_COOLDOWN_MS, so pages that must come from the disk never hold
+ * the event loop for long.
+ */
+const SYNC_READ_SLICE_MS_MAX = 10;
+const SYNC_READ_COOLDOWN_MS = 10_000;
 
 /** What the releaser needs of its partition (partition.ts implements it). */
 export interface ReleasingPartition {
@@ -46,6 +55,8 @@ export class DelayReleaser {
   private generation = 0;
   /** Released messages since start (diagnostics, tests). */
   released = 0;
+  /** Until then wrapper reads are asynchronous (see SYNC_READ_SLICE_MS_MAX). */
+  private asyncReadsUntilMs = 0;
 
   constructor(
     private readonly p: ReleasingPartition,
@@ -157,11 +168,17 @@ export class DelayReleaser {
     const taken: DelayKey[] = [];
     let bytes = 0;
     let i = 0;
+    let syncReads = this.now() >= this.asyncReadsUntilMs;
+    const startedMs = performance.now();
     try {
       for (; i < keys.length; i++) {
         const k = keys[i]!;
         if (bytes >= bytesMax && taken.length > 0) break;
-        const w = await log.readWrapper(k.offset);
+        const w = syncReads ? log.readWrapperSync(k.offset) : await log.readWrapper(k.offset);
+        if (syncReads && performance.now() - startedMs > SYNC_READ_SLICE_MS_MAX) {
+          syncReads = false;
+          this.asyncReadsUntilMs = this.now() + SYNC_READ_COOLDOWN_MS;
+        }
         if (gen !== this.generation) break;
         if (w === null || w.entry.effectiveDeliverAtMs !== k.deliverAtMs) {
           // Never expected (retention keeps pending wrappers): skip it rather than stall every later key.

@@ -49,6 +49,8 @@ export interface PartitionLogOpenOptions {
   producerState?: ProducerStateConfig;
   /** Delayed-delivery settings (server/delay/delay-config.ts); defaults when omitted. */
   delay?: DelayConfig;
+  /** Told the duration of every flush cycle (log-flusher.ts onCycle; the flush latency metric). */
+  onFlushCycle?: (durationMs: number) => void;
 }
 
 export interface LoadedLog {

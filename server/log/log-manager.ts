@@ -76,6 +76,8 @@ export interface LogManagerOptions {
   producerState?: ProducerStateConfig;
   /** Delayed-delivery settings of every partition (server/delay/delay-config.ts). */
   delay?: DelayConfig;
+  /** Told the duration of every partition's flush cycles (the broker's flush latency metric). */
+  onFlushCycle?: (durationMs: number) => void;
 }
 
 export class LogManager {
@@ -89,6 +91,7 @@ export class LogManager {
   private readonly cleanerBytesPerRunMax: number;
   private readonly producerState: ProducerStateConfig | undefined;
   private readonly delay: DelayConfig | undefined;
+  private readonly onFlushCycle: ((durationMs: number) => void) | undefined;
   private compactionPass: Promise<CompactionResult> | null = null;
   /** The fds of every segment file of this manager's logs. */
   readonly files: FileHandleCache;
@@ -109,6 +112,7 @@ export class LogManager {
     this.cleanerBytesPerRunMax = opts.cleanerBytesPerRunMax ?? CLEANER_BYTES_PER_RUN_DEFAULT;
     this.producerState = opts.producerState;
     this.delay = opts.delay;
+    this.onFlushCycle = opts.onFlushCycle;
     if (!(this.retentionCheckIntervalMs > 0 && this.flushCheckIntervalMs > 0 && this.cleanerIntervalMs > 0)) throw new Error('check intervals must be positive');
     if (!(this.cleanerBytesPerRunMax > 0)) throw new Error('cleanerBytesPerRunMax must be positive');
     this.files = new FileHandleCache(opts.segmentFilesOpenMax ?? segmentFilesOpenMaxFor(openFilesSoftLimit()));
@@ -207,7 +211,7 @@ export class LogManager {
         // Deleted (renamed aside) while this was writing it: not ours to open any more.
         if (readPartitionTopicId(dir) !== topicId) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${name} was deleted while it was being created`);
         // Everything is on disk as open() leaves it: no recovery, no write, no fsync.
-        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay });
+        const log = PartitionLog.open(dir, config, { cleanShutdown: true, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay, onFlushCycle: this.onFlushCycle });
         this.prepared.set(name, { topicId, log });
         // What the replica manager does first on a new leader (a synchronous checkpoint write):
         // done here, one partition per slice, instead of for every partition in one go later.
@@ -452,7 +456,7 @@ export class LogManager {
 
   private openLog(name: string, config: LogConfig, topicId: string | undefined): PartitionLog {
     const dir = path.join(this.dataDir, name);
-    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay });
+    const log = PartitionLog.open(dir, config, { cleanShutdown: this.cleanShutdown, logger: this.logger, files: this.files, producerState: this.producerState, delay: this.delay, onFlushCycle: this.onFlushCycle });
     try {
       if (topicId !== undefined && readPartitionTopicId(dir) !== topicId) writePartitionTopicId(dir, topicId);
     } catch (e) {

@@ -338,6 +338,37 @@ export class LogSegment implements TagIndexHolder {
   }
 
   /**
+   * The whole batch whose base offset is exactly `offset`, read synchronously (a view of a
+   * buffer of its own), or null when no batch starts there. For the delayed-delivery releaser
+   * (server/delay/releaser.ts): a small read of pages that are normally cached costs about a
+   * microsecond this way, against tens of microseconds of thread-pool hand-off for an async read.
+   */
+  readBatchAtSync(offset: number, chunkBytes: number): Buffer | null {
+    if (this.closeRequested) throw new SluiceError(ErrorCode.STORAGE_ERROR, `segment ${this.logPath} is closed`);
+    const fd = this.file.pin();
+    try {
+      const c = new FileBatchCursor(fd, this.size, chunkBytes, this.logPath);
+      let position = this.offsetIdx.lookup(offset).position;
+      while (position < this.size) {
+        if (!c.seek(position, BATCH_HEADER_BYTES)) return null;
+        const sizeBytes = c.sizeBytes;
+        if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > this.size) {
+          throw new SluiceError(ErrorCode.STORAGE_ERROR, `${this.logPath}: batch at ${position} of ${sizeBytes} bytes overruns the segment`);
+        }
+        if (c.baseOffset > offset) return null;
+        if (c.baseOffset === offset) {
+          if (!c.seek(position, sizeBytes)) return null;
+          return (c.buf as Buffer).subarray(c.at, c.at + sizeBytes);
+        }
+        position += sizeBytes;
+      }
+      return null;
+    } finally {
+      this.file.unpin();
+    }
+  }
+
+  /**
    * Removes every batch whose last offset is >= offset: a batch that holds offset goes whole,
    * so nextOffset becomes the end of the last batch kept (the segment's base offset when none
    * is). Cuts the file, fdatasyncs it, drops the index entries of removed batches and

@@ -30,6 +30,7 @@ import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
 import { DelayReleaser } from '../delay/releaser.ts';
+import type { PartitionArchive } from '../archive/partition-archive.ts';
 import { isInternalTopic } from './topic-names.ts';
 
 /** Checks that a transactional batch may begin its producer's transaction on topic/partition (throws SluiceError); see AppendOptions.verifyTxnStart. */
@@ -113,6 +114,12 @@ export class Partition implements FetchParking {
   readonly parkedFetches = new Set<() => void>();
   /** Releases delayed messages while this broker leads (server/delay/releaser.ts); the replica manager starts and stops it. */
   readonly releaser: DelayReleaser;
+  /**
+   * Tiered storage (SPEC §7.10, server/archive/partition-archive.ts): the archived segments,
+   * the archive state and the store, when the topic has archive.enable=true and the broker an
+   * archive store; null otherwise. The replica manager starts its uploader on leadership.
+   */
+  archive: PartitionArchive | null = null;
 
   constructor(
     readonly topic: string,

@@ -37,6 +37,8 @@ import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { Partition, servable, type ReplicaListener, type ServedTopic, type ServeKind } from './partition.ts';
 import { INTERNAL_TOPIC_PREFIX, isInternalTopic, validateTopicName } from './topic-names.ts';
 import type { TxnMarker } from '../../protocol/record-batch.ts';
+import { PartitionArchive } from '../archive/partition-archive.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
 
 export interface LiveTopic extends ServedTopic {
   record: TopicRecord;
@@ -66,6 +68,10 @@ export class TopicManager {
   private readonly preparing = new Set<string>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
+  /** Tiered storage (SPEC §7.10): the broker's archive, null without a store. */
+  private archive: BrokerArchive | null = null;
+  /** archive.enable of topics created without it (the broker's --archive-enable). */
+  private archiveEnableDefault = false;
 
   constructor(
     private readonly store: ClusterMetadataStore,
@@ -77,6 +83,12 @@ export class TopicManager {
 
   setReplicaListener(listener: ReplicaListener): void {
     this.listener = listener;
+  }
+
+  /** The broker's archive (before load()); enableByDefault: --archive-enable. */
+  setArchive(archive: BrokerArchive | null, enableByDefault: boolean): void {
+    this.archive = archive;
+    this.archiveEnableDefault = enableByDefault;
   }
 
   /** Registers a listener for transaction markers appended here as leader (see TxnMarkerListener). */
@@ -202,6 +214,10 @@ export class TopicManager {
       }
       const log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       local = new Partition(record.name, partition, log, this.brokerId, t.replication);
+      if (t.config.archiveEnable) {
+        if (this.archive) local.archive = new PartitionArchive(this.archive, record.name, record.id, partition, log);
+        else this.log.warn('topic has archive.enable=true but this broker has no archive store (--archive-dir / --archive-s3-bucket): its segments are neither archived nor deleted', { topic: record.name, partition });
+      }
       t.partitions.set(partition, local);
     } else if (!mine && local) {
       t.partitions.delete(partition);
@@ -257,8 +273,13 @@ export class TopicManager {
     const live = this.store.liveBrokers().map((b) => b.brokerId);
     const factor = replicationFactor === -1 ? Math.min(3, live.length) : replicationFactor;
     const states = placeReplicas(name, partitions, 0, factor, live); // checks the factor first
+    // The broker's --archive-enable applies to topics that do not say, where it can.
+    if (this.archiveEnableDefault && !internal && configs['archive.enable'] === undefined && (configs['cleanup.policy'] ?? 'delete') === 'delete') configs = { ...configs, 'archive.enable': 'true' };
     const { replication, log } = splitReplicationConfig(configs);
     const logConfig = parseLogConfig(log);
+    if (logConfig.archiveEnable && !this.archive) {
+      throw new SluiceError(ErrorCode.INVALID_CONFIG, 'archive.enable=true: this broker has no archive store (start it with --archive-dir or --archive-s3-bucket)');
+    }
     if (replication.minInsyncReplicas > factor) {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }

@@ -1,5 +1,5 @@
 /**
- * AlterTopicConfigs (SPEC §6.27) beyond one broker's memory: the change survives a restart
+ * AlterTopicConfigs (SPEC §6.28) beyond one broker's memory: the change survives a restart
  * (embedded metadata store), and in a cluster every broker applies it (the etcd store's topic
  * event): DescribeTopics asked of the broker that did not handle the request shows the new
  * value, and the limit is enforced by the partition's leader wherever it is.

@@ -26,6 +26,7 @@ const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.TXN_OFFSET_COMMIT]: { transactionalId: 'payments-1', groupId: 'billing', producerId: 1000, producerEpoch: 0, memberId: MEMBER, memberEpoch: 4, topics: [{ topic: 'orders', partitions: [{ partition: 0, offset: 42, metadata: null }] }] },
   [ApiKey.LIST_DELAYED]: { topic: 'orders', partition: 0, afterDeliverAtMs: 1_700_000_000_000, afterOffset: 42, limit: 100 },
   [ApiKey.CANCEL_DELAYED]: { topic: 'orders', partitions: [{ partition: 0, offsets: [42, 43] }] },
+  [ApiKey.DESCRIBE_ARCHIVE]: { topics: ['orders'] },
   [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', set: { 'retention.ms': '3600000' }, delete: ['segment.bytes'] }], validateOnly: false },
   [ApiKey.FIND_COORDINATOR]: { key: 'billing', keyType: 'group' },
   // A join: every field sent, ownedPartitions empty (SPEC.md §6.10).
@@ -68,6 +69,14 @@ const GOOD_RESPONSES: Record<number, unknown> = {
   [ApiKey.WRITE_TXN_MARKERS]: { markers: [{ producerId: 1000, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] }] },
   [ApiKey.TXN_OFFSET_COMMIT]: { errorCode: 0, errorMessage: null, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] },
   [ApiKey.LIST_DELAYED]: { errorCode: 0, errorMessage: null, frontierDeliverAtMs: 1_700_000_000_000, frontierOffset: 7, pendingCount: 1, entries: [{ offset: 42, deliverAtMs: 1_700_000_060_000, requestedDeliverAtMs: 1_700_000_060_000, recordCount: 3, sizeBytes: 200 }] },
+  [ApiKey.DESCRIBE_ARCHIVE]: {
+    brokerId: 1, storeKind: 'local', storeDescription: '/srv/archive',
+    counters: { bytesUploaded: 1 << 20, segmentsUploaded: 1, uploadFailures: 0, segmentsDeleted: 0, bytesRead: 0, readFailures: 0 },
+    topics: [{ topic: 'orders', errorCode: 0, archiveEnabled: true, partitions: [{
+      partition: 0, leader: true, localStartOffset: 100, localEndOffset: 250, highWatermark: 250, archiveStartOffset: 0, archiveEndOffset: 200,
+      archivedBytes: 1 << 20, archivedSegments: 1, lagBytes: 0, lagSegments: 0, lastError: '', failures: 0,
+    }] }],
+  },
   [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', errorCode: 0, errorMessage: null }, { topic: 'x', errorCode: 13, errorMessage: 'unknown config colour' }] },
   [ApiKey.CANCEL_DELAYED]: { topics: [{ topic: 'orders', partitions: [{ partition: 0, results: [{ offset: 42, errorCode: 0, errorMessage: null }, { offset: 43, errorCode: 52, errorMessage: 'not pending' }] }] }] },
   [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, offset: 5, timestamp: -1 }] }] },

@@ -230,6 +230,29 @@ describe('delayed delivery on a partition', () => {
     assert.equal((await logContents(p)).length, 3, 'completed once');
   });
 
+  test('readWrapperSync answers exactly as readWrapper: every wrapper across rolled segments, null for other offsets', async () => {
+    p.releaser.stop();
+    await fc.close();
+    open({ 'segment.bytes': '4096', 'index.interval.bytes': '512' });
+    const far = Date.now() + DAY_MS;
+    const ids: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      if (i % 7 === 0) p.appendAsLeader(Buffer.from(buildBatch([{ key: null, value: enc.encode('plain' + i) }])), 1);
+      ids.push(p.appendAsLeader(delayedBatch(far + i, ['v' + i, 'x'.repeat(i * 3)]), 1).baseOffset);
+    }
+    assert.ok(p.log.segmentCount > 3, 'the wrappers span several segments');
+    for (let o = p.log.logStartOffset - 1; o <= p.log.logEndOffset + 1; o++) {
+      const a = await p.log.readWrapper(o);
+      const b = p.log.readWrapperSync(o);
+      assert.equal(b === null, a === null, `offset ${o}`);
+      if (a && b) {
+        assert.deepEqual(b.entry, a.entry, `offset ${o}`);
+        assert.deepEqual(Buffer.from(b.buf.subarray(0, batchSizeAt(b.buf, 0))), Buffer.from(a.buf.subarray(0, batchSizeAt(a.buf, 0))));
+      }
+    }
+    for (const id of ids) assert.ok(p.log.readWrapperSync(id), `wrapper ${id}`);
+  });
+
   test('retention keeps the segment of a pending message and every later one', async () => {
     p.releaser.stop();
     await fc.close();
