@@ -38,6 +38,8 @@ import {
   type OffsetFetchResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
+  type AlterTopicConfigsRequest,
+  type AlterTopicConfigsResponse,
   type DeleteTopicsRequest,
   type DeleteTopicsResponse,
   type DescribeTopicsRequest,
@@ -336,6 +338,21 @@ export class Admin {
     if (!r) throw new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${topic}/${partition} in the list-offsets response`);
     if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `${topic}/${partition}`);
     return r.offset;
+  }
+
+  /**
+   * Sets config overrides of a topic (`set`) and removes others (`remove`: back to their
+   * default), leaving the rest (SPEC §6.30); INVALID_CONFIG for an unknown key or bad value.
+   */
+  async alterTopicConfigs(topic: string, set: Record<string, string | number>, remove: readonly string[] = [], opts: { validateOnly?: boolean } = {}): Promise<void> {
+    const req: AlterTopicConfigsRequest = {
+      topics: [{ topic, set: Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)])), delete: [...remove] }],
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await (await this.controller()).send<AlterTopicConfigsResponse>(ApiKey.ALTER_TOPIC_CONFIGS, req);
+    for (const r of res.control.topics) {
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
+    }
   }
 
   /** Raises the topic's partition count to `count` (never lowers it: INVALID_PARTITIONS). */

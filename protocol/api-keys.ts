@@ -29,6 +29,7 @@ export const ApiKey = {
   DESCRIBE_ARCHIVE: 26,
   SASL_HANDSHAKE: 27,
   SASL_AUTHENTICATE: 28,
+  ALTER_TOPIC_CONFIGS: 29,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -68,4 +69,5 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.DESCRIBE_ARCHIVE]: { min: 0, max: 0 },
   [ApiKey.SASL_HANDSHAKE]: { min: 0, max: 0 },
   [ApiKey.SASL_AUTHENTICATE]: { min: 0, max: 0 },
+  [ApiKey.ALTER_TOPIC_CONFIGS]: { min: 0, max: 0 },
 };

@@ -24,10 +24,12 @@ Subcommands:
                          offsets, messages (end - start: transaction markers and
                          offsets removed by compaction count too), size, segment count,
                          leader, replicas and in-sync replicas, then the totals
-  alter NAME --partitions N
-                         raise the partition count to N (it can never be lowered; keys
-                         then map to other partitions, and consumer groups are assigned
-                         the new partitions)
+  alter NAME [--partitions N] [--config key=value]... [--delete-config key]...
+                         --partitions: raise the partition count to N (it can never be
+                         lowered; keys then map to other partitions, and consumer groups
+                         are assigned the new partitions); --config: set config overrides
+                         (keys as for create), applied at once on every broker;
+                         --delete-config: back to the default
   delete NAME [--if-exists]
                          delete a topic and all its data; --if-exists: a missing topic
                          is not an error
@@ -39,7 +41,7 @@ Options:
 
 const common: FlagSpecs = { bootstrap: { type: 'string' }, help: { type: 'boolean' } };
 const createFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, 'replication-factor': { type: 'int', min: 1 }, config: { type: 'string', multiple: true }, 'if-not-exists': { type: 'boolean' } };
-const alterFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 } };
+const alterFlags: FlagSpecs = { ...common, partitions: { type: 'int', min: 1 }, config: { type: 'string', multiple: true }, 'delete-config': { type: 'string', multiple: true } };
 const listFlags: FlagSpecs = { ...common, names: { type: 'boolean' } };
 const deleteFlags: FlagSpecs = { ...common, 'if-exists': { type: 'boolean' } };
 const FLAGS_OF: Record<string, FlagSpecs> = { create: createFlags, alter: alterFlags, list: listFlags, delete: deleteFlags };
@@ -118,12 +120,22 @@ export async function topicCommand(argv: string[], io: Io): Promise<number> {
       break;
     }
     case 'alter': {
-      const [name] = positionals(p, ['NAME'], 'sluice topic alter NAME --partitions N');
+      const usage = 'sluice topic alter NAME [--partitions N] [--config key=value]... [--delete-config key]...';
+      const [name] = positionals(p, ['NAME'], usage);
       const partitions = int(p, 'partitions');
-      if (partitions === undefined) throw new UsageError('--partitions is required; usage: sluice topic alter NAME --partitions N');
+      const set = parseConfigs(strs(p, 'config'));
+      const remove = strs(p, 'delete-config');
+      if (partitions === undefined && Object.keys(set).length === 0 && remove.length === 0) throw new UsageError(`nothing to change: give --partitions, --config or --delete-config; usage: ${usage}`);
       action = async (admin) => {
-        await admin.createPartitions(name!, partitions);
-        io.out(`Topic ${name} now has ${partitions} partition${partitions === 1 ? '' : 's'}.\n`);
+        if (Object.keys(set).length > 0 || remove.length > 0) {
+          await admin.alterTopicConfigs(name!, set, remove);
+          const changes = [...Object.entries(set).map(([k, v]) => `${k}=${v}`), ...remove.map((k) => `${k} (default)`)];
+          io.out(`Topic ${name}: ${changes.join(', ')}.\n`);
+        }
+        if (partitions !== undefined) {
+          await admin.createPartitions(name!, partitions);
+          io.out(`Topic ${name} now has ${partitions} partition${partitions === 1 ? '' : 's'}.\n`);
+        }
       };
       break;
     }

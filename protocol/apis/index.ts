@@ -27,6 +27,7 @@ import { listDelayedRequestSchema, listDelayedResponseSchema } from './list-dela
 import { cancelDelayedRequestSchema, cancelDelayedResponseSchema } from './cancel-delayed.ts';
 import { describeArchiveRequestSchema, describeArchiveResponseSchema } from './describe-archive.ts';
 import { saslAuthenticateRequestSchema, saslAuthenticateResponseSchema, saslHandshakeRequestSchema, saslHandshakeResponseSchema } from './sasl.ts';
+import { alterTopicConfigsRequestSchema, alterTopicConfigsResponseSchema } from './alter-topic-configs.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -58,6 +59,7 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveRequestSchema,
   [ApiKey.SASL_HANDSHAKE]: saslHandshakeRequestSchema,
   [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateRequestSchema,
+  [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -90,6 +92,7 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveResponseSchema,
   [ApiKey.SASL_HANDSHAKE]: saslHandshakeResponseSchema,
   [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateResponseSchema,
+  [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -117,3 +120,4 @@ export * from './txn-offset-commit.ts';
 export * from './list-delayed.ts';
 export * from './cancel-delayed.ts';
 export * from './sasl.ts';
+export * from './alter-topic-configs.ts';

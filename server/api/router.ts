@@ -8,6 +8,7 @@ import type {
   AlterPartitionReassignmentsRequest,
   ConsumerGroupHeartbeatRequest,
   CreatePartitionsRequest,
+  AlterTopicConfigsRequest,
   CreateTopicsRequest,
   DeleteGroupsRequest,
   DeleteTopicsRequest,
@@ -51,7 +52,7 @@ import { handleAlterPartitionReassignments } from './reassignments.ts';
 import { handleWriteTxnMarkers } from './txn-markers.ts';
 import type { WriteTxnMarkersRequest } from '../../protocol/apis/write-txn-markers.ts';
 import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from './transactions.ts';
-import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
+import { handleAlterTopicConfigs, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
 /**
  * `principal`: the user the connection authenticated as (SPEC §2.6), null if none. With an
@@ -104,6 +105,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleDescribeTopics(ctx, control as DescribeTopicsRequest);
       case ApiKey.CREATE_PARTITIONS:
         return handleCreatePartitions(ctx, control as CreatePartitionsRequest);
+      case ApiKey.ALTER_TOPIC_CONFIGS:
+        return handleAlterTopicConfigs(ctx, control as AlterTopicConfigsRequest);
       case ApiKey.FIND_COORDINATOR:
         return handleFindCoordinator(ctx, control as FindCoordinatorRequest);
       case ApiKey.CONSUMER_GROUP_HEARTBEAT:

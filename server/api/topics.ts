@@ -1,4 +1,5 @@
 /** Topic administration: CreateTopics, CreatePartitions, DeleteTopics, DescribeTopics. */
+import type { AlterTopicConfigsRequest, AlterTopicConfigsResponse } from '../../protocol/apis/alter-topic-configs.ts';
 import type { CreatePartitionsRequest, CreatePartitionsResponse } from '../../protocol/apis/create-partitions.ts';
 import type { CreateTopicResult, CreateTopicsRequest, CreateTopicsResponse } from '../../protocol/apis/create-topics.ts';
 import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../../protocol/apis/delete-topics.ts';
@@ -40,6 +41,21 @@ export async function handleCreatePartitions(ctx: BrokerContext, req: CreatePart
     try {
       checkController(ctx);
       await ctx.topics.addPartitions(t.topic, t.count, req.validateOnly);
+      response.topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
+    } catch (e) {
+      response.topics.push({ topic: t.topic, ...codeOf(e) });
+    }
+  }
+  return { control: response };
+}
+
+/** SPEC §6.30: per topic, in request order; each topic's change is applied whole or not at all. */
+export async function handleAlterTopicConfigs(ctx: BrokerContext, req: AlterTopicConfigsRequest): Promise<HandlerResult> {
+  const response: AlterTopicConfigsResponse = { topics: [] };
+  for (const t of req.topics) {
+    try {
+      checkController(ctx);
+      await ctx.topics.alterConfigs(t.topic, t.set, t.delete, req.validateOnly);
       response.topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
     } catch (e) {
       response.topics.push({ topic: t.topic, ...codeOf(e) });

@@ -28,7 +28,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
 import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from '../cluster/replication-config.ts';
 import { placeReplicas } from '../cluster/placement.ts';
-import { parseLogConfig, topicConfigToStrings, type LogConfig } from '../log/log-config.ts';
+import { LOG_CONFIG_KEYS, parseLogConfig, topicConfigToStrings, type LogConfig } from '../log/log-config.ts';
 import { LogManager } from '../log/log-manager.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
 import type { Logger } from '../logger.ts';
@@ -154,6 +154,13 @@ export class TopicManager {
       t = { record, config: parseLogConfig(log), replication, partitions: new Map() };
       this.live.set(record.name, t);
     } else {
+      if (!sameConfigs(t.record.configs, record.configs)) {
+        // Altered (AlterTopicConfigs, here or on the controller): every open log takes it now.
+        const { replication, log } = splitReplicationConfig(record.configs);
+        t.config = parseLogConfig(log);
+        t.replication = replication;
+        this.logs.updateTopicConfig(record.name, t.config);
+      }
       t.record = record;
     }
     // New local replicas (no directory yet: a topic created by another broker, or partitions
@@ -359,6 +366,31 @@ export class TopicManager {
     this.log.info('partitions added', { topic: name, partitions: count });
   }
 
+  /**
+   * Sets (`set`) and removes (`del`, back to the default) config overrides of a live topic,
+   * validated as at creation (INVALID_CONFIG); the others stay. Stored first, then applied
+   * here, and on the other brokers by the store's topic event (syncTopic).
+   */
+  async alterConfigs(name: string, set: Readonly<Record<string, string>>, del: readonly string[], validateOnly = false): Promise<void> {
+    const t = this.live.get(name);
+    if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
+    if (isInternalTopic(name)) throw new SluiceError(ErrorCode.INVALID_TOPIC, `${name} is internal; its configs are the broker's`);
+    for (const k of del) if (Object.hasOwn(set, k)) throw new SluiceError(ErrorCode.INVALID_CONFIG, `config ${k} is both set and deleted`);
+    const configs: Record<string, string> = { ...t.record.configs, ...set };
+    for (const k of del) delete configs[k];
+    const { replication, log } = splitReplicationConfig(configs);
+    parseLogConfig(log); // throws INVALID_CONFIG for an unknown key or a bad value
+    for (const k of del) if (!CONFIG_KEYS.has(k)) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown config ${k}`);
+    if (replication.minInsyncReplicas > t.record.replicationFactor) {
+      throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${t.record.replicationFactor}`);
+    }
+    if (validateOnly) return;
+    const record: TopicRecord = { ...t.record, configs };
+    await this.store.updateTopic(record);
+    this.syncTopic(record);
+    this.log.info('topic configs altered', { topic: name, set: Object.keys(set).join(','), deleted: del.join(',') });
+  }
+
   async delete(name: string): Promise<void> {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
@@ -419,3 +451,10 @@ export class TopicManager {
   }
 }
 
+/** Every topic config key, replication ones included (§7.2). */
+const CONFIG_KEYS = new Set([...LOG_CONFIG_KEYS, ...Object.keys(replicationConfigToStrings(splitReplicationConfig({}).replication))]);
+
+function sameConfigs(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}

@@ -22,6 +22,7 @@ import type {
   DescribeTopicsRequest, FetchRequest, FindCoordinatorRequest, ListDelayedRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, TxnOffsetCommitRequest,
 } from '../../protocol/apis/index.ts';
 import type { DescribeArchiveRequest } from '../../protocol/apis/describe-archive.ts';
+import type { AlterTopicConfigsRequest } from '../../protocol/apis/alter-topic-configs.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { Logger } from '../logger.ts';
 import { AclSet, CLUSTER_NAME, type Operation, type ResourceType } from './acl.ts';
@@ -42,7 +43,7 @@ export const AUTHORIZED_APIS: ReadonlySet<number> = new Set([
   ApiKey.METADATA, ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.DESCRIBE_TOPICS, ApiKey.CREATE_PARTITIONS, ApiKey.PRODUCE, ApiKey.FETCH, ApiKey.LIST_OFFSETS,
   ApiKey.OFFSET_FOR_LEADER_EPOCH, ApiKey.FIND_COORDINATOR, ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.OFFSET_COMMIT, ApiKey.OFFSET_FETCH, ApiKey.LIST_GROUPS, ApiKey.DESCRIBE_GROUPS,
   ApiKey.DELETE_GROUPS, ApiKey.ALTER_PARTITION_REASSIGNMENTS, ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.ADD_OFFSETS_TO_TXN, ApiKey.END_TXN,
-  ApiKey.WRITE_TXN_MARKERS, ApiKey.TXN_OFFSET_COMMIT, ApiKey.LIST_DELAYED, ApiKey.CANCEL_DELAYED, ApiKey.DESCRIBE_ARCHIVE,
+  ApiKey.WRITE_TXN_MARKERS, ApiKey.TXN_OFFSET_COMMIT, ApiKey.LIST_DELAYED, ApiKey.CANCEL_DELAYED, ApiKey.DESCRIBE_ARCHIVE, ApiKey.ALTER_TOPIC_CONFIGS,
 ]);
 
 /** The table of SPEC §2.7. */
@@ -96,6 +97,7 @@ export function needsOf(apiKey: number, control: unknown): Needs {
     }
     case ApiKey.LIST_DELAYED: return { all: [['topic', (control as ListDelayedRequest).topic, 'describe']] };
     case ApiKey.CANCEL_DELAYED: return { all: [['topic', (control as CancelDelayedRequest).topic, 'write']] };
+    case ApiKey.ALTER_TOPIC_CONFIGS: return { all: topics((control as AlterTopicConfigsRequest).topics.map((t) => t.topic), 'alter') };
     // Like DescribeTopics: every topic needs describe on the cluster, named topics describe on each.
     case ApiKey.DESCRIBE_ARCHIVE: {
       const r = control as DescribeArchiveRequest;

@@ -234,3 +234,35 @@ test('broker start failures are one line without a stack trace: port in use, bad
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /data dir .*ENOTDIR/);
 });
+
+test('topic alter --config / --delete-config: overrides change on a live topic and take effect at once', async () => {
+  assert.equal((await sluice(['topic', 'create', 'altered', '--config', 'retention.ms=3600000', ...bs])).code, 0);
+  let r = await sluice(['topic', 'alter', 'altered', '--config', 'max.message.bytes=200', '--config', 'segment.bytes=1048576', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'Topic altered: max.message.bytes=200, segment.bytes=1048576.\n');
+  r = await sluice(['topic', 'describe', 'altered', ...bs]);
+  assert.match(r.stdout, /^ {2}max\.message\.bytes=200$/m);
+  assert.match(r.stdout, /^ {2}segment\.bytes=1048576$/m);
+  assert.match(r.stdout, /^ {2}retention\.ms=3600000$/m, 'other overrides stay');
+  // In effect: a batch over 200 bytes is refused now.
+  r = await sluice(['produce', 'altered', '--delivery-timeout-ms', '5000', ...bs], `${'x'.repeat(500)}\n`);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /RECORD_TOO_LARGE|MESSAGE_TOO_LARGE|TOO_LARGE/);
+  r = await sluice(['topic', 'alter', 'altered', '--delete-config', 'max.message.bytes', ...bs]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await sluice(['topic', 'describe', 'altered', ...bs]);
+  assert.match(r.stdout, /^ {2}max\.message\.bytes=8388608 \(default\)$/m);
+  r = await sluice(['produce', 'altered', ...bs], `${'x'.repeat(500)}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  // Refused whole: an unknown key, a bad value, min.insync.replicas above the replication factor.
+  for (const bad of [['--config', 'colour=blue'], ['--config', 'retention.ms=soon'], ['--config', 'min.insync.replicas=2'], ['--delete-config', 'colour']]) {
+    r = await sluice(['topic', 'alter', 'altered', '--config', 'segment.ms=1000', ...bad, ...bs]);
+    assert.equal(r.code, 1, bad.join(' '));
+    assert.match(r.stderr, /^sluice topic: INVALID_CONFIG: /);
+  }
+  r = await sluice(['topic', 'describe', 'altered', ...bs]);
+  assert.match(r.stdout, /^ {2}segment\.ms=604800000 \(default\)$/m, 'nothing of a refused change applied');
+  r = await sluice(['topic', 'alter', 'no-such', '--config', 'retention.ms=1', ...bs]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /UNKNOWN_TOPIC_OR_PARTITION/);
+});

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BROKER_SETTINGS, envOf } from '../../server/config/broker-config.ts';
 import { repoRoot } from '../helpers/broker-process.ts';
+import { startEtcd } from '../helpers/etcd-process.ts';
 
 interface Instruction {
   keyword: string;
@@ -270,4 +271,47 @@ test('docker-compose.yml: etcd and 3 brokers configured by environment, each adv
     assert.match(body, new RegExp(`volumes: \\[${name}:/data\\]`));
   }
   assert.equal(ids.size, 3, 'distinct broker ids');
+});
+
+/** Each compose broker service's environment, as written. */
+function composeBrokers(): Array<{ name: string; env: Record<string, string> }> {
+  const text = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8');
+  const servicesText = text.slice(text.indexOf('\nservices:\n'), text.indexOf('\nvolumes:\n'));
+  return [...servicesText.matchAll(/^ {2}(sluice-\d+):\n((?: {4}.*\n|\s*\n)*)/gm)].map((m) => ({
+    name: m[1]!,
+    env: Object.fromEntries([...m[2]!.matchAll(/^ {6}(SLUICE_[A-Z_]+): "?([^"\n]+)"?$/gm)].map((e) => [e[1]!, e[2]!])),
+  }));
+}
+
+test('outside Docker: the compose brokers, configured by their compose environment, form one cluster over etcd', async (t) => {
+  const root = imageCopy();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const app = join(root, 'app');
+  const etcd = await startEtcd();
+  t.after(() => etcd.stop());
+  const brokers: Started[] = [];
+  t.after(() => Promise.all(brokers.map((b) => b.stop())));
+  for (const { name, env } of composeBrokers()) {
+    // As written, except what only Docker provides: the etcd and broker host names, and the
+    // fixed ports (taken by other processes here, perhaps): the test's etcd, loopback, free ports.
+    assert.equal(env.SLUICE_METADATA_URL, 'etcd://etcd:2379');
+    const port = await freePort();
+    const e = containerEnv({ ...env, SLUICE_METADATA_URL: `etcd://${etcd.endpoints}`, SLUICE_HOST: '127.0.0.1', SLUICE_PORT: String(port), SLUICE_ADVERTISED_HOST: '127.0.0.1', SLUICE_DATA_DIR: join(root, name) });
+    brokers.push(await startFromImage(app, cmd, e));
+  }
+  const bootstrap = brokers.map((b) => `127.0.0.1:${b.port}`).join(',');
+  const env = containerEnv({ SLUICE_BOOTSTRAP: bootstrap });
+  const deadline = Date.now() + 30_000;
+  let r = runIn(app, [...entrypoint, 'cluster', 'describe'], env);
+  while (Date.now() < deadline && !/^3\t/m.test(r.stdout)) {
+    await new Promise((res) => setTimeout(res, 500));
+    r = runIn(app, [...entrypoint, 'cluster', 'describe'], env);
+  }
+  assert.deepEqual([...r.stdout.matchAll(/^(\d+)\t127\.0\.0\.1\t\d+$/gm)].map((m) => m[1]).sort(), ['1', '2', '3'], r.stdout + r.stderr);
+  r = runIn(app, [...entrypoint, 'topic', 'create', 'compose-t', '--replication-factor', '3', '--config', 'min.insync.replicas=2'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const produce = spawnSync(process.execPath, [entrypoint[1]!, 'produce', 'compose-t'], { cwd: app, env, input: 'one\ntwo\n', encoding: 'utf8', timeout: 60_000 });
+  assert.equal(produce.status, 0, produce.stderr);
+  r = runIn(app, [...entrypoint, 'consume', 'compose-t', '--from-beginning', '--max-messages', '2'], env);
+  assert.equal(r.stdout, 'one\ntwo\n', r.stderr);
 });
