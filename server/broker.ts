@@ -178,6 +178,19 @@ export class Broker {
         uploadBytesPerSec: c.archiveUploadBytesPerSec,
       }, { cacheBytes: c.archiveReadCacheBytes, timeoutMs: c.archiveReadTimeoutMs });
       this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
+      const stats = this.archive.stats;
+      this.metrics?.addCounters({
+        prefix: 'sluice_archive_',
+        help: {
+          bytesUploaded: '.log bytes of segments committed to the archive (tiered storage)',
+          segmentsUploaded: 'segments committed to the archive',
+          uploadFailures: 'failed upload attempts (each is retried after a backoff)',
+          segmentsDeleted: 'archived segments removed by retention',
+          bytesRead: 'bytes read back from the archive store for consumers',
+          readFailures: 'archive reads that failed or timed out (the fetch got ARCHIVE_UNAVAILABLE)',
+        },
+        read: () => stats,
+      });
     }
     this.topics.setArchive(this.archive, c.archiveEnable === 'true');
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {

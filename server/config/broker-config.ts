@@ -170,7 +170,7 @@ const text = (s: Omit<TextSetting, 'kind'>): TextSetting => ({ kind: 'text', ...
 /** In --help order: identity and addresses, client limits, storage, cluster, groups. */
 export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'dataDir', default: './data', help: 'where partition logs and metadata live' }),
-  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' }),
+  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on; 0.0.0.0 (or ::) opens the port on every interface, and without --tls-cert and --authentication sasl anyone who reaches it may produce, consume and delete (README Security)' }),
   int({ name: 'port', unit: 'port', default: DEFAULT_PORT, min: 0, max: 65_535, help: 'TCP port (0 picks a free one)' }),
   int({ name: 'brokerId', unit: 'id', default: 0, min: 0, max: INT32_MAX, help: "this broker's id in metadata" }),
   text({ name: 'advertisedHost', default: null, defaultText: 'host, or 127.0.0.1 for a wildcard', help: 'host clients are told to connect to' }),

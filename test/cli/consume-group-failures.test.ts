@@ -54,8 +54,8 @@ test('the broker dies while a group member consumes: exit 1 after --join-timeout
   assert.equal(stdout, 'a\nb\n');
   await b.kill();
   const t0 = Date.now();
-  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 45_000))]);
   assert.equal(code, 1, stderr);
-  assert.ok(Date.now() - t0 < 20_000);
+  assert.ok(Date.now() - t0 < 30_000, `exited ${Date.now() - t0} ms after the kill`);
   assert.match(stderr, /sluice consume: lost contact with the coordinator of group g for more than 3000 ms/);
 });

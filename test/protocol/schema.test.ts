@@ -27,6 +27,8 @@ const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.LIST_DELAYED]: { topic: 'orders', partition: 0, afterDeliverAtMs: 1_700_000_000_000, afterOffset: 42, limit: 100 },
   [ApiKey.CANCEL_DELAYED]: { topic: 'orders', partitions: [{ partition: 0, offsets: [42, 43] }] },
   [ApiKey.DESCRIBE_ARCHIVE]: { topics: ['history'] },
+  [ApiKey.SASL_HANDSHAKE]: { mechanism: 'SCRAM-SHA-256' },
+  [ApiKey.SASL_AUTHENTICATE]: { authBytes: 'n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL' },
   [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', set: { 'retention.ms': '3600000' }, delete: ['segment.bytes'] }], validateOnly: false },
   [ApiKey.FIND_COORDINATOR]: { key: 'billing', keyType: 'group' },
   // A join: every field sent, ownedPartitions empty (SPEC.md §6.10).
@@ -69,6 +71,8 @@ const GOOD_RESPONSES: Record<number, unknown> = {
   [ApiKey.WRITE_TXN_MARKERS]: { markers: [{ producerId: 1000, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] }] },
   [ApiKey.TXN_OFFSET_COMMIT]: { errorCode: 0, errorMessage: null, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] },
   [ApiKey.LIST_DELAYED]: { errorCode: 0, errorMessage: null, frontierDeliverAtMs: 1_700_000_000_000, frontierOffset: 7, pendingCount: 1, entries: [{ offset: 42, deliverAtMs: 1_700_000_060_000, requestedDeliverAtMs: 1_700_000_060_000, recordCount: 3, sizeBytes: 200 }] },
+  [ApiKey.SASL_HANDSHAKE]: { mechanisms: ['SCRAM-SHA-256', 'PLAIN'] },
+  [ApiKey.SASL_AUTHENTICATE]: { authBytes: 'r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096', complete: false },
   [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', errorCode: 0, errorMessage: null }, { topic: 'x', errorCode: 13, errorMessage: 'unknown config colour' }] },
   [ApiKey.CANCEL_DELAYED]: { topics: [{ topic: 'orders', partitions: [{ partition: 0, results: [{ offset: 42, errorCode: 0, errorMessage: null }, { offset: 43, errorCode: 52, errorMessage: 'not pending' }] }] }] },
   [ApiKey.DESCRIBE_ARCHIVE]: {
