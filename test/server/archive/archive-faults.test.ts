@@ -113,14 +113,19 @@ async function archivedValues(store: ArchiveStore, dataDir: string, segments: Se
   return out;
 }
 
-async function consumeFrom(bootstrap: string, offset: number, end: number): Promise<Map<number, string>> {
+/** Values by offset, read through the broker from `offset` (or the earliest) until `end`. */
+async function consumeFrom(bootstrap: string, offset: number | 'earliest', end: number): Promise<Map<number, string>> {
   const consumer = new Consumer({ bootstrap });
   const out = new Map<number, string>();
   try {
     await consumer.assign([{ topic: TOPIC, partition: 0, offset }]);
     const deadline = Date.now() + 20_000;
-    while (out.size < end - offset && Date.now() < deadline) {
-      for (const m of await consumer.poll(200)) out.set(m.offset, m.value!.toString());
+    let last = -1;
+    while (last < end - 1 && Date.now() < deadline) {
+      for (const m of await consumer.poll(200)) {
+        out.set(m.offset, m.value!.toString());
+        last = Math.max(last, m.offset);
+      }
     }
   } finally {
     await consumer.close();
@@ -163,6 +168,8 @@ test('kill -9 mid-upload 20 times: uploads resume, every committed segment verif
     assert.ok(st.localStartOffset > 0, 'local deletion happened');
     assert.ok(st.localStartOffset <= st.archiveEndOffset, 'nothing deleted locally before it was archived');
     const local = await consumeFrom(bootstrap, st.localStartOffset, st.highWatermark);
+    // And through the broker from the earliest offset, across the archive/local boundary.
+    const viaBroker = await consumeFrom(bootstrap, 'earliest', st.highWatermark);
     logs += broker.log();
     await broker.stop();
     // Some kills did land mid-upload: a restarted leader found the crashed upload's objects.
@@ -174,6 +181,7 @@ test('kill -9 mid-upload 20 times: uploads resume, every committed segment verif
     assert.equal(startOffset, 0);
     const archived = await archivedValues(store, dataDir, segments, 0, st.localStartOffset);
     const all = new Map([...archived, ...local]);
+    assert.deepEqual([...viaBroker.entries()].sort((a, b) => a[0] - b[0]), [...all.entries()].sort((a, b) => a[0] - b[0]), 'a consumer from the earliest offset reads what the archive objects and the local log hold');
     const read = [...all.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
     // Every acknowledged message, in order (unacknowledged ones may be there too: a kill can
     // come after the append and before the answer).
