@@ -74,6 +74,18 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
   }
   const a = readableArchive(log, source)!;
   if (fetchOffset < a.startOffset) throw outOfRange(log, source, fetchOffset);
+  try {
+    return await readArchive(log, source, a, fetchOffset, maxBytes, maxOffset, readCommitted, filter);
+  } catch (e) {
+    // Archive retention deleted the segment while this read waited (its objects are gone): the
+    // offset is below the archive start now, which is what the consumer must be told.
+    if (e instanceof SluiceError && e.code === ErrorCode.ARCHIVE_UNAVAILABLE && fetchOffset < consumerLogStartOffset(log, source)) throw outOfRange(log, source, fetchOffset);
+    throw e;
+  }
+}
+
+/** The archived part of readBothTiers, and the local log after it when the archive ends. */
+async function readArchive(log: PartitionLog, source: ArchiveSource, a: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter): Promise<ReadResult> {
   const reader = source.reader;
   if (filter) {
     const { state, pastArchive } = await reader.readFiltered(a, fetchOffset, maxBytes, maxOffset, filter);

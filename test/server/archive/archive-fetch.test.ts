@@ -175,3 +175,28 @@ test('a failing store answers ARCHIVE_UNAVAILABLE (retriable) for archived offse
     await s.done();
   }
 });
+
+test('archive retention deleting a segment under a read: the consumer gets OFFSET_OUT_OF_RANGE with the new start, not ARCHIVE_UNAVAILABLE', async () => {
+  const s = await setup();
+  try {
+    const full = s.archive;
+    const later = full.all()[3]!.baseOffset;
+    // What the leader's list looks like after retention moved the archive start to `later`.
+    const { ArchivedSegments } = await import('../../../server/archive/archived-segments.ts');
+    const dropped = new ArchivedSegments();
+    for (const m of full.all()) dropped.add(m);
+    dropped.dropBefore(later);
+    let retained = false;
+    const store = Object.create(s.store) as LocalDirStore;
+    // The first object the read asks for is gone: retention deleted it meanwhile.
+    store.get = (key: string) => {
+      retained = true;
+      return Promise.reject(new ArchiveStoreError(`archive object ${key} not found`, false, true));
+    };
+    s.p.archiveSource = { reader: new ArchiveReader(store), archived: () => (retained ? dropped : full) };
+    const r = await fetch(s.ctx, 1);
+    assert.deepEqual([r.result.errorCode, r.result.logStartOffset], [ErrorCode.OFFSET_OUT_OF_RANGE, later]);
+  } finally {
+    await s.done();
+  }
+});
