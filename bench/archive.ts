@@ -7,8 +7,8 @@
  *     and the same to topic `plain` (no archive), on a broker whose uploader is idle (check
  *     interval 1 h: it looks once, at leadership, before anything is sealed);
  *  2. upload: the broker restarted with a 100 ms check interval; uploadMBps = archived bytes /
- *     time from the restart until DescribeArchive reports no sealed segment left to upload
- *     (so the figure is the uploader's, not the producer's);
+ *     time from its "listening" line until DescribeArchive reports no sealed segment left to
+ *     upload (so the figure is the uploader's, not the producer's; polled every 100 ms);
  *  3. local retention removes the archived segments from disk (local.retention.bytes = two
  *     segments), then the broker is restarted again, so the chunk cache is cold;
  *     archiveConsumeMBps = value bytes of the archived offsets (below the local log start)
@@ -228,8 +228,9 @@ async function oneRun(o: ArchiveBenchOptions, run: number): Promise<ArchiveRun> 
     await stopBroker(broker);
 
     // 2. Upload: from the restart until nothing sealed is left to archive.
-    const restartedAt = performance.now();
     broker = await start(['--archive-check-interval-ms', '100', '--retention-check-interval-ms', '200']);
+    // From "listening" (the process start, tsx included, is not the uploader's time).
+    const restartedAt = performance.now();
     admin = new Admin({ bootstrap: broker.bootstrap });
     const a = admin;
     const archivedBytes = await until('the uploader to catch up', async () => {

@@ -31,6 +31,30 @@ export interface ArchiveSource {
   readonly reader: ArchiveReader;
   /** The committed segments (the leader's view); null while unknown (not leading, not loaded yet). */
   archived(): ArchivedSegments | null;
+  /** This broker leads the partition and is still loading its archive (list and manifests from the store). */
+  loading?(): boolean;
+}
+
+/** How often a read waiting for the leader's archive load looks again. */
+const LOAD_POLL_MS = 20;
+
+/**
+ * Waits (at most the reader's timeout) while the new leader loads the archive, so that a
+ * consumer right after a leader change or restart is not told the local start as the earliest
+ * offset, or OFFSET_OUT_OF_RANGE for an archived offset. False: still loading.
+ */
+export async function archiveSettled(source: ArchiveSource | null): Promise<boolean> {
+  if (!source?.loading?.()) return true;
+  const deadline = Date.now() + source.reader.readTimeoutMs;
+  while (source.loading()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, LOAD_POLL_MS));
+  }
+  return true;
+}
+
+function stillLoading(log: PartitionLog, source: ArchiveSource): SluiceError {
+  return new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `the archive of ${log.dir} is still loading from ${source.reader.store.kind} ${source.reader.store.describe()}`);
 }
 
 /** The committed archive when it is non-empty and joins the local log, else null. */
@@ -57,6 +81,8 @@ function outOfRange(log: PartitionLog, source: ArchiveSource | null, fetchOffset
  * carries abortedTransactions when readCommitted.
  */
 export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter): Promise<ReadResult> {
+  // Below the local start while the new leader loads its archive: wait for it (bounded).
+  if (fetchOffset < log.logStartOffset && !(await archiveSettled(source))) throw stillLoading(log, source);
   const archive = readableArchive(log, source);
   if (!archive || fetchOffset >= log.logStartOffset) {
     try {
@@ -136,6 +162,7 @@ async function abortedBothTiers(log: PartitionLog, reader: ArchiveReader, a: Arc
 
 /** ListOffsets by timestamp: archived segments below the local start first, then the local log. */
 export async function offsetForTimestampBothTiers(log: PartitionLog, source: ArchiveSource, timestampMs: number): Promise<TimestampLookup | null> {
+  if (!(await archiveSettled(source))) throw stillLoading(log, source);
   const a = readableArchive(log, source);
   if (a) {
     const found = await source.reader.offsetForTimestamp(a, timestampMs, log.logStartOffset);
