@@ -129,6 +129,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
         if (!(e instanceof SluiceError)) throw e;
         result.errorCode = e.code;
         if (filter) result.nextFetchOffset = -1;
+        // The start may have moved while the read waited (retention): tell the consumer where it is now.
+        if (!replica) result.logStartOffset = partition.consumerLogStartOffset;
         anyError = true;
       }
     }

@@ -36,8 +36,13 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       }
       const log = partition.log;
       if (p.timestamp === EARLIEST_TIMESTAMP) {
-        // The archive's start when the partition has one (SPEC §7.10).
-        r.offset = partition.consumerLogStartOffset;
+        // The archive's start when the partition has one (SPEC §7.10); a new leader loading it: wait (bounded).
+        try {
+          r.offset = await partition.earliestOffset();
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          r.errorCode = e.code;
+        }
       } else if (p.timestamp === LATEST_TIMESTAMP) {
         // What consumers can read up to: the high watermark (the log end on a single broker).
         r.offset = visibleEnd(log);

@@ -31,6 +31,30 @@ export interface ArchiveSource {
   readonly reader: ArchiveReader;
   /** The committed segments (the leader's view); null while unknown (not leading, not loaded yet). */
   archived(): ArchivedSegments | null;
+  /** This broker leads the partition and is still loading its archive (list and manifests from the store). */
+  loading?(): boolean;
+}
+
+/** How often a read waiting for the leader's archive load looks again. */
+const LOAD_POLL_MS = 20;
+
+/**
+ * Waits (at most the reader's timeout) while the new leader loads the archive, so that a
+ * consumer right after a leader change or restart is not told the local start as the earliest
+ * offset, or OFFSET_OUT_OF_RANGE for an archived offset. False: still loading.
+ */
+export async function archiveSettled(source: ArchiveSource | null): Promise<boolean> {
+  if (!source?.loading?.()) return true;
+  const deadline = Date.now() + source.reader.readTimeoutMs;
+  while (source.loading()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, LOAD_POLL_MS));
+  }
+  return true;
+}
+
+function stillLoading(log: PartitionLog, source: ArchiveSource): SluiceError {
+  return new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `the archive of ${log.dir} is still loading from ${source.reader.store.kind} ${source.reader.store.describe()}`);
 }
 
 /** The committed archive when it is non-empty and joins the local log, else null. */
@@ -57,6 +81,8 @@ function outOfRange(log: PartitionLog, source: ArchiveSource | null, fetchOffset
  * carries abortedTransactions when readCommitted.
  */
 export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter): Promise<ReadResult> {
+  // Below the local start while the new leader loads its archive: wait for it (bounded).
+  if (fetchOffset < log.logStartOffset && !(await archiveSettled(source))) throw stillLoading(log, source);
   const archive = readableArchive(log, source);
   if (!archive || fetchOffset >= log.logStartOffset) {
     try {
@@ -74,6 +100,18 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
   }
   const a = readableArchive(log, source)!;
   if (fetchOffset < a.startOffset) throw outOfRange(log, source, fetchOffset);
+  try {
+    return await readArchive(log, source, a, fetchOffset, maxBytes, maxOffset, readCommitted, filter);
+  } catch (e) {
+    // Archive retention deleted the segment while this read waited (its objects are gone): the
+    // offset is below the archive start now, which is what the consumer must be told.
+    if (e instanceof SluiceError && e.code === ErrorCode.ARCHIVE_UNAVAILABLE && fetchOffset < consumerLogStartOffset(log, source)) throw outOfRange(log, source, fetchOffset);
+    throw e;
+  }
+}
+
+/** The archived part of readBothTiers, and the local log after it when the archive ends. */
+async function readArchive(log: PartitionLog, source: ArchiveSource, a: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter): Promise<ReadResult> {
   const reader = source.reader;
   if (filter) {
     const { state, pastArchive } = await reader.readFiltered(a, fetchOffset, maxBytes, maxOffset, filter);
@@ -124,6 +162,7 @@ async function abortedBothTiers(log: PartitionLog, reader: ArchiveReader, a: Arc
 
 /** ListOffsets by timestamp: archived segments below the local start first, then the local log. */
 export async function offsetForTimestampBothTiers(log: PartitionLog, source: ArchiveSource, timestampMs: number): Promise<TimestampLookup | null> {
+  if (!(await archiveSettled(source))) throw stillLoading(log, source);
   const a = readableArchive(log, source);
   if (a) {
     const found = await source.reader.offsetForTimestamp(a, timestampMs, log.logStartOffset);

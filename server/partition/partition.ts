@@ -25,7 +25,7 @@ import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
 import type { TimestampLookup } from '../log/log-reader.ts';
-import { consumerLogStartOffset, offsetForTimestampBothTiers, readBothTiers, type ArchiveSource } from '../archive/archive-reads.ts';
+import { archiveSettled, consumerLogStartOffset, offsetForTimestampBothTiers, readBothTiers, type ArchiveSource } from '../archive/archive-reads.ts';
 import type { TagFilter } from '../log/filtered-reader.ts';
 import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
@@ -215,6 +215,15 @@ export class Partition implements FetchParking {
   /** The log start offset consumers are told (Fetch, ListOffsets, Produce, describe): the archive's start when it has one (SPEC §7.10). */
   get consumerLogStartOffset(): number {
     return consumerLogStartOffset(this.log, this.archiveSource);
+  }
+
+  /**
+   * ListOffsets earliest: consumerLogStartOffset once a new leader has loaded its archive
+   * (bounded wait); ARCHIVE_UNAVAILABLE (retriable) while it is still loading.
+   */
+  async earliestOffset(): Promise<number> {
+    if (!(await archiveSettled(this.archiveSource))) throw new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `the archive of ${this.topic}/${this.partition} is still loading`);
+    return this.consumerLogStartOffset;
   }
 
   /** ListOffsets by timestamp over both tiers: the first record with timestamp >= timestampMs, or null. */
