@@ -89,6 +89,10 @@ export interface BrokerConfig extends CoordinatorConfig {
   logFormat: LogFormatName;
   metricsPort: number;
   metricsHost: string;
+  /** Web console (issue 12; console/): HTTP port (0: off), address, and whether it may alter anything. */
+  consolePort: number;
+  consoleHost: string;
+  consoleAllowWrites: 'true' | 'false';
 }
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
@@ -208,6 +212,11 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'logFormat', default: 'text', choices: ['text', 'json'], help: 'log lines on stderr: text (TIME LEVEL component: message key=value...) or json (one object per line: time, level, component, msg, fields)' }),
   int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
   text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
+
+  // Web console (issue 12; README "Web console"; console/).
+  int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
+  text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
+  text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
 ]);
 
 /** Settings whose values must be ordered: [smaller, larger]. */
