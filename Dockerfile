@@ -17,6 +17,7 @@ COPY --chown=node:node bin ./bin
 COPY --chown=node:node protocol ./protocol
 COPY --chown=node:node server ./server
 COPY --chown=node:node client ./client
+COPY --chown=node:node console ./console
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
