@@ -153,7 +153,7 @@ export class ConsoleServer {
       const form = await readForm(req);
       // A POST must come from the console's own form: its token, and no foreign Origin.
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== 'null' && new URL(origin).host !== req.headers.host) throw new Forbidden('cross-origin form refused');
+      if (origin !== undefined && origin !== 'null' && originHost(origin) !== req.headers.host) throw new Forbidden('cross-origin form refused');
       if (!sameToken(form.get('csrf') ?? '', this.csrf)) throw new Forbidden('the form is stale or not the console\'s (missing CSRF token): reload the page and try again');
       return action!(ctx, form);
     })();
@@ -205,6 +205,15 @@ export class ConsoleServer {
 
 class PageTimeout extends Error {}
 
+/** The host:port of an Origin header; null when it is not a URL (then it matches no host). */
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
 function sameToken(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -225,7 +234,10 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > FORM_BYTES_MAX) {
-        req.destroy();
+        // Answered at once; the rest is read and dropped (the request timeout bounds how long),
+        // so the client sees the 400 rather than a reset connection.
+        req.removeAllListeners('data');
+        req.resume();
         reject(new BadRequest(`form larger than ${FORM_BYTES_MAX} bytes`));
         return;
       }
