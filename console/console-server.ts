@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admin } from '../client/admin.ts';
-import { SluiceError } from '../protocol/errors.ts';
+import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import type { ConsoleAccess } from './access.ts';
 import { html } from './html.ts';
@@ -172,6 +172,7 @@ export class ConsoleServer {
     if (e instanceof PageTimeout) return this.send(res, 504, 'Timed out', html`<p class="bad">The broker did not answer within ${PAGE_TIMEOUT_MS} ms.</p>`);
     if (e instanceof BadRequest || e instanceof RangeError) return this.send(res, 400, 'Bad request', html`<p class="bad">${e.message}</p>`);
     if (e instanceof Forbidden) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>`);
+    if (e instanceof SluiceError && NOT_FOUND.has(e.code)) return this.send(res, 404, 'Not found', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError) return this.send(res, 502, 'The broker refused', html`<p class="bad">${e.message}</p>`);
     this.log.warn('console page failed', { path, error: e as Error });
     this.send(res, 500, 'Error', html`<p class="bad">${(e as Error)?.message ?? String(e)}</p>`);
@@ -204,6 +205,9 @@ export class ConsoleServer {
 }
 
 class PageTimeout extends Error {}
+
+/** Broker errors that mean the page's topic, group or delayed message does not exist: 404, not 502. */
+const NOT_FOUND = new Set<number>([ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.GROUP_ID_NOT_FOUND, ErrorCode.DELAYED_MESSAGE_NOT_FOUND]);
 
 /** The host:port of an Origin header; null when it is not a URL (then it matches no host). */
 function originHost(origin: string): string | null {

@@ -186,9 +186,12 @@ export class Broker {
     await offsets.whenLoaded();
     await this.txn.whenLoaded();
     this.metricsServer?.serve();
-    // The console is a client of this broker like any other: through its own listener.
-    const wildcard = c.host === '0.0.0.0' || c.host === '::' || c.host === '';
-    this.consoleServer?.serve({ bootstrap: `${wildcard ? '127.0.0.1' : c.host}:${port}`, brokerId: c.brokerId, access: (await import('../console/access.ts')).writesFlagAccess(c.consoleAllowWrites === 'true') });
+    if (this.consoleServer) {
+      // The console is a client of this broker like any other: through its own listener.
+      const { writesFlagAccess } = await import('../console/access.ts');
+      const wildcard = c.host === '0.0.0.0' || c.host === '::' || c.host === '';
+      this.consoleServer.serve({ bootstrap: `${wildcard ? '127.0.0.1' : c.host}:${port}`, brokerId: c.brokerId, access: writesFlagAccess(c.consoleAllowWrites === 'true') });
+    }
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort });
     return port;
   }

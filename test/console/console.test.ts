@@ -159,7 +159,9 @@ test('every page loads; bad parameters get 400, unknown paths 404', { skip: skip
   assert.equal((await get('/messages?topic=orders&limit=1000')).status, 400);
   assert.equal((await get('/messages?topic=orders&partition=7')).status, 400);
   assert.equal((await get('/messages?topic=orders&time=yesterday')).status, 400);
-  assert.equal((await get('/topic?name=nope')).status, 502);
+  assert.equal((await get('/topic?name=nope')).status, 404);
+  assert.equal((await get('/group?id=nope')).status, 404);
+  assert.equal((await get('/messages?topic=nope')).status, 404);
   assert.equal((await get('/nope')).status, 404);
   const css = await get('/brokers');
   assert.match(css.headers.get('content-security-policy') ?? '', /default-src 'none'/);
