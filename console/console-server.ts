@@ -17,6 +17,9 @@
  * Read-only unless access.ts says otherwise (--console-allow-writes true): every mutating
  * action is a POST carrying the console's CSRF token, checked against ConsoleAccess.
  *
+ * On a loopback --console-host (the default) requests must name a loopback host in Host (421
+ * otherwise), so a foreign page re-pointed at 127.0.0.1 by DNS rebinding cannot read it.
+ *
  * Bounds: CONSOLE_CONNECTIONS_MAX connections, RENDERS_IN_FLIGHT_MAX pages being built at
  * once (more get 503), each page answered within PAGE_TIMEOUT_MS (else 504), request
  * headers within HEADERS_TIMEOUT_MS, form bodies of at most FORM_BYTES_MAX; page sizes and
@@ -91,7 +94,10 @@ export class ConsoleServer {
   private server: http.Server | null = null;
   private admin: Admin | null = null;
   private options: ConsoleOptions | null = null;
+  /** Pages being built, counted until each settles (also one whose answer timed out). */
   private rendersInFlight = 0;
+  /** Whether the Host header must name a loopback host (the console listens on loopback only). */
+  private loopbackOnly = false;
   /** Forms carry it; a POST without it (another site's form) is refused. New each start. */
   private readonly csrf = randomBytes(18).toString('base64url');
 
@@ -113,7 +119,12 @@ export class ConsoleServer {
       });
     });
     server.on('error', (e) => this.log.error('console error', { error: e }));
-    return (server.address() as AddressInfo).port;
+    const bound = (server.address() as AddressInfo).port;
+    // On loopback (the default) only loopback names are accepted in Host: a page on another
+    // site whose name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the console.
+    // Any port: an SSH tunnel or a port forward may put the console on another local port.
+    this.loopbackOnly = LOOPBACK_HOSTS.has(host);
+    return bound;
   }
 
   /** The broker serves: from now on pages are built, through an Admin connected to it. */
@@ -123,7 +134,13 @@ export class ConsoleServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://console.invalid');
+    if (this.loopbackOnly && !LOOPBACK_HOST_HEADER.test(req.headers.host ?? '')) return this.plain(res, 421, 'the console listens on loopback and answers only to Host 127.0.0.1, localhost or [::1]\n');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://console.invalid');
+    } catch {
+      return this.plain(res, 400, 'bad request target\n');
+    }
     const path = url.pathname;
     if (path === '/console.css') {
       res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=300', 'x-content-type-options': 'nosniff' }).end(CSS);
@@ -160,12 +177,13 @@ export class ConsoleServer {
     Promise.race([work, timeout]).then(
       (r) => this.send(res, r.status ?? 200, r.title, r.body, r.section, method === 'HEAD'),
       (e: unknown) => this.fail(res, e, path),
-    ).finally(() => {
-      clearTimeout(timer);
-      this.rendersInFlight--;
-    });
-    // A page that times out still finishes (or fails) in the background; its result is dropped.
-    work.catch(() => {});
+    ).finally(() => clearTimeout(timer));
+    // A page that times out still finishes (or fails) in the background, its result dropped;
+    // it counts against RENDERS_IN_FLIGHT_MAX until then.
+    work.then(
+      () => this.rendersInFlight--,
+      () => this.rendersInFlight--,
+    );
   }
 
   private fail(res: http.ServerResponse, e: unknown, path: string): void {
@@ -205,6 +223,9 @@ export class ConsoleServer {
 }
 
 class PageTimeout extends Error {}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+const LOOPBACK_HOST_HEADER = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 
 /** Broker errors that mean the page's topic, group or delayed message does not exist: 404, not 502. */
 const NOT_FOUND = new Set<number>([ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.GROUP_ID_NOT_FOUND, ErrorCode.DELAYED_MESSAGE_NOT_FOUND]);

@@ -1,12 +1,13 @@
 /**
  * The console's HTTP side against a real broker process, without a browser: off by default;
  * a taken --console-port stops the start with a message before any file is written; bad
- * settings are refused; garbage, wrong methods, foreign forms and oversized forms get clear
- * HTTP errors and the broker and its console go on serving.
+ * settings are refused; garbage, wrong methods, foreign forms, oversized forms and foreign Host
+ * names (DNS rebinding) get clear HTTP errors and the broker and its console go on serving.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -86,6 +87,23 @@ test('bad requests get clear HTTP errors and the console and the broker go on se
   assert.equal(json.status, 400);
   assert.equal((await req('/delayed/cancel', { method: 'POST', headers: form, body: 'id=nonsense&csrf=x' })).status, 403, 'the token is checked first');
   assert.deepEqual(await admin.listTopics(), ['orders']);
+
+  // DNS rebinding: a page of another site whose name now points at 127.0.0.1 sends its own
+  // name in Host; a console on loopback answers only to loopback names.
+  const status = (host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const r = http.get({ host: '127.0.0.1', port, path: '/brokers', headers: { host }, timeout: 10_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      r.on('error', reject);
+      r.on('timeout', () => r.destroy(new Error('timeout')));
+    });
+  assert.equal(await status(`evil.example:${port}`), 421);
+  assert.equal(await status(`localhost:${port}`), 200);
+  assert.equal(await status(`[::1]:${port}`), 200);
+  assert.equal(await status('localhost:9000'), 200, 'any port: a tunnel may forward another one');
+  assert.equal(await status('127.0.0.1.evil.example'), 421);
 
   // Both still serve.
   const page = await req('/topics');
