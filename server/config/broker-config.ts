@@ -123,6 +123,10 @@ export interface BrokerConfig extends CoordinatorConfig {
   /** ACLs (SPEC §2.7): comma-separated user names allowed everything; enforced when authentication is sasl. */
   superUsers: string | null;
   aclRefreshIntervalMs: number;
+  /** Web console (issue 12; console/): HTTP port (0: off), address, and whether it may alter anything. */
+  consolePort: number;
+  consoleHost: string;
+  consoleAllowWrites: 'true' | 'false';
 }
 
 /** SASL mechanisms a broker can offer (SPEC §2.6). */
@@ -273,6 +277,11 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'interBrokerSaslPassword', default: null, defaultText: 'none', help: 'password of --inter-broker-sasl-username; prefer the environment variable, which ps does not show' }),
   text({ name: 'superUsers', default: null, defaultText: 'none but the inter-broker user', help: 'comma-separated users allowed every operation whatever the ACLs; with --authentication sasl everyone else needs an ACL (sluice acl add) for everything' }),
   int({ name: 'aclRefreshIntervalMs', unit: 'ms', default: 1000, min: 10, max: TIMER_MS_MAX, help: 'how often the broker reads the ACLs from the metadata store; an ACL change counts within about this long' }),
+
+  // Web console (issue 12; README "Web console"; console/).
+  int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
+  text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
+  text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
 ]);
 
 function checkMechanisms(v: string): string | null {
