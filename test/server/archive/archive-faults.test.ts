@@ -240,6 +240,14 @@ test('the S3 server stopped: produce goes on, local deletion pauses, archive sta
     }, 40_000);
     const cli2 = await sluice(['archive', 'status', TOPIC, '--bootstrap', broker.bootstrap]);
     assert.equal(cli2.code, 0, cli2.stdout + cli2.stderr);
+    // Without TOPIC: every archived topic; --json: Admin.describeArchive's object.
+    const json = await sluice(['archive', 'status', '--json', '--bootstrap', broker.bootstrap]);
+    assert.equal(json.code, 0, json.stderr);
+    const d = JSON.parse(json.stdout) as { brokers: Array<{ storeKind: string; storeDescription: string }>; topics: Array<{ topic: string; partitions: Array<{ archiveEndOffset: number; lastError: string }> }> };
+    assert.deepEqual(d.topics.map((t) => t.topic), [TOPIC]);
+    assert.equal(d.brokers[0]!.storeKind, 's3');
+    assert.match(d.brokers[0]!.storeDescription, new RegExp(`${s3.endpoint}/${s3.bucket}/archive/`));
+    assert.ok(d.topics[0]!.partitions[0]!.archiveEndOffset > 0);
   } finally {
     await admin.close();
     await broker.kill().catch(() => {});
