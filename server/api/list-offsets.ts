@@ -14,6 +14,8 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
   const visibleEnd = isolation === 1 ? (log: PartitionLog) => log.lastStableOffset : (log: PartitionLog) => log.highWatermark;
   checkEntries('ListOffsets', 'partitions', partitionEntries(req.topics), LIST_OFFSETS_PARTITIONS_MAX);
   const response: ListOffsetsResponse = { topics: [] };
+  // Archive lookups (SPEC §7.10) of all partitions of the request share one deadline.
+  const archiveDeadlineMs = Date.now() + ctx.config.archiveReadTimeoutMs;
   let sinceYield = 0;
   for (const t of req.topics) {
     const partitions: ListOffsetsPartitionResult[] = [];
@@ -38,7 +40,7 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       if (p.timestamp === EARLIEST_TIMESTAMP) {
         // The archive's start when the partition has one (SPEC §7.10); a new leader loading it: wait (bounded).
         try {
-          r.offset = await partition.earliestOffset();
+          r.offset = await partition.earliestOffset(archiveDeadlineMs);
         } catch (e) {
           if (!(e instanceof SluiceError)) throw e;
           r.errorCode = e.code;
@@ -51,7 +53,7 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       } else {
         try {
           // The archive first, then the local log (SPEC §7.10).
-          const found = await partition.offsetForTimestamp(p.timestamp);
+          const found = await partition.offsetForTimestamp(p.timestamp, archiveDeadlineMs);
           const end = visibleEnd(log);
           if (found && found.offset < end) {
             r.offset = found.offset;

@@ -228,3 +228,19 @@ test('a new leader still loading its archive: earliest and archived fetches wait
     await s.done();
   }
 });
+
+test('entries of one request share one archive deadline: three lookups of an archive that never loads take about one timeout, not three', async () => {
+  const s = await setup();
+  try {
+    s.ctx.config.archiveReadTimeoutMs = 800;
+    s.p.archiveSource = { reader: new ArchiveReader(s.store, { readTimeoutMs: 800 }), archived: () => null, loading: () => true };
+    const t0 = Date.now();
+    const reply = (await handleListOffsets(s.ctx, { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -2 }, { partition: 0, timestamp: -2 }, { partition: 0, timestamp: 1_999_000 }] }] })) as Reply;
+    const took = Date.now() - t0;
+    const codes = (reply.control as ListOffsetsResponse).topics[0]!.partitions.map((p) => p.errorCode);
+    assert.deepEqual(codes, [ErrorCode.ARCHIVE_UNAVAILABLE, ErrorCode.ARCHIVE_UNAVAILABLE, ErrorCode.ARCHIVE_UNAVAILABLE]);
+    assert.ok(took >= 700 && took < 1800, `took ${took} ms`);
+  } finally {
+    await s.done();
+  }
+});
