@@ -26,7 +26,7 @@ import { Admin } from '../client/admin.ts';
 import { bool, int, parseArgs, positionals, str, UsageError, type FlagSpecs } from '../client/cli/args.ts';
 import { Consumer } from '../client/consumer.ts';
 import { Producer, type ProducerMessage } from '../client/producer.ts';
-import { startS3Server, type S3TestServer } from '../test/helpers/s3-server.ts';
+import type { S3TestServer } from '../test/helpers/s3-server.ts';
 import { startBenchBroker, type BenchBroker } from './broker-process.ts';
 import { round } from './report.ts';
 
@@ -203,6 +203,11 @@ async function oneRun(o: ArchiveBenchOptions, run: number): Promise<ArchiveRun> 
     let storeArgs: string[];
     let env: Record<string, string> = {};
     if (o.store === 's3') {
+      // Loaded only here: s3rver is a dev dependency and the helper lives with the tests, so a
+      // production install (the Docker image) has neither; --store local works everywhere.
+      const { startS3Server } = await import('../test/helpers/s3-server.ts').catch((e: Error) => {
+        throw new Error(`bench archive --store s3 runs s3rver from the test helpers and dev dependencies (a source checkout with npm ci): ${e.message}`);
+      });
       s3 = await startS3Server({ bucket: 'bench-archive', dir: path.join(work, 's3rver') });
       storeArgs = s3.brokerArgs();
       env = s3.env();
