@@ -1,5 +1,5 @@
 /** Flags of `sluice bench`, parsed once into a typed BenchOptions that every mode reads. */
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseAcks, parseArgs, parseConfigs, positionals, str, strs, type FlagSpecs } from '../client/cli/args.ts';
 
 export type BenchMode = 'produce' | 'consume' | 'e2e' | 'rebalance' | 'tags' | 'delayed';
 
@@ -227,7 +227,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     idempotent,
     transactional,
     txnMessages: int(p, 'txn-messages', TXN_MESSAGES_DEFAULT),
-    bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
+    bootstrap: bootstrapOf(p),
     topic,
     messages,
     sizeBytes,

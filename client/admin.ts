@@ -15,6 +15,7 @@
  * partition's leader; a NOT_LEADER answer or a dead connection refreshes the metadata and
  * asks the new leader once more.
  */
+import type { ArchiveCounters, ArchivePartitionStatus, DescribeArchiveRequest, DescribeArchiveResponse } from '../protocol/apis/describe-archive.ts';
 import type { AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse } from '../protocol/apis/alter-partition-reassignments.ts';
 import { ApiKey } from '../protocol/api-keys.ts';
 import {
@@ -37,6 +38,8 @@ import {
   type OffsetFetchResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
+  type AlterTopicConfigsRequest,
+  type AlterTopicConfigsResponse,
   type DeleteTopicsRequest,
   type DeleteTopicsResponse,
   type DescribeTopicsRequest,
@@ -53,11 +56,11 @@ import {
   CANCEL_DELAYED_OFFSETS_MAX,
 } from '../protocol/apis/index.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
-import { Cluster } from './cluster.ts';
+import { Cluster, type ClientSecurity } from './cluster.ts';
 import { ConnectionError, type Connection } from './connection.ts';
 import { formatDelayedId } from './record-accumulator.ts';
 
-export interface AdminOptions {
+export interface AdminOptions extends ClientSecurity {
   bootstrap: string | string[];
   clientId?: string;
   requestTimeoutMs?: number;
@@ -195,6 +198,12 @@ const NO_MEMBER_EPOCH = -1;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Admin.describeArchive's answer: each broker's store and counters, each partition's leader view. */
+export interface ArchiveDescription {
+  brokers: Array<{ brokerId: number; storeKind: string; storeDescription: string; counters: ArchiveCounters }>;
+  topics: Array<{ topic: string; archiveEnabled: boolean; partitions: Array<ArchivePartitionStatus & { brokerId: number }> }>;
+}
+
 export class Admin {
   readonly cluster: Cluster;
   /** Coordinator address per group id, from FindCoordinator; dropped on NOT_COORDINATOR. */
@@ -207,11 +216,14 @@ export class Admin {
    */
   constructor(options: AdminOptions, metadataOf?: Cluster) {
     const connection = { clientId: options.clientId ?? 'sluice-admin', requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
-    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection, tls: options.tls, sasl: options.sasl });
   }
 
-  /** Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). */
-  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean } = {}): Promise<void> {
+  /**
+   * Creates topics; throws the first per-topic error (e.g. TOPIC_ALREADY_EXISTS). ifNotExists:
+   * a topic that already exists is no error (it is left as it is, whatever its settings).
+   */
+  async createTopics(topics: readonly NewTopic[], opts: { validateOnly?: boolean; ifNotExists?: boolean } = {}): Promise<void> {
     const req: CreateTopicsRequest = {
       topics: topics.map((t) => ({
         topic: t.topic,
@@ -223,7 +235,8 @@ export class Admin {
     };
     const res = await (await this.controller()).send<CreateTopicsResponse>(ApiKey.CREATE_TOPICS, req);
     for (const r of res.control.topics) {
-      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `topic ${r.topic}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      if (opts.ifNotExists && r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) continue;
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
     }
   }
 
@@ -252,6 +265,63 @@ export class Admin {
     return res.control.topics;
   }
 
+  /**
+   * Tiered-storage status (SPEC §6.27): asks every broker and keeps, per partition, the
+   * leader's figures (a partition no broker leads right now: any replica's). topics null: every
+   * non-internal topic. Throws the first per-topic error (UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  async describeArchive(topics: readonly string[] | null = null): Promise<ArchiveDescription> {
+    const md = await this.cluster.refreshMetadata(null);
+    const conns = md.brokers.length > 0 ? await Promise.all(md.brokers.map((b) => this.cluster.connectionTo(b.host, b.port))) : [await this.cluster.anyConnection()];
+    const req: DescribeArchiveRequest = { topics: topics === null ? null : [...topics] };
+    const answers = await Promise.all(conns.map((c) => c.send<DescribeArchiveResponse>(ApiKey.DESCRIBE_ARCHIVE, req)));
+    const byTopic = new Map<string, { archiveEnabled: boolean; partitions: Map<number, ArchivePartitionStatus & { brokerId: number }> }>();
+    for (const a of answers) {
+      for (const t of a.control.topics) {
+        if (t.errorCode !== ErrorCode.NONE) throw new SluiceError(t.errorCode as ErrorCode, `topic ${t.topic}`);
+        let entry = byTopic.get(t.topic);
+        if (!entry) byTopic.set(t.topic, (entry = { archiveEnabled: t.archiveEnabled, partitions: new Map() }));
+        for (const p of t.partitions) {
+          const had = entry.partitions.get(p.partition);
+          if (!had || (p.leader && !had.leader)) entry.partitions.set(p.partition, { ...p, brokerId: a.control.brokerId });
+        }
+      }
+    }
+    return {
+      brokers: answers.map((a) => ({ brokerId: a.control.brokerId, storeKind: a.control.storeKind, storeDescription: a.control.storeDescription, counters: a.control.counters })).sort((x, y) => x.brokerId - y.brokerId),
+      topics: [...byTopic.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([topic, e]) => ({ topic, archiveEnabled: e.archiveEnabled, partitions: [...e.partitions.values()].sort((a, b) => a.partition - b.partition) })),
+    };
+  }
+
+  /**
+   * One topic described with each partition's figures (offsets, size, segments) from that
+   * partition's leader: DescribeTopics reports the answering broker's own replica, which on
+   * a follower may trail and on a broker without a replica is -1 (SPEC §6.5). A partition
+   * whose leader does not answer keeps the figures of the first answer.
+   */
+  async describeTopicAtLeaders(name: string): Promise<TopicDescription> {
+    const [base] = await this.describeTopics([name]);
+    if (!base) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name}`);
+    const md = await this.cluster.topic(name, true);
+    const leaders = new Map<number, Set<number>>();
+    for (const p of md.partitions) if (p.leader >= 0) (leaders.get(p.leader) ?? leaders.set(p.leader, new Set()).get(p.leader)!).add(p.partition);
+    const partitions = new Map(base.partitions.map((p) => [p.partition, p]));
+    await Promise.all(
+      [...leaders].map(async ([nodeId, led]) => {
+        try {
+          const conn = await this.cluster.connectionToNode(nodeId);
+          const res = await conn.send<DescribeTopicsResponse>(ApiKey.DESCRIBE_TOPICS, { topics: [name] } satisfies DescribeTopicsRequest);
+          for (const p of res.control.topics[0]?.partitions ?? []) if (led.has(p.partition)) partitions.set(p.partition, p);
+        } catch {
+          // The figures of the first answer stay.
+        }
+      }),
+    );
+    return { ...base, partitions: [...partitions.values()].sort((a, b) => a.partition - b.partition) };
+  }
+
   /** Brokers, controller and topic partition metadata; topics null asks for all. */
   metadata(topics: readonly string[] | null = null): Promise<MetadataResponse> {
     return this.cluster.refreshMetadata(topics === null ? null : [...topics]);
@@ -270,13 +340,28 @@ export class Admin {
     return r.offset;
   }
 
+  /**
+   * Sets config overrides of a topic (`set`) and removes others (`remove`: back to their
+   * default), leaving the rest (SPEC §6.30); INVALID_CONFIG for an unknown key or bad value.
+   */
+  async alterTopicConfigs(topic: string, set: Record<string, string | number>, remove: readonly string[] = [], opts: { validateOnly?: boolean } = {}): Promise<void> {
+    const req: AlterTopicConfigsRequest = {
+      topics: [{ topic, set: Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)])), delete: [...remove] }],
+      validateOnly: opts.validateOnly ?? false,
+    };
+    const res = await (await this.controller()).send<AlterTopicConfigsResponse>(ApiKey.ALTER_TOPIC_CONFIGS, req);
+    for (const r of res.control.topics) {
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
+    }
+  }
+
   /** Raises the topic's partition count to `count` (never lowers it: INVALID_PARTITIONS). */
   async createPartitions(topic: string, count: number, opts: { validateOnly?: boolean } = {}): Promise<void> {
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`partition count must be a positive integer, not ${count}`);
     const req: CreatePartitionsRequest = { topics: [{ topic, count }], validateOnly: opts.validateOnly ?? false };
     const res = await (await this.controller()).send<CreatePartitionsResponse>(ApiKey.CREATE_PARTITIONS, req);
     for (const r of res.control.topics) {
-      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `topic ${r.topic}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`topic ${r.topic}`, r.errorMessage));
     }
     // The cached partition list is now short; later calls on this client must see the new one.
     await this.cluster.refreshMetadata([topic]).catch(() => {});
@@ -313,7 +398,7 @@ export class Admin {
         await sleep(COORDINATOR_RETRY_BACKOFF_MS);
         continue;
       }
-      throw new SluiceError(r.errorCode as ErrorCode, `group ${groupId}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+      throw new SluiceError(r.errorCode as ErrorCode, errorDetail(`group ${groupId}`, r.errorMessage));
     }
   }
 
@@ -371,7 +456,7 @@ export class Admin {
     }
     const req: OffsetFetchRequest = { groupId, memberId: null, memberEpoch: NO_MEMBER_EPOCH, topics: wanted };
     const res = await this.groupRequest<OffsetFetchResponse>(groupId, ApiKey.OFFSET_FETCH, req, (r) => r.errorCode);
-    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, errorDetail(`group ${groupId}`, res.errorMessage));
     const out: GroupOffset[] = [];
     for (const t of res.topics) {
       for (const p of t.partitions) {
@@ -399,7 +484,7 @@ export class Admin {
     if (res.errorCode === ErrorCode.NON_EMPTY_GROUP) {
       throw new SluiceError(ErrorCode.NON_EMPTY_GROUP, `group ${groupId} has active members; its offsets can only be changed while it has none (stop its consumers first)`);
     }
-    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, `group ${groupId}${res.errorMessage ? `: ${res.errorMessage}` : ''}`);
+    if (res.errorCode !== ErrorCode.NONE) throw new SluiceError(res.errorCode as ErrorCode, errorDetail(`group ${groupId}`, res.errorMessage));
     for (const t of res.topics) {
       for (const p of t.partitions) {
         if (p.errorCode !== ErrorCode.NONE) throw new SluiceError(p.errorCode as ErrorCode, `group ${groupId}, ${t.topic}/${p.partition}`);
@@ -703,4 +788,15 @@ export class Admin {
 
 function byTopicPartition(a: { topic: string; partition: number }, b: { topic: string; partition: number }): number {
   return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+}
+
+/**
+ * "topic events" + the broker's message, without saying anything twice: the broker's message
+ * often starts with the error name (which SluiceError prefixes again) and names the topic or
+ * group itself ("TOPIC_ALREADY_EXISTS: topic events already exists").
+ */
+export function errorDetail(subject: string, brokerMessage: string | null | undefined): string {
+  const m = (brokerMessage ?? '').replace(/^[A-Z][A-Z0-9_]+: /, '').trim();
+  if (m === '') return subject;
+  return m.includes(subject) ? m : `${subject}: ${m}`;
 }

@@ -46,8 +46,11 @@ class SharedMetadata {
   metadataAt = 0;
   inflightMetadata: Promise<MetadataResponse> | null = null;
   readonly suspectUntil = new Map<string, number>();
-  constructor(readonly bootstrap: Array<{ host: string; port: number }>, readonly metadataMaxAgeMs: number) {}
+  constructor(readonly bootstrap: Array<{ host: string; port: number }>, readonly metadataMaxAgeMs: number, readonly security: ClientSecurity) {}
 }
+
+/** TLS and SASL of every connection of a client, its lanes included (SPEC §2.5, §2.6). */
+export type ClientSecurity = Pick<ConnectionOptions, 'tls' | 'sasl'>;
 
 export class Cluster {
   readonly options: ClusterOptions;
@@ -57,7 +60,7 @@ export class Cluster {
 
   constructor(options: ClusterOptions, shared?: SharedMetadata) {
     this.options = options;
-    this.shared = shared ?? new SharedMetadata(parseBootstrap(options.bootstrap), options.metadataMaxAgeMs ?? 300_000);
+    this.shared = shared ?? new SharedMetadata(parseBootstrap(options.bootstrap), options.metadataMaxAgeMs ?? 300_000, { ...(options.tls ? { tls: options.tls } : {}), ...(options.sasl ? { sasl: options.sasl } : {}) });
   }
 
   /**
@@ -83,7 +86,7 @@ export class Cluster {
       if (c && !c.closed) return c;
       if (this.connections.get(key) === p) this.connections.delete(key);
     }
-    p = Connection.connect(host, port, this.options);
+    p = Connection.connect(host, port, { ...this.shared.security, ...this.options });
     this.connections.set(key, p);
     p.then(
       (c) => c.onClose(() => { if (this.connections.get(key) === p) this.connections.delete(key); }),

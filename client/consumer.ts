@@ -14,12 +14,12 @@
  *
  * Not safe for concurrent poll() calls: one poll at a time (the async iterator obeys this).
  */
-import { Cluster } from './cluster.ts';
+import { Cluster, type ClientSecurity } from './cluster.ts';
 import { FetchEngine, resolveFetchSettings, type FetchOptions, type Message, type OffsetSpec, type RawBatch, type TopicPartitionOffset } from './fetch-engine.ts';
 
 export type { AutoOffsetReset, IsolationLevel, Message, OffsetSpec, RawBatch, TopicPartitionOffset } from './fetch-engine.ts';
 
-export interface ConsumerOptions extends FetchOptions {
+export interface ConsumerOptions extends FetchOptions, ClientSecurity {
   /** Comma-separated host:port list, or an array of them. */
   bootstrap: string | string[];
   clientId?: string;
@@ -37,6 +37,8 @@ export class Consumer {
       bootstrap: options.bootstrap,
       clientId: options.clientId ?? 'sluice-consumer',
       requestTimeoutMs: settings.requestTimeoutMs,
+      tls: options.tls,
+      sasl: options.sasl,
       ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
     this.engine = new FetchEngine(this.cluster, settings);

@@ -43,7 +43,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { HEADER_DELIVER_AT_MS, HEADER_TAGS, type RecordHeader } from '../protocol/record-batch.ts';
 import { canonicalTags, parseTagSet, tagSetString } from '../protocol/tags.ts';
-import { Cluster } from './cluster.ts';
+import { Cluster, type ClientSecurity } from './cluster.ts';
 import { toBytes, type BytesInput } from './codec.ts';
 import { partitionForKey } from './partitioner.ts';
 import {
@@ -82,7 +82,7 @@ export type Acks = 0 | 1 | -1 | 'all';
  */
 export type ProducerProfile = 'throughput' | 'latency';
 
-export interface ProducerOptions {
+export interface ProducerOptions extends ClientSecurity {
   /** Comma-separated host:port list, or an array of them. */
   bootstrap: string | string[];
   clientId?: string;
@@ -388,7 +388,7 @@ export class Producer {
     this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
     this.maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? Math.max(MAX_REQUEST_BYTES_DEFAULT, this.batchSize));
     const connection = { clientId: options.clientId ?? 'sluice-producer', requestTimeoutMs: this.requestTimeoutMs };
-    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection });
+    this.cluster = metadataOf ? metadataOf.lane(connection) : new Cluster({ bootstrap: options.bootstrap, ...connection, tls: options.tls, sasl: options.sasl });
     this.acc = new RecordAccumulator({
       batchSizeBytes: this.batchSize,
       lingerMs: this.lingerMs,

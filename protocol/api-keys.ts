@@ -26,6 +26,10 @@ export const ApiKey = {
   TXN_OFFSET_COMMIT: 23,
   LIST_DELAYED: 24,
   CANCEL_DELAYED: 25,
+  DESCRIBE_ARCHIVE: 26,
+  SASL_HANDSHAKE: 27,
+  SASL_AUTHENTICATE: 28,
+  ALTER_TOPIC_CONFIGS: 29,
 } as const;
 
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
@@ -62,4 +66,8 @@ export const supportedVersions: Record<number, { min: number; max: number }> = {
   [ApiKey.TXN_OFFSET_COMMIT]: { min: 0, max: 0 },
   [ApiKey.LIST_DELAYED]: { min: 0, max: 0 },
   [ApiKey.CANCEL_DELAYED]: { min: 0, max: 0 },
+  [ApiKey.DESCRIBE_ARCHIVE]: { min: 0, max: 0 },
+  [ApiKey.SASL_HANDSHAKE]: { min: 0, max: 0 },
+  [ApiKey.SASL_AUTHENTICATE]: { min: 0, max: 0 },
+  [ApiKey.ALTER_TOPIC_CONFIGS]: { min: 0, max: 0 },
 };

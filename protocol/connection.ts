@@ -3,8 +3,17 @@
  * matched to its response by correlation id (responses come back in request order, which
  * the connection also asserts). Every request has a timeout; a closed or failed socket
  * rejects everything in flight, and the connection is then dead: callers open a new one.
+ *
+ * Security (SPEC §2.5, §2.6): with `tls` the connection is TLS from the first byte and the
+ * broker's certificate is verified (against `tls.ca`, else the system roots, and against the
+ * host name or IP); with `sasl` connect() authenticates before it resolves, so no request of
+ * the caller's is ever sent unauthenticated. Options not given fall back to the process-wide
+ * defaults (setConnectionDefaults), which is how the CLI applies --tls-* and --sasl-* to
+ * every connection any of its commands opens.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { saslAuthenticate, type SaslClientOptions } from './sasl/sasl-client.ts';
 import { decodeBody, encodeControl, CONTROL_LENGTH_BYTES } from './body.ts';
 import { ErrorCode, SluiceError } from './errors.ts';
 import { FrameDecoder, FRAME_LENGTH_BYTES } from './frame.ts';
@@ -13,11 +22,31 @@ import { check } from './schema.ts';
 import { responseSchemas } from './apis/index.ts';
 import { supportedVersions } from './api-keys.ts';
 
+/** TLS towards the broker. PEM contents (not paths): `ca` to verify the broker, `cert` and `key` for a client certificate. */
+export interface TlsClientOptions {
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Name the broker's certificate must carry; default the host dialled (SNI is sent only for a name, not an IP). */
+  servername?: string;
+}
+
+export type { SaslClientOptions } from './sasl/sasl-client.ts';
+
 export interface ConnectionOptions {
   clientId?: string;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
   maxFrameBytes?: number;
+  tls?: TlsClientOptions;
+  sasl?: SaslClientOptions;
+}
+
+/** Security every connection of this process uses unless its options say otherwise (the CLI sets it). */
+let processDefaults: Pick<ConnectionOptions, 'tls' | 'sasl'> = {};
+
+export function setConnectionDefaults(defaults: Pick<ConnectionOptions, 'tls' | 'sasl'>): void {
+  processDefaults = { ...defaults };
 }
 
 export interface Response<T> {
@@ -43,6 +72,13 @@ export class ConnectionError extends Error {
 
 const IN_FLIGHT_MAX = 10_000;
 
+/** OpenSSL's errors for the usual TLS mistakes, said in the client's terms. */
+function tlsMessage(e: Error & { code?: string }): string {
+  if (e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') return 'the broker requires a client certificate (tls.cert and tls.key; CLI --tls-cert, --tls-key)';
+  if (e.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'the broker does not speak TLS on this port (connect without TLS)';
+  return e.message;
+}
+
 export class Connection {
   readonly host: string;
   readonly port: number;
@@ -56,6 +92,12 @@ export class Connection {
   private readonly connectTimeoutMs: number;
   private closedError: Error | null = null;
   private closeListeners: Array<(e: Error) => void> = [];
+  private readonly tls: TlsClientOptions | undefined;
+  private readonly sasl: SaslClientOptions | undefined;
+  /** Whether any response arrived: a plaintext connection a TLS broker drops gets none. */
+  private answered = false;
+  /** The user this connection authenticated as (SASL), or null. */
+  principal: string | null = null;
 
   private constructor(host: string, port: number, opts: ConnectionOptions) {
     this.host = host;
@@ -64,12 +106,27 @@ export class Connection {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.decoder = new FrameDecoder(opts.maxFrameBytes ?? 256 * 1024 * 1024, RESPONSE_HEADER_BYTES);
+    this.tls = opts.tls ?? processDefaults.tls;
+    this.sasl = opts.sasl ?? processDefaults.sasl;
   }
 
   static async connect(host: string, port: number, opts: ConnectionOptions = {}): Promise<Connection> {
     const c = new Connection(host, port, opts);
     await c.open();
+    if (c.sasl) {
+      try {
+        await saslAuthenticate(c, c.sasl);
+        c.principal = c.sasl.username;
+      } catch (e) {
+        c.close();
+        throw e;
+      }
+    }
     return c;
+  }
+
+  get secure(): boolean {
+    return this.tls !== undefined;
   }
 
   get closed(): boolean {
@@ -87,12 +144,16 @@ export class Connection {
 
   private open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+      const t = this.tls;
+      const socket: net.Socket = t
+        ? tls.connect({ host: this.host, port: this.port, ca: t.ca, cert: t.cert, key: t.key, servername: t.servername ?? (net.isIP(this.host) ? undefined : this.host), minVersion: 'TLSv1.2' })
+        : net.connect({ host: this.host, port: this.port, noDelay: true });
+      if (t) socket.setNoDelay(true);
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ConnectionError(`connect to ${this.host}:${this.port} timed out after ${this.connectTimeoutMs} ms`));
+        reject(new ConnectionError(`connect to ${this.host}:${this.port} timed out after ${this.connectTimeoutMs} ms${t ? ' (TCP and TLS handshake)' : ''}`));
       }, this.connectTimeoutMs);
-      socket.once('connect', () => {
+      socket.once(t ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         this.socket = socket;
         socket.on('error', () => {}); // 'close' follows and carries the failure
@@ -100,8 +161,8 @@ export class Connection {
       });
       socket.once('error', (e) => {
         clearTimeout(timer);
-        if (!this.socket) reject(new ConnectionError(`connect to ${this.host}:${this.port}: ${e.message}`));
-        else this.fail(new ConnectionError(`connection to ${this.host}:${this.port}: ${e.message}`));
+        if (!this.socket) reject(new ConnectionError(`connect to ${this.host}:${this.port}${t ? ' (TLS)' : ''}: ${t ? tlsMessage(e) : e.message}`));
+        else this.fail(new ConnectionError(`connection to ${this.host}:${this.port}: ${t ? tlsMessage(e) : e.message}`));
       });
       socket.on('data', (chunk: Buffer) => {
         try {
@@ -110,7 +171,13 @@ export class Connection {
           this.fail(new ConnectionError(`bad response stream from ${this.host}:${this.port}: ${(e as Error).message}`));
         }
       });
-      socket.on('close', () => this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed`)));
+      socket.on('close', () => {
+        // A broker with TLS cannot frame an answer to a plaintext client: it drops the connection.
+        const hint = this.answered || this.inFlight === 0 ? ''
+          : t ? ' before answering (a broker that refuses the client certificate closes the connection right after the TLS handshake: check the certificate and key)'
+          : ' before answering (a broker with TLS closes plaintext connections: connect with TLS)';
+        this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed${hint}`));
+      });
     });
   }
 
@@ -164,6 +231,7 @@ export class Connection {
   }
 
   private onFrame(frame: Buffer): void {
+    this.answered = true;
     const header = decodeResponseHeader(frame);
     const entry = this.pending[this.pendingHead];
     if (!entry) {

@@ -59,6 +59,14 @@ export const ErrorCode = {
   INVALID_DELIVERY_TIME: 51,
   DELAYED_MESSAGE_NOT_FOUND: 52,
   DELAYED_CANCELS_LIMIT_REACHED: 53,
+  // 54-56: the archive's write side (issue 11).
+  ARCHIVE_UNAVAILABLE: 57,
+  UNSUPPORTED_SASL_MECHANISM: 58,
+  ILLEGAL_SASL_STATE: 59,
+  SASL_AUTHENTICATION_FAILED: 60,
+  AUTHENTICATION_REQUIRED: 61,
+  INVALID_SASL_MESSAGE: 62,
+  AUTHORIZATION_FAILED: 63,
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -125,6 +133,13 @@ const table: ErrorInfo[] = [
   { code: 51, name: 'INVALID_DELIVERY_TIME', retriable: false, message: 'A batch\'s sluice-deliver-at-ms header is not a valid delivery time (SPEC §8.8): not a decimal number of ms, beyond the broker\'s maximum delay, different between the batch\'s records, on a transactional batch, or on a compacted topic.' },
   { code: 52, name: 'DELAYED_MESSAGE_NOT_FOUND', retriable: false, message: 'No pending delayed message has this id: it was never scheduled, was already released, or was cancelled.' },
   { code: 53, name: 'DELAYED_CANCELS_LIMIT_REACHED', retriable: false, message: 'The partition already holds as many cancelled delayed messages not yet due as the broker allows (delayedCancelsPendingMax, SPEC §6.26); this id was not cancelled (earlier ids of the same request may have been). The limit frees up as cancelled messages reach their time.' },
+  { code: 57, name: 'ARCHIVE_UNAVAILABLE', retriable: true, message: 'The offset lies in the partition\'s archive (tiered storage, SPEC §7.10) and the archive store did not answer in time or failed; the broker keeps the data, retry after a backoff.' },
+  { code: 58, name: 'UNSUPPORTED_SASL_MECHANISM', retriable: false, message: 'The broker does not offer this SASL mechanism on this connection (SPEC §2.6); the error body lists the ones it offers. The connection stays open for another SaslHandshake.' },
+  { code: 59, name: 'ILLEGAL_SASL_STATE', retriable: false, message: 'A SASL request out of order (SPEC §2.6): SaslAuthenticate without a SaslHandshake, a second handshake, another request between handshake and completion, or two SaslAuthenticate in flight. The connection is closed after this response.' },
+  { code: 60, name: 'SASL_AUTHENTICATION_FAILED', retriable: false, message: 'Authentication failed: unknown user, wrong password, or a SCRAM exchange that does not verify (e.g. a replayed message). The broker does not say which. The connection is closed after this response.' },
+  { code: 61, name: 'AUTHENTICATION_REQUIRED', retriable: false, message: 'The broker requires SASL authentication (SPEC §2.6) and this connection has not authenticated: only ApiVersions, SaslHandshake and SaslAuthenticate are accepted before. The connection is closed after this response.' },
+  { code: 62, name: 'INVALID_SASL_MESSAGE', retriable: false, message: 'A SaslAuthenticate message does not follow its mechanism\'s grammar (SPEC §2.6), e.g. a SCRAM message with a bad attribute, nonce or base64. The connection is closed after this response.' },
+  { code: 63, name: 'AUTHORIZATION_FAILED', retriable: false, message: 'The authenticated user is not allowed this operation on this resource (ACLs, SPEC §2.7); the message names the first resource denied. Nothing of the request was done; the connection stays open.' },
 ];
 
 const byCode = new Map<number, ErrorInfo>(table.map((e) => [e.code, e]));

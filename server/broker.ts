@@ -11,6 +11,7 @@
  * cannot start (dir in use, port in use) has read, recovered or written nothing there.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { BrokerContext } from './api/context.ts';
@@ -26,6 +27,7 @@ import { LogManager } from './log/log-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Campaign, ClusterMetadataStore } from './metadata/cluster-store.ts';
 import { EmbeddedMetadataStore } from './metadata/embedded-store.ts';
+import { ARCHIVE_RETRY_BACKOFF_MS_MAX, BrokerArchive, openArchiveStore } from './archive/broker-archive.ts';
 import { ClientConnection } from './network/client-connection.ts';
 import { DroppedConnectionsLog } from './network/dropped-connections-log.ts';
 import { PartialFrameBudget } from './network/partial-frame-budget.ts';
@@ -41,6 +43,13 @@ import { TransactionCoordinator } from './txn/transaction-coordinator.ts';
 import { TXN_STATE_TOPIC } from './txn/transaction-log.ts';
 import { TxnMarkerSender, DEFAULT_TXN_MARKER_SENDER_OPTIONS } from './txn/txn-marker-sender.ts';
 import { writeTxnMarkers } from './api/txn-markers.ts';
+import { openCredentialStore, type CredentialStore } from './security/credential-store.ts';
+import { HandshakeFailuresLog } from './security/handshake-failures-log.ts';
+import { SaslSession, type SaslSettings } from './security/sasl-session.ts';
+import { loadBrokerTls, type BrokerTls } from './security/tls-listener.ts';
+import { Authorizer } from './security/authorizer.ts';
+import { openAclStore, type AclStore } from './security/acl-store.ts';
+import type { ConnectionOptions } from '../protocol/connection.ts';
 
 export class Broker {
   readonly log: Logger;
@@ -55,6 +64,8 @@ export class Broker {
   private ctx!: BrokerContext;
   private coordinator!: GroupCoordinator;
   private txn!: TransactionCoordinator;
+  /** Tiered storage (SPEC §7.10); null without an archive store. */
+  archive: BrokerArchive | null = null;
   private campaign: Campaign | null = null;
   private stopping: Promise<void> | null = null;
   private dirLock: DataDirLock | null = null;
@@ -73,6 +84,14 @@ export class Broker {
   /** The port the web console listens on; 0 while it is off. */
   consolePort = 0;
   private offsets!: OffsetStore;
+  /** TLS (SPEC §2.5), read at start; null for plaintext. */
+  private tls: BrokerTls | null = null;
+  /** SASL (SPEC §2.6): every connection gets a session with these settings. */
+  private sasl: SaslSettings | null = null;
+  private credentials: CredentialStore | null = null;
+  /** ACLs (SPEC §2.7): only when authentication is required. */
+  private authorizer: Authorizer | null = null;
+  private aclStore: AclStore | null = null;
 
   constructor(readonly config: BrokerConfig) {
     this.log = createLogger(`broker-${config.brokerId}`);
@@ -100,6 +119,8 @@ export class Broker {
    */
   async start(): Promise<number> {
     const c = this.config;
+    // Before the data dir: a missing certificate file must not leave anything behind.
+    this.tls = loadBrokerTls(c);
     mkdirSync(c.dataDir, { recursive: true });
     this.dirLock = DataDirLock.acquire(c.dataDir, {
       host: c.host,
@@ -124,6 +145,27 @@ export class Broker {
     if (c.metricsPort > 0) await this.startMetrics();
     if (c.consolePort > 0) await this.startConsole();
     this.store = await this.openStore();
+    this.credentials = await openCredentialStore(c);
+    const failures = new HandshakeFailuresLog(this.log.child('auth'), 'authentication failed');
+    this.sasl = {
+      required: c.authentication === 'sasl',
+      mechanisms: c.saslMechanisms.split(',').map((m) => m.trim()),
+      credentials: this.credentials,
+      authenticationTimeoutMs: c.saslAuthenticationTimeoutMs,
+      log: this.log.child('auth'),
+      onFailure: (remote, username, why) => failures.record({ remote, user: username ?? '', why }),
+    };
+    if (c.authentication === 'sasl') {
+      this.aclStore = openAclStore(c);
+      const superUsers = [...(c.superUsers ?? '').split(',').map((u) => u.trim()).filter(Boolean), ...(c.interBrokerSaslUsername ? [c.interBrokerSaslUsername] : [])];
+      this.authorizer = new Authorizer({ store: this.aclStore, superUsers, refreshIntervalMs: c.aclRefreshIntervalMs, log: this.log.child('acl') });
+      await this.authorizer.start();
+    }
+    // How this broker dials its peers: TLS and SASL exactly when the cluster uses them.
+    const security: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
+      ...(this.tls ? { tls: this.tls.client } : {}),
+      ...(c.interBrokerSaslUsername && c.interBrokerSaslPassword ? { sasl: { mechanism: 'SCRAM-SHA-256' as const, username: c.interBrokerSaslUsername, password: c.interBrokerSaslPassword } } : {}),
+    };
     this.logs = new LogManager(c.dataDir, {
       logger: this.log.child('log'),
       retentionCheckIntervalMs: c.retentionCheckIntervalMs,
@@ -134,12 +176,36 @@ export class Broker {
       delay: { delayedDeliveryMsMax: c.delayedDeliveryMsMax, delayedCancelsPendingMax: c.delayedCancelsPendingMax, delayedEntriesPerSegmentMax: c.delayedEntriesPerSegmentMax, delayedReleaseSliceEntriesMax: c.delayedReleaseSliceEntriesMax, delayedReleaseSliceBytesMax: c.delayedReleaseSliceBytesMax },
     });
     this.topics = new TopicManager(this.store, this.logs, c.brokerId, c.partitionsMax, this.log.child('topics'));
+    // Tiered storage (SPEC §7.10): the archive store, when one is configured.
+    const archiveStore = await openArchiveStore(c);
+    if (archiveStore) {
+      this.archive = new BrokerArchive(archiveStore, this.store, { brokerId: c.brokerId, checkIntervalMs: c.archiveCheckIntervalMs, retryBackoffMsMax: ARCHIVE_RETRY_BACKOFF_MS_MAX, followerPollIntervalMs: c.retentionCheckIntervalMs }, this.log.child('archive'), {
+        uploadConcurrency: c.archiveUploadConcurrency,
+        uploadBytesPerSec: c.archiveUploadBytesPerSec,
+      }, { cacheBytes: c.archiveReadCacheBytes, timeoutMs: c.archiveReadTimeoutMs });
+      this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
+      const stats = this.archive.stats;
+      this.metrics?.addCounters({
+        prefix: 'sluice_archive_',
+        help: {
+          bytesUploaded: '.log bytes of segments committed to the archive (tiered storage)',
+          segmentsUploaded: 'segments committed to the archive',
+          uploadFailures: 'failed upload attempts (each is retried after a backoff)',
+          segmentsDeleted: 'archived segments removed by retention',
+          bytesRead: 'bytes read back from the archive store for consumers',
+          readFailures: 'archive reads that failed or timed out (the fetch got ARCHIVE_UNAVAILABLE)',
+        },
+        read: () => stats,
+      });
+    }
+    this.topics.setArchive(this.archive, c.archiveEnable === 'true');
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
       fetchMaxWaitMs: c.replicaFetchWaitMsMax,
       fetchMaxBytes: c.replicaFetchResponseBytesMax,
       partitionMaxBytes: c.replicaFetchPartitionBytesMax,
       backoffMs: c.replicaFetchBackoffMs,
       backoffMsMax: c.replicaFetchBackoffMsMax,
+      security,
     }, this.log.child('fetcher'));
     this.replicas = new ReplicaManager(c.brokerId, this.store, fetchers, { replicaLagTimeMaxMs: c.replicaLagTimeMsMax, isrCheckIntervalMs: c.isrCheckIntervalMs }, this.log.child('replicas'));
     const offsets = new OffsetStore(this.topics, (partition, records, origin) => this.appendDurably(OFFSETS_TOPIC, partition, records, origin), this.log.child('offsets'));
@@ -150,7 +216,7 @@ export class Broker {
     });
     this.coordinator = new GroupCoordinator(this.topics, offsets, (p) => this.topics.localPartition(OFFSETS_TOPIC, p)?.isLeader ?? false, c, this.log.child('groups'));
     const producerIds = new ProducerIdManager(this.store);
-    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax }, this.log.child('txn-markers'));
+    const markers = new TxnMarkerSender(c.brokerId, this.store, { ...DEFAULT_TXN_MARKER_SENDER_OPTIONS, backoffMs: c.txnMarkerBackoffMs, backoffMsMax: c.txnMarkerBackoffMsMax, security }, this.log.child('txn-markers'));
     this.txn = new TransactionCoordinator(this.topics, producerIds, (partition, records, fsync) => this.appendDurably(TXN_STATE_TOPIC, partition, records, 'client', fsync), markers, c, this.log.child('txn'));
     // TxnOffsetCommit only for a transaction that added the group (SPEC §6.24), where this broker can tell.
     this.coordinator.setTxnVerifier((req) => this.txn.checkOffsetsInTxn(req));
@@ -171,7 +237,7 @@ export class Broker {
     this.coordinator.start();
     this.txn.start();
     const controller = new Controller(c.brokerId, this.store, () => this.ensureInternalTopics(offsets), this.log.child('controller'));
-    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic };
+    this.ctx = { config: c, topics: this.topics, store: this.store, replicas: this.replicas, controller, delayedFetches, groups: this.coordinator, producerIds, txn: this.txn, log: this.log, shuttingDown: false, traffic: this.metrics?.traffic, archive: this.archive, authorizer: this.authorizer };
     // Markers for partitions this broker leads go straight to its own handler (txn-marker-sender.ts).
     markers.setLocalWriter((req) => writeTxnMarkers(this.ctx, req));
     this.serve();
@@ -192,7 +258,7 @@ export class Broker {
       const wildcard = c.host === '0.0.0.0' || c.host === '::' || c.host === '';
       this.consoleServer.serve({ bootstrap: `${wildcard ? '127.0.0.1' : c.host}:${port}`, brokerId: c.brokerId, access: writesFlagAccess(c.consoleAllowWrites === 'true') });
     }
-    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort });
+    this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort, tls: this.tls ? `client-auth ${c.tlsClientAuth}` : 'off', authentication: c.authentication });
     return port;
   }
 
@@ -202,14 +268,20 @@ export class Broker {
    */
   private async listen(): Promise<number> {
     const { startupConnectionsQueuedMax } = this.config;
-    const server = net.createServer((socket) => {
+    const onConnection = (socket: net.Socket) => {
       if (this.route) return this.accept(socket);
       if (this.early.size >= startupConnectionsQueuedMax) return socket.destroy();
       socket.pause();
       socket.on('error', () => {}); // a client giving up before start-up ends is not an error
       socket.once('close', () => this.early.delete(socket));
       this.early.add(socket);
-    });
+    };
+    // One port: TLS only when configured, plaintext only otherwise (SPEC §2.5).
+    const server = this.tls ? tls.createServer(this.tls.server, (socket) => this.onSecureConnection(socket, onConnection)) : net.createServer(onConnection);
+    if (this.tls) {
+      const failed = new HandshakeFailuresLog(this.log.child('tls'), 'TLS handshake failed');
+      server.on('tlsClientError', (e: Error, socket: tls.TLSSocket) => failed.record({ remote: `${socket.remoteAddress}:${socket.remotePort}`, why: e.message }));
+    }
     // Node closes connections beyond maxConnections as soon as they are accepted.
     server.maxConnections = this.config.connectionsMax;
     const dropped = new DroppedConnectionsLog(this.log.child('net'), this.config.connectionsMax);
@@ -267,6 +339,19 @@ export class Broker {
     };
   }
 
+  /**
+   * --tls-client-auth request: a certificate that was sent must verify (Node accepts an
+   * unverified one when it does not reject a missing one, so this checks by hand).
+   */
+  private onSecureConnection(socket: tls.TLSSocket, next: (s: net.Socket) => void): void {
+    if (this.config.tlsClientAuth === 'request' && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
+      this.log.child('tls').info('client certificate does not verify, closing', { remote: `${socket.remoteAddress}:${socket.remotePort}`, why: String(socket.authorizationError) });
+      socket.destroy();
+      return;
+    }
+    next(socket);
+  }
+
   /** Starts handling requests, first those of the connections that waited for start-up. */
   private serve(): void {
     const route = createRouter(this.ctx);
@@ -282,7 +367,9 @@ export class Broker {
       writeBufferBytesMax: this.config.writeBufferBytesMax,
       partialFrameTimeoutMs: this.config.partialFrameTimeoutMs,
     };
-    const conn = new ClientConnection(socket, this.route!, limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
+    const session = new SaslSession(this.sasl!, `${socket.remoteAddress}:${socket.remotePort}`);
+    session.watch(socket);
+    const conn = new ClientConnection(socket, session.gate(this.route!), limits, this.log.child('net'), (c) => this.connections.delete(c), this.frameBudget);
     this.connections.add(conn);
     socket.resume();
   }
@@ -301,7 +388,11 @@ export class Broker {
     this.txn?.stop();
     this.topics?.stop();
     await this.logs?.close().catch(() => {});
+    await this.archive?.close().catch(() => {});
     await this.store?.close().catch(() => {});
+    await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
   }
 
@@ -361,7 +452,11 @@ export class Broker {
     this.topics.stop();
     await this.campaign?.cancel().catch(() => {});
     await this.logs.close();
+    await this.archive?.close().catch(() => {});
     await this.store.close();
+    await this.credentials?.close().catch(() => {});
+    this.authorizer?.stop();
+    await this.aclStore?.close().catch(() => {});
     this.dirLock?.release();
     this.eventLoopDelay.stop();
     this.log.info('stopped cleanly');

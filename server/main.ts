@@ -6,6 +6,7 @@
 import { Broker } from './broker.ts';
 import { BrokerConfigError, brokerHelp, parseBrokerConfig, type BrokerConfig } from './config/broker-config.ts';
 import { DataDirLockedError } from './data-dir-lock.ts';
+import { describeStartupError } from './startup-error.ts';
 import { setLogFormat, setLogLevel } from './logger.ts';
 
 export async function main(argv: string[]): Promise<void> {
@@ -29,8 +30,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     port = await broker.start();
   } catch (e) {
-    // A data dir in use is an operator's mistake, not a bug: one line naming the holder.
-    const detail = e instanceof DataDirLockedError ? e.message : ((e as Error).stack ?? e);
+    // A data dir in use, a port taken, a bad host, an unwritable data dir: an operator's
+    // mistake, not a bug, so one line naming it (SLUICE_DEBUG=1 adds the stack).
+    const known = e instanceof DataDirLockedError ? e.message : describeStartupError(e, config);
+    const detail = known !== null ? `${known}${process.env.SLUICE_DEBUG ? `\n${(e as Error).stack}` : ''}` : ((e as Error).stack ?? e);
     process.stderr.write(`sluice broker: failed to start: ${detail}\n`);
     process.exit(1);
   }

@@ -113,6 +113,14 @@ export function parseAcks(raw: string): 0 | 1 | -1 {
 
 export const DEFAULT_BOOTSTRAP = `127.0.0.1:${DEFAULT_PORT}`;
 
+/** The environment variable every client command reads when --bootstrap is not given. */
+export const BOOTSTRAP_ENV = 'SLUICE_BOOTSTRAP';
+
+/** --bootstrap, else SLUICE_BOOTSTRAP (when not empty), else 127.0.0.1:9292. */
+export function bootstrapOf(p: Parsed, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return str(p, 'bootstrap') ?? (env[BOOTSTRAP_ENV] || DEFAULT_BOOTSTRAP);
+}
+
 /** `--config key=value` flags as a map; a key given twice is a usage error. */
 export function parseConfigs(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};

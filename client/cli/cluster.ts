@@ -9,7 +9,7 @@ import { Admin } from '../admin.ts';
 
 /** The broker-owned committed-offsets topic (SPEC.md §7.4); Metadata lists it only by name. */
 const OFFSETS_TOPIC = '__consumer_offsets';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs, type Parsed } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs, type Parsed } from './args.ts';
 import type { Io } from './io.ts';
 import { planReassignment } from './reassignment-plan.ts';
 
@@ -105,7 +105,7 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
   }
   if (sub !== 'describe' && sub !== 'rebalance' && sub !== 'drain') throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}: describe, rebalance or drain`);
   positionals(p, [], `sluice cluster ${sub}`);
-  const admin = new Admin({ bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP) });
+  const admin = new Admin({ bootstrap: bootstrapOf(p) });
   try {
     if (sub !== 'describe') return await moveReplicas(admin, sub, p, io);
     const md = await clusterMetadata(admin);

@@ -8,20 +8,52 @@
  * exactly-once) choose read_committed: only committed transactions are printed.
  * --tags / --tag-expression filter on the broker by the messages' tags (SPEC §6.7); the
  * position (and a group's committed offsets) move past the messages that do not match.
+ *
+ * Where to start (without --group): --offset N | earliest | latest | -N (the last N of each
+ * partition), --from-time (ListOffsets by timestamp); resolved per partition before the
+ * first fetch. --exit-at-end stops once every partition read has been fetched up to its end
+ * (the high watermark, or the last stable offset with read_committed) as of the latest fetch.
+ * Output (format.ts): text (with optional key, offset, timestamp, headers, tags columns),
+ * json (one object per line), or a kcat-style template.
+ *
+ * Failures with --group are reported, never an exit 0 with "0 messages": the topic is looked
+ * up first (a dead broker or a missing topic fails at once), and a member that has not
+ * heard from its coordinator for --join-timeout-ms (not joined yet, or contact lost) exits 1
+ * with the coordinator's last answer (COORDINATOR_NOT_AVAILABLE when the offsets topic
+ * cannot be placed, or the connection error).
  */
+import { Admin } from '../admin.ts';
 import { Cluster } from '../cluster.ts';
+import { parseDuration, parseInstant } from '../delivery-time.ts';
 import { Consumer, type IsolationLevel, type Message, type OffsetSpec } from '../consumer.ts';
 import type { DeliveryMode } from '../group/delivery-session.ts';
 import { resolveTagExpression } from '../fetch-engine.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { formatMessages, parseOutputFormat } from './format.ts';
 import type { Io } from './io.ts';
+
+/** How long a group member may go without a successful heartbeat (joining or later) by default. */
+const JOIN_TIMEOUT_MS_DEFAULT = 30_000;
+/** How long a member cut off from its coordinator waits for its close (leave, commit) before the command exits. */
+const UNREACHABLE_CLOSE_WAIT_MS = 1000;
 
 export const consumeHelp = `Usage: sluice consume TOPIC [options]
 
 Prints each message of TOPIC on its own line: the value as UTF-8 (null prints as "null").
 Without --partition every partition is read. Starts at the end of each partition (new
-messages only) unless --from-beginning or --offset says otherwise. Runs until
---max-messages, --idle-timeout-ms, Ctrl-C or a closed output pipe.
+messages only) unless --from-beginning, --offset or --from-time says otherwise. Runs until
+--max-messages, --idle-timeout-ms, --exit-at-end, Ctrl-C or a closed output pipe.
+
+Output formats (--format):
+  text      (default) the value; --print-key, --print-offset, --print-timestamp,
+            --print-headers and --print-tags add TAB-separated columns before it
+  json      one JSON object per line: {"topic","partition","offset","timestamp" (ms),
+            "key","value" (UTF-8 strings or null),"headers" ({key: value}; a key
+            repeated in one message: its values in an array)}
+  TEMPLATE  anything with a %, as kcat -f: %t topic, %p partition, %o offset,
+            %T timestamp (ms), %k key, %s value, %K key bytes, %S value bytes,
+            %h headers (k=v,k2=v2), %%; \n \t \\ escapes. No newline is added:
+            end the template with \n
 
 With --group G the command joins consumer group G: the group shares TOPIC's partitions
 among its members, and each partition starts at G's committed offset. The offsets of
@@ -52,7 +84,17 @@ Options:
   --from-beginning       start at the earliest retained message (with --group: where
                          the group has no committed offset)
   --partition N          read only partition N
-  --offset O             with --partition: start at offset O (a number, earliest or latest)
+  --offset O             start at offset O: a number, earliest, latest, or -N for the
+                         last N messages of each partition read
+  --from-time T          start at the first message at or after T: ISO 8601 with a zone
+                         (2026-05-01T12:00:00Z), ms since the epoch, or -DURATION ago
+                         (-1h, -30m, -2d)
+  --exit-at-end          exit once every partition read is consumed up to its end
+  --format F             text (default), json or a template (see above)
+  --print-timestamp      prefix each line with the message's timestamp (ISO 8601) and a TAB
+  --print-headers        prefix each line with its headers (k=v,k2=v2) and a TAB
+  --join-timeout-ms T    with --group: exit 1 when the group coordinator has not answered
+                         for T ms, joining or later (default ${JOIN_TIMEOUT_MS_DEFAULT})
   --max-messages N       exit after N messages
   --idle-timeout-ms T    exit when no message arrived for T ms
   --print-key            print key<TAB>value
@@ -72,6 +114,12 @@ const flags: FlagSpecs = {
   'from-beginning': { type: 'boolean' },
   partition: { type: 'int', min: 0 },
   offset: { type: 'string' },
+  'from-time': { type: 'string' },
+  'exit-at-end': { type: 'boolean' },
+  format: { type: 'string' },
+  'print-timestamp': { type: 'boolean' },
+  'print-headers': { type: 'boolean' },
+  'join-timeout-ms': { type: 'int', min: 1 },
   'max-messages': { type: 'int', min: 1 },
   'idle-timeout-ms': { type: 'int', min: 1 },
   'print-key': { type: 'boolean' },
@@ -91,7 +139,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const [topic] = positionals(p, ['TOPIC'], 'sluice consume TOPIC [options]');
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   const fromBeginning = bool(p, 'from-beginning');
   const partition = int(p, 'partition');
   const offsetRaw = str(p, 'offset');
@@ -111,13 +159,22 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`${tagsRaw !== undefined ? '--tags' : '--tag-expression'}: ${(e as Error).message}`);
   }
   const group = str(p, 'group');
-  if (group !== undefined && (partition !== undefined || offsetRaw !== undefined)) {
-    throw new UsageError('--partition and --offset cannot be used with --group: the group assigns the partitions and starts at its committed offsets');
+  const fromTimeRaw = str(p, 'from-time');
+  if (group !== undefined && (partition !== undefined || offsetRaw !== undefined || fromTimeRaw !== undefined)) {
+    throw new UsageError('--partition, --offset and --from-time cannot be used with --group: the group assigns the partitions and starts at its committed offsets (see sluice group reset-offsets)');
   }
   if (group === '') throw new UsageError('--group must not be empty');
-  if (offsetRaw !== undefined && partition === undefined) throw new UsageError('--offset needs --partition');
-  if (offsetRaw !== undefined && fromBeginning) throw new UsageError('--offset and --from-beginning exclude each other');
-  const start: OffsetSpec = offsetRaw !== undefined ? parseOffset(offsetRaw) : fromBeginning ? 'earliest' : 'latest';
+  if ([offsetRaw !== undefined, fromBeginning, fromTimeRaw !== undefined].filter(Boolean).length > 1) throw new UsageError('--offset, --from-beginning and --from-time exclude each other');
+  const start: StartSpec = offsetRaw !== undefined ? parseOffset(offsetRaw) : fromTimeRaw !== undefined ? { timeMs: parseFromTime(fromTimeRaw) } : fromBeginning ? 'earliest' : 'latest';
+  const exitAtEnd = bool(p, 'exit-at-end');
+  const outputFormat = parseOutputFormat(str(p, 'format', 'text'));
+  const printTimestamp = bool(p, 'print-timestamp');
+  const printHeaders = bool(p, 'print-headers');
+  if (outputFormat.kind !== 'text' && (printKey || printOffset || printTags || printTimestamp || printHeaders)) {
+    throw new UsageError('--print-* options go with --format text; json and templates choose their own fields');
+  }
+  const joinTimeoutMs = int(p, 'join-timeout-ms', JOIN_TIMEOUT_MS_DEFAULT);
+  if (p.flags.has('join-timeout-ms') && group === undefined) throw new UsageError('--join-timeout-ms needs --group');
   const deliveryRaw = str(p, 'delivery');
   if (deliveryRaw !== undefined && group === undefined) {
     throw new UsageError('--delivery needs --group: without a group nothing is committed (use --isolation read_committed to print only committed transactions)');
@@ -128,7 +185,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
   if (delivery === 'exactly-once' && isolation !== 'read_committed') throw new UsageError('--delivery exactly-once reads read_committed: drop --isolation read_uncommitted');
 
   const consumer =
-    group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, delivery, isolation, io, filter) : await manualSource(bootstrap, topic!, partition, start, fromBeginning, isolation, filter);
+    group !== undefined ? await groupSource(bootstrap, group, topic!, fromBeginning, delivery, isolation, io, filter, joinTimeoutMs) : await manualSource(bootstrap, topic!, partition, start, fromBeginning, isolation, filter);
   let stopped = false;
   const stop = (): void => {
     stopped = true;
@@ -147,6 +204,8 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
     await consumer.start();
     let lastMessageAt = Date.now();
     while (!stopped && count < maxMessages) {
+      consumer.check();
+      if (exitAtEnd && consumer.atEnd()) break;
       let wait = 500;
       if (idleTimeoutMs !== undefined) {
         const left = idleTimeoutMs - (Date.now() - lastMessageAt);
@@ -160,7 +219,7 @@ export async function consumeCommand(argv: string[], io: Io): Promise<number> {
       const take = Math.min(batch.length, maxMessages - count);
       count += take;
       consumer.printed(batch, take);
-      const text = format(batch, take, printKey, printOffset, printTags);
+      const text = formatMessages(batch, take, outputFormat, { printKey, printOffset, printTags, printTimestamp, printHeaders });
       if (!out.write(text)) await drainOrStop(out, () => stopped);
     }
   } finally {
@@ -179,19 +238,47 @@ interface Source {
   poll(timeoutMs: number): Promise<Message[]>;
   /** The first n messages of the batch poll() returned were written out. */
   printed(batch: readonly Message[], n: number): void;
+  /** Every partition read is consumed up to its end as of the latest fetch. */
+  atEnd(): boolean;
+  /** Throws when the source has failed for good (a group member cut off from its coordinator). */
+  check(): void;
   /** Idempotent; safe while a poll() is pending. */
   close(): Promise<void>;
 }
 
-async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: OffsetSpec, fromBeginning: boolean, isolation: IsolationLevel, filter: { tagExpression?: string }): Promise<Source> {
+async function manualSource(bootstrap: string, topic: string, partition: number | undefined, start: StartSpec, fromBeginning: boolean, isolation: IsolationLevel, filter: { tagExpression?: string }): Promise<Source> {
   const partitions = partition !== undefined ? [partition] : await partitionsOf(bootstrap, topic);
+  const offsets = await startOffsets(bootstrap, topic, partitions, start);
   const consumer = new Consumer({ bootstrap, clientId: 'sluice-cli-consumer', autoOffsetReset: fromBeginning ? 'earliest' : 'latest', isolation, ...filter });
+  const endOf = (p: number): number => (isolation === 'read_committed' ? consumer.lastStableOffset(topic, p) : consumer.highWatermark(topic, p));
   return {
-    start: () => consumer.assign(partitions.map((p) => ({ topic, partition: p, offset: start }))),
+    start: () => consumer.assign(partitions.map((p, i) => ({ topic, partition: p, offset: offsets[i]! }))),
     poll: (timeoutMs) => consumer.poll(timeoutMs),
     printed: () => {},
+    atEnd: () => partitions.every((p) => endOf(p) >= 0 && consumer.position(topic, p) >= endOf(p)),
+    check: () => {},
     close: () => consumer.close(),
   };
+}
+
+/** Where to start: an OffsetSpec, the last N of each partition, or a time. */
+type StartSpec = OffsetSpec | { lastN: number } | { timeMs: number };
+
+/** Each partition's start as an OffsetSpec; last N and times are looked up with ListOffsets. */
+async function startOffsets(bootstrap: string, topic: string, partitions: readonly number[], start: StartSpec): Promise<OffsetSpec[]> {
+  if (typeof start !== 'object') return partitions.map(() => start);
+  const admin = new Admin({ bootstrap, clientId: 'sluice-cli-consumer' });
+  try {
+    return await Promise.all(
+      partitions.map(async (p) => {
+        if ('timeMs' in start) return admin.listOffsets(topic, p, start.timeMs);
+        const [first, end] = await Promise.all([admin.listOffsets(topic, p, 'earliest'), admin.listOffsets(topic, p, 'latest')]);
+        return Math.max(first, end - start.lastN);
+      }),
+    );
+  } finally {
+    await admin.close();
+  }
 }
 
 /**
@@ -203,7 +290,9 @@ async function manualSource(bootstrap: string, topic: string, partition: number 
  * every batch is committed before it is printed, and nothing is committed on close (that
  * could move the offset back and print messages twice).
  */
-async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, delivery: DeliveryMode, isolation: IsolationLevel, io: Io, filter: { tagExpression?: string }): Promise<Source> {
+async function groupSource(bootstrap: string, groupId: string, topic: string, fromBeginning: boolean, delivery: DeliveryMode, isolation: IsolationLevel, io: Io, filter: { tagExpression?: string }, joinTimeoutMs: number): Promise<Source> {
+  // The topic first: a dead broker or a missing topic is an error now, not an endless join.
+  await partitionsOf(bootstrap, topic);
   // Loaded only here: plain consume does not pay for the group machinery.
   const { GroupConsumer } = await import('../group/consumer.ts');
   const consumer = new GroupConsumer({
@@ -235,31 +324,45 @@ async function groupSource(bootstrap: string, groupId: string, topic: string, fr
       io.err(`sluice consume: could not commit the offsets of group ${groupId}; the last messages may be delivered again: ${(e as Error).message}\n`);
     }
   };
+  const startedMs = Date.now();
+  let unreachable = false;
   return {
     start: async () => {},
     poll: (timeoutMs) => consumer.poll(timeoutMs),
     printed: (batch, n) => {
       for (let i = 0; i < n; i++) printedNext.set(batch[i]!.partition, batch[i]!.offset + 1);
     },
+    atEnd: () => {
+      const owned = consumer.assignment().filter((tp) => tp.topic === topic);
+      return owned.length > 0 && owned.every((tp) => consumer.endOffset(topic, tp.partition) >= 0 && consumer.position(topic, tp.partition) >= consumer.endOffset(topic, tp.partition));
+    },
+    check: () => {
+      const h = consumer.coordinatorStatus();
+      const since = h.lastOkMs ?? startedMs;
+      if (Date.now() - since <= joinTimeoutMs) return;
+      const why = h.lastError ? `: ${h.lastError.message}` : '';
+      // Cut off: a commit now could only fail, after its own timeouts.
+      unreachable = true;
+      throw new GroupUnreachableError(
+        h.lastOkMs === null
+          ? `could not join group ${groupId} within ${joinTimeoutMs} ms${why}`
+          : `lost contact with the coordinator of group ${groupId} for more than ${joinTimeoutMs} ms${why}`,
+      );
+    },
     close: () =>
       (closing ??= (async () => {
-        await commitPrinted();
-        await consumer.close();
+        if (!unreachable) {
+          await commitPrinted();
+          await consumer.close();
+          return;
+        }
+        // Its leave and final commit would each wait out their timeouts against a dead
+        // coordinator: give them a moment, then let the command exit with the error.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([consumer.close(), new Promise((r) => (timer = setTimeout(r, UNREACHABLE_CLOSE_WAIT_MS)))]);
+        clearTimeout(timer);
       })()),
   };
-}
-
-function format(batch: Message[], n: number, printKey: boolean, printOffset: boolean, printTags: boolean): string {
-  const lines: string[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const m = batch[i]!;
-    let line = m.value === null ? 'null' : m.value.toString('utf8');
-    if (printKey) line = `${m.key === null ? 'null' : m.key.toString('utf8')}\t${line}`;
-    if (printTags) line = `${(m.tags ?? []).join(',')}\t${line}`;
-    if (printOffset) line = `${m.partition}:${m.offset}\t${line}`;
-    lines[i] = line;
-  }
-  return lines.join('\n') + '\n';
 }
 
 function parseDelivery(raw: string): DeliveryMode {
@@ -272,11 +375,25 @@ function parseIsolation(raw: string): IsolationLevel {
   throw new UsageError(`--isolation must be read_committed or read_uncommitted, not ${JSON.stringify(raw)}`);
 }
 
-function parseOffset(raw: string): OffsetSpec {
+function parseOffset(raw: string): StartSpec {
   if (raw === 'earliest' || raw === 'latest') return raw;
   if (/^\d+$/.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
-  throw new UsageError(`--offset must be a non-negative integer, earliest or latest, not ${JSON.stringify(raw)}`);
+  if (/^-\d+$/.test(raw) && Number.isSafeInteger(Number(raw)) && Number(raw) < 0) return { lastN: -Number(raw) };
+  throw new UsageError(`--offset must be an offset, earliest, latest or -N (the last N messages), not ${JSON.stringify(raw)}`);
 }
+
+/** --from-time: an instant, or -DURATION before now. */
+function parseFromTime(raw: string): number {
+  try {
+    if (raw.startsWith('-')) return Date.now() - parseDuration(raw.slice(1));
+    return parseInstant(raw);
+  } catch (e) {
+    throw new UsageError(`--from-time: ${(e as Error).message}`);
+  }
+}
+
+/** A group member cut off from its coordinator: printed as one line, exit code 1. */
+export class GroupUnreachableError extends Error {}
 
 async function partitionsOf(bootstrap: string, topic: string): Promise<number[]> {
   const cluster = new Cluster({ bootstrap, clientId: 'sluice-cli-consumer' });

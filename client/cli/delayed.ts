@@ -10,7 +10,7 @@
 import { LIST_DELAYED_LIMIT_MAX } from '../../protocol/apis/list-delayed.ts';
 import { errorInfo } from '../../protocol/errors.ts';
 import { Admin, parseDelayedRef, type DelayedCursor, type DelayedMessage } from '../admin.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, str, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseArgs, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const delayedHelp = `Usage: sluice delayed SUBCOMMAND [options]
@@ -58,7 +58,7 @@ export async function delayedCommand(argv: string[], io: Io): Promise<number> {
     io.out(delayedHelp);
     return 0;
   }
-  const admin = new Admin({ bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP), clientId: 'sluice-cli-delayed' });
+  const admin = new Admin({ bootstrap: bootstrapOf(p), clientId: 'sluice-cli-delayed' });
   try {
     if (sub === 'list') {
       if (p.positionals.length !== 1) throw new UsageError('usage: sluice delayed list TOPIC [--partition P] [--limit N] [--json]');

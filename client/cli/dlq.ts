@@ -20,7 +20,7 @@ import {
   HEADER_ORIGINAL_TOPIC,
   dlqTopicName,
 } from '../group/retry-policy.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const dlqHelp = `Usage: sluice dlq SUBCOMMAND --group G --topic T [options]
@@ -90,7 +90,7 @@ export async function dlqCommand(argv: string[], io: Io): Promise<number> {
   const group = str(p, 'group');
   const topic = str(p, 'topic');
   if (group === undefined || topic === undefined) throw new UsageError(`--group and --topic are required; usage: ${usage}`);
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   const dlq = dlqTopicName(group, topic);
   if (sub === 'list') return list(bootstrap, dlq, int(p, 'max-messages', Infinity), io);
   const all = bool(p, 'all');

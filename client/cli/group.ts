@@ -5,7 +5,7 @@
  */
 import type { DescribedGroup, TopicPartitions } from '../../protocol/apis/index.ts';
 import { Admin, type ResetTarget } from '../admin.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, parseArgs, positionals, str, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 export const groupHelp = `Usage: sluice group SUBCOMMAND [options]
@@ -15,7 +15,9 @@ Subcommands:
   describe GROUP         print the group's state, epoch and assignor; per member its id,
                          client id, host, epoch and assigned partitions; per partition of
                          the topics it subscribes to or has committed offsets for: the
-                         committed offset, log end offset, lag and owning member
+                         committed offset, log end offset, lag and owning member; then
+                         the total lag per topic and of the group (partitions without a
+                         committed offset count as 0)
   reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO)
                          set the group's committed offsets for every partition of T and
                          print them; --to-offset is clamped to each partition's retained
@@ -52,7 +54,7 @@ export async function groupCommand(argv: string[], io: Io): Promise<number> {
     io.out(groupHelp);
     return 0;
   }
-  const bootstrap = str(p, 'bootstrap', DEFAULT_BOOTSTRAP);
+  const bootstrap = bootstrapOf(p);
   let action: (admin: Admin) => Promise<void>;
   switch (sub) {
     case 'list':
@@ -130,9 +132,15 @@ function describeText(g: DescribedGroup, lag: Awaited<ReturnType<Admin['groupLag
     }
   }
   lines.push('Topic\tPartition\tCommittedOffset\tLogEndOffset\tLag\tOwner');
+  const byTopic = new Map<string, number>();
   for (const r of lag) {
     lines.push(`${r.topic}\t${r.partition}\t${dash(r.committedOffset)}\t${dash(r.logEndOffset)}\t${r.lag ?? '-'}\t${r.owner ?? '-'}`);
+    byTopic.set(r.topic, (byTopic.get(r.topic) ?? 0) + (r.lag ?? 0));
   }
+  // Totals: partitions without a committed offset (lag "-") count as 0.
+  lines.push('Topic\tTotalLag');
+  for (const [topic, total] of [...byTopic].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) lines.push(`${topic}\t${total}`);
+  lines.push(`Total lag: ${[...byTopic.values()].reduce((a, b) => a + b, 0)}`);
   return lines.join('\n') + '\n';
 }
 

@@ -33,7 +33,7 @@ import { parseDuration, parseInstant } from '../delivery-time.ts';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveDelivery } from '../producer-delivery.ts';
 import { Producer, ProducerConfigError, type DeliveryGuarantee, type RecordMetadata } from '../producer.ts';
 import { canonicalTags } from '../../protocol/tags.ts';
-import { DEFAULT_BOOTSTRAP, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
+import { DEFAULT_BOOTSTRAP, bootstrapOf, UsageError, bool, int, parseAcks, parseArgs, positionals, str, strs, type FlagSpecs } from './args.ts';
 import type { Io } from './io.ts';
 
 /** Kafka's delivery.timeout.ms default. */
@@ -63,6 +63,17 @@ Options:
                          end of input (exactly-once)
   --key-separator SEP    split each line at the first SEP into key and value
                          (a line without SEP is an error and is skipped)
+  --key K                key of every message (not with --key-separator)
+  --header K=V           a header on every message (repeatable; V may be empty)
+  --timestamp T          timestamp of every message: ISO 8601 with a zone or ms since
+                         the epoch (default: the time it is sent)
+  --format F             text (default): a line is the value (with the separators
+                         above); json: a line is a JSON object {"value", "key",
+                         "headers" ({k: v} or [[k, v], ...]), "partition", "timestamp"
+                         (ms or ISO)}, each but value optional; a value or key that is
+                         not a string is sent as its JSON text; blank lines are skipped
+  --verbose              print where each message landed on stdout:
+                         line N<TAB>partition P<TAB>offset O
   --partition N          send every message to partition N (default: by key, or
                          sticky partitioning for keyless messages)
   --tag T                tag every message with T (repeatable); a tag is 1-64
@@ -97,6 +108,11 @@ const flags: FlagSpecs = {
   'no-idempotent': { type: 'boolean' },
   'transactional-id': { type: 'string' },
   'key-separator': { type: 'string' },
+  key: { type: 'string' },
+  header: { type: 'string', multiple: true },
+  timestamp: { type: 'string' },
+  format: { type: 'string' },
+  verbose: { type: 'boolean' },
   tag: { type: 'string', multiple: true },
   'tags-separator': { type: 'string' },
   partition: { type: 'int', min: 0 },
@@ -166,11 +182,29 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     lastIdOf.set(m.partition, m.delayedId);
     io.out(`${m.delayedId}\t${new Date(m.deliverAtMs!).toISOString()}\n`);
   };
+  const fixedKey = str(p, 'key');
+  if (fixedKey !== undefined && sep !== undefined) throw new UsageError('--key and --key-separator exclude each other');
+  const fixedHeaders = strs(p, 'header').map((kv) => {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new UsageError(`--header wants key=value, not ${JSON.stringify(kv)}`);
+    return { key: kv.slice(0, i), value: kv.slice(i + 1) };
+  });
+  const timestampFlag = str(p, 'timestamp');
+  let fixedTimestamp: number | undefined;
+  try {
+    if (timestampFlag !== undefined) fixedTimestamp = parseInstant(timestampFlag);
+  } catch (e) {
+    throw new UsageError(`--timestamp: ${(e as Error).message}`);
+  }
+  const inputFormat = str(p, 'format', 'text');
+  if (inputFormat !== 'text' && inputFormat !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(inputFormat)}`);
+  if (inputFormat === 'json' && (sep !== undefined || tagsSep !== undefined)) throw new UsageError('--format json reads key and value from each object: --key-separator and --tags-separator do not apply');
+  const verbose = bool(p, 'verbose');
   const deliveryTimeoutMs = int(p, 'delivery-timeout-ms', DELIVERY_TIMEOUT_MS_DEFAULT);
   const progressIntervalMs = int(p, 'progress-interval-ms', PROGRESS_INTERVAL_MS_DEFAULT);
 
   const options = {
-    bootstrap: str(p, 'bootstrap', DEFAULT_BOOTSTRAP),
+    bootstrap: bootstrapOf(p),
     ...(acks !== undefined ? { acks } : {}),
     ...(deliveryFlag !== undefined ? { delivery: deliveryFlag as DeliveryGuarantee } : {}),
     ...(idempotent !== undefined ? { idempotent } : {}),
@@ -231,9 +265,29 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
         break;
       }
       lineNo++;
-      let key: string | null = null;
+      let key: string | null = fixedKey ?? null;
       let value = line;
+      /** --format json: the object's value (null allowed); text lines use value. */
+      let jsonValue: string | null | undefined;
       let tags = fixedTags;
+      let headers: Array<{ key: string; value: string | null }> = fixedHeaders;
+      let timestamp = fixedTimestamp;
+      let linePartition = partition;
+      if (inputFormat === 'json') {
+        if (line.trim() === '') continue;
+        let parsed: JsonLine;
+        try {
+          parsed = parseJsonLine(line);
+        } catch (e) {
+          report(`line ${lineNo}: ${(e as Error).message}; skipped`);
+          continue;
+        }
+        jsonValue = parsed.value;
+        if (parsed.key !== undefined) key = parsed.key;
+        if (parsed.headers.length > 0) headers = [...fixedHeaders, ...parsed.headers];
+        if (parsed.timestamp !== undefined) timestamp = parsed.timestamp;
+        if (parsed.partition !== undefined) linePartition = parsed.partition;
+      }
       if (tagsSep !== undefined) {
         const i = value.indexOf(tagsSep);
         if (i < 0) {
@@ -261,11 +315,12 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
       const n = lineNo;
       read++;
       const sendP = producer
-        .send({ topic, key, value, ...(partition !== undefined ? { partition } : {}), ...(tags.length > 0 ? { tags } : {}), ...(delayMs !== undefined ? { delayMs } : {}), ...(deliverAt !== undefined ? { deliverAt } : {}) })
+        .send({ topic, key, value: jsonValue !== undefined ? jsonValue : value, ...(linePartition !== undefined ? { partition: linePartition } : {}), ...(headers.length > 0 ? { headers } : {}), ...(timestamp !== undefined ? { timestamp } : {}), ...(tags.length > 0 ? { tags } : {}), ...(delayMs !== undefined ? { delayMs } : {}), ...(deliverAt !== undefined ? { deliverAt } : {}) })
         .then(
           (m) => {
             sent++;
             if (delayed) printId(m);
+            if (verbose) io.out(`line ${n}\tpartition ${m.partition}\toffset ${m.offset}\n`);
           },
           (e: Error) => {
             if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) timedOut = true;
@@ -290,4 +345,55 @@ export async function produceCommand(argv: string[], io: Io): Promise<number> {
     io.err(`sluice produce: done in ${secs} s: ${sent} sent, ${failed} failed, ${retries} retries${why}${unread}\n`);
   }
   return failed > 0 || unreadFromLine > 0 ? 1 : 0;
+}
+
+interface JsonLine {
+  value: string | null;
+  key?: string | null;
+  headers: Array<{ key: string; value: string | null }>;
+  partition?: number;
+  timestamp?: number;
+}
+
+const JSON_LINE_FIELDS = new Set(['value', 'key', 'headers', 'partition', 'timestamp']);
+
+/** A string stays itself, null stays null, anything else is sent as its JSON text. */
+function jsonText(v: unknown): string | null {
+  return v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** One --format json input line; throws a message naming what is wrong. */
+function parseJsonLine(line: string): JsonLine {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    throw new Error('not a JSON object');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('not a JSON object');
+  const r = o as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!JSON_LINE_FIELDS.has(k)) throw new Error(`unknown field ${JSON.stringify(k)} (fields: value, key, headers, partition, timestamp)`);
+  if (!('value' in r)) throw new Error('no "value" field');
+  const out: JsonLine = { value: jsonText(r.value), headers: [] };
+  if ('key' in r) out.key = jsonText(r.key);
+  if (r.headers !== undefined) {
+    const h = r.headers;
+    const pairs: Array<[unknown, unknown]> = Array.isArray(h) ? (h as unknown[]).map((x) => (Array.isArray(x) && x.length === 2 ? [x[0], x[1]] : [undefined, undefined])) : typeof h === 'object' && h !== null ? Object.entries(h) : [[undefined, undefined]];
+    for (const [k, v] of pairs) {
+      if (typeof k !== 'string' || !(typeof v === 'string' || v === null)) throw new Error('"headers" must be {"k": "v" | null} or [["k", "v" | null], ...]');
+      out.headers.push({ key: k, value: v });
+    }
+  }
+  if (r.partition !== undefined) {
+    if (!Number.isSafeInteger(r.partition) || (r.partition as number) < 0) throw new Error('"partition" must be a non-negative integer');
+    out.partition = r.partition as number;
+  }
+  if (r.timestamp !== undefined) {
+    if (typeof r.timestamp === 'number') {
+      if (!Number.isSafeInteger(r.timestamp) || r.timestamp < 0) throw new Error('"timestamp" must be ms since the epoch or an ISO 8601 time');
+      out.timestamp = r.timestamp;
+    } else if (typeof r.timestamp === 'string') out.timestamp = parseInstant(r.timestamp);
+    else throw new Error('"timestamp" must be ms since the epoch or an ISO 8601 time');
+  }
+  return out;
 }

@@ -187,7 +187,7 @@ export class GroupConsumer {
     const fetchSettings = resolveFetchSettings({ ...options, autoOffsetReset: options.autoOffsetReset ?? 'latest', isolation: this.isolation });
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     const connectTimeout = options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {};
-    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: this.clientId, requestTimeoutMs, ...connectTimeout });
+    this.cluster = new Cluster({ bootstrap: options.bootstrap, clientId: this.clientId, requestTimeoutMs, ...connectTimeout, tls: options.tls, sasl: options.sasl });
     // Fetches get connections of their own: a parked Fetch would delay heartbeats (SPEC 5.1).
     this.engineCluster = this.cluster.lane({ clientId: this.clientId, requestTimeoutMs: fetchSettings.requestTimeoutMs, ...connectTimeout });
     this.engine = new FetchEngine(this.engineCluster, fetchSettings);
@@ -267,6 +267,11 @@ export class GroupConsumer {
    */
   endOffset(topic: string, partition: number): number {
     return this.engine.endOffset(topic, partition);
+  }
+
+  /** When the coordinator last answered a heartbeat (null: never) and the last failure since. */
+  coordinatorStatus(): { lastOkMs: number | null; lastError: Error | null } {
+    return this.membership.coordinatorStatus();
   }
 
   /** The partitions this member owns now. */

@@ -118,6 +118,9 @@ export class GroupMembership {
   private subscriptionDirty = false;
   private ownedDirty = true;
   private lastOkMs = 0;
+  /** For reporting only: when a heartbeat last got NONE (null: never), and the last failure since. */
+  private answeredAtMs: number | null = null;
+  private lastFailureValue: Error | null = null;
   private failures = 0;
   private reconciling = false;
 
@@ -145,6 +148,15 @@ export class GroupMembership {
 
   owns(topic: string, partition: number): boolean {
     return this.owned.has(tpKey(topic, partition));
+  }
+
+  /**
+   * When the coordinator last answered a heartbeat without error (null: never) and the last
+   * failure since (a connection error, COORDINATOR_NOT_AVAILABLE...; null when none). For
+   * callers that want to give up on a group they cannot reach (sluice consume --group).
+   */
+  coordinatorStatus(): { lastOkMs: number | null; lastError: Error | null } {
+    return { lastOkMs: this.answeredAtMs, lastError: this.lastFailureValue };
   }
 
   /** Joins (epoch 0) and keeps heartbeating until leave(). No-op while active. */
@@ -262,6 +274,7 @@ export class GroupMembership {
     try {
       res = await this.transport.heartbeat(req);
     } catch (e) {
+      this.lastFailureValue = e as Error;
       if (gen === this.generation) {
         this.ownedDirty ||= ownedDirty;
         this.subscriptionDirty ||= subDirty;
@@ -283,6 +296,8 @@ export class GroupMembership {
     if (res.errorCode === ErrorCode.NONE) {
       this.failures = 0;
       this.lastOkMs = Date.now();
+      this.answeredAtMs = this.lastOkMs;
+      this.lastFailureValue = null;
       if (res.memberId) this.memberIdValue = res.memberId;
       this.memberEpochValue = res.memberEpoch;
       if (res.heartbeatIntervalMs > 0) this.heartbeatIntervalMs = res.heartbeatIntervalMs;
@@ -308,6 +323,7 @@ export class GroupMembership {
     }
     const info = errorInfo(res.errorCode);
     if (info?.retriable) {
+      this.lastFailureValue = new SluiceError(res.errorCode as ErrorCode, res.errorMessage ?? `heartbeat of group ${this.groupId}`);
       this.failures++;
       this.schedule(this.backoffMs());
       return;

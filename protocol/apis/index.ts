@@ -25,6 +25,9 @@ import { writeTxnMarkersRequestSchema, writeTxnMarkersResponseSchema } from './w
 import { txnOffsetCommitRequestSchema, txnOffsetCommitResponseSchema } from './txn-offset-commit.ts';
 import { listDelayedRequestSchema, listDelayedResponseSchema } from './list-delayed.ts';
 import { cancelDelayedRequestSchema, cancelDelayedResponseSchema } from './cancel-delayed.ts';
+import { describeArchiveRequestSchema, describeArchiveResponseSchema } from './describe-archive.ts';
+import { saslAuthenticateRequestSchema, saslAuthenticateResponseSchema, saslHandshakeRequestSchema, saslHandshakeResponseSchema } from './sasl.ts';
+import { alterTopicConfigsRequestSchema, alterTopicConfigsResponseSchema } from './alter-topic-configs.ts';
 
 export const requestSchemas: Record<number, Schema> = {
   [ApiKey.API_VERSIONS]: apiVersionsRequestSchema,
@@ -53,6 +56,10 @@ export const requestSchemas: Record<number, Schema> = {
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitRequestSchema,
   [ApiKey.LIST_DELAYED]: listDelayedRequestSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedRequestSchema,
+  [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveRequestSchema,
+  [ApiKey.SASL_HANDSHAKE]: saslHandshakeRequestSchema,
+  [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateRequestSchema,
+  [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsRequestSchema,
 };
 
 export const responseSchemas: Record<number, Schema> = {
@@ -82,6 +89,10 @@ export const responseSchemas: Record<number, Schema> = {
   [ApiKey.TXN_OFFSET_COMMIT]: txnOffsetCommitResponseSchema,
   [ApiKey.LIST_DELAYED]: listDelayedResponseSchema,
   [ApiKey.CANCEL_DELAYED]: cancelDelayedResponseSchema,
+  [ApiKey.DESCRIBE_ARCHIVE]: describeArchiveResponseSchema,
+  [ApiKey.SASL_HANDSHAKE]: saslHandshakeResponseSchema,
+  [ApiKey.SASL_AUTHENTICATE]: saslAuthenticateResponseSchema,
+  [ApiKey.ALTER_TOPIC_CONFIGS]: alterTopicConfigsResponseSchema,
 };
 
 export * from './api-versions.ts';
@@ -108,3 +119,5 @@ export * from './write-txn-markers.ts';
 export * from './txn-offset-commit.ts';
 export * from './list-delayed.ts';
 export * from './cancel-delayed.ts';
+export * from './sasl.ts';
+export * from './alter-topic-configs.ts';

@@ -10,6 +10,8 @@ import type { TopicManager } from '../partition/topic-manager.ts';
 import type { ProducerIdManager } from '../txn/producer-id-manager.ts';
 import type { TransactionCoordinator } from '../txn/transaction-coordinator.ts';
 import type { TopicTraffic } from '../observability/topic-traffic.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
+import type { Authorizer } from '../security/authorizer.ts';
 
 export interface BrokerContext {
   config: BrokerConfig;
@@ -26,6 +28,10 @@ export interface BrokerContext {
   log: Logger;
   /** Per-topic bytes and messages in and out (metrics); absent with the metrics endpoint off. */
   traffic?: TopicTraffic;
+  /** ACL checks (SPEC §2.7); absent or null when the broker does not require authentication. */
+  authorizer?: Authorizer | null;
   /** Set once shutdown starts: new produce requests are refused with BROKER_SHUTTING_DOWN. */
   shuttingDown: boolean;
+  /** Tiered storage (SPEC §7.10): the broker's archive; null/absent without an archive store. */
+  archive?: BrokerArchive | null;
 }

@@ -97,7 +97,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
       const log = partition.log;
       result.highWatermark = log.highWatermark;
       result.lastStableOffset = log.lastStableOffset;
-      result.logStartOffset = log.logStartOffset;
+      // Consumers are told the archive's start when there is one (SPEC §7.10); followers the local start.
+      result.logStartOffset = replica ? log.logStartOffset : partition.consumerLogStartOffset;
       // A partition's first batch may exceed partitionMaxBytes if it fits in the response
       // budget, or exceed both while the response is still empty: that keeps consumers moving
       // and bounds a response by max(maxBytes, one batch).
@@ -115,7 +116,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
           if (read.scanLimited) scanCut = true;
         }
         if (read.records.length > 0 && (bytes === 0 || read.records.length <= budget)) {
-          if (committed) result.abortedTransactions = log.abortedTransactions(start, lastOffsetOf(read.records)).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
+          // A read that reached the archive brings its aborts (archived .txnindex too, SPEC §7.10).
+          if (committed) result.abortedTransactions = (read.abortedTransactions ?? log.abortedTransactions(start, lastOffsetOf(read.records))).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
           result.recordsBytes = read.records.length;
           // Only with its records: records left out for the response budget are fetched again.
           if (filter && read.nextFetchOffset !== undefined) result.nextFetchOffset = read.nextFetchOffset;

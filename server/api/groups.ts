@@ -10,6 +10,7 @@ import { OFFSETS_TOPIC, offsetsPartitionFor } from '../group/offset-store.ts';
 import type { HandlerResult } from '../network/reply.ts';
 import { TXN_STATE_TOPIC, txnStatePartitionFor } from '../txn/transaction-log.ts';
 import type { BrokerContext } from './context.ts';
+import type { MemberOwner } from '../group/consumer-group.ts';
 import {
   checkEntries,
   DELETE_GROUPS_GROUP_IDS_MAX,
@@ -37,10 +38,11 @@ export function handleFindCoordinator(ctx: BrokerContext, req: FindCoordinatorRe
   return { control: response };
 }
 
-export function handleHeartbeat(ctx: BrokerContext, req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string): HandlerResult {
+/** owner: the connection and principal of the request, which a member id is bound to (group-coordinator.ts). */
+export function handleHeartbeat(ctx: BrokerContext, req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, owner?: MemberOwner): HandlerResult {
   checkEntries('ConsumerGroupHeartbeat', 'subscribedTopicNames', req.subscribedTopicNames?.length ?? 0, HEARTBEAT_TOPIC_NAMES_MAX);
   checkEntries('ConsumerGroupHeartbeat', 'ownedPartitions entries', partitionEntries(req.ownedPartitions), HEARTBEAT_OWNED_PARTITIONS_MAX);
-  return { control: ctx.groups.heartbeat(req, clientId, clientHost) };
+  return { control: owner ? ctx.groups.heartbeat(req, clientId, clientHost, Date.now(), owner) : ctx.groups.heartbeat(req, clientId, clientHost) };
 }
 
 export async function handleOffsetCommit(ctx: BrokerContext, req: OffsetCommitRequest): Promise<HandlerResult> {

@@ -3,6 +3,7 @@ import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, type ListOffsetsPartitionResult, 
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
 import type { HandlerResult } from '../network/reply.ts';
+import type { Partition } from '../partition/partition.ts';
 import type { BrokerContext } from './context.ts';
 import { checkEntries, ENTRIES_PER_TURN_MAX, LIST_OFFSETS_PARTITIONS_MAX, partitionEntries, yieldToEventLoop } from './request-limits.ts';
 
@@ -24,17 +25,19 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       }
       const r: ListOffsetsPartitionResult = { partition: p.partition, errorCode: 0, offset: -1, timestamp: -1 };
       partitions.push(r);
-      let log: PartitionLog;
+      let partition: Partition;
       try {
         // SPEC §6.8 order: unknown, internal, not the leader.
-        log = ctx.topics.servable('list-offsets', t.topic, p.partition).log;
+        partition = ctx.topics.servable('list-offsets', t.topic, p.partition);
       } catch (e) {
         if (!(e instanceof SluiceError)) throw e;
         r.errorCode = e.code;
         continue;
       }
+      const log = partition.log;
       if (p.timestamp === EARLIEST_TIMESTAMP) {
-        r.offset = log.logStartOffset;
+        // The archive's start when the partition has one (SPEC §7.10).
+        r.offset = partition.consumerLogStartOffset;
       } else if (p.timestamp === LATEST_TIMESTAMP) {
         // What consumers can read up to: the high watermark (the log end on a single broker).
         r.offset = visibleEnd(log);
@@ -42,7 +45,8 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
         r.errorCode = ErrorCode.MALFORMED_REQUEST;
       } else {
         try {
-          const found = await log.offsetForTimestamp(p.timestamp);
+          // The archive first, then the local log (SPEC §7.10).
+          const found = await partition.offsetForTimestamp(p.timestamp);
           const end = visibleEnd(log);
           if (found && found.offset < end) {
             r.offset = found.offset;

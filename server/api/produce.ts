@@ -109,7 +109,7 @@ export async function handleProduce(ctx: BrokerContext, req: ProduceRequest, dat
           const appended = partition.appendAsLeader(records, req.acks, 'client', ctx.txn?.verifyTxnStart);
           const log = partition.log;
           result.baseOffset = appended.baseOffset;
-          result.logStartOffset = log.logStartOffset;
+          result.logStartOffset = partition.consumerLogStartOffset;
           // Metrics: the producer's batches, headers only (a retry of a stored batch wrote nothing).
           if (traffic !== undefined && !appended.duplicate) traffic.produced(t.topic, records);
           if (req.acks !== 0 && log.config.flushBeforeAck) waits.push(settle(log.waitForFlush(appended.lastOffset), result, req.timeoutMs, 'fsynced'));

@@ -8,6 +8,7 @@ import type {
   AlterPartitionReassignmentsRequest,
   ConsumerGroupHeartbeatRequest,
   CreatePartitionsRequest,
+  AlterTopicConfigsRequest,
   CreateTopicsRequest,
   DeleteGroupsRequest,
   DeleteTopicsRequest,
@@ -30,13 +31,16 @@ import type {
   CancelDelayedRequest,
 } from '../../protocol/apis/index.ts';
 import { handleCancelDelayed, handleListDelayed } from './delayed.ts';
+import { handleDescribeArchive } from './archive.ts';
+import type { DescribeArchiveRequest } from '../../protocol/apis/describe-archive.ts';
 import { requestSchemas } from '../../protocol/apis/index.ts';
 import { decodeBody } from '../../protocol/body.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { RequestHeader } from '../../protocol/header.ts';
 import { check } from '../../protocol/schema.ts';
 import type { FollowerConnection } from '../cluster/replica-manager.ts';
-import type { HandlerResult } from '../network/reply.ts';
+import { NO_REPLY, type HandlerResult } from '../network/reply.ts';
+import type { MetadataResponse } from '../../protocol/apis/metadata.ts';
 import type { BrokerContext } from './context.ts';
 import { handleFetch } from './fetch.ts';
 import { handleDeleteGroups, handleDescribeGroups, handleFindCoordinator, handleHeartbeat, handleListGroups, handleOffsetCommit, handleOffsetFetch, handleTxnOffsetCommit } from './groups.ts';
@@ -48,10 +52,15 @@ import { handleAlterPartitionReassignments } from './reassignments.ts';
 import { handleWriteTxnMarkers } from './txn-markers.ts';
 import type { WriteTxnMarkersRequest } from '../../protocol/apis/write-txn-markers.ts';
 import { handleAddOffsetsToTxn, handleAddPartitionsToTxn, handleEndTxn, handleInitProducerId } from './transactions.ts';
-import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
+import { handleAlterTopicConfigs, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeTopics } from './topics.ts';
 
+/**
+ * `principal`: the user the connection authenticated as (SPEC §2.6), null if none. With an
+ * authorizer in the context (authentication required) every request but ApiVersions is
+ * checked against the ACLs before its handler runs (SPEC §2.7, server/security/authorizer.ts).
+ */
 export function createRouter(ctx: BrokerContext) {
-  return function route(header: RequestHeader, frame: Buffer, remoteHost: string, socket?: FollowerConnection): Promise<HandlerResult> | HandlerResult {
+  return function route(header: RequestHeader, frame: Buffer, remoteHost: string, socket?: FollowerConnection, principal: string | null = null): Promise<HandlerResult> | HandlerResult {
     const range = supportedVersions[header.apiKey];
     if (!range) {
       return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} is not known to this broker` } };
@@ -68,6 +77,14 @@ export function createRouter(ctx: BrokerContext) {
     // framed the body wrongly, and guessing what it meant could act on a misread request.
     if (header.apiKey !== ApiKey.PRODUCE && body.data.length > 0) {
       return { errorCode: ErrorCode.MALFORMED_REQUEST, control: { message: `API key ${header.apiKey} carries no record sets, but its data section has ${body.data.length} bytes` } };
+    }
+    if (ctx.authorizer && header.apiKey !== ApiKey.API_VERSIONS) {
+      const denied = ctx.authorizer.check(principal, header.apiKey, control);
+      if (denied) return { errorCode: ErrorCode.AUTHORIZATION_FAILED, control: { message: denied } };
+      if (header.apiKey === ApiKey.METADATA) {
+        const r = handleMetadata(ctx, control as MetadataRequest);
+        return r === NO_REPLY ? r : { ...r, control: ctx.authorizer.filterMetadata(principal, control as MetadataRequest, r.control as MetadataResponse) };
+      }
     }
     switch (header.apiKey) {
       case ApiKey.PRODUCE:
@@ -88,10 +105,12 @@ export function createRouter(ctx: BrokerContext) {
         return handleDescribeTopics(ctx, control as DescribeTopicsRequest);
       case ApiKey.CREATE_PARTITIONS:
         return handleCreatePartitions(ctx, control as CreatePartitionsRequest);
+      case ApiKey.ALTER_TOPIC_CONFIGS:
+        return handleAlterTopicConfigs(ctx, control as AlterTopicConfigsRequest);
       case ApiKey.FIND_COORDINATOR:
         return handleFindCoordinator(ctx, control as FindCoordinatorRequest);
       case ApiKey.CONSUMER_GROUP_HEARTBEAT:
-        return handleHeartbeat(ctx, control as ConsumerGroupHeartbeatRequest, header.clientId ?? '', remoteHost);
+        return handleHeartbeat(ctx, control as ConsumerGroupHeartbeatRequest, header.clientId ?? '', remoteHost, socket ? { principal, connection: socket } : undefined);
       case ApiKey.OFFSET_COMMIT:
         return handleOffsetCommit(ctx, control as OffsetCommitRequest);
       case ApiKey.OFFSET_FETCH:
@@ -122,6 +141,8 @@ export function createRouter(ctx: BrokerContext) {
         return handleListDelayed(ctx, control as ListDelayedRequest);
       case ApiKey.CANCEL_DELAYED:
         return handleCancelDelayed(ctx, control as CancelDelayedRequest);
+      case ApiKey.DESCRIBE_ARCHIVE:
+        return handleDescribeArchive(ctx, control as DescribeArchiveRequest);
     }
     return { errorCode: ErrorCode.UNKNOWN_API, control: { message: `API key ${header.apiKey} has no handler` } };
   };

@@ -1,4 +1,5 @@
 /** Topic administration: CreateTopics, CreatePartitions, DeleteTopics, DescribeTopics. */
+import type { AlterTopicConfigsRequest, AlterTopicConfigsResponse } from '../../protocol/apis/alter-topic-configs.ts';
 import type { CreatePartitionsRequest, CreatePartitionsResponse } from '../../protocol/apis/create-partitions.ts';
 import type { CreateTopicResult, CreateTopicsRequest, CreateTopicsResponse } from '../../protocol/apis/create-topics.ts';
 import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../../protocol/apis/delete-topics.ts';
@@ -48,6 +49,21 @@ export async function handleCreatePartitions(ctx: BrokerContext, req: CreatePart
   return { control: response };
 }
 
+/** SPEC §6.30: per topic, in request order; each topic's change is applied whole or not at all. */
+export async function handleAlterTopicConfigs(ctx: BrokerContext, req: AlterTopicConfigsRequest): Promise<HandlerResult> {
+  const response: AlterTopicConfigsResponse = { topics: [] };
+  for (const t of req.topics) {
+    try {
+      checkController(ctx);
+      await ctx.topics.alterConfigs(t.topic, t.set, t.delete, req.validateOnly);
+      response.topics.push({ topic: t.topic, errorCode: 0, errorMessage: null });
+    } catch (e) {
+      response.topics.push({ topic: t.topic, ...codeOf(e) });
+    }
+  }
+  return { control: response };
+}
+
 export async function handleDeleteTopics(ctx: BrokerContext, req: DeleteTopicsRequest): Promise<HandlerResult> {
   const response: DeleteTopicsResponse = { topics: [] };
   for (const name of req.topics) {
@@ -73,10 +89,12 @@ export function handleDescribeTopics(ctx: BrokerContext, req: DescribeTopicsRequ
       configs: ctx.topics.configStrings(name),
       // Log figures of the replicas this broker holds; -1 for partitions held elsewhere.
       partitions: Array.from({ length: t.record.partitions }, (_, partition) => {
-        const log = t.partitions.get(partition)?.log;
+        const p = t.partitions.get(partition);
+        const log = p?.log;
         return {
           partition,
-          logStartOffset: log?.logStartOffset ?? -1,
+          // What consumers may fetch from: the archive's start when there is one (SPEC §7.10).
+          logStartOffset: p?.consumerLogStartOffset ?? -1,
           logEndOffset: log?.logEndOffset ?? -1,
           sizeBytes: log?.sizeBytes ?? -1,
           segments: log?.segmentCount ?? -1,

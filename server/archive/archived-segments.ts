@@ -51,16 +51,28 @@ export class ArchivedSegments {
     return this.segs;
   }
 
-  /** Appends a newly committed segment at the end. */
-  add(m: SegmentManifest): void {
-    const last = this.segs[this.segs.length - 1];
+  /**
+   * Appends a newly committed segment at the end. A segment that starts at or below the base
+   * of trailing segments covers them whole (a new leader rolled its segments elsewhere, e.g.
+   * [0-120] after [0-99]): those are superseded, removed and returned, so the caller can
+   * delete their objects; usually nothing is returned.
+   */
+  add(m: SegmentManifest): SegmentManifest[] {
+    let keep = this.segs.length;
+    while (keep > 0 && this.segs[keep - 1]!.baseOffset >= m.baseOffset) keep--;
+    const superseded = this.segs.slice(keep);
+    const last = this.segs[keep - 1];
+    const prevLast = this.segs[this.segs.length - 1];
+    if (prevLast) assert(m.lastOffset > prevLast.lastOffset, () => `archived segment ${m.baseOffset}-${m.lastOffset} does not reach past ${prevLast.baseOffset}-${prevLast.lastOffset}`);
     if (last) {
-      assert(m.baseOffset > last.baseOffset && m.lastOffset > last.lastOffset, () => `archived segment ${m.baseOffset}-${m.lastOffset} does not follow ${last.baseOffset}-${last.lastOffset}`);
       assert(m.baseOffset <= last.lastOffset + 1, () => `archived segment ${m.baseOffset}-${m.lastOffset} leaves a gap after ${last.lastOffset}`);
-    } else {
+    } else if (superseded.length === 0) {
       this.start = m.baseOffset;
+    } else {
+      this.start = Math.max(this.start, m.baseOffset);
     }
-    this.segs = [...this.segs, m];
+    this.segs = [...this.segs.slice(0, keep), m];
+    return superseded;
   }
 
   /**

@@ -12,7 +12,7 @@
 import { ApiKey } from '../../protocol/api-keys.ts';
 import type { FetchRequest, FetchResponse } from '../../protocol/apis/fetch.ts';
 import type { OffsetForLeaderEpochResponse } from '../../protocol/apis/offset-for-leader-epoch.ts';
-import { Connection } from '../../protocol/connection.ts';
+import { Connection, type ConnectionOptions } from '../../protocol/connection.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { isInvariantError } from '../assert.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
@@ -35,6 +35,8 @@ interface Entry extends FollowedPartition {
 }
 
 export interface FetcherSettings {
+  /** TLS and SASL towards leaders when the cluster uses them (server/security/tls-listener.ts). */
+  security?: Pick<ConnectionOptions, 'tls' | 'sasl'>;
   fetchMaxWaitMs: number;
   fetchMaxBytes: number;
   partitionMaxBytes: number;
@@ -100,7 +102,7 @@ class LeaderFetcher {
     if (this.conn && !this.conn.closed) return this.conn;
     const leader = this.store.liveBrokers().find((b) => b.brokerId === this.leaderId);
     if (!leader) throw new SluiceError(ErrorCode.NOT_LEADER, `leader ${this.leaderId} is not live`);
-    this.conn = await Connection.connect(leader.host, leader.port, { clientId: `replica-${this.brokerId}`, requestTimeoutMs: this.settings.fetchMaxWaitMs + 10_000 });
+    this.conn = await Connection.connect(leader.host, leader.port, { ...this.settings.security, clientId: `replica-${this.brokerId}`, requestTimeoutMs: this.settings.fetchMaxWaitMs + 10_000 });
     return this.conn;
   }
 

@@ -108,6 +108,7 @@ export class ReplicaManager implements ReplicaListener {
     this.unwatch = null;
     for (const p of this.replicas) {
       p.releaser.stop();
+      p.archive?.stop();
       p.settleHighWatermarkWaiters();
     }
     this.fetchers.stopAll();
@@ -151,9 +152,12 @@ export class ReplicaManager implements ReplicaListener {
       p.advanceHighWatermark();
       // Delayed releases (SPEC §7.9) from the log's frontier, for this leadership.
       if (leaderChanged || !p.releaser.isActive) p.releaser.start();
+      // Archive uploads and archive retention (SPEC §7.10) from the committed archive state.
+      if (p.archive && (leaderChanged || !p.archive.isLeading)) p.archive.startLeading();
       if (!wasLeader) this.onLeadership(topic, partition, true);
     } else {
       p.releaser.stop();
+      if (p.archive && (leaderChanged || p.archive.isLeading)) p.archive.startFollowing();
       if (wasLeader) {
         // Fetches parked on a partition this broker no longer leads answer now.
         p.wakeParkedFetches();
@@ -183,6 +187,7 @@ export class ReplicaManager implements ReplicaListener {
     if (!this.replicas.delete(p)) return;
     this.fetchers.remove(p.topic, p.partition);
     p.releaser.stop();
+    p.archive?.stop();
     p.settleHighWatermarkWaiters();
     if (p.role === 'leader') {
       // Fetches parked on a deleted or moved partition answer now (with the error).

@@ -21,6 +21,7 @@ import { DEFAULT_PORT } from '../../protocol/frame.ts';
 import type { CoordinatorConfig } from '../group/group-coordinator.ts';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT, PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT } from '../log/producer-state.ts';
 import { DELAYED_CANCELS_PENDING_MAX_DEFAULT, DELAYED_DELIVERY_MS_MAX_DEFAULT, DELAYED_ENTRIES_PER_SEGMENT_MAX_DEFAULT, DELAYED_RELEASE_SLICE_BYTES_MAX_DEFAULT, DELAYED_RELEASE_SLICE_ENTRIES_MAX_DEFAULT } from '../delay/delay-config.ts';
+import { DEFAULT_ARCHIVE_READ_TIMEOUT_MS } from '../archive/archived-reader.ts';
 import { CLEANER_INTERVAL_MS_DEFAULT, FLUSH_CHECK_INTERVAL_MS_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT } from '../log/log-manager.ts';
 
 export { DEFAULT_PORT };
@@ -89,11 +90,47 @@ export interface BrokerConfig extends CoordinatorConfig {
   logFormat: LogFormatName;
   metricsPort: number;
   metricsHost: string;
+  /** Tiered storage (SPEC §7.10; server/archive/): the store (a directory or an S3 bucket, not both) and the uploader. */
+  archiveDir: string | null;
+  archiveS3Endpoint: string | null;
+  archiveS3Bucket: string | null;
+  archiveS3Prefix: string;
+  archiveS3Region: string;
+  /** 'true' | 'false'; null: true with a custom endpoint, false for AWS. */
+  archiveS3PathStyle: string | null;
+  /** 'true' | 'false': archive.enable of topics created without it. */
+  archiveEnable: string;
+  archiveUploadConcurrency: number;
+  archiveUploadBytesPerSec: number;
+  archiveReadCacheBytes: number;
+  archiveCheckIntervalMs: number;
+  archiveReadTimeoutMs: number;
+  /** Security (SPEC §2.5, §2.6; server/security/). TLS: PEM file paths; null = plaintext. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  tlsCa: string | null;
+  tlsClientAuth: 'none' | 'request' | 'required';
+  tlsHandshakeTimeoutMs: number;
+  /** 'sasl': every connection authenticates (SaslHandshake + SaslAuthenticate) before other requests. */
+  authentication: 'none' | 'sasl';
+  /** Comma-separated SASL mechanisms offered: SCRAM-SHA-256, PLAIN. */
+  saslMechanisms: string;
+  saslPlainOverPlaintext: 'refuse' | 'allow';
+  saslAuthenticationTimeoutMs: number;
+  /** The user a broker authenticates as when it dials another broker of a cluster with authentication. */
+  interBrokerSaslUsername: string | null;
+  interBrokerSaslPassword: string | null;
+  /** ACLs (SPEC §2.7): comma-separated user names allowed everything; enforced when authentication is sasl. */
+  superUsers: string | null;
+  aclRefreshIntervalMs: number;
   /** Web console (issue 12; console/): HTTP port (0: off), address, and whether it may alter anything. */
   consolePort: number;
   consoleHost: string;
   consoleAllowWrites: 'true' | 'false';
 }
+
+/** SASL mechanisms a broker can offer (SPEC §2.6). */
+export const SASL_MECHANISMS = ['SCRAM-SHA-256', 'PLAIN'] as const;
 
 type IntName = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
 type TextName = Exclude<keyof BrokerConfig, IntName>;
@@ -137,7 +174,7 @@ const text = (s: Omit<TextSetting, 'kind'>): TextSetting => ({ kind: 'text', ...
 /** In --help order: identity and addresses, client limits, storage, cluster, groups. */
 export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'dataDir', default: './data', help: 'where partition logs and metadata live' }),
-  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' }),
+  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on; 0.0.0.0 (or ::) opens the port on every interface, and without --tls-cert and --authentication sasl anyone who reaches it may produce, consume and delete (README Security)' }),
   int({ name: 'port', unit: 'port', default: DEFAULT_PORT, min: 0, max: 65_535, help: 'TCP port (0 picks a free one)' }),
   int({ name: 'brokerId', unit: 'id', default: 0, min: 0, max: INT32_MAX, help: "this broker's id in metadata" }),
   text({ name: 'advertisedHost', default: null, defaultText: 'host, or 127.0.0.1 for a wildcard', help: 'host clients are told to connect to' }),
@@ -213,11 +250,45 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'metricsPort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve Prometheus metrics over HTTP at /metrics on this port; 0 turns the endpoint off' }),
   text({ name: 'metricsHost', default: '127.0.0.1', help: 'address the metrics endpoint listens on (0.0.0.0 for every interface: the metrics then reach whoever can connect, without authentication)' }),
 
+  text({ name: 'archiveDir', default: null, defaultText: 'none', help: 'tiered storage: archive old segments of topics with archive.enable=true into this directory (a local disk, or NFS/an HDFS gateway mounted there); not with --archive-s3-bucket' }),
+  text({ name: 'archiveS3Endpoint', default: null, defaultText: "AWS's endpoint for the region", check: (v) => (/^https?:\/\/[^\s/]+/.test(v) ? null : 'takes http(s)://host[:port]'), help: 'tiered storage in an S3-compatible store (MinIO, Ceph, ...): its URL; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK\'s other usual sources' }),
+  text({ name: 'archiveS3Bucket', default: null, defaultText: 'none', help: 'tiered storage: the S3 bucket that holds the archive (it must exist)' }),
+  text({ name: 'archiveS3Prefix', default: '', defaultText: 'none', help: 'tiered storage: key prefix inside the bucket, e.g. sluice/' }),
+  text({ name: 'archiveS3Region', default: 'us-east-1', help: 'tiered storage: the S3 region' }),
+  text({ name: 'archiveS3PathStyle', default: null, defaultText: 'true with --archive-s3-endpoint, else false', choices: ['true', 'false'], help: 'tiered storage: path-style S3 addressing (http://host/bucket/key), what self-hosted stores want' }),
+  text({ name: 'archiveEnable', default: 'false', choices: ['true', 'false'], help: 'archive.enable of topics created without it (needs an archive store; compacted and internal topics are never archived)' }),
+  int({ name: 'archiveUploadConcurrency', unit: 'count', default: 2, min: 1, max: 1000, help: 'segments uploaded to the archive at once, all partitions together' }),
+  int({ name: 'archiveUploadBytesPerSec', unit: 'bytes', default: 0, min: 0, max: 2 ** 40, help: 'upload bandwidth to the archive, all partitions together, bytes per second; 0 = unlimited' }),
+  int({ name: 'archiveReadCacheBytes', unit: 'bytes', default: 64 * MiB, min: 0, max: 2 ** 40, help: 'memory for recently read archived chunks, all partitions together' }),
+  int({ name: 'archiveCheckIntervalMs', unit: 'ms', default: 1000, min: 1, max: TIMER_MS_MAX, help: 'how often a leader looks for sealed segments to archive and applies archive retention; failed uploads retry after a backoff from this, doubling up to 30 s' }),
+  int({ name: 'archiveReadTimeoutMs', unit: 'ms', default: DEFAULT_ARCHIVE_READ_TIMEOUT_MS, min: 1, max: TIMER_MS_MAX, help: 'longest an archive read may take; a consumer fetch of archived offsets then gets ARCHIVE_UNAVAILABLE (retriable) for that partition' }),
+
+  // Security (SPEC §2.5 TLS, §2.6 SASL; README "Security").
+  text({ name: 'tlsCert', default: null, defaultText: 'none: the port speaks plaintext', help: 'PEM certificate (chain) of this broker; with --tls-key the one port speaks TLS only, and brokers of a cluster dial each other over TLS' }),
+  text({ name: 'tlsKey', default: null, defaultText: 'none', help: 'PEM private key of --tls-cert' }),
+  text({ name: 'tlsCa', default: null, defaultText: "none: the system's roots", help: 'PEM CA certificate(s) that client certificates and, between brokers, peer certificates must chain to' }),
+  text({ name: 'tlsClientAuth', default: 'none', choices: ['none', 'request', 'required'], help: 'client certificates: not asked for; asked for and verified when sent; required and verified (needs --tls-ca)' }),
+  int({ name: 'tlsHandshakeTimeoutMs', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'a connection whose TLS handshake has not completed within this is closed' }),
+  text({ name: 'authentication', default: 'none', choices: ['none', 'sasl'], help: 'sasl: a connection must authenticate (SaslHandshake, SaslAuthenticate) before any request but ApiVersions; users: sluice user create' }),
+  text({ name: 'saslMechanisms', default: 'SCRAM-SHA-256', check: checkMechanisms, help: 'comma-separated SASL mechanisms offered: SCRAM-SHA-256, PLAIN (PLAIN only with TLS unless --sasl-plain-over-plaintext allow)' }),
+  text({ name: 'saslPlainOverPlaintext', default: 'refuse', choices: ['refuse', 'allow'], help: 'allow PLAIN, which sends the password itself, on a port without TLS' }),
+  int({ name: 'saslAuthenticationTimeoutMs', unit: 'ms', default: 10_000, min: 1, max: TIMER_MS_MAX, help: 'with --authentication sasl, a connection not authenticated within this of connecting is closed' }),
+  text({ name: 'interBrokerSaslUsername', default: null, defaultText: 'none', help: 'user a broker authenticates as (SCRAM-SHA-256) when it dials a peer; required in a cluster with --authentication sasl' }),
+  text({ name: 'interBrokerSaslPassword', default: null, defaultText: 'none', help: 'password of --inter-broker-sasl-username; prefer the environment variable, which ps does not show' }),
+  text({ name: 'superUsers', default: null, defaultText: 'none but the inter-broker user', help: 'comma-separated users allowed every operation whatever the ACLs; with --authentication sasl everyone else needs an ACL (sluice acl add) for everything' }),
+  int({ name: 'aclRefreshIntervalMs', unit: 'ms', default: 1000, min: 10, max: TIMER_MS_MAX, help: 'how often the broker reads the ACLs from the metadata store; an ACL change counts within about this long' }),
+
   // Web console (issue 12; README "Web console"; console/).
   int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
   text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
   text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
 ]);
+
+function checkMechanisms(v: string): string | null {
+  const list = v.split(',').map((m) => m.trim());
+  for (const m of list) if (!(SASL_MECHANISMS as readonly string[]).includes(m)) return `lists ${JSON.stringify(m)}; known mechanisms: ${SASL_MECHANISMS.join(', ')}`;
+  return new Set(list).size === list.length ? null : 'lists a mechanism twice';
+}
 
 /** Settings whose values must be ordered: [smaller, larger]. */
 const ORDERED: readonly (readonly [IntName, IntName])[] = [
@@ -279,9 +350,13 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   const wildcard = c.host === '0.0.0.0' || c.host === '::';
   if (c.advertisedHost === null) c.advertisedHost = wildcard ? '127.0.0.1' : c.host;
   if (c.advertisedPort === null) c.advertisedPort = c.port;
+  checkSecurity(c);
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
+  // One archive store per broker: a directory or a bucket.
+  if (c.archiveDir && c.archiveS3Bucket) throw new BrokerConfigError('--archive-dir and --archive-s3-bucket both set: the archive is in one store, choose one');
+  if (!c.archiveS3Bucket && c.archiveS3Endpoint) throw new BrokerConfigError('--archive-s3-endpoint needs --archive-s3-bucket');
   return c;
 }
 
@@ -318,6 +393,21 @@ export function parseBrokerConfig(argv: readonly string[], env: Readonly<Record<
   return resolve(values as Partial<BrokerConfig>);
 }
 
+/** Security settings that only make sense together (SPEC §2.5, §2.6). */
+function checkSecurity(c: BrokerConfig): void {
+  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new BrokerConfigError('--tls-cert and --tls-key go together: give both or neither');
+  if (c.tlsClientAuth !== 'none' && !c.tlsCert) throw new BrokerConfigError(`--tls-client-auth ${c.tlsClientAuth} needs TLS: --tls-cert and --tls-key`);
+  if (c.tlsClientAuth !== 'none' && !c.tlsCa) throw new BrokerConfigError(`--tls-client-auth ${c.tlsClientAuth} needs --tls-ca to verify client certificates against`);
+  const mechanisms = c.saslMechanisms.split(',').map((m) => m.trim());
+  if (mechanisms.includes('PLAIN') && !c.tlsCert && c.saslPlainOverPlaintext !== 'allow') {
+    throw new BrokerConfigError('--sasl-mechanisms PLAIN sends passwords as they are: it needs TLS (--tls-cert, --tls-key), or --sasl-plain-over-plaintext allow');
+  }
+  if (Boolean(c.interBrokerSaslUsername) !== Boolean(c.interBrokerSaslPassword)) throw new BrokerConfigError('--inter-broker-sasl-username and --inter-broker-sasl-password go together');
+  if (c.authentication === 'sasl' && c.metadataUrl && !c.interBrokerSaslUsername) {
+    throw new BrokerConfigError('a cluster with --authentication sasl needs --inter-broker-sasl-username and --inter-broker-sasl-password (SLUICE_INTER_BROKER_SASL_PASSWORD): brokers authenticate to each other');
+  }
+}
+
 const HELP_WIDTH = 96;
 
 function wrap(textToWrap: string, indent: string): string {
@@ -343,6 +433,8 @@ function defaultOf(s: Setting): string {
 
 const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
 
+const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
+
 /** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
 export function brokerHelp(): string {
   const out = [
@@ -353,7 +445,7 @@ export function brokerHelp(): string {
     '',
   ];
   for (const s of BROKER_SETTINGS) {
-    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : 'HOST';
+    const metavar = s.kind === 'int' ? METAVAR[s.unit] : s.choices ? s.choices.join('|') : s.name === 'metadataUrl' || s.name === 'archiveS3Endpoint' ? 'URL' : s.name.endsWith('Dir') ? 'DIR' : s.name.startsWith('archiveS3') ? 'TEXT' : TEXT_METAVAR[s.name] ?? 'HOST';
     out.push(`  ${flagOf(s)} ${metavar}`);
     const bounds = s.kind === 'int' ? `; ${s.min}..${s.max}` : '';
     out.push(wrap(`${s.help} (default ${defaultOf(s)}${bounds})`, '      '));

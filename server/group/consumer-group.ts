@@ -21,8 +21,29 @@ import { assignors, type Assignment, type AssignorName } from './assignors.ts';
 import type { SubscriptionPattern } from './subscription-pattern.ts';
 import { difference, fromAssignment, intersection, type TpSet } from './topic-partition-set.ts';
 
+/**
+ * Who may act as a member (issue 12): the principal and connection that joined with its id.
+ * Another principal never may; another connection may only once the joining one closed (a
+ * client that reconnects). So a member id read from DescribeGroups cannot be used to take a
+ * live member's place or make it leave.
+ */
+export interface MemberOwner {
+  principal: string | null;
+  /** The joining connection; `destroyed` once it is closed (a net.Socket). */
+  connection: object & { readonly destroyed?: boolean };
+}
+
+/** Whether `owner` may act for a member owned by `current` (see MemberOwner). */
+export function mayActFor(current: MemberOwner | undefined, owner: MemberOwner | undefined): boolean {
+  if (!current || !owner) return true;
+  if (current.principal !== owner.principal) return false;
+  return current.connection === owner.connection || current.connection.destroyed === true;
+}
+
 export interface Member {
   readonly memberId: string;
+  /** Set when the member joined through a connection (always, on a broker; unit tests may omit it). */
+  owner?: MemberOwner;
   clientId: string;
   clientHost: string;
   memberEpoch: number;

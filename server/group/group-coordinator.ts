@@ -22,7 +22,7 @@ import { defaultBrokerConfig } from '../config/broker-config.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicManager } from '../partition/topic-manager.ts';
 import { ASSIGNOR_NAMES, type AssignorName } from './assignors.ts';
-import { ConsumerGroup, type Member, type TopicsView } from './consumer-group.ts';
+import { ConsumerGroup, mayActFor, type Member, type MemberOwner, type TopicsView } from './consumer-group.ts';
 import { offsetsPartitionFor, type OffsetEntry, type OffsetStore } from './offset-store.ts';
 import { PatternSyntaxError, SubscriptionPattern } from './subscription-pattern.ts';
 import { fromWire, sameSet, toWire } from './topic-partition-set.ts';
@@ -118,10 +118,15 @@ export class GroupCoordinator {
     for (const id of [...this.groups.keys()]) if (offsetsPartitionFor(id) === partition) this.groups.delete(id);
   }
 
-  heartbeat(req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs = Date.now()): ConsumerGroupHeartbeatResponse {
+  heartbeat(req: ConsumerGroupHeartbeatRequest, clientId: string, clientHost: string, nowMs = Date.now(), owner?: MemberOwner): ConsumerGroupHeartbeatResponse {
     try {
       validateGroupId(req.groupId);
       this.checkCoordinator(req.groupId);
+      // A member id is bound to the principal and live connection that joined with it.
+      const bound = req.memberId ? this.groups.get(req.groupId)?.members.get(req.memberId) : undefined;
+      if (bound && !mayActFor(bound.owner, owner)) {
+        return heartbeatError(ErrorCode.UNKNOWN_MEMBER_ID, `member ${req.memberId} of group ${req.groupId} belongs to another ${bound.owner!.principal !== (owner?.principal ?? null) ? 'principal' : 'connection'}`, req);
+      }
       if (req.memberEpoch === LEAVE_GROUP_MEMBER_EPOCH) return this.leave(req);
       const group = this.groupFor(req.groupId, req.memberEpoch === JOIN_GROUP_MEMBER_EPOCH);
       let member: Member;
@@ -136,6 +141,7 @@ export class GroupCoordinator {
         member = existing;
         this.update(group, member, req);
       }
+      if (owner) member.owner = owner;
       member.lastHeartbeatMs = nowMs;
       const g = this.groups.get(req.groupId)!;
       g.refresh(this.topicsView);

@@ -23,9 +23,8 @@
 import { BATCH_HEADER_BYTES, Off } from '../../protocol/record-batch.ts';
 import type { TagExpression } from '../../protocol/tag-expression.ts';
 import { BatchCursor } from './batch-cursor.ts';
-import { outOfRange, segmentIndexFor, type ReadableLog, type ReadResult } from './log-reader.ts';
-import type { LogSegment } from './segment.ts';
-import { TAG_SET_OTHER_CONTROL, TAG_SET_TXN_MARKER, tagSetMatches } from './tag-index.ts';
+import { outOfRange, segmentIndexFor, type ReadableLog, type ReadableSegment, type ReadResult } from './log-reader.ts';
+import { TAG_SET_OTHER_CONTROL, TAG_SET_TXN_MARKER, tagSetMatches, type TagIndex } from './tag-index.ts';
 
 const HEADER_TO_LAST_OFFSET_BYTES = Off.lastOffsetDelta + 4;
 const READ_RETRIES_MAX = 3;
@@ -37,7 +36,27 @@ export interface TagFilter {
   scanBatchesMax: number;
 }
 
-interface State {
+/** What a filtered read needs of a segment: a local LogSegment, or an archived one (server/archive/archived-reader.ts). */
+export interface FilterableSegment extends ReadableSegment {
+  readonly isOpen: boolean;
+  /** Offset after the segment's last batch (an archived segment: its manifest's lastOffset + 1). */
+  readonly nextOffset: number;
+  /** The segment's tag index; sealed: the read path's call (see LogSegment.tagIndex). */
+  tagIndex(sealed?: boolean): TagIndex;
+}
+
+/**
+ * What an earlier part of the same filtered read already took (the archive's share of a read
+ * that continues in the local log, server/archive/archived-reader.ts): the next part goes on
+ * with the same budget, scan count and "first batch always whole" rule.
+ */
+export interface FilterSeed {
+  taken: number;
+  scanned: number;
+  parts: readonly Buffer[];
+}
+
+export interface FilterState {
   readonly fetchOffset: number;
   readonly maxOffset: number;
   readonly maxBytes: number;
@@ -51,22 +70,33 @@ interface State {
   stop: boolean;
 }
 
+/** A filtered read's state from fetchOffset (seed: what an earlier part of the read took). */
+export function newFilterState(fetchOffset: number, maxOffset: number, maxBytes: number, filter: TagFilter, seed?: FilterSeed): FilterState {
+  return {
+    fetchOffset, maxOffset, maxBytes: Math.max(0, maxBytes), scanBatchesMax: Math.max(1, filter.scanBatchesMax),
+    matchEmpty: filter.expression.matches(new Set()), expression: filter.expression,
+    taken: seed?.taken ?? 0, parts: seed ? [...seed.parts] : [], next: fetchOffset, scanned: seed?.scanned ?? 0, stop: false,
+  };
+}
+
+/** The batches a filtered read took, in one buffer. */
+export function filteredRecords(st: FilterState): Buffer {
+  return st.parts.length === 0 ? EMPTY : st.parts.length === 1 ? st.parts[0]! : Buffer.concat(st.parts, st.taken);
+}
+
 /** Filtered read; see the top of this file. maxOffset as in readLog (default: the high watermark). */
-export async function readLogFiltered(log: ReadableLog, fetchOffset: number, maxBytes: number, maxOffsetOpt: number | undefined, filter: TagFilter): Promise<ReadResult> {
+export async function readLogFiltered(log: ReadableLog, fetchOffset: number, maxBytes: number, maxOffsetOpt: number | undefined, filter: TagFilter, seed?: FilterSeed): Promise<ReadResult> {
   for (let attempt = 0; ; attempt++) {
     log.checkReadable();
     const segments = log.segments();
     if (fetchOffset < segments[0]!.baseOffset || fetchOffset > log.logEndOffset()) throw outOfRange(log, fetchOffset);
     const maxOffset = Math.min(maxOffsetOpt ?? log.highWatermark(), log.logEndOffset());
-    const st: State = {
-      fetchOffset, maxOffset, maxBytes: Math.max(0, maxBytes), scanBatchesMax: Math.max(1, filter.scanBatchesMax),
-      matchEmpty: filter.expression.matches(new Set()), expression: filter.expression,
-      taken: 0, parts: [], next: fetchOffset, scanned: 0, stop: false,
-    };
+    const st = newFilterState(fetchOffset, maxOffset, maxBytes, filter, seed);
     let swapped = false;
     if (fetchOffset < maxOffset) {
       for (let i = segmentIndexFor(segments, fetchOffset); i < segments.length && segments[i]!.baseOffset < maxOffset && !st.stop; i++) {
-        if (!(await filterSegment(log, segments[i]!, st))) {
+        const seg = segments[i]!;
+        if (!(await filterSegment(seg, seg !== segments[segments.length - 1], log.indexIntervalBytes(), st))) {
           log.checkReadable();
           if (log.segments() === segments || attempt >= READ_RETRIES_MAX) throw outOfRange(log, fetchOffset);
           swapped = true;
@@ -75,21 +105,24 @@ export async function readLogFiltered(log: ReadableLog, fetchOffset: number, max
       }
     }
     if (swapped) continue;
-    const records = st.parts.length === 0 ? EMPTY : st.parts.length === 1 ? st.parts[0]! : Buffer.concat(st.parts, st.taken);
+    const records = filteredRecords(st);
     const scanLimited = st.scanned >= st.scanBatchesMax && st.next < maxOffset;
     return { records, highWatermark: log.highWatermark(), logStartOffset: log.segments()[0]!.baseOffset, nextFetchOffset: st.next, scanLimited };
   }
 }
 
-/** One segment's share of a filtered read; false when the segment was closed or cut under it. */
-async function filterSegment(log: ReadableLog, seg: LogSegment, st: State): Promise<boolean> {
+/**
+ * One segment's share of a filtered read; false when the segment was closed or cut under it.
+ * sealed: not the log's active segment (its tag index is loaded or rebuilt and persisted).
+ */
+export async function filterSegment(seg: FilterableSegment, sealed: boolean, indexIntervalBytes: number, st: FilterState): Promise<boolean> {
   if (!seg.isOpen) return false;
   // One synchronous snapshot: appends happen between awaits only, and update all of these together.
   const endPosition = seg.sizeBytes;
   const segNext = seg.nextOffset;
   const truncations = seg.truncationCount;
   // A sealed segment's index is loaded (or rebuilt and written) here, at its first filtered read.
-  const idx = seg.tagIndex(seg !== log.segments()[log.segments().length - 1]);
+  const idx = seg.tagIndex(sealed);
   const n = idx.entryCount;
   let i = idx.firstEntryFrom(st.fetchOffset);
   let gapStart = i > 0 ? idx.position(i - 1) + idx.sizeBytes(i - 1) : 0;
@@ -112,7 +145,7 @@ async function filterSegment(log: ReadableLog, seg: LogSegment, st: State): Prom
       if (st.scanned >= st.scanBatchesMax) st.stop = true;
       else if (st.matchEmpty) {
         if (!(await flush())) return false;
-        if (!(await readUntaggedRun(log, seg, gapStart, entryPosition, truncations, st))) return false;
+        if (!(await readUntaggedRun(seg, gapStart, entryPosition, truncations, indexIntervalBytes, st))) return false;
       } else {
         st.scanned++;
         st.next = Math.max(st.next, Math.min(gapEndOffset, st.maxOffset));
@@ -158,14 +191,14 @@ async function filterSegment(log: ReadableLog, seg: LogSegment, st: State): Prom
  * from fetchOffset on, within the budget; walked by header like readLog. False when the
  * segment was closed or cut under the read.
  */
-async function readUntaggedRun(log: ReadableLog, seg: LogSegment, start: number, end: number, truncations: number, st: State): Promise<boolean> {
+async function readUntaggedRun(seg: FilterableSegment, start: number, end: number, truncations: number, indexIntervalBytes: number, st: FilterState): Promise<boolean> {
   let position = start;
   const hint = seg.offsetIndex.lookup(st.fetchOffset).position;
   if (hint > position && hint < end) position = hint;
   let needBytes = 0;
   const c = new BatchCursor();
   while (position < end) {
-    const chunk = Math.min(end - position, Math.max(needBytes, Math.max(st.maxBytes - st.taken, 0) + log.indexIntervalBytes() + BATCH_HEADER_BYTES));
+    const chunk = Math.min(end - position, Math.max(needBytes, Math.max(st.maxBytes - st.taken, 0) + indexIntervalBytes + BATCH_HEADER_BYTES));
     const buf = await seg.read(position, chunk);
     if (!buf || buf.length !== chunk || seg.truncationCount !== truncations) return false;
     c.reset(buf, 0, buf.length, seg.logPath, position);

@@ -9,6 +9,8 @@
  *   SluiceError(INVALID_CONFIG) naming the key, and nothing is returned.
  * - topicConfigToStrings(parseLogConfig(x)) lists every key, so describe output shows the
  *   effective value, defaults included; parsing that output gives the same LogConfig.
+ * - archive.enable=true only with cleanup.policy=delete (whether the broker has an archive
+ *   store is the topic manager's check: it is the broker's setting, not the topic's).
  * - Sizes are at most 2^31 - 1 bytes: segment positions are stored as uint32 in the offset
  *   index, and Kafka uses the same int32 bounds, so configs move between the two unchanged.
  */
@@ -53,6 +55,29 @@ export interface LogConfig {
   readonly deleteRetentionMs: number;
   /** Compacted logs: a segment is cleaned only once its newest record is this old. */
   readonly minCompactionLagMs: number;
+  /**
+   * Tiered storage (SPEC §7.10): sealed segments below the high watermark are uploaded to the
+   * broker's archive store; retention.ms/bytes then bound archive + local together, and
+   * local.retention.ms/bytes the local part. Needs cleanup.policy=delete and a store.
+   */
+  readonly archiveEnable: boolean;
+  /** With archiveEnable: local segments older than this may go (once archived); -2 = retention.ms. */
+  readonly localRetentionMs: number;
+  /** With archiveEnable: local bytes kept per partition; -2 = retention.bytes. */
+  readonly localRetentionBytes: number;
+}
+
+/** local.retention.* value meaning "the same as the total retention" (Kafka's -2). */
+export const LOCAL_RETENTION_AS_TOTAL = -2;
+
+/** The local retention in force: local.retention.ms, or retention.ms for -2. */
+export function effectiveLocalRetentionMs(cfg: LogConfig): number {
+  return cfg.localRetentionMs === LOCAL_RETENTION_AS_TOTAL ? cfg.retentionMs : cfg.localRetentionMs;
+}
+
+/** The local retention in force: local.retention.bytes, or retention.bytes for -2. */
+export function effectiveLocalRetentionBytes(cfg: LogConfig): number {
+  return cfg.localRetentionBytes === LOCAL_RETENTION_AS_TOTAL ? cfg.retentionBytes : cfg.localRetentionBytes;
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -70,6 +95,9 @@ export const DEFAULT_LOG_CONFIG: LogConfig = Object.freeze({
   cleanupPolicy: 'delete',
   deleteRetentionMs: 86_400_000,
   minCompactionLagMs: 0,
+  archiveEnable: false,
+  localRetentionMs: LOCAL_RETENTION_AS_TOTAL,
+  localRetentionBytes: LOCAL_RETENTION_AS_TOTAL,
 });
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -121,6 +149,9 @@ const KEYS = new Map<string, KeySpec>([
   ['cleanup.policy', { field: 'cleanupPolicy', parse: cleanupPolicy }],
   ['delete.retention.ms', { field: 'deleteRetentionMs', parse: integer(0, Number.MAX_SAFE_INTEGER) }],
   ['min.compaction.lag.ms', { field: 'minCompactionLagMs', parse: integer(0, Number.MAX_SAFE_INTEGER) }],
+  ['archive.enable', { field: 'archiveEnable', parse: boolean }],
+  ['local.retention.ms', { field: 'localRetentionMs', parse: integer(-2, Number.MAX_SAFE_INTEGER) }],
+  ['local.retention.bytes', { field: 'localRetentionBytes', parse: integer(-2, Number.MAX_SAFE_INTEGER) }],
 ]);
 
 export const LOG_CONFIG_KEYS: readonly string[] = [...KEYS.keys()];
@@ -136,6 +167,11 @@ export function parseLogConfig(strings: Readonly<Record<string, string>>, base: 
     if (!spec) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown topic config key ${JSON.stringify(key)}`);
     if (typeof value !== 'string') throw invalid(key, String(value), 'must be a string');
     (out as Record<string, unknown>)[spec.field] = spec.parse(value, key);
+  }
+  if (out.archiveEnable && out.cleanupPolicy !== 'delete') {
+    // Kafka refuses tiered storage on compacted topics: an archived segment is immutable, and
+    // compaction rewrites segments (SPEC §7.10).
+    throw invalid('archive.enable', 'true', `needs cleanup.policy=delete (it is ${out.cleanupPolicy})`);
   }
   return Object.freeze(out);
 }

@@ -21,8 +21,28 @@ import path from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { BATCH_HEADER_BYTES, decodeRecords, Off } from '../../protocol/record-batch.ts';
 import { BatchCursor } from './batch-cursor.ts';
-import type { TagFilter } from './filtered-reader.ts';
+import type { FilterSeed, TagFilter } from './filtered-reader.ts';
 import type { LogSegment } from './segment.ts';
+import type { AbortedTxn } from './txn-index.ts';
+
+/**
+ * What the one-segment read and the timestamp scan need of a segment: a local LogSegment, or
+ * an archived one read back from the archive store (server/archive/archived-reader.ts), so
+ * both are cut at whole batches by the same code and a consumer receives the same bytes.
+ */
+export interface ReadableSegment {
+  readonly baseOffset: number;
+  /** For error messages about stored bytes. */
+  readonly logPath: string;
+  readonly sizeBytes: number;
+  /** Bumped when a truncation cut bytes read before (archived segments never change: 0). */
+  readonly truncationCount: number;
+  readonly largestTimestampMs: number;
+  readonly offsetIndex: { lookup(offset: number): { position: number } };
+  readonly timeIndex: { lookup(timestampMs: number): number };
+  /** Bytes [position, position + lengthBytes) (shorter at the end); null when the segment was closed meanwhile. */
+  read(position: number, lengthBytes: number): Promise<Buffer | null>;
+}
 
 /** Bytes read at a time when scanning batch headers for a timestamp. */
 const TIMESTAMP_SCAN_CHUNK_BYTES = 64 * 1024;
@@ -40,6 +60,8 @@ export interface ReadOptions {
   maxOffset?: number;
   /** A filtered Fetch (SPEC §6.7): only matching batches, read by filtered-reader.ts. */
   filter?: TagFilter;
+  /** Filtered reads only: what the archive's share of the same read took (server/archive/archive-reads.ts). */
+  filterSeed?: FilterSeed;
 }
 
 export interface ReadResult {
@@ -51,6 +73,8 @@ export interface ReadResult {
   nextFetchOffset?: number;
   /** Filtered reads only: stopped at the scan bound with more to examine below maxOffset. */
   scanLimited?: boolean;
+  /** Reads that reached the archive with readCommitted (SPEC §7.10): the aborted transactions to report, archived ones included. */
+  abortedTransactions?: AbortedTxn[];
 }
 
 export interface TimestampLookup {
@@ -103,7 +127,7 @@ export async function readLog(log: ReadableLog, fetchOffset: number, maxBytes: n
     if (fetchOffset >= maxOffset) break;
     let swapped = false;
     for (let i = segmentIndexFor(segments, fetchOffset); i < segments.length && segments[i]!.baseOffset < maxOffset && !swapped; i++) {
-      const records = await readFromSegment(log, segments[i]!, fetchOffset, Math.max(0, maxBytes), maxOffset);
+      const records = await readFromSegment(segments[i]!, fetchOffset, Math.max(0, maxBytes), maxOffset, log.indexIntervalBytes());
       if (records === null) {
         // The segment was closed or cut while this read waited: the log closed, retention deleted
         // it, compaction replaced it, or truncation removed or cut it. The current segments array
@@ -122,14 +146,18 @@ export async function readLog(log: ReadableLog, fetchOffset: number, maxBytes: n
   return { records: EMPTY, highWatermark: log.highWatermark(), logStartOffset: log.segments()[0]!.baseOffset };
 }
 
-/** Batches of seg from fetchOffset below maxOffset; null when seg was closed or cut while this read waited. */
-async function readFromSegment(log: ReadableLog, seg: LogSegment, fetchOffset: number, maxBytes: number, maxOffset: number): Promise<Buffer | null> {
+/**
+ * Batches of seg from fetchOffset below maxOffset, at most maxBytes (the first batch whole);
+ * null when seg was closed or cut while this read waited. indexIntervalBytes only sizes the
+ * first read (what lies between an index entry and fetchOffset), never the answer.
+ */
+export async function readFromSegment(seg: ReadableSegment, fetchOffset: number, maxBytes: number, maxOffset: number, indexIntervalBytes: number): Promise<Buffer | null> {
   // Only whole batches lie below this size, even while appends continue (but not across a truncation).
   const endPosition = seg.sizeBytes;
   const truncations = seg.truncationCount;
   let position = seg.offsetIndex.lookup(fetchOffset).position;
   // One read usually covers the batches between the index entry and fetchOffset plus the answer.
-  const chunkBytes = maxBytes + log.indexIntervalBytes() + BATCH_HEADER_BYTES;
+  const chunkBytes = maxBytes + indexIntervalBytes + BATCH_HEADER_BYTES;
   const c = new BatchCursor();
   for (;;) {
     if (position >= endPosition) return EMPTY;
@@ -197,7 +225,7 @@ export async function offsetForTimestamp(log: ReadableLog, timestampMs: number):
 }
 
 /** The first record at or after timestampMs in seg; null when none, undefined when seg was closed meanwhile. */
-async function scanSegmentForTimestamp(seg: LogSegment, timestampMs: number): Promise<TimestampLookup | null | undefined> {
+export async function scanSegmentForTimestamp(seg: ReadableSegment, timestampMs: number): Promise<TimestampLookup | null | undefined> {
   const endPosition = seg.sizeBytes;
   const truncations = seg.truncationCount;
   let position = seg.offsetIndex.lookup(seg.timeIndex.lookup(timestampMs)).position;

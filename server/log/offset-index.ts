@@ -121,16 +121,26 @@ export class OffsetIndex {
     } catch (e) {
       return { index: null, problem: `cannot read: ${(e as Error).message}` };
     }
+    return OffsetIndex.decode(path, baseOffset, bytes, logSizeBytes);
+  }
+
+  /**
+   * Parses an index file's bytes (a local file, or an archived segment's .index object) with
+   * load's checks; never throws: a problem means "do not use it".
+   */
+  static decode(path: string, baseOffset: number, bytes: Uint8Array, logSizeBytes: number): IndexLoad<OffsetIndex> {
     if (bytes.length % OFFSET_INDEX_ENTRY_BYTES !== 0) return { index: null, problem: `size ${bytes.length} is not a multiple of ${OFFSET_INDEX_ENTRY_BYTES}` };
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const index = new OffsetIndex(path, baseOffset);
     for (let p = 0; p < bytes.length; p += OFFSET_INDEX_ENTRY_BYTES) {
-      const relative = bytes.readUInt32BE(p);
-      const position = bytes.readUInt32BE(p + 4);
+      const relative = view.getUint32(p);
+      const position = view.getUint32(p + 4);
       if (position >= logSizeBytes) return { index: null, problem: `entry ${p / OFFSET_INDEX_ENTRY_BYTES} position ${position} is past the log size ${logSizeBytes}` };
       const last = index.lastEntry();
       if (last && (relative <= last.offset - baseOffset || position <= last.position)) {
         return { index: null, problem: `entry ${p / OFFSET_INDEX_ENTRY_BYTES} is not after the previous one` };
       }
+      if (!Number.isSafeInteger(baseOffset + relative)) return { index: null, problem: `entry ${p / OFFSET_INDEX_ENTRY_BYTES} offset overflows` };
       index.append(baseOffset + relative, position);
     }
     return { index, problem: '' };

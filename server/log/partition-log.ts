@@ -79,7 +79,7 @@ import { fsyncDirSync } from './durable-file.ts';
 import type { FileHandleCache } from './file-handle-cache.ts';
 import { LEADER_EPOCH_MAX, LeaderEpochCache, type EpochEndOffset, type EpochEntry } from './leader-epoch-cache.ts';
 import { cleanLog, emptyCompactionResult, firstKeylessOffset, type CleanableLog, type CleanerLimits, type CompactionResult } from './log-cleaner.ts';
-import { compacts, deletes, type LogConfig } from './log-config.ts';
+import { compacts, deletes, effectiveLocalRetentionBytes, effectiveLocalRetentionMs, type LogConfig } from './log-config.ts';
 import { LogFlusher } from './log-flusher.ts';
 import { emptyLogFiles, HIGH_WATERMARK_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_VERSION, loadPartitionLog, type PartitionLogOpenOptions } from './log-loader.ts';
 import { readLogFiltered } from './filtered-reader.ts';
@@ -109,6 +109,17 @@ const WRAPPER_READ_SLACK_BYTES = 1024;
 const SEGMENT_OFFSETS_MAX = 0xffff_ffff;
 /** maybeFlush persists a moved high watermark at most this often (Kafka's replica.high.watermark.checkpoint.interval.ms). */
 export const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000;
+
+/** A sealed segment the archive may upload (PartitionLog.archiveCandidates). */
+export interface ArchiveCandidate {
+  segment: LogSegment;
+  baseOffset: number;
+  /** The next segment's baseOffset - 1. */
+  lastOffset: number;
+  sizeBytes: number;
+  largestTimestampMs: number;
+  truncationCount: number;
+}
 
 export interface AppendOptions {
   /**
@@ -219,6 +230,13 @@ export class PartitionLog {
   readonly delayConfig: DelayConfig;
   /** The active segment's delayed-delivery content, written as its sidecar when it rolls. */
   private activeDelays = new SegmentDelays();
+  /**
+   * Tiered storage (SPEC §7.10): the committed archive end (the partition's archive state
+   * endOffset, set by server/archive/partition-archive.ts). With archive.enable a segment is
+   * deleted locally only when it is wholly below it; 0 until the archive state is known, so a
+   * broker that cannot reach its store keeps every segment.
+   */
+  archivedEndOffset = 0;
 
   private constructor(dir: string, config: LogConfig, logger: Logger, files: FileHandleCache | undefined, segments: LogSegment[], epochs: LeaderEpochCache, highWatermark: number, producerConfig: ProducerStateConfig | undefined, delayConfig: DelayConfig | undefined) {
     this.dir = dir;
@@ -855,7 +873,7 @@ export class PartitionLog {
    * above logEndOffset.
    */
   read(fetchOffset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
-    if (opts.filter) return readLogFiltered(this.readable, fetchOffset, maxBytes, opts.maxOffset, opts.filter);
+    if (opts.filter) return readLogFiltered(this.readable, fetchOffset, maxBytes, opts.maxOffset, opts.filter, opts.filterSeed);
     return readLog(this.readable, fetchOffset, maxBytes, opts);
   }
 
@@ -1036,15 +1054,28 @@ export class PartitionLog {
       this.logger.warn('could not read the delay index; retention skipped', { dir: this.dir, error });
       return 0;
     }
-    const deletable = (s: LogSegment) => !(s === active && s.sizeBytes === 0) && s.nextOffset <= pinned;
+    // Tiered storage (SPEC §7.10): the local policy decides, and only what the archive has
+    // committed may go (the segment's coverage ends where the next one starts); the active
+    // segment is never archived, so it always stays.
+    const archived = this.cfg.archiveEnable;
+    const archivedEnd = this.archivedEndOffset;
+    const retentionMs = archived ? effectiveLocalRetentionMs(this.cfg) : this.cfg.retentionMs;
+    const retentionBytes = archived ? effectiveLocalRetentionBytes(this.cfg) : this.cfg.retentionBytes;
+    const deletable = (i: number) => {
+      const s = segments[i]!;
+      if ((s === active && s.sizeBytes === 0) || s.nextOffset > pinned) return false;
+      if (!archived) return true;
+      const next = segments[i + 1];
+      return next !== undefined && next.baseOffset <= archivedEnd;
+    };
     let count = 0;
-    if (this.cfg.retentionMs >= 0) {
-      while (count < segments.length && deletable(segments[count]!) && (segments[count]!.sizeBytes === 0 || nowMs - segments[count]!.largestTimestampMs > this.cfg.retentionMs)) count++;
+    if (retentionMs >= 0) {
+      while (count < segments.length && deletable(count) && (segments[count]!.sizeBytes === 0 || nowMs - segments[count]!.largestTimestampMs > retentionMs)) count++;
     }
-    if (this.cfg.retentionBytes >= 0) {
-      let excessBytes = this.sizeBytes - this.cfg.retentionBytes;
+    if (retentionBytes >= 0) {
+      let excessBytes = this.sizeBytes - retentionBytes;
       for (let i = 0; i < count; i++) excessBytes -= segments[i]!.sizeBytes;
-      while (count < segments.length && deletable(segments[count]!) && excessBytes - segments[count]!.sizeBytes >= 0) excessBytes -= segments[count++]!.sizeBytes;
+      while (count < segments.length && deletable(count) && excessBytes - segments[count]!.sizeBytes >= 0) excessBytes -= segments[count++]!.sizeBytes;
     }
     if (count === 0) return 0;
     if (count === segments.length) this.roll();
@@ -1071,6 +1102,39 @@ export class PartitionLog {
     }
     this.logger.info('retention deleted segments', { dir: this.dir, segments: count, logStartOffset: this.logStartOffset });
     return count;
+  }
+
+  /**
+   * Tiered storage: the sealed segments an archive uploader may take, oldest first. A segment
+   * qualifies once it is not active, its data and indexes are on disk (not dirty), and it is
+   * wholly below the high watermark; its lastOffset is the next segment's baseOffset - 1, so
+   * the archive's coverage is contiguous (gaps from compaction or recovery included).
+   * Also the bytes and count of qualifying segments at or past `fromOffset` (uploader lag).
+   */
+  archiveCandidates(fromOffset: number): ArchiveCandidate[] {
+    const segments = this.segments;
+    const hw = this.highWatermark;
+    const out: ArchiveCandidate[] = [];
+    for (let i = 0; i + 1 < segments.length; i++) {
+      const seg = segments[i]!;
+      const lastOffset = segments[i + 1]!.baseOffset - 1;
+      if (lastOffset < fromOffset) continue;
+      if (lastOffset >= hw || this.flusher.isDirty(seg) || lastOffset < seg.baseOffset) break;
+      out.push({ segment: seg, baseOffset: seg.baseOffset, lastOffset, sizeBytes: seg.sizeBytes, largestTimestampMs: seg.largestTimestampMs, truncationCount: seg.truncationCount });
+    }
+    return out;
+  }
+
+  /** Bytes of the segments that start at or after offset (archive retention counts them once). */
+  bytesFrom(offset: number): number {
+    let n = 0;
+    for (const s of this.segments) if (s.baseOffset >= offset) n += s.sizeBytes;
+    return n;
+  }
+
+  /** Whether a candidate is still in the log, uncut (an upload in progress checks before it commits). */
+  isCurrentSegment(c: ArchiveCandidate): boolean {
+    return this.state === 'open' && this.segments.includes(c.segment) && c.segment.truncationCount === c.truncationCount && c.segment.isOpen;
   }
 
   /**

@@ -124,12 +124,19 @@ export class TimeIndex {
     } catch (e) {
       return { index: null, problem: `cannot read: ${(e as Error).message}` };
     }
+    return TimeIndex.decode(path, baseOffset, bytes);
+  }
+
+  /** Parses an index file's bytes (a local file, or an archived .timeindex object) with load's checks; never throws. */
+  static decode(path: string, baseOffset: number, bytes: Uint8Array): IndexLoad<TimeIndex> {
     if (bytes.length % TIME_INDEX_ENTRY_BYTES !== 0) return { index: null, problem: `size ${bytes.length} is not a multiple of ${TIME_INDEX_ENTRY_BYTES}` };
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const index = new TimeIndex(path, baseOffset);
     for (let p = 0; p < bytes.length; p += TIME_INDEX_ENTRY_BYTES) {
-      const timestampMs = Number(bytes.readBigInt64BE(p));
-      const relative = bytes.readUInt32BE(p + 8);
+      const timestampMs = Number(view.getBigInt64(p));
+      const relative = view.getUint32(p + 8);
       const n = index.count;
+      if (!Number.isSafeInteger(baseOffset + relative)) return { index: null, problem: `entry ${p / TIME_INDEX_ENTRY_BYTES} offset overflows` };
       if (!Number.isSafeInteger(timestampMs) || (n > 0 && (timestampMs <= index.timestamps[n - 1]! || relative <= index.relativeOffsets[n - 1]!))) {
         return { index: null, problem: `entry ${p / TIME_INDEX_ENTRY_BYTES} is not after the previous one` };
       }

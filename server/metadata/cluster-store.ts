@@ -19,6 +19,7 @@
  *   made elsewhere by the time a change notification takes, never a write made through
  *   this store (its promise resolves only once the cache has it).
  */
+import type { ArchiveState } from './archive-state.ts';
 import type { MetadataStore, TopicRecord } from './metadata-store.ts';
 
 /** No leader (yet): every replica is offline, or the controller has not chosen one. */
@@ -153,6 +154,18 @@ export interface ClusterMetadataStore extends MetadataStore {
    * STORAGE_ERROR when the store could not write (retry).
    */
   allocateProducerIdBlock(count: number): Promise<number>;
+
+  /**
+   * The partition's archive state (archive-state.ts) read from the authority, or undefined
+   * when nothing was ever archived (or the topic, or this incarnation of it, does not exist).
+   */
+  getArchiveState(topic: string, topicId: string, partition: number): Promise<ArchiveState | undefined>;
+  /**
+   * Writes next if the stored archive state is still `expected` (undefined: none stored) and
+   * the topic incarnation exists; resolves false, writing nothing, otherwise. Throws Error for
+   * a transition that moves back (a caller's bug), STORAGE_ERROR when the store cannot write.
+   */
+  compareAndSetArchiveState(topic: string, topicId: string, partition: number, expected: ArchiveState | undefined, next: ArchiveState): Promise<boolean>;
 
   /** Calls listener for every change the cache applies; returns an unsubscribe function. */
   watch(listener: (event: ClusterEvent) => void): () => void;

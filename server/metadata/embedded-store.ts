@@ -36,6 +36,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { writeFileDurable, writeFileDurableSync } from '../log/durable-file.ts';
+import { checkedArchiveTransition, sameArchiveState, type ArchiveState } from './archive-state.ts';
 import type { BrokerRegistration, Campaign, ClusterEvent, ClusterMetadataStore, ControllerCallbacks, ControllerInfo, PartitionState, PartitionWriteOptions } from './cluster-store.ts';
 import { encodeRecord, MetadataJournal } from './metadata-journal.ts';
 import type { TopicRecord } from './metadata-store.ts';
@@ -52,6 +53,8 @@ interface Document {
   journalSeq: number;
   /** The first producer id never handed out (SPEC §6.19); absent in documents older than it means 0. */
   nextProducerId?: number;
+  /** topic -> `<topicId>/<partition>` -> archive state (archive-state.ts); absent: nothing archived. */
+  archive?: Record<string, Record<string, ArchiveState>>;
 }
 
 /** One journal record's change. */
@@ -62,7 +65,9 @@ type Change =
   | { t: 'controllerEpoch'; epoch: number }
   | { t: 'partition'; topic: string; partition: number; state: PartitionState }
   /** A block of producer ids reserved: the next one free is `next`. */
-  | { t: 'producerIds'; next: number };
+  | { t: 'producerIds'; next: number }
+  /** A partition's archive state (archive-state.ts); `key` is `<topicId>/<partition>`. */
+  | { t: 'archive'; topic: string; key: string; state: ArchiveState };
 
 interface Pending {
   record: Buffer;
@@ -111,6 +116,7 @@ function apply(doc: Document, c: Change): void {
     case 'deleteTopic':
       doc.topics = doc.topics.filter((t) => t.name !== c.name);
       delete doc.partitions[c.name];
+      if (doc.archive) delete doc.archive[c.name];
       break;
     case 'controllerEpoch':
       doc.controllerEpoch = c.epoch;
@@ -123,12 +129,19 @@ function apply(doc: Document, c: Change): void {
     case 'producerIds':
       doc.nextProducerId = c.next;
       break;
+    case 'archive':
+      ((doc.archive ??= {})[c.topic] ??= {})[c.key] = { startOffset: c.state.startOffset, endOffset: c.state.endOffset };
+      break;
   }
 }
 
 function cloneDoc(d: Document): Document {
-  return { ...d, topics: d.topics.map(cloneTopic), partitions: Object.fromEntries(Object.entries(d.partitions).map(([k, v]) => [k, v.map(cloneState)])) };
+  const c: Document = { ...d, topics: d.topics.map(cloneTopic), partitions: Object.fromEntries(Object.entries(d.partitions).map(([k, v]) => [k, v.map(cloneState)])) };
+  if (d.archive) c.archive = Object.fromEntries(Object.entries(d.archive).map(([t, m]) => [t, Object.fromEntries(Object.entries(m).map(([k, v]) => [k, { ...v }]))]));
+  return c;
 }
+
+const archiveKey = (topicId: string, partition: number): string => `${topicId}/${partition}`;
 
 function storageError(e: unknown): SluiceError {
   if (e instanceof SluiceError) return e;
@@ -187,6 +200,7 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
         partitions: parsed.partitions ?? Object.fromEntries(parsed.topics.map((t) => [t.name, Array.from({ length: t.partitions }, () => this.initialState())])),
         journalSeq: parsed.journalSeq ?? 0,
         nextProducerId: (parsed as { nextProducerId?: number }).nextProducerId ?? 0,
+        archive: (parsed as { archive?: Document['archive'] }).archive ?? {},
       };
       upgrade = parsed.version !== 3;
     } else {
@@ -342,6 +356,23 @@ export class EmbeddedMetadataStore implements ClusterMetadataStore {
       const next = first + count;
       if (!Number.isSafeInteger(next)) throw new SluiceError(ErrorCode.STORAGE_ERROR, 'producer ids exhausted');
       return { change: { t: 'producerIds', next }, result: first };
+    });
+  }
+
+  async getArchiveState(topic: string, topicId: string, partition: number): Promise<ArchiveState | undefined> {
+    if (!this.durable.topics.some((t) => t.name === topic && t.id === topicId)) return undefined;
+    const s = this.durable.archive?.[topic]?.[archiveKey(topicId, partition)];
+    return s ? { ...s } : undefined;
+  }
+
+  compareAndSetArchiveState(topic: string, topicId: string, partition: number, expected: ArchiveState | undefined, next: ArchiveState): Promise<boolean> {
+    return this.submit(() => {
+      const state = checkedArchiveTransition(`archive state of ${topic}/${partition}`, expected, next);
+      const t = this.staged.topics.find((x) => x.name === topic && x.id === topicId);
+      if (!t || partition < 0 || partition >= t.partitions) return { result: false };
+      const key = archiveKey(topicId, partition);
+      if (!sameArchiveState(this.staged.archive?.[topic]?.[key], expected)) return { result: false };
+      return { change: { t: 'archive', topic, key, state }, result: true };
     });
   }
 

@@ -19,6 +19,12 @@
  *   controller                      ControllerInfo, attached to the controller's broker lease
  *   controller-epoch                the last controllerEpoch handed out, a decimal string;
  *                                   never deleted, so epochs increase across controllers
+ *   archive/<topic>/<topicId>/<p>   ArchiveState (archive-state.ts): the committed archive range
+ *                                   of one partition of that topic incarnation; written by
+ *                                   compare-and-set on its mod revision (absent: create if
+ *                                   absent) while the topic record is that incarnation;
+ *                                   deleted with the topic; not cached (only a partition's
+ *                                   leader reads it, from etcd)
  *   producer-id-next                the first producer id no broker has reserved, a decimal
  *                                   string; never deleted; raised by compare-and-set on its
  *                                   mod revision (absent: create-if-absent), so two brokers
@@ -65,6 +71,7 @@ import {
   type PartitionWriteOptions,
 } from './cluster-store.ts';
 import type { TopicRecord } from './metadata-store.ts';
+import { checkedArchiveTransition, sameArchiveState, type ArchiveState } from './archive-state.ts';
 import { checkedNewStates, checkedPartitionState, initialPartitionState } from './partition-state.ts';
 
 export const DEFAULT_ETCD_PREFIX = '/sluice/';
@@ -144,6 +151,8 @@ const topicKey = (name: string): string => `topics/${name}`;
 const partitionKey = (topic: string, p: number): string => `partitions/${topic}/${p}`;
 const partitionPrefix = (topic: string): string => `partitions/${topic}/`;
 const topicWriteKey = (topic: string): string => `topic-writes/${topic}`;
+const archiveKey = (topic: string, topicId: string, p: number): string => `archive/${topic}/${topicId}/${p}`;
+const archivePrefix = (topic: string): string => `archive/${topic}/`;
 const brokerKey = (id: number): string => `brokers/${id}`;
 const CONTROLLER_KEY = 'controller';
 const CONTROLLER_EPOCH_KEY = 'controller-epoch';
@@ -354,7 +363,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
       `delete topic ${name}`,
       this.ns
         .if(topicKey(name), 'Create', '>', 0)
-        .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)), this.ns.delete().key(topicWriteKey(name)))
+        .then(this.ns.delete().key(topicKey(name)), this.ns.delete().prefix(partitionPrefix(name)), this.ns.delete().key(topicWriteKey(name)), this.ns.delete().prefix(archivePrefix(name)))
         .commit(),
     );
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
@@ -566,6 +575,46 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     if (opts.controllerEpoch !== undefined) txn = txn.and(CONTROLLER_EPOCH_KEY, 'Value', '==', String(opts.controllerEpoch));
     const res = await metadataWrite(`write ${topic}/${partition}`, txn.then(this.ns.put(key).value(JSON.stringify(stored))).commit());
     if (res.succeeded) await this.caughtUp(rev(res.header.revision));
+    return res.succeeded;
+  }
+
+  // ---- archive state ------------------------------------------------------------------------
+
+  async getArchiveState(topic: string, topicId: string, partition: number): Promise<ArchiveState | undefined> {
+    const got = await this.readArchive(`read archive state ${topic}/${partition}`, topic, topicId, partition);
+    return got?.state;
+  }
+
+  /** The topic's record (must be incarnation topicId, covering partition) and the archive key, at one revision. */
+  private async readArchive(what: string, topic: string, topicId: string, partition: number): Promise<{ topicMod: string; kv: IKeyValue | undefined; state: ArchiveState | undefined } | undefined> {
+    const res = await metadataWrite(what, this.ns.if(topicKey(topic), 'Create', '>', 0).then(this.ns.get(topicKey(topic)), this.ns.get(archiveKey(topic, topicId, partition))).commit());
+    if (!res.succeeded) return undefined;
+    const [t, kv] = res.responses.map((r) => r.response_range.kvs[0]);
+    if (!t) return undefined;
+    const record = JSON.parse(t.value.toString()) as TopicRecord;
+    if (record.id !== topicId || partition < 0 || partition >= record.partitions) return undefined;
+    let state: ArchiveState | undefined;
+    if (kv) {
+      try {
+        state = checkedArchiveTransition(`etcd key archive/${topic}/${topicId}/${partition}`, undefined, JSON.parse(kv.value.toString()) as ArchiveState);
+      } catch (e) {
+        throw new SluiceError(ErrorCode.STORAGE_ERROR, (e as Error).message);
+      }
+    }
+    return { topicMod: t.mod_revision, kv, state };
+  }
+
+  async compareAndSetArchiveState(topic: string, topicId: string, partition: number, expected: ArchiveState | undefined, next: ArchiveState): Promise<boolean> {
+    const state = checkedArchiveTransition(`archive state of ${topic}/${partition}`, expected, next);
+    const what = `write archive state ${topic}/${partition}`;
+    const got = await this.readArchive(what, topic, topicId, partition);
+    if (!got || !sameArchiveState(got.state, expected)) return false;
+    const key = archiveKey(topic, topicId, partition);
+    // Both the state and the topic record unchanged since the read: no lost update, and no
+    // write into a topic deleted (and maybe created again) in between.
+    let txn = this.ns.if(topicKey(topic), 'Mod', '==', got.topicMod);
+    txn = got.kv ? txn.and(key, 'Mod', '==', got.kv.mod_revision) : txn.and(key, 'Create', '==', 0);
+    const res = await metadataWrite(what, txn.then(this.ns.put(key).value(JSON.stringify(state))).commit());
     return res.succeeded;
   }
 

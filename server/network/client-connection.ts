@@ -235,6 +235,7 @@ export class ClientConnection {
       }
     } else {
       reply = result ?? NO_REPLY;
+      if (reply !== NO_REPLY && reply.closeAfter) slot.close = true;
     }
     // A closed connection keeps nothing: the response is dropped right here.
     if (reply !== NO_REPLY && !this.closing) {

@@ -8,6 +8,8 @@ export interface Reply {
   sections?: readonly Uint8Array[];
   /** Request-level error code (header errorCode); 0 for success. */
   errorCode?: number;
+  /** Close the connection once this reply is written (a failed authentication, SPEC §2.6). */
+  closeAfter?: boolean;
 }
 
 export const NO_REPLY: unique symbol = Symbol('no reply');

@@ -24,12 +24,15 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
+import type { TimestampLookup } from '../log/log-reader.ts';
+import { consumerLogStartOffset, offsetForTimestampBothTiers, readBothTiers, type ArchiveSource } from '../archive/archive-reads.ts';
 import type { TagFilter } from '../log/filtered-reader.ts';
 import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
 import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { wakeParkedFetches, type FetchParking } from './delayed-fetches.ts';
 import { DelayReleaser } from '../delay/releaser.ts';
+import type { PartitionArchive } from '../archive/partition-archive.ts';
 import { isInternalTopic } from './topic-names.ts';
 
 /** Checks that a transactional batch may begin its producer's transaction on topic/partition (throws SluiceError); see AppendOptions.verifyTxnStart. */
@@ -111,8 +114,19 @@ export class Partition implements FetchParking {
   isrChangeInFlight = false;
   /** Wake-ups of the fetches parked on this partition (delayed-fetches.ts). */
   readonly parkedFetches = new Set<() => void>();
+  /**
+   * Where consumer reads below the local log start go (server/archive/archive-reads.ts); null:
+   * this partition has no archive to read (archive off, or no store configured).
+   */
+  archiveSource: ArchiveSource | null = null;
   /** Releases delayed messages while this broker leads (server/delay/releaser.ts); the replica manager starts and stops it. */
   readonly releaser: DelayReleaser;
+  /**
+   * Tiered storage (SPEC §7.10, server/archive/partition-archive.ts): the archived segments,
+   * the archive state and the store, when the topic has archive.enable=true and the broker an
+   * archive store; null otherwise. The replica manager starts its uploader on leadership.
+   */
+  archive: PartitionArchive | null = null;
 
   constructor(
     readonly topic: string,
@@ -193,7 +207,19 @@ export class Partition implements FetchParking {
   read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false, filter?: TagFilter): Promise<ReadResult> {
     const log = this.log;
     const maxOffset = follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark;
+    // Consumers read both tiers (SPEC §7.10); followers copy the local log only.
+    if (!follower && this.archiveSource) return readBothTiers(log, this.archiveSource, fetchOffset, maxBytes, maxOffset, readCommitted, filter);
     return log.read(fetchOffset, maxBytes, filter ? { maxOffset, filter } : { maxOffset });
+  }
+
+  /** The log start offset consumers are told (Fetch, ListOffsets, Produce, describe): the archive's start when it has one (SPEC §7.10). */
+  get consumerLogStartOffset(): number {
+    return consumerLogStartOffset(this.log, this.archiveSource);
+  }
+
+  /** ListOffsets by timestamp over both tiers: the first record with timestamp >= timestampMs, or null. */
+  offsetForTimestamp(timestampMs: number): Promise<TimestampLookup | null> {
+    return this.archiveSource ? offsetForTimestampBothTiers(this.log, this.archiveSource, timestampMs) : this.log.offsetForTimestamp(timestampMs);
   }
 
   /**

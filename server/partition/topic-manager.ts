@@ -28,7 +28,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { NO_LEADER_EPOCH } from '../../protocol/apis/fetch.ts';
 import { replicationConfigToStrings, splitReplicationConfig, type ReplicationConfig } from '../cluster/replication-config.ts';
 import { placeReplicas } from '../cluster/placement.ts';
-import { parseLogConfig, topicConfigToStrings, type LogConfig } from '../log/log-config.ts';
+import { LOG_CONFIG_KEYS, parseLogConfig, topicConfigToStrings, type LogConfig } from '../log/log-config.ts';
 import { LogManager } from '../log/log-manager.ts';
 import type { PartitionLog } from '../log/partition-log.ts';
 import type { Logger } from '../logger.ts';
@@ -37,6 +37,8 @@ import type { TopicRecord } from '../metadata/metadata-store.ts';
 import { Partition, servable, type ReplicaListener, type ServedTopic, type ServeKind } from './partition.ts';
 import { INTERNAL_TOPIC_PREFIX, isInternalTopic, validateTopicName } from './topic-names.ts';
 import type { TxnMarker } from '../../protocol/record-batch.ts';
+import { PartitionArchive } from '../archive/partition-archive.ts';
+import type { BrokerArchive } from '../archive/broker-archive.ts';
 
 export interface LiveTopic extends ServedTopic {
   record: TopicRecord;
@@ -66,6 +68,10 @@ export class TopicManager {
   private readonly preparing = new Set<string>();
   private listener: ReplicaListener | null = null;
   private unwatch: (() => void) | null = null;
+  /** Tiered storage (SPEC §7.10): the broker's archive, null without a store. */
+  private archive: BrokerArchive | null = null;
+  /** archive.enable of topics created without it (the broker's --archive-enable). */
+  private archiveEnableDefault = false;
 
   constructor(
     private readonly store: ClusterMetadataStore,
@@ -77,6 +83,12 @@ export class TopicManager {
 
   setReplicaListener(listener: ReplicaListener): void {
     this.listener = listener;
+  }
+
+  /** The broker's archive (before load()); enableByDefault: --archive-enable. */
+  setArchive(archive: BrokerArchive | null, enableByDefault: boolean): void {
+    this.archive = archive;
+    this.archiveEnableDefault = enableByDefault;
   }
 
   /** Registers a listener for transaction markers appended here as leader (see TxnMarkerListener). */
@@ -142,6 +154,13 @@ export class TopicManager {
       t = { record, config: parseLogConfig(log), replication, partitions: new Map() };
       this.live.set(record.name, t);
     } else {
+      if (!sameConfigs(t.record.configs, record.configs)) {
+        // Altered (AlterTopicConfigs, here or on the controller): every open log takes it now.
+        const { replication, log } = splitReplicationConfig(record.configs);
+        t.config = parseLogConfig(log);
+        t.replication = replication;
+        this.logs.updateTopicConfig(record.name, t.config);
+      }
       t.record = record;
     }
     // New local replicas (no directory yet: a topic created by another broker, or partitions
@@ -195,6 +214,14 @@ export class TopicManager {
       }
       const log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       local = new Partition(record.name, partition, log, this.brokerId, t.replication);
+      if (t.config.archiveEnable) {
+        if (this.archive) {
+          local.archive = new PartitionArchive(this.archive, record.name, record.id, partition, log);
+          // Consumers read below the local log start from it (SPEC §7.10, reading).
+          local.archiveSource = local.archive;
+        }
+        else this.log.warn('topic has archive.enable=true but this broker has no archive store (--archive-dir / --archive-s3-bucket): its segments are neither archived nor deleted', { topic: record.name, partition });
+      }
       t.partitions.set(partition, local);
     } else if (!mine && local) {
       t.partitions.delete(partition);
@@ -250,8 +277,13 @@ export class TopicManager {
     const live = this.store.liveBrokers().map((b) => b.brokerId);
     const factor = replicationFactor === -1 ? Math.min(3, live.length) : replicationFactor;
     const states = placeReplicas(name, partitions, 0, factor, live); // checks the factor first
+    // The broker's --archive-enable applies to topics that do not say, where it can.
+    if (this.archiveEnableDefault && !internal && configs['archive.enable'] === undefined && (configs['cleanup.policy'] ?? 'delete') === 'delete') configs = { ...configs, 'archive.enable': 'true' };
     const { replication, log } = splitReplicationConfig(configs);
     const logConfig = parseLogConfig(log);
+    if (logConfig.archiveEnable && !this.archive) {
+      throw new SluiceError(ErrorCode.INVALID_CONFIG, 'archive.enable=true: this broker has no archive store (start it with --archive-dir or --archive-s3-bucket)');
+    }
     if (replication.minInsyncReplicas > factor) {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${factor}`);
     }
@@ -334,6 +366,31 @@ export class TopicManager {
     this.log.info('partitions added', { topic: name, partitions: count });
   }
 
+  /**
+   * Sets (`set`) and removes (`del`, back to the default) config overrides of a live topic,
+   * validated as at creation (INVALID_CONFIG); the others stay. Stored first, then applied
+   * here, and on the other brokers by the store's topic event (syncTopic).
+   */
+  async alterConfigs(name: string, set: Readonly<Record<string, string>>, del: readonly string[], validateOnly = false): Promise<void> {
+    const t = this.live.get(name);
+    if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
+    if (isInternalTopic(name)) throw new SluiceError(ErrorCode.INVALID_TOPIC, `${name} is internal; its configs are the broker's`);
+    for (const k of del) if (Object.hasOwn(set, k)) throw new SluiceError(ErrorCode.INVALID_CONFIG, `config ${k} is both set and deleted`);
+    const configs: Record<string, string> = { ...t.record.configs, ...set };
+    for (const k of del) delete configs[k];
+    const { replication, log } = splitReplicationConfig(configs);
+    parseLogConfig(log); // throws INVALID_CONFIG for an unknown key or a bad value
+    for (const k of del) if (!CONFIG_KEYS.has(k)) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown config ${k}`);
+    if (replication.minInsyncReplicas > t.record.replicationFactor) {
+      throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${t.record.replicationFactor}`);
+    }
+    if (validateOnly) return;
+    const record: TopicRecord = { ...t.record, configs };
+    await this.store.updateTopic(record);
+    this.syncTopic(record);
+    this.log.info('topic configs altered', { topic: name, set: Object.keys(set).join(','), deleted: del.join(',') });
+  }
+
   async delete(name: string): Promise<void> {
     const t = this.live.get(name);
     if (!t) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name} does not exist`);
@@ -342,6 +399,8 @@ export class TopicManager {
     await this.store.deleteTopic(name);
     // The store's event usually dropped it already; either way, answer once its files are gone.
     await (this.removals.get(id) ?? this.dropTopic(name, id));
+    // Its archive (SPEC §7.10) goes too, in the background: the answer does not wait for the store.
+    if (this.archive && t.config.archiveEnable) void this.archive.deleteTopicArchive(name, id);
     this.log.info('topic deleted', { topic: name, topicId: id });
   }
 
@@ -392,3 +451,10 @@ export class TopicManager {
   }
 }
 
+/** Every topic config key, replication ones included (§7.2). */
+const CONFIG_KEYS = new Set([...LOG_CONFIG_KEYS, ...Object.keys(replicationConfigToStrings(splitReplicationConfig({}).replication))]);
+
+function sameConfigs(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}

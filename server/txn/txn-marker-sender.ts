@@ -21,7 +21,7 @@
  */
 import { ApiKey } from '../../protocol/api-keys.ts';
 import type { WriteTxnMarker, WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../../protocol/apis/write-txn-markers.ts';
-import { Connection } from '../../protocol/connection.ts';
+import { Connection, type ConnectionOptions } from '../../protocol/connection.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { Logger } from '../logger.ts';
@@ -34,6 +34,8 @@ export interface TxnMarkerSenderOptions {
   requestTimeoutMs: number;
   queuedPartitionsMax: number;
   requestPartitionsMax: number;
+  /** TLS and SASL towards partition leaders when the cluster uses them. */
+  security?: Pick<ConnectionOptions, 'tls' | 'sasl'>;
 }
 
 export const DEFAULT_TXN_MARKER_SENDER_OPTIONS: TxnMarkerSenderOptions = {
@@ -213,7 +215,7 @@ export class TxnMarkerSender {
     const cached = this.connections.get(leader);
     if (cached && !cached.conn.closed && cached.host === reg.host && cached.port === reg.port) return cached.conn;
     cached?.conn.close();
-    const conn = await Connection.connect(reg.host, reg.port, { clientId: `txn-coordinator-${this.brokerId}`, requestTimeoutMs: this.opts.requestTimeoutMs });
+    const conn = await Connection.connect(reg.host, reg.port, { ...this.opts.security, clientId: `txn-coordinator-${this.brokerId}`, requestTimeoutMs: this.opts.requestTimeoutMs });
     if (this.stopped) {
       conn.close();
       throw new SluiceError(ErrorCode.COORDINATOR_NOT_AVAILABLE, 'stopped');

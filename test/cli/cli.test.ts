@@ -23,13 +23,13 @@ test('topic create, list, describe, delete', async (t) => {
   r = await sluice(['topic', 'create', 'audit', ...bs]);
   assert.equal(r.code, 0, r.stderr);
 
-  r = await sluice(['topic', 'list', ...bs]);
+  r = await sluice(['topic', 'list', '--names', ...bs]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n'), ['audit', 'orders']);
 
   r = await sluice(['topic', 'describe', 'orders', ...bs]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^Topic: orders\tPartitions: 3$/m);
+  assert.match(r.stdout, /^Topic: orders\tPartitions: 3\tReplicationFactor: 1$/m);
   assert.match(r.stdout, /^ {2}retention\.ms=3600000$/m);
   assert.match(r.stdout, /^Partition\tLogStartOffset\tLogEndOffset/m);
   for (const p of [0, 1, 2]) assert.match(r.stdout, new RegExp(`^${p}\\t0\\t0\\t`, 'm'));
@@ -40,7 +40,7 @@ test('topic create, list, describe, delete', async (t) => {
 
   r = await sluice(['topic', 'delete', 'orders', ...bs]);
   assert.equal(r.code, 0, r.stderr);
-  r = await sluice(['topic', 'list', ...bs]);
+  r = await sluice(['topic', 'list', '--names', ...bs]);
   assert.deepEqual(r.stdout.trim().split('\n'), ['audit']);
   r = await sluice(['topic', 'describe', 'orders', ...bs]);
   assert.equal(r.code, 1);

@@ -9,9 +9,12 @@ export interface Run {
   stderr: string;
 }
 
-export function sluice(args: string[], stdin = '', timeoutMs = 60_000): Promise<Run> {
+/** env: added to (or, with undefined values, removed from) this process's environment. */
+export function sluice(args: string[], stdin = '', timeoutMs = 60_000, env: Record<string, string | undefined> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    const fullEnv: Record<string, string | undefined> = { ...process.env, ...env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete fullEnv[k];
+    const p = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), ...args], { cwd: repoRoot, env: fullEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

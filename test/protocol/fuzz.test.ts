@@ -105,6 +105,7 @@ const SEED_FRAMES: Buffer[] = [
   requestFrame(ApiKey.DESCRIBE_GROUPS, { groupIds: ['g'] }),
   requestFrame(ApiKey.DELETE_GROUPS, { groupIds: ['g'] }),
   requestFrame(ApiKey.CREATE_PARTITIONS, { topics: [{ topic: 't', count: 4 }], validateOnly: true }),
+  requestFrame(ApiKey.ALTER_TOPIC_CONFIGS, { topics: [{ topic: 't', set: { 'retention.ms': '1000' }, delete: ['segment.bytes'] }], validateOnly: true }),
 ];
 
 /**

@@ -26,6 +26,10 @@ const GOOD_REQUESTS: Record<number, unknown> = {
   [ApiKey.TXN_OFFSET_COMMIT]: { transactionalId: 'payments-1', groupId: 'billing', producerId: 1000, producerEpoch: 0, memberId: MEMBER, memberEpoch: 4, topics: [{ topic: 'orders', partitions: [{ partition: 0, offset: 42, metadata: null }] }] },
   [ApiKey.LIST_DELAYED]: { topic: 'orders', partition: 0, afterDeliverAtMs: 1_700_000_000_000, afterOffset: 42, limit: 100 },
   [ApiKey.CANCEL_DELAYED]: { topic: 'orders', partitions: [{ partition: 0, offsets: [42, 43] }] },
+  [ApiKey.DESCRIBE_ARCHIVE]: { topics: ['history'] },
+  [ApiKey.SASL_HANDSHAKE]: { mechanism: 'SCRAM-SHA-256' },
+  [ApiKey.SASL_AUTHENTICATE]: { authBytes: 'n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL' },
+  [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', set: { 'retention.ms': '3600000' }, delete: ['segment.bytes'] }], validateOnly: false },
   [ApiKey.FIND_COORDINATOR]: { key: 'billing', keyType: 'group' },
   // A join: every field sent, ownedPartitions empty (SPEC.md §6.10).
   [ApiKey.CONSUMER_GROUP_HEARTBEAT]: {
@@ -67,7 +71,17 @@ const GOOD_RESPONSES: Record<number, unknown> = {
   [ApiKey.WRITE_TXN_MARKERS]: { markers: [{ producerId: 1000, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] }] },
   [ApiKey.TXN_OFFSET_COMMIT]: { errorCode: 0, errorMessage: null, topics: [{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }] }] },
   [ApiKey.LIST_DELAYED]: { errorCode: 0, errorMessage: null, frontierDeliverAtMs: 1_700_000_000_000, frontierOffset: 7, pendingCount: 1, entries: [{ offset: 42, deliverAtMs: 1_700_000_060_000, requestedDeliverAtMs: 1_700_000_060_000, recordCount: 3, sizeBytes: 200 }] },
+  [ApiKey.SASL_HANDSHAKE]: { mechanisms: ['SCRAM-SHA-256', 'PLAIN'] },
+  [ApiKey.SASL_AUTHENTICATE]: { authBytes: 'r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096', complete: false },
+  [ApiKey.ALTER_TOPIC_CONFIGS]: { topics: [{ topic: 'orders', errorCode: 0, errorMessage: null }, { topic: 'x', errorCode: 13, errorMessage: 'unknown config colour' }] },
   [ApiKey.CANCEL_DELAYED]: { topics: [{ topic: 'orders', partitions: [{ partition: 0, results: [{ offset: 42, errorCode: 0, errorMessage: null }, { offset: 43, errorCode: 52, errorMessage: 'not pending' }] }] }] },
+  [ApiKey.DESCRIBE_ARCHIVE]: {
+    brokerId: 0,
+    storeKind: 'local',
+    storeDescription: '/var/sluice/archive',
+    counters: { bytesUploaded: 2591089, segmentsUploaded: 3, uploadFailures: 0, segmentsDeleted: 0, bytesRead: 0, readFailures: 0 },
+    topics: [{ topic: 'history', errorCode: 0, archiveEnabled: true, partitions: [{ partition: 0, leader: true, localStartOffset: 0, localEndOffset: 200000, highWatermark: 200000, archiveStartOffset: 0, archiveEndOffset: 180000, archivedBytes: 2591089, archivedSegments: 3, lagBytes: 0, lagSegments: 0, lastError: '', failures: 0 }] }],
+  },
   [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, offset: 5, timestamp: -1 }] }] },
   [ApiKey.FIND_COORDINATOR]: { errorCode: 0, errorMessage: null, nodeId: 0, host: '127.0.0.1', port: 9292 },
   [ApiKey.CONSUMER_GROUP_HEARTBEAT]: { errorCode: 0, errorMessage: null, memberId: MEMBER, memberEpoch: 1, heartbeatIntervalMs: 1000, assignment: [{ topic: 'orders', partitions: [0, 1] }] },

@@ -94,3 +94,17 @@ test('--help lists every setting with its default, bounds, variable and old spel
   assert.ok(help.includes('--max-frame-bytes') && help.includes('--replica-lag-time-max-ms') && help.includes('--broker-session-ttl-seconds'));
   for (const line of help.split('\n')) assert.ok(line.length <= 100, line);
 });
+
+test('archive store settings: one store (a directory or a bucket), an endpoint needs a bucket, booleans are true|false', () => {
+  const refused = (argv: string[], message: RegExp) => assert.throws(() => parseBrokerConfig(argv, {}), (e: Error) => e instanceof BrokerConfigError && message.test(e.message) && !e.message.includes('\n'));
+  refused(['--archive-dir', '/a', '--archive-s3-bucket', 'bkt'], /--archive-dir and --archive-s3-bucket both set/);
+  refused(['--archive-s3-endpoint', 'http://127.0.0.1:9000'], /--archive-s3-endpoint needs --archive-s3-bucket/);
+  refused(['--archive-s3-endpoint', 'ftp://x', '--archive-s3-bucket', 'bkt'], /--archive-s3-endpoint takes http/);
+  refused(['--archive-enable', 'yes'], /--archive-enable must be one of true, false/);
+  refused(['--archive-upload-concurrency', '0'], /below its minimum 1/);
+  const c = parseBrokerConfig(['--archive-s3-endpoint', 'http://127.0.0.1:9000', '--archive-s3-bucket', 'bkt', '--archive-upload-bytes-per-sec', '1048576'], { SLUICE_ARCHIVE_ENABLE: 'true' });
+  assert.ok(c !== 'help');
+  assert.deepEqual([c.archiveS3Endpoint, c.archiveS3Bucket, c.archiveS3Region, c.archiveS3PathStyle, c.archiveEnable, c.archiveUploadConcurrency, c.archiveUploadBytesPerSec, c.archiveDir], ['http://127.0.0.1:9000', 'bkt', 'us-east-1', null, 'true', 2, 1048576, null]);
+  assert.match(brokerHelp(), /--archive-dir DIR/);
+  assert.match(brokerHelp(), /--archive-s3-path-style true\|false/);
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, SluiceError } from '../../../protocol/errors.ts';
-import { DEFAULT_LOG_CONFIG, LOG_CONFIG_KEYS, parseLogConfig, topicConfigToStrings } from '../../../server/log/log-config.ts';
+import { DEFAULT_LOG_CONFIG, LOG_CONFIG_KEYS, parseLogConfig, topicConfigToStrings, effectiveLocalRetentionBytes, effectiveLocalRetentionMs } from '../../../server/log/log-config.ts';
 
 function invalidConfig(fn: () => unknown, detail: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_CONFIG && detail.test(e.message));
@@ -43,4 +43,18 @@ test('rejects unknown keys and bad values with INVALID_CONFIG', () => {
   invalidConfig(() => parseLogConfig({ 'flush.before.ack': 'yes' }), /true or false/);
   invalidConfig(() => parseLogConfig({ 'cleanup.policy': 'compaction' }), /delete/);
   invalidConfig(() => parseLogConfig({ 'max.message.bytes': '99999999999' }), /between/);
+});
+
+test('tiered storage keys: archive.enable, local.retention.ms|bytes (-2 = the total); archive.enable refuses a compacted topic', () => {
+  const d = parseLogConfig({});
+  assert.equal(d.archiveEnable, false);
+  assert.equal(effectiveLocalRetentionMs(d), d.retentionMs);
+  assert.equal(effectiveLocalRetentionBytes(d), d.retentionBytes);
+  const c = parseLogConfig({ 'archive.enable': 'true', 'local.retention.ms': '60000', 'local.retention.bytes': '1048576', 'retention.ms': '-1' });
+  assert.deepEqual([c.archiveEnable, effectiveLocalRetentionMs(c), effectiveLocalRetentionBytes(c), c.retentionMs], [true, 60000, 1048576, -1]);
+  invalidConfig(() => parseLogConfig({ 'archive.enable': 'true', 'cleanup.policy': 'compact' }), /archive\.enable.*cleanup\.policy=delete/);
+  invalidConfig(() => parseLogConfig({ 'archive.enable': 'true', 'cleanup.policy': 'compact,delete' }), /cleanup\.policy=delete/);
+  invalidConfig(() => parseLogConfig({ 'archive.enable': 'yes' }), /true or false/);
+  invalidConfig(() => parseLogConfig({ 'local.retention.ms': '-3' }), /local\.retention\.ms/);
+  assert.equal(parseLogConfig({ 'archive.enable': 'false', 'cleanup.policy': 'compact' }).archiveEnable, false);
 });

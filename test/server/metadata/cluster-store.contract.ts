@@ -273,6 +273,43 @@ export function clusterStoreContract(target: ContractTarget): void {
     assert.equal(b.partitionState('dropped', 0), undefined);
   });
 
+  it('archive state: compare-and-set from none, then only from the stored state and only forward; per topic incarnation; survives a reopen; deleted with the topic', async (open) => {
+    const s = await open();
+    const t = topic('arch', 2);
+    await s.createTopic(t);
+    assert.equal(await s.getArchiveState('arch', t.id, 0), undefined, 'nothing archived yet');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 0, endOffset: 5 }, { startOffset: 0, endOffset: 9 }), false, 'expected a state where none is');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 0, undefined, { startOffset: 0, endOffset: 10 }), true);
+    assert.deepEqual(await s.getArchiveState('arch', t.id, 0), { startOffset: 0, endOffset: 10 });
+    assert.equal(await s.getArchiveState('arch', t.id, 1), undefined, 'partitions are separate');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 0, undefined, { startOffset: 0, endOffset: 12 }), false, 'create-if-absent loses to the stored state');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 0, endOffset: 9 }, { startOffset: 0, endOffset: 12 }), false, 'a stale expected state');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 0, endOffset: 10 }, { startOffset: 4, endOffset: 20 }), true);
+    assert.deepEqual(await s.getArchiveState('arch', t.id, 0), { startOffset: 4, endOffset: 20 });
+    await assert.rejects(s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 4, endOffset: 20 }, { startOffset: 4, endOffset: 19 }), /moves back/);
+    await assert.rejects(s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 4, endOffset: 20 }, { startOffset: 30, endOffset: 20 }), /bad archive state/);
+    assert.deepEqual(await s.getArchiveState('arch', t.id, 0), { startOffset: 4, endOffset: 20 }, 'refused writes changed nothing');
+    assert.equal(await s.compareAndSetArchiveState('arch', 'other-id', 0, undefined, { startOffset: 0, endOffset: 1 }), false, 'another incarnation id');
+    assert.equal(await s.compareAndSetArchiveState('arch', t.id, 2, undefined, { startOffset: 0, endOffset: 1 }), false, 'a partition the topic does not have');
+    assert.equal(await s.compareAndSetArchiveState('nope', t.id, 0, undefined, { startOffset: 0, endOffset: 1 }), false, 'a missing topic');
+
+    // Concurrent writers from the same expected state: exactly one wins.
+    const racers = await Promise.all([21, 22, 23].map((end) => s.compareAndSetArchiveState('arch', t.id, 0, { startOffset: 4, endOffset: 20 }, { startOffset: 4, endOffset: end })));
+    assert.equal(racers.filter((x) => x).length, 1, `one winner of ${JSON.stringify(racers)}`);
+    const won = await s.getArchiveState('arch', t.id, 0);
+    assert.ok(won && won.endOffset >= 21 && won.endOffset <= 23);
+
+    await s.close();
+    const s2 = await open();
+    assert.deepEqual(await s2.getArchiveState('arch', t.id, 0), won, 'durable across a reopen');
+    assert.equal(await s2.deleteTopic('arch'), true);
+    assert.equal(await s2.getArchiveState('arch', t.id, 0), undefined);
+    const t2 = topic('arch', 2);
+    await s2.createTopic(t2);
+    assert.equal(await s2.getArchiveState('arch', t2.id, 0), undefined, 'the new incarnation starts with no archive');
+    assert.equal(await s2.getArchiveState('arch', t.id, 0), undefined, 'the old incarnation\'s state is gone');
+  });
+
   it('producer id blocks: disjoint, also when reserved concurrently and after a reopen; a bad size is refused', async (open) => {
     const a = await open();
     const firsts = [await a.allocateProducerIdBlock(1000), ...(await Promise.all(Array.from({ length: 5 }, () => a.allocateProducerIdBlock(10))))];
