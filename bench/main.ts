@@ -1,9 +1,10 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance|delayed`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed|archive`: throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
 import { formatError, exitWhenDrained } from '../client/cli/main.ts';
+import { benchArchive } from './archive.ts';
 import { benchConsume } from './consume.ts';
 import { benchDelayed, formatDelayed } from './delayed.ts';
 import { benchE2e } from './e2e.ts';
@@ -17,6 +18,8 @@ import { ensureTopic } from './topic.ts';
 export async function run(argv: string[]): Promise<number> {
   const args = argv[0] === 'bench' ? argv.slice(1) : argv;
   try {
+    // Its own flags, brokers and store (archive.ts).
+    if (args[0] === 'archive') return await benchArchive(args.slice(1));
     const opts = parseBenchOptions(args);
     if (opts === null) {
       process.stdout.write(benchHelp);
