@@ -194,6 +194,7 @@ export class ConsoleServer {
     if (e instanceof BadRequest || e instanceof RangeError) return this.send(res, 400, 'Bad request', html`<p class="bad">${e.message}</p>`);
     if (e instanceof Forbidden) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError && e.code === ErrorCode.AUTHORIZATION_FAILED) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p><p>The console reads as its --console-sasl-username user; the broker's ACLs for that user decide what it may see and do.</p>`);
+    if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) return this.send(res, 504, 'Timed out', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError && NOT_FOUND.has(e.code)) return this.send(res, 404, 'Not found', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError) return this.send(res, 502, 'The broker refused', html`<p class="bad">${e.message}</p>`);
     this.log.warn('console page failed', { path, error: e as Error });
