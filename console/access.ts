@@ -1,16 +1,18 @@
 /**
  * Who may alter the cluster from the console: the seam for authentication.
  *
- * Today there are no users (SASL is being built by the security lane, issue 12), so the only
- * policy is the broker's --console-allow-writes: false (the default) refuses every mutating
- * action (DLQ replay, delayed cancel, topic and group delete) to everyone, true allows them to
- * anyone who can reach the console port. Every mutating route asks `canAlter` first, and
- * pages ask it before they show a button.
+ * The console has no login of its own yet, so the only policy here is the broker's
+ * --console-allow-writes: false (the default) refuses every mutating action (DLQ replay,
+ * delayed cancel, topic and group delete) to everyone, true allows them to anyone who can
+ * reach the console port. Every mutating route asks `canAlter` first, and pages ask it
+ * before they show a button. Underneath, with --authentication sasl the console's clients
+ * authenticate as --console-sasl-username, and the broker applies that user's ACLs to every
+ * read and action whatever this policy says.
  *
- * Plugging users in: implement ConsoleAccess with a login that checks SASL credentials
- * against the broker's users, keeps a session cookie, and answers canAlter from the user's
- * ACLs (alter/delete on the topic or group named by the action); the console's own Admin
- * connection would then authenticate as that user, so the broker enforces the ACLs too.
+ * Plugging people in: implement ConsoleAccess with a login that checks SASL credentials
+ * against the broker's users (a SCRAM exchange with the broker), keeps a session cookie, and
+ * answers canAlter from the user's ACLs; the pages' clients would then authenticate as that
+ * user instead of the console user, so the broker enforces each person's ACLs.
  */
 import type http from 'node:http';
 

@@ -30,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admin } from '../client/admin.ts';
+import type { ClientSecurity } from '../client/cluster.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import type { ConsoleAccess } from './access.ts';
@@ -86,6 +87,8 @@ const ACTIONS: Record<string, Action | undefined> = {
 export interface ConsoleOptions {
   /** host:port of this broker's listener, as the console's clients connect to it. */
   bootstrap: string;
+  /** TLS and SASL of the console's clients: the broker's TLS, and the console user (--console-sasl-username). */
+  security: ClientSecurity;
   brokerId: number;
   access: ConsoleAccess;
 }
@@ -130,7 +133,7 @@ export class ConsoleServer {
   /** The broker serves: from now on pages are built, through an Admin connected to it. */
   serve(options: ConsoleOptions): void {
     this.options = options;
-    this.admin = new Admin({ bootstrap: options.bootstrap, clientId: 'sluice-console', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS });
+    this.admin = new Admin({ bootstrap: options.bootstrap, clientId: 'sluice-console', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS, ...options.security });
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -165,7 +168,7 @@ export class ConsoleServer {
       timer = setTimeout(() => reject(new PageTimeout()), PAGE_TIMEOUT_MS);
     });
     const work = (async (): Promise<Rendered> => {
-      const ctx: PageContext = { admin: this.admin!, bootstrap: this.options!.bootstrap, brokerId: this.options!.brokerId, req, query: url.searchParams, access: this.options!.access, csrf: this.csrf, deadlineAtMs: started + PAGE_TIMEOUT_MS };
+      const ctx: PageContext = { admin: this.admin!, bootstrap: this.options!.bootstrap, security: this.options!.security, brokerId: this.options!.brokerId, req, query: url.searchParams, access: this.options!.access, csrf: this.csrf, deadlineAtMs: started + PAGE_TIMEOUT_MS };
       if (pageFn) return pageFn(ctx);
       const form = await readForm(req);
       // A POST must come from the console's own form: its token, and no foreign Origin.
@@ -190,6 +193,8 @@ export class ConsoleServer {
     if (e instanceof PageTimeout) return this.send(res, 504, 'Timed out', html`<p class="bad">The broker did not answer within ${PAGE_TIMEOUT_MS} ms.</p>`);
     if (e instanceof BadRequest || e instanceof RangeError) return this.send(res, 400, 'Bad request', html`<p class="bad">${e.message}</p>`);
     if (e instanceof Forbidden) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>`);
+    if (e instanceof SluiceError && e.code === ErrorCode.AUTHORIZATION_FAILED) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p><p>The console reads as its --console-sasl-username user; the broker's ACLs for that user decide what it may see and do.</p>`);
+    if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) return this.send(res, 504, 'Timed out', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError && NOT_FOUND.has(e.code)) return this.send(res, 404, 'Not found', html`<p class="bad">${e.message}</p>`);
     if (e instanceof SluiceError) return this.send(res, 502, 'The broker refused', html`<p class="bad">${e.message}</p>`);
     this.log.warn('console page failed', { path, error: e as Error });

@@ -8,6 +8,7 @@
  * a page is never waited on longer than the console's request timeout.
  */
 import type { Admin } from '../client/admin.ts';
+import type { ClientSecurity } from '../client/cluster.ts';
 import { Consumer, type Message } from '../client/consumer.ts';
 import { assert } from '../server/assert.ts';
 
@@ -31,7 +32,7 @@ export interface BrowsePage {
   timedOut: boolean;
 }
 
-export async function browsePartition(admin: Admin, bootstrap: string, topic: string, partition: number, from: BrowseFrom, limit: number, deadlineAtMs: number): Promise<BrowsePage> {
+export async function browsePartition(admin: Admin, bootstrap: string, security: ClientSecurity, topic: string, partition: number, from: BrowseFrom, limit: number, deadlineAtMs: number): Promise<BrowsePage> {
   assert(limit >= 1 && limit <= MESSAGES_PER_PAGE_MAX, 'browse limit out of bounds');
   const [logStartOffset, logEndOffset] = await Promise.all([admin.listOffsets(topic, partition, 'earliest'), admin.listOffsets(topic, partition, 'latest')]);
   let start: number;
@@ -45,6 +46,7 @@ export async function browsePartition(admin: Admin, bootstrap: string, topic: st
   if (start >= logEndOffset) return page;
   const consumer = new Consumer({
     bootstrap,
+    ...security,
     clientId: 'sluice-console',
     autoOffsetReset: 'earliest',
     maxBytes: FETCH_BYTES_MAX,

@@ -5,6 +5,7 @@
  */
 import type http from 'node:http';
 import type { Admin } from '../client/admin.ts';
+import type { ClientSecurity } from '../client/cluster.ts';
 import type { ConsoleAccess } from './access.ts';
 import type { SafeHtml } from './html.ts';
 
@@ -12,6 +13,8 @@ export interface PageContext {
   admin: Admin;
   /** host:port of the broker the console belongs to, for the consumers and producers it opens. */
   bootstrap: string;
+  /** TLS and SASL for the consumers and producers a page opens (as the Admin's). */
+  security: ClientSecurity;
   brokerId: number;
   req: http.IncomingMessage;
   query: URLSearchParams;

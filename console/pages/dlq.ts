@@ -11,10 +11,12 @@ import { bytes } from '../layout.ts';
 import { browsePartition } from '../message-browser.ts';
 import { BadRequest, Forbidden, type PageContext, type Rendered } from '../page-context.ts';
 import { isDlqTopic } from './messages.ts';
+import { describeListed } from './topics.ts';
 
 export async function dlqPage(ctx: PageContext): Promise<Rendered> {
-  const described = await ctx.admin.describeTopics(null);
-  const dlqs = described.filter((d) => isDlqTopic(d.topic)).sort((a, b) => (a.topic < b.topic ? -1 : 1));
+  const md = await ctx.admin.metadata(null);
+  const described = await describeListed(ctx, md.topics.map((t) => t.topic).filter(isDlqTopic));
+  const dlqs = described.sort((a, b) => (a.topic < b.topic ? -1 : 1));
   const body = html`
 <p>Messages a consumer group gave up on after its retries land in <code>&lt;group&gt;.&lt;topic&gt;.dlq</code>. ${ctx.access.writable ? 'Replay sends a message back to its original topic (the DLQ keeps it).' : 'Replay is off: the console is read-only.'}</p>
 ${dlqs.length === 0 ? html`<p class="empty">No dead-letter topics.</p>` : html`<table>
@@ -37,12 +39,12 @@ export async function replayAction(ctx: PageContext, form: URLSearchParams): Pro
   const partition = formInt(form, 'partition');
   const offset = formInt(form, 'offset');
   if (!ctx.access.canAlter(ctx.req, 'dlq-replay', topic)) throw new Forbidden(ctx.access.refusal);
-  const pg = await browsePartition(ctx.admin, ctx.bootstrap, topic, partition, { offset }, 1, ctx.deadlineAtMs - 2000);
+  const pg = await browsePartition(ctx.admin, ctx.bootstrap, ctx.security, topic, partition, { offset }, 1, ctx.deadlineAtMs - 2000);
   const m = pg.messages[0];
   if (!m || m.offset !== offset) throw new BadRequest(`${topic} has no message at ${partition}:${offset}`);
   const target = headerString(m.headers, HEADER_ORIGINAL_TOPIC);
   if (!target) throw new BadRequest(`${topic} message ${partition}:${offset} has no ${HEADER_ORIGINAL_TOPIC} header; it cannot be replayed`);
-  const producer = new Producer({ bootstrap: ctx.bootstrap, acks: 'all', clientId: 'sluice-console' });
+  const producer = new Producer({ bootstrap: ctx.bootstrap, ...ctx.security, acks: 'all', clientId: 'sluice-console' });
   let sent;
   try {
     sent = await producer.send(replayRecord(m, topic, target));

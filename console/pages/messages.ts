@@ -39,7 +39,7 @@ export async function messagesPage(ctx: PageContext): Promise<Rendered> {
       throw new BadRequest(`time: ${(e as Error).message}`);
     }
   }
-  const pg = await browsePartition(ctx.admin, ctx.bootstrap, topic, partition, from, limit, ctx.deadlineAtMs - 500);
+  const pg = await browsePartition(ctx.admin, ctx.bootstrap, ctx.security, topic, partition, from, limit, ctx.deadlineAtMs - 500);
   const dlq = isDlqTopic(topic) && ctx.access.writable;
   const prev = Math.max(pg.logStartOffset, pg.startOffset - limit);
   const body = html`

@@ -1,4 +1,5 @@
 /** Topics: the list with partitions, replication, sizes and health; one topic with its partitions and configs. */
+import type { TopicDescription } from '../../protocol/apis/describe-topics.ts';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { actionForm, bytes, topicLink } from '../layout.ts';
 import { html, href } from '../html.ts';
@@ -9,7 +10,8 @@ export const TOPICS_LISTED_MAX = 1000;
 
 export async function topicsPage(ctx: PageContext): Promise<Rendered> {
   const internal = ctx.query.get('internal') === '1';
-  const [md, described] = await Promise.all([ctx.admin.metadata(null), ctx.admin.describeTopics(null)]);
+  const md = await ctx.admin.metadata(null);
+  const described = await describeListed(ctx, md.topics.map((t) => t.topic));
   const sizes = new Map(described.map((d) => [d.topic, d]));
   const topics = md.topics.filter((t) => internal || !t.topic.startsWith('__')).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
   const shown = topics.slice(0, TOPICS_LISTED_MAX);
@@ -28,6 +30,15 @@ export async function topicsPage(ctx: PageContext): Promise<Rendered> {
 </table>
 ${topics.length > shown.length ? html`<p class="note">${topics.length - shown.length} more topics not listed.</p>` : ''}`;
   return { title: 'Topics', section: '/topics', body };
+}
+
+/**
+ * DescribeTopics of the topics Metadata listed, by name: Metadata lists only the topics the
+ * console's user may describe (with ACLs on), where DescribeTopics of all topics would need
+ * describe on the whole cluster.
+ */
+export async function describeListed(ctx: PageContext, names: string[]): Promise<TopicDescription[]> {
+  return names.length === 0 ? [] : ctx.admin.describeTopics(names);
 }
 
 export async function topicPage(ctx: PageContext): Promise<Rendered> {

@@ -127,6 +127,9 @@ export interface BrokerConfig extends CoordinatorConfig {
   consolePort: number;
   consoleHost: string;
   consoleAllowWrites: 'true' | 'false';
+  /** The user the console's clients authenticate as when --authentication is sasl; its ACLs bound what the console shows and does. */
+  consoleSaslUsername: string | null;
+  consoleSaslPassword: string | null;
 }
 
 /** SASL mechanisms a broker can offer (SPEC §2.6). */
@@ -282,6 +285,8 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
   text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
   text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
+  text({ name: 'consoleSaslUsername', default: null, defaultText: 'none', help: 'with --authentication sasl, the user the web console authenticates as (SCRAM-SHA-256); the broker applies its ACLs to everything the console reads and does' }),
+  text({ name: 'consoleSaslPassword', default: null, defaultText: 'none', help: 'password of --console-sasl-username; prefer the environment variable, which ps does not show' }),
 ]);
 
 function checkMechanisms(v: string): string | null {
@@ -351,6 +356,7 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   if (c.advertisedHost === null) c.advertisedHost = wildcard ? '127.0.0.1' : c.host;
   if (c.advertisedPort === null) c.advertisedPort = c.port;
   checkSecurity(c);
+  checkConsole(c);
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
@@ -408,6 +414,14 @@ function checkSecurity(c: BrokerConfig): void {
   }
 }
 
+/** The web console's own credentials: needed exactly when its clients must authenticate. */
+function checkConsole(c: BrokerConfig): void {
+  if (Boolean(c.consoleSaslUsername) !== Boolean(c.consoleSaslPassword)) throw new BrokerConfigError('--console-sasl-username and --console-sasl-password go together');
+  if (c.consolePort > 0 && c.authentication === 'sasl' && !c.consoleSaslUsername) {
+    throw new BrokerConfigError('the web console (--console-port) of a broker with --authentication sasl needs --console-sasl-username and --console-sasl-password (SLUICE_CONSOLE_SASL_PASSWORD): the user it reads as, whose ACLs the broker applies');
+  }
+}
+
 const HELP_WIDTH = 96;
 
 function wrap(textToWrap: string, indent: string): string {
@@ -433,7 +447,7 @@ function defaultOf(s: Setting): string {
 
 const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
 
-const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
+const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD', consoleSaslUsername: 'USER', consoleSaslPassword: 'PASSWORD' };
 
 /** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
 export function brokerHelp(): string {

@@ -1,11 +1,13 @@
 /**
  * The console in a cluster (real etcd, two broker processes, the console on broker 1 only):
  * it shows both brokers and the controller, leaders on either broker, and browses a
- * partition led by the other broker, all through its client connection to its own broker.
+ * partition led by the other broker, all through its client connection to its own broker;
+ * with that broker stalled (SIGSTOP), a page needing it answers 504 at the page timeout.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Admin } from '../../client/admin.ts';
+import { PAGE_TIMEOUT_MS } from '../../console/console-server.ts';
 import { Producer } from '../../client/producer.ts';
 import { startBroker, type BrokerProcess } from '../helpers/broker-process.ts';
 import { startEtcd } from '../helpers/etcd-process.ts';
@@ -60,4 +62,24 @@ test('a console on one broker shows the cluster and reads a partition the other 
   assert.match(topicPage, new RegExp(`<tr><td>${remote.partition}</td><td class="">2</td>`));
   const messages = await get(`/messages?topic=spread&partition=${remote.partition}`);
   assert.match(messages, /<td class="value"><pre class="text">led by broker 2 &lt;ok&gt;<\/pre>/);
+
+  // Broker 2 stalls (SIGSTOP): a page that needs it answers 504 at the page timeout instead of
+  // hanging, and pages that do not need it still answer meanwhile.
+  brokers[1]!.proc.kill('SIGSTOP');
+  try {
+    const started = Date.now();
+    const stalled = fetch(`http://127.0.0.1:${consolePort}/messages?topic=spread&partition=${remote.partition}`, { signal: AbortSignal.timeout(30_000) });
+    const during = await fetch(`http://127.0.0.1:${consolePort}/topics`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(during.status, 200);
+    assert.ok(Date.now() - started < PAGE_TIMEOUT_MS, 'another page answered while one waited for the stalled broker');
+    const res = await stalled;
+    const tookMs = Date.now() - started;
+    const text = await res.text();
+    // The console's request timeout (8 s) or the page timeout (10 s), whichever comes first.
+    assert.equal(res.status, 504, text);
+    assert.match(text, /REQUEST_TIMED_OUT: no response from|did not answer within/);
+    assert.ok(tookMs < PAGE_TIMEOUT_MS + 5000, `answered after ${tookMs} ms`);
+  } finally {
+    brokers[1]!.proc.kill('SIGCONT');
+  }
 });

@@ -59,8 +59,10 @@ after(async () => {
   member?.close();
   await admin?.close();
   if (broker) {
-    await broker.stop();
+    const code = await broker.stop();
     broker.cleanup();
+    // The console (its HTTP server and its clients of the broker) stops with the broker, cleanly.
+    assert.equal(code, 0, broker.log());
   }
 });
 
@@ -173,8 +175,9 @@ test('with --console-allow-writes true: replay a DLQ message and cancel a delaye
   const rwAdmin = new Admin({ bootstrap: rw.bootstrap });
   t.after(async () => {
     await rwAdmin.close();
-    await rw.stop();
+    const code = await rw.stop();
     rw.cleanup();
+    assert.equal(code, 0, rw.log());
   });
   const url = `http://127.0.0.1:${port}`;
   await rwAdmin.createTopics([{ topic: 'orders', partitions: 1 }, { topic: 'billing.orders.dlq', partitions: 1 }]);
