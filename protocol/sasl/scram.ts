@@ -9,7 +9,9 @@
  * - every parser is total: any string either parses into a well-formed message or throws
  *   ScramFormatError (never another exception), whatever its length or content; the fuzz test
  *   (test/protocol/scram-fuzz.test.ts) holds it to that;
- * - messages longer than SCRAM_MESSAGE_CHARS_MAX are refused before anything else is looked at;
+ * - messages longer than SCRAM_MESSAGE_BYTES_MAX bytes of UTF-8 are refused before anything else
+ *   is looked at (bytes, as every length limit of the SPEC, §1.1, so that a client in any
+ *   language counts the same way);
  * - nonces are printable ASCII without ',' (RFC 5802 §5.1), 1..SCRAM_NONCE_CHARS_MAX chars;
  * - base64 is checked strictly (canonical alphabet and padding), since Node's decoder
  *   silently skips characters it does not know.
@@ -22,7 +24,8 @@ export const SCRAM_ITERATIONS_MIN = 4096;
 /** A bound on what a server may ask a client to compute (and a client may store). */
 export const SCRAM_ITERATIONS_MAX = 10_000_000;
 export const SCRAM_ITERATIONS_DEFAULT = 8192;
-export const SCRAM_MESSAGE_CHARS_MAX = 2048;
+/** Longest SASL message (SCRAM or PLAIN), in bytes of its UTF-8 encoding. */
+export const SCRAM_MESSAGE_BYTES_MAX = 2048;
 export const SCRAM_NONCE_CHARS_MAX = 256;
 export const SCRAM_USERNAME_BYTES_MAX = 255;
 const KEY_BYTES = 32;
@@ -72,7 +75,7 @@ export function decodeBase64Strict(s: string, what: string): Buffer {
 }
 
 function checkLength(msg: string, what: string): void {
-  if (msg.length > SCRAM_MESSAGE_CHARS_MAX) throw new ScramFormatError(`${what} is longer than ${SCRAM_MESSAGE_CHARS_MAX} characters`);
+  if (Buffer.byteLength(msg, 'utf8') > SCRAM_MESSAGE_BYTES_MAX) throw new ScramFormatError(`${what} is longer than ${SCRAM_MESSAGE_BYTES_MAX} bytes`);
 }
 
 function checkNonce(nonce: string, what: string): void {
