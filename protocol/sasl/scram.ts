@@ -27,6 +27,13 @@ export const SCRAM_ITERATIONS_DEFAULT = 8192;
 /** Longest SASL message (SCRAM or PLAIN), in bytes of its UTF-8 encoding. */
 export const SCRAM_MESSAGE_BYTES_MAX = 2048;
 export const SCRAM_NONCE_CHARS_MAX = 256;
+/** The broker's part of the nonce (newNonce: 18 random bytes as base64). */
+export const SCRAM_SERVER_NONCE_CHARS = 24;
+/**
+ * Longest client nonce: the broker appends its own part, and the whole nonce must stay within
+ * SCRAM_NONCE_CHARS_MAX, else the exchange would fail only at the client-final-message.
+ */
+export const SCRAM_CLIENT_NONCE_CHARS_MAX = SCRAM_NONCE_CHARS_MAX - SCRAM_SERVER_NONCE_CHARS;
 export const SCRAM_USERNAME_BYTES_MAX = 255;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
@@ -138,6 +145,7 @@ export function parseClientFirst(msg: string): ClientFirst {
   checkUsername(username);
   const clientNonce = attrs[1]![1];
   checkNonce(clientNonce, 'client nonce');
+  if (clientNonce.length > SCRAM_CLIENT_NONCE_CHARS_MAX) throw new ScramFormatError(`client nonce is longer than ${SCRAM_CLIENT_NONCE_CHARS_MAX} characters (the broker appends ${SCRAM_SERVER_NONCE_CHARS}, and a nonce is at most ${SCRAM_NONCE_CHARS_MAX})`);
   if (m[2] !== undefined && m[2] !== '' && decodeSaslName(m[2].slice(2)) !== username) throw new ScramFormatError('authzid (a=) must be empty or the username');
   return { gs2Header, username, clientNonce, bare };
 }
@@ -237,9 +245,9 @@ export function verifyProof(storedKey: Buffer, auth: string, proof: Buffer): boo
   return timingSafeEqual(sha256(clientKey), storedKey);
 }
 
-/** A fresh nonce: 18 random bytes as base64 (24 characters, never ','). */
+/** A fresh nonce: 18 random bytes as base64 (SCRAM_SERVER_NONCE_CHARS = 24 characters, never ','). */
 export function newNonce(): string {
-  return randomBytes(18).toString('base64');
+  return randomBytes((SCRAM_SERVER_NONCE_CHARS / 4) * 3).toString('base64');
 }
 
 /** Whether a stored value is a well-formed credential (the stores check what they read). */

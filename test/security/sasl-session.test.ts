@@ -60,3 +60,17 @@ test('PLAIN: a message of exactly the limit in UTF-8 bytes authenticates', { tim
   assert.equal(r.errorCode ?? 0, 0, JSON.stringify(r.control));
   assert.deepEqual(r.control, { authBytes: '', complete: true });
 });
+
+test('SCRAM: a client nonce longer than 232 characters is refused at the client-first-message, not after a server-first the exchange could never finish', { timeout: 30_000 }, async () => {
+  const s = await session('alice', 'pencil');
+  await send(s, ApiKey.SASL_HANDSHAKE, { mechanism: 'SCRAM-SHA-256' });
+  // 232 + the broker's 24 = 256, the longest nonce: accepted.
+  const ok = await send(s, ApiKey.SASL_AUTHENTICATE, { authBytes: `n,,n=alice,r=${'a'.repeat(232)}` });
+  assert.equal(ok.errorCode ?? 0, 0, JSON.stringify(ok.control));
+  assert.equal((ok.control as { authBytes: string }).authBytes.split(',')[0]!.length - 2, 256);
+  const s2 = await session('alice', 'pencil');
+  await send(s2, ApiKey.SASL_HANDSHAKE, { mechanism: 'SCRAM-SHA-256' });
+  const r = await send(s2, ApiKey.SASL_AUTHENTICATE, { authBytes: `n,,n=alice,r=${'a'.repeat(233)}` });
+  assert.equal(r.errorCode, ErrorCode.INVALID_SASL_MESSAGE, JSON.stringify(r.control));
+  assert.equal(r.closeAfter, true);
+});
