@@ -201,7 +201,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Admin.describeArchive's answer: each broker's store and counters, each partition's leader view. */
 export interface ArchiveDescription {
   brokers: Array<{ brokerId: number; storeKind: string; storeDescription: string; counters: ArchiveCounters }>;
-  topics: Array<{ topic: string; archiveEnabled: boolean; partitions: Array<ArchivePartitionStatus & { brokerId: number }> }>;
+  /** topicId names the topic's folder in the archive store (`<topic>-<topicId>/`, SPEC §7.10). */
+  topics: Array<{ topic: string; topicId: string; archiveEnabled: boolean; partitions: Array<ArchivePartitionStatus & { brokerId: number }> }>;
 }
 
 export class Admin {
@@ -275,12 +276,12 @@ export class Admin {
     const conns = md.brokers.length > 0 ? await Promise.all(md.brokers.map((b) => this.cluster.connectionTo(b.host, b.port))) : [await this.cluster.anyConnection()];
     const req: DescribeArchiveRequest = { topics: topics === null ? null : [...topics] };
     const answers = await Promise.all(conns.map((c) => c.send<DescribeArchiveResponse>(ApiKey.DESCRIBE_ARCHIVE, req)));
-    const byTopic = new Map<string, { archiveEnabled: boolean; partitions: Map<number, ArchivePartitionStatus & { brokerId: number }> }>();
+    const byTopic = new Map<string, { topicId: string; archiveEnabled: boolean; partitions: Map<number, ArchivePartitionStatus & { brokerId: number }> }>();
     for (const a of answers) {
       for (const t of a.control.topics) {
         if (t.errorCode !== ErrorCode.NONE) throw new SluiceError(t.errorCode as ErrorCode, `topic ${t.topic}`);
         let entry = byTopic.get(t.topic);
-        if (!entry) byTopic.set(t.topic, (entry = { archiveEnabled: t.archiveEnabled, partitions: new Map() }));
+        if (!entry) byTopic.set(t.topic, (entry = { topicId: t.topicId, archiveEnabled: t.archiveEnabled, partitions: new Map() }));
         for (const p of t.partitions) {
           const had = entry.partitions.get(p.partition);
           if (!had || (p.leader && !had.leader)) entry.partitions.set(p.partition, { ...p, brokerId: a.control.brokerId });
@@ -291,7 +292,7 @@ export class Admin {
       brokers: answers.map((a) => ({ brokerId: a.control.brokerId, storeKind: a.control.storeKind, storeDescription: a.control.storeDescription, counters: a.control.counters })).sort((x, y) => x.brokerId - y.brokerId),
       topics: [...byTopic.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([topic, e]) => ({ topic, archiveEnabled: e.archiveEnabled, partitions: [...e.partitions.values()].sort((a, b) => a.partition - b.partition) })),
+        .map(([topic, e]) => ({ topic, topicId: e.topicId, archiveEnabled: e.archiveEnabled, partitions: [...e.partitions.values()].sort((a, b) => a.partition - b.partition) })),
     };
   }
 

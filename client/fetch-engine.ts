@@ -138,6 +138,12 @@ class PartitionState {
   error: Error | null = null;
   /** Set by pause(): no fetching and nothing returned until resume(). */
   paused = false;
+  /**
+   * Not fetched again before this time (ms): the leader answered this partition alone with a
+   * retriable error that a Metadata refresh does not cure (ARCHIVE_UNAVAILABLE, SPEC §6.7), so
+   * the same offset is asked again after retryBackoffMs, the other partitions meanwhile not.
+   */
+  retryAtMs = 0;
 
   constructor(readonly topic: string, readonly partition: number) {
     this.key = partitionKey(topic, partition);
@@ -154,6 +160,7 @@ class PartitionState {
     this.epoch++;
     this.needsSeek = false;
     this.resetting = null;
+    this.retryAtMs = 0;
   }
 }
 
@@ -751,14 +758,18 @@ export class FetchEngine {
   private pump(): void {
     if (this.closed) return;
     const byLeader = new Map<number, PartitionState[]>();
+    const now = Date.now();
+    let earliestRetry = Infinity;
     for (const state of this.assigned.values()) {
       if (!state.fetchable) continue;
+      if (state.retryAtMs > now) {
+        earliestRetry = Math.min(earliestRetry, state.retryAtMs);
+        continue;
+      }
       let list = byLeader.get(state.leader);
       if (!list) byLeader.set(state.leader, (list = []));
       list.push(state);
     }
-    const now = Date.now();
-    let earliestRetry = Infinity;
     for (const [nodeId, states] of byLeader) {
       const l = this.leaderState(nodeId);
       if (l.inFlight || l.buffered >= BUFFERED_FETCHES_PER_LEADER_MAX) continue;
@@ -889,6 +900,14 @@ export class FetchEngine {
             state.logStartOffset = p.logStartOffset;
             this.onOutOfRange(state);
             gotData = true;
+            break;
+          case ErrorCode.ARCHIVE_UNAVAILABLE:
+            // The offset is archived and the store is down or slow (SPEC §6.7, §7.10): the data
+            // exists, so neither reset nor fail; ask for the same offset again after a backoff.
+            state.highWatermark = p.highWatermark;
+            state.lastStableOffset = p.lastStableOffset;
+            state.logStartOffset = p.logStartOffset;
+            state.retryAtMs = Date.now() + this.settings.retryBackoffMs;
             break;
           case ErrorCode.NOT_LEADER:
           case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:

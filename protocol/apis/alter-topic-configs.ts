@@ -1,5 +1,5 @@
 /**
- * AlterTopicConfigs (key 29): sets and removes topic config overrides (SPEC §6.28) on live
+ * AlterTopicConfigs (key 29): sets and removes topic config overrides (SPEC §6.30) on live
  * topics. Incremental: keys in `set` get the value, keys in `delete` go back to their default,
  * every other override stays. Sent to the controller, as CreateTopics.
  */

@@ -22,7 +22,8 @@ export interface ArchivePartitionStatus {
   lastError: string;
   failures: number;
 }
-export interface ArchiveTopicStatus { topic: string; errorCode: number; archiveEnabled: boolean; partitions: ArchivePartitionStatus[] }
+/** topicId: the topic's id, which names its folder in the archive store (`<topic>-<topicId>/`, SPEC §7.10); '' on error. */
+export interface ArchiveTopicStatus { topic: string; topicId: string; errorCode: number; archiveEnabled: boolean; partitions: ArchivePartitionStatus[] }
 export interface ArchiveCounters { bytesUploaded: number; segmentsUploaded: number; uploadFailures: number; segmentsDeleted: number; bytesRead: number; readFailures: number }
 export interface DescribeArchiveResponse {
   brokerId: number;
@@ -47,6 +48,7 @@ export const describeArchiveResponseSchema: Schema = {
       array: {
         fields: {
           topic: 'string',
+          topicId: 'string',
           errorCode: 'int',
           archiveEnabled: 'bool',
           partitions: {

@@ -1,5 +1,5 @@
 /**
- * SaslHandshake (key 27) and SaslAuthenticate (key 28), SPEC §6.27-6.28 and §2.6: Kafka's
+ * SaslHandshake (key 27) and SaslAuthenticate (key 28), SPEC §6.28-6.29 and §2.6: Kafka's
  * shape. The handshake names the mechanism; each SaslAuthenticate carries one message of that
  * mechanism as `authBytes` (a string: SCRAM and PLAIN messages are UTF-8 text, and the control
  * section's MessagePack subset has no bin type) and the broker answers with its next message.

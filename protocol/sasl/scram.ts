@@ -9,7 +9,9 @@
  * - every parser is total: any string either parses into a well-formed message or throws
  *   ScramFormatError (never another exception), whatever its length or content; the fuzz test
  *   (test/protocol/scram-fuzz.test.ts) holds it to that;
- * - messages longer than SCRAM_MESSAGE_CHARS_MAX are refused before anything else is looked at;
+ * - messages longer than SCRAM_MESSAGE_BYTES_MAX bytes of UTF-8 are refused before anything else
+ *   is looked at (bytes, as every length limit of the SPEC, §1.1, so that a client in any
+ *   language counts the same way);
  * - nonces are printable ASCII without ',' (RFC 5802 §5.1), 1..SCRAM_NONCE_CHARS_MAX chars;
  * - base64 is checked strictly (canonical alphabet and padding), since Node's decoder
  *   silently skips characters it does not know.
@@ -22,8 +24,16 @@ export const SCRAM_ITERATIONS_MIN = 4096;
 /** A bound on what a server may ask a client to compute (and a client may store). */
 export const SCRAM_ITERATIONS_MAX = 10_000_000;
 export const SCRAM_ITERATIONS_DEFAULT = 8192;
-export const SCRAM_MESSAGE_CHARS_MAX = 2048;
+/** Longest SASL message (SCRAM or PLAIN), in bytes of its UTF-8 encoding. */
+export const SCRAM_MESSAGE_BYTES_MAX = 2048;
 export const SCRAM_NONCE_CHARS_MAX = 256;
+/** The broker's part of the nonce (newNonce: 18 random bytes as base64). */
+export const SCRAM_SERVER_NONCE_CHARS = 24;
+/**
+ * Longest client nonce: the broker appends its own part, and the whole nonce must stay within
+ * SCRAM_NONCE_CHARS_MAX, else the exchange would fail only at the client-final-message.
+ */
+export const SCRAM_CLIENT_NONCE_CHARS_MAX = SCRAM_NONCE_CHARS_MAX - SCRAM_SERVER_NONCE_CHARS;
 export const SCRAM_USERNAME_BYTES_MAX = 255;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
@@ -72,7 +82,7 @@ export function decodeBase64Strict(s: string, what: string): Buffer {
 }
 
 function checkLength(msg: string, what: string): void {
-  if (msg.length > SCRAM_MESSAGE_CHARS_MAX) throw new ScramFormatError(`${what} is longer than ${SCRAM_MESSAGE_CHARS_MAX} characters`);
+  if (Buffer.byteLength(msg, 'utf8') > SCRAM_MESSAGE_BYTES_MAX) throw new ScramFormatError(`${what} is longer than ${SCRAM_MESSAGE_BYTES_MAX} bytes`);
 }
 
 function checkNonce(nonce: string, what: string): void {
@@ -135,6 +145,7 @@ export function parseClientFirst(msg: string): ClientFirst {
   checkUsername(username);
   const clientNonce = attrs[1]![1];
   checkNonce(clientNonce, 'client nonce');
+  if (clientNonce.length > SCRAM_CLIENT_NONCE_CHARS_MAX) throw new ScramFormatError(`client nonce is longer than ${SCRAM_CLIENT_NONCE_CHARS_MAX} characters (the broker appends ${SCRAM_SERVER_NONCE_CHARS}, and a nonce is at most ${SCRAM_NONCE_CHARS_MAX})`);
   if (m[2] !== undefined && m[2] !== '' && decodeSaslName(m[2].slice(2)) !== username) throw new ScramFormatError('authzid (a=) must be empty or the username');
   return { gs2Header, username, clientNonce, bare };
 }
@@ -234,9 +245,9 @@ export function verifyProof(storedKey: Buffer, auth: string, proof: Buffer): boo
   return timingSafeEqual(sha256(clientKey), storedKey);
 }
 
-/** A fresh nonce: 18 random bytes as base64 (24 characters, never ','). */
+/** A fresh nonce: 18 random bytes as base64 (SCRAM_SERVER_NONCE_CHARS = 24 characters, never ','). */
 export function newNonce(): string {
-  return randomBytes(18).toString('base64');
+  return randomBytes((SCRAM_SERVER_NONCE_CHARS / 4) * 3).toString('base64');
 }
 
 /** Whether a stored value is a well-formed credential (the stores check what they read). */

@@ -17,7 +17,7 @@ export function handleDescribeArchive(ctx: BrokerContext, req: DescribeArchiveRe
   const names = req.topics ?? ctx.topics.names().filter((n) => !isInternalTopic(n));
   const topics: ArchiveTopicStatus[] = names.map((name) => {
     const t = ctx.topics.get(name);
-    if (!t) return { topic: name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, archiveEnabled: false, partitions: [] };
+    if (!t) return { topic: name, topicId: '', errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, archiveEnabled: false, partitions: [] };
     const partitions = [...t.partitions.values()]
       .sort((a, b) => a.partition - b.partition)
       .map((p) => {
@@ -39,7 +39,8 @@ export function handleDescribeArchive(ctx: BrokerContext, req: DescribeArchiveRe
           failures: s?.failures ?? 0,
         };
       });
-    return { topic: name, errorCode: ErrorCode.NONE, archiveEnabled: t.config.archiveEnable, partitions };
+    // The id names the topic's folder in the store (SPEC §7.10): a tool reading a bucket needs it.
+    return { topic: name, topicId: t.record.id, errorCode: ErrorCode.NONE, archiveEnabled: t.config.archiveEnable, partitions };
   });
   const st = archive?.stats;
   const response: DescribeArchiveResponse = {

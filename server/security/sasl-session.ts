@@ -20,7 +20,7 @@
  *   with a per-process key, the default iteration count) and fails only at the proof, so
  *   SCRAM does not tell which users exist;
  * - the session holds O(1) state (one SCRAM exchange, messages bounded by
- *   SCRAM_MESSAGE_CHARS_MAX) and is dropped with its connection; with authentication
+ *   SCRAM_MESSAGE_BYTES_MAX) and is dropped with its connection; with authentication
  *   required, a connection not authenticated within saslAuthenticationTimeoutMs is closed.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -32,7 +32,7 @@ import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import type { RequestHeader } from '../../protocol/header.ts';
 import { check } from '../../protocol/schema.ts';
 import {
-  authMessage, formatServerFirst, hmac, keysOf, newNonce, parseClientFinal, parseClientFirst, saltedPassword, SCRAM_ITERATIONS_DEFAULT, SCRAM_MESSAGE_CHARS_MAX, SCRAM_SHA_256, ScramFormatError, verifyProof, checkUsername, type ScramCredential,
+  authMessage, formatServerFirst, hmac, keysOf, newNonce, parseClientFinal, parseClientFirst, saltedPassword, SCRAM_ITERATIONS_DEFAULT, SCRAM_MESSAGE_BYTES_MAX, SCRAM_SHA_256, ScramFormatError, verifyProof, checkUsername, type ScramCredential,
 } from '../../protocol/sasl/scram.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestHandler } from '../network/client-connection.ts';
@@ -163,7 +163,8 @@ export class SaslSession {
   }
 
   private async authenticate(authBytes: string): Promise<HandlerResult> {
-    if (authBytes.length > SCRAM_MESSAGE_CHARS_MAX) return this.failAuth(ErrorCode.INVALID_SASL_MESSAGE, `SASL message longer than ${SCRAM_MESSAGE_CHARS_MAX} characters`, null);
+    // Bytes of UTF-8, not string length (UTF-16 units): SPEC §1.1 counts every limit in bytes.
+    if (Buffer.byteLength(authBytes, 'utf8') > SCRAM_MESSAGE_BYTES_MAX) return this.failAuth(ErrorCode.INVALID_SASL_MESSAGE, `SASL message longer than ${SCRAM_MESSAGE_BYTES_MAX} bytes`, null);
     if (this.state === 'handshaken' && this.mechanism === 'PLAIN') return this.plain(authBytes);
     if (this.state === 'handshaken' && this.mechanism === SCRAM_SHA_256) return this.scramFirst(authBytes);
     if (this.state === 'scramFirst') return this.scramFinal(authBytes);

@@ -80,7 +80,7 @@ const GOOD_RESPONSES: Record<number, unknown> = {
     storeKind: 'local',
     storeDescription: '/var/sluice/archive',
     counters: { bytesUploaded: 2591089, segmentsUploaded: 3, uploadFailures: 0, segmentsDeleted: 0, bytesRead: 0, readFailures: 0 },
-    topics: [{ topic: 'history', errorCode: 0, archiveEnabled: true, partitions: [{ partition: 0, leader: true, localStartOffset: 0, localEndOffset: 200000, highWatermark: 200000, archiveStartOffset: 0, archiveEndOffset: 180000, archivedBytes: 2591089, archivedSegments: 3, lagBytes: 0, lagSegments: 0, lastError: '', failures: 0 }] }],
+    topics: [{ topic: 'history', topicId: '6f2c1d9a-7b3e-4c51-9a0e-3d2f8b4c5e17', errorCode: 0, archiveEnabled: true, partitions: [{ partition: 0, leader: true, localStartOffset: 0, localEndOffset: 200000, highWatermark: 200000, archiveStartOffset: 0, archiveEndOffset: 180000, archivedBytes: 2591089, archivedSegments: 3, lagBytes: 0, lagSegments: 0, lastError: '', failures: 0 }] }],
   },
   [ApiKey.LIST_OFFSETS]: { topics: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, offset: 5, timestamp: -1 }] }] },
   [ApiKey.FIND_COORDINATOR]: { errorCode: 0, errorMessage: null, nodeId: 0, host: '127.0.0.1', port: 9292 },

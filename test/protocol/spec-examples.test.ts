@@ -34,6 +34,11 @@ import { PartitionLog } from '../../server/log/partition-log.ts';
 import { config as logConfig, readRaw, recordingLogger } from '../server/log/helpers.ts';
 import { delayedProducerBatch, EXAMPLE_DELAYED_PRODUCER, EXAMPLE_DELIVER_AT_MS, EXAMPLE_RELEASE_OFFSET, EXAMPLE_TAG_EXPRESSION, EXAMPLE_TAGS, EXAMPLE_TIMESTAMP_MS, EXAMPLE_WRAPPER_OFFSET, exampleBatch, filteredExampleLog, taggedExampleBatch } from '../fixtures/spec-examples.ts';
 import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue, txnStatePartitionFor } from '../../server/txn/transaction-log.ts';
+import type { AlterTopicConfigsRequest, AlterTopicConfigsResponse } from '../../protocol/apis/alter-topic-configs.ts';
+import type { DescribeArchiveRequest, DescribeArchiveResponse } from '../../protocol/apis/describe-archive.ts';
+import { handleAlterTopicConfigs } from '../../server/api/topics.ts';
+import { ALTER_CONFIGS_EXAMPLE_REQUEST, ALTER_CONFIGS_EXAMPLE_RESPONSE, DESCRIBE_ARCHIVE_EXAMPLE_REQUEST, DESCRIBE_ARCHIVE_EXAMPLE_RESPONSE } from '../fixtures/spec-examples.ts';
+import { openStack, replyingAsync } from '../server/api/stack.ts';
 
 const spec = readFileSync(SPEC_PATH, 'utf8');
 
@@ -301,6 +306,46 @@ describe('SPEC.md worked examples decode with the protocol code', () => {
     const data = decodeBody(onlyFrame(hexBlockBytes('example:produce-request')), 14).data;
     const crc = crc32c(data, 21, data.length).toString(16).padStart(8, '0');
     assert.ok(spec.includes(`attributes to the end of the batch is 0x${crc}`), `SPEC.md §11 should quote 0x${crc}`);
+  });
+});
+
+describe('SPEC.md §13.13-13.14: AlterTopicConfigs and DescribeArchive', () => {
+  test('§13.13: the request parses to the example\'s control, and a broker answers it with exactly the response shown', async () => {
+    const reqFrame = onlyFrame(hexBlockBytes('example:alter-topic-configs-request'));
+    const h = decodeRequestHeader(reqFrame);
+    assert.deepEqual({ ...h }, { apiKey: ApiKey.ALTER_TOPIC_CONFIGS, apiVersion: 0, correlationId: 9, clientId: 'spec', bodyOffset: 14 });
+    const body = decodeBody(reqFrame, h.bodyOffset);
+    assert.equal(body.data.length, 0);
+    const req = check<AlterTopicConfigsRequest>(requestSchemas[ApiKey.ALTER_TOPIC_CONFIGS]!, body.control);
+    assert.deepEqual(req, ALTER_CONFIGS_EXAMPLE_REQUEST);
+    const resFrame = onlyFrame(hexBlockBytes('example:alter-topic-configs-response'));
+    assert.deepEqual(decodeResponseHeader(resFrame), { correlationId: 9, errorCode: 0 });
+    const shown = check<AlterTopicConfigsResponse>(responseSchemas[ApiKey.ALTER_TOPIC_CONFIGS]!, decodeBody(resFrame, 6).control);
+    assert.deepEqual(shown, ALTER_CONFIGS_EXAMPLE_RESPONSE);
+    // A real (in-process) controller with topic events answers the request with these very values.
+    const s = await openStack();
+    try {
+      await s.topics.create('events', 1, 1, { 'segment.bytes': '1048576' });
+      const r = await replyingAsync(handleAlterTopicConfigs)(s.ctx, req);
+      assert.equal(r.errorCode ?? 0, 0);
+      assert.deepEqual(r.control, shown);
+      assert.deepEqual(s.topics.get('events')!.record.configs, { 'retention.ms': '86400000' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('§13.14: the request and response parse to the example\'s controls; archive end = local start, so the tiers join', () => {
+    const reqFrame = onlyFrame(hexBlockBytes('example:describe-archive-request'));
+    const h = decodeRequestHeader(reqFrame);
+    assert.deepEqual({ ...h }, { apiKey: ApiKey.DESCRIBE_ARCHIVE, apiVersion: 0, correlationId: 10, clientId: 'spec', bodyOffset: 14 });
+    assert.deepEqual(check<DescribeArchiveRequest>(requestSchemas[ApiKey.DESCRIBE_ARCHIVE]!, decodeBody(reqFrame, h.bodyOffset).control), DESCRIBE_ARCHIVE_EXAMPLE_REQUEST);
+    const resFrame = onlyFrame(hexBlockBytes('example:describe-archive-response'));
+    assert.deepEqual(decodeResponseHeader(resFrame), { correlationId: 10, errorCode: 0 });
+    const res = check<DescribeArchiveResponse>(responseSchemas[ApiKey.DESCRIBE_ARCHIVE]!, decodeBody(resFrame, 6).control);
+    assert.deepEqual(res, DESCRIBE_ARCHIVE_EXAMPLE_RESPONSE);
+    const p = res.topics[0]!.partitions[0]!;
+    assert.equal(p.archiveEndOffset, p.localStartOffset);
   });
 });
 

@@ -115,6 +115,9 @@ for (const kind of ['local', 's3'] as const) {
           assert.equal(d.brokers[0]!.counters.segmentsUploaded, segs.length);
           const dp = d.topics[0]!.partitions[0]!;
           assert.equal(d.topics[0]!.archiveEnabled, true);
+          // The topic id DescribeArchive reports names the topic's folder in the store (SPEC §7.10).
+          assert.equal(d.topics[0]!.topicId, topicId);
+          assert.equal(p.archive!.prefix, `arch-${d.topics[0]!.topicId}/0/`);
           assert.deepEqual([dp.leader, dp.archiveStartOffset, dp.archiveEndOffset, dp.archivedSegments, dp.localStartOffset, dp.lastError], [true, 0, st.archiveEndOffset, segs.length, p.log.logStartOffset, '']);
           const line = formatStatus(d).split('\n').find((l) => l.startsWith('arch\t'))!.split('\t');
           assert.deepEqual([line[0], line[1], line[2], line[3], line[5], line[8]], ['arch', '0', `[${p.log.logStartOffset}, ${p.log.logEndOffset})`, `[0, ${st.archiveEndOffset})`, String(segs.length), '-']);
