@@ -20,7 +20,8 @@ import type { Admin } from '../client/admin.ts';
 import type { ClientSecurity } from '../client/cluster.ts';
 import { assert } from '../server/assert.ts';
 
-export const SESSIONS_MAX = 1000;
+/** Each session holds its Admin's connections (one per broker it talks to) against the broker's --connections-max (4096 by default). */
+export const SESSIONS_MAX = 256;
 export const SESSION_IDLE_MS = 30 * 60_000;
 const SESSION_SWEEP_MS = 60_000;
 export const SESSION_COOKIE = 'sluice_console_session';
