@@ -31,6 +31,10 @@ test('with SASL the console offers a login: read-only until signed in, then acti
     ['--principal', 'User:console', '--topic', 'other', '--operation', 'describe', '--operation', 'read'],
     ['--principal', 'User:alice', '--topic', 'mine', '--operation', 'describe', '--operation', 'read', '--operation', 'write'],
     ['--principal', 'User:alice', '--topic', 'other', '--operation', 'describe'],
+    ...['g.mine.dlq', 'g.other.dlq'].flatMap((dlq) => [
+      ['--principal', 'User:console', '--topic', dlq, '--operation', 'describe', '--operation', 'read'],
+      ['--principal', 'User:alice', '--topic', dlq, '--operation', 'describe', '--operation', 'read'],
+    ]),
   ];
   for (const a of acls) {
     const r = await sluice(['acl', 'add', ...a, '--data-dir', dataDir]);
@@ -47,13 +51,14 @@ test('with SASL the console offers a login: read-only until signed in, then acti
     await broker.stop();
     broker.cleanup();
   });
-  await admin.createTopics([{ topic: 'mine', partitions: 1 }, { topic: 'other', partitions: 1 }]);
+  await admin.createTopics([{ topic: 'mine', partitions: 1 }, { topic: 'other', partitions: 1 }, { topic: 'g.mine.dlq', partitions: 1 }, { topic: 'g.other.dlq', partitions: 1 }]);
   const producer = new Producer({ bootstrap: broker.bootstrap, sasl: ADMIN, lingerMs: 0 });
   let mineId: string;
   let otherId: string;
   try {
     mineId = (await producer.send({ topic: 'mine', value: 'later', delayMs: 3_600_000 })).delayedId!;
     otherId = (await producer.send({ topic: 'other', value: 'later', delayMs: 3_600_000 })).delayedId!;
+    for (const target of ['mine', 'other']) await producer.send({ topic: `g.${target}.dlq`, value: 'failed', headers: [{ key: 'sluice-original-topic', value: Buffer.from(target) }] });
   } finally {
     await producer.close();
   }
@@ -67,6 +72,9 @@ test('with SASL the console offers a login: read-only until signed in, then acti
   assert.match(await page.locator('table').innerText(), new RegExp(mineId));
   assert.equal(await page.locator('main button', { hasText: 'Cancel' }).count(), 0);
   assert.equal((await page.locator('header .mode').innerText()).trim(), 'read-only');
+  await page.goto(`${url}/messages?topic=g.mine.dlq`);
+  assert.match(await page.locator('table.messages').innerText(), /failed/);
+  assert.equal(await page.locator('main button', { hasText: 'Replay' }).count(), 0);
   await page.locator('header a.account', { hasText: 'Sign in' }).click();
   const csrf = await page.locator('form.login input[name=csrf]').getAttribute('value');
   assert.ok(csrf);
@@ -106,6 +114,15 @@ test('with SASL the console offers a login: read-only until signed in, then acti
   assert.equal(denied.status(), 403);
   assert.match(await page.locator('main').innerText(), /User:alice may not write topic "other"/);
   assert.equal((await admin.listDelayed('other')).pendingCount, 1);
+
+  // Replay from a DLQ: to `mine` it works (as alice, who may write it); to `other` the broker refuses alice's producer.
+  await page.goto(`${url}/messages?topic=g.mine.dlq`);
+  await page.locator('table.messages button', { hasText: 'Replay' }).click();
+  assert.match(await page.locator('main p.ok').innerText(), /Replayed g\.mine\.dlq message 0:0 to mine \(partition 0, offset \d+\)/);
+  await page.goto(`${url}/messages?topic=g.other.dlq`);
+  const [replayDenied] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/dlq/replay')), page.locator('table.messages button', { hasText: 'Replay' }).click()]);
+  assert.equal(replayDenied.status(), 403);
+  assert.match(await page.locator('main').innerText(), /User:alice may not write topic "other"/);
 
   // Sign out: read-only again, and the old session id no longer works.
   await Promise.all([page.waitForURL(`${url}/brokers`), page.locator('header .account button', { hasText: 'Sign out' }).click()]);
