@@ -1,18 +1,20 @@
 /**
- * Who may alter the cluster from the console: the seam for authentication.
+ * Who may alter the cluster from the console.
  *
- * The console has no login of its own yet, so the only policy here is the broker's
- * --console-allow-writes: false (the default) refuses every mutating action (DLQ replay,
- * delayed cancel, topic and group delete) to everyone, true allows them to anyone who can
- * reach the console port. Every mutating route asks `canAlter` first, and pages ask it
- * before they show a button. Underneath, with --authentication sasl the console's clients
- * authenticate as --console-sasl-username, and the broker applies that user's ACLs to every
- * read and action whatever this policy says.
+ * Without --authentication sasl the only policy is the broker's --console-allow-writes:
+ * false (the default) refuses every mutating action (DLQ replay, delayed cancel, topic and
+ * group delete) to everyone, true allows them to anyone who can reach the console port.
  *
- * Plugging people in: implement ConsoleAccess with a login that checks SASL credentials
- * against the broker's users (a SCRAM exchange with the broker), keeps a session cookie, and
- * answers canAlter from the user's ACLs; the pages' clients would then authenticate as that
- * user instead of the console user, so the broker enforces each person's ACLs.
+ * With --authentication sasl the console offers a login (console-server.ts, sessions.ts):
+ * a person not signed in reads as the console user (--console-sasl-username) and may alter
+ * nothing, whatever --console-allow-writes says (anyone reaching the port would otherwise act
+ * as the console user); a signed-in person is offered every action, and the action runs with
+ * that person's own authenticated clients, so the broker's ACLs for that person allow or
+ * refuse it (a refusal is the 403 page naming the ACL). canAlter does not guess the ACLs:
+ * the broker is the one place that decides.
+ *
+ * Every mutating route asks `canAlter` first, and pages ask `writable` before they show a
+ * button; the server hands each request the access of whoever made it.
  */
 import type http from 'node:http';
 
@@ -33,5 +35,23 @@ export function writesFlagAccess(allowWrites: boolean): ConsoleAccess {
     writable: allowWrites,
     canAlter: () => allowWrites,
     refusal: 'the console is read-only: start the broker with --console-allow-writes true to allow replay, cancel and delete',
+  };
+}
+
+/** With --authentication sasl, not signed in: read-only, and the 403 says how to sign in. */
+export function anonymousAccess(): ConsoleAccess {
+  return {
+    writable: false,
+    canAlter: () => false,
+    refusal: 'not signed in: sign in (/login) with your SASL user to replay, cancel and delete; the broker\'s ACLs for that user then decide',
+  };
+}
+
+/** A signed-in person: every action is offered; the broker applies that person's ACLs. */
+export function signedInAccess(username: string): ConsoleAccess {
+  return {
+    writable: true,
+    canAlter: () => true,
+    refusal: `User:${username} may not do this`,
   };
 }

@@ -14,8 +14,13 @@
  * the same authentication and ACLs; and the broker's request handlers and produce/fetch hot
  * path are untouched (the console is just another client on loopback).
  *
- * Read-only unless access.ts says otherwise (--console-allow-writes true): every mutating
- * action is a POST carrying the console's CSRF token, checked against ConsoleAccess.
+ * Read-only unless access.ts says otherwise: every mutating action is a POST carrying the
+ * console's CSRF token, checked against the request's ConsoleAccess. With --authentication
+ * sasl the console offers a login (/login, /logout): it signs a person in by opening an Admin
+ * authenticated as that person (SCRAM-SHA-256) and keeps it in a session (sessions.ts); that
+ * person's pages and actions then use that Admin and that person's credentials for the
+ * consumers and producers they open, so the broker enforces that person's ACLs. Not signed in,
+ * pages use the console user's Admin and nothing may be altered.
  *
  * On a loopback --console-host (the default) requests must name a loopback host in Host (421
  * otherwise), so a foreign page re-pointed at 127.0.0.1 by DNS rebinding cannot read it.
@@ -33,9 +38,9 @@ import { Admin } from '../client/admin.ts';
 import type { ClientSecurity } from '../client/cluster.ts';
 import { ErrorCode, SluiceError } from '../protocol/errors.ts';
 import type { Logger } from '../server/logger.ts';
-import type { ConsoleAccess } from './access.ts';
+import { anonymousAccess, signedInAccess, type ConsoleAccess } from './access.ts';
 import { html } from './html.ts';
-import { page } from './layout.ts';
+import { page, type Viewer } from './layout.ts';
 import { BadRequest, Forbidden, type PageContext, type Rendered } from './page-context.ts';
 import { brokersPage } from './pages/brokers.ts';
 import { cancelDelayedAction, delayedPage } from './pages/delayed.ts';
@@ -43,6 +48,7 @@ import { dlqPage, replayAction } from './pages/dlq.ts';
 import { deleteGroupAction, groupPage, groupsPage } from './pages/groups.ts';
 import { messagesPage } from './pages/messages.ts';
 import { deleteTopicAction, topicPage, topicsPage } from './pages/topics.ts';
+import { clearSessionCookie, SessionStore, setSessionCookie, type Session } from './sessions.ts';
 
 export const CONSOLE_CONNECTIONS_MAX = 32;
 export const RENDERS_IN_FLIGHT_MAX = 8;
@@ -52,6 +58,9 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 export const FORM_BYTES_MAX = 16 * 1024;
 /** The Admin's per-request timeout: below the page timeout, so a page reports the broker's silence itself. */
 const ADMIN_REQUEST_TIMEOUT_MS = 8_000;
+/** Sign-in form fields: a SCRAM username is at most 255 bytes; a longer password is refused rather than hashed. */
+const LOGIN_USERNAME_CHARS_MAX = 255;
+const LOGIN_PASSWORD_CHARS_MAX = 1024;
 
 const CSS = readFileSync(new URL('./console.css', import.meta.url), 'utf8');
 
@@ -90,7 +99,10 @@ export interface ConsoleOptions {
   /** TLS and SASL of the console's clients: the broker's TLS, and the console user (--console-sasl-username). */
   security: ClientSecurity;
   brokerId: number;
+  /** The policy of people not signed in (and of everyone without login). */
   access: ConsoleAccess;
+  /** --authentication sasl: offer a login; signed-in people act as themselves. */
+  login?: boolean;
 }
 
 export class ConsoleServer {
@@ -103,6 +115,8 @@ export class ConsoleServer {
   private loopbackOnly = false;
   /** Forms carry it; a POST without it (another site's form) is refused. New each start. */
   private readonly csrf = randomBytes(18).toString('base64url');
+  /** Signed-in people; null without login. */
+  private sessions: SessionStore | null = null;
 
   constructor(private readonly log: Logger) {}
 
@@ -134,6 +148,45 @@ export class ConsoleServer {
   serve(options: ConsoleOptions): void {
     this.options = options;
     this.admin = new Admin({ bootstrap: options.bootstrap, clientId: 'sluice-console', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS, ...options.security });
+    if (options.login) this.sessions = new SessionStore();
+  }
+
+  /** Who makes this request: their session (login only), the access they have, and the header they see. */
+  private viewer(req: http.IncomingMessage): { session: Session | null; access: ConsoleAccess; viewer: Viewer } {
+    const o = this.options;
+    if (!o) return { session: null, access: anonymousAccess(), viewer: { writable: false, login: false, user: null, csrf: this.csrf } };
+    if (!o.login || !this.sessions) return { session: null, access: o.access, viewer: { writable: o.access.writable, login: false, user: null, csrf: this.csrf } };
+    const session = this.sessions.lookup(req);
+    const access = session ? signedInAccess(session.username) : anonymousAccess();
+    return { session, access, viewer: { writable: access.writable, login: true, user: session?.username ?? null, csrf: this.csrf } };
+  }
+
+  /** POST /login: checks the credentials by authenticating an Admin as that person; on success it becomes their session. */
+  private async signIn(req: http.IncomingMessage, form: URLSearchParams): Promise<Rendered> {
+    const o = this.options!;
+    const sessions = this.sessions!;
+    const username = form.get('username') ?? '';
+    const password = form.get('password') ?? '';
+    if (username === '' || password === '') return loginForm(this.csrf, 'Enter a username and a password.', 400);
+    if (username.length > LOGIN_USERNAME_CHARS_MAX || password.length > LOGIN_PASSWORD_CHARS_MAX) return loginForm(this.csrf, 'Username or password too long.', 400);
+    const security: ClientSecurity = { ...(o.security.tls ? { tls: o.security.tls } : {}), sasl: { mechanism: 'SCRAM-SHA-256', username, password } };
+    const admin = new Admin({ bootstrap: o.bootstrap, clientId: 'sluice-console', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS, ...security });
+    try {
+      // Any request authenticates the connection first; metadata needs no particular ACL.
+      await admin.metadata(null);
+    } catch (e) {
+      await admin.close().catch(() => {});
+      if (e instanceof SluiceError && SIGN_IN_REFUSED.has(e.code)) {
+        this.log.info('console sign-in refused', { username: username.slice(0, 64) });
+        return loginForm(this.csrf, 'Sign-in refused: wrong username or password.', 401);
+      }
+      throw e;
+    }
+    const old = this.viewer(req).session;
+    if (old) sessions.end(old.id);
+    const session = sessions.create(username, admin, security);
+    this.log.info('console sign-in', { username: username.slice(0, 64), sessions: sessions.size });
+    return { title: 'Signed in', section: '', status: 303, headers: { location: '/brokers', 'set-cookie': setSessionCookie(session.id) }, body: html`<p class="ok">Signed in as ${username}. <a href="/brokers">Continue</a></p>` };
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -153,9 +206,20 @@ export class ConsoleServer {
       res.writeHead(302, { location: '/brokers' }).end();
       return;
     }
-    const pageFn = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
-    const action = Object.hasOwn(ACTIONS, path) ? ACTIONS[path] : undefined;
-    if (!pageFn && !action) return this.send(res, 404, 'Not found', html`<p>No console page at <code>${path}</code>.</p><p><a href="/brokers">Brokers</a></p>`);
+    const who = this.viewer(req);
+    const loginRoute = this.sessions !== null && (path === '/login' || path === '/logout');
+    let pageFn = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
+    let action = Object.hasOwn(ACTIONS, path) ? ACTIONS[path] : undefined;
+    if (loginRoute && path === '/login') {
+      pageFn = req.method === 'POST' ? undefined : async () => loginForm(this.csrf, who.session ? html`You are signed in as <strong>${who.session.username}</strong>; signing in again replaces that.` : '');
+      action = req.method === 'POST' ? (_ctx, form) => this.signIn(req, form) : undefined;
+    } else if (loginRoute) {
+      action = async () => {
+        if (who.session) this.sessions!.end(who.session.id);
+        return { title: 'Signed out', section: '', status: 303, headers: { location: '/brokers', 'set-cookie': clearSessionCookie() }, body: html`<p class="ok">Signed out. <a href="/brokers">Continue</a></p>` };
+      };
+    }
+    if (!pageFn && !action) return this.send(res, 404, 'Not found', html`<p>No console page at <code>${path}</code>.</p><p><a href="/brokers">Brokers</a></p>`, who.viewer);
     const method = req.method ?? 'GET';
     if (pageFn && method !== 'GET' && method !== 'HEAD') return this.plain(res, 405, 'method not allowed\n', 'GET, HEAD');
     if (action && method !== 'POST') return this.plain(res, 405, 'method not allowed: actions are POSTed by the console\'s forms\n', 'POST');
@@ -168,7 +232,8 @@ export class ConsoleServer {
       timer = setTimeout(() => reject(new PageTimeout()), PAGE_TIMEOUT_MS);
     });
     const work = (async (): Promise<Rendered> => {
-      const ctx: PageContext = { admin: this.admin!, bootstrap: this.options!.bootstrap, security: this.options!.security, brokerId: this.options!.brokerId, req, query: url.searchParams, access: this.options!.access, csrf: this.csrf, deadlineAtMs: started + PAGE_TIMEOUT_MS };
+      const session = who.session;
+      const ctx: PageContext = { admin: session?.admin ?? this.admin!, bootstrap: this.options!.bootstrap, security: session?.security ?? this.options!.security, brokerId: this.options!.brokerId, req, query: url.searchParams, access: who.access, csrf: this.csrf, deadlineAtMs: started + PAGE_TIMEOUT_MS };
       if (pageFn) return pageFn(ctx);
       const form = await readForm(req);
       // A POST must come from the console's own form: its token, and no foreign Origin.
@@ -178,8 +243,8 @@ export class ConsoleServer {
       return action!(ctx, form);
     })();
     Promise.race([work, timeout]).then(
-      (r) => this.send(res, r.status ?? 200, r.title, r.body, r.section, method === 'HEAD'),
-      (e: unknown) => this.fail(res, e, path),
+      (r) => this.send(res, r.status ?? 200, r.title, r.body, this.viewer(req).viewer, r.section, method === 'HEAD', r.headers),
+      (e: unknown) => this.fail(res, e, path, who.viewer),
     ).finally(() => clearTimeout(timer));
     // A page that times out still finishes (or fails) in the background, its result dropped;
     // it counts against RENDERS_IN_FLIGHT_MAX until then.
@@ -189,22 +254,22 @@ export class ConsoleServer {
     );
   }
 
-  private fail(res: http.ServerResponse, e: unknown, path: string): void {
-    if (e instanceof PageTimeout) return this.send(res, 504, 'Timed out', html`<p class="bad">The broker did not answer within ${PAGE_TIMEOUT_MS} ms.</p>`);
-    if (e instanceof BadRequest || e instanceof RangeError) return this.send(res, 400, 'Bad request', html`<p class="bad">${e.message}</p>`);
-    if (e instanceof Forbidden) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>`);
-    if (e instanceof SluiceError && e.code === ErrorCode.AUTHORIZATION_FAILED) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p><p>The console reads as its --console-sasl-username user; the broker's ACLs for that user decide what it may see and do.</p>`);
-    if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) return this.send(res, 504, 'Timed out', html`<p class="bad">${e.message}</p>`);
-    if (e instanceof SluiceError && NOT_FOUND.has(e.code)) return this.send(res, 404, 'Not found', html`<p class="bad">${e.message}</p>`);
-    if (e instanceof SluiceError) return this.send(res, 502, 'The broker refused', html`<p class="bad">${e.message}</p>`);
+  private fail(res: http.ServerResponse, e: unknown, path: string, viewer: Viewer): void {
+    if (e instanceof PageTimeout) return this.send(res, 504, 'Timed out', html`<p class="bad">The broker did not answer within ${PAGE_TIMEOUT_MS} ms.</p>`, viewer);
+    if (e instanceof BadRequest || e instanceof RangeError) return this.send(res, 400, 'Bad request', html`<p class="bad">${e.message}</p>`, viewer);
+    if (e instanceof Forbidden) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>`, viewer);
+    if (e instanceof SluiceError && e.code === ErrorCode.AUTHORIZATION_FAILED) return this.send(res, 403, 'Not allowed', html`<p class="bad">${e.message}</p>${viewer.user ? html`<p>You are signed in as <strong>${viewer.user}</strong>; the broker's ACLs for that user decide what you may see and do.</p>` : html`<p>The console reads as its --console-sasl-username user; the broker's ACLs for that user decide what it may see and do.</p>`}`, viewer);
+    if (e instanceof SluiceError && e.code === ErrorCode.REQUEST_TIMED_OUT) return this.send(res, 504, 'Timed out', html`<p class="bad">${e.message}</p>`, viewer);
+    if (e instanceof SluiceError && NOT_FOUND.has(e.code)) return this.send(res, 404, 'Not found', html`<p class="bad">${e.message}</p>`, viewer);
+    if (e instanceof SluiceError) return this.send(res, 502, 'The broker refused', html`<p class="bad">${e.message}</p>`, viewer);
     this.log.warn('console page failed', { path, error: e as Error });
-    this.send(res, 500, 'Error', html`<p class="bad">${(e as Error)?.message ?? String(e)}</p>`);
+    this.send(res, 500, 'Error', html`<p class="bad">${(e as Error)?.message ?? String(e)}</p>`, viewer);
   }
 
-  private send(res: http.ServerResponse, status: number, title: string, body: ReturnType<typeof html>, section = '', headOnly = false): void {
+  private send(res: http.ServerResponse, status: number, title: string, body: ReturnType<typeof html>, viewer: Viewer, section = '', headOnly = false, headers: Record<string, string> = {}): void {
     if (res.headersSent) return;
-    const text = page({ title, section, writable: this.options?.access.writable ?? false, brokerId: this.options?.brokerId ?? -1 }, body).text;
-    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS });
+    const text = page({ title, section, viewer, brokerId: this.options?.brokerId ?? -1 }, body).text;
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS, ...headers });
     res.end(headOnly ? undefined : text);
   }
 
@@ -219,6 +284,9 @@ export class ConsoleServer {
     const admin = this.admin;
     this.admin = null;
     await admin?.close().catch(() => {});
+    const sessions = this.sessions;
+    this.sessions = null;
+    await sessions?.closeAll();
     if (!server?.listening) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -228,6 +296,26 @@ export class ConsoleServer {
 }
 
 class PageTimeout extends Error {}
+
+/** Broker answers to a sign-in that mean the credentials are wrong (not that the broker is unwell). */
+const SIGN_IN_REFUSED = new Set<number>([ErrorCode.SASL_AUTHENTICATION_FAILED, ErrorCode.INVALID_SASL_MESSAGE]);
+
+/** The sign-in form: username and password, POSTed with the CSRF token. */
+function loginForm(csrf: string, note: ReturnType<typeof html> | string, status = 200): Rendered {
+  return {
+    title: 'Sign in',
+    section: '/login',
+    status,
+    body: html`${note === '' ? '' : html`<p class="${status >= 400 ? 'bad' : ''}">${note}</p>`}
+<p>Sign in with your SASL user (as created by <code>sluice user create</code>) to replay, cancel and delete; the broker's ACLs for that user decide what you may see and do.</p>
+<form method="post" action="/login" class="login">
+<label>Username <input name="username" autocomplete="username" required maxlength="${LOGIN_USERNAME_CHARS_MAX}"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="${LOGIN_PASSWORD_CHARS_MAX}"></label>
+<input type="hidden" name="csrf" value="${csrf}">
+<button type="submit">Sign in</button>
+</form>`,
+  };
+}
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 const LOOPBACK_HOST_HEADER = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;

@@ -12,12 +12,34 @@ export const NAV: ReadonlyArray<readonly [path: string, label: string]> = [
   ['/delayed', 'Delayed'],
 ];
 
+/** Who looks at the page: whether they are offered actions, and (with login) who they are. */
+export interface Viewer {
+  writable: boolean;
+  /** The console offers a login (--authentication sasl). */
+  login: boolean;
+  /** The signed-in user, or null. */
+  user: string | null;
+  /** For the sign-out form. */
+  csrf: string;
+}
+
 export interface Chrome {
   title: string;
   /** The nav entry to mark as current. */
   section: string;
-  writable: boolean;
+  viewer: Viewer;
   brokerId: number;
+}
+
+function modeHint(v: Viewer): string {
+  if (v.login) return v.writable ? `signed in as ${v.user}: the broker's ACLs for that user decide what you may do` : 'sign in to replay, cancel and delete';
+  return v.writable ? 'started with --console-allow-writes true' : 'start the broker with --console-allow-writes true to replay, cancel and delete';
+}
+
+function account(v: Viewer): SafeHtml | string {
+  if (!v.login) return '';
+  if (v.user === null) return html`<a class="account" href="/login">Sign in</a>`;
+  return html`<span class="account">${v.user} ${actionForm('/logout', v.csrf, {}, 'Sign out', 'plain')}</span>`;
 }
 
 export function page(chrome: Chrome, body: SafeHtml): SafeHtml {
@@ -33,7 +55,8 @@ export function page(chrome: Chrome, body: SafeHtml): SafeHtml {
 <header>
 <a class="brand" href="/brokers">Sluice</a>
 <nav>${NAV.map(([path, label]) => html`<a href="${path}"${path === chrome.section ? html` class="current" aria-current="page"` : ''}>${label}</a>`)}</nav>
-<span class="mode ${chrome.writable ? 'rw' : 'ro'}" title="${chrome.writable ? 'started with --console-allow-writes true' : 'start the broker with --console-allow-writes true to replay, cancel and delete'}">${chrome.writable ? 'read-write' : 'read-only'}</span>
+<span class="mode ${chrome.viewer.writable ? 'rw' : 'ro'}" title="${modeHint(chrome.viewer)}">${chrome.viewer.writable ? 'read-write' : 'read-only'}</span>
+${account(chrome.viewer)}
 <span class="served">served by broker ${chrome.brokerId}</span>
 </header>
 <main>

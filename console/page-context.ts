@@ -28,6 +28,8 @@ export interface Rendered {
   section: string;
   body: SafeHtml;
   status?: number;
+  /** Extra response headers (the login's Set-Cookie and Location). */
+  headers?: Record<string, string>;
 }
 
 /** A bad parameter: 400 with this message. */

@@ -257,14 +257,17 @@ export class Broker {
       // listener directly (loopback for a wildcard host); with TLS it dials the advertised
       // address, the name the certificate carries for every client, with the broker's own
       // certificate (client certificates may be required). Under SASL it is the console user.
-      const { writesFlagAccess } = await import('../console/access.ts');
+      // Under SASL the console offers a login: people not signed in read as the console user
+      // and alter nothing; signed-in people act as themselves (console/access.ts).
+      const { anonymousAccess, writesFlagAccess } = await import('../console/access.ts');
+      const login = c.authentication === 'sasl';
       const wildcard = c.host === '0.0.0.0' || c.host === '::' || c.host === '';
       const consoleSecurity: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
         ...(this.tls ? { tls: this.tls.client } : {}),
         ...(c.consoleSaslUsername && c.consoleSaslPassword ? { sasl: { mechanism: 'SCRAM-SHA-256' as const, username: c.consoleSaslUsername, password: c.consoleSaslPassword } } : {}),
       };
       const bootstrap = this.tls ? `${c.advertisedHost}:${c.advertisedPort}` : `${wildcard ? '127.0.0.1' : c.host}:${port}`;
-      this.consoleServer.serve({ bootstrap, security: consoleSecurity, brokerId: c.brokerId, access: writesFlagAccess(c.consoleAllowWrites === 'true') });
+      this.consoleServer.serve({ bootstrap, security: consoleSecurity, brokerId: c.brokerId, access: login ? anonymousAccess() : writesFlagAccess(c.consoleAllowWrites === 'true'), login });
     }
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort, tls: this.tls ? `client-auth ${c.tlsClientAuth}` : 'off', authentication: c.authentication });
     return port;

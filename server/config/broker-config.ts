@@ -284,7 +284,7 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   // Web console (issue 12; README "Web console"; console/).
   int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
   text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
-  text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
+  text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only. With --authentication sasl it has no effect: people sign in and act under their own ACLs' }),
   text({ name: 'consoleSaslUsername', default: null, defaultText: 'none', help: 'with --authentication sasl, the user the web console authenticates as (SCRAM-SHA-256); the broker applies its ACLs to everything the console reads and does' }),
   text({ name: 'consoleSaslPassword', default: null, defaultText: 'none', help: 'password of --console-sasl-username; prefer the environment variable, which ps does not show' }),
 ]);
