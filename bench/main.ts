@@ -1,5 +1,5 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance|delayed`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed` (and `bench workload|plot`, workload/cli.ts): throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
@@ -17,6 +17,15 @@ import { ensureTopic } from './topic.ts';
 export async function run(argv: string[]): Promise<number> {
   const args = argv[0] === 'bench' ? argv.slice(1) : argv;
   try {
+    // The workload driver, its worker processes and plots have their own flags (workload/cli.ts).
+    if (args[0] === 'workload' || args[0] === 'plot' || args[0] === 'worker') {
+      const wl = await import('./workload/cli.ts');
+      if (args[0] === 'worker') {
+        wl.runWorker();
+        return new Promise<number>(() => {});
+      }
+      return args[0] === 'plot' ? wl.plotCommand(args.slice(1)) : await wl.workloadCommand(args.slice(1));
+    }
     const opts = parseBenchOptions(args);
     if (opts === null) {
       process.stdout.write(benchHelp);
