@@ -108,7 +108,7 @@ export async function runWorkload(w: Workload, opts: RunOptions): Promise<Worklo
   const admin = peer.admin(opts.address);
   log(`[workload] ${w.name} on ${opts.driver} at ${opts.address}: creating ${w.topics} topic(s) × ${w.partitionsPerTopic} partition(s)`);
   try {
-    for (const t of topics) await admin.createTopic(t, w.partitionsPerTopic, w.replicationFactor);
+    for (const t of topics) await admin.createTopic(t, w.partitionsPerTopic, w.replicationFactor, w.topicConfigs);
   } finally {
     await admin.close();
   }
@@ -199,7 +199,8 @@ export async function runWorkload(w: Workload, opts: RunOptions): Promise<Worklo
         pubAll.add(pub);
         e2eAll.add(e2e);
       }
-      const backlog = totals.acked * w.subscriptionsPerTopic - totals.received;
+      // A consumer can report a message before its producer has seen the acknowledgement: not below 0.
+      const backlog = Math.max(0, totals.acked * w.subscriptionsPerTopic - totals.received);
       if (phase === 'test' && next !== 'test') totals.backlogAtTestEnd = backlog;
       const ps = summarize(pub);
       const es = summarize(e2e);

@@ -7,7 +7,7 @@
  * throws a WorkloadError naming the file, the field and what was expected. Unknown fields are
  * errors (a typo must not silently fall back to a default).
  */
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 
 export const KEY_DISTRIBUTORS = ['NO_KEY', 'KEY_ROUND_ROBIN', 'RANDOM_NANO'] as const;
 export type KeyDistributor = (typeof KEY_DISTRIBUTORS)[number];
@@ -38,6 +38,8 @@ export interface Workload {
   /** How many processes carry the producers / the consumers (clients are spread over them). 0 = one per client. */
   producerProcesses: number;
   consumerProcesses: number;
+  /** Topic configs for the created topics (Sluice: e.g. min.insync.replicas; peers ignore them). */
+  topicConfigs: Record<string, string | number>;
   /** Free text kept in the result: how to run it (e.g. the cluster it needs). */
   notes: string;
 }
@@ -58,8 +60,10 @@ const IDLE_CONNECTIONS_MAX = 100_000;
 const PRODUCER_RATE_MAX = 100_000_000;
 /** The first 8 bytes of each value carry its send time (payload.ts). */
 export const MESSAGE_SIZE_BYTES_MIN = 8;
+/** YAML aliases expanded at most (a billion-laughs file is refused, not expanded). */
+const YAML_ALIASES_MAX = 100;
 
-type FieldSpec = { kind: 'int'; min: number; max: number; default?: number } | { kind: 'string'; default?: string } | { kind: 'bool'; default: boolean } | { kind: 'enum'; values: readonly (string | number)[]; default: string | number };
+type FieldSpec = { kind: 'int'; min: number; max: number; default?: number } | { kind: 'string'; default?: string } | { kind: 'bool'; default: boolean } | { kind: 'map'; default: Record<string, never> } | { kind: 'enum'; values: readonly (string | number)[]; default: string | number };
 
 const FIELDS: Record<keyof Workload, FieldSpec> = {
   name: { kind: 'string' },
@@ -79,8 +83,10 @@ const FIELDS: Record<keyof Workload, FieldSpec> = {
   idleConnections: { kind: 'int', min: 0, max: IDLE_CONNECTIONS_MAX, default: 0 },
   producerProcesses: { kind: 'int', min: 0, max: PROCESSES_MAX, default: 0 },
   consumerProcesses: { kind: 'int', min: 0, max: PROCESSES_MAX, default: 0 },
+  topicConfigs: { kind: 'map', default: {} },
   notes: { kind: 'string', default: '' },
 };
+const TOPIC_CONFIGS_MAX = 100;
 
 /** OMB spellings accepted for our fields. */
 const ALIASES: Record<string, keyof Workload> = { consumersPerTopic: 'consumerPerSubscription', testDurationMinutes: 'testDurationSeconds', warmupDurationMinutes: 'warmupSeconds' };
@@ -91,7 +97,10 @@ export function parseWorkload(text: string, source: string): Workload {
   if (text.length > WORKLOAD_FILE_BYTES_MAX) throw new WorkloadError(`${source}: the file is larger than ${WORKLOAD_FILE_BYTES_MAX} bytes`);
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    // Warnings (unknown tags, directives) are not errors here; the field checks below judge the values.
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    if (parsed.errors.length > 0) throw parsed.errors[0];
+    doc = parsed.toJS({ maxAliasCount: YAML_ALIASES_MAX });
   } catch (e) {
     throw new WorkloadError(`${source}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -134,6 +143,15 @@ function checkField(source: string, key: string, spec: FieldSpec, v: unknown): u
     case 'bool':
       if (typeof v !== 'boolean') throw new WorkloadError(`${where} must be true or false, got ${describe(v)}`);
       return v;
+    case 'map': {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WorkloadError(`${where} must be a mapping of config name to value, got ${describe(v)}`);
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length > TOPIC_CONFIGS_MAX) throw new WorkloadError(`${where} has more than ${TOPIC_CONFIGS_MAX} entries`);
+      for (const [k, x] of entries) {
+        if (typeof x !== 'string' && !(typeof x === 'number' && Number.isFinite(x))) throw new WorkloadError(`${where}: "${k}" must be a string or a number, got ${describe(x)}`);
+      }
+      return { ...(v as Record<string, string | number>) };
+    }
     case 'enum':
       if (!spec.values.includes(v as string | number)) throw new WorkloadError(`${where} must be one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`);
       return v;

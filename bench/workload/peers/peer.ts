@@ -18,7 +18,7 @@ export interface OutMessage {
 }
 
 export interface PeerAdmin {
-  createTopic(topic: string, partitions: number, replicationFactor: number): Promise<void>;
+  createTopic(topic: string, partitions: number, replicationFactor: number, configs: Record<string, string | number>): Promise<void>;
   close(): Promise<void>;
 }
 

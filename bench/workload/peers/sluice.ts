@@ -15,9 +15,9 @@ export const sluicePeer: Peer = {
   admin(address) {
     const admin = new Admin({ bootstrap: address, clientId: 'sluice-workload' });
     return {
-      async createTopic(topic, partitions, replicationFactor) {
+      async createTopic(topic, partitions, replicationFactor, configs) {
         try {
-          await admin.createTopics([{ topic, partitions, replicationFactor }]);
+          await admin.createTopics([{ topic, partitions, replicationFactor, configs }]);
         } catch (e) {
           if (!(e instanceof SluiceError && e.code === ErrorCode.TOPIC_ALREADY_EXISTS)) throw e;
         }
