@@ -1,0 +1,146 @@
+/**
+ * bench workload for real: a broker process, one producer and one consumer worker process,
+ * a 2-second test. The JSON has sane rates and latencies and every acknowledged message
+ * arrived; bench plot draws it. Then the same file against Redis Streams and NATS JetStream
+ * when their servers are installed (skipped with a message where not).
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { WorkloadResult } from '../../bench/workload/result.ts';
+import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
+import { freePort } from '../helpers/metrics-scrape.ts';
+
+const RUN_MS_MAX = 90_000;
+const RATE = 1000;
+
+function sluice(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.once('error', reject);
+    const timer = setTimeout(() => p.kill('SIGKILL'), RUN_MS_MAX);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A temporary directory removed when the test ends. */
+function scratch(t: { after(fn: () => unknown): void }, prefix: string): string {
+  const dir = tempDir(prefix);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function workloadFile(dir: string, extra = ''): string {
+  const f = join(dir, 'w.yaml');
+  writeFileSync(f, `name: run-test\npartitionsPerTopic: 2\nmessageSize: 100\nproducersPerTopic: 1\nconsumerPerSubscription: 1\nproducerRate: ${RATE}\nwarmupSeconds: 1\ntestDurationSeconds: 2\n${extra}`);
+  return f;
+}
+
+/** Sane for a paced 2 s run on a loaded 2-core machine: no thresholds on speed, only on sense. */
+function assertSane(r: WorkloadResult, driver: string): void {
+  const where = `${driver}: ${JSON.stringify({ ...r, snapshots: r.snapshots.length })}`;
+  assert.equal(r.driver, driver);
+  assert.equal(r.complete, true, where);
+  assert.ok(r.acked > 0 && r.acked === r.sent, where);
+  assert.equal(r.expected, r.acked);
+  assert.equal(r.received, r.expected, where);
+  // Paced at RATE: what was acknowledged in the test phase cannot be far above it, and something arrived.
+  assert.ok(r.publishRate > 0 && r.publishRate <= RATE * 1.5, where);
+  assert.ok(r.consumeRate > 0 && r.consumeRate <= RATE * 2, where);
+  assert.ok(r.testSeconds >= 1.9 && r.testSeconds < 10, where);
+  for (const l of [r.publishLatencyMs, r.endToEndLatencyMs]) {
+    assert.ok(l.count > 0 && l.p50 > 0 && l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max && l.max < 30_000, where);
+  }
+  // Every message of the test phase and the drain has one end-to-end latency (exact merge, no loss).
+  const testAndDrain = r.snapshots.filter((s) => s.phase === 'test' || s.phase === 'drain');
+  assert.ok(testAndDrain.length >= 2, where);
+  assert.deepEqual([...new Set(r.snapshots.map((s) => s.phase))], ['warmup', 'test', 'drain']);
+  assert.ok(r.endToEndLatencyMs.count <= r.received);
+}
+
+test('bench workload on a broker process: separate producer and consumer processes, every message arrives, sane JSON; bench plot draws it', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const dir = scratch(t, 'sluice-workload-test-');
+  const out = join(dir, 'r.json');
+  const r = await sluice(['bench', 'workload', workloadFile(dir), '--bootstrap', b.bootstrap, '--json', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /1 producer process\(es\) \(1 producers\), 1 consumer process\(es\) \(1 consumers\): running/);
+  assert.match(r.stderr, /\[workload\] \d+\.\d s test: pub /);
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as WorkloadResult;
+  assertSane(res, 'sluice');
+  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), res);
+
+  const svg = join(dir, 'r.svg');
+  const p = await sluice(['bench', 'plot', out, out, '--out', svg]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(readFileSync(svg, 'utf8'), /<g data-series="Publish rate">/);
+  const one = await sluice(['bench', 'plot', out, '--out', svg]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(readFileSync(svg, 'utf8'), /data-series="e2e p99" d="M/);
+
+  const bad = await sluice(['bench', 'workload', workloadFile(dir, 'partitionPerTopic: 3\n'), '--bootstrap', b.bootstrap]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /w\.yaml: unknown field "partitionPerTopic"/);
+});
+
+async function startServer(t: { after(fn: () => unknown): void }, cmd: string, args: (port: number, dir: string) => string[], readyLine: RegExp): Promise<number> {
+  const port = await freePort();
+  const dir = scratch(t, 'sluice-peer-');
+  const proc: ChildProcess = spawn(cmd, args(port, dir), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start:\n${log}`)), 20_000);
+    const on = (d: Buffer): void => {
+      log += d;
+      if (readyLine.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout!.on('data', on);
+    proc.stderr!.on('data', on);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} exited ${code}:\n${log}`));
+    });
+  });
+  return port;
+}
+
+const REDIS = '/usr/bin/redis-server';
+test('bench workload --driver redis against a real redis-server (AOF everysec)', { skip: existsSync(REDIS) ? false : `${REDIS} is not installed (apt-get install redis-server)` }, async (t) => {
+  const port = await startServer(t, REDIS, (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir], /Ready to accept connections/);
+  const dir = scratch(t, 'sluice-workload-test-');
+  const r = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'redis', '--peer', `127.0.0.1:${port}`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assertSane(JSON.parse(r.stdout.trim().split('\n').at(-1)!) as WorkloadResult, 'redis');
+});
+
+const NATS = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p));
+test('bench workload --driver nats against a real nats-server with JetStream', { skip: NATS ? false : 'nats-server is not installed (apt-get install nats-server)' }, async (t) => {
+  const port = await startServer(t, NATS!, (p, dir) => ['-js', '-a', '127.0.0.1', '-p', String(p), '-sd', dir], /Server is ready/);
+  const dir = scratch(t, 'sluice-workload-test-');
+  const r = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'nats', '--peer', `127.0.0.1:${port}`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assertSane(JSON.parse(r.stdout.trim().split('\n').at(-1)!) as WorkloadResult, 'nats');
+});
