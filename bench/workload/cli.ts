@@ -55,7 +55,22 @@ export function loadWorkloadFile(path: string): Workload {
   return parseWorkload(text, path);
 }
 
-export async function workloadCommand(args: string[]): Promise<number> {
+export interface WorkloadArgs {
+  help: boolean;
+  file: string;
+  workload: Workload;
+  driver: DriverName;
+  /** --bootstrap or --peer; '' with --data-dir (the started broker's address replaces it). */
+  address: string;
+  dataDir: string | undefined;
+  json: boolean;
+  out: string | undefined;
+  snapshotSeconds: number;
+  drainSeconds: number;
+}
+
+/** Parses `bench workload` arguments and reads the workload file; throws UsageError or WorkloadError. */
+export function parseWorkloadArgs(args: string[]): WorkloadArgs {
   let file: string | undefined;
   let bootstrap: string | undefined;
   let dataDir: string | undefined;
@@ -74,8 +89,7 @@ export async function workloadCommand(args: string[]): Promise<number> {
       return v;
     };
     if (a === '--help' || a === '-h') {
-      process.stdout.write(workloadHelp);
-      return 0;
+      return { help: true, file: '', workload: null as unknown as Workload, driver, address: '', dataDir, json, out, snapshotSeconds, drainSeconds };
     } else if (a === '--bootstrap') bootstrap = val();
     else if (a === '--data-dir') dataDir = val();
     else if (a === '--driver') {
@@ -95,7 +109,6 @@ export async function workloadCommand(args: string[]): Promise<number> {
     else throw new UsageError(`one workload file at a time (got ${file} and ${a})`);
   }
   if (file === undefined) throw new UsageError('bench workload needs a workload FILE (see bench/workloads/)');
-  const w = { ...loadWorkloadFile(file), ...overrides };
   let address: string;
   if (driver === 'sluice') {
     if ((bootstrap === undefined) === (dataDir === undefined)) throw new UsageError('the sluice driver needs exactly one of --bootstrap HOST:PORT or --data-dir DIR');
@@ -106,6 +119,18 @@ export async function workloadCommand(args: string[]): Promise<number> {
     if (bootstrap !== undefined || dataDir !== undefined) throw new UsageError(`--bootstrap and --data-dir are for the sluice driver; use --peer with --driver ${driver}`);
     address = peerAddress;
   }
+  const workload = { ...loadWorkloadFile(file), ...overrides };
+  return { help: false, file, workload, driver, address, dataDir, json, out, snapshotSeconds, drainSeconds };
+}
+
+export async function workloadCommand(argv: string[]): Promise<number> {
+  const a = parseWorkloadArgs(argv);
+  if (a.help) {
+    process.stdout.write(workloadHelp);
+    return 0;
+  }
+  const { workload: w, driver, json, out } = a;
+  let { address, dataDir } = a;
   let broker: BenchBroker | null = null;
   let tempDir: string | null = null;
   try {
@@ -114,7 +139,7 @@ export async function workloadCommand(args: string[]): Promise<number> {
       broker = await startBenchBroker(dataDir);
       address = broker.bootstrap;
     }
-    const r = await runWorkload(w, { driver, address, snapshotMs: snapshotSeconds * 1000, drainSecondsMax: drainSeconds, progress: (l) => process.stderr.write(`${l}\n`) });
+    const r = await runWorkload(w, { driver, address, snapshotMs: a.snapshotSeconds * 1000, drainSecondsMax: a.drainSeconds, progress: (l) => process.stderr.write(`${l}\n`) });
     if (out !== undefined) writeFileSync(out, `${JSON.stringify(r, null, 2)}\n`);
     process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${summaryLine(r)}\n`);
     return r.complete ? 0 : 1;
@@ -127,15 +152,14 @@ export async function workloadCommand(args: string[]): Promise<number> {
   }
 }
 
-export function plotCommand(args: string[]): number {
+/** Parses `bench plot` arguments (null for --help); throws UsageError. */
+export function parsePlotArgs(args: string[]): { files: string[]; out: string } | null {
   const files: string[] = [];
   let out: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(workloadHelp);
-      return 0;
-    } else if (a === '--out') {
+    if (a === '--help' || a === '-h') return null;
+    else if (a === '--out') {
       out = args[++i];
       if (out === undefined) throw new UsageError('--out needs a file name');
     } else if (a.startsWith('-')) throw new UsageError(`unknown flag ${a}`);
@@ -144,6 +168,16 @@ export function plotCommand(args: string[]): number {
   if (files.length === 0) throw new UsageError('bench plot needs at least one RESULT.json (from bench workload --out)');
   if (out === undefined) throw new UsageError('bench plot needs --out FILE.svg');
   if (!out.endsWith('.svg')) throw new UsageError(`bench plot writes SVG: --out must end in .svg, got ${out}`);
+  return { files, out };
+}
+
+export function plotCommand(args: string[]): number {
+  const parsed = parsePlotArgs(args);
+  if (parsed === null) {
+    process.stdout.write(workloadHelp);
+    return 0;
+  }
+  const { files, out } = parsed;
   const results: WorkloadResult[] = files.map((f) => {
     let v: unknown;
     try {

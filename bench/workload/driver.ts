@@ -167,8 +167,9 @@ export async function runWorkload(w: Workload, opts: RunOptions): Promise<Worklo
     const totals = { sent: 0, acked: 0, received: 0, testAcked: 0, testReceived: 0, testMs: 0, backlogAtTestEnd: 0 };
     let inFlight = 0;
     const warmupEnd = w.warmupSeconds * 1000;
-    const testEnd = warmupEnd + w.testDurationSeconds * 1000;
-    const drainEnd = testEnd + opts.drainSecondsMax * 1000;
+    // Moved to the actual start of the test phase once warm-up ends (a late tick must not shorten the test).
+    let testEnd = warmupEnd + w.testDurationSeconds * 1000;
+    let drainEnd = testEnd + opts.drainSecondsMax * 1000;
 
     const tick = async (next: Phase): Promise<void> => {
       const stats = await Promise.all(active.map((x) => x.tick(++seq, next)));
@@ -227,11 +228,17 @@ export async function runWorkload(w: Workload, opts: RunOptions): Promise<Worklo
     for (;;) {
       const elapsed = performance.now() - t0;
       const boundary = phase === 'warmup' ? warmupEnd : testEnd;
-      const nextTickAt = Math.min(boundary, (Math.floor(elapsed / opts.snapshotMs) + 1) * opts.snapshotMs);
+      const from = phase === 'warmup' ? 0 : testEnd - w.testDurationSeconds * 1000;
+      const nextTickAt = Math.min(boundary, from + (Math.floor((elapsed - from) / opts.snapshotMs) + 1) * opts.snapshotMs);
       await sleep(Math.max(0, nextTickAt - elapsed));
       const at = performance.now() - t0;
       const next: Phase = phase === 'warmup' ? (at >= warmupEnd - 1 ? 'test' : 'warmup') : at >= testEnd - 1 ? 'drain' : 'test';
+      const wasWarmup = phase === 'warmup';
       await tick(next);
+      if (wasWarmup && next === 'test') {
+        testEnd = last - t0 + w.testDurationSeconds * 1000;
+        drainEnd = testEnd + opts.drainSecondsMax * 1000;
+      }
       if (next === 'drain') break;
     }
     // Drain: producers stopped; wait for their acknowledgements and for the consumers to catch up.
