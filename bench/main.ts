@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
         wl.runWorker();
         return new Promise<number>(() => {});
       }
-      return args[0] === 'plot' ? wl.plotCommand(args.slice(1)) : await wl.workloadCommand(args.slice(1));
+      return args[0] === 'plot' ? await wl.plotCommand(args.slice(1)) : await wl.workloadCommand(args.slice(1));
     }
     const opts = parseBenchOptions(args);
     if (opts === null) {

@@ -9,7 +9,8 @@ import { UsageError } from '../../client/cli/args.ts';
 import { startBenchBroker, type BenchBroker } from '../broker-process.ts';
 import { runWorkload } from './driver.ts';
 import { DRIVERS, type DriverName } from './peers/peer.ts';
-import { writePlot } from './plot.ts';
+import { plotSvg } from './plot.ts';
+import { svgToPng } from './png.ts';
 import { isWorkloadResult, summaryLine, type WorkloadResult } from './result.ts';
 import { parseWorkload, type Workload } from './spec.ts';
 import { runWorker } from './worker.ts';
@@ -17,9 +18,10 @@ import { runWorker } from './worker.ts';
 
 export const workloadHelp = `Usage:
   sluice bench workload FILE [flags]     run a workload file (YAML or JSON, bench/workloads/)
-  sluice bench plot RESULT.json... --out FILE.svg
+  sluice bench plot RESULT.json... --out FILE.svg|FILE.png
                                          one result: throughput, backlog and latency over time;
                                          several: a comparison bar chart
+                                         (PNG is rendered by the system's headless Chromium)
 
 bench workload flags:
   --bootstrap HOST:PORT   the broker or cluster to run against (sluice driver)
@@ -167,11 +169,11 @@ export function parsePlotArgs(args: string[]): { files: string[]; out: string } 
   }
   if (files.length === 0) throw new UsageError('bench plot needs at least one RESULT.json (from bench workload --out)');
   if (out === undefined) throw new UsageError('bench plot needs --out FILE.svg');
-  if (!out.endsWith('.svg')) throw new UsageError(`bench plot writes SVG: --out must end in .svg, got ${out}`);
+  if (!out.endsWith('.svg') && !out.endsWith('.png')) throw new UsageError(`bench plot writes SVG or PNG: --out must end in .svg or .png, got ${out}`);
   return { files, out };
 }
 
-export function plotCommand(args: string[]): number {
+export async function plotCommand(args: string[]): Promise<number> {
   const parsed = parsePlotArgs(args);
   if (parsed === null) {
     process.stdout.write(workloadHelp);
@@ -188,7 +190,8 @@ export function plotCommand(args: string[]): number {
     if (!isWorkloadResult(v)) throw new UsageError(`${f} is not a bench workload result (written by bench workload --out)`);
     return v;
   });
-  writePlot(results, out);
+  if (out.endsWith('.png')) await svgToPng(plotSvg(results), out);
+  else writeFileSync(out, plotSvg(results));
   process.stderr.write(`[plot] wrote ${out}\n`);
   return 0;
 }

@@ -9,9 +9,12 @@
 import { writeFileSync } from 'node:fs';
 import type { WorkloadResult, Snapshot } from './result.ts';
 
-const PANEL_W = 760;
+const PANEL_W = 900;
 const PANEL_H = 220;
-const MARGIN = { left: 80, right: 170, top: 30, bottom: 36 };
+const MARGIN = { left: 80, right: 270, top: 30, bottom: 36 };
+/** Legend labels longer than this are cut (with an ellipsis) to fit the legend column. */
+const LABEL_CHARS_MAX = 38;
+const Y_TICKS = 5;
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 export function escapeXml(s: string): string {
@@ -26,6 +29,10 @@ export function niceMax(v: number): number {
   return 10 * p;
 }
 
+function label(s: string): string {
+  return escapeXml(s.length > LABEL_CHARS_MAX ? `${s.slice(0, LABEL_CHARS_MAX - 1)}…` : s);
+}
+
 function num(v: number): string {
   if (v >= 1e6) return `${+(v / 1e6).toFixed(2)}M`;
   if (v >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
@@ -37,27 +44,27 @@ interface Series {
   points: Array<[number, number]>;
 }
 
-function linePanel(y0: number, title: string, unit: string, series: Series[], xMax: number): string {
+function linePanel(y0: number, title: string, unit: string, series: Series[], xMax: number, warmupEnd: number): string {
   const w = PANEL_W - MARGIN.left - MARGIN.right;
   const h = PANEL_H - MARGIN.top - MARGIN.bottom;
   const yMax = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1]))));
   const xs = (x: number): number => MARGIN.left + (x / Math.max(xMax, 1e-9)) * w;
   const ys = (y: number): number => y0 + MARGIN.top + h - (y / yMax) * h;
   const parts: string[] = [`<text x="${MARGIN.left}" y="${y0 + 18}" font-size="14" font-weight="bold">${escapeXml(title)}</text>`];
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let i = 0; i <= Y_TICKS; i++) {
+    const v = (yMax * i) / Y_TICKS;
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + w}" y1="${ys(v)}" y2="${ys(v)}" stroke="#ddd"/>`, `<text x="${MARGIN.left - 6}" y="${ys(v) + 4}" font-size="11" text-anchor="end">${num(v)}</text>`);
   }
   parts.push(`<text x="14" y="${y0 + MARGIN.top + h / 2}" font-size="11" transform="rotate(-90 14 ${y0 + MARGIN.top + h / 2})" text-anchor="middle">${escapeXml(unit)}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const x = (xMax * i) / 5;
-    parts.push(`<text x="${xs(x)}" y="${y0 + PANEL_H - 14}" font-size="11" text-anchor="middle">${num(x)} s</text>`);
-  }
+  // The warm-up, shaded: its numbers are not in the result's totals.
+  if (warmupEnd > 0) parts.push(`<rect data-phase="warmup" x="${MARGIN.left}" y="${y0 + MARGIN.top}" width="${(xs(warmupEnd) - MARGIN.left).toFixed(1)}" height="${h}" fill="#f2f2f2"><title>warm-up</title></rect>`);
+  const xStep = niceMax(xMax / 6);
+  for (let x = 0; x <= xMax + 1e-9; x += xStep) parts.push(`<text x="${xs(x).toFixed(1)}" y="${y0 + PANEL_H - 14}" font-size="11" text-anchor="middle">${num(x)} s</text>`);
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
     const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${xs(p[0]).toFixed(1)},${ys(p[1]).toFixed(1)}`).join(' ');
     if (d) parts.push(`<path data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    parts.push(`<rect x="${MARGIN.left + w + 14}" y="${y0 + MARGIN.top + i * 18}" width="12" height="12" fill="${color}"/>`, `<text x="${MARGIN.left + w + 32}" y="${y0 + MARGIN.top + i * 18 + 10}" font-size="12">${escapeXml(s.name)}</text>`);
+    parts.push(`<rect x="${MARGIN.left + w + 14}" y="${y0 + MARGIN.top + i * 18}" width="12" height="12" fill="${color}"/>`, `<text x="${MARGIN.left + w + 32}" y="${y0 + MARGIN.top + i * 18 + 10}" font-size="12">${label(s.name)}</text>`);
   });
   return parts.join('\n');
 }
@@ -71,18 +78,18 @@ export function timeSeriesSvg(r: WorkloadResult): string {
   const snaps = r.snapshots;
   const xMax = Math.max(1, ...snaps.map((s) => s.t));
   const withLatency = snaps.filter((s) => s.phase !== 'idle');
+  const warmupEnd = Math.max(0, ...snaps.filter((s) => s.phase === 'warmup').map((s) => s.t));
   const panels = [
-    linePanel(40, 'Throughput', 'msgs/s', [series(snaps, 'publish rate', (s) => s.publishRate), series(snaps, 'consume rate', (s) => s.consumeRate)], xMax),
-    linePanel(40 + PANEL_H, 'Backlog', 'messages', [series(snaps, 'backlog', (s) => s.backlog)], xMax),
+    linePanel(40, 'Throughput', 'msgs/s', [series(snaps, 'publish rate', (s) => s.publishRate), series(snaps, 'consume rate', (s) => s.consumeRate)], xMax, warmupEnd),
+    linePanel(40 + PANEL_H, 'Backlog', 'messages', [series(snaps, 'backlog', (s) => s.backlog)], xMax, warmupEnd),
     linePanel(40 + 2 * PANEL_H, 'Latency', 'ms', [
       series(withLatency, 'e2e p50', (s) => s.e2eP50Ms),
       series(withLatency, 'e2e p99', (s) => s.e2eP99Ms),
       series(withLatency, 'e2e p99.9', (s) => s.e2eP999Ms),
       series(withLatency, 'publish p99', (s) => s.publishP99Ms),
-    ], xMax),
+    ], xMax, warmupEnd),
   ];
-  const warm = snaps.find((s) => s.phase === 'test');
-  const title = `${r.label}: ${r.workload.partitionsPerTopic} partition(s) × ${r.workload.topics} topic(s), ${r.workload.messageSize} B, rate ${r.workload.producerRate || 'max'}${warm ? '' : ''}`;
+  const title = `${r.label}: ${r.workload.partitionsPerTopic} partition(s) × ${r.workload.topics} topic(s), ${r.workload.messageSize} B, rate ${r.workload.producerRate || 'max'}`;
   return document(PANEL_W, 40 + 3 * PANEL_H + 30, title, panels.join('\n'), summaryFooter(r, 40 + 3 * PANEL_H + 14));
 }
 
@@ -97,8 +104,8 @@ function barPanel(y0: number, title: string, unit: string, labels: string[], val
   const ys = (y: number): number => y0 + MARGIN.top + h - (y / yMax) * h;
   const slot = w / Math.max(1, values.length);
   const parts: string[] = [`<text x="${MARGIN.left}" y="${y0 + 18}" font-size="14" font-weight="bold">${escapeXml(`${title} (${unit})`)}</text>`];
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let i = 0; i <= Y_TICKS; i++) {
+    const v = (yMax * i) / Y_TICKS;
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + w}" y1="${ys(v)}" y2="${ys(v)}" stroke="#ddd"/>`, `<text x="${MARGIN.left - 6}" y="${ys(v) + 4}" font-size="11" text-anchor="end">${num(v)}</text>`);
   }
   parts.push(`<g data-series="${escapeXml(title)}">`);
@@ -108,7 +115,7 @@ function barPanel(y0: number, title: string, unit: string, labels: string[], val
     parts.push(`<text x="${(x + slot * 0.35).toFixed(1)}" y="${(ys(v) - 4).toFixed(1)}" font-size="11" text-anchor="middle">${num(v)}</text>`);
   });
   parts.push('</g>');
-  labels.forEach((l, i) => parts.push(`<rect x="${MARGIN.left + w + 14}" y="${y0 + MARGIN.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`, `<text x="${MARGIN.left + w + 32}" y="${y0 + MARGIN.top + i * 18 + 10}" font-size="12">${escapeXml(l)}</text>`));
+  labels.forEach((l, i) => parts.push(`<rect x="${MARGIN.left + w + 14}" y="${y0 + MARGIN.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`, `<text x="${MARGIN.left + w + 32}" y="${y0 + MARGIN.top + i * 18 + 10}" font-size="12">${label(l)}</text>`));
   return parts.join('\n');
 }
 

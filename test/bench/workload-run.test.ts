@@ -2,14 +2,16 @@
  * bench workload for real: a broker process, one producer and one consumer worker process,
  * a 2-second test. The JSON has sane rates and latencies and every acknowledged message
  * arrived; bench plot draws it. Then the same file against Redis Streams and NATS JetStream
- * when their servers are installed (skipped with a message where not).
+ * when their servers are installed (skipped with a message where not), and the PNG output when
+ * Chromium is.
  */
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { WorkloadResult } from '../../bench/workload/result.ts';
+import { findChromium } from '../../bench/workload/png.ts';
+import { RESULT_FORMAT, type WorkloadResult } from '../../bench/workload/result.ts';
 import { repoRoot, startBroker, tempDir } from '../helpers/broker-process.ts';
 import { freePort } from '../helpers/metrics-scrape.ts';
 
@@ -143,4 +145,21 @@ test('bench workload --driver nats against a real nats-server with JetStream', {
   const r = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'nats', '--peer', `127.0.0.1:${port}`, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assertSane(JSON.parse(r.stdout.trim().split('\n').at(-1)!) as WorkloadResult, 'nats');
+});
+
+test('bench plot --out FILE.png renders the SVG with the system Chromium', { skip: findChromium() ? false : 'no Chromium installed (apt-get install chromium): PNG output not tested' }, async (t) => {
+  const dir = scratch(t, 'sluice-plot-test-');
+  const result = join(dir, 'r.json');
+  const snapshots = [1, 2, 3].map((s) => ({ t: s, phase: 'test', publishRate: 100 * s, consumeRate: 90 * s, backlog: s, publishP50Ms: 1, publishP99Ms: 2, e2eP50Ms: 1, e2eP99Ms: 3, e2eP999Ms: 4 }));
+  const lat = { count: 3, p50: 1, p75: 1, p95: 2, p99: 3, p999: 4, max: 4, mean: 1 };
+  const w = { name: 'png', topics: 1, partitionsPerTopic: 1, messageSize: 100, producerRate: 0 };
+  writeFileSync(result, JSON.stringify({ format: RESULT_FORMAT, workload: w, driver: 'sluice', label: 'png (sluice)', startedAt: '', topics: [], testSeconds: 3, publishRate: 200, publishMBps: 0, consumeRate: 180, consumeMBps: 0, backlog: 0, sent: 1, acked: 1, expected: 1, received: 1, complete: true, publishLatencyMs: lat, endToEndLatencyMs: lat, snapshots }));
+  const png = join(dir, 'r.png');
+  const p = await sluice(['bench', 'plot', result, '--out', png]);
+  assert.equal(p.code, 0, p.stderr);
+  const bytes = readFileSync(png);
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  // IHDR: the picture has the SVG's width (chromium may scale the height by its window chrome).
+  assert.equal(bytes.readUInt32BE(16), 900);
+  assert.ok(bytes.length > 10_000, `a ${bytes.length}-byte PNG is too small to hold the charts`);
 });
