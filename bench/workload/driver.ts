@@ -42,13 +42,14 @@ class Worker {
   readyP: Promise<void>;
   private waiters = new Map<number, (s: WorkerStats) => void>();
   failure: Error | null = null;
-  private onFailure: Array<(e: Error) => void> = [];
+  /** Who to reject when the worker fails: the ready wait and the ticks awaiting an answer (removed once answered). */
+  private onFailure = new Set<(e: Error) => void>();
 
   constructor(readonly name: string, cfg: WorkerConfig) {
     this.proc = fork(join(repoRoot, 'bin/sluice.mjs'), ['bench', 'worker', JSON.stringify(cfg)], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
     this.proc.stderr!.on('data', (d) => (this.stderr = (this.stderr + d).slice(-WORKER_STDERR_CHARS_MAX)));
     this.readyP = new Promise((resolve, reject) => {
-      this.onFailure.push(reject);
+      this.onFailure.add(reject);
       this.proc.on('message', (m: FromWorker) => {
         if (m.t === 'ready') resolve();
         else if (m.t === 'stats') this.waiters.get(m.seq)?.(m);
@@ -72,10 +73,11 @@ class Worker {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       const timer = setTimeout(() => reject(new Error(`${this.name} did not answer tick ${seq} in ${TICK_REPLY_MS_MAX} ms`)), TICK_REPLY_MS_MAX);
-      this.onFailure.push(reject);
+      this.onFailure.add(reject);
       this.waiters.set(seq, (s) => {
         clearTimeout(timer);
         this.waiters.delete(seq);
+        this.onFailure.delete(reject);
         resolve(s);
       });
       this.send({ t: 'tick', seq, phase });

@@ -163,3 +163,17 @@ test('bench plot --out FILE.png renders the SVG with the system Chromium', { ski
   assert.equal(bytes.readUInt32BE(16), 900);
   assert.ok(bytes.length > 10_000, `a ${bytes.length}-byte PNG is too small to hold the charts`);
 });
+
+test('bench workload names the peer it cannot reach and exits 1', async (t) => {
+  const dir = scratch(t, 'sluice-workload-test-');
+  const port = await freePort();
+  const redis = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'redis', '--peer', `127.0.0.1:${port}`]);
+  assert.equal(redis.code, 1);
+  assert.match(redis.stderr, new RegExp(`sluice bench: redis at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+  const nats = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'nats', '--peer', `127.0.0.1:${port}`]);
+  assert.equal(nats.code, 1);
+  assert.match(nats.stderr, new RegExp(`sluice bench: nats at 127\\.0\\.0\\.1:${port}: CONNECTION_REFUSED`));
+  const usage = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'redis']);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /--driver redis needs --peer HOST:PORT/);
+});

@@ -9,6 +9,15 @@ import { connect, DeliverPolicy, StorageType, type ConsumerMessages, type NatsCo
 import { partitionOfKey, type ConsumerConfig, type Peer, type PeerConsumer, type ProducerConfig } from './peer.ts';
 
 const CONSUME_MESSAGES_MAX = 1000;
+
+/** Connects, naming the server in a failure (the client's own message is a bare code such as CONNECTION_REFUSED). */
+async function connectTo(address: string): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: address });
+  } catch (e) {
+    throw new Error(`nats at ${address}: ${(e as Error).message} (is nats-server -js running there?)`);
+  }
+}
 /** Values handed to onValues together (the consume iterator yields one message at a time). */
 const DELIVER_BATCH_MAX = 256;
 
@@ -17,7 +26,7 @@ export const natsPeer: Peer = {
     let nc: Promise<NatsConnection> | null = null;
     return {
       async createTopic(topic, _partitions, replicationFactor) {
-        nc ??= connect({ servers: address });
+        nc ??= connectTo(address);
         const jsm = await (await nc).jetstreamManager();
         await jsm.streams.add({ name: topic, subjects: [`${topic}.*`], storage: StorageType.File, num_replicas: Math.max(1, replicationFactor) });
       },
@@ -32,7 +41,7 @@ export const natsPeer: Peer = {
     let next = 0;
     return {
       async send(messages) {
-        nc ??= connect({ servers: cfg.address });
+        nc ??= connectTo(cfg.address);
         const js = (await nc).jetstream();
         const acks: Array<Promise<unknown>> = new Array(messages.length);
         for (let i = 0; i < messages.length; i++) {
@@ -54,7 +63,7 @@ export const natsPeer: Peer = {
     const iters: ConsumerMessages[] = [];
     return {
       async ready() {
-        nc = await connect({ servers: cfg.address });
+        nc = await connectTo(cfg.address);
         const js = nc.jetstream();
         for (const p of cfg.partitions) {
           const c = await js.consumers.get(cfg.topic, { filterSubjects: `${cfg.topic}.${p}`, deliver_policy: DeliverPolicy.New });

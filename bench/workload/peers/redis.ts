@@ -11,9 +11,24 @@ import { partitionOfKey, type ConsumerConfig, type Peer, type PeerConsumer, type
 const XREAD_COUNT_MAX = 1000;
 const XREAD_BLOCK_MS = 100;
 
+/** A client that does not reconnect (a lost server fails the run) and keeps its last socket error for messages. */
 function connect(address: string): Redis {
   const [host, port] = splitAddress(address);
-  return new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: () => null });
+  // Without a listener ioredis prints "Unhandled error event"; the error reaches the caller through the failed command.
+  r.on('error', (e: Error) => lastErrors.set(r, e));
+  return r;
+}
+const lastErrors = new WeakMap<Redis, Error>();
+
+/** Names the server in a failure, with the socket error behind ioredis's "Connection is closed". */
+async function explain<T>(r: Redis, address: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    const cause = lastErrors.get(r);
+    throw new Error(`redis at ${address}: ${(e as Error).message}${cause && cause !== e ? ` (${cause.message})` : ''}`);
+  }
 }
 
 export function splitAddress(address: string): [string, number] {
@@ -30,8 +45,8 @@ export const redisPeer: Peer = {
     return {
       // Streams come into being with their first XADD; a fresh topic name needs nothing, an old one is emptied.
       async createTopic(topic, partitions) {
-        await r.connect().catch((e: Error) => { if (!/already/.test(e.message)) throw e; });
-        for (let p = 0; p < partitions; p++) await r.del(streamOf(topic, p));
+        if (r.status === 'wait') await explain(r, address, r.connect());
+        for (let p = 0; p < partitions; p++) await explain(r, address, r.del(streamOf(topic, p)));
       },
       close: async () => void r.disconnect(),
     };
@@ -43,14 +58,14 @@ export const redisPeer: Peer = {
     let connected: Promise<void> | null = null;
     return {
       async send(messages) {
-        connected ??= r.connect();
+        connected ??= explain(r, cfg.address, r.connect());
         await connected;
         const pipe = r.pipeline();
         for (const m of messages) {
           const p = m.key !== undefined ? partitionOfKey(m.key, cfg.partitions) : (next = (next + 1) % cfg.partitions);
           pipe.xadd(streamOf(cfg.topic, p), '*', 'v', m.value);
         }
-        const results = await pipe.exec();
+        const results = await explain(r, cfg.address, pipe.exec());
         for (const [err] of results ?? []) if (err) throw err;
       },
       close: async () => void r.disconnect(),
@@ -65,9 +80,9 @@ export const redisPeer: Peer = {
     let closed = false;
     return {
       async ready() {
-        await r.connect();
+        await explain(r, cfg.address, r.connect());
         for (let i = 0; i < keys.length; i++) {
-          const last = (await r.xrevrange(keys[i]!, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+          const last = (await explain(r, cfg.address, r.xrevrange(keys[i]!, '+', '-', 'COUNT', 1))) as Array<[string, string[]]>;
           if (last.length > 0) ids[i] = last[0]![0];
         }
       },
@@ -76,7 +91,7 @@ export const redisPeer: Peer = {
         if (keys.length === 0) return;
         const index = new Map(keys.map((k, i) => [k, i]));
         while (!closed) {
-          const res = (await r.xreadBuffer('COUNT', XREAD_COUNT_MAX, 'BLOCK', XREAD_BLOCK_MS, 'STREAMS', ...keys, ...ids).catch((e: Error) => {
+          const res = (await explain(r, cfg.address, r.xreadBuffer('COUNT', XREAD_COUNT_MAX, 'BLOCK', XREAD_BLOCK_MS, 'STREAMS', ...keys, ...ids)).catch((e: Error) => {
             if (closed) return null;
             throw e;
           })) as unknown as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
