@@ -122,6 +122,7 @@ export function parseWorkloadArgs(args: string[]): WorkloadArgs {
     address = peerAddress;
   }
   const workload = { ...loadWorkloadFile(file), ...overrides };
+  if (driver !== 'sluice' && workload.consumerGroups) throw new UsageError(`${file}: consumerGroups is for the sluice driver; --driver ${driver} splits partitions statically (set consumerGroups: false)`);
   return { help: false, file, workload, driver, address, dataDir, json, out, snapshotSeconds, drainSeconds };
 }
 

@@ -190,5 +190,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 export function runWorker(): void {
+  if (typeof process.send !== 'function') {
+    process.stderr.write('sluice bench worker: started by sluice bench workload (over an IPC channel), not by hand\n');
+    process.exit(1);
+  }
   main().catch(fail);
 }

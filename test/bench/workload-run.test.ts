@@ -176,4 +176,24 @@ test('bench workload names the peer it cannot reach and exits 1', async (t) => {
   const usage = await sluice(['bench', 'workload', workloadFile(dir), '--driver', 'redis']);
   assert.equal(usage.code, 1);
   assert.match(usage.stderr, /--driver redis needs --peer HOST:PORT/);
+  const groups = await sluice(['bench', 'workload', workloadFile(dir, 'consumerGroups: true\n'), '--driver', 'nats', '--peer', `127.0.0.1:${port}`]);
+  assert.equal(groups.code, 1);
+  assert.match(groups.stderr, /consumerGroups is for the sluice driver/);
+});
+
+test('bench workload with consumer groups: two subscriptions of two members each, every message reaches each subscription', async (t) => {
+  const b = await startBroker();
+  t.after(async () => {
+    await b.stop();
+    b.cleanup();
+  });
+  const dir = scratch(t, 'sluice-workload-test-');
+  const f = join(dir, 'g.yaml');
+  writeFileSync(f, 'name: group-test\npartitionsPerTopic: 2\nmessageSize: 64\nsubscriptionsPerTopic: 2\nconsumerPerSubscription: 2\nconsumerGroups: true\nproducerRate: 500\nkeyDistributor: KEY_ROUND_ROBIN\ntestDurationSeconds: 2\n');
+  const r = await sluice(['bench', 'workload', f, '--bootstrap', b.bootstrap, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as WorkloadResult;
+  assert.ok(res.acked > 0 && res.complete, JSON.stringify({ ...res, snapshots: 0 }));
+  assert.equal(res.expected, 2 * res.acked);
+  assert.equal(res.received, res.expected);
 });
