@@ -26,6 +26,7 @@ COPY protocol ./protocol
 COPY server ./server
 COPY client ./client
 COPY bench ./bench
+COPY console ./console
 RUN chmod -R a-w /app && mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -63,6 +63,7 @@ export const {
   readRetryInfo,
   retryTopicName,
   retryTopicsFor,
+  setConnectionDefaults,
   toBytes,
   validateRetryPolicy,
 } = lib;

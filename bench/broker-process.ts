@@ -19,8 +19,9 @@ export interface BenchBroker {
   log(): string;
 }
 
-export async function startBenchBroker(dataDir: string): Promise<BenchBroker> {
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), 'broker', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/** opts.args: more broker flags; opts.env: more environment (bench archive: the store). */
+export async function startBenchBroker(dataDir: string, opts: { args?: readonly string[]; env?: Record<string, string> } = {}): Promise<BenchBroker> {
+  const proc = spawn(process.execPath, [join(repoRoot, 'bin/sluice.mjs'), 'broker', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   proc.stderr!.on('data', (d) => (err = (err + d).slice(-BROKER_STDERR_CHARS_MAX)));
   const port = await new Promise<number>((resolve, reject) => {

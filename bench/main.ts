@@ -1,9 +1,10 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance|delayed` (and `bench workload|plot`, workload/cli.ts): throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed|archive` (and `bench workload|plot`, workload/cli.ts): throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
 import { formatError, exitWhenDrained } from '../client/cli/main.ts';
+import { benchArchive } from './archive.ts';
 import { benchConsume } from './consume.ts';
 import { benchDelayed, formatDelayed } from './delayed.ts';
 import { benchE2e } from './e2e.ts';
@@ -17,6 +18,8 @@ import { ensureTopic } from './topic.ts';
 export async function run(argv: string[]): Promise<number> {
   const args = argv[0] === 'bench' ? argv.slice(1) : argv;
   try {
+    // Its own flags, brokers and store (archive.ts).
+    if (args[0] === 'archive') return await benchArchive(args.slice(1));
     // The workload driver, its worker processes and plots have their own flags (workload/cli.ts).
     if (args[0] === 'workload' || args[0] === 'plot' || args[0] === 'worker') {
       const wl = await import('./workload/cli.ts');

@@ -72,6 +72,13 @@ export class ConnectionError extends Error {
 
 const IN_FLIGHT_MAX = 10_000;
 
+/** OpenSSL's errors for the usual TLS mistakes, said in the client's terms. */
+function tlsMessage(e: Error & { code?: string }): string {
+  if (e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') return 'the broker requires a client certificate (tls.cert and tls.key; CLI --tls-cert, --tls-key)';
+  if (e.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'the broker does not speak TLS on this port (connect without TLS)';
+  return e.message;
+}
+
 export class Connection {
   readonly host: string;
   readonly port: number;
@@ -154,8 +161,8 @@ export class Connection {
       });
       socket.once('error', (e) => {
         clearTimeout(timer);
-        if (!this.socket) reject(new ConnectionError(`connect to ${this.host}:${this.port}${t ? ' (TLS)' : ''}: ${e.message}`));
-        else this.fail(new ConnectionError(`connection to ${this.host}:${this.port}: ${e.message}`));
+        if (!this.socket) reject(new ConnectionError(`connect to ${this.host}:${this.port}${t ? ' (TLS)' : ''}: ${t ? tlsMessage(e) : e.message}`));
+        else this.fail(new ConnectionError(`connection to ${this.host}:${this.port}: ${t ? tlsMessage(e) : e.message}`));
       });
       socket.on('data', (chunk: Buffer) => {
         try {

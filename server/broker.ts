@@ -34,6 +34,7 @@ import { PartialFrameBudget } from './network/partial-frame-budget.ts';
 import { DEFAULT_EVENT_LOOP_DELAY_CONFIG, EventLoopDelayMonitor } from './observability/event-loop-delay.ts';
 import type { BrokerMetrics, BrokerMetricsSources } from './observability/metrics-registry.ts';
 import type { MetricsServer } from './observability/metrics-server.ts';
+import type { ConsoleServer } from '../console/console-server.ts';
 import { DelayedFetches } from './partition/delayed-fetches.ts';
 import type { AppendOrigin } from './partition/partition.ts';
 import { TopicManager } from './partition/topic-manager.ts';
@@ -78,6 +79,10 @@ export class Broker {
   private metricsServer: MetricsServer | null = null;
   /** The port the metrics endpoint listens on; 0 while it is off. */
   metricsPort = 0;
+  /** The web console (console/); null with --console-port 0 (the default). */
+  private consoleServer: ConsoleServer | null = null;
+  /** The port the web console listens on; 0 while it is off. */
+  consolePort = 0;
   private offsets!: OffsetStore;
   /** TLS (SPEC §2.5), read at start; null for plaintext. */
   private tls: BrokerTls | null = null;
@@ -138,6 +143,7 @@ export class Broker {
     this.dirLock!.updatePort(port);
     // Bound before any file is opened too, so a taken metrics port stops the start cleanly.
     if (c.metricsPort > 0) await this.startMetrics();
+    if (c.consolePort > 0) await this.startConsole();
     this.store = await this.openStore();
     this.credentials = await openCredentialStore(c);
     const failures = new HandshakeFailuresLog(this.log.child('auth'), 'authentication failed');
@@ -178,6 +184,19 @@ export class Broker {
         uploadBytesPerSec: c.archiveUploadBytesPerSec,
       }, { cacheBytes: c.archiveReadCacheBytes, timeoutMs: c.archiveReadTimeoutMs });
       this.log.info('archive store', { kind: archiveStore.kind, at: archiveStore.describe() });
+      const stats = this.archive.stats;
+      this.metrics?.addCounters({
+        prefix: 'sluice_archive_',
+        help: {
+          bytesUploaded: '.log bytes of segments committed to the archive (tiered storage)',
+          segmentsUploaded: 'segments committed to the archive',
+          uploadFailures: 'failed upload attempts (each is retried after a backoff)',
+          segmentsDeleted: 'archived segments removed by retention',
+          bytesRead: 'bytes read back from the archive store for consumers',
+          readFailures: 'archive reads that failed or timed out (the fetch got ARCHIVE_UNAVAILABLE)',
+        },
+        read: () => stats,
+      });
     }
     this.topics.setArchive(this.archive, c.archiveEnable === 'true');
     const fetchers = new ReplicaFetchers(c.brokerId, this.store, {
@@ -233,6 +252,20 @@ export class Broker {
     await offsets.whenLoaded();
     await this.txn.whenLoaded();
     this.metricsServer?.serve();
+    if (this.consoleServer) {
+      // The console is a client of this broker like any other. In plaintext it dials the
+      // listener directly (loopback for a wildcard host); with TLS it dials the advertised
+      // address, the name the certificate carries for every client, with the broker's own
+      // certificate (client certificates may be required). Under SASL it is the console user.
+      const { writesFlagAccess } = await import('../console/access.ts');
+      const wildcard = c.host === '0.0.0.0' || c.host === '::' || c.host === '';
+      const consoleSecurity: Pick<ConnectionOptions, 'tls' | 'sasl'> = {
+        ...(this.tls ? { tls: this.tls.client } : {}),
+        ...(c.consoleSaslUsername && c.consoleSaslPassword ? { sasl: { mechanism: 'SCRAM-SHA-256' as const, username: c.consoleSaslUsername, password: c.consoleSaslPassword } } : {}),
+      };
+      const bootstrap = this.tls ? `${c.advertisedHost}:${c.advertisedPort}` : `${wildcard ? '127.0.0.1' : c.host}:${port}`;
+      this.consoleServer.serve({ bootstrap, security: consoleSecurity, brokerId: c.brokerId, access: writesFlagAccess(c.consoleAllowWrites === 'true') });
+    }
     this.log.info('started', { dataDir: c.dataDir, host: c.host, port, topics: this.topics.names().length, metadata: c.metadataUrl ?? 'embedded', metricsPort: this.metricsPort, tls: this.tls ? `client-auth ${c.tlsClientAuth}` : 'off', authentication: c.authentication });
     return port;
   }
@@ -283,6 +316,14 @@ export class Broker {
     this.metricsServer = new MetricsServer(this.metrics, this.log.child('metrics'));
     this.metricsPort = await this.metricsServer.start(this.config.metricsHost, this.config.metricsPort);
     this.log.info('metrics endpoint listening', { url: `http://${this.config.metricsHost}:${this.metricsPort}/metrics` });
+  }
+
+  /** The web console (loaded only when asked for), bound now so a taken port stops the start cleanly; pages answer 503 until the broker serves. */
+  private async startConsole(): Promise<void> {
+    const { ConsoleServer } = await import('../console/console-server.ts');
+    this.consoleServer = new ConsoleServer(this.log.child('console'));
+    this.consolePort = await this.consoleServer.start(this.config.consoleHost, this.config.consolePort);
+    this.log.info('web console listening', { url: `http://${this.config.consoleHost}:${this.consolePort}/`, writes: this.config.consoleAllowWrites === 'true' });
   }
 
   /** What the scrape-time collectors read; called only once the broker serves (MetricsServer answers 503 before). */
@@ -349,6 +390,7 @@ export class Broker {
     await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
     for (const c of this.connections) c.socket.destroy();
     await this.metricsServer?.stop();
+    await this.consoleServer?.stop();
     this.replicas?.stop();
     this.coordinator?.stop();
     this.txn?.stop();
@@ -400,6 +442,8 @@ export class Broker {
 
   private async doStop(): Promise<void> {
     this.log.info('stopping');
+    // First: its clients are connections to this broker, and its pages read what closes below.
+    await this.consoleServer?.stop();
     this.ctx.shuttingDown = true;
     // No ISR changes from a broker on its way out: its followers' connections close during
     // the grace period, and shrinking the ISR to itself would leave partitions leaderless.

@@ -197,10 +197,7 @@ async function replay(bootstrap: string, dlq: string, selection: 'all' | DlqOffs
         report(`${dlq} message ${at} has no ${HEADER_ORIGINAL_TOPIC} header; not replayed`);
         return true;
       }
-      // Tags stay: a replayed message reaches the same filtered consumers as the original.
-      const headers = m.headers.filter((h) => !h.key.startsWith(SLUICE_HEADER_PREFIX) || h.key === HEADER_TAGS).map((h) => ({ key: h.key, value: h.value }));
-      headers.push({ key: HEADER_REPLAYED_FROM, value: Buffer.from(`${dlq}:${at}`, 'utf8') });
-      const sendP = producer.send({ topic: target, key: m.key, value: m.value, headers }).then(
+      const sendP = producer.send(replayRecord(m, dlq, target)).then(
         () => {
           replayed++;
         },
@@ -219,6 +216,17 @@ async function replay(bootstrap: string, dlq: string, selection: 'all' | DlqOffs
   if (wanted !== null) for (const at of [...wanted].sort()) report(`${dlq} has no message at ${at}`);
   io.out(`Replayed ${replayed} message${replayed === 1 ? '' : 's'} from ${dlq}.\n`);
   return failed > 0 ? 1 : 0;
+}
+
+/**
+ * What replaying DLQ message `m` sends to `target` (its sluice-original-topic): its key, value
+ * and headers without the sluice-* ones (tags kept: a replayed message reaches the same
+ * filtered consumers as the original), plus sluice-replayed-from. Shared with the web console.
+ */
+export function replayRecord(m: Message, dlq: string, target: string): { topic: string; key: Buffer | null; value: Buffer | null; headers: Array<{ key: string; value: Uint8Array | null }> } {
+  const headers = m.headers.filter((h) => !h.key.startsWith(SLUICE_HEADER_PREFIX) || h.key === HEADER_TAGS).map((h) => ({ key: h.key, value: h.value }));
+  headers.push({ key: HEADER_REPLAYED_FROM, value: Buffer.from(`${dlq}:${m.partition}:${m.offset}`, 'utf8') });
+  return { topic: target, key: m.key, value: m.value, headers };
 }
 
 // ---- reading ----
@@ -276,7 +284,7 @@ async function readRanges(bootstrap: string, topic: string, ranges: readonly Ran
   }
 }
 
-function headerString(headers: readonly RecordHeader[], name: string): string | null {
+export function headerString(headers: readonly RecordHeader[], name: string): string | null {
   for (const h of headers) if (h.key === name) return h.value === null ? null : Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength).toString('utf8');
   return null;
 }

@@ -73,6 +73,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
   const topics: FetchTopicResult[] = [];
   // A partition named twice is read once (by object, no key built per entry).
   const seen = new Set<Partition>();
+  // Archive reads (SPEC §7.10) of all partitions of this read share one deadline.
+  const archiveDeadlineMs = Date.now() + ctx.config.archiveReadTimeoutMs;
   for (const t of req.topics) {
     const partitions: FetchPartitionResult[] = [];
     for (const p of t.partitions) {
@@ -105,7 +107,7 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
       const allowed = Math.min(Math.max(p.partitionMaxBytes, 0), budget);
       if (repeated || (allowed === 0 && bytes > 0)) continue;
       try {
-        const read = await partition.read(start, Math.max(allowed, 1), replica, committed, filter);
+        const read = await partition.read(start, Math.max(allowed, 1), replica, committed, filter, archiveDeadlineMs);
         result.highWatermark = read.highWatermark;
         result.lastStableOffset = Math.min(log.lastStableOffset, read.highWatermark);
         result.logStartOffset = read.logStartOffset;
@@ -129,6 +131,8 @@ async function readAll(ctx: BrokerContext, req: FetchRequest, filter: TagFilter 
         if (!(e instanceof SluiceError)) throw e;
         result.errorCode = e.code;
         if (filter) result.nextFetchOffset = -1;
+        // The start may have moved while the read waited (retention): tell the consumer where it is now.
+        if (!replica) result.logStartOffset = partition.consumerLogStartOffset;
         anyError = true;
       }
     }

@@ -14,6 +14,8 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
   const visibleEnd = isolation === 1 ? (log: PartitionLog) => log.lastStableOffset : (log: PartitionLog) => log.highWatermark;
   checkEntries('ListOffsets', 'partitions', partitionEntries(req.topics), LIST_OFFSETS_PARTITIONS_MAX);
   const response: ListOffsetsResponse = { topics: [] };
+  // Archive lookups (SPEC §7.10) of all partitions of the request share one deadline.
+  const archiveDeadlineMs = Date.now() + ctx.config.archiveReadTimeoutMs;
   let sinceYield = 0;
   for (const t of req.topics) {
     const partitions: ListOffsetsPartitionResult[] = [];
@@ -36,8 +38,13 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       }
       const log = partition.log;
       if (p.timestamp === EARLIEST_TIMESTAMP) {
-        // The archive's start when the partition has one (SPEC §7.10).
-        r.offset = partition.consumerLogStartOffset;
+        // The archive's start when the partition has one (SPEC §7.10); a new leader loading it: wait (bounded).
+        try {
+          r.offset = await partition.earliestOffset(archiveDeadlineMs);
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+          r.errorCode = e.code;
+        }
       } else if (p.timestamp === LATEST_TIMESTAMP) {
         // What consumers can read up to: the high watermark (the log end on a single broker).
         r.offset = visibleEnd(log);
@@ -46,7 +53,7 @@ export async function handleListOffsets(ctx: BrokerContext, req: ListOffsetsRequ
       } else {
         try {
           // The archive first, then the local log (SPEC §7.10).
-          const found = await partition.offsetForTimestamp(p.timestamp);
+          const found = await partition.offsetForTimestamp(p.timestamp, archiveDeadlineMs);
           const end = visibleEnd(log);
           if (found && found.offset < end) {
             r.offset = found.offset;

@@ -31,6 +31,30 @@ export interface ArchiveSource {
   readonly reader: ArchiveReader;
   /** The committed segments (the leader's view); null while unknown (not leading, not loaded yet). */
   archived(): ArchivedSegments | null;
+  /** This broker leads the partition and is still loading its archive (list and manifests from the store). */
+  loading?(): boolean;
+}
+
+/** How often a read waiting for the leader's archive load looks again. */
+const LOAD_POLL_MS = 20;
+
+/**
+ * Waits (at most the reader's timeout) while the new leader loads the archive, so that a
+ * consumer right after a leader change or restart is not told the local start as the earliest
+ * offset, or OFFSET_OUT_OF_RANGE for an archived offset. False: still loading.
+ */
+export async function archiveSettled(source: ArchiveSource | null, deadlineMs?: number): Promise<boolean> {
+  if (!source?.loading?.()) return true;
+  const deadline = Math.min(Date.now() + source.reader.readTimeoutMs, deadlineMs ?? Infinity);
+  while (source.loading()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, LOAD_POLL_MS));
+  }
+  return true;
+}
+
+function stillLoading(log: PartitionLog, source: ArchiveSource): SluiceError {
+  return new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `the archive of ${log.dir} is still loading from ${source.reader.store.kind} ${source.reader.store.describe()}`);
 }
 
 /** The committed archive when it is non-empty and joins the local log, else null. */
@@ -56,7 +80,9 @@ function outOfRange(log: PartitionLog, source: ArchiveSource | null, fetchOffset
  * computes it. The result's logStartOffset is the consumer log start; an archived read
  * carries abortedTransactions when readCommitted.
  */
-export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter): Promise<ReadResult> {
+export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter?: TagFilter, deadlineMs?: number): Promise<ReadResult> {
+  // Below the local start while the new leader loads its archive: wait for it (bounded).
+  if (fetchOffset < log.logStartOffset && !(await archiveSettled(source, deadlineMs))) throw stillLoading(log, source);
   const archive = readableArchive(log, source);
   if (!archive || fetchOffset >= log.logStartOffset) {
     try {
@@ -74,9 +100,21 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
   }
   const a = readableArchive(log, source)!;
   if (fetchOffset < a.startOffset) throw outOfRange(log, source, fetchOffset);
+  try {
+    return await readArchive(log, source, a, fetchOffset, maxBytes, maxOffset, readCommitted, filter, deadlineMs);
+  } catch (e) {
+    // Archive retention deleted the segment while this read waited (its objects are gone): the
+    // offset is below the archive start now, which is what the consumer must be told.
+    if (e instanceof SluiceError && e.code === ErrorCode.ARCHIVE_UNAVAILABLE && fetchOffset < consumerLogStartOffset(log, source)) throw outOfRange(log, source, fetchOffset);
+    throw e;
+  }
+}
+
+/** The archived part of readBothTiers, and the local log after it when the archive ends. */
+async function readArchive(log: PartitionLog, source: ArchiveSource, a: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, readCommitted: boolean, filter: TagFilter | undefined, deadlineMs: number | undefined): Promise<ReadResult> {
   const reader = source.reader;
   if (filter) {
-    const { state, pastArchive } = await reader.readFiltered(a, fetchOffset, maxBytes, maxOffset, filter);
+    const { state, pastArchive } = await reader.readFiltered(a, fetchOffset, maxBytes, maxOffset, filter, deadlineMs);
     if (pastArchive) {
       // The local log goes on with the same state: one budget, one scan bound, the archive's batches first.
       const from = Math.max(state.next, log.logStartOffset);
@@ -84,7 +122,7 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
         try {
           const r = await log.read(from, maxBytes, { maxOffset, filter, filterSeed: { taken: state.taken, scanned: state.scanned, parts: state.parts } });
           r.logStartOffset = consumerLogStartOffset(log, source);
-          if (readCommitted && r.records.length > 0) r.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(r.records));
+          if (readCommitted && r.records.length > 0) r.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(r.records), deadlineMs);
           return r;
         } catch (e) {
           // Local retention raced past `from`: answer the archive's share; the next fetch goes on.
@@ -97,10 +135,10 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
       records, highWatermark: log.highWatermark, logStartOffset: consumerLogStartOffset(log, source),
       nextFetchOffset: state.next, scanLimited: state.scanned >= filter.scanBatchesMax && state.next < maxOffset,
     };
-    if (readCommitted && records.length > 0) result.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(records));
+    if (readCommitted && records.length > 0) result.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(records), deadlineMs);
     return result;
   }
-  const r = await reader.read(a, fetchOffset, maxBytes, maxOffset);
+  const r = await reader.read(a, fetchOffset, maxBytes, maxOffset, deadlineMs);
   if (r.records.length === 0 && r.pastArchive) {
     // Nothing more archived at or after the offset: the local log continues where the archive ends.
     const from = Math.max(fetchOffset, log.logStartOffset);
@@ -111,22 +149,23 @@ export async function readBothTiers(log: PartitionLog, source: ArchiveSource, fe
     }
   }
   const result: ReadResult = { records: r.records, highWatermark: log.highWatermark, logStartOffset: consumerLogStartOffset(log, source) };
-  if (readCommitted && r.records.length > 0) result.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(r.records));
+  if (readCommitted && r.records.length > 0) result.abortedTransactions = await abortedBothTiers(log, reader, a, fetchOffset, lastOffsetOf(r.records), deadlineMs);
   return result;
 }
 
 /** Archived aborts (from the .txnindex objects) and the local log's, by marker offset, each once. */
-async function abortedBothTiers(log: PartitionLog, reader: ArchiveReader, a: ArchivedSegments, fetchOffset: number, lastOffset: number): Promise<AbortedTxn[]> {
-  const all = [...(await reader.abortedTransactions(a, fetchOffset, lastOffset)), ...log.abortedTransactions(fetchOffset, lastOffset)];
+async function abortedBothTiers(log: PartitionLog, reader: ArchiveReader, a: ArchivedSegments, fetchOffset: number, lastOffset: number, deadlineMs: number | undefined): Promise<AbortedTxn[]> {
+  const all = [...(await reader.abortedTransactions(a, fetchOffset, lastOffset, deadlineMs)), ...log.abortedTransactions(fetchOffset, lastOffset)];
   all.sort((x, y) => x.lastOffset - y.lastOffset || x.producerId - y.producerId);
   return all.filter((x, i) => i === 0 || x.lastOffset !== all[i - 1]!.lastOffset || x.producerId !== all[i - 1]!.producerId);
 }
 
 /** ListOffsets by timestamp: archived segments below the local start first, then the local log. */
-export async function offsetForTimestampBothTiers(log: PartitionLog, source: ArchiveSource, timestampMs: number): Promise<TimestampLookup | null> {
+export async function offsetForTimestampBothTiers(log: PartitionLog, source: ArchiveSource, timestampMs: number, deadlineMs?: number): Promise<TimestampLookup | null> {
+  if (!(await archiveSettled(source, deadlineMs))) throw stillLoading(log, source);
   const a = readableArchive(log, source);
   if (a) {
-    const found = await source.reader.offsetForTimestamp(a, timestampMs, log.logStartOffset);
+    const found = await source.reader.offsetForTimestamp(a, timestampMs, log.logStartOffset, deadlineMs);
     if (found) return found;
   }
   return log.offsetForTimestamp(timestampMs);

@@ -150,8 +150,8 @@ export class ArchiveReader {
    * Throws ARCHIVE_UNAVAILABLE when the store fails or is slower than readTimeoutMs;
    * OFFSET_OUT_OF_RANGE when fetchOffset is not archived.
    */
-  read(archive: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number): Promise<ArchivedRead> {
-    return this.bounded(`read at ${fetchOffset}`, async () => {
+  read(archive: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, deadlineMs?: number): Promise<ArchivedRead> {
+    return this.bounded(`read at ${fetchOffset}`, deadlineMs, async () => {
       const list = archive.all();
       let i = this.indexOf(archive, fetchOffset);
       for (; i < list.length && list[i]!.baseOffset < maxOffset; i++) {
@@ -171,8 +171,8 @@ export class ArchiveReader {
    * the archived segments from fetchOffset). The caller goes on in the local log with the
    * returned state as seed when !state.stop and pastArchive.
    */
-  readFiltered(archive: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, filter: TagFilter): Promise<{ state: FilterState; pastArchive: boolean }> {
-    return this.bounded(`filtered read at ${fetchOffset}`, async () => {
+  readFiltered(archive: ArchivedSegments, fetchOffset: number, maxBytes: number, maxOffset: number, filter: TagFilter, deadlineMs?: number): Promise<{ state: FilterState; pastArchive: boolean }> {
+    return this.bounded(`filtered read at ${fetchOffset}`, deadlineMs, async () => {
       const st = newFilterState(fetchOffset, maxOffset, maxBytes, filter);
       const list = archive.all();
       let i = this.indexOf(archive, fetchOffset);
@@ -187,8 +187,8 @@ export class ArchiveReader {
   }
 
   /** The first archived record with timestamp >= timestampMs in segments starting below beforeOffset, or null. */
-  offsetForTimestamp(archive: ArchivedSegments, timestampMs: number, beforeOffset: number): Promise<TimestampLookup | null> {
-    return this.bounded(`timestamp lookup of ${timestampMs}`, async () => {
+  offsetForTimestamp(archive: ArchivedSegments, timestampMs: number, beforeOffset: number, deadlineMs?: number): Promise<TimestampLookup | null> {
+    return this.bounded(`timestamp lookup of ${timestampMs}`, deadlineMs, async () => {
       for (const m of archive.all()) {
         if (m.baseOffset >= beforeOffset) break;
         if (m.maxTimestampMs < timestampMs) continue;
@@ -211,8 +211,8 @@ export class ArchiveReader {
    * fetchOffset and every later archived segment (a marker may come long after its data);
    * segments without aborts have no .txnindex in their manifest and cost nothing.
    */
-  abortedTransactions(archive: ArchivedSegments, fetchOffset: number, lastOffset: number): Promise<AbortedTxn[]> {
-    return this.bounded(`aborted transactions from ${fetchOffset}`, async () => {
+  abortedTransactions(archive: ArchivedSegments, fetchOffset: number, lastOffset: number, deadlineMs?: number): Promise<AbortedTxn[]> {
+    return this.bounded(`aborted transactions from ${fetchOffset}`, deadlineMs, async () => {
       const out: AbortedTxn[] = [];
       const list = archive.all();
       for (let i = this.indexOf(archive, fetchOffset); i < list.length; i++) {
@@ -365,11 +365,16 @@ export class ArchiveReader {
     }
   }
 
-  /** Runs f within readTimeoutMs, turning store failures into ARCHIVE_UNAVAILABLE (see the top). */
-  private async bounded<T>(what: string, f: () => Promise<T>): Promise<T> {
+  /**
+   * Runs f within readTimeoutMs, and before deadlineMs (a request's shared deadline, so that a
+   * request naming many archived partitions is bounded as a whole), turning store failures
+   * into ARCHIVE_UNAVAILABLE (see the top).
+   */
+  private async bounded<T>(what: string, deadlineMs: number | undefined, f: () => Promise<T>): Promise<T> {
+    const waitMs = deadlineMs === undefined ? this.readTimeoutMs : Math.max(0, Math.min(this.readTimeoutMs, deadlineMs - Date.now()));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `archive ${this.store.kind} ${this.store.describe()}: ${what} took longer than ${this.readTimeoutMs} ms`)), this.readTimeoutMs);
+      timer = setTimeout(() => reject(new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `archive ${this.store.kind} ${this.store.describe()}: ${what} took longer than ${waitMs} ms`)), waitMs);
     });
     const work = f();
     // The losing promise must not become an unhandled rejection.

@@ -119,6 +119,11 @@ export class PartitionArchive implements ArchiveSource {
     return this.loaded ? this.segments : null;
   }
 
+  /** Leading and not loaded yet (ArchiveSource): consumer reads below the local start wait for it. */
+  loading(): boolean {
+    return this.leading && !this.loaded;
+  }
+
   get isLeading(): boolean {
     return this.leading;
   }

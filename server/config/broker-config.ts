@@ -123,6 +123,13 @@ export interface BrokerConfig extends CoordinatorConfig {
   /** ACLs (SPEC §2.7): comma-separated user names allowed everything; enforced when authentication is sasl. */
   superUsers: string | null;
   aclRefreshIntervalMs: number;
+  /** Web console (issue 12; console/): HTTP port (0: off), address, and whether it may alter anything. */
+  consolePort: number;
+  consoleHost: string;
+  consoleAllowWrites: 'true' | 'false';
+  /** The user the console's clients authenticate as when --authentication is sasl; its ACLs bound what the console shows and does. */
+  consoleSaslUsername: string | null;
+  consoleSaslPassword: string | null;
 }
 
 /** SASL mechanisms a broker can offer (SPEC §2.6). */
@@ -170,7 +177,7 @@ const text = (s: Omit<TextSetting, 'kind'>): TextSetting => ({ kind: 'text', ...
 /** In --help order: identity and addresses, client limits, storage, cluster, groups. */
 export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'dataDir', default: './data', help: 'where partition logs and metadata live' }),
-  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' }),
+  text({ name: 'host', default: '127.0.0.1', help: 'address to listen on; 0.0.0.0 (or ::) opens the port on every interface, and without --tls-cert and --authentication sasl anyone who reaches it may produce, consume and delete (README Security)' }),
   int({ name: 'port', unit: 'port', default: DEFAULT_PORT, min: 0, max: 65_535, help: 'TCP port (0 picks a free one)' }),
   int({ name: 'brokerId', unit: 'id', default: 0, min: 0, max: INT32_MAX, help: "this broker's id in metadata" }),
   text({ name: 'advertisedHost', default: null, defaultText: 'host, or 127.0.0.1 for a wildcard', help: 'host clients are told to connect to' }),
@@ -273,6 +280,13 @@ export const BROKER_SETTINGS: readonly Setting[] = Object.freeze([
   text({ name: 'interBrokerSaslPassword', default: null, defaultText: 'none', help: 'password of --inter-broker-sasl-username; prefer the environment variable, which ps does not show' }),
   text({ name: 'superUsers', default: null, defaultText: 'none but the inter-broker user', help: 'comma-separated users allowed every operation whatever the ACLs; with --authentication sasl everyone else needs an ACL (sluice acl add) for everything' }),
   int({ name: 'aclRefreshIntervalMs', unit: 'ms', default: 1000, min: 10, max: TIMER_MS_MAX, help: 'how often the broker reads the ACLs from the metadata store; an ACL change counts within about this long' }),
+
+  // Web console (issue 12; README "Web console"; console/).
+  int({ name: 'consolePort', unit: 'port', default: 0, min: 0, max: 65_535, help: 'serve the web console over HTTP on this port; 0 turns it off' }),
+  text({ name: 'consoleHost', default: '127.0.0.1', help: 'address the web console listens on (0.0.0.0 for every interface: it then shows topics, groups and messages to whoever can connect, without authentication)' }),
+  text({ name: 'consoleAllowWrites', default: 'false', choices: ['false', 'true'], help: 'true lets the web console replay DLQ messages, cancel delayed messages and delete topics and groups, for anyone who can reach it; false (the default) keeps it read-only' }),
+  text({ name: 'consoleSaslUsername', default: null, defaultText: 'none', help: 'with --authentication sasl, the user the web console authenticates as (SCRAM-SHA-256); the broker applies its ACLs to everything the console reads and does' }),
+  text({ name: 'consoleSaslPassword', default: null, defaultText: 'none', help: 'password of --console-sasl-username; prefer the environment variable, which ps does not show' }),
 ]);
 
 function checkMechanisms(v: string): string | null {
@@ -342,6 +356,7 @@ function resolve(values: Partial<BrokerConfig>): BrokerConfig {
   if (c.advertisedHost === null) c.advertisedHost = wildcard ? '127.0.0.1' : c.host;
   if (c.advertisedPort === null) c.advertisedPort = c.port;
   checkSecurity(c);
+  checkConsole(c);
   for (const [small, large] of ORDERED) {
     if (c[small] > c[large]) throw new BrokerConfigError(`${flagOf(BY_NAME.get(small)!)} (${c[small]}) must not exceed ${flagOf(BY_NAME.get(large)!)} (${c[large]})`);
   }
@@ -399,6 +414,14 @@ function checkSecurity(c: BrokerConfig): void {
   }
 }
 
+/** The web console's own credentials: needed exactly when its clients must authenticate. */
+function checkConsole(c: BrokerConfig): void {
+  if (Boolean(c.consoleSaslUsername) !== Boolean(c.consoleSaslPassword)) throw new BrokerConfigError('--console-sasl-username and --console-sasl-password go together');
+  if (c.consolePort > 0 && c.authentication === 'sasl' && !c.consoleSaslUsername) {
+    throw new BrokerConfigError('the web console (--console-port) of a broker with --authentication sasl needs --console-sasl-username and --console-sasl-password (SLUICE_CONSOLE_SASL_PASSWORD): the user it reads as, whose ACLs the broker applies');
+  }
+}
+
 const HELP_WIDTH = 96;
 
 function wrap(textToWrap: string, indent: string): string {
@@ -424,7 +447,7 @@ function defaultOf(s: Setting): string {
 
 const METAVAR: Record<IntSetting['unit'], string> = { bytes: 'BYTES', ms: 'MS', seconds: 'SECONDS', count: 'N', id: 'N', port: 'PORT' };
 
-const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD' };
+const TEXT_METAVAR: Partial<Record<TextName, string>> = { superUsers: 'USERS', tlsCert: 'FILE', tlsKey: 'FILE', tlsCa: 'FILE', saslMechanisms: 'LIST', interBrokerSaslUsername: 'USER', interBrokerSaslPassword: 'PASSWORD', consoleSaslUsername: 'USER', consoleSaslPassword: 'PASSWORD' };
 
 /** The text of `sluice broker --help`, generated from BROKER_SETTINGS. */
 export function brokerHelp(): string {

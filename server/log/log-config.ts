@@ -9,6 +9,7 @@
  *   SluiceError(INVALID_CONFIG) naming the key, and nothing is returned.
  * - topicConfigToStrings(parseLogConfig(x)) lists every key, so describe output shows the
  *   effective value, defaults included; parsing that output gives the same LogConfig.
+ * - local.retention.ms|bytes (when not -2) at most retention.ms|bytes (unless that is -1).
  * - archive.enable=true only with cleanup.policy=delete (whether the broker has an archive
  *   store is the topic manager's check: it is the broker's setting, not the topic's).
  * - Sizes are at most 2^31 - 1 bytes: segment positions are stored as uint32 in the offset
@@ -167,6 +168,15 @@ export function parseLogConfig(strings: Readonly<Record<string, string>>, base: 
     if (!spec) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown topic config key ${JSON.stringify(key)}`);
     if (typeof value !== 'string') throw invalid(key, String(value), 'must be a string');
     (out as Record<string, unknown>)[spec.field] = spec.parse(value, key);
+  }
+  // The local tier is part of the total (Kafka's rule): local.retention.* at most retention.*
+  // (-1 = unlimited, so a limited total with an unlimited local part is refused).
+  for (const [localKey, totalKey, local, total] of [
+    ['local.retention.ms', 'retention.ms', out.localRetentionMs, out.retentionMs],
+    ['local.retention.bytes', 'retention.bytes', out.localRetentionBytes, out.retentionBytes],
+  ] as const) {
+    if (local === LOCAL_RETENTION_AS_TOTAL || total === -1) continue;
+    if (local === -1 || local > total) throw invalid(localKey, String(local), `must not exceed ${totalKey} (${total})`);
   }
   if (out.archiveEnable && out.cleanupPolicy !== 'delete') {
     // Kafka refuses tiered storage on compacted topics: an archived segment is immutable, and

@@ -25,7 +25,7 @@ import type { TxnMarker } from '../../protocol/record-batch.ts';
 import type { ReplicationConfig } from '../cluster/replication-config.ts';
 import type { AppendResult, PartitionLog, ReadResult } from '../log/partition-log.ts';
 import type { TimestampLookup } from '../log/log-reader.ts';
-import { consumerLogStartOffset, offsetForTimestampBothTiers, readBothTiers, type ArchiveSource } from '../archive/archive-reads.ts';
+import { archiveSettled, consumerLogStartOffset, offsetForTimestampBothTiers, readBothTiers, type ArchiveSource } from '../archive/archive-reads.ts';
 import type { TagFilter } from '../log/filtered-reader.ts';
 import type { AppendOrigin as LogAppendOrigin } from '../log/producer-state.ts';
 import type { PartitionState } from '../metadata/cluster-store.ts';
@@ -204,11 +204,11 @@ export class Partition implements FetchParking {
    * Whole batches from fetchOffset: a follower reads up to the log end, a consumer up to the
    * high watermark, or with readCommitted up to the last stable offset (SPEC §6.7).
    */
-  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false, filter?: TagFilter): Promise<ReadResult> {
+  read(fetchOffset: number, maxBytes: number, follower: boolean, readCommitted = false, filter?: TagFilter, archiveDeadlineMs?: number): Promise<ReadResult> {
     const log = this.log;
     const maxOffset = follower ? log.logEndOffset : readCommitted ? log.lastStableOffset : log.highWatermark;
     // Consumers read both tiers (SPEC §7.10); followers copy the local log only.
-    if (!follower && this.archiveSource) return readBothTiers(log, this.archiveSource, fetchOffset, maxBytes, maxOffset, readCommitted, filter);
+    if (!follower && this.archiveSource) return readBothTiers(log, this.archiveSource, fetchOffset, maxBytes, maxOffset, readCommitted, filter, archiveDeadlineMs);
     return log.read(fetchOffset, maxBytes, filter ? { maxOffset, filter } : { maxOffset });
   }
 
@@ -217,9 +217,18 @@ export class Partition implements FetchParking {
     return consumerLogStartOffset(this.log, this.archiveSource);
   }
 
+  /**
+   * ListOffsets earliest: consumerLogStartOffset once a new leader has loaded its archive
+   * (bounded wait); ARCHIVE_UNAVAILABLE (retriable) while it is still loading.
+   */
+  async earliestOffset(deadlineMs?: number): Promise<number> {
+    if (!(await archiveSettled(this.archiveSource, deadlineMs))) throw new SluiceError(ErrorCode.ARCHIVE_UNAVAILABLE, `the archive of ${this.topic}/${this.partition} is still loading`);
+    return this.consumerLogStartOffset;
+  }
+
   /** ListOffsets by timestamp over both tiers: the first record with timestamp >= timestampMs, or null. */
-  offsetForTimestamp(timestampMs: number): Promise<TimestampLookup | null> {
-    return this.archiveSource ? offsetForTimestampBothTiers(this.log, this.archiveSource, timestampMs) : this.log.offsetForTimestamp(timestampMs);
+  offsetForTimestamp(timestampMs: number, archiveDeadlineMs?: number): Promise<TimestampLookup | null> {
+    return this.archiveSource ? offsetForTimestampBothTiers(this.log, this.archiveSource, timestampMs, archiveDeadlineMs) : this.log.offsetForTimestamp(timestampMs);
   }
 
   /**

@@ -160,6 +160,8 @@ export class TopicManager {
         t.config = parseLogConfig(log);
         t.replication = replication;
         this.logs.updateTopicConfig(record.name, t.config);
+        // archive.enable turned on (SPEC §7.10): the open replicas start archiving in their role.
+        if (t.config.archiveEnable) for (const p of t.partitions.values()) this.attachArchive(t, p);
       }
       t.record = record;
     }
@@ -174,6 +176,24 @@ export class TopicManager {
       else this.syncPartition(record, p, state);
     }
     if (fresh.length > 0) this.prepareReplicas(record, t.config, fresh);
+  }
+
+  /**
+   * Gives a replica of an archived topic its PartitionArchive (SPEC §7.10), once: a new
+   * replica before it takes a role (the replica manager starts it), an open one whose topic
+   * just got archive.enable=true in its current role here.
+   */
+  private attachArchive(t: LiveTopic, p: Partition): void {
+    if (p.archive) return;
+    if (!this.archive) {
+      this.log.warn('topic has archive.enable=true but this broker has no archive store (--archive-dir / --archive-s3-bucket): its segments are neither archived nor deleted', { topic: t.record.name, partition: p.partition });
+      return;
+    }
+    p.archive = new PartitionArchive(this.archive, t.record.name, t.record.id, p.partition, p.log);
+    // Consumers read below the local log start from it (SPEC §7.10, reading).
+    p.archiveSource = p.archive;
+    if (p.role === 'leader') p.archive.startLeading();
+    else if (p.role === 'follower') p.archive.startFollowing();
   }
 
   /** Writes the directories of new local replicas off the event loop, then opens them (syncPartition). */
@@ -214,14 +234,7 @@ export class TopicManager {
       }
       const log = this.logs.loadPartition(record.name, partition, t.config, record.id);
       local = new Partition(record.name, partition, log, this.brokerId, t.replication);
-      if (t.config.archiveEnable) {
-        if (this.archive) {
-          local.archive = new PartitionArchive(this.archive, record.name, record.id, partition, log);
-          // Consumers read below the local log start from it (SPEC §7.10, reading).
-          local.archiveSource = local.archive;
-        }
-        else this.log.warn('topic has archive.enable=true but this broker has no archive store (--archive-dir / --archive-s3-bucket): its segments are neither archived nor deleted', { topic: record.name, partition });
-      }
+      if (t.config.archiveEnable) this.attachArchive(t, local);
       t.partitions.set(partition, local);
     } else if (!mine && local) {
       t.partitions.delete(partition);
@@ -379,7 +392,11 @@ export class TopicManager {
     const configs: Record<string, string> = { ...t.record.configs, ...set };
     for (const k of del) delete configs[k];
     const { replication, log } = splitReplicationConfig(configs);
-    parseLogConfig(log); // throws INVALID_CONFIG for an unknown key or a bad value
+    const altered = parseLogConfig(log); // throws INVALID_CONFIG for an unknown key or a bad value
+    // Tiered storage (SPEC §7.10): on only with a store here; never off again once on (the
+    // archive holds the topic's old data, which local retention has already deleted).
+    if (altered.archiveEnable && !this.archive) throw new SluiceError(ErrorCode.INVALID_CONFIG, 'archive.enable=true: this broker has no archive store (start it with --archive-dir or --archive-s3-bucket)');
+    if (t.config.archiveEnable && !altered.archiveEnable) throw new SluiceError(ErrorCode.INVALID_CONFIG, 'archive.enable cannot be turned off once on: the archive holds the topic\'s older data');
     for (const k of del) if (!CONFIG_KEYS.has(k)) throw new SluiceError(ErrorCode.INVALID_CONFIG, `unknown config ${k}`);
     if (replication.minInsyncReplicas > t.record.replicationFactor) {
       throw new SluiceError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${replication.minInsyncReplicas} is larger than the replication factor ${t.record.replicationFactor}`);

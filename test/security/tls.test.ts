@@ -102,6 +102,9 @@ test('produce and consume over TLS; plaintext and wrong-CA clients are refused c
     const consumed = await sluice(['consume', 'secure', '--bootstrap', b.bootstrap, '--tls-ca', ca.caFile, '--from-beginning', '--max-messages', '3']);
     assert.equal(consumed.code, 0, consumed.stderr);
     assert.deepEqual(consumed.stdout.trim().split('\n'), ['v0', 'v1', 'v2']);
+    const bench = await sluice(['bench', 'produce', '--topic', 'bench-tls', '--messages', '2000', '--size', '100', '--bootstrap', b.bootstrap, '--tls-ca', ca.caFile]);
+    assert.equal(bench.code, 0, bench.stderr);
+    assert.match(bench.stdout + bench.stderr, /msgs\/s/);
     const refused = await sluice(['topic', 'list', '--bootstrap', b.bootstrap]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /TLS/);
@@ -119,6 +122,7 @@ test('--tls-client-auth required: only clients with a certificate from --tls-ca 
   await apiVersionsWith(b, { ca: ca.ca, cert: client.cert, key: client.key });
   const none = await failure(apiVersionsWith(b, { ca: ca.ca }));
   assert.ok(none instanceof ConnectionError, String(none));
+  assert.match(none.message, /requires a client certificate/);
   t.diagnostic(`no client certificate: ${none.message}`);
   const stranger = await failure(apiVersionsWith(b, { ca: ca.ca, cert: strangerClient.cert, key: strangerClient.key }));
   assert.ok(stranger instanceof ConnectionError, String(stranger));
@@ -143,4 +147,14 @@ test('bad TLS settings stop the broker before it starts, naming the flag', { tim
   assert.match(missing.message, /--tls-cert \/nonexistent\/cert\.pem/);
   const noCa = await startBroker({ args: ['--tls-cert', server.certFile, '--tls-key', server.keyFile, '--tls-client-auth', 'required'] }).then(() => assert.fail('started'), (e: Error) => e);
   assert.match(noCa.message, /needs --tls-ca/);
+});
+
+test('a TLS client at a plaintext port is told the broker does not speak TLS there', { timeout: 30_000 }, async (t) => {
+  const b = await startBroker({});
+  brokers.push(b);
+  const e = await failure(apiVersionsWith(b, { ca: ca.ca }));
+  assert.ok(e instanceof ConnectionError, String(e));
+  assert.match(e.message, /does not speak TLS on this port/);
+  t.diagnostic(e.message);
+  await apiVersionsWith(b, undefined);
 });

@@ -77,9 +77,16 @@ test('revocation completes and is reported before new partitions are assigned', 
     // Owned partitions are reported as they change: first without t-1, then with t-2.
     await until(() => coord.requests.some((q) => q.ownedPartitions && fmt(q.ownedPartitions.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p })))) === 't-0,t-2'), 'report of t-0,t-2');
     const reported = coord.requests.slice(from).filter((q) => q.ownedPartitions !== null).map((q) => fmt(q.ownedPartitions!.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p })))));
+    // A heartbeat between revoke-done and the assignment of t-2 reports 't-0'; when t-2 is
+    // assigned before the next heartbeat leaves (a busy machine), the first report after the
+    // revocation is already 't-0,t-2'. Either way t-1 and t-2 are never reported together, and
+    // nothing reports t-1 once a report without it went out.
     const iShrunk = reported.indexOf('t-0');
     const iGrown = reported.indexOf('t-0,t-2');
-    assert.ok(iShrunk >= 0 && iGrown > iShrunk, `reports in order: ${JSON.stringify(reported)}`);
+    assert.ok(iGrown >= 0 && (iShrunk < 0 || iShrunk < iGrown), `reports in order: ${JSON.stringify(reported)}`);
+    assert.ok(!reported.some((x) => x.includes('t-1') && x.includes('t-2')), `t-1 and t-2 never owned together: ${JSON.stringify(reported)}`);
+    const firstWithout = reported.findIndex((x) => !x.includes('t-1'));
+    assert.ok(reported.slice(firstWithout).every((x) => !x.includes('t-1')), `t-1 not reported again: ${JSON.stringify(reported)}`);
     assert.deepEqual(r.changes.map((c) => [fmt(c.assigned), fmt(c.revoked), fmt(c.owned)]), [['t-0,t-1', '', 't-0,t-1'], ['', 't-1', 't-0'], ['t-2', '', 't-0,t-2']]);
     // Once stable, heartbeats carry ownedPartitions null ("unchanged").
     const n = coord.requests.length;

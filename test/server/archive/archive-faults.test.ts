@@ -113,14 +113,19 @@ async function archivedValues(store: ArchiveStore, dataDir: string, segments: Se
   return out;
 }
 
-async function consumeFrom(bootstrap: string, offset: number, end: number): Promise<Map<number, string>> {
+/** Values by offset, read through the broker from `offset` (or the earliest) until `end`. */
+async function consumeFrom(bootstrap: string, offset: number | 'earliest', end: number): Promise<Map<number, string>> {
   const consumer = new Consumer({ bootstrap });
   const out = new Map<number, string>();
   try {
     await consumer.assign([{ topic: TOPIC, partition: 0, offset }]);
     const deadline = Date.now() + 20_000;
-    while (out.size < end - offset && Date.now() < deadline) {
-      for (const m of await consumer.poll(200)) out.set(m.offset, m.value!.toString());
+    let last = -1;
+    while (last < end - 1 && Date.now() < deadline) {
+      for (const m of await consumer.poll(200)) {
+        out.set(m.offset, m.value!.toString());
+        last = Math.max(last, m.offset);
+      }
     }
   } finally {
     await consumer.close();
@@ -163,6 +168,8 @@ test('kill -9 mid-upload 20 times: uploads resume, every committed segment verif
     assert.ok(st.localStartOffset > 0, 'local deletion happened');
     assert.ok(st.localStartOffset <= st.archiveEndOffset, 'nothing deleted locally before it was archived');
     const local = await consumeFrom(bootstrap, st.localStartOffset, st.highWatermark);
+    // And through the broker from the earliest offset, across the archive/local boundary.
+    const viaBroker = await consumeFrom(bootstrap, 'earliest', st.highWatermark);
     logs += broker.log();
     await broker.stop();
     // Some kills did land mid-upload: a restarted leader found the crashed upload's objects.
@@ -174,6 +181,7 @@ test('kill -9 mid-upload 20 times: uploads resume, every committed segment verif
     assert.equal(startOffset, 0);
     const archived = await archivedValues(store, dataDir, segments, 0, st.localStartOffset);
     const all = new Map([...archived, ...local]);
+    assert.deepEqual([...viaBroker.entries()].sort((a, b) => a[0] - b[0]), [...all.entries()].sort((a, b) => a[0] - b[0]), 'a consumer from the earliest offset reads what the archive objects and the local log hold');
     const read = [...all.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
     // Every acknowledged message, in order (unacknowledged ones may be there too: a kill can
     // come after the append and before the answer).
@@ -232,6 +240,14 @@ test('the S3 server stopped: produce goes on, local deletion pauses, archive sta
     }, 40_000);
     const cli2 = await sluice(['archive', 'status', TOPIC, '--bootstrap', broker.bootstrap]);
     assert.equal(cli2.code, 0, cli2.stdout + cli2.stderr);
+    // Without TOPIC: every archived topic; --json: Admin.describeArchive's object.
+    const json = await sluice(['archive', 'status', '--json', '--bootstrap', broker.bootstrap]);
+    assert.equal(json.code, 0, json.stderr);
+    const d = JSON.parse(json.stdout) as { brokers: Array<{ storeKind: string; storeDescription: string }>; topics: Array<{ topic: string; partitions: Array<{ archiveEndOffset: number; lastError: string }> }> };
+    assert.deepEqual(d.topics.map((t) => t.topic), [TOPIC]);
+    assert.equal(d.brokers[0]!.storeKind, 's3');
+    assert.match(d.brokers[0]!.storeDescription, new RegExp(`${s3.endpoint}/${s3.bucket}/archive/`));
+    assert.ok(d.topics[0]!.partitions[0]!.archiveEndOffset > 0);
   } finally {
     await admin.close();
     await broker.kill().catch(() => {});

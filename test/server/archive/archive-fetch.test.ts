@@ -175,3 +175,72 @@ test('a failing store answers ARCHIVE_UNAVAILABLE (retriable) for archived offse
     await s.done();
   }
 });
+
+test('archive retention deleting a segment under a read: the consumer gets OFFSET_OUT_OF_RANGE with the new start, not ARCHIVE_UNAVAILABLE', async () => {
+  const s = await setup();
+  try {
+    const full = s.archive;
+    const later = full.all()[3]!.baseOffset;
+    // What the leader's list looks like after retention moved the archive start to `later`.
+    const { ArchivedSegments } = await import('../../../server/archive/archived-segments.ts');
+    const dropped = new ArchivedSegments();
+    for (const m of full.all()) dropped.add(m);
+    dropped.dropBefore(later);
+    let retained = false;
+    const store = Object.create(s.store) as LocalDirStore;
+    // The first object the read asks for is gone: retention deleted it meanwhile.
+    store.get = (key: string) => {
+      retained = true;
+      return Promise.reject(new ArchiveStoreError(`archive object ${key} not found`, false, true));
+    };
+    s.p.archiveSource = { reader: new ArchiveReader(store), archived: () => (retained ? dropped : full) };
+    const r = await fetch(s.ctx, 1);
+    assert.deepEqual([r.result.errorCode, r.result.logStartOffset], [ErrorCode.OFFSET_OUT_OF_RANGE, later]);
+  } finally {
+    await s.done();
+  }
+});
+
+test('a new leader still loading its archive: earliest and archived fetches wait for the load (bounded), then answer; a load that does not finish is ARCHIVE_UNAVAILABLE', async () => {
+  const s = await setup();
+  try {
+    const reader = new ArchiveReader(s.store, { readTimeoutMs: 1500 });
+    let loaded = false;
+    s.p.archiveSource = { reader, archived: () => (loaded ? s.archive : null), loading: () => !loaded };
+    setTimeout(() => (loaded = true), 300);
+    const t0 = Date.now();
+    assert.deepEqual(await listOffset(s.ctx, -2), { offset: 0, timestamp: -1, errorCode: 0 });
+    assert.ok(Date.now() - t0 >= 250, 'it waited for the load');
+    loaded = false;
+    setTimeout(() => (loaded = true), 300);
+    const r = await fetch(s.ctx, 3);
+    assert.equal(r.result.errorCode, 0);
+    assert.ok(r.records.length > 0);
+    // Never loads: retriable, within the read timeout; local offsets are not held up.
+    loaded = false;
+    const t1 = Date.now();
+    assert.equal((await listOffset(s.ctx, -2)).errorCode, ErrorCode.ARCHIVE_UNAVAILABLE);
+    assert.equal((await fetch(s.ctx, 3)).result.errorCode, ErrorCode.ARCHIVE_UNAVAILABLE);
+    assert.ok(Date.now() - t1 < 6000);
+    const local = await fetch(s.ctx, s.p.log.logStartOffset);
+    assert.equal(local.result.errorCode, 0);
+  } finally {
+    await s.done();
+  }
+});
+
+test('entries of one request share one archive deadline: three lookups of an archive that never loads take about one timeout, not three', async () => {
+  const s = await setup();
+  try {
+    s.ctx.config.archiveReadTimeoutMs = 800;
+    s.p.archiveSource = { reader: new ArchiveReader(s.store, { readTimeoutMs: 800 }), archived: () => null, loading: () => true };
+    const t0 = Date.now();
+    const reply = (await handleListOffsets(s.ctx, { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -2 }, { partition: 0, timestamp: -2 }, { partition: 0, timestamp: 1_999_000 }] }] })) as Reply;
+    const took = Date.now() - t0;
+    const codes = (reply.control as ListOffsetsResponse).topics[0]!.partitions.map((p) => p.errorCode);
+    assert.deepEqual(codes, [ErrorCode.ARCHIVE_UNAVAILABLE, ErrorCode.ARCHIVE_UNAVAILABLE, ErrorCode.ARCHIVE_UNAVAILABLE]);
+    assert.ok(took >= 700 && took < 1800, `took ${took} ms`);
+  } finally {
+    await s.done();
+  }
+});

@@ -207,3 +207,37 @@ test('a restarted leader sweeps orphans (uncommitted objects) from the partition
     rmSync(archiveDir, { recursive: true, force: true });
   }
 });
+
+test('AlterTopicConfigs: archive.enable=true on a live topic starts archiving its open replicas; it cannot be turned off again, nor on without a store', { timeout: 60_000 }, async () => {
+  await withBroker({}, async (_b, bootstrap) => {
+    const admin = new Admin({ bootstrap, requestTimeoutMs: 10_000 });
+    try {
+      await admin.createTopics([{ topic: 'plain', partitions: 1 }]);
+      await assert.rejects(admin.alterTopicConfigs('plain', { 'archive.enable': 'true' }), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_CONFIG && /no archive store/.test(e.message));
+    } finally {
+      await admin.close();
+    }
+  });
+  const archiveDir = tempDir('sluice-archive-');
+  try {
+    await withBroker({ archiveDir }, async (broker, bootstrap) => {
+      const admin = new Admin({ bootstrap, requestTimeoutMs: 10_000 });
+      try {
+        await admin.createTopics([{ topic: 'later', partitions: 1, configs: { 'segment.bytes': '8192' } }]);
+        await produceAll(bootstrap, 'later', 300);
+        const p = ctxOf(broker).topics.localPartition('later', 0)!;
+        assert.equal(p.archive, null);
+        await assert.rejects(admin.alterTopicConfigs('later', { 'archive.enable': 'true', 'cleanup.policy': 'compact' }), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_CONFIG);
+        await admin.alterTopicConfigs('later', { 'archive.enable': 'true', 'local.retention.bytes': '8192' });
+        assert.ok(p.archive, 'the open replica got its archive');
+        await until('sealed segments archived', () => p.archive!.status().archiveEndOffset > 0 && p.archive!.status().lagSegments === 0);
+        await assert.rejects(admin.alterTopicConfigs('later', { 'archive.enable': 'false' }), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_CONFIG && /cannot be turned off/.test(e.message));
+        await assert.rejects(admin.alterTopicConfigs('later', {}, ['archive.enable']), (e: unknown) => e instanceof SluiceError && e.code === ErrorCode.INVALID_CONFIG);
+      } finally {
+        await admin.close();
+      }
+    });
+  } finally {
+    rmSync(archiveDir, { recursive: true, force: true });
+  }
+});

@@ -57,4 +57,9 @@ test('tiered storage keys: archive.enable, local.retention.ms|bytes (-2 = the to
   invalidConfig(() => parseLogConfig({ 'archive.enable': 'yes' }), /true or false/);
   invalidConfig(() => parseLogConfig({ 'local.retention.ms': '-3' }), /local\.retention\.ms/);
   assert.equal(parseLogConfig({ 'archive.enable': 'false', 'cleanup.policy': 'compact' }).archiveEnable, false);
+  // The local tier is part of the total.
+  invalidConfig(() => parseLogConfig({ 'retention.bytes': '1000', 'local.retention.bytes': '2000' }), /local\.retention\.bytes.*must not exceed retention\.bytes \(1000\)/);
+  invalidConfig(() => parseLogConfig({ 'retention.ms': '1000', 'local.retention.ms': '-1' }), /local\.retention\.ms/);
+  assert.equal(parseLogConfig({ 'retention.bytes': '-1', 'local.retention.bytes': '2000' }).localRetentionBytes, 2000);
+  assert.equal(parseLogConfig({ 'retention.ms': '1000', 'local.retention.ms': '1000' }).localRetentionMs, 1000);
 });
