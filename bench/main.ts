@@ -1,5 +1,5 @@
 /**
- * `sluice bench produce|consume|e2e|rebalance|delayed|archive`: throughput and latency measurements against a running
+ * `sluice bench produce|consume|e2e|rebalance|delayed|archive` (and `bench workload|plot`, workload/cli.ts): throughput and latency measurements against a running
  * broker. See benchHelp in options.ts for the flags. With --json the last stdout line is the
  * result as one JSON object; otherwise a short human summary. Exit code 1 on any error.
  */
@@ -20,6 +20,15 @@ export async function run(argv: string[]): Promise<number> {
   try {
     // Its own flags, brokers and store (archive.ts).
     if (args[0] === 'archive') return await benchArchive(args.slice(1));
+    // The workload driver, its worker processes and plots have their own flags (workload/cli.ts).
+    if (args[0] === 'workload' || args[0] === 'plot' || args[0] === 'worker') {
+      const wl = await import('./workload/cli.ts');
+      if (args[0] === 'worker') {
+        wl.runWorker();
+        return new Promise<number>(() => {});
+      }
+      return args[0] === 'plot' ? await wl.plotCommand(args.slice(1)) : await wl.workloadCommand(args.slice(1));
+    }
     const opts = parseBenchOptions(args);
     if (opts === null) {
       process.stdout.write(benchHelp);

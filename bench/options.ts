@@ -67,6 +67,7 @@ export const benchHelp = `Usage: sluice bench produce|consume|e2e --topic T --me
        sluice bench tags --topic T --messages N --size BYTES [--tag-count K] [--runs R]
        sluice bench delayed (--broker-pid PID | --data-dir DIR) [--messages N] [--window-ms MS] [options]
        sluice bench archive [--store local|s3] [--runs R] [--mb MIB] (see: sluice bench archive --help)
+       sluice bench workload FILE ... | sluice bench plot RESULT.json... --out F.svg  (sluice bench workload --help)
 
 Modes:
   produce   send N messages of BYTES random bytes; time until all are acknowledged

@@ -38,7 +38,7 @@ Commands:
                          (sluice delayed --help)
   archive status [TOPIC] tiered storage: archived ranges, uploader lag, errors
                          (sluice archive --help)
-  bench produce|consume|e2e|rebalance|tags|delayed|archive
+  bench produce|consume|e2e|rebalance|tags|delayed|archive|workload|plot
                          measure throughput and latency (sluice bench --help)
   health                 exit 0 when a broker answers (sluice health --help)
   cluster describe|rebalance|drain
