@@ -7,12 +7,11 @@
  * Invariants: at most ACLS_MAX entries; every entry read is checked (checkAclEntry) and one
  * that fails is skipped and reported through `invalid`, never trusted and never a crash.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3, type Namespace } from 'etcd3';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
-import { writeFileDurableSync } from '../log/durable-file.ts';
+import { updateLockedJsonFile } from './locked-json-file.ts';
 import { DEFAULT_ETCD_PREFIX, parseEtcdEndpoints } from '../metadata/etcd-store.ts';
 import { aclId, ACLS_MAX, checkAclEntry, type AclEntry } from './acl.ts';
 
@@ -44,8 +43,6 @@ function checked(raw: unknown[]): { acls: AclEntry[]; invalid: number } {
 }
 
 const FILE_BYTES_MAX = 64 * 1024 * 1024;
-const LOCK_STALE_MS = 30_000;
-const LOCK_WAIT_MS = 10_000;
 
 class AclFile implements AclStore {
   private readonly file: string;
@@ -96,39 +93,11 @@ class AclFile implements AclStore {
 
   async close(): Promise<void> {}
 
-  private async update(change: (acls: AclEntry[]) => AclEntry[] | null): Promise<boolean> {
-    mkdirSync(join(this.file, '..'), { recursive: true });
-    const lock = `${this.file}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        closeSync(openSync(lock, 'wx'));
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
-        } catch {
-          // gone meanwhile
-        }
-        if (Date.now() > deadline) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${lock} held by another writer for over ${LOCK_WAIT_MS} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    try {
-      let acls: AclEntry[] = [];
-      try {
-        acls = checked(this.parse(readFileSync(this.file, 'utf8'))).acls;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      const next = change(acls);
-      if (!next) return false;
-      writeFileDurableSync(this.file, Buffer.from(`${JSON.stringify({ version: 1, acls: next }, null, 2)}\n`));
-      return true;
-    } finally {
-      unlinkSync(lock);
-    }
+  private update(change: (acls: AclEntry[]) => AclEntry[] | null): Promise<boolean> {
+    return updateLockedJsonFile(this.file, (text) => {
+      const next = change(text === null ? [] : checked(this.parse(text)).acls);
+      return next === null ? null : { version: 1, acls: next };
+    });
   }
 }
 

@@ -13,17 +13,14 @@
  * - a file larger than USERS_FILE_BYTES_MAX or not of this shape is refused with a message
  *   (STORAGE_ERROR): nobody authenticates against a store that cannot be read.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { checkUsername, isScramCredential, type ScramCredential } from '../../protocol/sasl/scram.ts';
-import { writeFileDurableSync } from '../log/durable-file.ts';
+import { updateLockedJsonFile } from './locked-json-file.ts';
 import { USERS_MAX, type CredentialStore } from './credential-store.ts';
 
 const USERS_FILE_BYTES_MAX = 64 * 1024 * 1024;
-const LOCK_STALE_MS = 30_000;
-const LOCK_WAIT_MS = 10_000;
 
 interface UsersDocument {
   version: 1;
@@ -92,37 +89,10 @@ export class UsersFile implements CredentialStore {
   async close(): Promise<void> {}
 
   /** Read-modify-write under the lock file; `change` returns whether to write. */
-  private async update(change: (doc: UsersDocument) => boolean): Promise<boolean> {
-    mkdirSync(join(this.file, '..'), { recursive: true });
-    const lock = `${this.file}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        closeSync(openSync(lock, 'wx'));
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
-        } catch {
-          // gone meanwhile: try again
-        }
-        if (Date.now() > deadline) throw new SluiceError(ErrorCode.STORAGE_ERROR, `${lock} held by another writer for over ${LOCK_WAIT_MS} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    try {
-      let doc: UsersDocument = { version: 1, users: Object.create(null) };
-      try {
-        doc = this.parse(readFileSync(this.file, 'utf8'));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      const changed = change(doc);
-      if (changed) writeFileDurableSync(this.file, Buffer.from(`${JSON.stringify(doc, null, 2)}\n`));
-      return changed;
-    } finally {
-      unlinkSync(lock);
-    }
+  private update(change: (doc: UsersDocument) => boolean): Promise<boolean> {
+    return updateLockedJsonFile(this.file, (text) => {
+      const doc: UsersDocument = text === null ? { version: 1, users: Object.create(null) } : this.parse(text);
+      return change(doc) ? doc : null;
+    });
   }
 }
