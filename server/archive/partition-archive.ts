@@ -36,6 +36,7 @@
  *   that doubles from the check interval up to retryBackoffMsMax.
  */
 import fs from 'node:fs';
+import type { ArchivePartitionStatus } from '../../protocol/apis/describe-archive.ts';
 import CRC32 from 'crc-32';
 import type { ArchiveCandidate, PartitionLog } from '../log/partition-log.ts';
 import type { ArchiveState } from '../metadata/archive-state.ts';
@@ -54,22 +55,8 @@ const MANIFEST_READS_PARALLEL = 8;
 /** Optional per-segment files uploaded when present, by suffix. */
 const OPTIONAL_SUFFIXES = ['.txnindex', '.tags', '.delays'] as const;
 
-export interface PartitionArchiveStatus {
-  localStartOffset: number;
-  localEndOffset: number;
-  highWatermark: number;
-  /** -1 when nothing is archived. */
-  archiveStartOffset: number;
-  archiveEndOffset: number;
-  archivedBytes: number;
-  archivedSegments: number;
-  /** Sealed local segments below the high watermark not archived yet. */
-  lagBytes: number;
-  lagSegments: number;
-  leader: boolean;
-  lastError: string;
-  failures: number;
-}
+/** A partition's archive figures as DescribeArchive reports them (SPEC §6.27), less the partition number. */
+export type PartitionArchiveStatus = Omit<ArchivePartitionStatus, 'partition'>;
 
 class Stopped extends Error {}
 
