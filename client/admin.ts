@@ -747,6 +747,11 @@ export class Admin {
   /** ListOffsets for many partitions at one timestamp, one request per leader; results in input order. */
   private async offsetsAt(tps: ReadonlyArray<{ topic: string; partition: number }>, timestamp: number): Promise<number[]> {
     for (const topic of new Set(tps.map((tp) => tp.topic))) await this.cluster.topic(topic);
+    // A partition without a leader in the cached metadata (an election was under way when it
+    // was fetched) is looked up afresh once: the cache would otherwise answer "no leader" until
+    // it ages out, long after the cluster elected one.
+    const leaderless = new Set(tps.filter((tp) => this.cluster.leaderOf(tp.topic, tp.partition) < 0).map((tp) => tp.topic));
+    for (const topic of leaderless) await this.cluster.topic(topic, true);
     const byLeader = new Map<number, number[]>();
     tps.forEach((tp, i) => {
       const leader = this.cluster.leaderOf(tp.topic, tp.partition);
@@ -771,7 +776,10 @@ export class Admin {
           const tp = tps[i]!;
           const r = res.control.topics.find((t) => t.topic === tp.topic)?.partitions.find((p) => p.partition === tp.partition);
           if (!r) throw new SluiceError(ErrorCode.UNKNOWN_SERVER_ERROR, `no result for ${tp.topic}/${tp.partition} in the list-offsets response`);
-          if (r.errorCode !== ErrorCode.NONE) throw new SluiceError(r.errorCode as ErrorCode, `${tp.topic}/${tp.partition}`);
+          if (r.errorCode !== ErrorCode.NONE) {
+            if (r.errorCode === ErrorCode.NOT_LEADER) this.cluster.metadataIsStale();
+            throw new SluiceError(r.errorCode as ErrorCode, `${tp.topic}/${tp.partition}`);
+          }
           out[i] = r.offset;
         }
       }),

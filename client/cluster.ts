@@ -180,8 +180,18 @@ export class Cluster {
     const t = await this.topic(topic);
     const p = t.partitions.find((x) => x.partition === partition);
     if (!p) throw new SluiceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}/${partition}`);
-    if (p.leader < 0) throw new SluiceError(ErrorCode.NOT_LEADER, `${topic}/${partition} has no leader`);
+    if (p.leader < 0) {
+      // Cached while an election was under way: ask again once before saying there is none.
+      const fresh = (await this.topic(topic, true)).partitions.find((x) => x.partition === partition);
+      if (!fresh || fresh.leader < 0) throw new SluiceError(ErrorCode.NOT_LEADER, `${topic}/${partition} has no leader`);
+      return this.connectionToNode(fresh.leader);
+    }
     return this.connectionToNode(p.leader);
+  }
+
+  /** The next topic() call asks the cluster again (a broker said it no longer leads what the cache says). */
+  metadataIsStale(): void {
+    this.shared.metadataAt = 0;
   }
 
   leaderOf(topic: string, partition: number): number {

@@ -39,6 +39,9 @@ export class FakeBroker {
   peers: FakeBroker[] = [];
   /** Holds every ListOffsets answer this long: a slow (e.g. paused) leader. */
   listOffsetsDelayMs = 0;
+  /** The next this-many Metadata answers name no leader (-1): an election under way. */
+  leaderlessMetadataAnswers = 0;
+  metadataRequests = 0;
   /** Replaces the computed abortedTransactions of read_committed fetches (a test of the client's handling). */
   abortedOverride: AbortedTransaction[] | null = null;
   /** Holds Fetch responses of empty partitions until data arrives or maxWaitMs passes. */
@@ -135,6 +138,9 @@ export class FakeBroker {
     switch (apiKey) {
       case ApiKey.METADATA: {
         const req = control as MetadataRequest;
+        this.metadataRequests++;
+        const leaderless = this.leaderlessMetadataAnswers > 0;
+        if (leaderless) this.leaderlessMetadataAnswers--;
         const nodes = [this, ...this.peers];
         const names = req.topics ?? nodes.flatMap((b) => [...b.topics.keys()]);
         return [
@@ -145,7 +151,7 @@ export class FakeBroker {
             topics: names.map((topic) => {
               const leader = nodes.find((b) => b.topics.has(topic))?.nodeId;
               return leader !== undefined
-                ? { topic, errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader, leaderEpoch: 0, replicas: [leader], isr: [leader] }] }
+                ? { topic, errorCode: 0, partitions: [{ partition: 0, errorCode: 0, leader: leaderless ? -1 : leader, leaderEpoch: 0, replicas: [leader], isr: leaderless ? [] : [leader] }] }
                 : { topic, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, partitions: [] };
             }),
           },
