@@ -118,6 +118,18 @@ async function metadataWrite<T>(what: string, call: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * An etcd client for `etcd://…` whose unary calls each end within requestTimeoutMs (streams,
+ * i.e. watches and lease keep-alives, live on): every store over etcd bounds its calls this way.
+ */
+export function boundedEtcdClient(url: string, dialTimeoutMs: number, requestTimeoutMs: number): Etcd3 {
+  return new Etcd3({
+    hosts: parseEtcdEndpoints(url),
+    dialTimeout: dialTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
+  });
+}
+
 /** `etcd://h1:p1,h2:p2` (or `h1:p1,h2:p2`) → ['http://h1:p1', 'http://h2:p2']. */
 export function parseEtcdEndpoints(url: string): string[] {
   const list = url.startsWith('etcd://') ? url.slice('etcd://'.length) : url;
@@ -224,13 +236,7 @@ export class EtcdMetadataStore implements ClusterMetadataStore {
     if (!prefix.endsWith('/')) throw new Error(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     this.log = opts.log;
-    const timeout = this.requestTimeoutMs;
-    this.client = new Etcd3({
-      hosts: parseEtcdEndpoints(url),
-      dialTimeout: opts.dialTimeoutMs ?? DIAL_TIMEOUT_MS_DEFAULT,
-      // Streams (watch, keep-alive) live on; every unary call is bounded.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    });
+    this.client = boundedEtcdClient(url, opts.dialTimeoutMs ?? DIAL_TIMEOUT_MS_DEFAULT, this.requestTimeoutMs);
     this.ns = this.client.namespace(prefix);
   }
 

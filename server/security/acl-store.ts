@@ -9,10 +9,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Etcd3, type Namespace } from 'etcd3';
+import type { Etcd3, Namespace } from 'etcd3';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { updateLockedJsonFile } from './locked-json-file.ts';
-import { DEFAULT_ETCD_PREFIX, parseEtcdEndpoints } from '../metadata/etcd-store.ts';
+import { DEFAULT_ETCD_PREFIX, boundedEtcdClient } from '../metadata/etcd-store.ts';
 import { aclId, ACLS_MAX, checkAclEntry, type AclEntry } from './acl.ts';
 
 export interface AclStore {
@@ -108,11 +108,7 @@ class EtcdAclStore implements AclStore {
   private readonly ns: Namespace;
 
   constructor(url: string, prefix = DEFAULT_ETCD_PREFIX) {
-    this.client = new Etcd3({
-      hosts: parseEtcdEndpoints(url),
-      dialTimeout: REQUEST_TIMEOUT_MS,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS }),
-    });
+    this.client = boundedEtcdClient(url, REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     this.ns = this.client.namespace(`${prefix}acls/`);
   }
 

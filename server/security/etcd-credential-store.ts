@@ -8,10 +8,10 @@
  * Invariants: every call is bounded by REQUEST_TIMEOUT_MS; a value that is not a credential
  * reads as an unknown user; the broker reads the key at each authentication (one range read).
  */
-import { Etcd3, type Namespace } from 'etcd3';
+import type { Etcd3, Namespace } from 'etcd3';
 import { ErrorCode, SluiceError } from '../../protocol/errors.ts';
 import { checkUsername, isScramCredential, type ScramCredential } from '../../protocol/sasl/scram.ts';
-import { DEFAULT_ETCD_PREFIX, parseEtcdEndpoints } from '../metadata/etcd-store.ts';
+import { DEFAULT_ETCD_PREFIX, boundedEtcdClient } from '../metadata/etcd-store.ts';
 import { USERS_MAX, type CredentialStore } from './credential-store.ts';
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -22,11 +22,7 @@ export class EtcdCredentialStore implements CredentialStore {
   private readonly ns: Namespace;
 
   constructor(url: string, prefix = DEFAULT_ETCD_PREFIX) {
-    this.client = new Etcd3({
-      hosts: parseEtcdEndpoints(url),
-      dialTimeout: REQUEST_TIMEOUT_MS,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS }),
-    });
+    this.client = boundedEtcdClient(url, REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     this.ns = this.client.namespace(prefix + USERS_PREFIX);
   }
 
